@@ -1,0 +1,509 @@
+//! Configuration: a TOML file (`--config` / `DROPOPS_CONFIG`) overlaid with `DROPOPS_*`
+//! environment variables, checked once at start into one typed [`Config`].
+//!
+//! Loading never stops at the first problem: every missing or invalid setting is collected so
+//! `dropops check-config` can list them all at once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Drop's identifiers; demo mode simulates this environment when no `[drop]` table is given.
+const EXAMPLE_CONFIG: &str = include_str!("../config/drop.example.toml");
+
+/// A secret setting. It cannot be printed: `Debug`, `Display` and `Serialize` all redact it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that needs it (a client, a key derivation).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Embedded database, simulated AWS, dev sign-in, demo data. Loopback only.
+    Demo,
+    /// Real PostgreSQL, AWS and OIDC; every setting required.
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A console role. Provider groups are mapped onto these in `[oidc.roles]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Oncall,
+    Compliance,
+    Mlro,
+    Admin,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    pub mode: Mode,
+    pub bind: SocketAddr,
+    pub public_url: Option<String>,
+    pub log_format: LogFormat,
+    #[serde(serialize_with = "as_secs")]
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub database: DatabaseConfig,
+    pub oidc: OidcConfig,
+    pub aws: AwsConfig,
+    pub drop: DropEnvironment,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DatabaseConfig {
+    /// `None` means: start the embedded database (feature `embedded-db`).
+    pub url: Option<Secret>,
+    pub max_connections: u32,
+    /// Where the embedded database keeps its files.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OidcConfig {
+    pub issuer_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub groups_claim: String,
+    pub roles: BTreeMap<String, Role>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AwsConfig {
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+}
+
+/// The identifiers of Drop's environment (runbook.md §1). Never hard-coded elsewhere.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DropEnvironment {
+    pub apprunner_service_name: Option<String>,
+    pub apprunner_service_arn: Option<String>,
+    pub ecr_repository: Option<String>,
+    pub rds_instance: Option<String>,
+    pub database_name: Option<String>,
+    pub log_group: Option<String>,
+    pub health_url: Option<String>,
+    pub health_db_latency_alert_ms: Option<u64>,
+    pub public_domain: Option<String>,
+    pub certificate_alert_days: Option<u32>,
+    pub free_storage_alert_bytes: Option<u64>,
+    pub snapshot_max_age_hours: Option<u32>,
+    pub staging_fly_app: Option<String>,
+    pub staging_health_url: Option<String>,
+    pub jwt_secret_id: Option<String>,
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+/// Every problem found while loading, in the order found.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Load from an optional TOML file and the given environment (pass `std::env::vars()`).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut table = match file {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => text.parse::<toml::Table>().unwrap_or_else(|e| {
+                    errors.push(format!("{}: not valid TOML: {}", path.display(), e.message()));
+                    toml::Table::new()
+                }),
+                Err(e) => {
+                    errors.push(format!("{}: cannot be read: {e}", path.display()));
+                    toml::Table::new()
+                }
+            },
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, env, &mut errors);
+        let config = Self::from_table(table, &mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Demo mode with everything defaulted: what `cargo run` uses.
+    pub fn demo() -> Self {
+        Self::load(None, std::iter::empty()).expect("the built-in demo configuration is valid")
+    }
+
+    fn from_table(mut t: toml::Table, errors: &mut Vec<String>) -> Self {
+        let mode = take(&mut t, "mode", errors).unwrap_or(Mode::Demo);
+        let bind_text: String = take(&mut t, "bind", errors).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind = bind_text.parse::<SocketAddr>().unwrap_or_else(|_| {
+            errors.push(format!("bind: {bind_text:?} is not an address like 127.0.0.1:8080"));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        let public_url: Option<String> = take(&mut t, "public_url", errors);
+        let log_format = take(&mut t, "log_format", errors).unwrap_or(match mode {
+            Mode::Demo => LogFormat::Pretty,
+            Mode::Production => LogFormat::Json,
+        });
+        let timeout_secs: u64 = take(&mut t, "request_timeout_secs", errors).unwrap_or(30);
+        if !(1..=600).contains(&timeout_secs) {
+            errors.push(format!("request_timeout_secs: {timeout_secs} is outside 1..=600"));
+        }
+        let max_body_bytes: usize = take(&mut t, "max_body_bytes", errors).unwrap_or(64 * 1024);
+        if !(1024..=10 * 1024 * 1024).contains(&max_body_bytes) {
+            errors.push(format!("max_body_bytes: {max_body_bytes} is outside 1024..=10485760"));
+        }
+        let database = DatabaseConfig {
+            url: take(&mut t, "database_url", errors),
+            max_connections: take(&mut t, "database_max_connections", errors).unwrap_or(10),
+            data_dir: take(&mut t, "data_dir", errors).unwrap_or_else(|| PathBuf::from(".dropops")),
+        };
+
+        let mut oidc_t = take_table(&mut t, "oidc", errors);
+        let oidc = OidcConfig {
+            issuer_url: take(&mut oidc_t, "oidc.issuer_url", errors),
+            client_id: take(&mut oidc_t, "oidc.client_id", errors),
+            client_secret: take(&mut oidc_t, "oidc.client_secret", errors),
+            groups_claim: take(&mut oidc_t, "oidc.groups_claim", errors).unwrap_or_else(|| "groups".into()),
+            roles: take(&mut oidc_t, "oidc.roles", errors).unwrap_or_default(),
+        };
+        unknown_keys(oidc_t, "oidc.", errors);
+
+        let example = EXAMPLE_CONFIG.parse::<toml::Table>().expect("the example configuration parses");
+        let mut aws_t = match (t.contains_key("aws"), mode) {
+            (false, Mode::Demo) => example.get("aws").and_then(|v| v.as_table()).cloned().unwrap_or_default(),
+            _ => take_table(&mut t, "aws", errors),
+        };
+        let aws = AwsConfig {
+            region: take(&mut aws_t, "aws.region", errors),
+            account_id: take(&mut aws_t, "aws.account_id", errors),
+        };
+        unknown_keys(aws_t, "aws.", errors);
+
+        let drop = match (t.remove("drop"), mode) {
+            (None, Mode::Demo) => example.get("drop").cloned().and_then(|v| v.try_into().ok()).unwrap_or_default(),
+            (None, Mode::Production) => DropEnvironment::default(),
+            (Some(v), _) => v.try_into().unwrap_or_else(|e: toml::de::Error| {
+                errors.push(format!("drop: {}", e.message()));
+                DropEnvironment::default()
+            }),
+        };
+        unknown_keys(t, "", errors);
+
+        let config = Config {
+            mode,
+            bind,
+            public_url,
+            log_format,
+            request_timeout: Duration::from_secs(timeout_secs),
+            max_body_bytes,
+            database,
+            oidc,
+            aws,
+            drop,
+        };
+        config.check(errors);
+        config
+    }
+
+    /// Rules that span settings; pushes one line per problem.
+    fn check(&self, errors: &mut Vec<String>) {
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                errors.push(format!("public_url: {url:?} must start with https://"));
+            }
+        }
+        if let Some(url) = &self.database.url {
+            if !url.expose().starts_with("postgres://") && !url.expose().starts_with("postgresql://") {
+                errors.push("database_url: must be a postgres:// URL".into());
+            }
+        }
+        if self.database.max_connections == 0 {
+            errors.push("database_max_connections: must be at least 1".into());
+        }
+        match self.mode {
+            Mode::Demo => {
+                if !self.bind.ip().is_loopback() {
+                    errors.push(format!(
+                        "bind: demo mode has a dev sign-in and fake data, so it only listens on a loopback address (got {})",
+                        self.bind
+                    ));
+                }
+            }
+            Mode::Production => self.check_production(errors),
+        }
+    }
+
+    fn check_production(&self, errors: &mut Vec<String>) {
+        let mut require = |present: bool, what: &str| {
+            if !present {
+                errors.push(format!("{what}: required in production mode"));
+            }
+        };
+        require(self.database.url.is_some(), "database_url (or DATABASE_URL)");
+        require(self.oidc.issuer_url.is_some(), "oidc.issuer_url");
+        require(self.oidc.client_id.is_some(), "oidc.client_id");
+        require(self.oidc.client_secret.is_some(), "oidc.client_secret");
+        require(!self.oidc.roles.is_empty(), "oidc.roles");
+        require(self.aws.region.is_some(), "aws.region");
+        require(self.public_url.is_some(), "public_url");
+        let d = &self.drop;
+        for (present, key) in [
+            (d.apprunner_service_arn.is_some(), "drop.apprunner_service_arn"),
+            (d.apprunner_service_name.is_some(), "drop.apprunner_service_name"),
+            (d.ecr_repository.is_some(), "drop.ecr_repository"),
+            (d.rds_instance.is_some(), "drop.rds_instance"),
+            (d.log_group.is_some(), "drop.log_group"),
+            (d.health_url.is_some(), "drop.health_url"),
+            (d.jwt_secret_id.is_some(), "drop.jwt_secret_id"),
+        ] {
+            require(present, key);
+        }
+        if let Some(url) = &self.public_url {
+            if !url.starts_with("https://") {
+                errors.push("public_url: production is served over HTTPS only".into());
+            }
+        }
+        if let Some(url) = &self.oidc.issuer_url {
+            if !url.starts_with("https://") {
+                errors.push("oidc.issuer_url: must be https:// in production".into());
+            }
+        }
+    }
+
+    /// The effective configuration as TOML, secrets redacted: what `check-config` prints.
+    pub fn redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+
+    /// Served over HTTPS (directly or behind App Runner's TLS front end).
+    pub fn is_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+/// Remove `key` from `table` and deserialize it, recording a readable error instead of failing.
+fn take<T: DeserializeOwned>(table: &mut toml::Table, key: &str, errors: &mut Vec<String>) -> Option<T> {
+    let local = key.rsplit('.').next().unwrap_or(key);
+    let value = table.remove(local)?;
+    match value.clone().try_into() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let e: toml::de::Error = e;
+            errors.push(format!("{key}: {} (got {value})", e.message()));
+            None
+        }
+    }
+}
+
+fn take_table(table: &mut toml::Table, key: &str, errors: &mut Vec<String>) -> toml::Table {
+    match table.remove(key) {
+        None => toml::Table::new(),
+        Some(toml::Value::Table(t)) => t,
+        Some(other) => {
+            errors.push(format!("{key}: expected a table, got {other}"));
+            toml::Table::new()
+        }
+    }
+}
+
+fn unknown_keys(table: toml::Table, prefix: &str, errors: &mut Vec<String>) {
+    for key in table.keys() {
+        errors.push(format!("{prefix}{key}: unknown setting"));
+    }
+}
+
+/// Overlay `DROPOPS_SECTION__KEY=value` variables (and plain `DATABASE_URL`) on the file.
+/// Values that read as TOML numbers or booleans become those; anything else is a string.
+fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>, errors: &mut Vec<String>) {
+    let mut vars: Vec<(String, String)> = env.into_iter().collect();
+    // DROPOPS_DATABASE_URL wins over DATABASE_URL: apply the generic one first.
+    vars.sort_by_key(|(k, _)| k != "DATABASE_URL");
+    for (name, raw) in vars {
+        let path = if name == "DATABASE_URL" {
+            "database_url".to_owned()
+        } else if let Some(rest) = name.strip_prefix("DROPOPS_") {
+            if rest == "CONFIG" || rest.is_empty() {
+                continue;
+            }
+            rest.to_ascii_lowercase()
+        } else {
+            continue;
+        };
+        let parts: Vec<&str> = path.split("__").collect();
+        if let Err(problem) = insert_path(table, &parts, typed_env_value(&raw)) {
+            errors.push(format!("{name}: {problem}"));
+        }
+    }
+}
+
+fn insert_path(table: &mut toml::Table, parts: &[&str], value: toml::Value) -> Result<(), String> {
+    match parts {
+        [] => Ok(()),
+        [leaf] => {
+            table.insert((*leaf).to_owned(), value);
+            Ok(())
+        }
+        [section, rest @ ..] => {
+            match table.entry((*section).to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+                toml::Value::Table(inner) => insert_path(inner, rest, value),
+                _ => Err(format!("{section} is not a section")),
+            }
+        }
+    }
+}
+
+fn typed_env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn nothing_configured_means_demo_on_loopback_with_drops_identifiers() {
+        let c = Config::demo();
+        assert_eq!(c.mode, Mode::Demo);
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.drop.rds_instance.as_deref(), Some("drop-db"));
+        assert!(c.database.url.is_none());
+    }
+
+    #[test]
+    fn production_lists_every_missing_setting_at_once() {
+        let err = Config::load(None, env(&[("DROPOPS_MODE", "production"), ("DROPOPS_BIND", "0.0.0.0:8080")]))
+            .unwrap_err();
+        let text = err.to_string();
+        for key in ["database_url", "oidc.issuer_url", "oidc.client_id", "oidc.client_secret", "aws.region", "drop.rds_instance", "public_url"] {
+            assert!(text.contains(key), "{key} missing from:\n{text}");
+        }
+        assert!(err.0.len() >= 10, "{text}");
+    }
+
+    #[test]
+    fn demo_mode_refuses_a_public_bind() {
+        let err = Config::load(None, env(&[("DROPOPS_BIND", "0.0.0.0:8080")])).unwrap_err();
+        assert!(err.to_string().contains("loopback"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_types_numbers() {
+        let c = Config::load(
+            None,
+            env(&[("DROPOPS_REQUEST_TIMEOUT_SECS", "12"), ("DATABASE_URL", "postgres://a/b"), ("DROPOPS_OIDC__GROUPS_CLAIM", "roles")]),
+        )
+        .unwrap();
+        assert_eq!(c.request_timeout, Duration::from_secs(12));
+        assert_eq!(c.database.url.as_ref().map(Secret::expose), Some("postgres://a/b"));
+        assert_eq!(c.oidc.groups_claim, "roles");
+    }
+
+    #[test]
+    fn unknown_and_mistyped_settings_are_all_reported() {
+        let err = Config::load(
+            None,
+            env(&[("DROPOPS_COLOUR", "blue"), ("DROPOPS_REQUEST_TIMEOUT_SECS", "soon"), ("DROPOPS_OIDC__ROLES__OPS", "wizard")]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("colour: unknown setting"), "{text}");
+        assert!(text.contains("request_timeout_secs"), "{text}");
+        assert!(text.contains("oidc.roles"), "{text}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_everywhere_they_could_be_printed() {
+        let c = Config::load(
+            None,
+            env(&[("DATABASE_URL", "postgres://u:hunter2@db/x"), ("DROPOPS_OIDC__CLIENT_SECRET", "s3cr3t-value")]),
+        )
+        .unwrap();
+        for shown in [format!("{c:?}"), c.redacted_toml()] {
+            assert!(!shown.contains("hunter2") && !shown.contains("s3cr3t-value"), "{shown}");
+            assert!(shown.contains("[redacted]"));
+        }
+    }
+
+    #[test]
+    fn the_example_configuration_is_complete_for_production() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/drop.example.toml");
+        let c = Config::load(
+            Some(&path),
+            env(&[("DATABASE_URL", "postgres://dropops@db/dropapp"), ("DROPOPS_OIDC__CLIENT_SECRET", "x")]),
+        )
+        .unwrap();
+        assert_eq!(c.mode, Mode::Production);
+        assert_eq!(c.drop.jwt_secret_id.as_deref(), Some("drop/production/jwt-secret"));
+        assert!(c.is_https());
+    }
+}

@@ -1,0 +1,124 @@
+//! The database: a pool on `DATABASE_URL`, or — with the `embedded-db` feature and no URL —
+//! an in-process PostgreSQL (PGlite) under the data directory. Migrations are embedded.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::config::Config;
+
+/// Every migration in `migrations/`, compiled into the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// An open database and, in embedded mode, the server that must outlive the pool.
+pub struct Database {
+    pub pool: PgPool,
+    #[cfg(feature = "embedded-db")]
+    embedded: Option<pglite_oxide::PgliteServer>,
+}
+
+impl Database {
+    /// Connect as configured. Embedded mode is single-connection: PGlite serves one client.
+    pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        if let Some(url) = &config.database.url {
+            let pool = PgPoolOptions::new()
+                .max_connections(config.database.max_connections)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url.expose())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot connect to DATABASE_URL: {e}"))?;
+            return Ok(Self {
+                pool,
+                #[cfg(feature = "embedded-db")]
+                embedded: None,
+            });
+        }
+        Self::open_embedded(config).await
+    }
+
+    #[cfg(feature = "embedded-db")]
+    async fn open_embedded(config: &Config) -> anyhow::Result<Self> {
+        let dir = config.database.data_dir.join("pg");
+        std::fs::create_dir_all(&dir)?;
+        tracing::info!(dir = %dir.display(), "starting the embedded PostgreSQL (first start takes a few seconds)");
+        let server = tokio::task::spawn_blocking(move || pglite_oxide::PgliteServer::builder().path(dir).start())
+            .await??;
+        let pool = PgPoolOptions::new()
+            // PGlite serves exactly one client: a bigger pool only queues and times out.
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            // Keep the one connection for the life of the process: reconnecting costs seconds.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect(&server.database_url())
+            .await?;
+        Ok(Self { pool, embedded: Some(server) })
+    }
+
+    #[cfg(not(feature = "embedded-db"))]
+    async fn open_embedded(_config: &Config) -> anyhow::Result<Self> {
+        anyhow::bail!("no DATABASE_URL is set and this build has no embedded database (feature `embedded-db`)")
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        #[cfg(feature = "embedded-db")]
+        return self.embedded.is_some();
+        #[cfg(not(feature = "embedded-db"))]
+        false
+    }
+
+    /// Close the pool and stop the embedded server, each bounded in time: PGlite's shutdown
+    /// can hang while a client is still attached, and Ctrl-C must never hang.
+    pub async fn close(self) {
+        if tokio::time::timeout(Duration::from_secs(3), self.pool.close()).await.is_err() {
+            tracing::warn!("database pool did not close within 3 s; leaving it");
+        }
+        #[cfg(feature = "embedded-db")]
+        if let Some(server) = self.embedded {
+            // A plain thread, not spawn_blocking: the runtime waits for blocking tasks on exit.
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = done_tx.send(server.shutdown());
+            });
+            match done_rx.recv_timeout(Duration::from_secs(5)) {
+                Ok(Ok(())) => tracing::info!("embedded PostgreSQL stopped"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "embedded PostgreSQL stopped with an error"),
+                Err(_) => tracing::warn!("embedded PostgreSQL did not stop within 5 s; exiting anyway"),
+            }
+        }
+    }
+}
+
+/// Apply pending migrations.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// Why the database is not ready, if it is not: unreachable, or migrations missing.
+pub async fn readiness(pool: &PgPool) -> Result<(), String> {
+    let applied = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query_scalar::<_, i64>("select version from _sqlx_migrations where success order by version")
+            .fetch_all(pool),
+    )
+    .await
+    .map_err(|_| "database did not answer within 2 s".to_owned())?
+    .map_err(|e| match e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => "no migrations applied".to_owned(),
+        sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => "database unreachable".to_owned(),
+        other => format!("database error: {}", other.as_database_error().map(|d| d.message().to_owned()).unwrap_or_else(|| "unavailable".into())),
+    })?;
+    let missing: Vec<i64> = MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("migrations not applied: {missing:?}"))
+    }
+}

@@ -1,0 +1,442 @@
+//! Demo data: a deterministic (fixed-seed) population of plausible, obviously fake Drop
+//! customers with their transactions, AML alerts, KYC states, STRs and data-access requests.
+//!
+//! Times are offsets from the moment of seeding, so "the last 24 hours" always has rows. The
+//! generator only ever runs on a database whose `users` table is empty.
+
+mod names;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+use serde_json::json;
+use sqlx::PgPool;
+
+/// The seed `cargo run` uses: the same people and numbers on every machine.
+pub const DEFAULT_SEED: u64 = 20_260_131;
+
+const USERS: usize = 240;
+const TRANSACTIONS: usize = 3_000;
+const ALERTS: usize = 45;
+const OPEN_ALERTS: usize = 12;
+
+/// Everything the generator produces, column-wise for bulk inserts.
+#[derive(Debug, Default, PartialEq)]
+pub struct Dataset {
+    pub users: Vec<User>,
+    pub sessions: Vec<Session>,
+    pub transactions: Vec<Transaction>,
+    pub alerts: Vec<Alert>,
+    pub str_reports: Vec<StrReport>,
+    pub access_requests: Vec<AccessRequest>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub full_name: String,
+    pub kyc_status: &'static str,
+    pub kyc_updated_at: DateTime<Utc>,
+    pub auth_provider: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub revoked: i16,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Transaction {
+    pub id: String,
+    pub user_id: String,
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub send_amount: Decimal,
+    pub send_currency: &'static str,
+    pub receive_amount: Decimal,
+    pub receive_currency: &'static str,
+    pub recipient_country: &'static str,
+    pub failure_reason: Option<&'static str>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Alert {
+    pub id: String,
+    pub user_id: String,
+    pub transaction_id: Option<String>,
+    pub rule: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub reviewer_notes: Option<&'static str>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct StrReport {
+    pub id: String,
+    pub user_id: String,
+    pub transaction_id: String,
+    pub status: &'static str,
+    pub details: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub filed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct AccessRequest {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: DateTime<Utc>,
+    pub fulfilled_at: Option<DateTime<Utc>>,
+}
+
+/// What a seeding did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SeedOutcome {
+    Seeded { users: usize, transactions: usize },
+    AlreadySeeded,
+    /// `users` has rows the generator did not write: never mix fake and real people.
+    RefusedRealData,
+}
+
+fn id(rng: &mut ChaCha8Rng, prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let tail: String = (0..14).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    format!("{prefix}_{tail}")
+}
+
+fn pick<T: Copy>(rng: &mut ChaCha8Rng, weighted: &[(T, u32)]) -> T {
+    let total: u32 = weighted.iter().map(|(_, w)| w).sum();
+    let mut roll = rng.gen_range(0..total);
+    for (value, weight) in weighted {
+        if roll < *weight {
+            return *value;
+        }
+        roll -= weight;
+    }
+    weighted[weighted.len() - 1].0
+}
+
+fn ago(now: DateTime<Utc>, rng: &mut ChaCha8Rng, max_minutes: i64) -> DateTime<Utc> {
+    now - Duration::minutes(rng.gen_range(1..max_minutes))
+}
+
+/// NOK per unit, rounded: enough to make amounts plausible, not a rate source.
+fn nok_per(currency: &str) -> Decimal {
+    match currency {
+        "EUR" => Decimal::new(1160, 2),
+        "USD" => Decimal::new(1070, 2),
+        "PLN" => Decimal::new(270, 2),
+        _ => Decimal::ONE,
+    }
+}
+
+/// Generate the dataset for `seed`, with every time relative to `now`.
+pub fn generate(seed: u64, now: DateTime<Utc>) -> Dataset {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut data = Dataset::default();
+
+    for n in 0..USERS {
+        let first = *names::FIRST.choose(&mut rng).unwrap_or(&"Kari");
+        let last = *names::LAST.choose(&mut rng).unwrap_or(&"Nordmann");
+        let kyc_status = pick(&mut rng, &[("approved", 80), ("pending", 9), ("rejected", 4), ("not_started", 7)]);
+        let created_at = ago(now, &mut rng, 900 * 24 * 60);
+        let kyc_updated_at = if kyc_status == "pending" {
+            // Spread pending applicants over 0–72 h so both the ">2 h" and ">24 h" lists fill.
+            now - Duration::minutes(rng.gen_range(10..72 * 60))
+        } else {
+            created_at + Duration::hours(rng.gen_range(0..48))
+        }
+        .min(now);
+        data.users.push(User {
+            id: id(&mut rng, "usr"),
+            email: format!("{}.{}.{n:03}@example.invalid", names::ascii(first), names::ascii(last)),
+            full_name: format!("{first} {last}"),
+            kyc_status,
+            kyc_updated_at,
+            auth_provider: pick(&mut rng, &[("bankid", 60), ("vipps", 25), ("email", 9), ("apple", 6)]),
+            created_at,
+            deleted_at: (n % 97 == 13).then(|| ago(now, &mut rng, 60 * 24 * 60)),
+        });
+    }
+
+    let active: Vec<usize> = (0..USERS)
+        .filter(|&i| data.users[i].kyc_status == "approved" && data.users[i].deleted_at.is_none())
+        .collect();
+    for &i in &active {
+        for _ in 0..rng.gen_range(1..=2) {
+            data.sessions.push(Session {
+                id: id(&mut rng, "ses"),
+                user_id: data.users[i].id.clone(),
+                revoked: i16::from(rng.gen_bool(0.2)),
+                created_at: ago(now, &mut rng, 30 * 24 * 60),
+            });
+        }
+    }
+
+    for _ in 0..TRANSACTIONS {
+        let user = &data.users[*active.choose(&mut rng).unwrap_or(&0)];
+        let send_currency = pick(&mut rng, &[("NOK", 70), ("EUR", 15), ("USD", 8), ("PLN", 7)]);
+        let large = rng.gen_bool(0.015);
+        let nok_value: f64 = if large { rng.gen_range(50_001.0..250_000.0) } else { (rng.gen_range(3.9_f64..10.3)).exp() };
+        let send_amount = (Decimal::from_f64_retain(nok_value).unwrap_or(Decimal::ONE_HUNDRED) / nok_per(send_currency)).round_dp(2);
+        let (receive_currency, recipient_country) =
+            pick(&mut rng, &[(("PLN", "PL"), 30), (("EUR", "LT"), 15), (("EUR", "DE"), 10), (("NOK", "NO"), 25), (("USD", "US"), 8), (("EUR", "ES"), 12)]);
+        let receive_amount = (send_amount * nok_per(send_currency) / nok_per(receive_currency)).round_dp(2).max(Decimal::new(1, 2));
+        let created_at = ago(now, &mut rng, 90 * 24 * 60).max(user.created_at);
+        let status = if now - created_at < Duration::minutes(30) && rng.gen_bool(0.5) {
+            "pending"
+        } else {
+            pick(&mut rng, &[("completed", 90), ("failed", 7), ("reversed", 3)])
+        };
+        let failure_reason = (status == "failed").then(|| {
+            pick(&mut rng, &[("insufficient_funds", 4), ("recipient_bank_rejected", 3), ("card_declined", 3), ("limit_exceeded", 2), ("sanctions_screening_timeout", 1)])
+        });
+        data.transactions.push(Transaction {
+            id: id(&mut rng, "tx"),
+            user_id: user.id.clone(),
+            kind: pick(&mut rng, &[("transfer", 82), ("top_up", 11), ("withdrawal", 5), ("refund", 2)]),
+            status,
+            send_amount,
+            send_currency,
+            receive_amount,
+            receive_currency,
+            recipient_country,
+            failure_reason,
+            created_at,
+        });
+    }
+
+    // Alerts mostly follow the largest transfers, as a threshold rule would.
+    let mut by_size: Vec<usize> = (0..TRANSACTIONS).collect();
+    by_size.sort_by_key(|&i| std::cmp::Reverse(data.transactions[i].send_amount * nok_per(data.transactions[i].send_currency)));
+    for (n, &ti) in by_size.iter().take(ALERTS).enumerate() {
+        let tx = &data.transactions[ti];
+        let rule = pick(&mut rng, &[("large_transaction", 6), ("rapid_succession", 2), ("high_risk_corridor", 1), ("structuring", 1), ("new_account_high_volume", 1)]);
+        let created_at = (tx.created_at + Duration::minutes(rng.gen_range(1..30))).min(now);
+        let open = n % 3 == 0 && n / 3 < OPEN_ALERTS;
+        let reviewed_at = (!open).then(|| (created_at + Duration::hours(rng.gen_range(2..96))).min(now));
+        let reviewer_notes = (!open).then(|| {
+            *[
+                "Salary and savings transfer to own account abroad; payslips on file. False positive.",
+                "Customer sends to family monthly; amount matches documented house purchase. Legitimate.",
+                "Source of funds confirmed by bank statement. Legitimate.",
+                "Pattern consistent with earlier reviewed activity. False positive.",
+            ]
+            .choose(&mut rng)
+            .unwrap_or(&"Reviewed.")
+        });
+        data.alerts.push(Alert {
+            id: id(&mut rng, "alert"),
+            user_id: tx.user_id.clone(),
+            transaction_id: Some(tx.id.clone()),
+            rule,
+            created_at,
+            reviewed_at,
+            reviewer_notes,
+        });
+    }
+
+    for (status, tx_index) in [("pending_review", by_size[1]), ("filed", by_size[3])] {
+        let tx = &data.transactions[tx_index];
+        let created_at = (tx.created_at + Duration::days(2)).min(now);
+        data.str_reports.push(StrReport {
+            id: id(&mut rng, "str"),
+            user_id: tx.user_id.clone(),
+            transaction_id: tx.id.clone(),
+            status,
+            details: json!({
+                "reason": "Several large transfers to a new recipient shortly after account opening; source of funds not documented.",
+                "amount": tx.send_amount.to_string(),
+                "currency": tx.send_currency,
+            }),
+            created_at,
+            filed_at: (status == "filed").then(|| (created_at + Duration::days(1)).min(now)),
+        });
+    }
+
+    for n in 0..6 {
+        let user = &data.users[active[(n * 37) % active.len()]];
+        let created_at = ago(now, &mut rng, 40 * 24 * 60);
+        data.access_requests.push(AccessRequest {
+            id: id(&mut rng, "dar"),
+            user_id: user.id.clone(),
+            created_at,
+            fulfilled_at: (n % 2 == 1).then(|| (created_at + Duration::days(3)).min(now)),
+        });
+    }
+    data
+}
+
+/// Seed the database once: refuses if it holds people the generator did not write.
+pub async fn seed_if_empty(pool: &PgPool, seed: u64) -> anyhow::Result<SeedOutcome> {
+    let mut tx = pool.begin().await?;
+    // One seeder at a time, even with several console replicas starting together.
+    sqlx::query!("lock table console.demo_seed in exclusive mode").execute(&mut *tx).await?;
+    if sqlx::query_scalar!("select exists(select 1 from console.demo_seed) as \"seeded!\"").fetch_one(&mut *tx).await? {
+        return Ok(SeedOutcome::AlreadySeeded);
+    }
+    if sqlx::query_scalar!("select exists(select 1 from users) as \"any!\"").fetch_one(&mut *tx).await? {
+        return Ok(SeedOutcome::RefusedRealData);
+    }
+    let data = generate(seed, Utc::now());
+    insert(&mut tx, &data).await?;
+    sqlx::query!(
+        "insert into console.demo_seed (seed, users, transactions) values ($1, $2, $3)",
+        seed as i64,
+        data.users.len() as i32,
+        data.transactions.len() as i32,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "insert into audit_log (actor, action, resource_type, resource_id, details) values ('system', 'demo_data_seeded', 'database', 'demo', $1)",
+        json!({ "seed": seed, "users": data.users.len(), "transactions": data.transactions.len() }),
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(SeedOutcome::Seeded { users: data.users.len(), transactions: data.transactions.len() })
+}
+
+/// The seeding recorded in this database, if any: (seed, when, users, transactions).
+pub async fn seeded(pool: &PgPool) -> Result<Option<SeedInfo>, sqlx::Error> {
+    sqlx::query_as!(SeedInfo, "select seed, seeded_at, users, transactions from console.demo_seed order by seeded_at desc limit 1")
+        .fetch_optional(pool)
+        .await
+}
+
+pub struct SeedInfo {
+    pub seed: i64,
+    pub seeded_at: DateTime<Utc>,
+    pub users: i32,
+    pub transactions: i32,
+}
+
+async fn insert(tx: &mut sqlx::PgConnection, d: &Dataset) -> Result<(), sqlx::Error> {
+    let u = &d.users;
+    sqlx::query!(
+        "insert into users (id, email, full_name, kyc_status, kyc_updated_at, auth_provider, created_at, deleted_at)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::timestamptz[], $8::timestamptz[])",
+        &u.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
+        &u.iter().map(|x| x.email.clone()).collect::<Vec<_>>(),
+        &u.iter().map(|x| x.full_name.clone()).collect::<Vec<_>>(),
+        &u.iter().map(|x| x.kyc_status.to_owned()).collect::<Vec<_>>(),
+        &u.iter().map(|x| x.kyc_updated_at).collect::<Vec<_>>(),
+        &u.iter().map(|x| x.auth_provider.to_owned()).collect::<Vec<_>>(),
+        &u.iter().map(|x| x.created_at).collect::<Vec<_>>(),
+        &u.iter().map(|x| x.deleted_at).collect::<Vec<_>>() as _,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let s = &d.sessions;
+    sqlx::query!(
+        "insert into sessions (id, user_id, revoked, created_at, last_seen_at)
+         select id, user_id, revoked, created_at, created_at from unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[]) as t(id, user_id, revoked, created_at)",
+        &s.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
+        &s.iter().map(|x| x.user_id.clone()).collect::<Vec<_>>(),
+        &s.iter().map(|x| x.revoked).collect::<Vec<_>>(),
+        &s.iter().map(|x| x.created_at).collect::<Vec<_>>(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    let t = &d.transactions;
+    sqlx::query!(
+        "insert into transactions (id, user_id, type, status, send_amount, send_currency, receive_amount, receive_currency, recipient_country, failure_reason, created_at)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::numeric[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])",
+        &t.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.user_id.clone()).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.kind.to_owned()).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.status.to_owned()).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.send_amount).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.send_currency.to_owned()).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.receive_amount).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.receive_currency.to_owned()).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.recipient_country.to_owned()).collect::<Vec<_>>(),
+        &t.iter().map(|x| x.failure_reason.map(str::to_owned)).collect::<Vec<_>>() as _,
+        &t.iter().map(|x| x.created_at).collect::<Vec<_>>(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    let a = &d.alerts;
+    sqlx::query!(
+        "insert into aml_alerts (id, user_id, transaction_id, rule, status, created_at, reviewed_at, reviewer_notes)
+         select id, user_id, transaction_id, rule, case when reviewed_at is null then 'open' else 'closed' end, created_at, reviewed_at, reviewer_notes
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[])
+           as t(id, user_id, transaction_id, rule, created_at, reviewed_at, reviewer_notes)",
+        &a.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
+        &a.iter().map(|x| x.user_id.clone()).collect::<Vec<_>>(),
+        &a.iter().map(|x| x.transaction_id.clone()).collect::<Vec<_>>() as _,
+        &a.iter().map(|x| x.rule.to_owned()).collect::<Vec<_>>(),
+        &a.iter().map(|x| x.created_at).collect::<Vec<_>>(),
+        &a.iter().map(|x| x.reviewed_at).collect::<Vec<_>>() as _,
+        &a.iter().map(|x| x.reviewer_notes.map(str::to_owned)).collect::<Vec<_>>() as _,
+    )
+    .execute(&mut *tx)
+    .await?;
+    for r in &d.str_reports {
+        sqlx::query!(
+            "insert into str_reports (id, user_id, transaction_id, status, details, created_at, filed_at) values ($1, $2, $3, $4, $5, $6, $7)",
+            r.id,
+            r.user_id,
+            r.transaction_id,
+            r.status,
+            r.details,
+            r.created_at,
+            r.filed_at,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let r = &d.access_requests;
+    sqlx::query!(
+        "insert into data_access_requests (id, user_id, status, created_at, fulfilled_at)
+         select id, user_id, case when fulfilled_at is null then 'open' else 'fulfilled' end, created_at, fulfilled_at
+         from unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) as t(id, user_id, created_at, fulfilled_at)",
+        &r.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
+        &r.iter().map(|x| x.user_id.clone()).collect::<Vec<_>>(),
+        &r.iter().map(|x| x.created_at).collect::<Vec<_>>(),
+        &r.iter().map(|x| x.fulfilled_at).collect::<Vec<_>>() as _,
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_people_and_money() {
+        let now = Utc::now();
+        assert_eq!(generate(DEFAULT_SEED, now), generate(DEFAULT_SEED, now));
+        assert_ne!(generate(DEFAULT_SEED, now).users, generate(DEFAULT_SEED + 1, now).users);
+    }
+
+    #[test]
+    fn the_dataset_covers_what_the_runbook_asks_about() {
+        let now = Utc::now();
+        let d = generate(DEFAULT_SEED, now);
+        assert!(d.users.iter().all(|u| u.email.ends_with("@example.invalid")));
+        assert!(d.users.iter().any(|u| u.kyc_status == "pending" && now - u.kyc_updated_at > Duration::hours(24)));
+        assert!(d.users.iter().any(|u| u.kyc_status == "pending" && now - u.kyc_updated_at < Duration::hours(24)));
+        for currency in ["NOK", "EUR", "USD", "PLN"] {
+            assert!(d.transactions.iter().any(|t| t.send_currency == currency), "{currency}");
+        }
+        assert!(d.transactions.iter().any(|t| now - t.created_at < Duration::hours(24)));
+        assert!(d.transactions.iter().any(|t| t.status == "failed" && t.failure_reason.is_some()));
+        assert!(d.transactions.iter().any(|t| t.send_currency == "NOK" && t.send_amount > Decimal::from(50_000)));
+        assert_eq!(d.alerts.iter().filter(|a| a.reviewed_at.is_none()).count(), OPEN_ALERTS);
+        assert!(d.str_reports.iter().any(|r| r.status == "pending_review"));
+        assert!(d.access_requests.iter().any(|r| r.fulfilled_at.is_none()));
+    }
+}

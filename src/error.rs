@@ -1,0 +1,117 @@
+//! The one error type of the console. Handlers return `Result<_, AppError>`; the user sees a
+//! plain message and the request id, never the underlying error text, which is logged.
+//!
+//! `AppError` only tags the response; [`crate::web::errors`] renders it once for every route,
+//! as a toast for htmx requests and as a full page otherwise.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    /// Bad input; the message is shown to the user, so it must not echo secrets.
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// A dependency (database, AWS, the audit log) cannot be used right now.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What the error renderer needs: status and the message safe to show.
+#[derive(Clone, Debug)]
+pub struct ErrorReport {
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn report(&self) -> ErrorReport {
+        let status = self.status();
+        let message = match self {
+            AppError::Validation(m) | AppError::Conflict(m) | AppError::Unavailable(m) => m.clone(),
+            _ => default_message(status).to_owned(),
+        };
+        ErrorReport { title: title(status), message }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::error!(error = %e, "database unavailable");
+                AppError::Unavailable("The database cannot be reached right now. Try again in a moment.".into())
+            }
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(e: askama::Error) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let AppError::Internal(e) = &self {
+            // The request id is on the span (see web::layers); the user only gets that id.
+            tracing::error!(error = ?e, "internal error");
+        }
+        let mut response = self.status().into_response();
+        response.extensions_mut().insert(self.report());
+        response
+    }
+}
+
+/// A short heading for any error status, including ones produced by middleware.
+pub fn title(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "Bad request",
+        403 => "Not allowed",
+        404 => "Not found",
+        405 => "Not allowed here",
+        408 => "Took too long",
+        409 => "Conflict",
+        413 => "Too large",
+        422 => "Please check your input",
+        429 => "Too many requests",
+        503 => "Unavailable",
+        _ if status.is_server_error() => "Something went wrong",
+        _ => "Request refused",
+    }
+}
+
+pub fn default_message(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "The request could not be understood.",
+        403 => "You do not have permission to do this.",
+        404 => "There is nothing at this address.",
+        405 => "This address does not accept that kind of request.",
+        408 => "The request took too long and was stopped. Nothing further will happen for it.",
+        413 => "The request is larger than the console accepts.",
+        503 => "A service the console depends on is unavailable. Try again in a moment.",
+        _ if status.is_server_error() => "The console hit an unexpected error. It has been logged.",
+        _ => "The request was refused.",
+    }
+}

@@ -1,0 +1,156 @@
+//! `dropops`: Drop's operations console. See `dropops --help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dropops::config::{Config, LogFormat, Mode};
+use dropops::db::{self, Database};
+use dropops::demo::{self, SeedOutcome};
+use dropops::{AppState, app};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// Drop's operations console: health, deployments, compliance review, secret rotation and the
+/// audit trail, with every runbook procedure behind an audited button.
+///
+/// With nothing configured it runs in demo mode: an embedded PostgreSQL under ./.dropops/,
+/// simulated AWS, demo data, on http://127.0.0.1:8080.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// TOML configuration file (see config/drop.example.toml). Every setting can also be set
+    /// with DROPOPS_<SECTION>__<KEY> environment variables; DATABASE_URL is honoured.
+    #[arg(long, global = true, env = "DROPOPS_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the console (the default): apply migrations, seed demo data in demo mode, listen.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Fill an empty database with the deterministic demo dataset (refuses real data).
+    SeedDemo {
+        /// Seed of the generator: the same seed gives the same people and numbers.
+        #[arg(long, default_value_t = demo::DEFAULT_SEED)]
+        seed: u64,
+    },
+    /// Print the effective configuration with secrets redacted; exit non-zero listing every
+    /// missing or invalid setting.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::CheckConfig) = cli.command {
+        print!("{}", config.redacted_toml());
+        eprintln!("configuration ok ({:?} mode)", config.mode);
+        return ExitCode::SUCCESS;
+    }
+    init_tracing(&config);
+    // Two rustls back-ends are linked in; name the process-wide one before any client starts.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "dropops stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,wasmer=warn,pglite_oxide=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Pretty => builder.compact().init(),
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let database = Database::open(&config).await?;
+    let result = match command {
+        Command::Migrate => db::migrate(&database.pool).await.map_err(Into::into).map(|()| {
+            tracing::info!("migrations applied");
+        }),
+        Command::SeedDemo { seed } => seed_demo(&database, seed).await,
+        Command::Serve => serve(&database, config).await,
+        Command::CheckConfig => Ok(()),
+    };
+    database.close().await;
+    result
+}
+
+async fn seed_demo(database: &Database, seed: u64) -> anyhow::Result<()> {
+    db::migrate(&database.pool).await?;
+    match demo::seed_if_empty(&database.pool, seed).await? {
+        SeedOutcome::Seeded { users, transactions } => {
+            tracing::info!(users, transactions, seed, "demo data seeded")
+        }
+        SeedOutcome::AlreadySeeded => tracing::info!("demo data already present; nothing to do"),
+        SeedOutcome::RefusedRealData => {
+            anyhow::bail!("the users table holds data the demo generator did not write; refusing to add fake people")
+        }
+    }
+    Ok(())
+}
+
+async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
+    db::migrate(&database.pool).await?;
+    if config.mode == Mode::Demo {
+        seed_demo(database, demo::DEFAULT_SEED).await?;
+    }
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
+    let mode = config.mode;
+    let embedded = database.is_embedded();
+    let state = AppState::new(database.pool.clone(), config);
+    tracing::info!(address = %format!("http://{}", listener.local_addr()?), ?mode, embedded, "dropops is listening");
+    dropops::serve(listener, app(state), shutdown_signal()).await?;
+    tracing::info!("stopped accepting requests; shutting down");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what App Runner sends).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

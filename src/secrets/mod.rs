@@ -1,0 +1,49 @@
+//! Secrets Drop rotates (runbook.md §4): which ones the console manages and what rotating each
+//! one does. Values are never read into a page.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::response::Html;
+use axum::routing::get;
+
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::{Area, Shell, render};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/secrets", get(show_secrets))
+}
+
+pub struct ManagedSecret {
+    pub name: &'static str,
+    pub location: String,
+    pub generated: &'static str,
+    pub impact: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "secrets/index.html")]
+pub struct SecretsPage {
+    pub shell: Shell,
+    pub secrets: Vec<ManagedSecret>,
+}
+
+pub async fn show_secrets(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+    let d = &state.config.drop;
+    let secrets = vec![
+        ManagedSecret {
+            name: "JWT_SECRET",
+            location: d.jwt_secret_id.clone().unwrap_or_else(|| "not configured".into()),
+            generated: "48 random bytes, base64",
+            impact: "Every Drop user session is invalidated: all customers are signed out.",
+        },
+        ManagedSecret {
+            name: "Database master password",
+            location: format!("RDS instance {}", d.rds_instance.as_deref().unwrap_or("not configured")),
+            generated: "32 random bytes, base64",
+            impact: "Production is down if the password changes but DATABASE_URL is not updated; the rotation must run to completion.",
+        },
+    ];
+    render(&SecretsPage { shell: Shell::new(&state, Area::Secrets, "Secrets"), secrets })
+}

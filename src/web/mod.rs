@@ -1,0 +1,104 @@
+//! What every page shares: the layout shell, the page-or-fragment helper, htmx detection,
+//! error rendering, security headers and static assets.
+
+pub mod assets;
+pub mod errors;
+pub mod layers;
+
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::response::Html;
+
+use crate::config::Mode;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The console's areas, in navigation order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    Overview,
+    Health,
+    Deployments,
+    Compliance,
+    Secrets,
+    Database,
+    Audit,
+}
+
+pub struct NavItem {
+    pub area: Area,
+    pub label: &'static str,
+    pub href: &'static str,
+}
+
+pub const NAV: [NavItem; 6] = [
+    NavItem { area: Area::Health, label: "Health", href: "/health" },
+    NavItem { area: Area::Deployments, label: "Deployments", href: "/deployments" },
+    NavItem { area: Area::Compliance, label: "Compliance", href: "/compliance" },
+    NavItem { area: Area::Secrets, label: "Secrets", href: "/secrets" },
+    NavItem { area: Area::Database, label: "Database", href: "/database" },
+    NavItem { area: Area::Audit, label: "Audit", href: "/audit" },
+];
+
+/// Everything the layout needs besides the page's own content.
+pub struct Shell {
+    pub title: String,
+    pub active: Area,
+    pub demo: bool,
+    pub css_url: String,
+    pub htmx_url: String,
+    pub htmx_license_url: String,
+    pub nav: &'static [NavItem],
+}
+
+impl Shell {
+    pub fn new(state: &AppState, active: Area, title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            active,
+            demo: state.config.mode == Mode::Demo,
+            css_url: state.assets.url("app.css").to_owned(),
+            htmx_url: state.assets.url("vendor/htmx/htmx.min.js").to_owned(),
+            htmx_license_url: state.assets.url("vendor/htmx/LICENSE").to_owned(),
+            nav: &NAV,
+        }
+    }
+
+    pub fn is_active(&self, item: &NavItem) -> bool {
+        item.area == self.active
+    }
+}
+
+/// True for requests made by htmx that want a fragment (a boosted link wants the whole page).
+pub fn is_htmx(headers: &HeaderMap) -> bool {
+    let flag = |name: &str| headers.get(name).is_some_and(|v| v == "true");
+    flag("hx-request") && !flag("hx-boosted")
+}
+
+/// Extractor: whether this request came from htmx and wants a fragment.
+pub struct Htmx(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Htmx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Htmx(is_htmx(&parts.headers)))
+    }
+}
+
+/// Render a template into an HTML response.
+pub fn render(template: &impl Template) -> Result<Html<String>, AppError> {
+    Ok(Html(template.render()?))
+}
+
+/// Only the fragment for an htmx swap, the page around it otherwise: the page is built from
+/// the fragment, so both always show the same data.
+pub fn page_or_fragment<F: Template, P: Template>(
+    htmx: Htmx,
+    fragment: F,
+    page: impl FnOnce(F) -> P,
+) -> Result<Html<String>, AppError> {
+    if htmx.0 { render(&fragment) } else { render(&page(fragment)) }
+}
