@@ -159,10 +159,7 @@ impl std::error::Error for ConfigErrors {}
 
 impl Config {
     /// Load from an optional TOML file and the given environment (pass `std::env::vars()`).
-    pub fn load(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigErrors> {
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigErrors> {
         let mut errors = Vec::new();
         let mut table = match file {
             Some(path) => match std::fs::read_to_string(path) {
@@ -179,11 +176,7 @@ impl Config {
         };
         apply_env(&mut table, env, &mut errors);
         let config = Self::from_table(table, &mut errors);
-        if errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors(errors))
-        }
+        if errors.is_empty() { Ok(config) } else { Err(ConfigErrors(errors)) }
     }
 
     /// Demo mode with everything defaulted: what `cargo run` uses.
@@ -441,10 +434,18 @@ mod tests {
 
     #[test]
     fn production_lists_every_missing_setting_at_once() {
-        let err = Config::load(None, env(&[("DROPOPS_MODE", "production"), ("DROPOPS_BIND", "0.0.0.0:8080")]))
-            .unwrap_err();
+        let err =
+            Config::load(None, env(&[("DROPOPS_MODE", "production"), ("DROPOPS_BIND", "0.0.0.0:8080")])).unwrap_err();
         let text = err.to_string();
-        for key in ["database_url", "oidc.issuer_url", "oidc.client_id", "oidc.client_secret", "aws.region", "drop.rds_instance", "public_url"] {
+        for key in [
+            "database_url",
+            "oidc.issuer_url",
+            "oidc.client_id",
+            "oidc.client_secret",
+            "aws.region",
+            "drop.rds_instance",
+            "public_url",
+        ] {
             assert!(text.contains(key), "{key} missing from:\n{text}");
         }
         assert!(err.0.len() >= 10, "{text}");
@@ -460,7 +461,11 @@ mod tests {
     fn environment_overrides_the_file_and_types_numbers() {
         let c = Config::load(
             None,
-            env(&[("DROPOPS_REQUEST_TIMEOUT_SECS", "12"), ("DATABASE_URL", "postgres://a/b"), ("DROPOPS_OIDC__GROUPS_CLAIM", "roles")]),
+            env(&[
+                ("DROPOPS_REQUEST_TIMEOUT_SECS", "12"),
+                ("DATABASE_URL", "postgres://a/b"),
+                ("DROPOPS_OIDC__GROUPS_CLAIM", "roles"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.request_timeout, Duration::from_secs(12));
@@ -472,7 +477,11 @@ mod tests {
     fn unknown_and_mistyped_settings_are_all_reported() {
         let err = Config::load(
             None,
-            env(&[("DROPOPS_COLOUR", "blue"), ("DROPOPS_REQUEST_TIMEOUT_SECS", "soon"), ("DROPOPS_OIDC__ROLES__OPS", "wizard")]),
+            env(&[
+                ("DROPOPS_COLOUR", "blue"),
+                ("DROPOPS_REQUEST_TIMEOUT_SECS", "soon"),
+                ("DROPOPS_OIDC__ROLES__OPS", "wizard"),
+            ]),
         )
         .unwrap_err();
         let text = err.to_string();

@@ -43,8 +43,8 @@ impl Database {
         let dir = config.database.data_dir.join("pg");
         std::fs::create_dir_all(&dir)?;
         tracing::info!(dir = %dir.display(), "starting the embedded PostgreSQL (first start takes a few seconds)");
-        let server = tokio::task::spawn_blocking(move || pglite_oxide::PgliteServer::builder().path(dir).start())
-            .await??;
+        let server =
+            tokio::task::spawn_blocking(move || pglite_oxide::PgliteServer::builder().path(dir).start()).await??;
         let pool = PgPoolOptions::new()
             // PGlite serves exactly one client: a bigger pool only queues and times out.
             .max_connections(1)
@@ -108,7 +108,10 @@ pub async fn readiness(pool: &PgPool) -> Result<(), String> {
     .map_err(|e| match e {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => "no migrations applied".to_owned(),
         sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => "database unreachable".to_owned(),
-        other => format!("database error: {}", other.as_database_error().map(|d| d.message().to_owned()).unwrap_or_else(|| "unavailable".into())),
+        other => format!(
+            "database error: {}",
+            other.as_database_error().map(|d| d.message().to_owned()).unwrap_or_else(|| "unavailable".into())
+        ),
     })?;
     let missing: Vec<i64> = MIGRATOR
         .iter()
@@ -116,9 +119,5 @@ pub async fn readiness(pool: &PgPool) -> Result<(), String> {
         .map(|m| m.version)
         .filter(|v| !applied.contains(v))
         .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("migrations not applied: {missing:?}"))
-    }
+    if missing.is_empty() { Ok(()) } else { Err(format!("migrations not applied: {missing:?}")) }
 }

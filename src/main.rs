@@ -121,9 +121,8 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
     if config.mode == Mode::Demo {
         seed_demo(database, demo::DEFAULT_SEED).await?;
     }
-    let listener = TcpListener::bind(config.bind)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
+    let listener =
+        TcpListener::bind(config.bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
     let mode = config.mode;
     let embedded = database.is_embedded();
     let state = AppState::new(database.pool.clone(), config);

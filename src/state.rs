@@ -18,11 +18,6 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(pool: PgPool, config: Config) -> Self {
-        Self {
-            pool,
-            config: Arc::new(config),
-            metrics: Arc::new(Metrics::new()),
-            assets: Arc::new(Assets::load()),
-        }
+        Self { pool, config: Arc::new(config), metrics: Arc::new(Metrics::new()), assets: Arc::new(Assets::load()) }
     }
 }

@@ -101,7 +101,10 @@ pub struct AccessRequest {
 /// What a seeding did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SeedOutcome {
-    Seeded { users: usize, transactions: usize },
+    Seeded {
+        users: usize,
+        transactions: usize,
+    },
     AlreadySeeded,
     /// `users` has rows the generator did not write: never mix fake and real people.
     RefusedRealData,
@@ -168,9 +171,8 @@ pub fn generate(seed: u64, now: DateTime<Utc>) -> Dataset {
         });
     }
 
-    let active: Vec<usize> = (0..USERS)
-        .filter(|&i| data.users[i].kyc_status == "approved" && data.users[i].deleted_at.is_none())
-        .collect();
+    let active: Vec<usize> =
+        (0..USERS).filter(|&i| data.users[i].kyc_status == "approved" && data.users[i].deleted_at.is_none()).collect();
     for &i in &active {
         for _ in 0..rng.gen_range(1..=2) {
             data.sessions.push(Session {
@@ -186,11 +188,23 @@ pub fn generate(seed: u64, now: DateTime<Utc>) -> Dataset {
         let user = &data.users[*active.choose(&mut rng).unwrap_or(&0)];
         let send_currency = pick(&mut rng, &[("NOK", 70), ("EUR", 15), ("USD", 8), ("PLN", 7)]);
         let large = rng.gen_bool(0.015);
-        let nok_value: f64 = if large { rng.gen_range(50_001.0..250_000.0) } else { (rng.gen_range(3.9_f64..10.3)).exp() };
-        let send_amount = (Decimal::from_f64_retain(nok_value).unwrap_or(Decimal::ONE_HUNDRED) / nok_per(send_currency)).round_dp(2);
-        let (receive_currency, recipient_country) =
-            pick(&mut rng, &[(("PLN", "PL"), 30), (("EUR", "LT"), 15), (("EUR", "DE"), 10), (("NOK", "NO"), 25), (("USD", "US"), 8), (("EUR", "ES"), 12)]);
-        let receive_amount = (send_amount * nok_per(send_currency) / nok_per(receive_currency)).round_dp(2).max(Decimal::new(1, 2));
+        let nok_value: f64 =
+            if large { rng.gen_range(50_001.0..250_000.0) } else { (rng.gen_range(3.9_f64..10.3)).exp() };
+        let send_amount =
+            (Decimal::from_f64_retain(nok_value).unwrap_or(Decimal::ONE_HUNDRED) / nok_per(send_currency)).round_dp(2);
+        let (receive_currency, recipient_country) = pick(
+            &mut rng,
+            &[
+                (("PLN", "PL"), 30),
+                (("EUR", "LT"), 15),
+                (("EUR", "DE"), 10),
+                (("NOK", "NO"), 25),
+                (("USD", "US"), 8),
+                (("EUR", "ES"), 12),
+            ],
+        );
+        let receive_amount =
+            (send_amount * nok_per(send_currency) / nok_per(receive_currency)).round_dp(2).max(Decimal::new(1, 2));
         let created_at = ago(now, &mut rng, 90 * 24 * 60).max(user.created_at);
         let status = if now - created_at < Duration::minutes(30) && rng.gen_bool(0.5) {
             "pending"
@@ -198,7 +212,16 @@ pub fn generate(seed: u64, now: DateTime<Utc>) -> Dataset {
             pick(&mut rng, &[("completed", 90), ("failed", 7), ("reversed", 3)])
         };
         let failure_reason = (status == "failed").then(|| {
-            pick(&mut rng, &[("insufficient_funds", 4), ("recipient_bank_rejected", 3), ("card_declined", 3), ("limit_exceeded", 2), ("sanctions_screening_timeout", 1)])
+            pick(
+                &mut rng,
+                &[
+                    ("insufficient_funds", 4),
+                    ("recipient_bank_rejected", 3),
+                    ("card_declined", 3),
+                    ("limit_exceeded", 2),
+                    ("sanctions_screening_timeout", 1),
+                ],
+            )
         });
         data.transactions.push(Transaction {
             id: id(&mut rng, "tx"),
@@ -217,10 +240,21 @@ pub fn generate(seed: u64, now: DateTime<Utc>) -> Dataset {
 
     // Alerts mostly follow the largest transfers, as a threshold rule would.
     let mut by_size: Vec<usize> = (0..TRANSACTIONS).collect();
-    by_size.sort_by_key(|&i| std::cmp::Reverse(data.transactions[i].send_amount * nok_per(data.transactions[i].send_currency)));
+    by_size.sort_by_key(|&i| {
+        std::cmp::Reverse(data.transactions[i].send_amount * nok_per(data.transactions[i].send_currency))
+    });
     for (n, &ti) in by_size.iter().take(ALERTS).enumerate() {
         let tx = &data.transactions[ti];
-        let rule = pick(&mut rng, &[("large_transaction", 6), ("rapid_succession", 2), ("high_risk_corridor", 1), ("structuring", 1), ("new_account_high_volume", 1)]);
+        let rule = pick(
+            &mut rng,
+            &[
+                ("large_transaction", 6),
+                ("rapid_succession", 2),
+                ("high_risk_corridor", 1),
+                ("structuring", 1),
+                ("new_account_high_volume", 1),
+            ],
+        );
         let created_at = (tx.created_at + Duration::minutes(rng.gen_range(1..30))).min(now);
         let open = n % 3 == 0 && n / 3 < OPEN_ALERTS;
         let reviewed_at = (!open).then(|| (created_at + Duration::hours(rng.gen_range(2..96))).min(now));
@@ -309,9 +343,12 @@ pub async fn seed_if_empty(pool: &PgPool, seed: u64) -> anyhow::Result<SeedOutco
 
 /// The seeding recorded in this database, if any: (seed, when, users, transactions).
 pub async fn seeded(pool: &PgPool) -> Result<Option<SeedInfo>, sqlx::Error> {
-    sqlx::query_as!(SeedInfo, "select seed, seeded_at, users, transactions from console.demo_seed order by seeded_at desc limit 1")
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as!(
+        SeedInfo,
+        "select seed, seeded_at, users, transactions from console.demo_seed order by seeded_at desc limit 1"
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 pub struct SeedInfo {

@@ -38,17 +38,37 @@ pub async fn show_health(State(state): State<AppState>) -> Result<Html<String>, 
     let d = &state.config.drop;
     let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "not configured".into());
     let targets = vec![
-        Target { name: "App health endpoint", identifier: shown(&d.health_url), expectation: "status ok, DB latency under the alert threshold" },
-        Target { name: "App Runner service", identifier: shown(&d.apprunner_service_name), expectation: "Service.Status RUNNING" },
-        Target { name: "RDS instance", identifier: shown(&d.rds_instance), expectation: "DBInstanceStatus available; newest automated snapshot under 24 h old" },
+        Target {
+            name: "App health endpoint",
+            identifier: shown(&d.health_url),
+            expectation: "status ok, DB latency under the alert threshold",
+        },
+        Target {
+            name: "App Runner service",
+            identifier: shown(&d.apprunner_service_name),
+            expectation: "Service.Status RUNNING",
+        },
+        Target {
+            name: "RDS instance",
+            identifier: shown(&d.rds_instance),
+            expectation: "DBInstanceStatus available; newest automated snapshot under 24 h old",
+        },
         Target { name: "Application logs", identifier: shown(&d.log_group), expectation: "no recurring error pattern" },
-        Target { name: "Public domain certificate", identifier: shown(&d.public_domain), expectation: "expires in more than 30 days" },
+        Target {
+            name: "Public domain certificate",
+            identifier: shown(&d.public_domain),
+            expectation: "expires in more than 30 days",
+        },
         Target { name: "Staging (Fly.io)", identifier: shown(&d.staging_health_url), expectation: "status ok" },
     ];
     let page = HealthPage {
         shell: Shell::new(&state, Area::Health, "Health"),
         console_problem,
-        database_kind: if state.config.database.url.is_some() { "PostgreSQL (DATABASE_URL)" } else { "embedded PostgreSQL" },
+        database_kind: if state.config.database.url.is_some() {
+            "PostgreSQL (DATABASE_URL)"
+        } else {
+            "embedded PostgreSQL"
+        },
         targets,
     };
     render(&page)

@@ -32,12 +32,7 @@ pub struct ToastFragment {
 
 pub async fn render_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let htmx = is_htmx(request.headers());
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {

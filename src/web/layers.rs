@@ -48,10 +48,8 @@ fn request_span(request: &Request) -> tracing::Span {
 /// Security headers on every response, errors included. Pages are never cached (they show
 /// live state and, later, personal data); hashed static files set their own long cache.
 async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let forwarded_https = request
-        .headers()
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let forwarded_https =
+        request.headers().get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let mut set = |name: HeaderName, value: &'static str| {

@@ -50,6 +50,7 @@ pub struct Shell {
     pub css_url: String,
     pub htmx_url: String,
     pub htmx_license_url: String,
+    pub favicon_url: String,
     pub nav: &'static [NavItem],
 }
 
@@ -62,6 +63,7 @@ impl Shell {
             css_url: state.assets.url("app.css").to_owned(),
             htmx_url: state.assets.url("vendor/htmx/htmx.min.js").to_owned(),
             htmx_license_url: state.assets.url("vendor/htmx/LICENSE").to_owned(),
+            favicon_url: state.assets.url("favicon.svg").to_owned(),
             nav: &NAV,
         }
     }

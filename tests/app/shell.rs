@@ -1,0 +1,178 @@
+//! The page shell: navigation, demo banner, error pages and toasts, headers on every response.
+
+use sqlx::PgPool;
+
+use crate::harness::{TestApp, config_with};
+
+const AREAS: [(&str, &str); 6] = [
+    ("/health", "Health"),
+    ("/deployments", "Deployments"),
+    ("/compliance", "Compliance"),
+    ("/secrets", "Secrets"),
+    ("/database", "Database"),
+    ("/audit", "Audit"),
+];
+
+#[sqlx::test]
+async fn every_area_in_the_navigation_opens_inside_the_shell(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let overview = app.visit("/").await;
+    assert_eq!(overview.status, 200);
+    let links = overview.attrs("nav[aria-label=Main] a", "href");
+    assert_eq!(links, AREAS.map(|(href, _)| href.to_owned()));
+
+    for (href, label) in AREAS {
+        let page = app.visit(href).await;
+        assert_eq!(page.status, 200, "{href}:\n{}", page.body);
+        assert_eq!(page.text("nav a[aria-current=page]"), label, "{href}");
+        assert_eq!(page.text("main h1"), label, "{href}");
+        assert!(page.text(".banner-demo").contains("Demo mode"), "{href}");
+        assert_eq!(page.text("title"), format!("{label} · dropops"));
+    }
+}
+
+#[sqlx::test]
+async fn production_mode_shows_no_demo_banner(pool: PgPool) {
+    let mut config = config_with(&[]);
+    config.mode = dropops::config::Mode::Production;
+    let app = TestApp::spawn_with(pool, config).await;
+    let page = app.visit("/health").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.has(".banner-demo"));
+}
+
+#[sqlx::test]
+async fn security_headers_are_on_pages_errors_and_assets(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let css = app.visit("/").await.attrs("link[rel=stylesheet]", "href").remove(0);
+    for path in ["/", "/no-such-page", css.as_str(), "/health/ready"] {
+        let page = app.visit(path).await;
+        let csp = page.header("content-security-policy");
+        assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(page.header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(page.header("referrer-policy"), "same-origin", "{path}");
+        assert_eq!(page.header("x-frame-options"), "DENY", "{path}");
+        assert!(!page.header("x-request-id").is_empty(), "{path}");
+        // Plain HTTP on loopback: no HSTS, which would pin a developer's localhost to HTTPS.
+        assert_eq!(page.header("strict-transport-security"), "", "{path}");
+    }
+}
+
+#[sqlx::test]
+async fn hsts_is_sent_when_the_console_is_served_over_https(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, config_with(&[("DROPOPS_PUBLIC_URL", "https://ops.example.test")])).await;
+    let page = app.visit("/health/live").await;
+    assert!(page.header("strict-transport-security").starts_with("max-age="));
+}
+
+#[sqlx::test]
+async fn pages_are_never_cached_but_hashed_assets_are_for_a_year(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let page = app.visit("/audit").await;
+    assert_eq!(page.header("cache-control"), "no-store");
+    let css = page.attrs("link[rel=stylesheet]", "href").remove(0);
+    let script = page.attrs("script[src]", "src").remove(0);
+    assert!(css.starts_with("/static/app.") && css.ends_with(".css"), "{css}");
+    for asset in [css, script] {
+        let response = app.visit(&asset).await;
+        assert_eq!(response.status, 200, "{asset}");
+        assert_eq!(response.header("cache-control"), "public, max-age=31536000, immutable");
+    }
+    let htmx = app.visit(&page.attrs("script[src]", "src").remove(0)).await;
+    assert!(htmx.header("content-type").contains("javascript"));
+    assert!(htmx.body.contains("htmx"));
+}
+
+#[sqlx::test]
+async fn assets_are_only_served_under_their_hashed_names(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    assert_eq!(app.visit("/static/app.css").await.status, 404);
+    assert_eq!(app.visit("/static/app.0000000000000000.css").await.status, 404);
+    let licence = app.visit("/").await.attrs("footer a", "href").remove(0);
+    let licence = app.visit(&licence).await;
+    assert_eq!(licence.status, 200);
+    assert!(licence.body.contains("Zero-Clause BSD") || licence.body.contains("BSD"), "htmx licence is served");
+}
+
+#[sqlx::test]
+async fn an_unknown_address_gets_a_full_error_page_with_the_request_id(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let page = app.visit("/no-such-page").await;
+    assert_eq!(page.status, 404);
+    assert_eq!(page.text("main h1"), "Not found");
+    assert_eq!(page.text(".error-card code"), page.header("x-request-id"));
+    assert!(page.has("nav[aria-label=Main]"), "the error page keeps the navigation");
+}
+
+#[sqlx::test]
+async fn an_htmx_request_gets_an_error_toast_instead_of_a_page(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let toast = app.visit_htmx("/no-such-page").await;
+    assert_eq!(toast.status, 404);
+    assert_eq!(toast.header("hx-retarget"), "#toasts");
+    assert_eq!(toast.header("hx-reswap"), "beforeend");
+    assert!(!toast.body.contains("<html"), "{}", toast.body);
+    assert!(toast.text(".toast[role=alert]").contains("There is nothing at this address."));
+    assert_eq!(toast.text(".toast .request-id code"), toast.header("x-request-id"));
+}
+
+#[sqlx::test]
+async fn bad_input_is_explained_without_raw_error_text(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let page = app.visit("/audit?before=abc").await;
+    assert_eq!(page.status, 400);
+    assert!(page.header("content-type").starts_with("text/html"));
+    assert_eq!(page.text("main h1"), "Bad request");
+    assert!(!page.body.contains("Failed to deserialize"), "serde's text stays in the log");
+
+    let page = app.visit("/audit?before=0").await;
+    assert_eq!(page.status, 422);
+    assert!(page.text(".error-card").contains("`before` must be a positive entry id."));
+}
+
+#[sqlx::test]
+async fn responses_are_gzipped_for_browsers_that_accept_it(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let response = app.client().get(app.url("/deployments")).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+}
+
+#[sqlx::test]
+async fn an_oversized_request_body_is_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let body = "x".repeat(200 * 1024);
+    let page = app.request(app.client().post(app.url("/csp-report")).body(body)).await;
+    assert_eq!(page.status, 413);
+    assert_eq!(page.text("main h1"), "Too large");
+    assert!(page.header("content-security-policy").contains("default-src 'none'"));
+}
+
+#[sqlx::test]
+async fn a_request_that_outlives_the_timeout_is_stopped_with_a_clear_page(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), config_with(&[("DROPOPS_REQUEST_TIMEOUT_SECS", "1")])).await;
+    // Hold a lock the compliance counts need, as a long migration or VACUUM FULL would.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("lock table aml_alerts in access exclusive mode").execute(&mut *blocker).await.unwrap();
+    let page = app.visit("/compliance").await;
+    blocker.rollback().await.unwrap();
+    assert_eq!(page.status, 408);
+    assert_eq!(page.text("main h1"), "Took too long");
+    assert_eq!(page.header("cache-control"), "no-store");
+}
+
+#[sqlx::test]
+async fn the_database_page_refreshes_its_figures_as_a_fragment(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let page = app.visit("/database").await;
+    assert_eq!(page.attrs("#db-stats", "hx-get"), ["/database"]);
+    assert!(page.text("#db-title").starts_with("_sqlx_test"), "shows the database's own name");
+
+    let fragment = app.visit_htmx("/database").await;
+    assert_eq!(fragment.status, 200);
+    assert!(!fragment.body.contains("<html") && !fragment.body.contains("<nav"), "{}", fragment.body);
+    assert_eq!(fragment.text("#db-title"), page.text("#db-title"));
+    // The test pool itself is connected, so at least one state is listed with a count.
+    assert!(!fragment.texts("tbody td.num").is_empty(), "{}", fragment.body);
+}
