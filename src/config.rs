@@ -77,6 +77,35 @@ pub enum Role {
     Admin,
 }
 
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Viewer, Role::Oncall, Role::Compliance, Role::Mlro, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Oncall => "oncall",
+            Role::Compliance => "compliance",
+            Role::Mlro => "mlro",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// How the role reads on a page.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Viewer => "Viewer",
+            Role::Oncall => "On-call engineer",
+            Role::Compliance => "Compliance",
+            Role::Mlro => "MLRO",
+            Role::Admin => "Admin",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Config {
     pub mode: Mode,
@@ -90,6 +119,32 @@ pub struct Config {
     pub oidc: OidcConfig,
     pub aws: AwsConfig,
     pub drop: DropEnvironment,
+    pub auth: AuthConfig,
+    pub audit: AuditConfig,
+}
+
+/// Sign-in and session rules.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuthConfig {
+    /// A sign-in unused this long ends.
+    #[serde(serialize_with = "as_secs")]
+    pub idle_timeout: Duration,
+    /// A sign-in ends this long after it started, however busy.
+    #[serde(serialize_with = "as_secs")]
+    pub max_lifetime: Duration,
+    /// Sensitive actions need a sign-in (`auth_time`) at most this old.
+    #[serde(serialize_with = "as_secs")]
+    pub step_up_max_age: Duration,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditConfig {
+    /// Key of the HMAC fingerprints that prove which secret value was set. Not stored in the
+    /// database, so a database reader cannot test guesses against the fingerprints.
+    pub fingerprint_key: Option<Secret>,
+    /// An intent with no outcome after this long is marked `unknown` by the reconciler.
+    #[serde(serialize_with = "as_secs")]
+    pub outcome_timeout: Duration,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -196,10 +251,7 @@ impl Config {
             Mode::Demo => LogFormat::Pretty,
             Mode::Production => LogFormat::Json,
         });
-        let timeout_secs: u64 = take(&mut t, "request_timeout_secs", errors).unwrap_or(30);
-        if !(1..=600).contains(&timeout_secs) {
-            errors.push(format!("request_timeout_secs: {timeout_secs} is outside 1..=600"));
-        }
+        let request_timeout = take_secs(&mut t, "request_timeout_secs", 30, 1..=600, errors);
         let max_body_bytes: usize = take(&mut t, "max_body_bytes", errors).unwrap_or(64 * 1024);
         if !(1024..=10 * 1024 * 1024).contains(&max_body_bytes) {
             errors.push(format!("max_body_bytes: {max_body_bytes} is outside 1024..=10485760"));
@@ -239,6 +291,20 @@ impl Config {
                 DropEnvironment::default()
             }),
         };
+        let mut auth_t = take_table(&mut t, "auth", errors);
+        let auth = AuthConfig {
+            idle_timeout: take_secs(&mut auth_t, "auth.idle_timeout_secs", 30 * 60, 1..=24 * 3600, errors),
+            max_lifetime: take_secs(&mut auth_t, "auth.max_lifetime_secs", 12 * 3600, 1..=7 * 24 * 3600, errors),
+            step_up_max_age: take_secs(&mut auth_t, "auth.step_up_max_age_secs", 10 * 60, 1..=24 * 3600, errors),
+        };
+        unknown_keys(auth_t, "auth.", errors);
+        let mut audit_t = take_table(&mut t, "audit", errors);
+        let fingerprint_key: Option<Secret> = take(&mut audit_t, "audit.fingerprint_key", errors);
+        let audit = AuditConfig {
+            fingerprint_key,
+            outcome_timeout: take_secs(&mut audit_t, "audit.outcome_timeout_secs", 15 * 60, 10..=7 * 24 * 3600, errors),
+        };
+        unknown_keys(audit_t, "audit.", errors);
         unknown_keys(t, "", errors);
 
         let config = Config {
@@ -246,12 +312,14 @@ impl Config {
             bind,
             public_url,
             log_format,
-            request_timeout: Duration::from_secs(timeout_secs),
+            request_timeout,
             max_body_bytes,
             database,
             oidc,
             aws,
             drop,
+            auth,
+            audit,
         };
         config.check(errors);
         config
@@ -267,6 +335,16 @@ impl Config {
         if let Some(url) = &self.database.url {
             if !url.expose().starts_with("postgres://") && !url.expose().starts_with("postgresql://") {
                 errors.push("database_url: must be a postgres:// URL".into());
+            }
+        }
+        if let Some(key) = &self.audit.fingerprint_key {
+            if key.expose().len() < 32 {
+                errors.push("audit.fingerprint_key: must be at least 32 characters".into());
+            }
+        }
+        for (group, role) in &self.oidc.roles {
+            if group.trim().is_empty() {
+                errors.push(format!("oidc.roles: an empty group name maps to {role:?}"));
             }
         }
         if self.database.max_connections == 0 {
@@ -298,6 +376,7 @@ impl Config {
         require(!self.oidc.roles.is_empty(), "oidc.roles");
         require(self.aws.region.is_some(), "aws.region");
         require(self.public_url.is_some(), "public_url");
+        require(self.audit.fingerprint_key.is_some(), "audit.fingerprint_key");
         let d = &self.drop;
         for (present, key) in [
             (d.apprunner_service_arn.is_some(), "drop.apprunner_service_arn"),
@@ -327,6 +406,14 @@ impl Config {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 
+    /// The address people use to reach the console: `public_url`, else the bind address.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
     /// Served over HTTPS (directly or behind App Runner's TLS front end).
     pub fn is_https(&self) -> bool {
         self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
@@ -345,6 +432,21 @@ fn take<T: DeserializeOwned>(table: &mut toml::Table, key: &str, errors: &mut Ve
             None
         }
     }
+}
+
+/// A number of seconds within `range`.
+fn take_secs(
+    table: &mut toml::Table,
+    key: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    errors: &mut Vec<String>,
+) -> Duration {
+    let value: u64 = take(table, key, errors).unwrap_or(default);
+    if !range.contains(&value) {
+        errors.push(format!("{key}: {value} is outside {}..={}", range.start(), range.end()));
+    }
+    Duration::from_secs(value)
 }
 
 fn take_table(table: &mut toml::Table, key: &str, errors: &mut Vec<String>) -> toml::Table {
@@ -508,7 +610,11 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/drop.example.toml");
         let c = Config::load(
             Some(&path),
-            env(&[("DATABASE_URL", "postgres://dropops@db/dropapp"), ("DROPOPS_OIDC__CLIENT_SECRET", "x")]),
+            env(&[
+                ("DATABASE_URL", "postgres://dropops@db/dropapp"),
+                ("DROPOPS_OIDC__CLIENT_SECRET", "x"),
+                ("DROPOPS_AUDIT__FINGERPRINT_KEY", "0123456789abcdef0123456789abcdef"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.mode, Mode::Production);

@@ -54,12 +54,15 @@ impl AppError {
     }
 }
 
+/// What people see when PostgreSQL (and with it the session store) cannot be used.
+pub const DATABASE_UNAVAILABLE: &str = "The database cannot be reached right now. Try again in a moment.";
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::error!(error = %e, "database unavailable");
-                AppError::Unavailable("The database cannot be reached right now. Try again in a moment.".into())
+                AppError::Unavailable(DATABASE_UNAVAILABLE.into())
             }
             other => AppError::Internal(other.into()),
         }

@@ -43,6 +43,17 @@ enum Command {
     /// Print the effective configuration with secrets redacted; exit non-zero listing every
     /// missing or invalid setting.
     CheckConfig,
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit log's hash chain; exit 1 naming the first broken entry.
+    Verify,
 }
 
 fn main() -> ExitCode {
@@ -97,9 +108,24 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::SeedDemo { seed } => seed_demo(&database, seed).await,
         Command::Serve => serve(&database, config).await,
         Command::CheckConfig => Ok(()),
+        Command::Audit { command: AuditCommand::Verify } => verify_audit(&database).await,
     };
     database.close().await;
     result
+}
+
+async fn verify_audit(database: &Database) -> anyhow::Result<()> {
+    let report = dropops::audit::verify(&database.pool).await?;
+    match report.first_broken {
+        None => {
+            println!("audit chain intact: {} entries checked", report.rows);
+            Ok(())
+        }
+        Some((id, problem)) => {
+            println!("audit chain BROKEN at entry {id}: {problem} ({} entries checked)", report.rows);
+            anyhow::bail!("the audit log has been tampered with at entry {id}")
+        }
+    }
 }
 
 async fn seed_demo(database: &Database, seed: u64) -> anyhow::Result<()> {
@@ -125,6 +151,7 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
         TcpListener::bind(config.bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
     let mode = config.mode;
     let embedded = database.is_embedded();
+    dropops::audit::spawn_reconciler(database.pool.clone(), config.audit.outcome_timeout);
     let state = AppState::new(database.pool.clone(), config);
     tracing::info!(address = %format!("http://{}", listener.local_addr()?), ?mode, embedded, "dropops is listening");
     dropops::serve(listener, app(state), shutdown_signal()).await?;

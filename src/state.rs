@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
+use crate::auth::oidc::Provider;
+use crate::auth::policy::Policy;
 use crate::config::Config;
 use crate::ops::metrics::Metrics;
 use crate::web::assets::Assets;
@@ -14,10 +16,21 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub assets: Arc<Assets>,
+    /// The access table; filled by [`crate::app`] from the routes it serves.
+    pub policy: Arc<Policy>,
+    /// The OIDC provider, discovered on first use (a provider outage must not stop the console).
+    pub oidc: Arc<tokio::sync::OnceCell<Provider>>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, config: Config) -> Self {
-        Self { pool, config: Arc::new(config), metrics: Arc::new(Metrics::new()), assets: Arc::new(Assets::load()) }
+        Self {
+            pool,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+            assets: Arc::new(Assets::load()),
+            policy: Arc::new(Policy::default()),
+            oidc: Arc::new(tokio::sync::OnceCell::new()),
+        }
     }
 }

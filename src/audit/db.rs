@@ -1,30 +1,253 @@
-//! Audit SQL.
+//! Audit SQL. Rows are only ever inserted; the database trigger stamps, sequences and chains.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 
-pub struct AuditEntry {
-    pub id: i64,
-    pub created_at: DateTime<Utc>,
-    pub actor: String,
+use super::{AuditContext, Intent};
+
+/// One row to append; the trigger adds time, sequence and hashes.
+pub struct NewRow<'a> {
+    pub kind: &'a str,
+    pub intent_id: Option<i64>,
+    pub action: &'a str,
+    pub resource_type: &'a str,
+    pub resource_id: &'a str,
+    pub reason: Option<&'a str>,
+    pub details: &'a serde_json::Value,
+    pub outcome: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+impl<'a> NewRow<'a> {
+    pub fn of(kind: &'a str, what: &'a Intent) -> Self {
+        Self {
+            kind,
+            intent_id: None,
+            action: what.action,
+            resource_type: what.resource_type,
+            resource_id: &what.resource_id,
+            reason: what.reason.as_deref(),
+            details: &what.details,
+            outcome: None,
+            error: None,
+        }
+    }
+}
+
+pub async fn insert(conn: &mut PgConnection, ctx: &AuditContext, row: NewRow<'_>) -> Result<i64, sqlx::Error> {
+    let a = &ctx.actor;
+    let m = &ctx.meta;
+    sqlx::query_scalar!(
+        "insert into audit_log (kind, intent_id, actor, actor_issuer, actor_subject, actor_email, actor_roles,
+                                action, resource_type, resource_id, reason, request_id, client_ip, user_agent,
+                                session_fingerprint, outcome, error, details)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         returning id",
+        row.kind,
+        row.intent_id,
+        a.name,
+        a.issuer,
+        a.subject,
+        a.email,
+        &a.role_names(),
+        row.action,
+        row.resource_type,
+        row.resource_id,
+        row.reason,
+        m.request_id,
+        m.client_ip,
+        m.user_agent,
+        a.session_fingerprint,
+        row.outcome,
+        row.error,
+        row.details,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub struct IntentSummary {
     pub action: String,
     pub resource_type: String,
     pub resource_id: String,
-    pub details: serde_json::Value,
 }
 
-/// Up to `limit` entries older than `before` (all when `None`), newest first.
-pub async fn page(db: impl PgExecutor<'_>, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, sqlx::Error> {
+/// The action and resource of an intent, repeated on its outcome row so each row reads alone.
+pub async fn intent_summary(conn: &mut PgConnection, intent_id: i64) -> Result<IntentSummary, sqlx::Error> {
+    sqlx::query_as!(
+        IntentSummary,
+        "select action, resource_type, resource_id from audit_log where id = $1 and kind = 'intent'",
+        intent_id
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn mark_unknown_outcomes(db: impl PgExecutor<'_>, timeout: std::time::Duration) -> Result<u64, sqlx::Error> {
+    let secs = timeout.as_secs_f64();
+    let done = sqlx::query!(
+        "insert into audit_log (kind, intent_id, actor, action, resource_type, resource_id, outcome, error)
+         select 'outcome', i.id, 'system', i.action, i.resource_type, i.resource_id, 'unknown',
+                'no outcome was recorded in time: check the target system by hand'
+         from audit_log i
+         where i.kind = 'intent' and i.created_at < now() - make_interval(secs => $1)
+           and not exists (select 1 from audit_log o where o.kind = 'outcome' and o.intent_id = i.id)
+           and pg_try_advisory_xact_lock(724510402)
+         order by i.id",
+        secs,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The result of recomputing the chain.
+#[derive(Debug)]
+pub struct ChainReport {
+    pub rows: i64,
+    /// Id of the first row that does not match, and what is wrong with it.
+    pub first_broken: Option<(i64, String)>,
+}
+
+pub async fn verify_chain(db: impl PgExecutor<'_>) -> Result<ChainReport, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"with chain as (
+             select a.id, a.seq,
+                    a.prev_hash is distinct from lag(a.hash) over w as link_broken,
+                    a.seq <> coalesce(lag(a.seq) over w, 0) + 1 as gap,
+                    a.hash <> console.audit_row_hash(a.prev_hash, a) as changed
+             from audit_log a window w as (order by a.seq)
+           ), first as (
+             select id, case when changed then 'its content was changed after it was written'
+                             when gap then 'a row before it is missing'
+                             else 'it does not link to the row before it' end as problem
+             from chain where link_broken or gap or changed order by seq limit 1
+           )
+           select (select count(*) from chain) as "rows!", (select id from first) as broken_id,
+                  (select problem from first) as problem"#
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(ChainReport { rows: row.rows, first_broken: row.broken_id.zip(row.problem) })
+}
+
+pub struct AuditEntry {
+    pub id: i64,
+    pub seq: i64,
+    pub created_at: DateTime<Utc>,
+    pub kind: String,
+    pub intent_id: Option<i64>,
+    pub actor: String,
+    pub actor_email: Option<String>,
+    pub actor_roles: Vec<String>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub reason: Option<String>,
+    pub request_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub details: serde_json::Value,
+    /// For an intent: the newest outcome recorded for it, if any.
+    pub result: Option<String>,
+}
+
+/// Search criteria of the audit page and export. Empty fields match everything.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
+pub struct AuditFilter {
+    #[serde(default)]
+    pub actor: String,
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub resource: String,
+    #[serde(default)]
+    pub outcome: String,
+    /// `YYYY-MM-DD`, inclusive, UTC.
+    #[serde(default)]
+    pub from: String,
+    /// `YYYY-MM-DD`, inclusive, UTC.
+    #[serde(default)]
+    pub to: String,
+}
+
+/// A filter checked and ready for SQL.
+pub struct ParsedFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub resource: Option<String>,
+    pub outcome: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+pub async fn search(
+    db: impl PgExecutor<'_>,
+    f: &ParsedFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, sqlx::Error> {
     sqlx::query_as!(
         AuditEntry,
-        "select id, created_at, actor, action, resource_type, resource_id, details
-         from audit_log
-         where ($1::bigint is null or id < $1)
-         order by id desc
-         limit $2",
+        r#"select a.id, a.seq, a.created_at, a.kind, a.intent_id, a.actor, a.actor_email, a.actor_roles,
+                  a.action, a.resource_type, a.resource_id, a.reason, a.request_id, a.client_ip, a.outcome,
+                  a.error, a.details,
+                  (select o.outcome from audit_log o where o.kind = 'outcome' and o.intent_id = a.id
+                   order by o.id desc limit 1) as result
+           from audit_log a
+           where ($1::text is null or lower(a.actor) = lower($1) or lower(a.actor_email) = lower($1))
+             and ($2::text is null or a.action = $2)
+             and ($3::text is null or a.resource_id = $3 or a.resource_type = $3)
+             and ($4::text is null or a.outcome = $4
+                  or (a.kind = 'intent' and exists (select 1 from audit_log o where o.kind = 'outcome'
+                                                     and o.intent_id = a.id and o.outcome = $4)))
+             and ($5::timestamptz is null or a.created_at >= $5)
+             and ($6::timestamptz is null or a.created_at < $6)
+             and ($7::bigint is null or a.id < $7)
+           order by a.id desc
+           limit $8"#,
+        f.actor,
+        f.action,
+        f.resource,
+        f.outcome,
+        f.from,
+        f.to,
         before,
         limit,
     )
     .fetch_all(db)
+    .await
+}
+
+/// One row and everything linked to it (its intent or its outcomes), oldest first.
+pub async fn with_links(db: impl PgExecutor<'_>, id: i64) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    sqlx::query_as!(
+        AuditEntry,
+        r#"select a.id, a.seq, a.created_at, a.kind, a.intent_id, a.actor, a.actor_email, a.actor_roles,
+                  a.action, a.resource_type, a.resource_id, a.reason, a.request_id, a.client_ip, a.outcome,
+                  a.error, a.details, null::text as result
+           from audit_log a
+           where a.id = $1
+              or a.intent_id = $1
+              or a.id = (select intent_id from audit_log where id = $1)
+              or a.intent_id = (select intent_id from audit_log where id = $1)
+           order by a.id"#,
+        id
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Whether one row's hash and link still match.
+pub async fn row_intact(db: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select (a.hash = console.audit_row_hash(a.prev_hash, a)
+                   and a.prev_hash is not distinct from (select p.hash from audit_log p where p.seq = a.seq - 1))
+                  as "intact!"
+           from audit_log a where a.id = $1"#,
+        id
+    )
+    .fetch_one(db)
     .await
 }

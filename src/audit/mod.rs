@@ -1,53 +1,260 @@
-//! The audit trail: every action taken through the console, newest first, with keyset
-//! pagination by id.
+//! The audit core. Nothing changes through the console without passing through here first:
+//! a mutating operation needs an [`AuditToken`], and only [`intent`] can make one — after the
+//! intent row is written. The outcome is appended after the action. The database stamps the
+//! time, chains every row to the one before (sha256) and refuses UPDATE, DELETE and TRUNCATE.
+//!
+//! Secret values never enter the log: [`fingerprint`] gives an HMAC that proves which value
+//! was set without revealing it.
 
 mod db;
+mod pages;
 
-use askama::Template;
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::Html;
-use axum::routing::get;
-use serde::Deserialize;
+use std::net::SocketAddr;
 
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+
+use crate::auth::CurrentUser;
+use crate::config::{Config, Role};
 use crate::error::AppError;
-use crate::state::AppState;
-use crate::web::{Area, Shell, render};
 
-pub use db::AuditEntry;
+use db::NewRow;
+pub use db::{AuditEntry, AuditFilter, ChainReport};
+pub use pages::routes;
 
-/// Entries per page.
-pub const PAGE_SIZE: i64 = 50;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/audit", get(list_audit))
+/// Who acts. Staff are identified by issuer + subject; the name and email are for reading.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub name: String,
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub email: Option<String>,
+    pub roles: Vec<Role>,
+    pub session_fingerprint: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    /// Show entries older than this id (the last id of the previous page).
-    pub before: Option<i64>,
-}
-
-#[derive(Template)]
-#[template(path = "audit/index.html")]
-pub struct AuditPage {
-    pub shell: Shell,
-    pub entries: Vec<AuditEntry>,
-    pub older: Option<i64>,
-    pub paged: bool,
-}
-
-pub async fn list_audit(State(state): State<AppState>, Query(q): Query<AuditQuery>) -> Result<Html<String>, AppError> {
-    if q.before.is_some_and(|id| id < 1) {
-        return Err(AppError::Validation("`before` must be a positive entry id.".into()));
+impl Actor {
+    pub fn anonymous() -> Self {
+        Self {
+            name: "anonymous".into(),
+            issuer: None,
+            subject: None,
+            email: None,
+            roles: vec![],
+            session_fingerprint: None,
+        }
     }
-    let mut entries = db::page(&state.pool, q.before, PAGE_SIZE + 1).await?;
-    let older = if entries.len() as i64 > PAGE_SIZE {
-        entries.truncate(PAGE_SIZE as usize);
-        entries.last().map(|e| e.id)
-    } else {
-        None
+
+    pub fn system() -> Self {
+        Self { name: "system".into(), ..Self::anonymous() }
+    }
+
+    pub fn staff(user: &CurrentUser) -> Self {
+        Self {
+            name: user.name.clone(),
+            issuer: Some(user.issuer.clone()),
+            subject: Some(user.subject.clone()),
+            email: user.email.clone(),
+            roles: user.roles.clone(),
+            session_fingerprint: Some(session_fingerprint(&user.session_id.to_string())),
+        }
+    }
+
+    fn role_names(&self) -> Vec<String> {
+        self.roles.iter().map(|r| r.as_str().to_owned()).collect()
+    }
+}
+
+/// Where a request came from, for the audit row.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub request_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    pub fn from_parts(parts: &Parts) -> Self {
+        Self::new(&parts.headers, &parts.extensions)
+    }
+
+    pub fn new(headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        // Behind App Runner the client is the first X-Forwarded-For hop; locally, the socket.
+        let forwarded = header("x-forwarded-for").and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()));
+        let socket = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        Self {
+            request_id: header("x-request-id"),
+            client_ip: forwarded.or(socket),
+            user_agent: header("user-agent").map(|ua| ua.chars().take(300).collect()),
+        }
+    }
+}
+
+/// Actor and request: everything an audit row needs besides the action.
+#[derive(Clone, Debug)]
+pub struct AuditContext {
+    pub actor: Actor,
+    pub meta: RequestMeta,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuditContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let actor = parts.extensions.get::<CurrentUser>().map_or_else(Actor::anonymous, Actor::staff);
+        Ok(Self { actor, meta: RequestMeta::from_parts(parts) })
+    }
+}
+
+/// What is about to be done.
+#[derive(Clone, Debug)]
+pub struct Intent {
+    pub action: &'static str,
+    pub resource_type: &'static str,
+    pub resource_id: String,
+    pub reason: Option<String>,
+    pub details: Value,
+}
+
+/// Something that happened and needs no outcome: a sign-in, a denial, a view of personal data.
+pub type Event = Intent;
+
+/// Proof that an intent is in the audit log. It cannot be built outside this module, so an
+/// operation that takes one cannot run before its intent is written.
+#[derive(Debug)]
+#[must_use = "an intent needs its outcome"]
+pub struct AuditToken {
+    intent_id: i64,
+}
+
+impl AuditToken {
+    pub fn intent_id(&self) -> i64 {
+        self.intent_id
+    }
+}
+
+pub enum Outcome {
+    Succeeded,
+    /// The error as an operator should read it; never a secret.
+    Failed(String),
+}
+
+const UNAVAILABLE: &str = "The audit log cannot be written right now, so nothing was done. Try again in a moment.";
+
+/// Write the intent inside the caller's transaction: for database-only actions, whose change
+/// and outcome commit (or roll back) together with it.
+pub async fn intent(conn: &mut PgConnection, ctx: &AuditContext, intent: Intent) -> Result<AuditToken, AppError> {
+    let id = db::insert(conn, ctx, NewRow::of("intent", &intent)).await.map_err(|e| {
+        tracing::error!(error = %e, action = intent.action, "audit intent not written; action refused");
+        AppError::Unavailable(UNAVAILABLE.into())
+    })?;
+    Ok(AuditToken { intent_id: id })
+}
+
+/// Write and commit the intent on its own: for actions on the outside world (AWS), which
+/// cannot roll back with a database transaction.
+pub async fn intent_committed(pool: &PgPool, ctx: &AuditContext, what: Intent) -> Result<AuditToken, AppError> {
+    let mut tx = pool.begin().await.map_err(|_| AppError::Unavailable(UNAVAILABLE.into()))?;
+    let token = intent(&mut tx, ctx, what).await?;
+    tx.commit().await.map_err(|_| AppError::Unavailable(UNAVAILABLE.into()))?;
+    Ok(token)
+}
+
+/// Append the outcome of an intent. Consumes the token: one outcome per action.
+pub async fn outcome(
+    conn: &mut PgConnection,
+    ctx: &AuditContext,
+    token: AuditToken,
+    outcome: Outcome,
+) -> Result<(), AppError> {
+    let (result, error) = match &outcome {
+        Outcome::Succeeded => ("succeeded", None),
+        Outcome::Failed(e) => ("failed", Some(e.chars().take(2000).collect::<String>())),
     };
-    render(&AuditPage { shell: Shell::new(&state, Area::Audit, "Audit"), entries, older, paged: q.before.is_some() })
+    let of = db::intent_summary(&mut *conn, token.intent_id).await?;
+    let row = NewRow {
+        kind: "outcome",
+        intent_id: Some(token.intent_id),
+        action: &of.action,
+        resource_type: &of.resource_type,
+        resource_id: &of.resource_id,
+        reason: None,
+        details: &Value::Object(Default::default()),
+        outcome: Some(result),
+        error: error.as_deref(),
+    };
+    db::insert(conn, ctx, row).await?;
+    Ok(())
+}
+
+/// Record an event (no outcome) in its own transaction.
+pub async fn event(pool: &PgPool, ctx: &AuditContext, event: Event) -> Result<(), AppError> {
+    let mut conn = pool.acquire().await.map_err(|_| AppError::Unavailable(UNAVAILABLE.into()))?;
+    db::insert(&mut conn, ctx, NewRow::of("event", &event)).await.map_err(|e| {
+        tracing::error!(error = %e, action = event.action, "audit event not written");
+        AppError::Unavailable(UNAVAILABLE.into())
+    })?;
+    Ok(())
+}
+
+/// Mark intents that have had no outcome for `timeout` as `unknown`; returns how many.
+pub async fn reconcile(pool: &PgPool, timeout: std::time::Duration) -> Result<u64, sqlx::Error> {
+    db::mark_unknown_outcomes(pool, timeout).await
+}
+
+/// Recompute the hash chain; names the first row that does not match.
+pub async fn verify(pool: &PgPool) -> Result<ChainReport, sqlx::Error> {
+    db::verify_chain(pool).await
+}
+
+/// `hmac-sha256:<hex>` of a secret value, keyed by `audit.fingerprint_key`.
+pub fn fingerprint(config: &Config, secret_value: &str) -> String {
+    const DEMO_KEY: &str = "dropops demo mode fingerprint key (production requires its own)";
+    let key = config.audit.fingerprint_key.as_ref().map_or(DEMO_KEY, |k| k.expose());
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(secret_value.as_bytes());
+    format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A stable, non-reversible tag for a sign-in: links audit rows of one session without
+/// putting anything usable as a credential in the log.
+pub fn session_fingerprint(session_id: &str) -> String {
+    hex::encode(&Sha256::digest(session_id.as_bytes())[..8])
+}
+
+/// The reconciler: a background loop in every replica (the SQL is safe to run concurrently).
+pub fn spawn_reconciler(pool: PgPool, timeout: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            match reconcile(&pool, timeout).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(count = n, "audit intents without outcome marked unknown"),
+                Err(e) => tracing::warn!(error = %e, "audit reconciler failed; will retry"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_identify_a_value_without_revealing_it() {
+        let config = Config::demo();
+        let a = fingerprint(&config, "correct horse battery staple");
+        assert_eq!(a, fingerprint(&config, "correct horse battery staple"));
+        assert_ne!(a, fingerprint(&config, "correct horse battery stapler"));
+        assert!(a.starts_with("hmac-sha256:") && !a.contains("horse"));
+        let mut other = Config::demo();
+        other.audit.fingerprint_key = Some(crate::config::Secret::new("another key of at least thirty-two chars"));
+        assert_ne!(a, fingerprint(&other, "correct horse battery staple"), "the key matters");
+    }
 }

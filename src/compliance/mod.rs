@@ -5,19 +5,19 @@
 mod db;
 
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
-use axum::routing::get;
 
+use crate::auth::CurrentUser;
+use crate::auth::policy::{Access, COMPLIANCE_SUMMARY, Route};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{Area, Shell, render};
 
 pub use db::QueueCounts;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/compliance", get(show_compliance))
+pub fn routes() -> Vec<Route> {
+    vec![Route::get("/compliance", Access::Roles(COMPLIANCE_SUMMARY), show_compliance)]
 }
 
 #[derive(Template)]
@@ -27,7 +27,7 @@ pub struct CompliancePage {
     pub counts: QueueCounts,
 }
 
-pub async fn show_compliance(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     let counts = db::queue_counts(&state.pool).await?;
-    render(&CompliancePage { shell: Shell::new(&state, Area::Compliance, "Compliance"), counts })
+    render(&CompliancePage { shell: Shell::new(&state, &user, Area::Compliance, "Compliance"), counts })
 }

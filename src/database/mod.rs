@@ -4,19 +4,19 @@
 mod db;
 
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
-use axum::routing::get;
 
+use crate::auth::CurrentUser;
+use crate::auth::policy::{Access, OPS, Route};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{Area, Htmx, Shell, page_or_fragment};
 
 pub use db::{ConnectionCount, DatabaseOverview};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/database", get(show_database))
+pub fn routes() -> Vec<Route> {
+    vec![Route::get("/database", Access::Roles(OPS), show_database)]
 }
 
 #[derive(Template)]
@@ -33,11 +33,15 @@ pub struct StatsFragment {
     pub connections: Vec<ConnectionCount>,
 }
 
-pub async fn show_database(State(state): State<AppState>, htmx: Htmx) -> Result<Html<String>, AppError> {
+pub async fn show_database(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    htmx: Htmx,
+) -> Result<Html<String>, AppError> {
     let overview = db::overview(&state.pool).await?;
     let connections = db::connections_by_state(&state.pool).await?;
     page_or_fragment(htmx, StatsFragment { overview, connections }, |stats| DatabasePage {
-        shell: Shell::new(&state, Area::Database, "Database"),
+        shell: Shell::new(&state, &user, Area::Database, "Database"),
         stats,
     })
 }

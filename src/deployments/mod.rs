@@ -2,18 +2,18 @@
 //! restart do, and — once runs exist — their history and live progress.
 
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
-use axum::routing::get;
 
+use crate::auth::CurrentUser;
+use crate::auth::policy::{Access, OPS, Route};
 use crate::config::DropEnvironment;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{Area, Shell, render};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/deployments", get(show_deployments))
+pub fn routes() -> Vec<Route> {
+    vec![Route::get("/deployments", Access::Roles(OPS), show_deployments)]
 }
 
 #[derive(Template)]
@@ -24,9 +24,9 @@ pub struct DeploymentsPage {
     pub region: String,
 }
 
-pub async fn show_deployments(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+pub async fn show_deployments(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     render(&DeploymentsPage {
-        shell: Shell::new(&state, Area::Deployments, "Deployments"),
+        shell: Shell::new(&state, &user, Area::Deployments, "Deployments"),
         drop: state.config.drop.clone(),
         region: state.config.aws.region.clone().unwrap_or_else(|| "not configured".into()),
     })

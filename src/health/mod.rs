@@ -3,18 +3,18 @@
 //! with the identifiers it will be checked by.
 
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
-use axum::routing::get;
 
+use crate::auth::CurrentUser;
+use crate::auth::policy::{ANY_ROLE, Access, Route};
 use crate::db;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{Area, Shell, render};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(show_health))
+pub fn routes() -> Vec<Route> {
+    vec![Route::get("/health", Access::Roles(ANY_ROLE), show_health)]
 }
 
 /// One thing the console watches, and how it is identified.
@@ -33,7 +33,7 @@ pub struct HealthPage {
     pub targets: Vec<Target>,
 }
 
-pub async fn show_health(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+pub async fn show_health(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     let console_problem = db::readiness(&state.pool).await.err();
     let d = &state.config.drop;
     let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "not configured".into());
@@ -62,7 +62,7 @@ pub async fn show_health(State(state): State<AppState>) -> Result<Html<String>, 
         Target { name: "Staging (Fly.io)", identifier: shown(&d.staging_health_url), expectation: "status ok" },
     ];
     let page = HealthPage {
-        shell: Shell::new(&state, Area::Health, "Health"),
+        shell: Shell::new(&state, &user, Area::Health, "Health"),
         console_problem,
         database_kind: if state.config.database.url.is_some() {
             "PostgreSQL (DATABASE_URL)"

@@ -8,8 +8,20 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::json;
 
+use crate::auth::policy::{Access, Route};
 use crate::db;
 use crate::state::AppState;
+
+/// The console's own endpoints: open to probes and scrapers, no sign-in.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/health/live", Access::Public, live),
+        Route::get("/health/ready", Access::Public, ready),
+        Route::get("/metrics", Access::Public, metrics::export),
+        Route::post("/csp-report", Access::PublicReport, csp_report),
+        Route::get("/static/{*path}", Access::Public, crate::web::assets::serve_static),
+    ]
+}
 
 /// `GET /health/live`: the process answers. No dependency is checked on purpose, so a slow
 /// database never gets the console restarted.

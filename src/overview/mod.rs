@@ -4,6 +4,8 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Html;
 
+use crate::auth::CurrentUser;
+use crate::auth::policy::{ANY_ROLE, Access, Route};
 use crate::demo::{self, SeedInfo};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -16,7 +18,11 @@ pub struct OverviewPage {
     pub seed: Option<SeedInfo>,
 }
 
-pub async fn show_overview(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+pub fn routes() -> Vec<Route> {
+    vec![Route::get("/", Access::Roles(ANY_ROLE), show_overview)]
+}
+
+pub async fn show_overview(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     let seed = demo::seeded(&state.pool).await?;
-    render(&OverviewPage { shell: Shell::new(&state, Area::Overview, "Overview"), seed })
+    render(&OverviewPage { shell: Shell::new(&state, &user, Area::Overview, "Overview"), seed })
 }

@@ -2,17 +2,17 @@
 //! one does. Values are never read into a page.
 
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
-use axum::routing::get;
 
+use crate::auth::CurrentUser;
+use crate::auth::policy::{Access, OPS, Route};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{Area, Shell, render};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/secrets", get(show_secrets))
+pub fn routes() -> Vec<Route> {
+    vec![Route::get("/secrets", Access::Roles(OPS), show_secrets)]
 }
 
 pub struct ManagedSecret {
@@ -29,7 +29,7 @@ pub struct SecretsPage {
     pub secrets: Vec<ManagedSecret>,
 }
 
-pub async fn show_secrets(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+pub async fn show_secrets(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     let d = &state.config.drop;
     let secrets = vec![
         ManagedSecret {
@@ -45,5 +45,5 @@ pub async fn show_secrets(State(state): State<AppState>) -> Result<Html<String>,
             impact: "Production is down if the password changes but DATABASE_URL is not updated; the rotation must run to completion.",
         },
     ];
-    render(&SecretsPage { shell: Shell::new(&state, Area::Secrets, "Secrets"), secrets })
+    render(&SecretsPage { shell: Shell::new(&state, &user, Area::Secrets, "Secrets"), secrets })
 }

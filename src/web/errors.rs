@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::{self, ErrorReport};
 use crate::state::AppState;
-use crate::web::{Area, Shell, is_htmx};
+use crate::web::{Shell, is_htmx};
 
 #[derive(Template)]
 #[template(path = "errors/page.html")]
@@ -59,7 +59,7 @@ pub async fn render_errors(State(state): State<AppState>, request: Request, next
         parts.headers.insert("hx-reswap", HeaderValue::from_static("beforeend"));
         ToastFragment { title, message, request_id }.render()
     } else {
-        let shell = Shell::new(&state, Area::Overview, title);
+        let shell = Shell::public(&state, title);
         ErrorPage { shell, status: status.as_u16(), title, message, request_id }.render()
     };
     match html {

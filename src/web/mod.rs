@@ -11,7 +11,8 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::Html;
 
-use crate::config::Mode;
+use crate::auth::CurrentUser;
+use crate::config::{Mode, Role};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -25,6 +26,7 @@ pub enum Area {
     Secrets,
     Database,
     Audit,
+    Admin,
 }
 
 pub struct NavItem {
@@ -51,25 +53,67 @@ pub struct Shell {
     pub htmx_url: String,
     pub htmx_license_url: String,
     pub favicon_url: String,
-    pub nav: &'static [NavItem],
+    /// The areas this person may open; empty before sign-in.
+    pub nav: Vec<&'static NavItem>,
+    pub user: Option<UserBadge>,
+    /// The session's CSRF token: sent by htmx as a header, and put in every form.
+    pub csrf: String,
+}
+
+pub struct UserBadge {
+    pub name: String,
+    pub roles: String,
+    pub is_admin: bool,
 }
 
 impl Shell {
-    pub fn new(state: &AppState, active: Area, title: impl Into<String>) -> Self {
+    /// The shell of a page for a signed-in person: navigation filtered by the access table.
+    pub fn new(state: &AppState, user: &CurrentUser, active: Area, title: impl Into<String>) -> Self {
+        let nav = NAV.iter().filter(|item| state.policy.allows_page(item.href, &user.roles)).collect();
+        Self {
+            nav,
+            user: Some(UserBadge {
+                name: user.name.clone(),
+                roles: user.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "),
+                is_admin: user.has(Role::Admin),
+            }),
+            csrf: user.csrf.clone(),
+            ..Self::public(state, title).with_active(active)
+        }
+    }
+
+    /// The shell of a page anyone may see (sign-in, errors): no navigation.
+    pub fn public(state: &AppState, title: impl Into<String>) -> Self {
         Self {
             title: title.into(),
-            active,
+            active: Area::Overview,
             demo: state.config.mode == Mode::Demo,
             css_url: state.assets.url("app.css").to_owned(),
             htmx_url: state.assets.url("vendor/htmx/htmx.min.js").to_owned(),
             htmx_license_url: state.assets.url("vendor/htmx/LICENSE").to_owned(),
             favicon_url: state.assets.url("favicon.svg").to_owned(),
-            nav: &NAV,
+            nav: Vec::new(),
+            user: None,
+            csrf: String::new(),
         }
+    }
+
+    fn with_active(mut self, active: Area) -> Self {
+        self.active = active;
+        self
+    }
+
+    pub fn in_admin(&self) -> bool {
+        self.active == Area::Admin
     }
 
     pub fn is_active(&self, item: &NavItem) -> bool {
         item.area == self.active
+    }
+
+    /// `hx-headers` for the body: htmx sends the CSRF token with every request.
+    pub fn hx_headers(&self) -> String {
+        serde_json::json!({ "X-CSRF-Token": self.csrf }).to_string()
     }
 }
 

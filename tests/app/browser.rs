@@ -90,6 +90,12 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
 
     let result = async {
         browser.goto(&app.url("/")).await?;
+        // Signed out, the console sends us to the dev sign-in form: use it like a person.
+        browser.wait().for_element(Locator::Css("form[action='/auth/dev']")).await?;
+        browser.find(Locator::Css("#name")).await?.send_keys("Kari Nordmann").await?;
+        browser.find(Locator::Css("input[name=role][value=admin]")).await?.click().await?;
+        browser.find(Locator::Css("form[action='/auth/dev'] button[type=submit]")).await?.click().await?;
+        browser.wait().for_element(Locator::Css("nav[aria-label=Main]")).await?;
         let mut hrefs = Vec::new();
         for link in browser.find_all(Locator::Css("nav[aria-label=Main] a")).await? {
             hrefs.push(link.attr("href").await?.unwrap_or_default());

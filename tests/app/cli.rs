@@ -53,6 +53,7 @@ fn check_config_prints_the_effective_configuration_without_secrets() {
         &[
             ("DATABASE_URL", "postgres://dropops:pa55word@db.internal/dropapp"),
             ("DROPOPS_OIDC__CLIENT_SECRET", "oidc-s3cret"),
+            ("DROPOPS_AUDIT__FINGERPRINT_KEY", "fingerprint-key-0123456789abcdef0123"),
         ],
     );
     assert_eq!(code, 0, "{err}");

@@ -91,6 +91,7 @@ async fn demo_seeding_refuses_a_database_with_real_people(pool: PgPool) {
 async fn the_compliance_page_counts_match_the_database(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["compliance"]).await;
     let page = app.visit("/compliance").await;
     assert_eq!(page.status, 200);
     let values = page.texts(".stat-value");
@@ -110,33 +111,35 @@ async fn the_compliance_page_counts_match_the_database(pool: PgPool) {
 
 #[sqlx::test]
 async fn the_audit_page_pages_through_entries_newest_first(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["viewer"]).await; // entry 1: the sign-in itself
     sqlx::query("insert into audit_log (action, resource_type, resource_id) select 'test_action', 'test', 'r' || n from generate_series(1, 120) n")
         .execute(&pool)
         .await
         .unwrap();
-    let app = TestApp::spawn(pool).await;
 
     let first = app.visit("/audit").await;
     let ids: Vec<i64> = first.texts("table.audit tbody td.num").iter().map(|t| t.parse().unwrap()).collect();
     assert_eq!(ids.len(), 50);
-    assert_eq!(ids[0], 120);
+    assert_eq!(ids[0], 121);
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first");
 
     let next = first.attrs("a[rel=next]", "href").remove(0);
-    assert_eq!(next, "/audit?before=71");
+    assert_eq!(next, "/audit?before=72");
     let second = app.visit(&next).await;
-    assert_eq!(second.texts("table.audit tbody td.num").first().map(String::as_str), Some("70"));
+    assert_eq!(second.texts("table.audit tbody td.num").first().map(String::as_str), Some("71"));
 
     let third = app.visit(&second.attrs("a[rel=next]", "href").remove(0)).await;
-    assert_eq!(third.texts("table.audit tbody tr").len(), 20);
+    assert_eq!(third.texts("table.audit tbody tr").len(), 21);
     assert!(third.attrs("a[rel=next]", "href").is_empty(), "no link past the oldest entry");
 }
 
 #[sqlx::test]
-async fn an_empty_audit_log_says_so(pool: PgPool) {
+async fn a_search_that_matches_nothing_says_so(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let page = app.visit("/audit").await;
-    assert_eq!(page.text(".empty"), "Nothing has been recorded yet.");
+    app.sign_in(&["viewer"]).await;
+    let page = app.visit("/audit?action=no_such_action").await;
+    assert_eq!(page.text(".empty"), "Nothing matches this search.");
 }
 
 #[sqlx::test]
@@ -146,6 +149,7 @@ async fn audit_details_are_escaped(pool: PgPool) {
         .await
         .unwrap();
     let app = TestApp::spawn(pool).await;
+    app.sign_in(&["viewer"]).await;
     let page = app.visit("/audit").await;
     assert!(!page.body.contains("<script>alert(1)") && !page.body.contains("<img src=x"), "{}", page.body);
     assert!(page.text("table.audit").contains("<script>alert(1)</script>"), "shown as text");

@@ -67,20 +67,21 @@ async fn the_embedded_console_serves_stops_and_restarts_with_its_data() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
+    let browser = crate::harness::Browser::at(&base);
 
     let console = start(dir.path(), port);
     wait_ready(&client, &base).await;
-    let page = client.get(format!("{base}/compliance")).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let first = client.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    browser.sign_in(&["admin"]).await;
+    let first = browser.visit("/").await.body;
     assert!(first.contains("240 fictional customers"), "{first}");
     stop(console);
 
     let console = start(dir.path(), port);
     wait_ready(&client, &base).await;
-    let audit = client.get(format!("{base}/audit")).send().await.unwrap().text().await.unwrap();
-    assert_eq!(audit.matches("demo_data_seeded").count(), 1, "seeded once, kept across the restart");
-    let again = client.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
-    assert!(again.contains("240 fictional customers"));
+    // The sign-in survived the restart too: sessions live in the database.
+    let audit = browser.visit("/audit?action=demo_data_seeded").await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert_eq!(audit.texts("table.audit tbody tr").len(), 1, "seeded once, kept across the restart");
+    assert_eq!(browser.visit("/compliance").await.status, 200);
     stop(console);
 }

@@ -1,7 +1,8 @@
-//! `TestApp`: the console on a random port over a test database, with one method per thing a
-//! user does, and HTML helpers that select with CSS, not substrings.
+//! `TestApp`: the console on a random port over a test database, and `Browser`: one cookie
+//! jar with one method per thing a person does. HTML is checked with CSS selectors.
 
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::Once;
 
 use dropops::config::Config;
@@ -12,7 +13,15 @@ use sqlx::PgPool;
 
 pub struct TestApp {
     pub address: SocketAddr,
-    client: reqwest::Client,
+    browser: Browser,
+}
+
+impl Deref for TestApp {
+    type Target = Browser;
+
+    fn deref(&self) -> &Browser {
+        &self.browser
+    }
 }
 
 pub struct Page {
@@ -44,11 +53,17 @@ impl Page {
     }
 
     pub fn has(&self, selector: &str) -> bool {
-        !self.texts(selector).is_empty() || !self.attrs(selector, "class").is_empty()
+        let parsed = Selector::parse(selector).unwrap_or_else(|e| panic!("bad selector {selector:?}: {e}"));
+        self.html.select(&parsed).next().is_some()
     }
 
     pub fn header(&self, name: &str) -> &str {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// Where a redirect points.
+    pub fn location(&self) -> &str {
+        self.header("location")
     }
 }
 
@@ -65,24 +80,52 @@ impl TestApp {
         Self::spawn_with(pool, Config::demo()).await
     }
 
-    pub async fn spawn_with(pool: PgPool, config: Config) -> Self {
+    pub async fn spawn_with(pool: PgPool, mut config: Config) -> Self {
         init();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
         let address = listener.local_addr().expect("local address");
+        if config.public_url.is_none() {
+            config.public_url = Some(format!("http://{address}"));
+        }
         let state = AppState::new(pool, config);
         tokio::spawn(async move {
-            axum::serve(listener, app(state)).await.expect("serve");
+            dropops::serve(listener, app(state), std::future::pending()).await.expect("serve");
         });
-        let client =
-            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http client");
-        Self { address, client }
+        Self { address, browser: Browser::at(&format!("http://{address}")) }
+    }
+
+    /// A second browser (its own cookies) on the same console.
+    pub fn another_browser(&self) -> Browser {
+        Browser::at(&format!("http://{}", self.address))
+    }
+}
+
+/// One browser: its own cookie jar, no automatic redirects.
+pub struct Browser {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Browser {
+    pub fn at(base: &str) -> Self {
+        init();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .expect("http client");
+        Self { base: base.trim_end_matches('/').to_owned(), client }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
+        format!("{}{path}", self.base)
     }
 
-    /// Open a page as a browser would.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Open a page as a browser would (a GET; redirects are not followed).
     pub async fn visit(&self, path: &str) -> Page {
         self.request(self.client.get(self.url(path))).await
     }
@@ -100,8 +143,34 @@ impl TestApp {
         Page { status, headers, html: Html::parse_document(&body), body }
     }
 
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// The CSRF token of this browser's session, as the page puts it in forms.
+    pub async fn csrf(&self) -> String {
+        let page = self.visit("/auth/sign-in").await;
+        let headers = page.attrs("body", "hx-headers").into_iter().next().expect("hx-headers on the body");
+        let headers: serde_json::Value = serde_json::from_str(&headers).expect("hx-headers is JSON");
+        headers["X-CSRF-Token"].as_str().expect("a CSRF token for htmx").to_owned()
+    }
+
+    /// Submit a form as the page would: same origin, with this session's CSRF token.
+    pub async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf().await;
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("_csrf", &token));
+        self.request(self.client.post(self.url(path)).header("origin", &self.base).form(&form)).await
+    }
+
+    /// Demo-mode dev sign-in as `name` with `roles`.
+    pub async fn sign_in_as(&self, name: &str, roles: &[&str]) -> Page {
+        let mut fields = vec![("name", name), ("next", "/")];
+        fields.extend(roles.iter().map(|r| ("role", *r)));
+        let page = self.submit("/auth/dev", &fields).await;
+        assert_eq!(page.status, 303, "dev sign-in failed:\n{}", page.body);
+        page
+    }
+
+    /// Sign in with roles, under a name made from them.
+    pub async fn sign_in(&self, roles: &[&str]) {
+        self.sign_in_as(&format!("Test {}", roles.join(" ")), roles).await;
     }
 
     /// The Prometheus exposition, as text.

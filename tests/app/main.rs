@@ -1,11 +1,14 @@
 //! The one integration-test binary: every module below drives the real app over HTTP against
 //! a fresh PostgreSQL database per test (`#[sqlx::test]`, from `DATABASE_URL`).
 
+mod access;
+mod audit;
 mod browser;
 mod cli;
 mod database;
 #[cfg(feature = "embedded-db")]
 mod embedded;
 mod harness;
+mod identity;
 mod ops;
 mod shell;

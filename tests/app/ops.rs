@@ -26,6 +26,7 @@ async fn not_ready_until_migrations_are_applied(pool: PgPool) {
 #[sqlx::test]
 async fn not_ready_but_still_live_when_the_database_is_gone(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["viewer"]).await;
     pool.close().await;
     let ready = app.visit("/health/ready").await;
     assert_eq!(ready.status, 503);
@@ -42,6 +43,7 @@ async fn not_ready_but_still_live_when_the_database_is_gone(pool: PgPool) {
 #[sqlx::test]
 async fn metrics_count_requests_by_route_template_and_status(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
+    app.sign_in(&["viewer"]).await;
     app.visit("/health").await;
     app.visit("/health").await;
     app.visit("/no-such-page").await;

@@ -16,6 +16,7 @@ const AREAS: [(&str, &str); 6] = [
 #[sqlx::test]
 async fn every_area_in_the_navigation_opens_inside_the_shell(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
     let overview = app.visit("/").await;
     assert_eq!(overview.status, 200);
     let links = overview.attrs("nav[aria-label=Main] a", "href");
@@ -32,18 +33,23 @@ async fn every_area_in_the_navigation_opens_inside_the_shell(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn production_mode_shows_no_demo_banner(pool: PgPool) {
+async fn production_mode_offers_no_dev_sign_in_and_no_banner(pool: PgPool) {
     let mut config = config_with(&[]);
     config.mode = dropops::config::Mode::Production;
     let app = TestApp::spawn_with(pool, config).await;
-    let page = app.visit("/health").await;
+    let page = app.visit("/auth/sign-in").await;
     assert_eq!(page.status, 200);
     assert!(!page.has(".banner-demo"));
+    assert!(!page.has("form[action='/auth/dev']"), "no dev sign-in outside demo mode");
+    assert!(page.attrs("a.button", "href").iter().any(|h| h.starts_with("/auth/login")));
+    let refused = app.submit("/auth/dev", &[("name", "Mallory"), ("role", "admin")]).await;
+    assert_eq!(refused.status, 404);
 }
 
 #[sqlx::test]
 async fn security_headers_are_on_pages_errors_and_assets(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
     let css = app.visit("/").await.attrs("link[rel=stylesheet]", "href").remove(0);
     for path in ["/", "/no-such-page", css.as_str(), "/health/ready"] {
         let page = app.visit(path).await;
@@ -70,6 +76,7 @@ async fn hsts_is_sent_when_the_console_is_served_over_https(pool: PgPool) {
 #[sqlx::test]
 async fn pages_are_never_cached_but_hashed_assets_are_for_a_year(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
     let page = app.visit("/audit").await;
     assert_eq!(page.header("cache-control"), "no-store");
     let css = page.attrs("link[rel=stylesheet]", "href").remove(0);
@@ -88,9 +95,11 @@ async fn pages_are_never_cached_but_hashed_assets_are_for_a_year(pool: PgPool) {
 #[sqlx::test]
 async fn assets_are_only_served_under_their_hashed_names(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
     assert_eq!(app.visit("/static/app.css").await.status, 404);
     assert_eq!(app.visit("/static/app.0000000000000000.css").await.status, 404);
     let licence = app.visit("/").await.attrs("footer a", "href").remove(0);
+    assert!(licence.contains("LICENSE"), "{licence}");
     let licence = app.visit(&licence).await;
     assert_eq!(licence.status, 200);
     assert!(licence.body.contains("Zero-Clause BSD") || licence.body.contains("BSD"), "htmx licence is served");
@@ -99,16 +108,18 @@ async fn assets_are_only_served_under_their_hashed_names(pool: PgPool) {
 #[sqlx::test]
 async fn an_unknown_address_gets_a_full_error_page_with_the_request_id(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
     let page = app.visit("/no-such-page").await;
     assert_eq!(page.status, 404);
     assert_eq!(page.text("main h1"), "Not found");
     assert_eq!(page.text(".error-card code"), page.header("x-request-id"));
-    assert!(page.has("nav[aria-label=Main]"), "the error page keeps the navigation");
+    assert_eq!(page.attrs(".error-card a.button", "href"), ["/"], "the error page leads back");
 }
 
 #[sqlx::test]
 async fn an_htmx_request_gets_an_error_toast_instead_of_a_page(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
     let toast = app.visit_htmx("/no-such-page").await;
     assert_eq!(toast.status, 404);
     assert_eq!(toast.header("hx-retarget"), "#toasts");
@@ -121,20 +132,24 @@ async fn an_htmx_request_gets_an_error_toast_instead_of_a_page(pool: PgPool) {
 #[sqlx::test]
 async fn bad_input_is_explained_without_raw_error_text(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let page = app.visit("/audit?before=abc").await;
-    assert_eq!(page.status, 400);
-    assert!(page.header("content-type").starts_with("text/html"));
-    assert_eq!(page.text("main h1"), "Bad request");
-    assert!(!page.body.contains("Failed to deserialize"), "serde's text stays in the log");
-
-    let page = app.visit("/audit?before=0").await;
-    assert_eq!(page.status, 422);
-    assert!(page.text(".error-card").contains("`before` must be a positive entry id."));
+    app.sign_in(&["admin"]).await;
+    for bad in ["/audit?before=abc", "/audit?before=0"] {
+        let page = app.visit(bad).await;
+        assert_eq!(page.status, 422, "{bad}");
+        assert!(page.header("content-type").starts_with("text/html"));
+        assert_eq!(page.text("#before-error"), "That page link is not valid. Start from the newest entries.");
+        assert!(!page.body.contains("invalid digit"), "parser text stays out of the page");
+    }
+    // A query string the handler cannot even read is explained by the error page.
+    let page = app.visit("/audit/not-a-number").await;
+    assert_eq!(page.status, 404);
+    assert_eq!(page.text("main h1"), "Not found");
 }
 
 #[sqlx::test]
 async fn responses_are_gzipped_for_browsers_that_accept_it(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
     let response = app.client().get(app.url("/deployments")).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }
@@ -142,6 +157,7 @@ async fn responses_are_gzipped_for_browsers_that_accept_it(pool: PgPool) {
 #[sqlx::test]
 async fn an_oversized_request_body_is_refused(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
     let body = "x".repeat(200 * 1024);
     let page = app.request(app.client().post(app.url("/csp-report")).body(body)).await;
     assert_eq!(page.status, 413);
@@ -152,6 +168,7 @@ async fn an_oversized_request_body_is_refused(pool: PgPool) {
 #[sqlx::test]
 async fn a_request_that_outlives_the_timeout_is_stopped_with_a_clear_page(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config_with(&[("DROPOPS_REQUEST_TIMEOUT_SECS", "1")])).await;
+    app.sign_in(&["admin"]).await;
     // Hold a lock the compliance counts need, as a long migration or VACUUM FULL would.
     let mut blocker = pool.begin().await.unwrap();
     sqlx::query("lock table aml_alerts in access exclusive mode").execute(&mut *blocker).await.unwrap();
@@ -165,6 +182,7 @@ async fn a_request_that_outlives_the_timeout_is_stopped_with_a_clear_page(pool: 
 #[sqlx::test]
 async fn the_database_page_refreshes_its_figures_as_a_fragment(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
     let page = app.visit("/database").await;
     assert_eq!(page.attrs("#db-stats", "hx-get"), ["/database"]);
     assert!(page.text("#db-title").starts_with("_sqlx_test"), "shows the database's own name");

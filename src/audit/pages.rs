@@ -1,0 +1,367 @@
+//! The audit pages: search with filters and keyset pagination, one entry with its linked
+//! intent or outcomes and chain status, CSV export, and chain verification. Searches,
+//! exports and verifications are themselves audited.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::db::{self, AuditEntry, AuditFilter, ChainReport, ParsedFilter};
+use super::{AuditContext, Event};
+use crate::auth::CurrentUser;
+use crate::auth::policy::{ANY_ROLE, Access, Route};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::{Area, Htmx, Shell, page_or_fragment, render};
+
+/// Entries per page.
+pub const PAGE_SIZE: i64 = 50;
+/// Rows in one CSV export: the newest ones matching the filter.
+pub const EXPORT_LIMIT: i64 = 10_000;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/audit", Access::Roles(ANY_ROLE), list_audit),
+        Route::get("/audit/export.csv", Access::Roles(ANY_ROLE), export_audit),
+        Route::get("/audit/{id}", Access::Roles(ANY_ROLE), show_entry),
+        Route::post("/audit/verify", Access::Roles(ANY_ROLE), verify_chain),
+    ]
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    #[serde(flatten)]
+    pub filter: AuditFilter,
+    /// Entries older than this id (the last id of the previous page).
+    #[serde(default)]
+    pub before: String,
+}
+
+/// Field-level problems with a filter.
+#[derive(Default)]
+pub struct FilterErrors {
+    pub outcome: Option<&'static str>,
+    pub from: Option<&'static str>,
+    pub to: Option<&'static str>,
+    pub before: Option<&'static str>,
+}
+
+impl FilterErrors {
+    fn any(&self) -> bool {
+        self.outcome.is_some() || self.from.is_some() || self.to.is_some() || self.before.is_some()
+    }
+}
+
+fn day(text: &str) -> Result<Option<DateTime<Utc>>, ()> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map(|d| Some(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()))
+        .map_err(|_| ())
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// Check a filter from the query string; each bad field gets its own message.
+pub fn parse_filter(f: &AuditFilter) -> Result<ParsedFilter, FilterErrors> {
+    let mut errors = FilterErrors::default();
+    let outcome = non_empty(&f.outcome);
+    if outcome.as_deref().is_some_and(|o| !["succeeded", "failed", "unknown"].contains(&o)) {
+        errors.outcome = Some("Choose succeeded, failed or unknown.");
+    }
+    let from = day(&f.from).unwrap_or_else(|()| {
+        errors.from = Some("Use a date like 2026-11-28.");
+        None
+    });
+    let to = day(&f.to).unwrap_or_else(|()| {
+        errors.to = Some("Use a date like 2026-11-28.");
+        None
+    });
+    // "to" is inclusive: up to the end of that day.
+    let to = to.map(|t| t + chrono::Duration::days(1));
+    if let (Some(a), Some(b)) = (from, to) {
+        if b <= a {
+            errors.to = Some("The end date is before the start date.");
+        }
+    }
+    if errors.any() {
+        return Err(errors);
+    }
+    Ok(ParsedFilter {
+        actor: non_empty(&f.actor),
+        action: non_empty(&f.action),
+        resource: non_empty(&f.resource),
+        outcome,
+        from,
+        to,
+    })
+}
+
+fn is_search(f: &ParsedFilter) -> bool {
+    f.actor.is_some()
+        || f.action.is_some()
+        || f.resource.is_some()
+        || f.outcome.is_some()
+        || f.from.is_some()
+        || f.to.is_some()
+}
+
+/// The query string of a filter, for links that keep it (pagination, export).
+fn filter_query(f: &AuditFilter) -> String {
+    serde_urlencoded_pairs(&[
+        ("actor", &f.actor),
+        ("action", &f.action),
+        ("resource", &f.resource),
+        ("outcome", &f.outcome),
+        ("from", &f.from),
+        ("to", &f.to),
+    ])
+}
+
+fn serde_urlencoded_pairs(pairs: &[(&str, &String)]) -> String {
+    let mut out = openidconnect::url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if !v.trim().is_empty() {
+            out.append_pair(k, v.trim());
+        }
+    }
+    out.finish()
+}
+
+#[derive(Template)]
+#[template(path = "audit/index.html")]
+pub struct AuditPage {
+    pub shell: Shell,
+    pub filter: AuditFilter,
+    pub errors: FilterErrors,
+    pub entries: Vec<AuditEntry>,
+    pub older: Option<String>,
+    pub paged: bool,
+    pub query: String,
+}
+
+async fn record(
+    state: &AppState,
+    ctx: &AuditContext,
+    action: &'static str,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    super::event(
+        &state.pool,
+        ctx,
+        Event { action, resource_type: "audit_log", resource_id: "search".into(), reason: None, details },
+    )
+    .await
+}
+
+pub async fn list_audit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, AppError> {
+    let shell = Shell::new(&state, &user, Area::Audit, "Audit");
+    let query = filter_query(&q.filter);
+    let parsed = parse_filter(&q.filter);
+    let before = match q.before.trim() {
+        "" => Ok(None),
+        text => text.parse::<i64>().ok().filter(|id| *id > 0).map(Some).ok_or(()),
+    };
+    let (parsed, before) = match (parsed, before) {
+        (Ok(p), Ok(b)) => (p, b),
+        (parsed, before) => {
+            let mut errors = parsed.err().unwrap_or_default();
+            if before.is_err() {
+                errors.before = Some("That page link is not valid. Start from the newest entries.");
+            }
+            let page = AuditPage { shell, filter: q.filter, errors, entries: vec![], older: None, paged: false, query };
+            return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    if is_search(&parsed) {
+        record(&state, &ctx, "audit_searched", json!({ "filter": q.filter, "before": before })).await?;
+    }
+    let mut entries = db::search(&state.pool, &parsed, before, PAGE_SIZE + 1).await?;
+    let older = if entries.len() as i64 > PAGE_SIZE {
+        entries.truncate(PAGE_SIZE as usize);
+        entries.last().map(|e| {
+            let before = format!("before={}", e.id);
+            if query.is_empty() { before } else { format!("{query}&{before}") }
+        })
+    } else {
+        None
+    };
+    let page = AuditPage {
+        shell,
+        filter: q.filter,
+        errors: FilterErrors::default(),
+        entries,
+        older,
+        paged: before.is_some(),
+        query,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "audit/entry.html")]
+pub struct EntryPage {
+    pub shell: Shell,
+    pub id: i64,
+    pub rows: Vec<AuditEntry>,
+    pub intact: bool,
+}
+
+pub async fn show_entry(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Html<String>, AppError> {
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let rows = db::with_links(&state.pool, id).await?;
+    if !rows.iter().any(|r| r.id == id) {
+        return Err(AppError::NotFound);
+    }
+    let intact = db::row_intact(&state.pool, id).await?;
+    render(&EntryPage { shell: Shell::new(&state, &user, Area::Audit, format!("Audit entry {id}")), id, rows, intact })
+}
+
+/// Spreadsheet programs run cells starting with these as formulas: prefix them with `'`.
+fn csv_safe(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() }
+}
+
+pub async fn export_audit(
+    State(state): State<AppState>,
+    ctx: AuditContext,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, AppError> {
+    let parsed = parse_filter(&q.filter)
+        .map_err(|_| AppError::Validation("The filter is not valid; fix it on the audit page first.".into()))?;
+    record(&state, &ctx, "audit_exported", json!({ "filter": q.filter, "limit": EXPORT_LIMIT })).await?;
+    let rows = db::search(&state.pool, &parsed, None, EXPORT_LIMIT).await?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let write = |out: &mut csv::Writer<Vec<u8>>, record: Vec<String>| {
+        out.write_record(record.iter().map(|v| csv_safe(v))).map_err(|e| AppError::Internal(e.into()))
+    };
+    write(
+        &mut out,
+        [
+            "id",
+            "seq",
+            "time_utc",
+            "kind",
+            "intent_id",
+            "actor",
+            "actor_email",
+            "roles",
+            "action",
+            "resource_type",
+            "resource_id",
+            "reason",
+            "outcome",
+            "error",
+            "request_id",
+            "client_ip",
+            "details",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )?;
+    for r in rows {
+        write(
+            &mut out,
+            vec![
+                r.id.to_string(),
+                r.seq.to_string(),
+                r.created_at.to_rfc3339(),
+                r.kind,
+                r.intent_id.map(|i| i.to_string()).unwrap_or_default(),
+                r.actor,
+                r.actor_email.unwrap_or_default(),
+                r.actor_roles.join(" "),
+                r.action,
+                r.resource_type,
+                r.resource_id,
+                r.reason.unwrap_or_default(),
+                r.outcome.or(r.result).unwrap_or_default(),
+                r.error.unwrap_or_default(),
+                r.request_id.unwrap_or_default(),
+                r.client_ip.unwrap_or_default(),
+                r.details.to_string(),
+            ],
+        )?;
+    }
+    let body = out.into_inner().map_err(|e| AppError::Internal(anyhow::anyhow!("csv: {e}")))?;
+    let name = format!("attachment; filename=\"dropops-audit-{}.csv\"", Utc::now().format("%Y%m%d-%H%M"));
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, name)], body)
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "audit/_verify.html")]
+pub struct VerifyFragment {
+    pub report: ChainReport,
+}
+
+#[derive(Template)]
+#[template(path = "audit/verify.html")]
+pub struct VerifyPage {
+    pub shell: Shell,
+    pub result: VerifyFragment,
+}
+
+pub async fn verify_chain(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    htmx: Htmx,
+) -> Result<Html<String>, AppError> {
+    let report = super::verify(&state.pool).await?;
+    let details = json!({ "rows": report.rows, "first_broken": report.first_broken.as_ref().map(|(id, why)| json!({ "id": id, "problem": why })) });
+    record(&state, &ctx, "audit_chain_verified", details).await?;
+    page_or_fragment(htmx, VerifyFragment { report }, |result| VerifyPage {
+        shell: Shell::new(&state, &user, Area::Audit, "Audit chain"),
+        result,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_that_would_run_as_formulas_are_defused() {
+        for evil in ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv_safe(evil).starts_with('\''), "{evil:?}");
+        }
+        assert_eq!(csv_safe("deploy_started"), "deploy_started");
+    }
+
+    #[test]
+    fn filter_dates_are_checked_field_by_field() {
+        let bad = AuditFilter {
+            from: "yesterday".into(),
+            to: "2026-01-01".into(),
+            outcome: "maybe".into(),
+            ..Default::default()
+        };
+        let errors = parse_filter(&bad).err().expect("refused");
+        assert!(errors.from.is_some() && errors.outcome.is_some() && errors.to.is_none());
+        let reversed = AuditFilter { from: "2026-02-01".into(), to: "2026-01-01".into(), ..Default::default() };
+        assert!(parse_filter(&reversed).err().expect("refused").to.is_some());
+        let ok =
+            parse_filter(&AuditFilter { from: "2026-01-01".into(), to: "2026-01-01".into(), ..Default::default() })
+                .ok()
+                .expect("ok");
+        assert_eq!(ok.to.unwrap() - ok.from.unwrap(), chrono::Duration::days(1), "the end day is included");
+    }
+}

@@ -1,0 +1,144 @@
+//! Identity: OIDC sign-in (and a dev sign-in in demo mode), server-side sessions, the access
+//! table, CSRF, and step-up for sensitive actions. [`guard`] runs on every request.
+
+mod db;
+pub mod guard;
+pub mod oidc;
+mod pages;
+pub mod policy;
+pub mod store;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::config::Role;
+use crate::error::AppError;
+
+pub use db::{SessionRow, Staff};
+pub(crate) use db::{disable_staff, enable_staff, end_session, find_staff, list_staff, live_sessions};
+pub use pages::routes;
+
+/// Session keys. The cookie holds only tower-sessions' id; these live server-side.
+pub(crate) const LOGIN_KEY: &str = "login";
+pub(crate) const CSRF_KEY: &str = "csrf";
+pub(crate) const PENDING_KEY: &str = "oidc_pending";
+pub(crate) const STASH_KEY: &str = "stashed_form";
+
+/// The signed-in member of staff, put in the request by the guard.
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub staff_id: Uuid,
+    /// The `console.staff_sessions` row of this sign-in.
+    pub session_id: Uuid,
+    pub name: String,
+    pub email: Option<String>,
+    pub issuer: String,
+    pub subject: String,
+    pub roles: Vec<Role>,
+    pub auth_time: DateTime<Utc>,
+    pub csrf: String,
+}
+
+impl CurrentUser {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // The guard has run for every route that is not public; reaching here without a user
+        // means a public route asked for one, which is a programming error, so deny.
+        parts.extensions.get::<CurrentUser>().cloned().ok_or(AppError::Forbidden)
+    }
+}
+
+/// The sign-in stored in the session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct LoginRecord {
+    pub session_id: Uuid,
+}
+
+/// Form fields kept across a step-up sign-in, for the page at `path`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StashedForm {
+    pub path: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl StashedForm {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The fields a step-up sign-in interrupted on the page at `path`, once.
+pub async fn take_stashed_form(session: &Session, path: &str) -> StashedForm {
+    match session.get::<StashedForm>(STASH_KEY).await {
+        Ok(Some(stash)) if stash.path == path => {
+            let _ = session.remove::<StashedForm>(STASH_KEY).await;
+            stash
+        }
+        _ => StashedForm::default(),
+    }
+}
+
+/// The CSRF token of this session, created when first needed (also before sign-in).
+pub async fn csrf_token(session: &Session) -> Result<String, AppError> {
+    if let Some(token) = session.get::<String>(CSRF_KEY).await.map_err(session_error)? {
+        return Ok(token);
+    }
+    let token = random_token();
+    session.insert(CSRF_KEY, &token).await.map_err(session_error)?;
+    Ok(token)
+}
+
+pub(crate) fn random_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub(crate) fn session_error(e: tower_sessions::session::Error) -> AppError {
+    tracing::error!(error = %e, "session store error");
+    // The session store is the database: say so plainly.
+    AppError::Unavailable(crate::error::DATABASE_UNAVAILABLE.into())
+}
+
+/// Only a path on this site: `/x`, never `//host`, `/\host` or a full URL.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains(['\r', '\n']) => {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_accepts_only_paths_on_this_site() {
+        assert_eq!(safe_next(Some("/audit?before=3")), "/audit?before=3");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "evil",
+            "/x\r\nSet-Cookie: a=b",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

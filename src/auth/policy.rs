@@ -1,0 +1,107 @@
+//! Who may use which route: one declarative table, built from the same [`Route`] values the
+//! router is built from, so a route cannot exist without an access rule. Anything the table
+//! does not name is denied.
+
+use std::collections::HashMap;
+
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{self, MethodRouter};
+
+use crate::config::Role;
+use crate::state::AppState;
+
+/// Every role: pages any signed-in member of staff may read.
+pub const ANY_ROLE: &[Role] = &Role::ALL;
+/// Operations pages (deployments, secrets, database): engineers and read-only viewers.
+pub const OPS: &[Role] = &[Role::Viewer, Role::Oncall, Role::Admin];
+/// Operations actions: deploy, restart, rotate.
+pub const ONCALL: &[Role] = &[Role::Oncall, Role::Admin];
+/// Compliance summaries without personal data.
+pub const COMPLIANCE_SUMMARY: &[Role] = &[Role::Viewer, Role::Compliance, Role::Mlro, Role::Admin];
+/// Console administration: staff and their sessions.
+pub const ADMIN: &[Role] = &[Role::Admin];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No sign-in (health probes, static files, sign-in itself). POSTs still need CSRF.
+    Public,
+    /// No sign-in and no CSRF token: only for browser-generated reports with no effect.
+    PublicReport,
+    /// Signed in with at least one of these roles.
+    Roles(&'static [Role]),
+}
+
+/// A rule: method, path template, who may use it, and whether it needs a recent sign-in.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    pub access: Access,
+    pub step_up: bool,
+}
+
+/// A route and its rule, declared together.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub rule: Rule,
+    pub handler: MethodRouter<AppState>,
+}
+
+impl Route {
+    pub fn get<H, T>(path: &'static str, access: Access, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        Self { method: Method::GET, path, rule: Rule { access, step_up: false }, handler: routing::get(handler) }
+    }
+
+    pub fn post<H, T>(path: &'static str, access: Access, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        Self { method: Method::POST, path, rule: Rule { access, step_up: false }, handler: routing::post(handler) }
+    }
+
+    /// This action needs a sign-in newer than `auth.step_up_max_age`.
+    pub fn step_up(mut self) -> Self {
+        self.rule.step_up = true;
+        self
+    }
+}
+
+/// The access table, looked up by method and matched path template.
+#[derive(Default)]
+pub struct Policy {
+    rules: HashMap<&'static str, Vec<(Method, Rule)>>,
+}
+
+impl Policy {
+    pub fn insert(&mut self, method: Method, path: &'static str, rule: Rule) {
+        let rules = self.rules.entry(path).or_default();
+        assert!(!rules.iter().any(|(m, _)| *m == method), "route {method} {path} is declared twice");
+        rules.push((method, rule));
+    }
+
+    pub fn rule(&self, method: &Method, path: &str) -> Option<Rule> {
+        // HEAD is answered by GET handlers and follows their rule.
+        let method = if method == Method::HEAD { &Method::GET } else { method };
+        self.rules.get(path)?.iter().find(|(m, _)| m == method).map(|(_, rule)| *rule)
+    }
+
+    /// Whether someone with `roles` may open `path` with GET: for showing navigation links.
+    pub fn allows_page(&self, path: &str, roles: &[Role]) -> bool {
+        matches!(self.rule(&Method::GET, path), Some(Rule { access: Access::Roles(allowed), .. }) if roles.iter().any(|r| allowed.contains(r)))
+            || matches!(self.rule(&Method::GET, path), Some(Rule { access: Access::Public, .. }))
+    }
+}
+
+impl Access {
+    pub fn allows(self, roles: &[Role]) -> bool {
+        match self {
+            Access::Public | Access::PublicReport => true,
+            Access::Roles(allowed) => roles.iter().any(|r| allowed.contains(r)),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The access table, generated into a test: every route × every role, plus anonymous. A new
+//! route is declared with its rule (see `dropops::routes`), so it is covered here at once.
+
+use dropops::auth::policy::Access;
+use dropops::config::Role;
+use reqwest::Method;
+use sqlx::PgPool;
+
+use crate::harness::{Browser, TestApp};
+
+/// A concrete URL for a path template: ids that parse but do not exist.
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "00000000-0000-0000-0000-000000000000").replace("{*path}", "app.css")
+}
+
+async fn call(browser: &Browser, method: &Method, path: &str) -> u16 {
+    if *method == Method::GET { browser.visit(path).await.status } else { browser.submit(path, &[]).await.status }
+}
+
+#[sqlx::test]
+async fn every_route_admits_exactly_the_roles_its_rule_names(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut browsers = Vec::new();
+    for role in Role::ALL {
+        let browser = app.another_browser();
+        browser.sign_in_as(&format!("Only {}", role.as_str()), &[role.as_str()]).await;
+        browsers.push((Some(role), browser));
+    }
+    browsers.push((None, app.another_browser()));
+
+    let mut checked = 0;
+    for route in dropops::routes() {
+        // Sign-out would end the browser's sign-in halfway through the matrix; it has its own tests.
+        if route.path == "/auth/logout" {
+            continue;
+        }
+        let path = concrete(route.path);
+        for (role, browser) in &browsers {
+            let status = call(browser, &route.method, &path).await;
+            let allowed = match (route.rule.access, role) {
+                (Access::Public | Access::PublicReport, _) => true,
+                (Access::Roles(roles), Some(role)) => roles.contains(role),
+                (Access::Roles(_), None) => false,
+            };
+            let who = role.map_or("anonymous", |r| r.as_str());
+            if allowed {
+                // A GET that redirects (other than the login redirect) would be a sign-in bounce.
+                let bounced = status == 303 && route.method == Method::GET && path != "/auth/login";
+                let refused = [401, 403].contains(&status) || bounced;
+                assert!(!refused, "{who} should reach {} {path}, got {status}", route.method);
+            } else if role.is_some() {
+                assert_eq!(status, 403, "{who} must be refused {} {path}", route.method);
+            } else {
+                assert!(
+                    status == 303 || status == 401,
+                    "anonymous must be sent to sign in for {} {path}, got {status}",
+                    route.method
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "the matrix covered {checked} cases");
+}
+
+#[sqlx::test]
+async fn a_refusal_is_audited_with_the_roles_held(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["viewer"]).await;
+    assert_eq!(app.visit("/admin/staff").await.status, 403);
+    let (resource, details): (String, serde_json::Value) =
+        sqlx::query_as("select resource_id, details from audit_log where action = 'access_denied'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(resource, "GET /admin/staff");
+    assert_eq!(details["roles_held"], serde_json::json!(["viewer"]));
+}
+
+#[sqlx::test]
+async fn navigation_shows_only_the_areas_a_role_may_open(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["compliance"]).await;
+    let page = app.visit("/").await;
+    let links = page.attrs("nav[aria-label=Main] a", "href");
+    assert_eq!(links, ["/health", "/compliance", "/audit"]);
+    assert!(!page.has(".user-menu a[href='/admin/staff']"), "no admin link for compliance");
+}
+
+#[sqlx::test]
+async fn a_signed_out_visitor_is_sent_to_sign_in_and_back(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let page = app.visit("/audit?action=sign_in").await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location(), "/auth/sign-in?next=%2Faudit%3Faction%3Dsign_in");
+    let htmx = app.visit_htmx("/database").await;
+    assert_eq!(htmx.status, 401);
+    assert_eq!(htmx.header("hx-redirect"), "/auth/sign-in?next=%2Fdatabase");
+
+    let signed_in =
+        app.submit("/auth/dev", &[("name", "Ola"), ("role", "viewer"), ("next", "/audit?action=sign_in")]).await;
+    assert_eq!(signed_in.location(), "/audit?action=sign_in");
+}
+
+#[sqlx::test]
+async fn sign_in_never_redirects_off_site(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    for next in ["https://evil.example/", "//evil.example", "/\\evil.example"] {
+        let page = app.submit("/auth/dev", &[("name", "Ola"), ("role", "viewer"), ("next", next)]).await;
+        assert_eq!(page.location(), "/", "{next}");
+    }
+}

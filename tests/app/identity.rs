@@ -1,0 +1,247 @@
+//! Sessions and CSRF: what keeps a sign-in safe between requests.
+
+use sqlx::PgPool;
+
+use crate::harness::{TestApp, config_with};
+
+fn session_cookie(page: &crate::harness::Page) -> Option<String> {
+    page.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("dropops="))
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+}
+
+#[sqlx::test]
+async fn the_session_id_changes_at_sign_in(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let before = session_cookie(&app.visit("/auth/sign-in").await).expect("a pre-login session");
+    let after = session_cookie(&app.sign_in_as("Ola", &["viewer"]).await).expect("a new cookie at sign-in");
+    assert_ne!(before, after, "a fixed session id would let a planted cookie ride the sign-in");
+}
+
+#[sqlx::test]
+async fn the_session_cookie_is_http_only_and_same_site(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let page = app.sign_in_as("Ola", &["viewer"]).await;
+    let cookie = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("dropops="))
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+}
+
+#[sqlx::test]
+async fn over_https_the_cookie_is_host_prefixed_and_secure(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, config_with(&[("DROPOPS_PUBLIC_URL", "https://ops.example.test")])).await;
+    let page = app.visit("/auth/sign-in").await;
+    let cookie = page.header("set-cookie");
+    assert!(cookie.starts_with("__Host-dropops=") && cookie.contains("Secure"), "{cookie}");
+}
+
+#[sqlx::test]
+async fn signing_out_ends_the_session_for_good(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["viewer"]).await;
+    let out = app.submit("/auth/logout", &[]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.location(), "/auth/sign-in?signed_out=1");
+    assert_eq!(app.visit("/").await.status, 303, "signed out");
+    let ended: String =
+        sqlx::query_scalar("select end_reason from console.staff_sessions").fetch_one(&pool).await.unwrap();
+    assert_eq!(ended, "signed_out");
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where action = 'sign_out' and kind = 'outcome' and outcome = 'succeeded'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[sqlx::test]
+async fn a_replayed_cookie_after_sign_out_is_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let signed_in = app.sign_in_as("Ola", &["viewer"]).await;
+    let cookie = signed_in.headers.get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    app.submit("/auth/logout", &[]).await;
+    let thief = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let replay = thief.get(app.url("/")).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(replay.status(), 303, "the old cookie no longer signs anyone in");
+}
+
+#[sqlx::test]
+async fn an_idle_sign_in_ends(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), config_with(&[("DROPOPS_AUTH__IDLE_TIMEOUT_SECS", "1")])).await;
+    app.sign_in(&["viewer"]).await;
+    assert_eq!(app.visit("/").await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(app.visit("/").await.status, 303);
+    let reason: String =
+        sqlx::query_scalar("select end_reason from console.staff_sessions").fetch_one(&pool).await.unwrap();
+    assert_eq!(reason, "idle");
+}
+
+#[sqlx::test]
+async fn a_sign_in_ends_at_its_absolute_lifetime_however_busy(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), config_with(&[("DROPOPS_AUTH__MAX_LIFETIME_SECS", "2")])).await;
+    app.sign_in(&["viewer"]).await;
+    for _ in 0..4 {
+        assert_eq!(app.visit("/").await.status, 200, "busy, so never idle");
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(app.visit("/").await.status, 303);
+    let reason: String =
+        sqlx::query_scalar("select end_reason from console.staff_sessions").fetch_one(&pool).await.unwrap();
+    assert_eq!(reason, "expired");
+}
+
+#[sqlx::test]
+async fn a_cross_site_post_is_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["admin"]).await;
+    let token = app.csrf().await;
+    let form = [("_csrf", token.as_str())];
+    let cases = [("sec-fetch-site", "cross-site"), ("sec-fetch-site", "same-site"), ("origin", "https://evil.example")];
+    for (header, value) in cases {
+        let page = app.request(app.client().post(app.url("/audit/verify")).header(header, value).form(&form)).await;
+        assert_eq!(page.status, 403, "{header}: {value}");
+    }
+    let no_token = app.request(app.client().post(app.url("/audit/verify")).form(&[("x", "y")])).await;
+    assert_eq!(no_token.status, 403, "no token");
+    let wrong = app.request(app.client().post(app.url("/audit/verify")).form(&[("_csrf", "0".repeat(64))])).await;
+    assert_eq!(wrong.status, 403, "wrong token");
+    let verified: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'audit_chain_verified'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(verified, 0, "none of them ran");
+
+    let htmx = app
+        .request(
+            app.client().post(app.url("/audit/verify")).header("x-csrf-token", &token).header("hx-request", "true"),
+        )
+        .await;
+    assert_eq!(htmx.status, 200, "the htmx header carries the token");
+}
+
+#[sqlx::test]
+async fn a_disabled_person_is_signed_out_on_their_next_request(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let admin = app.another_browser();
+    admin.sign_in_as("Admin Astrid", &["admin"]).await;
+    app.sign_in_as("Leaving Lars", &["oncall"]).await;
+    assert_eq!(app.visit("/health").await.status, 200);
+
+    let lars: String = sqlx::query_scalar("select id::text from console.staff where display_name = 'Leaving Lars'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let confirm = admin.visit(&format!("/admin/staff/{lars}/disable")).await;
+    assert!(confirm.text("h1").contains("Disable Leaving Lars?"));
+    let done = admin.submit(&format!("/admin/staff/{lars}/disable"), &[("reason", "Left the company")]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    assert_eq!(app.visit("/health").await.status, 303, "kicked out");
+    let again = app.submit("/auth/dev", &[("name", "Leaving Lars"), ("role", "oncall")]).await;
+    assert_eq!(again.status, 403);
+    assert!(again.text("main").contains("disabled"));
+    let audited: Vec<String> =
+        sqlx::query_scalar("select kind from audit_log where action = 'staff_disabled' order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, ["intent", "outcome"]);
+}
+
+#[sqlx::test]
+async fn disabling_needs_a_reason_and_changes_nothing_without_one(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.another_browser().sign_in_as("Ola", &["viewer"]).await;
+    app.sign_in_as("Admin Astrid", &["admin"]).await;
+    let ola: String = sqlx::query_scalar("select id::text from console.staff where display_name = 'Ola'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let page = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "   ")]).await;
+    assert_eq!(page.status, 422);
+    assert_eq!(page.text("#reason-error"), "Give a reason: it goes into the audit log.");
+    let disabled: bool = sqlx::query_scalar("select disabled from console.staff where display_name = 'Ola'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!disabled);
+    let intents: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'staff_disabled'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(intents, 0);
+}
+
+#[sqlx::test]
+async fn an_admin_ends_another_persons_sign_in(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let other = app.another_browser();
+    other.sign_in_as("Ola", &["viewer"]).await;
+    app.sign_in_as("Admin Astrid", &["admin"]).await;
+    let page = app.visit("/admin/sessions").await;
+    assert_eq!(page.texts("table.sessions tbody tr").len(), 2);
+    let ola_session: String = sqlx::query_scalar("select s.id::text from console.staff_sessions s join console.staff st on st.id = s.staff_id where st.display_name = 'Ola'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let ended = app.submit(&format!("/admin/sessions/{ola_session}/end"), &[]).await;
+    assert_eq!(ended.status, 303);
+    assert_eq!(other.visit("/").await.status, 303, "Ola is signed out");
+    let again = app.submit(&format!("/admin/sessions/{ola_session}/end"), &[]).await;
+    assert_eq!(again.status, 409, "ending twice is explained, not repeated");
+    let outcomes: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'staff_session_ended'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(outcomes, 2, "one intent and one outcome; the refused second attempt left nothing");
+}
+
+#[sqlx::test]
+async fn a_stale_sign_in_must_confirm_before_a_sensitive_action_and_keeps_the_input(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), config_with(&[("DROPOPS_AUTH__STEP_UP_MAX_AGE_SECS", "1")])).await;
+    app.another_browser().sign_in_as("Ola", &["viewer"]).await;
+    app.sign_in_as("Admin Astrid", &["admin"]).await;
+    let ola: String = sqlx::query_scalar("select id::text from console.staff where display_name = 'Ola'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+
+    let form = format!("/admin/staff/{ola}/disable");
+    let stepped = app.submit(&form, &[("reason", "Suspicious sign-ins from abroad")]).await;
+    assert_eq!(stepped.status, 303);
+    assert_eq!(stepped.location(), format!("/auth/login?step_up=1&next=%2Fadmin%2Fstaff%2F{ola}%2Fdisable"));
+    let disabled: bool = sqlx::query_scalar("select disabled from console.staff where id = $1::uuid")
+        .bind(&ola)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!disabled, "nothing happened before the fresh sign-in");
+
+    // Demo mode: the login redirect lands on the dev form, which re-confirms the same person.
+    let login = app.visit(stepped.location()).await;
+    assert_eq!(login.status, 303);
+    let confirm_page = app.visit(login.location()).await;
+    assert_eq!(confirm_page.text("h1"), "Confirm it is you");
+    assert_eq!(confirm_page.attrs("#name", "value"), ["Admin Astrid"]);
+    let back = app.submit("/auth/dev", &[("name", "Admin Astrid"), ("role", "admin"), ("next", &form)]).await;
+    assert_eq!(back.location(), form);
+
+    let restored = app.visit(&form).await;
+    assert_eq!(restored.text("#reason"), "Suspicious sign-ins from abroad", "the typed reason survived the round trip");
+    let done = app.submit(&form, &[("reason", "Suspicious sign-ins from abroad")]).await;
+    assert_eq!(done.status, 303);
+    assert_eq!(done.location(), "/admin/staff");
+}
