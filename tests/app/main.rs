@@ -10,5 +10,6 @@ mod database;
 mod embedded;
 mod harness;
 mod identity;
+mod oidc;
 mod ops;
 mod shell;
