@@ -110,3 +110,24 @@ async fn sign_in_never_redirects_off_site(pool: PgPool) {
         assert_eq!(page.location(), "/", "{next}");
     }
 }
+
+#[sqlx::test]
+async fn every_state_changing_route_refuses_a_request_without_the_csrf_token(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["admin"]).await;
+    let mut checked = 0;
+    for route in dropops::routes().into_iter().filter(|r| r.method == Method::POST) {
+        if route.rule.access == Access::PublicReport {
+            continue; // browser CSP reports carry no token and change nothing
+        }
+        let path = concrete(route.path);
+        let page = app.request(app.client().post(app.url(&path)).form(&[("reason", "no token")])).await;
+        assert_eq!(page.status, 403, "POST {path} without a token");
+        checked += 1;
+    }
+    assert!(checked >= 6, "{checked} routes checked");
+    assert_eq!(app.visit("/").await.status, 200, "still signed in: nothing was ended");
+    let changes: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where kind <> 'event'").fetch_one(&pool).await.unwrap();
+    assert_eq!(changes, 0, "no action started");
+}

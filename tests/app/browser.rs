@@ -59,6 +59,15 @@ async fn start_chromedriver() -> (Driver, String) {
     (Driver(child), url)
 }
 
+/// With `DROPOPS_SCREENSHOTS=<dir>`, save what the browser shows: for reviewing the design.
+async fn screenshot(browser: &fantoccini::Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
+    if let Ok(dir) = std::env::var("DROPOPS_SCREENSHOTS") {
+        let png = browser.screenshot().await?;
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).expect("write screenshot");
+    }
+    Ok(())
+}
+
 fn severe_entries(log: &Value) -> Vec<String> {
     log.as_array()
         .into_iter()
@@ -92,6 +101,7 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
         browser.goto(&app.url("/")).await?;
         // Signed out, the console sends us to the dev sign-in form: use it like a person.
         browser.wait().for_element(Locator::Css("form[action='/auth/dev']")).await?;
+        screenshot(&browser, "sign-in").await?;
         browser.find(Locator::Css("#name")).await?.send_keys("Kari Nordmann").await?;
         browser.find(Locator::Css("input[name=role][value=admin]")).await?.click().await?;
         browser.find(Locator::Css("form[action='/auth/dev'] button[type=submit]")).await?.click().await?;
@@ -107,6 +117,7 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
             let heading = browser.wait().for_element(Locator::Css("main h1")).await?.text().await?;
             assert_eq!(browser.current_url().await?.path(), href.as_str());
             assert!(!heading.is_empty());
+            screenshot(&browser, href.trim_start_matches('/')).await?;
             // htmx loaded and initialised from the embedded file under the strict CSP.
             let htmx_version = browser.execute("return window.htmx ? htmx.version : null", vec![]).await?;
             assert!(htmx_version.as_str().is_some_and(|v| v.starts_with("2.")), "htmx on {href}: {htmx_version}");
@@ -114,6 +125,23 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
                 severe_entries(&browser.issue_cmd(BrowserLog).await?).into_iter().map(|m| format!("{href}: {m}")),
             );
         }
+        // The admin pages, and one htmx round trip that must carry the CSRF header.
+        for href in ["/admin/staff", "/admin/sessions"] {
+            browser.goto(&app.url(href)).await?;
+            browser.wait().for_element(Locator::Css("main h1")).await?;
+            screenshot(&browser, &href.replace('/', "_")).await?;
+            problems.extend(
+                severe_entries(&browser.issue_cmd(BrowserLog).await?).into_iter().map(|m| format!("{href}: {m}")),
+            );
+        }
+        browser.goto(&app.url("/audit")).await?;
+        browser.find(Locator::Css("form[action='/audit/verify'] button")).await?.click().await?;
+        let verdict = browser.wait().for_element(Locator::Css("#verify-result .verify-result")).await?.text().await?;
+        assert!(verdict.contains("Chain intact"), "htmx verify: {verdict}");
+        assert_eq!(browser.current_url().await?.path(), "/audit", "swapped in place, no page load");
+        screenshot(&browser, "audit-verified").await?;
+        problems
+            .extend(severe_entries(&browser.issue_cmd(BrowserLog).await?).into_iter().map(|m| format!("/audit: {m}")));
         Ok::<_, fantoccini::error::CmdError>(problems)
     }
     .await;

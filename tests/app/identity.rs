@@ -245,3 +245,32 @@ async fn a_stale_sign_in_must_confirm_before_a_sensitive_action_and_keeps_the_in
     assert_eq!(done.status, 303);
     assert_eq!(done.location(), "/admin/staff");
 }
+
+#[sqlx::test]
+async fn enabling_a_person_again_is_audited_intent_then_outcome(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.another_browser().sign_in_as("Ola", &["viewer"]).await;
+    app.sign_in_as("Admin Astrid", &["admin"]).await;
+    let ola: String = sqlx::query_scalar("select id::text from console.staff where display_name = 'Ola'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "Parental leave")]).await;
+    let listed = app.visit("/admin/staff").await;
+    assert!(listed.text(&format!("tr[data-staff='{ola}']")).contains("Disabled"));
+
+    let enabled = app.submit(&format!("/admin/staff/{ola}/enable"), &[]).await;
+    assert_eq!(enabled.status, 303);
+    let rows: Vec<(String, Option<String>, i64)> =
+        sqlx::query_as("select kind, outcome, seq from audit_log where action = 'staff_enabled' order by seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows.iter().map(|r| (r.0.as_str(), r.1.as_deref())).collect::<Vec<_>>(),
+        [("intent", None), ("outcome", Some("succeeded"))]
+    );
+    let again = app.submit(&format!("/admin/staff/{ola}/enable"), &[]).await;
+    assert_eq!(again.status, 409, "enabling twice is explained");
+    assert!(again.text(".error-card").contains("Ola is not disabled."));
+}
