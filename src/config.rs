@@ -115,6 +115,9 @@ pub struct Config {
     #[serde(serialize_with = "as_secs")]
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Apply pending migrations when `serve` starts. Off in production when the console's
+    /// database role may not change the schema (run `dropops migrate` as the owner instead).
+    pub migrate_on_start: bool,
     pub database: DatabaseConfig,
     pub oidc: OidcConfig,
     pub aws: AwsConfig,
@@ -256,6 +259,7 @@ impl Config {
         if !(1024..=10 * 1024 * 1024).contains(&max_body_bytes) {
             errors.push(format!("max_body_bytes: {max_body_bytes} is outside 1024..=10485760"));
         }
+        let migrate_on_start = take(&mut t, "migrate_on_start", errors).unwrap_or(true);
         let database = DatabaseConfig {
             url: take(&mut t, "database_url", errors),
             max_connections: take(&mut t, "database_max_connections", errors).unwrap_or(10),
@@ -314,6 +318,7 @@ impl Config {
             log_format,
             request_timeout,
             max_body_bytes,
+            migrate_on_start,
             database,
             oidc,
             aws,

@@ -143,7 +143,12 @@ async fn seed_demo(database: &Database, seed: u64) -> anyhow::Result<()> {
 }
 
 async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
-    db::migrate(&database.pool).await?;
+    if config.migrate_on_start {
+        db::migrate(&database.pool).await?;
+    } else if let Err(reason) = db::readiness(&database.pool).await {
+        // Serve anyway: /health/ready reports it, and the owner can migrate without a restart.
+        tracing::warn!(%reason, "database not migrated; run `dropops migrate` as the schema owner");
+    }
     if config.mode == Mode::Demo {
         seed_demo(database, demo::DEFAULT_SEED).await?;
     }

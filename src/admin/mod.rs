@@ -10,7 +10,7 @@ use serde_json::json;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::audit::{self, AuditContext, Intent, Outcome};
+use crate::audit::{self, AuditContext, Intent};
 use crate::auth::policy::{ADMIN, Access, Route};
 use crate::auth::{self, CurrentUser, SessionRow, Staff, take_stashed_form};
 use crate::error::AppError;
@@ -138,22 +138,15 @@ pub async fn disable_staff(
     if person.disabled {
         return Err(AppError::Conflict(format!("{} is already disabled.", person.display_name)));
     }
-    let mut tx = state.pool.begin().await?;
-    let token = audit::intent(
-        &mut tx,
-        &ctx,
-        Intent {
-            action: "staff_disabled",
-            resource_type: "staff",
-            resource_id: id.to_string(),
-            reason: Some(reason.clone()),
-            details: json!({ "name": person.display_name, "issuer": person.issuer, "subject": person.subject }),
-        },
-    )
-    .await?;
-    auth::disable_staff(&mut tx, &token, id, &reason).await?;
-    audit::outcome(&mut tx, &ctx, token, Outcome::Succeeded).await?;
-    tx.commit().await?;
+    let intent = Intent {
+        action: "staff_disabled",
+        resource_type: "staff",
+        resource_id: id.to_string(),
+        reason: Some(reason.clone()),
+        details: json!({ "name": person.display_name, "issuer": person.issuer, "subject": person.subject }),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| Ok(auth::disable_staff(tx, token, id, &reason).await?))
+        .await?;
     Ok(Redirect::to("/admin/staff").into_response())
 }
 
@@ -167,22 +160,14 @@ pub async fn enable_staff(
     if !person.disabled {
         return Err(AppError::Conflict(format!("{} is not disabled.", person.display_name)));
     }
-    let mut tx = state.pool.begin().await?;
-    let token = audit::intent(
-        &mut tx,
-        &ctx,
-        Intent {
-            action: "staff_enabled",
-            resource_type: "staff",
-            resource_id: id.to_string(),
-            reason: None,
-            details: json!({ "name": person.display_name }),
-        },
-    )
-    .await?;
-    auth::enable_staff(&mut tx, &token, id).await?;
-    audit::outcome(&mut tx, &ctx, token, Outcome::Succeeded).await?;
-    tx.commit().await?;
+    let intent = Intent {
+        action: "staff_enabled",
+        resource_type: "staff",
+        resource_id: id.to_string(),
+        reason: None,
+        details: json!({ "name": person.display_name }),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| Ok(auth::enable_staff(tx, token, id).await?)).await?;
     Ok(Redirect::to("/admin/staff").into_response())
 }
 
@@ -206,24 +191,20 @@ pub async fn end_session(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
-    let mut tx = state.pool.begin().await?;
-    let token = audit::intent(
-        &mut tx,
-        &ctx,
-        Intent {
-            action: "staff_session_ended",
-            resource_type: "staff_session",
-            resource_id: id.to_string(),
-            reason: None,
-            details: json!({}),
-        },
-    )
+    let intent = Intent {
+        action: "staff_session_ended",
+        resource_type: "staff_session",
+        resource_id: id.to_string(),
+        reason: None,
+        details: json!({}),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        match auth::end_session(tx, token, id, "ended_by_admin").await? {
+            true => Ok(()),
+            // The error rolls the intent back too: nothing happened.
+            false => Err(AppError::Conflict("That sign-in has already ended.".into())),
+        }
+    })
     .await?;
-    if !auth::end_session(&mut tx, &token, id, "ended_by_admin").await? {
-        // Rolling back removes the intent too: nothing happened.
-        return Err(AppError::Conflict("That sign-in has already ended.".into()));
-    }
-    audit::outcome(&mut tx, &ctx, token, Outcome::Succeeded).await?;
-    tx.commit().await?;
     Ok(Redirect::to("/admin/sessions").into_response())
 }

@@ -192,6 +192,22 @@ pub async fn outcome(
     Ok(())
 }
 
+/// A database-only action, audited: intent, change and outcome commit together, or nothing
+/// does (an error from `change` rolls the intent back with it).
+pub async fn audited<T>(
+    pool: &PgPool,
+    ctx: &AuditContext,
+    what: Intent,
+    change: impl AsyncFnOnce(&mut PgConnection, &AuditToken) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    let mut tx = pool.begin().await?;
+    let token = intent(&mut tx, ctx, what).await?;
+    let value = change(&mut tx, &token).await?;
+    outcome(&mut tx, ctx, token, Outcome::Succeeded).await?;
+    tx.commit().await?;
+    Ok(value)
+}
+
 /// Record an event (no outcome) in its own transaction.
 pub async fn event(pool: &PgPool, ctx: &AuditContext, event: Event) -> Result<(), AppError> {
     let mut conn = pool.acquire().await.map_err(|_| AppError::Unavailable(UNAVAILABLE.into()))?;

@@ -15,7 +15,7 @@ use tower_sessions::Session;
 use super::oidc::{self, Identity, PendingLogin, Provider};
 use super::policy::{Access, Route};
 use super::{CSRF_KEY, LOGIN_KEY, LoginRecord, PENDING_KEY, csrf_token, db, random_token, safe_next, session_error};
-use crate::audit::{self, Actor, AuditContext, Event, Intent, Outcome};
+use crate::audit::{self, Actor, AuditContext, Event, Intent};
 use crate::config::{Mode, Role};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -332,22 +332,17 @@ pub async fn sign_out(
     let user = super::guard::signed_in(&state, &session).await?;
     if let Some(user) = &user {
         let ctx = AuditContext { actor: Actor::staff(user), meta: ctx.meta };
-        let mut tx = state.pool.begin().await?;
-        let token = audit::intent(
-            &mut tx,
-            &ctx,
-            Intent {
-                action: "sign_out",
-                resource_type: "staff_session",
-                resource_id: user.session_id.to_string(),
-                reason: None,
-                details: json!({}),
-            },
-        )
+        let intent = Intent {
+            action: "sign_out",
+            resource_type: "staff_session",
+            resource_id: user.session_id.to_string(),
+            reason: None,
+            details: json!({}),
+        };
+        audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+            Ok(db::end_session(tx, token, user.session_id, "signed_out").await?)
+        })
         .await?;
-        db::end_session(&mut tx, &token, user.session_id, "signed_out").await?;
-        audit::outcome(&mut tx, &ctx, token, Outcome::Succeeded).await?;
-        tx.commit().await?;
     }
     session.flush().await.map_err(session_error)?;
     let signed_out = format!("{}/auth/sign-in?signed_out=1", state.config.base_url());

@@ -4,6 +4,10 @@ use sqlx::PgPool;
 
 use crate::harness::{TestApp, config_with};
 
+async fn end_reason(pool: &PgPool) -> String {
+    sqlx::query_scalar("select end_reason from console.staff_sessions").fetch_one(pool).await.unwrap()
+}
+
 fn session_cookie(page: &crate::harness::Page) -> Option<String> {
     page.headers
         .get_all("set-cookie")
@@ -52,9 +56,7 @@ async fn signing_out_ends_the_session_for_good(pool: PgPool) {
     assert_eq!(out.status, 303);
     assert_eq!(out.location(), "/auth/sign-in?signed_out=1");
     assert_eq!(app.visit("/").await.status, 303, "signed out");
-    let ended: String =
-        sqlx::query_scalar("select end_reason from console.staff_sessions").fetch_one(&pool).await.unwrap();
-    assert_eq!(ended, "signed_out");
+    assert_eq!(end_reason(&pool).await, "signed_out");
     let audited: i64 = sqlx::query_scalar(
         "select count(*) from audit_log where action = 'sign_out' and kind = 'outcome' and outcome = 'succeeded'",
     )
@@ -82,9 +84,7 @@ async fn an_idle_sign_in_ends(pool: PgPool) {
     assert_eq!(app.visit("/").await.status, 200);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(app.visit("/").await.status, 303);
-    let reason: String =
-        sqlx::query_scalar("select end_reason from console.staff_sessions").fetch_one(&pool).await.unwrap();
-    assert_eq!(reason, "idle");
+    assert_eq!(end_reason(&pool).await, "idle");
 }
 
 #[sqlx::test]
@@ -97,9 +97,7 @@ async fn a_sign_in_ends_at_its_absolute_lifetime_however_busy(pool: PgPool) {
     }
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(app.visit("/").await.status, 303);
-    let reason: String =
-        sqlx::query_scalar("select end_reason from console.staff_sessions").fetch_one(&pool).await.unwrap();
-    assert_eq!(reason, "expired");
+    assert_eq!(end_reason(&pool).await, "expired");
 }
 
 #[sqlx::test]
