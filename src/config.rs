@@ -124,6 +124,18 @@ pub struct Config {
     pub drop: DropEnvironment,
     pub auth: AuthConfig,
     pub audit: AuditConfig,
+    pub compliance: ComplianceConfig,
+}
+
+/// Compliance rules (runbook §6).
+#[derive(Clone, Debug, Serialize)]
+pub struct ComplianceConfig {
+    /// An open alert older than this is overdue.
+    pub alert_sla_hours: u32,
+    /// "Large transaction" threshold per send currency (NOK 50,000 and equivalents).
+    pub large_transaction: BTreeMap<String, rust_decimal::Decimal>,
+    /// Years records are kept after the relationship ends (hvitvaskingsloven: 5).
+    pub aml_retention_years: u32,
 }
 
 /// Sign-in and session rules.
@@ -309,6 +321,21 @@ impl Config {
             outcome_timeout: take_secs(&mut audit_t, "audit.outcome_timeout_secs", 15 * 60, 10..=7 * 24 * 3600, errors),
         };
         unknown_keys(audit_t, "audit.", errors);
+        let mut compliance_t = take_table(&mut t, "compliance", errors);
+        let compliance = ComplianceConfig {
+            alert_sla_hours: take(&mut compliance_t, "compliance.alert_sla_hours", errors).unwrap_or(48),
+            large_transaction: take(&mut compliance_t, "compliance.large_transaction", errors).unwrap_or_else(|| {
+                [("NOK", 50_000), ("EUR", 4_300), ("USD", 4_700), ("PLN", 18_500)]
+                    .into_iter()
+                    .map(|(c, v)| (c.to_owned(), rust_decimal::Decimal::from(v)))
+                    .collect()
+            }),
+            aml_retention_years: take(&mut compliance_t, "compliance.aml_retention_years", errors).unwrap_or(5),
+        };
+        if compliance.aml_retention_years < 5 {
+            errors.push("compliance.aml_retention_years: hvitvaskingsloven requires at least 5".into());
+        }
+        unknown_keys(compliance_t, "compliance.", errors);
         unknown_keys(t, "", errors);
 
         let config = Config {
@@ -325,6 +352,7 @@ impl Config {
             drop,
             auth,
             audit,
+            compliance,
         };
         config.check(errors);
         config

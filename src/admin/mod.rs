@@ -15,6 +15,7 @@ use crate::auth::policy::{ADMIN, Access, Route};
 use crate::auth::{self, CurrentUser, SessionRow, Staff, take_stashed_form};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::forms::required_text;
 use crate::web::{Area, Shell, render};
 
 const PAGE_SIZE: i64 = 50;
@@ -72,7 +73,7 @@ pub struct DisablePage {
     pub shell: Shell,
     pub person: Staff,
     pub reason: String,
-    pub reason_error: Option<&'static str>,
+    pub reason_error: Option<String>,
 }
 
 /// The confirmation page; after a step-up sign-in it shows the reason typed before.
@@ -100,16 +101,6 @@ pub struct ReasonForm {
     reason: String,
 }
 
-/// A reason is required for every change to someone's access, and kept short enough to read.
-fn parse_reason(text: &str) -> Result<String, &'static str> {
-    let reason = text.trim();
-    match reason.chars().count() {
-        0 => Err("Give a reason: it goes into the audit log."),
-        n if n > 500 => Err("Keep the reason under 500 characters."),
-        _ => Ok(reason.to_owned()),
-    }
-}
-
 pub async fn disable_staff(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -119,7 +110,7 @@ pub async fn disable_staff(
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
     let person = auth::find_staff(&state.pool, id).await?.ok_or(AppError::NotFound)?;
-    let invalid = |reason_error| -> Result<Response, AppError> {
+    let invalid = |reason_error: String| -> Result<Response, AppError> {
         let page = DisablePage {
             shell: Shell::new(&state, &user, Area::Admin, "Disable access"),
             person: person.clone(),
@@ -129,9 +120,9 @@ pub async fn disable_staff(
         Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
     };
     if id == user.staff_id {
-        return invalid("You cannot disable yourself; ask another admin.");
+        return invalid("You cannot disable yourself; ask another admin.".into());
     }
-    let reason = match parse_reason(&form.reason) {
+    let reason = match required_text(&form.reason, 500, "a reason: it goes into the audit log") {
         Ok(r) => r,
         Err(e) => return invalid(e),
     };

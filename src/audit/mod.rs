@@ -218,6 +218,12 @@ pub async fn event(pool: &PgPool, ctx: &AuditContext, event: Event) -> Result<()
     Ok(())
 }
 
+/// Record that someone saw a person's data (a page, a list, an export). Fails closed: when
+/// the record cannot be written, the caller must not show the data.
+pub async fn viewed(pool: &PgPool, ctx: &AuditContext, resource_type: &'static str, resource_id: String, details: Value) -> Result<(), AppError> {
+    event(pool, ctx, Event { action: "personal_data_viewed", resource_type, resource_id, reason: None, details }).await
+}
+
 /// Mark intents that have had no outcome for `timeout` as `unknown`; returns how many.
 pub async fn reconcile(pool: &PgPool, timeout: std::time::Duration) -> Result<u64, sqlx::Error> {
     db::mark_unknown_outcomes(pool, timeout).await

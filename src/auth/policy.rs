@@ -19,6 +19,10 @@ pub const OPS: &[Role] = &[Role::Viewer, Role::Oncall, Role::Admin];
 pub const ONCALL: &[Role] = &[Role::Oncall, Role::Admin];
 /// Compliance summaries without personal data.
 pub const COMPLIANCE_SUMMARY: &[Role] = &[Role::Viewer, Role::Compliance, Role::Mlro, Role::Admin];
+/// Casework with personal data and STRs: compliance staff and the MLRO only (tipping-off rule).
+pub const CASEWORK: &[Role] = &[Role::Compliance, Role::Mlro];
+/// Approving and filing STRs.
+pub const MLRO: &[Role] = &[Role::Mlro];
 /// Console administration: staff and their sessions.
 pub const ADMIN: &[Role] = &[Role::Admin];
 

@@ -1,15 +1,23 @@
-//! Compliance workspace (runbook.md §6): the queues compliance staff work through. This page
-//! shows only counts — no personal data and nothing about STRs, whose existence only
-//! compliance and the MLRO may learn (tipping-off rule).
+//! Compliance workspace (runbook.md §6): AML alert review, transactions, people and KYC,
+//! STR drafting and filing, GDPR requests. Everything with personal data or STRs is for
+//! compliance staff and the MLRO only, and every view of a person's data is audited.
+//! The summary page shows counts only — no personal data and nothing about STRs, whose
+//! existence only compliance and the MLRO may learn (tipping-off rule).
 
+mod alerts;
+mod alerts_db;
 mod db;
+mod people;
+mod people_db;
 
 use askama::Template;
 use axum::extract::State;
 use axum::response::Html;
+use rust_decimal::Decimal;
 
 use crate::auth::CurrentUser;
-use crate::auth::policy::{Access, COMPLIANCE_SUMMARY, Route};
+use crate::auth::policy::{Access, CASEWORK, COMPLIANCE_SUMMARY, Route};
+use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{Area, Shell, render};
@@ -17,7 +25,21 @@ use crate::web::{Area, Shell, render};
 pub use db::QueueCounts;
 
 pub fn routes() -> Vec<Route> {
-    vec![Route::get("/compliance", Access::Roles(COMPLIANCE_SUMMARY), show_compliance)]
+    let casework = Access::Roles(CASEWORK);
+    vec![
+        Route::get("/compliance", Access::Roles(COMPLIANCE_SUMMARY), show_compliance),
+        Route::get("/compliance/alerts", casework, alerts::list_alerts),
+        Route::post("/compliance/alerts/next", casework, alerts::take_next_alert),
+        Route::get("/compliance/alerts/{id}", casework, alerts::show_alert),
+        Route::post("/compliance/alerts/{id}/assign", casework, alerts::assign_alert),
+        Route::post("/compliance/alerts/{id}/close", casework, alerts::close_alert),
+        Route::post("/compliance/alerts/{id}/reopen", casework, alerts::reopen_alert),
+        Route::get("/compliance/transactions", casework, people::list_transactions),
+        Route::get("/compliance/people", casework, people::find_person),
+        Route::get("/compliance/people/{id}", casework, people::show_person),
+        Route::post("/compliance/people/{id}/revoke-sessions", casework, people::revoke_sessions),
+        Route::get("/compliance/kyc", casework, people::list_kyc),
+    ]
 }
 
 #[derive(Template)]
@@ -25,9 +47,49 @@ pub fn routes() -> Vec<Route> {
 pub struct CompliancePage {
     pub shell: Shell,
     pub counts: QueueCounts,
+    pub casework: bool,
 }
 
 pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     let counts = db::queue_counts(&state.pool).await?;
-    render(&CompliancePage { shell: Shell::new(&state, &user, Area::Compliance, "Compliance"), counts })
+    let casework = user.has(Role::Compliance) || user.has(Role::Mlro);
+    render(&CompliancePage { shell: Shell::new(&state, &user, Area::Compliance, "Compliance"), counts, casework })
+}
+
+/// An amount as people read it: `NOK 12,345.67`.
+pub fn money(amount: Decimal, currency: &str) -> String {
+    let rounded = amount.round_dp(2);
+    let text = format!("{rounded:.2}");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, "00"));
+    let (sign, digits) = whole.strip_prefix('-').map_or(("", whole), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{currency} {sign}{grouped}.{fraction}")
+}
+
+/// How long ago, in the largest unit that reads well: "3 h", "2 d".
+pub fn age(since: chrono::DateTime<chrono::Utc>) -> String {
+    let minutes = (chrono::Utc::now() - since).num_minutes().max(0);
+    match minutes {
+        0..60 => format!("{minutes} min"),
+        60..2880 => format!("{} h", minutes / 60),
+        _ => format!("{} d", minutes / 1440),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_reads_with_currency_and_thousands() {
+        assert_eq!(money(Decimal::new(1234567, 2), "NOK"), "NOK 12,345.67");
+        assert_eq!(money(Decimal::new(50, 0), "EUR"), "EUR 50.00");
+        assert_eq!(money(Decimal::new(100000000, 2), "PLN"), "PLN 1,000,000.00");
+    }
 }

@@ -11,6 +11,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
+use sha2::Digest;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -77,6 +78,7 @@ pub struct Alert {
     pub created_at: DateTime<Utc>,
     pub reviewed_at: Option<DateTime<Utc>>,
     pub reviewer_notes: Option<&'static str>,
+    pub outcome: Option<&'static str>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -84,6 +86,7 @@ pub struct StrReport {
     pub id: String,
     pub user_id: String,
     pub transaction_id: String,
+    pub alert_id: String,
     pub status: &'static str,
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -258,15 +261,23 @@ pub fn generate(seed: u64, now: DateTime<Utc>) -> Dataset {
         let created_at = (tx.created_at + Duration::minutes(rng.gen_range(1..30))).min(now);
         let open = n % 3 == 0 && n / 3 < OPEN_ALERTS;
         let reviewed_at = (!open).then(|| (created_at + Duration::hours(rng.gen_range(2..96))).min(now));
-        let reviewer_notes = (!open).then(|| {
-            *[
-                "Salary and savings transfer to own account abroad; payslips on file. False positive.",
-                "Customer sends to family monthly; amount matches documented house purchase. Legitimate.",
-                "Source of funds confirmed by bank statement. Legitimate.",
-                "Pattern consistent with earlier reviewed activity. False positive.",
+        // The alerts on the 2nd and 4th largest transfers went to the MLRO (see the STRs below).
+        let escalated = n == 1 || n == 3;
+        let outcome = (!open).then(|| if escalated { "escalated_to_str" } else { pick(&mut rng, &[("false_positive", 3), ("legitimate", 2)]) });
+        let reviewer_notes = outcome.map(|o| match o {
+            "escalated_to_str" => "Source of funds not documented after two requests; escalated to the MLRO for an STR.",
+            "legitimate" => *[
+                "Customer sends to family monthly; amount matches documented house purchase.",
+                "Source of funds confirmed by bank statement.",
             ]
             .choose(&mut rng)
-            .unwrap_or(&"Reviewed.")
+            .unwrap_or(&"Legitimate."),
+            _ => *[
+                "Salary and savings transfer to own account abroad; payslips on file.",
+                "Pattern consistent with earlier reviewed activity.",
+            ]
+            .choose(&mut rng)
+            .unwrap_or(&"False positive."),
         });
         data.alerts.push(Alert {
             id: id(&mut rng, "alert"),
@@ -276,21 +287,23 @@ pub fn generate(seed: u64, now: DateTime<Utc>) -> Dataset {
             created_at,
             reviewed_at,
             reviewer_notes,
+            outcome,
         });
     }
 
-    for (status, tx_index) in [("pending_review", by_size[1]), ("filed", by_size[3])] {
-        let tx = &data.transactions[tx_index];
+    for (status, n) in [("pending_review", 1), ("filed", 3)] {
+        let tx = &data.transactions[by_size[n]];
+        let alert_id = data.alerts[n].id.clone();
         let created_at = (tx.created_at + Duration::days(2)).min(now);
         data.str_reports.push(StrReport {
             id: id(&mut rng, "str"),
             user_id: tx.user_id.clone(),
             transaction_id: tx.id.clone(),
+            alert_id,
             status,
             details: json!({
-                "reason": "Several large transfers to a new recipient shortly after account opening; source of funds not documented.",
-                "amount": tx.send_amount.to_string(),
-                "currency": tx.send_currency,
+                "reason": "Large transfer to a new recipient; source of funds not documented",
+                "narrative": "The customer sent a large amount to a recipient abroad they had not paid before, shortly after a series of top-ups. Two requests for documentation of the source of funds went unanswered.",
             }),
             created_at,
             filed_at: (status == "filed").then(|| (created_at + Duration::days(1)).min(now)),
@@ -405,10 +418,11 @@ async fn insert(tx: &mut sqlx::PgConnection, d: &Dataset) -> Result<(), sqlx::Er
     .await?;
     let a = &d.alerts;
     sqlx::query!(
-        "insert into aml_alerts (id, user_id, transaction_id, rule, status, created_at, reviewed_at, reviewer_notes)
-         select id, user_id, transaction_id, rule, case when reviewed_at is null then 'open' else 'closed' end, created_at, reviewed_at, reviewer_notes
-         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[])
-           as t(id, user_id, transaction_id, rule, created_at, reviewed_at, reviewer_notes)",
+        "insert into aml_alerts (id, user_id, transaction_id, rule, status, created_at, reviewed_at, reviewer_notes, outcome)
+         select id, user_id, transaction_id, rule, case when reviewed_at is null then 'open' else 'closed' end, created_at,
+                reviewed_at, reviewer_notes, outcome
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[])
+           as t(id, user_id, transaction_id, rule, created_at, reviewed_at, reviewer_notes, outcome)",
         &a.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
         &a.iter().map(|x| x.user_id.clone()).collect::<Vec<_>>(),
         &a.iter().map(|x| x.transaction_id.clone()).collect::<Vec<_>>() as _,
@@ -416,22 +430,39 @@ async fn insert(tx: &mut sqlx::PgConnection, d: &Dataset) -> Result<(), sqlx::Er
         &a.iter().map(|x| x.created_at).collect::<Vec<_>>(),
         &a.iter().map(|x| x.reviewed_at).collect::<Vec<_>>() as _,
         &a.iter().map(|x| x.reviewer_notes.map(str::to_owned)).collect::<Vec<_>>() as _,
+        &a.iter().map(|x| x.outcome.map(str::to_owned)).collect::<Vec<_>>() as _,
     )
     .execute(&mut *tx)
     .await?;
     for r in &d.str_reports {
+        // A filed report is frozen as sent: its snapshot and hash are part of the row.
+        let filed = r.filed_at.is_some();
+        let snapshot = filed.then(|| r.details.clone());
+        let hash = snapshot.as_ref().map(|s| hex::encode(sha2::Sha256::digest(s.to_string().as_bytes())));
         sqlx::query!(
-            "insert into str_reports (id, user_id, transaction_id, status, details, created_at, filed_at) values ($1, $2, $3, $4, $5, $6, $7)",
+            "insert into str_reports (id, user_id, transaction_id, alert_id, status, details, created_at, filed_at,
+                                      drafted_by_name, approved_by_name, approved_at, filed_by_name, filing_reference,
+                                      filed_snapshot, filed_hash)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, 'Demo Compliance Officer',
+                     case when $8::timestamptz is null then null else 'Demo MLRO' end, $8,
+                     case when $8::timestamptz is null then null else 'Demo MLRO' end,
+                     case when $8::timestamptz is null then null else 'AR-DEMO-' || upper(substr($1, 5, 8)) end, $9, $10)",
             r.id,
             r.user_id,
             r.transaction_id,
+            r.alert_id,
             r.status,
             r.details,
             r.created_at,
             r.filed_at,
+            snapshot,
+            hash,
         )
         .execute(&mut *tx)
         .await?;
+        sqlx::query!("insert into console.str_transactions (str_id, transaction_id) values ($1, $2)", r.id, r.transaction_id)
+            .execute(&mut *tx)
+            .await?;
     }
     let r = &d.access_requests;
     sqlx::query!(

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod errors;
+pub mod forms;
 pub mod layers;
 
 use askama::Template;

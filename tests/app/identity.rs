@@ -169,7 +169,7 @@ async fn disabling_needs_a_reason_and_changes_nothing_without_one(pool: PgPool) 
         .unwrap();
     let page = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "   ")]).await;
     assert_eq!(page.status, 422);
-    assert_eq!(page.text("#reason-error"), "Give a reason: it goes into the audit log.");
+    assert_eq!(page.text("#reason-error"), "Enter a reason: it goes into the audit log.");
     let disabled: bool = sqlx::query_scalar("select disabled from console.staff where display_name = 'Ola'")
         .fetch_one(&pool)
         .await

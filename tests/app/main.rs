@@ -5,6 +5,7 @@ mod access;
 mod audit;
 mod browser;
 mod cli;
+mod compliance;
 mod database;
 #[cfg(feature = "embedded-db")]
 mod embedded;

@@ -1,0 +1,357 @@
+//! The AML alert queue and the alert page: review, assign, close with an outcome, reopen.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::alerts_db::{self, AlertDetail, AlertEvent, AlertRow, QueueQuery};
+use super::people_db::{self, Person, TxRow};
+use super::{age, money};
+use crate::audit::{self, AuditContext, Intent};
+use crate::auth::CurrentUser;
+use crate::auth::guard::encode;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::forms::required_text;
+use crate::web::{Area, Shell, render};
+
+const PAGE_SIZE: i64 = 50;
+
+pub const OUTCOMES: [(&str, &str); 3] = [
+    ("false_positive", "False positive"),
+    ("legitimate", "Legitimate"),
+    ("escalated_to_str", "Escalated to STR"),
+];
+
+pub fn outcome_label(outcome: &str) -> &'static str {
+    OUTCOMES.iter().find(|(v, _)| *v == outcome).map_or("Unknown", |(_, l)| l)
+}
+
+impl AlertRow {
+    pub fn amount(&self) -> String {
+        match (&self.send_amount, &self.send_currency) {
+            (Some(a), Some(c)) => money(*a, c),
+            _ => "—".into(),
+        }
+    }
+
+    pub fn age(&self) -> String {
+        age(self.created_at)
+    }
+}
+
+#[derive(Deserialize, Default, Clone, serde::Serialize)]
+pub struct QueueParams {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub rule: String,
+    #[serde(default)]
+    pub assignee: String,
+    #[serde(default)]
+    pub min_amount: String,
+    #[serde(default)]
+    pub currency: String,
+    #[serde(default)]
+    pub older_than_hours: String,
+    #[serde(default)]
+    pub sort: String,
+    #[serde(default)]
+    pub after: String,
+}
+
+#[derive(Default)]
+pub struct QueueErrors {
+    pub min_amount: Option<&'static str>,
+    pub older_than_hours: Option<&'static str>,
+    pub currency: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "compliance/alerts.html")]
+pub struct AlertsPage {
+    pub shell: Shell,
+    pub params: QueueParams,
+    pub errors: QueueErrors,
+    pub rules: Vec<String>,
+    pub alerts: Vec<AlertRow>,
+    pub sla: DateTime<Utc>,
+    pub sla_hours: u32,
+    pub next: Option<String>,
+    pub query: String,
+}
+
+impl AlertsPage {
+    pub fn overdue(&self, alert: &AlertRow) -> bool {
+        alert.status == "open" && alert.created_at < self.sla
+    }
+}
+
+fn blank(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+fn parse_queue(p: &QueueParams, user: &CurrentUser) -> Result<QueueQuery, QueueErrors> {
+    let mut errors = QueueErrors::default();
+    let min_amount = blank(&p.min_amount).and_then(|a| {
+        a.replace([',', ' '], "").parse::<Decimal>().ok().filter(|d| *d >= Decimal::ZERO).or_else(|| {
+            errors.min_amount = Some("Enter an amount like 50000.");
+            None
+        })
+    });
+    let older_than_hours = blank(&p.older_than_hours).and_then(|h| {
+        h.parse::<i32>().ok().filter(|h| (0..=24 * 365).contains(h)).or_else(|| {
+            errors.older_than_hours = Some("Enter whole hours, like 48.");
+            None
+        })
+    });
+    let currency = blank(&p.currency).map(|c| c.to_uppercase());
+    if currency.as_deref().is_some_and(|c| c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_alphabetic())) {
+        errors.currency = Some("Use a currency code like NOK.");
+    }
+    if errors.min_amount.is_some() || errors.older_than_hours.is_some() || errors.currency.is_some() {
+        return Err(errors);
+    }
+    let status = match p.status.as_str() {
+        "" | "open" => Some("open".to_owned()),
+        "closed" => Some("closed".to_owned()),
+        _ => None,
+    };
+    let after = p.after.split_once('|').and_then(|(t, id)| {
+        DateTime::parse_from_rfc3339(t).ok().map(|t| (t.with_timezone(&Utc), id.to_owned()))
+    });
+    Ok(QueueQuery {
+        status,
+        rule: blank(&p.rule),
+        assignee: blank(&p.assignee).filter(|a| a == "me" || a == "unassigned"),
+        me: user.staff_id,
+        min_amount,
+        currency,
+        older_than_hours,
+        newest_first: p.sort == "newest",
+        after,
+    })
+}
+
+fn queue_query(p: &QueueParams) -> String {
+    let mut q = openidconnect::url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("status", &p.status),
+        ("rule", &p.rule),
+        ("assignee", &p.assignee),
+        ("min_amount", &p.min_amount),
+        ("currency", &p.currency),
+        ("older_than_hours", &p.older_than_hours),
+        ("sort", &p.sort),
+    ] {
+        if !v.trim().is_empty() {
+            q.append_pair(k, v.trim());
+        }
+    }
+    q.finish()
+}
+
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Query(mut params): Query<QueueParams>,
+) -> Result<Response, AppError> {
+    let shell = Shell::new(&state, &user, Area::Compliance, "AML alerts");
+    let rules = alerts_db::rules(&state.pool).await?;
+    let sla_hours = state.config.compliance.alert_sla_hours;
+    let sla = Utc::now() - Duration::hours(i64::from(sla_hours));
+    let query = queue_query(&params);
+    let q = match parse_queue(&params, &user) {
+        Ok(q) => q,
+        Err(errors) => {
+            params.after.clear();
+            let page = AlertsPage { shell, params, errors, rules, alerts: vec![], sla, sla_hours, next: None, query };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    // The queue lists customers' emails and amounts: a view of personal data.
+    audit::viewed(&state.pool, &ctx, "aml_alert_queue", "list".into(), json!({ "filter": params })).await?;
+    let mut alerts = alerts_db::queue(&state.pool, &q, PAGE_SIZE + 1).await?;
+    let next = if alerts.len() as i64 > PAGE_SIZE {
+        alerts.truncate(PAGE_SIZE as usize);
+        alerts.last().map(|a| {
+            let after = encode(&format!("{}|{}", a.created_at.to_rfc3339(), a.id));
+            if query.is_empty() { format!("after={after}") } else { format!("{query}&after={after}") }
+        })
+    } else {
+        None
+    };
+    let page = AlertsPage { shell, params, errors: QueueErrors::default(), rules, alerts, sla, sla_hours, next, query };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "compliance/alert.html")]
+pub struct AlertPage {
+    pub shell: Shell,
+    pub alert: AlertDetail,
+    pub person: Person,
+    pub transaction: Option<TxRow>,
+    pub history: Vec<TxRow>,
+    pub earlier: Vec<AlertRow>,
+    pub events: Vec<AlertEvent>,
+    pub outcomes: [(&'static str, &'static str); 3],
+    pub form: CloseForm,
+    pub outcome_error: Option<String>,
+    pub notes_error: Option<String>,
+    pub reopen_error: Option<String>,
+    pub mine: bool,
+}
+
+impl AlertPage {
+    pub fn label(&self, outcome: &str) -> &'static str {
+        outcome_label(outcome)
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct CloseForm {
+    #[serde(default)]
+    pub outcome: String,
+    #[serde(default)]
+    pub notes: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+async fn alert_page(state: &AppState, user: &CurrentUser, id: &str, form: CloseForm) -> Result<AlertPage, AppError> {
+    let alert = alerts_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    let person = people_db::find(&state.pool, &alert.user_id).await?.ok_or(AppError::NotFound)?;
+    let transaction = match &alert.transaction_id {
+        Some(tx) => people_db::transaction(&state.pool, tx).await?,
+        None => None,
+    };
+    let history = people_db::history(&state.pool, &alert.user_id, None, 20).await?;
+    let earlier = alerts_db::for_person(&state.pool, &alert.user_id, &alert.id).await?;
+    let events = alerts_db::events(&state.pool, &alert.id).await?;
+    let mine = alert.assignee_id == Some(user.staff_id);
+    Ok(AlertPage {
+        shell: Shell::new(state, user, Area::Compliance, format!("Alert {}", alert.id)),
+        alert,
+        person,
+        transaction,
+        history,
+        earlier,
+        events,
+        outcomes: OUTCOMES,
+        form,
+        outcome_error: None,
+        notes_error: None,
+        reopen_error: None,
+        mine,
+    })
+}
+
+pub async fn show_alert(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let page = alert_page(&state, &user, &id, CloseForm::default()).await?;
+    audit::viewed(&state.pool, &ctx, "person", page.person.id.clone(), json!({ "via": "aml_alert", "alert": id })).await?;
+    Ok(render(&page)?.into_response())
+}
+
+fn staff(user: &CurrentUser) -> (uuid::Uuid, &str) {
+    (user.staff_id, user.name.as_str())
+}
+
+pub async fn assign_alert(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let intent = Intent { action: "aml_alert_assigned", resource_type: "aml_alert", resource_id: id.clone(), reason: None, details: json!({ "to": user.name }) };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| match alerts_db::assign(tx, token, &id, staff(&user)).await? {
+        true => Ok(()),
+        false => Err(AppError::Conflict("Only open alerts can be assigned.".into())),
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/compliance/alerts/{id}")).into_response())
+}
+
+/// "Next unassigned": take the oldest open alert nobody has, and open it.
+pub async fn take_next_alert(State(state): State<AppState>, user: CurrentUser, ctx: AuditContext) -> Result<Response, AppError> {
+    let mut tx = state.pool.begin().await?;
+    let Some(id) = alerts_db::oldest_unassigned(&mut tx).await? else {
+        return Err(AppError::Conflict("Every open alert is assigned. Nothing to take.".into()));
+    };
+    let intent = Intent { action: "aml_alert_assigned", resource_type: "aml_alert", resource_id: id.clone(), reason: None, details: json!({ "to": user.name, "via": "next" }) };
+    let token = audit::intent(&mut tx, &ctx, intent).await?;
+    alerts_db::assign(&mut tx, &token, &id, staff(&user)).await?;
+    audit::outcome(&mut tx, &ctx, token, audit::Outcome::Succeeded).await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/compliance/alerts/{id}")).into_response())
+}
+
+pub async fn close_alert(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+    Form(form): Form<CloseForm>,
+) -> Result<Response, AppError> {
+    alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let outcome = OUTCOMES.iter().find(|(v, _)| *v == form.outcome).map(|(v, _)| *v);
+    let notes = required_text(&form.notes, 5000, "review notes");
+    let (Some(outcome), Ok(notes)) = (outcome, notes.clone()) else {
+        let mut page = alert_page(&state, &user, &id, form).await?;
+        page.outcome_error = outcome.is_none().then(|| "Choose an outcome.".to_owned());
+        page.notes_error = notes.err();
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    };
+    let intent = Intent {
+        action: "aml_alert_closed",
+        resource_type: "aml_alert",
+        resource_id: id.clone(),
+        reason: Some(notes.clone()),
+        details: json!({ "outcome": outcome }),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| match alerts_db::close(tx, token, &id, staff(&user), outcome, &notes).await? {
+        true => Ok(()),
+        false => Err(AppError::Conflict("This alert is already closed. Reload to see who closed it.".into())),
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/compliance/alerts/{id}")).into_response())
+}
+
+pub async fn reopen_alert(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+    Form(form): Form<CloseForm>,
+) -> Result<Response, AppError> {
+    alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let reason = match required_text(&form.reason, 2000, "a reason for reopening") {
+        Ok(r) => r,
+        Err(e) => {
+            let mut page = alert_page(&state, &user, &id, form).await?;
+            page.reopen_error = Some(e);
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    let intent = Intent { action: "aml_alert_reopened", resource_type: "aml_alert", resource_id: id.clone(), reason: Some(reason.clone()), details: json!({}) };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| match alerts_db::reopen(tx, token, &id, staff(&user), &reason).await? {
+        true => Ok(()),
+        false => Err(AppError::Conflict("This alert is already open.".into())),
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/compliance/alerts/{id}")).into_response())
+}

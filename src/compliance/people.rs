@@ -1,0 +1,228 @@
+//! People: look-up by email or id, the person page, emergency session revocation, KYC queues,
+//! and the runbook's transaction lists. Every page here shows personal data and is audited.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::alerts::outcome_label;
+use super::alerts_db::{self, AlertRow};
+use super::people_db::{self, KycRow, Person, TxList, TxRow};
+use super::age;
+use crate::audit::{self, AuditContext, Intent};
+use crate::auth::CurrentUser;
+use crate::auth::guard::encode;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::forms::required_text;
+use crate::web::{Area, Shell, render};
+
+const PAGE_SIZE: i64 = 50;
+
+#[derive(Deserialize, Default)]
+pub struct FindParams {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Template)]
+#[template(path = "compliance/people.html")]
+pub struct PeoplePage {
+    pub shell: Shell,
+    pub q: String,
+    pub error: Option<&'static str>,
+    pub people: Vec<Person>,
+    pub searched: bool,
+}
+
+/// `GET /compliance/people?q=`: one match opens the person, several are listed.
+pub async fn find_person(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Query(p): Query<FindParams>,
+) -> Result<Response, AppError> {
+    let shell = Shell::new(&state, &user, Area::Compliance, "People");
+    let q = p.q.trim().to_owned();
+    if q.is_empty() {
+        return Ok(render(&PeoplePage { shell, q, error: None, people: vec![], searched: false })?.into_response());
+    }
+    if q.chars().count() > 320 {
+        let page = PeoplePage { shell, q: String::new(), error: Some("That is longer than any email address."), people: vec![], searched: false };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    }
+    let people = people_db::lookup(&state.pool, &q).await?;
+    // A look-up is a view of personal data even when it finds nothing: it tells whether the
+    // person is a customer.
+    audit::viewed(&state.pool, &ctx, "person", q.clone(), json!({ "via": "lookup", "matches": people.len() })).await?;
+    if let [only] = people.as_slice() {
+        return Ok(Redirect::to(&format!("/compliance/people/{}", only.id)).into_response());
+    }
+    Ok(render(&PeoplePage { shell, q, error: None, people, searched: true })?.into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct PersonParams {
+    #[serde(default)]
+    before: String,
+}
+
+#[derive(Template)]
+#[template(path = "compliance/person.html")]
+pub struct PersonPage {
+    pub shell: Shell,
+    pub person: Person,
+    pub live_sessions: i64,
+    pub transactions: Vec<TxRow>,
+    pub older: Option<String>,
+    pub alerts: Vec<AlertRow>,
+    pub reason: String,
+    pub reason_error: Option<String>,
+}
+
+impl PersonPage {
+    pub fn label(&self, outcome: &str) -> &'static str {
+        outcome_label(outcome)
+    }
+}
+
+fn cursor(text: &str) -> Option<(DateTime<Utc>, String)> {
+    let (t, id) = text.split_once('|')?;
+    Some((DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc), id.to_owned()))
+}
+
+fn next_cursor(rows: &mut Vec<TxRow>) -> Option<String> {
+    if rows.len() as i64 > PAGE_SIZE {
+        rows.truncate(PAGE_SIZE as usize);
+        rows.last().map(|t| encode(&format!("{}|{}", t.created_at.to_rfc3339(), t.id)))
+    } else {
+        None
+    }
+}
+
+async fn person_page(state: &AppState, user: &CurrentUser, id: &str, before: &str) -> Result<PersonPage, AppError> {
+    let person = people_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    let live_sessions = people_db::live_sessions(&state.pool, id).await?;
+    let mut transactions = people_db::history(&state.pool, id, cursor(before), PAGE_SIZE + 1).await?;
+    let older = next_cursor(&mut transactions);
+    let alerts = alerts_db::for_person(&state.pool, id, "").await?;
+    Ok(PersonPage {
+        shell: Shell::new(state, user, Area::Compliance, person.full_name.clone()),
+        person,
+        live_sessions,
+        transactions,
+        older,
+        alerts,
+        reason: String::new(),
+        reason_error: None,
+    })
+}
+
+pub async fn show_person(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+    Query(p): Query<PersonParams>,
+) -> Result<Response, AppError> {
+    let page = person_page(&state, &user, &id, &p.before).await?;
+    audit::viewed(&state.pool, &ctx, "person", id, json!({ "via": "person_page" })).await?;
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Emergency: sign a customer out of Drop everywhere (account takeover, lost phone).
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+    Form(form): Form<ReasonForm>,
+) -> Result<Response, AppError> {
+    let reason = match required_text(&form.reason, 2000, "a reason") {
+        Ok(r) => r,
+        Err(e) => {
+            let mut page = person_page(&state, &user, &id, "").await?;
+            page.reason = form.reason;
+            page.reason_error = Some(e);
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    people_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let intent = Intent { action: "user_sessions_revoked", resource_type: "person", resource_id: id.clone(), reason: Some(reason), details: json!({}) };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| Ok(people_db::revoke_sessions(tx, token, &id).await?)).await?;
+    Ok(Redirect::to(&format!("/compliance/people/{id}")).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct TxParams {
+    #[serde(default)]
+    view: String,
+    #[serde(default)]
+    before: String,
+}
+
+#[derive(Template)]
+#[template(path = "compliance/transactions.html")]
+pub struct TransactionsPage {
+    pub shell: Shell,
+    pub view: &'static str,
+    pub title: &'static str,
+    pub transactions: Vec<TxRow>,
+    pub older: Option<String>,
+    pub thresholds: String,
+}
+
+pub async fn list_transactions(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Query(p): Query<TxParams>,
+) -> Result<Response, AppError> {
+    let (which, view, title) = match p.view.as_str() {
+        "" | "recent" => (TxList::Recent, "recent", "Last 24 hours"),
+        "failed" => (TxList::Failed, "failed", "Failed in the last 7 days"),
+        "large" => (TxList::Large, "large", "Large in the last 30 days"),
+        _ => return Err(AppError::Validation("Choose one of the lists: recent, failed or large.".into())),
+    };
+    let thresholds: Vec<(String, Decimal)> = state.config.compliance.large_transaction.clone().into_iter().collect();
+    audit::viewed(&state.pool, &ctx, "transactions", view.into(), json!({ "before": p.before })).await?;
+    let mut transactions = people_db::list(&state.pool, which, &thresholds, cursor(&p.before), PAGE_SIZE + 1).await?;
+    let older = next_cursor(&mut transactions);
+    let thresholds = thresholds.iter().map(|(c, v)| super::money(*v, c)).collect::<Vec<_>>().join(", ");
+    let page = TransactionsPage { shell: Shell::new(&state, &user, Area::Compliance, "Transactions"), view, title, transactions, older, thresholds };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "compliance/kyc.html")]
+pub struct KycPage {
+    pub shell: Shell,
+    pub over_day: Vec<KycRow>,
+    pub stuck: Vec<KycRow>,
+}
+
+impl KycRow {
+    pub fn waiting(&self) -> String {
+        age(self.kyc_updated_at)
+    }
+}
+
+pub async fn list_kyc(State(state): State<AppState>, user: CurrentUser, ctx: AuditContext) -> Result<Response, AppError> {
+    audit::viewed(&state.pool, &ctx, "kyc_queue", "pending".into(), json!({})).await?;
+    let stuck = people_db::kyc_pending_over(&state.pool, 2).await?;
+    let day = chrono::Duration::hours(24);
+    let (over_day, stuck): (Vec<KycRow>, Vec<KycRow>) = stuck.into_iter().partition(|k| Utc::now() - k.kyc_updated_at > day);
+    Ok(render(&KycPage { shell: Shell::new(&state, &user, Area::Compliance, "KYC"), over_day, stuck })?.into_response())
+}
