@@ -13,6 +13,9 @@ pub enum AppError {
     NotFound,
     #[error("forbidden")]
     Forbidden,
+    /// Four eyes: the person who drafted something may not approve it.
+    #[error("four eyes")]
+    Forbidden4Eyes,
     /// Bad input; the message is shown to the user, so it must not echo secrets.
     #[error("{0}")]
     Validation(String),
@@ -36,7 +39,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::Forbidden4Eyes => StatusCode::FORBIDDEN,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -48,6 +51,7 @@ impl AppError {
         let status = self.status();
         let message = match self {
             AppError::Validation(m) | AppError::Conflict(m) | AppError::Unavailable(m) => m.clone(),
+            AppError::Forbidden4Eyes => "You drafted this report, so another MLRO must review it (four eyes).".into(),
             _ => default_message(status).to_owned(),
         };
         ErrorReport { title: title(status), message }

@@ -182,8 +182,15 @@ pub struct ParsedFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// Audit rows about customers and compliance casework (alerts, STRs, views of personal data):
+/// only compliance staff and the MLRO may see them. An STR's existence must not leak to
+/// other roles through the audit log (tipping-off rule), nor customers' data.
+pub const CASEWORK_RESOURCES: &[&str] =
+    &["str_report", "aml_alert", "aml_alert_queue", "person", "transactions", "kyc_queue"];
+
 pub async fn search(
     db: impl PgExecutor<'_>,
+    casework: bool,
     f: &ParsedFilter,
     before: Option<i64>,
     limit: i64,
@@ -205,6 +212,7 @@ pub async fn search(
              and ($5::timestamptz is null or a.created_at >= $5)
              and ($6::timestamptz is null or a.created_at < $6)
              and ($7::bigint is null or a.id < $7)
+             and ($9 or a.resource_type <> all($10))
            order by a.id desc
            limit $8"#,
         f.actor,
@@ -215,6 +223,8 @@ pub async fn search(
         f.to,
         before,
         limit,
+        casework,
+        &CASEWORK_RESOURCES.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
     )
     .fetch_all(db)
     .await

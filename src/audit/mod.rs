@@ -24,7 +24,7 @@ use crate::error::AppError;
 
 use db::NewRow;
 pub use db::{AuditEntry, AuditFilter, ChainReport};
-pub use pages::routes;
+pub use pages::{csv_safe, routes};
 
 /// Who acts. Staff are identified by issuer + subject; the name and email are for reading.
 #[derive(Clone, Debug)]
@@ -220,7 +220,13 @@ pub async fn event(pool: &PgPool, ctx: &AuditContext, event: Event) -> Result<()
 
 /// Record that someone saw a person's data (a page, a list, an export). Fails closed: when
 /// the record cannot be written, the caller must not show the data.
-pub async fn viewed(pool: &PgPool, ctx: &AuditContext, resource_type: &'static str, resource_id: String, details: Value) -> Result<(), AppError> {
+pub async fn viewed(
+    pool: &PgPool,
+    ctx: &AuditContext,
+    resource_type: &'static str,
+    resource_id: String,
+    details: Value,
+) -> Result<(), AppError> {
     event(pool, ctx, Event { action: "personal_data_viewed", resource_type, resource_id, reason: None, details }).await
 }
 

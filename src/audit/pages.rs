@@ -105,6 +105,11 @@ pub fn parse_filter(f: &AuditFilter) -> Result<ParsedFilter, FilterErrors> {
     })
 }
 
+/// Compliance staff and the MLRO see casework rows; nobody else does.
+fn is_casework(user: &CurrentUser) -> bool {
+    user.has(crate::config::Role::Compliance) || user.has(crate::config::Role::Mlro)
+}
+
 fn is_search(f: &ParsedFilter) -> bool {
     f.actor.is_some()
         || f.action.is_some()
@@ -189,7 +194,7 @@ pub async fn list_audit(
     if is_search(&parsed) {
         record(&state, &ctx, "audit_searched", json!({ "filter": q.filter, "before": before })).await?;
     }
-    let mut entries = db::search(&state.pool, &parsed, before, PAGE_SIZE + 1).await?;
+    let mut entries = db::search(&state.pool, is_casework(&user), &parsed, before, PAGE_SIZE + 1).await?;
     let older = if entries.len() as i64 > PAGE_SIZE {
         entries.truncate(PAGE_SIZE as usize);
         entries.last().map(|e| {
@@ -227,7 +232,8 @@ pub async fn show_entry(
 ) -> Result<Html<String>, AppError> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let rows = db::with_links(&state.pool, id).await?;
-    if !rows.iter().any(|r| r.id == id) {
+    let hidden = |r: &AuditEntry| !is_casework(&user) && db::CASEWORK_RESOURCES.contains(&r.resource_type.as_str());
+    if !rows.iter().any(|r| r.id == id) || rows.iter().any(hidden) {
         return Err(AppError::NotFound);
     }
     let intact = db::row_intact(&state.pool, id).await?;
@@ -235,19 +241,20 @@ pub async fn show_entry(
 }
 
 /// Spreadsheet programs run cells starting with these as formulas: prefix them with `'`.
-fn csv_safe(value: &str) -> String {
+pub fn csv_safe(value: &str) -> String {
     if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() }
 }
 
 pub async fn export_audit(
     State(state): State<AppState>,
+    user: CurrentUser,
     ctx: AuditContext,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, AppError> {
     let parsed = parse_filter(&q.filter)
         .map_err(|_| AppError::Validation("The filter is not valid; fix it on the audit page first.".into()))?;
     record(&state, &ctx, "audit_exported", json!({ "filter": q.filter, "limit": EXPORT_LIMIT })).await?;
-    let rows = db::search(&state.pool, &parsed, None, EXPORT_LIMIT).await?;
+    let rows = db::search(&state.pool, is_casework(&user), &parsed, None, EXPORT_LIMIT).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let write = |out: &mut csv::Writer<Vec<u8>>, record: Vec<String>| {
         out.write_record(record.iter().map(|v| csv_safe(v))).map_err(|e| AppError::Internal(e.into()))

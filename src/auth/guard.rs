@@ -50,7 +50,8 @@ async fn check(state: &AppState, session: &Session, request: Request) -> Result<
     };
     let mut request = request;
     let meta = RequestMeta::new(request.headers(), request.extensions());
-    let target = format!("{} {}", request.method(), request.uri().path());
+    // The route template, not the path: a path can carry a customer or STR id.
+    let target = format!("{method} {path}");
     check_role(state, &user, rule, meta, target).await?;
     if rule.step_up
         && Utc::now() - user.auth_time

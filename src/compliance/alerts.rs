@@ -1,10 +1,10 @@
 //! The AML alert queue and the alert page: review, assign, close with an outcome, reopen.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -23,11 +23,8 @@ use crate::web::{Area, Shell, render};
 
 const PAGE_SIZE: i64 = 50;
 
-pub const OUTCOMES: [(&str, &str); 3] = [
-    ("false_positive", "False positive"),
-    ("legitimate", "Legitimate"),
-    ("escalated_to_str", "Escalated to STR"),
-];
+pub const OUTCOMES: [(&str, &str); 3] =
+    [("false_positive", "False positive"), ("legitimate", "Legitimate"), ("escalated_to_str", "Escalated to STR")];
 
 pub fn outcome_label(outcome: &str) -> &'static str {
     OUTCOMES.iter().find(|(v, _)| *v == outcome).map_or("Unknown", |(_, l)| l)
@@ -124,9 +121,10 @@ fn parse_queue(p: &QueueParams, user: &CurrentUser) -> Result<QueueQuery, QueueE
         "closed" => Some("closed".to_owned()),
         _ => None,
     };
-    let after = p.after.split_once('|').and_then(|(t, id)| {
-        DateTime::parse_from_rfc3339(t).ok().map(|t| (t.with_timezone(&Utc), id.to_owned()))
-    });
+    let after = p
+        .after
+        .split_once('|')
+        .and_then(|(t, id)| DateTime::parse_from_rfc3339(t).ok().map(|t| (t.with_timezone(&Utc), id.to_owned())));
     Ok(QueueQuery {
         status,
         rule: blank(&p.rule),
@@ -262,7 +260,8 @@ pub async fn show_alert(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let page = alert_page(&state, &user, &id, CloseForm::default()).await?;
-    audit::viewed(&state.pool, &ctx, "person", page.person.id.clone(), json!({ "via": "aml_alert", "alert": id })).await?;
+    audit::viewed(&state.pool, &ctx, "person", page.person.id.clone(), json!({ "via": "aml_alert", "alert": id }))
+        .await?;
     Ok(render(&page)?.into_response())
 }
 
@@ -277,22 +276,40 @@ pub async fn assign_alert(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
-    let intent = Intent { action: "aml_alert_assigned", resource_type: "aml_alert", resource_id: id.clone(), reason: None, details: json!({ "to": user.name }) };
-    audit::audited(&state.pool, &ctx, intent, async |tx, token| match alerts_db::assign(tx, token, &id, staff(&user)).await? {
-        true => Ok(()),
-        false => Err(AppError::Conflict("Only open alerts can be assigned.".into())),
+    let intent = Intent {
+        action: "aml_alert_assigned",
+        resource_type: "aml_alert",
+        resource_id: id.clone(),
+        reason: None,
+        details: json!({ "to": user.name }),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        match alerts_db::assign(tx, token, &id, staff(&user)).await? {
+            true => Ok(()),
+            false => Err(AppError::Conflict("Only open alerts can be assigned.".into())),
+        }
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/alerts/{id}")).into_response())
 }
 
 /// "Next unassigned": take the oldest open alert nobody has, and open it.
-pub async fn take_next_alert(State(state): State<AppState>, user: CurrentUser, ctx: AuditContext) -> Result<Response, AppError> {
+pub async fn take_next_alert(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+) -> Result<Response, AppError> {
     let mut tx = state.pool.begin().await?;
     let Some(id) = alerts_db::oldest_unassigned(&mut tx).await? else {
         return Err(AppError::Conflict("Every open alert is assigned. Nothing to take.".into()));
     };
-    let intent = Intent { action: "aml_alert_assigned", resource_type: "aml_alert", resource_id: id.clone(), reason: None, details: json!({ "to": user.name, "via": "next" }) };
+    let intent = Intent {
+        action: "aml_alert_assigned",
+        resource_type: "aml_alert",
+        resource_id: id.clone(),
+        reason: None,
+        details: json!({ "to": user.name, "via": "next" }),
+    };
     let token = audit::intent(&mut tx, &ctx, intent).await?;
     alerts_db::assign(&mut tx, &token, &id, staff(&user)).await?;
     audit::outcome(&mut tx, &ctx, token, audit::Outcome::Succeeded).await?;
@@ -323,9 +340,11 @@ pub async fn close_alert(
         reason: Some(notes.clone()),
         details: json!({ "outcome": outcome }),
     };
-    audit::audited(&state.pool, &ctx, intent, async |tx, token| match alerts_db::close(tx, token, &id, staff(&user), outcome, &notes).await? {
-        true => Ok(()),
-        false => Err(AppError::Conflict("This alert is already closed. Reload to see who closed it.".into())),
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        match alerts_db::close(tx, token, &id, staff(&user), outcome, &notes).await? {
+            true => Ok(()),
+            false => Err(AppError::Conflict("This alert is already closed. Reload to see who closed it.".into())),
+        }
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/alerts/{id}")).into_response())
@@ -347,10 +366,18 @@ pub async fn reopen_alert(
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
         }
     };
-    let intent = Intent { action: "aml_alert_reopened", resource_type: "aml_alert", resource_id: id.clone(), reason: Some(reason.clone()), details: json!({}) };
-    audit::audited(&state.pool, &ctx, intent, async |tx, token| match alerts_db::reopen(tx, token, &id, staff(&user), &reason).await? {
-        true => Ok(()),
-        false => Err(AppError::Conflict("This alert is already open.".into())),
+    let intent = Intent {
+        action: "aml_alert_reopened",
+        resource_type: "aml_alert",
+        resource_id: id.clone(),
+        reason: Some(reason.clone()),
+        details: json!({}),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        match alerts_db::reopen(tx, token, &id, staff(&user), &reason).await? {
+            true => Ok(()),
+            false => Err(AppError::Conflict("This alert is already open.".into())),
+        }
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/alerts/{id}")).into_response())

@@ -166,7 +166,12 @@ async fn log_event(
 }
 
 /// Assign an open alert; false when it is not open.
-pub async fn assign(conn: &mut PgConnection, _audited: &AuditToken, id: &str, staff: (Uuid, &str)) -> Result<bool, sqlx::Error> {
+pub async fn assign(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    id: &str,
+    staff: (Uuid, &str),
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!("update aml_alerts set assignee_id = $2 where id = $1 and status = 'open'", id, staff.0)
         .execute(&mut *conn)
         .await?;
@@ -210,7 +215,13 @@ pub async fn close(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn reopen(conn: &mut PgConnection, _audited: &AuditToken, id: &str, staff: (Uuid, &str), reason: &str) -> Result<bool, sqlx::Error> {
+pub async fn reopen(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    id: &str,
+    staff: (Uuid, &str),
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         "update aml_alerts set status = 'open', outcome = null, reviewed_at = null where id = $1 and status = 'closed'",
         id

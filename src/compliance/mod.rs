@@ -7,8 +7,12 @@
 mod alerts;
 mod alerts_db;
 mod db;
+mod gdpr;
+mod gdpr_db;
 mod people;
 mod people_db;
+mod str;
+mod str_db;
 
 use askama::Template;
 use axum::extract::State;
@@ -16,7 +20,7 @@ use axum::response::Html;
 use rust_decimal::Decimal;
 
 use crate::auth::CurrentUser;
-use crate::auth::policy::{Access, CASEWORK, COMPLIANCE_SUMMARY, Route};
+use crate::auth::policy::{Access, CASEWORK, COMPLIANCE_SUMMARY, MLRO, Route};
 use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -39,6 +43,23 @@ pub fn routes() -> Vec<Route> {
         Route::get("/compliance/people/{id}", casework, people::show_person),
         Route::post("/compliance/people/{id}/revoke-sessions", casework, people::revoke_sessions),
         Route::get("/compliance/kyc", casework, people::list_kyc),
+        Route::get("/compliance/gdpr", casework, gdpr::list_requests),
+        Route::post("/compliance/gdpr/{id}/fulfil", casework, gdpr::fulfil_request),
+        Route::get("/compliance/people/{id}/export.json", casework, gdpr::export_json),
+        Route::get("/compliance/people/{id}/export.csv", casework, gdpr::export_csv),
+        Route::get("/compliance/people/{id}/erase", casework, gdpr::confirm_erase),
+        Route::post("/compliance/people/{id}/erase", casework, gdpr::erase).step_up(),
+        Route::get("/compliance/str", casework, str::list_reports),
+        Route::post("/compliance/str", casework, str::create_report),
+        Route::get("/compliance/str/new", casework, str::new_report),
+        Route::get("/compliance/str/{id}", casework, str::show_report),
+        Route::post("/compliance/str/{id}", casework, str::update_report),
+        Route::post("/compliance/str/{id}/submit", casework, str::submit_report),
+        Route::post("/compliance/str/{id}/approve", Access::Roles(MLRO), str::approve_report).step_up(),
+        Route::post("/compliance/str/{id}/return", Access::Roles(MLRO), str::return_report),
+        Route::get("/compliance/str/{id}/print", casework, str::print_report),
+        Route::get("/compliance/str/{id}/export.json", casework, str::export_report),
+        Route::post("/compliance/str/{id}/file", Access::Roles(MLRO), str::file_report).step_up(),
     ]
 }
 

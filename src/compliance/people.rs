@@ -2,19 +2,19 @@
 //! and the runbook's transaction lists. Every page here shows personal data and is audited.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::age;
 use super::alerts::outcome_label;
 use super::alerts_db::{self, AlertRow};
 use super::people_db::{self, KycRow, Person, TxList, TxRow};
-use super::age;
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::CurrentUser;
 use crate::auth::guard::encode;
@@ -54,7 +54,13 @@ pub async fn find_person(
         return Ok(render(&PeoplePage { shell, q, error: None, people: vec![], searched: false })?.into_response());
     }
     if q.chars().count() > 320 {
-        let page = PeoplePage { shell, q: String::new(), error: Some("That is longer than any email address."), people: vec![], searched: false };
+        let page = PeoplePage {
+            shell,
+            q: String::new(),
+            error: Some("That is longer than any email address."),
+            people: vec![],
+            searched: false,
+        };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
     let people = people_db::lookup(&state.pool, &q).await?;
@@ -160,8 +166,15 @@ pub async fn revoke_sessions(
         }
     };
     people_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
-    let intent = Intent { action: "user_sessions_revoked", resource_type: "person", resource_id: id.clone(), reason: Some(reason), details: json!({}) };
-    audit::audited(&state.pool, &ctx, intent, async |tx, token| Ok(people_db::revoke_sessions(tx, token, &id).await?)).await?;
+    let intent = Intent {
+        action: "user_sessions_revoked",
+        resource_type: "person",
+        resource_id: id.clone(),
+        reason: Some(reason),
+        details: json!({}),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| Ok(people_db::revoke_sessions(tx, token, &id).await?))
+        .await?;
     Ok(Redirect::to(&format!("/compliance/people/{id}")).into_response())
 }
 
@@ -201,7 +214,14 @@ pub async fn list_transactions(
     let mut transactions = people_db::list(&state.pool, which, &thresholds, cursor(&p.before), PAGE_SIZE + 1).await?;
     let older = next_cursor(&mut transactions);
     let thresholds = thresholds.iter().map(|(c, v)| super::money(*v, c)).collect::<Vec<_>>().join(", ");
-    let page = TransactionsPage { shell: Shell::new(&state, &user, Area::Compliance, "Transactions"), view, title, transactions, older, thresholds };
+    let page = TransactionsPage {
+        shell: Shell::new(&state, &user, Area::Compliance, "Transactions"),
+        view,
+        title,
+        transactions,
+        older,
+        thresholds,
+    };
     Ok(render(&page)?.into_response())
 }
 
@@ -219,10 +239,15 @@ impl KycRow {
     }
 }
 
-pub async fn list_kyc(State(state): State<AppState>, user: CurrentUser, ctx: AuditContext) -> Result<Response, AppError> {
+pub async fn list_kyc(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+) -> Result<Response, AppError> {
     audit::viewed(&state.pool, &ctx, "kyc_queue", "pending".into(), json!({})).await?;
     let stuck = people_db::kyc_pending_over(&state.pool, 2).await?;
     let day = chrono::Duration::hours(24);
-    let (over_day, stuck): (Vec<KycRow>, Vec<KycRow>) = stuck.into_iter().partition(|k| Utc::now() - k.kyc_updated_at > day);
+    let (over_day, stuck): (Vec<KycRow>, Vec<KycRow>) =
+        stuck.into_iter().partition(|k| Utc::now() - k.kyc_updated_at > day);
     Ok(render(&KycPage { shell: Shell::new(&state, &user, Area::Compliance, "KYC"), over_day, stuck })?.into_response())
 }

@@ -180,8 +180,14 @@ pub async fn kyc_pending_over(db: impl PgExecutor<'_>, hours: i32) -> Result<Vec
 }
 
 /// Revoke every live session of a person; returns how many.
-pub async fn revoke_sessions(conn: &mut PgConnection, _audited: &AuditToken, user_id: &str) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query!("update sessions set revoked = 1 where user_id = $1 and revoked = 0", user_id).execute(conn).await?;
+pub async fn revoke_sessions(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    user_id: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!("update sessions set revoked = 1 where user_id = $1 and revoked = 0", user_id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected())
 }
 

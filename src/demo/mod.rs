@@ -11,8 +11,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
-use sha2::Digest;
 use serde_json::json;
+use sha2::Digest;
 use sqlx::PgPool;
 
 /// The seed `cargo run` uses: the same people and numbers on every machine.
@@ -263,9 +263,13 @@ pub fn generate(seed: u64, now: DateTime<Utc>) -> Dataset {
         let reviewed_at = (!open).then(|| (created_at + Duration::hours(rng.gen_range(2..96))).min(now));
         // The alerts on the 2nd and 4th largest transfers went to the MLRO (see the STRs below).
         let escalated = n == 1 || n == 3;
-        let outcome = (!open).then(|| if escalated { "escalated_to_str" } else { pick(&mut rng, &[("false_positive", 3), ("legitimate", 2)]) });
+        let outcome = (!open).then(|| {
+            if escalated { "escalated_to_str" } else { pick(&mut rng, &[("false_positive", 3), ("legitimate", 2)]) }
+        });
         let reviewer_notes = outcome.map(|o| match o {
-            "escalated_to_str" => "Source of funds not documented after two requests; escalated to the MLRO for an STR.",
+            "escalated_to_str" => {
+                "Source of funds not documented after two requests; escalated to the MLRO for an STR."
+            }
             "legitimate" => *[
                 "Customer sends to family monthly; amount matches documented house purchase.",
                 "Source of funds confirmed by bank statement.",
@@ -460,9 +464,13 @@ async fn insert(tx: &mut sqlx::PgConnection, d: &Dataset) -> Result<(), sqlx::Er
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query!("insert into console.str_transactions (str_id, transaction_id) values ($1, $2)", r.id, r.transaction_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "insert into console.str_transactions (str_id, transaction_id) values ($1, $2)",
+            r.id,
+            r.transaction_id
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     let r = &d.access_requests;
     sqlx::query!(

@@ -15,7 +15,10 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
 }
 
 async fn open_alert(pool: &PgPool) -> String {
-    sqlx::query_scalar("select id from aml_alerts where status = 'open' order by created_at limit 1").fetch_one(pool).await.unwrap()
+    sqlx::query_scalar("select id from aml_alerts where status = 'open' order by created_at limit 1")
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 #[sqlx::test]
@@ -32,22 +35,38 @@ async fn compliance_takes_the_next_alert_and_closes_it_with_an_outcome(pool: PgP
     assert!(page.text("#person-title + dl").contains("@example.invalid"), "the person is shown");
     assert!(!page.texts("table.transactions tbody tr").is_empty(), "the person's transactions are shown");
 
-    let closed = app.submit(&format!("/compliance/alerts/{oldest}/close"), &[("outcome", "escalated_to_str"), ("notes", "No source of funds.")]).await;
+    let closed = app
+        .submit(
+            &format!("/compliance/alerts/{oldest}/close"),
+            &[("outcome", "escalated_to_str"), ("notes", "No source of funds.")],
+        )
+        .await;
     assert_eq!(closed.status, 303, "{}", closed.body);
     let (status, outcome, notes): (String, String, String) =
-        sqlx::query_as("select status, outcome, reviewer_notes from aml_alerts where id = $1").bind(&oldest).fetch_one(&pool).await.unwrap();
-    assert_eq!((status.as_str(), outcome.as_str(), notes.as_str()), ("closed", "escalated_to_str", "No source of funds."));
+        sqlx::query_as("select status, outcome, reviewer_notes from aml_alerts where id = $1")
+            .bind(&oldest)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), outcome.as_str(), notes.as_str()),
+        ("closed", "escalated_to_str", "No source of funds.")
+    );
 
     let page = app.visit(&format!("/compliance/alerts/{oldest}")).await;
     let history = page.text("ol.timeline");
-    assert!(history.contains("assigned by Cato Compliance") && history.contains("closed by Cato Compliance"), "{history}");
+    assert!(
+        history.contains("assigned by Cato Compliance") && history.contains("closed by Cato Compliance"),
+        "{history}"
+    );
     assert!(history.contains("Escalated to STR") && history.contains("No source of funds."), "{history}");
-    let audit: Vec<(String, Option<String>)> =
-        sqlx::query_as("select kind, outcome from audit_log where action = 'aml_alert_closed' and resource_id = $1 order by seq")
-            .bind(&oldest)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let audit: Vec<(String, Option<String>)> = sqlx::query_as(
+        "select kind, outcome from audit_log where action = 'aml_alert_closed' and resource_id = $1 order by seq",
+    )
+    .bind(&oldest)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(audit, [("intent".to_owned(), None), ("outcome".to_owned(), Some("succeeded".to_owned()))]);
 }
 
@@ -73,7 +92,8 @@ async fn closing_without_an_outcome_or_notes_explains_and_changes_nothing(pool: 
     assert_eq!(page.text("#outcome-error"), "Choose an outcome.");
     assert_eq!(page.text("#notes-error"), "Enter review notes.");
     let long = "x".repeat(5001);
-    let page = app.submit(&format!("/compliance/alerts/{id}/close"), &[("outcome", "legitimate"), ("notes", &long)]).await;
+    let page =
+        app.submit(&format!("/compliance/alerts/{id}/close"), &[("outcome", "legitimate"), ("notes", &long)]).await;
     assert_eq!(page.status, 422);
     assert!(page.text("#notes-error").starts_with("Keep review notes under 5000 characters"));
     assert_eq!(page.attrs("input[name=outcome][checked]", "value"), ["legitimate"], "the choice is kept");
@@ -100,15 +120,22 @@ async fn closing_twice_and_unknown_alerts_are_explained(pool: PgPool) {
 async fn reopening_needs_a_reason_and_is_recorded(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["mlro"]).await;
-    let id: String = sqlx::query_scalar("select id from aml_alerts where status = 'closed' limit 1").fetch_one(&pool).await.unwrap();
+    let id: String =
+        sqlx::query_scalar("select id from aml_alerts where status = 'closed' limit 1").fetch_one(&pool).await.unwrap();
     let refused = app.submit(&format!("/compliance/alerts/{id}/reopen"), &[("reason", "")]).await;
     assert_eq!(refused.status, 422);
     assert_eq!(refused.text("#reopen-error"), "Enter a reason for reopening.");
-    let reopened = app.submit(&format!("/compliance/alerts/{id}/reopen"), &[("reason", "New information from the bank")]).await;
+    let reopened =
+        app.submit(&format!("/compliance/alerts/{id}/reopen"), &[("reason", "New information from the bank")]).await;
     assert_eq!(reopened.status, 303);
-    let status: String = sqlx::query_scalar("select status from aml_alerts where id = $1").bind(&id).fetch_one(&pool).await.unwrap();
+    let status: String =
+        sqlx::query_scalar("select status from aml_alerts where id = $1").bind(&id).fetch_one(&pool).await.unwrap();
     assert_eq!(status, "open");
-    let reason: String = sqlx::query_scalar("select reason from audit_log where action = 'aml_alert_reopened' and kind = 'intent'").fetch_one(&pool).await.unwrap();
+    let reason: String =
+        sqlx::query_scalar("select reason from audit_log where action = 'aml_alert_reopened' and kind = 'intent'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(reason, "New information from the bank");
 }
 
@@ -147,16 +174,18 @@ async fn the_queue_filters_and_explains_bad_filters(pool: PgPool) {
 async fn looking_a_person_up_is_audited_and_opens_their_page(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in_as("Cato", &["compliance"]).await;
-    let (id, email): (String, String) = sqlx::query_as("select id, email from users order by id limit 1").fetch_one(&pool).await.unwrap();
+    let (id, email): (String, String) =
+        sqlx::query_as("select id, email from users order by id limit 1").fetch_one(&pool).await.unwrap();
     let found = app.visit(&format!("/compliance/people?q={}", email.to_uppercase())).await;
     assert_eq!(found.location(), format!("/compliance/people/{id}"));
     let page = app.visit(found.location()).await;
     assert_eq!(page.text(".page-header .lead"), email);
-    let views: Vec<String> =
-        sqlx::query_scalar("select resource_id from audit_log where action = 'personal_data_viewed' and actor = 'Cato' order by seq")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let views: Vec<String> = sqlx::query_scalar(
+        "select resource_id from audit_log where action = 'personal_data_viewed' and actor = 'Cato' order by seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(views, [email.to_uppercase(), id]);
     let none = app.visit("/compliance/people?q=nobody@example.invalid").await;
     assert_eq!(none.text(".empty"), "Nobody with that email or id.");
@@ -166,13 +195,19 @@ async fn looking_a_person_up_is_audited_and_opens_their_page(pool: PgPool) {
 async fn revoking_a_persons_sessions_needs_a_reason(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
-    let user: String = sqlx::query_scalar("select user_id from sessions where revoked = 0 limit 1").fetch_one(&pool).await.unwrap();
+    let user: String =
+        sqlx::query_scalar("select user_id from sessions where revoked = 0 limit 1").fetch_one(&pool).await.unwrap();
     let refused = app.submit(&format!("/compliance/people/{user}/revoke-sessions"), &[("reason", "")]).await;
     assert_eq!(refused.status, 422);
     assert!(count(&pool, &format!("select count(*) from sessions where user_id = '{user}' and revoked = 0")).await > 0);
-    let done = app.submit(&format!("/compliance/people/{user}/revoke-sessions"), &[("reason", "Phone stolen, reported by phone")]).await;
+    let done = app
+        .submit(&format!("/compliance/people/{user}/revoke-sessions"), &[("reason", "Phone stolen, reported by phone")])
+        .await;
     assert_eq!(done.status, 303);
-    assert_eq!(count(&pool, &format!("select count(*) from sessions where user_id = '{user}' and revoked = 0")).await, 0);
+    assert_eq!(
+        count(&pool, &format!("select count(*) from sessions where user_id = '{user}' and revoked = 0")).await,
+        0
+    );
     let page = app.visit(&format!("/compliance/people/{user}")).await;
     assert_eq!(page.text("form[action$=revoke-sessions] button"), "Revoke 0 session(s)");
 }
@@ -189,7 +224,12 @@ async fn the_runbook_transaction_lists_hold_what_they_say(pool: PgPool) {
     for amount in large.texts("table.transactions tbody td.num") {
         let (currency, value) = amount.split_once(' ').unwrap();
         let value: f64 = value.replace(',', "").parse().unwrap();
-        let floor = match currency { "NOK" => 50_000.0, "EUR" => 4_300.0, "USD" => 4_700.0, _ => 18_500.0 };
+        let floor = match currency {
+            "NOK" => 50_000.0,
+            "EUR" => 4_300.0,
+            "USD" => 4_700.0,
+            _ => 18_500.0,
+        };
         assert!(value > floor, "{amount}");
     }
     assert_eq!(app.visit("/compliance/transactions?view=everything").await.status, 422);
@@ -203,7 +243,11 @@ async fn the_kyc_page_lists_who_waits_too_long(pool: PgPool) {
     let over_day = count(&pool, "select count(*) from users where kyc_status = 'pending' and deleted_at is null and kyc_updated_at < now() - interval '24 hours'").await;
     let sections = page.texts("section.card table.kyc");
     assert_eq!(sections.len(), 2);
-    assert_eq!(page.html.select(&scraper::Selector::parse("section.card:nth-of-type(1) table.kyc tbody tr").unwrap()).count() as i64, over_day);
+    assert_eq!(
+        page.html.select(&scraper::Selector::parse("section.card:nth-of-type(1) table.kyc tbody tr").unwrap()).count()
+            as i64,
+        over_day
+    );
 }
 
 #[sqlx::test]

@@ -9,8 +9,10 @@ mod compliance;
 mod database;
 #[cfg(feature = "embedded-db")]
 mod embedded;
+mod gdpr;
 mod harness;
 mod identity;
 mod oidc;
 mod ops;
 mod shell;
+mod str;

@@ -1,0 +1,124 @@
+//! GDPR SQL: data-access requests, a person's data for export, and erasure.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+
+use crate::audit::AuditToken;
+
+pub struct AccessRequest {
+    pub id: String,
+    pub user_id: String,
+    pub full_name: String,
+    pub email: String,
+    pub kind: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub fulfilled_at: Option<DateTime<Utc>>,
+}
+
+/// Open requests oldest first, then the latest fulfilled ones.
+pub async fn requests(db: impl PgExecutor<'_>) -> Result<Vec<AccessRequest>, sqlx::Error> {
+    sqlx::query_as!(
+        AccessRequest,
+        r#"(select r.id as "id!", r.user_id as "user_id!", u.full_name as "full_name!", u.email as "email!",
+                  r.kind as "kind!", r.status as "status!", r.created_at as "created_at!", r.fulfilled_at
+          from data_access_requests r join users u on u.id = r.user_id
+          where r.status = 'open' order by r.created_at, r.id limit 500)
+         union all
+         (select r.id, r.user_id, u.full_name, u.email, r.kind, r.status, r.created_at, r.fulfilled_at
+          from data_access_requests r join users u on u.id = r.user_id
+          where r.status <> 'open' order by r.fulfilled_at desc nulls last, r.id limit 50)"#
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn fulfil(conn: &mut PgConnection, _audited: &AuditToken, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "update data_access_requests set status = 'fulfilled', fulfilled_at = now() where id = $1 and status = 'open'",
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn request_person(db: impl PgExecutor<'_>, id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("select user_id from data_access_requests where id = $1", id).fetch_optional(db).await
+}
+
+/// Everything the console's database holds about a person that the access right covers, as
+/// JSON objects per table. AML alerts and STRs are left out on purpose: the AML act forbids
+/// telling a customer about them (tipping-off), which limits the right of access.
+pub async fn export(db: &mut PgConnection, user_id: &str) -> Result<serde_json::Value, sqlx::Error> {
+    let person = sqlx::query_scalar!(r#"select to_jsonb(u) as "v!" from users u where id = $1"#, user_id)
+        .fetch_one(&mut *db)
+        .await?;
+    let sessions = sqlx::query_scalar!(
+        r#"select coalesce(jsonb_agg(to_jsonb(s) order by s.created_at), '[]') as "v!" from sessions s where user_id = $1"#,
+        user_id
+    )
+    .fetch_one(&mut *db)
+    .await?;
+    let transactions = sqlx::query_scalar!(
+        r#"select coalesce(jsonb_agg(to_jsonb(t) order by t.created_at), '[]') as "v!" from transactions t where user_id = $1"#,
+        user_id
+    )
+    .fetch_one(&mut *db)
+    .await?;
+    let requests = sqlx::query_scalar!(
+        r#"select coalesce(jsonb_agg(to_jsonb(r) order by r.created_at), '[]') as "v!" from data_access_requests r where user_id = $1"#,
+        user_id
+    )
+    .fetch_one(&mut *db)
+    .await?;
+    Ok(
+        serde_json::json!({ "person": person, "sessions": sessions, "transactions": transactions, "data_access_requests": requests }),
+    )
+}
+
+/// Why erasure must wait, if it must: open alerts and unfiled STRs.
+pub struct Blockers {
+    pub open_alerts: i64,
+    pub unfiled_reports: i64,
+}
+
+pub async fn blockers(db: impl PgExecutor<'_>, user_id: &str) -> Result<Blockers, sqlx::Error> {
+    sqlx::query_as!(
+        Blockers,
+        r#"select (select count(*) from aml_alerts where user_id = $1 and status = 'open') as "open_alerts!",
+                  (select count(*) from str_reports where user_id = $1 and status <> 'filed') as "unfiled_reports!""#,
+        user_id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// The end of the business relationship: the later of the last transaction and now (an
+/// erasure ends the relationship).
+pub async fn last_activity(db: impl PgExecutor<'_>, user_id: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar!("select max(created_at) from transactions where user_id = $1", user_id).fetch_one(db).await
+}
+
+/// Soft delete: mark the person deleted with their retention date, revoke every session and
+/// remove the device data (user agents) that the AML act does not require us to keep.
+pub async fn erase(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    user_id: &str,
+    retention_ends_at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "update users set deleted_at = now(), erased_at = now(), retention_ends_at = $2 where id = $1 and deleted_at is null",
+        user_id,
+        retention_ends_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        sqlx::query!("update sessions set revoked = 1, user_agent = null where user_id = $1", user_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,609 @@
+//! Suspicious transaction reports: draft (from an alert or a person), submit, MLRO review
+//! with four eyes, export for filing (printable, and a structured document mapped to Altinn
+//! form MT-0002, see docs/mt-0002-mapping.md), and filing, after which the report is frozen.
+//! Only compliance staff and the MLRO reach any of this (tipping-off rule).
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{NaiveDate, Utc};
+use openidconnect::url::form_urlencoded;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::money;
+use super::people_db::{self, Person};
+use super::str_db::{self, Filing, LinkedTx, NewStr, StrRow};
+use crate::audit::{self, AuditContext, Intent};
+use crate::auth::CurrentUser;
+use crate::config::Role;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::forms::required_text;
+use crate::web::{Area, Shell, render};
+
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "draft" => "Draft",
+        "pending_review" => "Waiting for MLRO review",
+        "approved" => "Approved, to be filed",
+        "filed" => "Filed",
+        _ => "Unknown",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "compliance/str_list.html")]
+pub struct StrListPage {
+    pub shell: Shell,
+    pub drafts: Vec<StrRow>,
+    pub pending_review: Vec<StrRow>,
+    pub approved: Vec<StrRow>,
+    pub filed: Vec<StrRow>,
+}
+
+/// `GET /compliance/str`: everything in flight, pending filings first (the monthly check).
+pub async fn list_reports(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+) -> Result<Response, AppError> {
+    audit::viewed(&state.pool, &ctx, "str_report", "list".into(), json!({})).await?;
+    let page = StrListPage {
+        shell: Shell::new(&state, &user, Area::Compliance, "STRs"),
+        drafts: str_db::in_status(&state.pool, "draft", 200).await?,
+        pending_review: str_db::in_status(&state.pool, "pending_review", 200).await?,
+        approved: str_db::in_status(&state.pool, "approved", 200).await?,
+        filed: str_db::in_status(&state.pool, "filed", 50).await?,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// What the draft form holds, as typed.
+#[derive(Default)]
+pub struct DraftForm {
+    pub reason: String,
+    pub narrative: String,
+    pub transactions: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct DraftErrors {
+    pub reason: Option<String>,
+    pub narrative: Option<String>,
+    pub transactions: Option<String>,
+}
+
+impl DraftErrors {
+    fn any(&self) -> bool {
+        self.reason.is_some() || self.narrative.is_some() || self.transactions.is_some()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "compliance/str_form.html")]
+pub struct DraftPage {
+    pub shell: Shell,
+    pub action: String,
+    pub person: Person,
+    pub alert_id: Option<String>,
+    pub form: DraftForm,
+    pub errors: DraftErrors,
+    pub candidates: Vec<LinkedTx>,
+}
+
+impl DraftPage {
+    pub fn checked(&self, tx: &LinkedTx) -> bool {
+        self.form.transactions.contains(&tx.id)
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct NewParams {
+    #[serde(default)]
+    alert: String,
+    #[serde(default)]
+    person: String,
+}
+
+/// `GET /compliance/str/new?alert=…|person=…`
+pub async fn new_report(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Query(p): Query<NewParams>,
+) -> Result<Response, AppError> {
+    let (user_id, alert_id, preselected) = if !p.alert.is_empty() {
+        let alert = super::alerts_db::find(&state.pool, &p.alert).await?.ok_or(AppError::NotFound)?;
+        (alert.user_id, Some(alert.id), alert.transaction_id.into_iter().collect())
+    } else if !p.person.is_empty() {
+        (p.person.clone(), None, vec![])
+    } else {
+        return Err(AppError::Validation("Start a report from an alert or from a person's page.".into()));
+    };
+    let person = people_db::find(&state.pool, &user_id).await?.ok_or(AppError::NotFound)?;
+    audit::viewed(&state.pool, &ctx, "person", person.id.clone(), json!({ "via": "str_draft" })).await?;
+    let candidates = str_db::candidate_transactions(&state.pool, &person.id, None).await?;
+    let page = DraftPage {
+        shell: Shell::new(&state, &user, Area::Compliance, "New STR"),
+        action: "/compliance/str".into(),
+        person,
+        alert_id,
+        form: DraftForm { transactions: preselected, ..Default::default() },
+        errors: DraftErrors::default(),
+        candidates,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+fn parse_fields(body: &Bytes) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+/// Check a submitted draft; the transactions must be the person's own.
+async fn check_draft(
+    state: &AppState,
+    user_id: &str,
+    fields: &[(String, String)],
+) -> Result<(DraftForm, DraftErrors, Value), AppError> {
+    let form = DraftForm {
+        reason: field(fields, "reason").to_owned(),
+        narrative: field(fields, "narrative").to_owned(),
+        transactions: fields.iter().filter(|(k, _)| k == "tx").map(|(_, v)| v.clone()).collect(),
+    };
+    let mut errors = DraftErrors::default();
+    let reason = required_text(&form.reason, 300, "the reason in one line").map_err(|e| errors.reason = Some(e)).ok();
+    let narrative =
+        required_text(&form.narrative, 20_000, "the narrative").map_err(|e| errors.narrative = Some(e)).ok();
+    let own = str_db::own_transactions(&state.pool, user_id, &form.transactions).await?;
+    if own.is_empty() {
+        errors.transactions = Some("Link at least one of the person's transactions.".into());
+    } else if own.len() != form.transactions.len() {
+        errors.transactions = Some("Only the person's own transactions can be linked.".into());
+    }
+    let details = json!({ "reason": reason, "narrative": narrative });
+    Ok((DraftForm { transactions: own, ..form }, errors, details))
+}
+
+/// `POST /compliance/str`: create a draft.
+pub async fn create_report(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let fields = parse_fields(&body);
+    let person = people_db::find(&state.pool, field(&fields, "person")).await?.ok_or(AppError::NotFound)?;
+    let alert_id = Some(field(&fields, "alert").to_owned()).filter(|a| !a.is_empty());
+    if let Some(alert) = &alert_id {
+        let found = super::alerts_db::find(&state.pool, alert).await?.ok_or(AppError::NotFound)?;
+        if found.user_id != person.id {
+            return Err(AppError::Validation("That alert is about someone else.".into()));
+        }
+    }
+    let (form, errors, details) = check_draft(&state, &person.id, &fields).await?;
+    if errors.any() {
+        let candidates = str_db::candidate_transactions(&state.pool, &person.id, None).await?;
+        let page = DraftPage {
+            shell: Shell::new(&state, &user, Area::Compliance, "New STR"),
+            action: "/compliance/str".into(),
+            person,
+            alert_id,
+            form,
+            errors,
+            candidates,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    }
+    let id = format!("str_{}", &crate::auth::random_token()[..16]);
+    let intent = Intent {
+        action: "str_drafted",
+        resource_type: "str_report",
+        resource_id: id.clone(),
+        reason: None,
+        details: json!({ "person": person.id, "alert": alert_id, "transactions": form.transactions }),
+    };
+    let new = NewStr {
+        id: &id,
+        user_id: &person.id,
+        alert_id: alert_id.as_deref(),
+        details,
+        drafted_by: (user.staff_id, &user.name),
+        transactions: &form.transactions,
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| Ok(str_db::create(tx, token, new).await?)).await?;
+    Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "compliance/str.html")]
+pub struct ReportPage {
+    pub shell: Shell,
+    pub report: StrRow,
+    pub person: Person,
+    pub transactions: Vec<LinkedTx>,
+    pub totals: Vec<String>,
+    pub edit: Option<DraftPage>,
+    pub can_review: bool,
+    pub own_draft: bool,
+    pub is_mlro: bool,
+    pub comment_error: Option<String>,
+    pub filing_errors: FilingErrors,
+    pub filing: FilingForm,
+}
+
+impl ReportPage {
+    pub fn status(&self) -> &'static str {
+        status_label(&self.report.status)
+    }
+}
+
+#[derive(Default, Deserialize)]
+pub struct FilingForm {
+    #[serde(default)]
+    pub reference: String,
+    #[serde(default)]
+    pub filed_on: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Default)]
+pub struct FilingErrors {
+    pub reference: Option<String>,
+    pub filed_on: Option<String>,
+}
+
+fn totals(transactions: &[LinkedTx]) -> Vec<String> {
+    let mut by_currency: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for t in transactions {
+        *by_currency.entry(&t.send_currency).or_default() += t.send_amount;
+    }
+    by_currency.into_iter().map(|(c, a)| money(a, c)).collect()
+}
+
+async fn report_page(state: &AppState, user: &CurrentUser, id: &str) -> Result<ReportPage, AppError> {
+    let report = str_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    let person = people_db::find(&state.pool, &report.user_id).await?.ok_or(AppError::NotFound)?;
+    let transactions = str_db::linked_transactions(&state.pool, id).await?;
+    let edit = if report.status == "draft" {
+        let candidates = str_db::candidate_transactions(&state.pool, &report.user_id, Some(id)).await?;
+        let form = DraftForm {
+            reason: report.reason().to_owned(),
+            narrative: report.narrative().to_owned(),
+            transactions: transactions.iter().map(|t| t.id.clone()).collect(),
+        };
+        Some(DraftPage {
+            shell: Shell::new(state, user, Area::Compliance, "STR"),
+            action: format!("/compliance/str/{id}"),
+            person: people_db::find(&state.pool, &report.user_id).await?.ok_or(AppError::NotFound)?,
+            alert_id: report.alert_id.clone(),
+            form,
+            errors: DraftErrors::default(),
+            candidates,
+        })
+    } else {
+        None
+    };
+    let own_draft = report.drafted_by == Some(user.staff_id);
+    let is_mlro = user.has(Role::Mlro);
+    Ok(ReportPage {
+        shell: Shell::new(state, user, Area::Compliance, format!("STR {id}")),
+        totals: totals(&transactions),
+        can_review: is_mlro && !own_draft,
+        own_draft,
+        is_mlro,
+        report,
+        person,
+        transactions,
+        edit,
+        comment_error: None,
+        filing_errors: FilingErrors::default(),
+        filing: FilingForm::default(),
+    })
+}
+
+pub async fn show_report(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let page = report_page(&state, &user, &id).await?;
+    audit::viewed(&state.pool, &ctx, "str_report", id, json!({})).await?;
+    Ok(render(&page)?.into_response())
+}
+
+/// `POST /compliance/str/{id}`: save a draft.
+pub async fn update_report(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let report = str_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let fields = parse_fields(&body);
+    let (form, errors, details) = check_draft(&state, &report.user_id, &fields).await?;
+    if errors.any() {
+        let mut page = report_page(&state, &user, &id).await?;
+        if let Some(edit) = page.edit.as_mut() {
+            edit.form = form;
+            edit.errors = errors;
+        }
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    }
+    let intent = Intent {
+        action: "str_updated",
+        resource_type: "str_report",
+        resource_id: id.clone(),
+        reason: None,
+        details: json!({ "transactions": form.transactions }),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        match str_db::update_draft(tx, token, &id, details, &form.transactions).await? {
+            true => Ok(()),
+            false => Err(AppError::Conflict("Only a draft can be changed; this report has moved on.".into())),
+        }
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
+}
+
+async fn transition(
+    state: &AppState,
+    ctx: &AuditContext,
+    id: &str,
+    action: &'static str,
+    from: &'static str,
+    to: &'static str,
+) -> Result<Response, AppError> {
+    str_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    let intent = Intent {
+        action,
+        resource_type: "str_report",
+        resource_id: id.to_owned(),
+        reason: None,
+        details: json!({ "from": from, "to": to }),
+    };
+    audit::audited(&state.pool, ctx, intent, async |tx, token| {
+        match str_db::advance(tx, token, id, from, to).await? {
+            true => Ok(()),
+            false => Err(AppError::Conflict(format!("The report is no longer {}.", status_label(from).to_lowercase()))),
+        }
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
+}
+
+pub async fn submit_report(
+    State(state): State<AppState>,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    transition(&state, &ctx, &id, "str_submitted", "draft", "pending_review").await
+}
+
+/// MLRO approval. Four eyes: the person who drafted the report can never approve it.
+pub async fn approve_report(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let report = str_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    if report.drafted_by == Some(user.staff_id) {
+        return Err(AppError::Forbidden4Eyes);
+    }
+    let intent = Intent {
+        action: "str_approved",
+        resource_type: "str_report",
+        resource_id: id.clone(),
+        reason: None,
+        details: json!({}),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        match str_db::approve(tx, token, &id, (user.staff_id, &user.name)).await? {
+            true => Ok(()),
+            false => Err(AppError::Conflict("The report is not waiting for review.".into())),
+        }
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
+}
+
+/// MLRO review: back to the drafter with a comment.
+pub async fn return_report(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<FilingForm>,
+) -> Result<Response, AppError> {
+    let comment = match required_text(&form.comment, 5000, "a comment for the drafter") {
+        Ok(c) => c,
+        Err(e) => {
+            let mut page = report_page(&state, &user, &id).await?;
+            page.comment_error = Some(e);
+            page.filing.comment = form.comment;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    let report = str_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    if report.drafted_by == Some(user.staff_id) {
+        return Err(AppError::Forbidden4Eyes);
+    }
+    let intent = Intent {
+        action: "str_returned",
+        resource_type: "str_report",
+        resource_id: id.clone(),
+        reason: Some(comment.clone()),
+        details: json!({}),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        match str_db::send_back(tx, token, &id, &comment).await? {
+            true => Ok(()),
+            false => Err(AppError::Conflict("The report is not waiting for review.".into())),
+        }
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
+}
+
+/// The report as a structured document whose fields map to MT-0002 (docs/mt-0002-mapping.md).
+fn document(state: &AppState, r: &StrRow, p: &Person, txs: &[LinkedTx]) -> Value {
+    json!({
+        "form": "MT-0002",
+        "report_id": r.id,
+        "report_type": "suspicious_transaction",
+        "reporting_entity": {
+            "name": "Drop",
+            "contact_role": "MLRO",
+            "approved_by": r.approved_by_name,
+            "approved_at": r.approved_at.map(|t| t.to_rfc3339()),
+        },
+        "subject": {
+            "customer_id": p.id,
+            "name": p.full_name,
+            "email": p.email,
+            "country": p.country,
+            "customer_since": p.created_at.date_naive().to_string(),
+            "kyc_status": p.kyc_status,
+            "sign_in_method": p.auth_provider,
+        },
+        "grounds": { "summary": r.reason(), "description": r.narrative() },
+        "transactions": txs.iter().map(|t| json!({
+            "id": t.id,
+            "date": t.created_at.to_rfc3339(),
+            "type": t.kind,
+            "status": t.status,
+            "amount": t.send_amount.to_string(),
+            "currency": t.send_currency,
+            "counterparty_country": t.recipient_country,
+        })).collect::<Vec<_>>(),
+        "totals": totals(txs),
+        "related_alert": r.alert_id,
+        "environment": state.config.mode,
+    })
+}
+
+async fn load_document(state: &AppState, id: &str) -> Result<(StrRow, Value), AppError> {
+    let report = str_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    // A filed report is read back exactly as it was filed.
+    if report.status == "filed" {
+        if let Some(snapshot) = str_db::filed_snapshot(&state.pool, id).await? {
+            return Ok((report, snapshot));
+        }
+    }
+    let person = people_db::find(&state.pool, &report.user_id).await?.ok_or(AppError::NotFound)?;
+    let txs = str_db::linked_transactions(&state.pool, id).await?;
+    let doc = document(state, &report, &person, &txs);
+    Ok((report, doc))
+}
+
+/// `GET /compliance/str/{id}/export.json`: the document to key into Altinn.
+pub async fn export_report(
+    State(state): State<AppState>,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let (report, doc) = load_document(&state, &id).await?;
+    if report.status == "draft" || report.status == "pending_review" {
+        return Err(AppError::Conflict("Only an approved report can be exported for filing.".into()));
+    }
+    audit::viewed(&state.pool, &ctx, "str_report", id.clone(), json!({ "export": "json" })).await?;
+    let body = serde_json::to_string_pretty(&doc).map_err(|e| AppError::Internal(e.into()))?;
+    let disposition = format!("attachment; filename=\"{id}-mt0002.json\"");
+    Ok(([(header::CONTENT_TYPE, "application/json".to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "compliance/str_print.html")]
+pub struct PrintPage {
+    pub shell: Shell,
+    pub report: StrRow,
+    pub doc: Value,
+    pub pretty: String,
+}
+
+pub async fn print_report(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let (report, doc) = load_document(&state, &id).await?;
+    audit::viewed(&state.pool, &ctx, "str_report", id.clone(), json!({ "export": "print" })).await?;
+    let pretty = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let page = PrintPage {
+        shell: Shell::new(&state, &user, Area::Compliance, format!("STR {id} for filing")),
+        report,
+        doc,
+        pretty,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// MLRO: record that the report was filed with Økokrim, with Altinn's reference. The report
+/// is then frozen; its hash goes into the audit log.
+pub async fn file_report(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<FilingForm>,
+) -> Result<Response, AppError> {
+    let mut errors = FilingErrors::default();
+    let reference =
+        required_text(&form.reference, 100, "the Altinn reference").map_err(|e| errors.reference = Some(e)).ok();
+    let filed_on = NaiveDate::parse_from_str(form.filed_on.trim(), "%Y-%m-%d").ok();
+    match filed_on {
+        None => errors.filed_on = Some("Enter the filing date, like 2026-11-28.".into()),
+        Some(d) if d > Utc::now().date_naive() => {
+            errors.filed_on = Some("The filing date cannot be in the future.".into())
+        }
+        _ => {}
+    }
+    let (Some(reference), Some(filed_on), None, None) = (reference, filed_on, &errors.reference, &errors.filed_on)
+    else {
+        let mut page = report_page(&state, &user, &id).await?;
+        page.filing_errors = errors;
+        page.filing = form;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    };
+    let (report, mut doc) = load_document(&state, &id).await?;
+    if report.status != "approved" {
+        return Err(AppError::Conflict("Only an approved report can be filed.".into()));
+    }
+    let filed_at = filed_on.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc();
+    doc["filing"] = json!({ "reference": reference, "filed_on": filed_on.to_string(), "filed_by": user.name });
+    // serde_json orders object keys, so the same report always hashes the same.
+    let hash = hex::encode(Sha256::digest(doc.to_string().as_bytes()));
+    let intent = Intent {
+        action: "str_filed",
+        resource_type: "str_report",
+        resource_id: id.clone(),
+        reason: None,
+        details: json!({ "reference": reference, "filed_on": filed_on.to_string(), "sha256": hash }),
+    };
+    let filing = Filing { reference: &reference, filed_at, by: &user.name, snapshot: doc, hash: &hash };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        match str_db::mark_filed(tx, token, &id, filing).await? {
+            true => Ok(()),
+            false => Err(AppError::Conflict("The report is not approved, or was filed meanwhile.".into())),
+        }
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
+}

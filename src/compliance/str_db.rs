@@ -1,0 +1,289 @@
+//! STR (suspicious transaction report) SQL. A filed report is frozen by a trigger as well.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::audit::AuditToken;
+
+pub struct StrRow {
+    pub id: String,
+    pub user_id: String,
+    pub full_name: String,
+    pub alert_id: Option<String>,
+    pub status: String,
+    pub details: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub drafted_by: Option<Uuid>,
+    pub drafted_by_name: Option<String>,
+    pub review_comment: Option<String>,
+    pub approved_by_name: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub filing_reference: Option<String>,
+    pub filed_at: Option<DateTime<Utc>>,
+    pub filed_by_name: Option<String>,
+    pub filed_hash: Option<String>,
+}
+
+impl StrRow {
+    pub fn reason(&self) -> &str {
+        self.details["reason"].as_str().unwrap_or_default()
+    }
+
+    pub fn narrative(&self) -> &str {
+        self.details["narrative"].as_str().unwrap_or_default()
+    }
+}
+
+pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<StrRow>, sqlx::Error> {
+    sqlx::query_as!(
+        StrRow,
+        "select r.id, r.user_id, u.full_name, r.alert_id, r.status, r.details, r.created_at, r.updated_at,
+                r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
+                r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash
+         from str_reports r join users u on u.id = r.user_id where r.id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Reports in one status, newest first (the filed archive is paged by the caller's limit).
+pub async fn in_status(db: impl PgExecutor<'_>, status: &str, limit: i64) -> Result<Vec<StrRow>, sqlx::Error> {
+    sqlx::query_as!(
+        StrRow,
+        "select r.id, r.user_id, u.full_name, r.alert_id, r.status, r.details, r.created_at, r.updated_at,
+                r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
+                r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash
+         from str_reports r join users u on u.id = r.user_id
+         where r.status = $1
+         order by r.updated_at desc, r.id
+         limit $2",
+        status,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub struct LinkedTx {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub kind: String,
+    pub status: String,
+    pub send_amount: Decimal,
+    pub send_currency: String,
+    pub recipient_country: Option<String>,
+}
+
+impl LinkedTx {
+    pub fn amount(&self) -> String {
+        super::money(self.send_amount, &self.send_currency)
+    }
+}
+
+/// The person's transactions of the last 180 days, and whether each is on the report.
+pub async fn candidate_transactions(
+    db: impl PgExecutor<'_>,
+    user_id: &str,
+    str_id: Option<&str>,
+) -> Result<Vec<LinkedTx>, sqlx::Error> {
+    sqlx::query_as!(
+        LinkedTx,
+        r#"select t.id, t.created_at, t.type as kind, t.status, t.send_amount, t.send_currency::text as "send_currency!",
+                  t.recipient_country::text
+           from transactions t
+           where t.user_id = $1
+             and (t.created_at > now() - interval '180 days'
+                  or exists(select 1 from console.str_transactions s where s.str_id = $2 and s.transaction_id = t.id))
+           order by t.created_at desc, t.id desc
+           limit 500"#,
+        user_id,
+        str_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn linked_transactions(db: impl PgExecutor<'_>, str_id: &str) -> Result<Vec<LinkedTx>, sqlx::Error> {
+    sqlx::query_as!(
+        LinkedTx,
+        r#"select t.id, t.created_at, t.type as kind, t.status, t.send_amount, t.send_currency::text as "send_currency!",
+                  t.recipient_country::text
+           from console.str_transactions s join transactions t on t.id = s.transaction_id
+           where s.str_id = $1
+           order by t.created_at, t.id"#,
+        str_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Of `ids`, those that are transactions of `user_id`.
+pub async fn own_transactions(
+    db: impl PgExecutor<'_>,
+    user_id: &str,
+    ids: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select id from transactions where user_id = $1 and id = any($2) order by created_at",
+        user_id,
+        ids
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub struct NewStr<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub alert_id: Option<&'a str>,
+    pub details: serde_json::Value,
+    pub drafted_by: (Uuid, &'a str),
+    pub transactions: &'a [String],
+}
+
+pub async fn create(conn: &mut PgConnection, _audited: &AuditToken, new: NewStr<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into str_reports (id, user_id, transaction_id, alert_id, status, details, drafted_by, drafted_by_name)
+         values ($1, $2, $3, $4, 'draft', $5, $6, $7)",
+        new.id,
+        new.user_id,
+        new.transactions.first(),
+        new.alert_id,
+        new.details,
+        new.drafted_by.0,
+        new.drafted_by.1,
+    )
+    .execute(&mut *conn)
+    .await?;
+    link(conn, new.id, new.transactions).await
+}
+
+async fn link(conn: &mut PgConnection, str_id: &str, transactions: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query!("delete from console.str_transactions where str_id = $1", str_id).execute(&mut *conn).await?;
+    sqlx::query!(
+        "insert into console.str_transactions (str_id, transaction_id) select $1, unnest($2::text[])",
+        str_id,
+        transactions
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Change a draft's text and transactions; false when it is no longer a draft.
+pub async fn update_draft(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    id: &str,
+    details: serde_json::Value,
+    transactions: &[String],
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "update str_reports set details = $2, transaction_id = $3, updated_at = now() where id = $1 and status = 'draft'",
+        id,
+        details,
+        transactions.first()
+    )
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        link(conn, id, transactions).await?;
+    }
+    Ok(done.rows_affected() == 1)
+}
+
+/// Move a report from one status to the next; false when it was not in `from`.
+pub async fn advance(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    id: &str,
+    from: &str,
+    to: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "update str_reports set status = $3, review_comment = case when $3 = 'pending_review' then null else review_comment end,
+                updated_at = now()
+         where id = $1 and status = $2",
+        id,
+        from,
+        to
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn approve(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    id: &str,
+    mlro: (Uuid, &str),
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "update str_reports set status = 'approved', approved_by = $2, approved_by_name = $3, approved_at = now(), updated_at = now()
+         where id = $1 and status = 'pending_review' and drafted_by is distinct from $2",
+        id,
+        mlro.0,
+        mlro.1
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn send_back(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    id: &str,
+    comment: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "update str_reports set status = 'draft', review_comment = $2, updated_at = now() where id = $1 and status = 'pending_review'",
+        id,
+        comment
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub struct Filing<'a> {
+    pub reference: &'a str,
+    pub filed_at: DateTime<Utc>,
+    pub by: &'a str,
+    pub snapshot: serde_json::Value,
+    pub hash: &'a str,
+}
+
+pub async fn mark_filed(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    id: &str,
+    f: Filing<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "update str_reports set status = 'filed', filing_reference = $2, filed_at = $3, filed_by_name = $4,
+                filed_snapshot = $5, filed_hash = $6, updated_at = now()
+         where id = $1 and status = 'approved'",
+        id,
+        f.reference,
+        f.filed_at,
+        f.by,
+        f.snapshot,
+        f.hash
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn filed_snapshot(db: impl PgExecutor<'_>, id: &str) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    sqlx::query_scalar!("select filed_snapshot from str_reports where id = $1", id)
+        .fetch_optional(db)
+        .await
+        .map(Option::flatten)
+}

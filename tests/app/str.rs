@@ -1,0 +1,243 @@
+//! STR workflow: draft, review with four eyes, file and freeze; and the tipping-off guard.
+
+use dropops::demo;
+use sqlx::PgPool;
+
+use crate::harness::{Browser, TestApp};
+
+struct Case {
+    alert: String,
+    user: String,
+    tx: String,
+}
+
+async fn escalated_alert(pool: &PgPool) -> Case {
+    let (alert, user, tx): (String, String, String) = sqlx::query_as(
+        "select a.id, a.user_id, a.transaction_id from aml_alerts a
+         where a.status = 'open' and a.transaction_id is not null order by a.created_at limit 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    Case { alert, user, tx }
+}
+
+async fn draft(browser: &Browser, case: &Case, narrative: &str) -> String {
+    let page = browser
+        .submit(
+            "/compliance/str",
+            &[
+                ("person", &case.user),
+                ("alert", &case.alert),
+                ("reason", "Large transfer, source of funds unknown"),
+                ("narrative", narrative),
+                ("tx", &case.tx),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    page.location().trim_start_matches("/compliance/str/").to_owned()
+}
+
+async fn status(pool: &PgPool, id: &str) -> String {
+    sqlx::query_scalar("select status from str_reports where id = $1").bind(id).fetch_one(pool).await.unwrap()
+}
+
+#[sqlx::test]
+async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    let case = escalated_alert(&pool).await;
+    app.sign_in_as("Cato Compliance", &["compliance"]).await;
+    let form = app.visit(&format!("/compliance/str/new?alert={}", case.alert)).await;
+    assert_eq!(
+        form.attrs("input[name=tx][checked]", "value"),
+        std::slice::from_ref(&case.tx),
+        "the alert's transaction is preselected"
+    );
+
+    let id = draft(&app, &case, "Customer could not explain the origin of the funds.").await;
+    assert_eq!(status(&pool, &id).await, "draft");
+    assert_eq!(app.submit(&format!("/compliance/str/{id}/submit"), &[]).await.status, 303);
+    assert_eq!(status(&pool, &id).await, "pending_review");
+
+    let mlro = app.another_browser();
+    mlro.sign_in_as("Mari MLRO", &["mlro"]).await;
+    let review = mlro.visit(&format!("/compliance/str/{id}")).await;
+    assert!(review.has("form[action$='/approve']"));
+    assert_eq!(mlro.submit(&format!("/compliance/str/{id}/approve"), &[]).await.status, 303);
+    assert_eq!(status(&pool, &id).await, "approved");
+
+    let export = mlro.client().get(mlro.url(&format!("/compliance/str/{id}/export.json"))).send().await.unwrap();
+    let doc: serde_json::Value = export.json().await.unwrap();
+    assert_eq!(doc["form"], "MT-0002");
+    assert_eq!(doc["subject"]["customer_id"], case.user.as_str());
+    assert_eq!(doc["transactions"][0]["id"], case.tx.as_str());
+    assert_eq!(doc["reporting_entity"]["approved_by"], "Mari MLRO");
+
+    let future = (chrono::Utc::now() + chrono::Duration::days(2)).date_naive().to_string();
+    let refused =
+        mlro.submit(&format!("/compliance/str/{id}/file"), &[("reference", "AR123"), ("filed_on", &future)]).await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(refused.text("#filed-on-error"), "The filing date cannot be in the future.");
+    let today = chrono::Utc::now().date_naive().to_string();
+    let filed = mlro
+        .submit(&format!("/compliance/str/{id}/file"), &[("reference", "AR-2026-0042"), ("filed_on", &today)])
+        .await;
+    assert_eq!(filed.status, 303, "{}", filed.body);
+
+    let (hash, snapshot): (String, serde_json::Value) =
+        sqlx::query_as("select filed_hash, filed_snapshot from str_reports where id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let audited: serde_json::Value =
+        sqlx::query_scalar("select details from audit_log where action = 'str_filed' and kind = 'intent'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(audited["sha256"], hash.as_str(), "the filed version's hash is in the audit log");
+    assert_eq!(snapshot["filing"]["reference"], "AR-2026-0042");
+    let err =
+        sqlx::query("update str_reports set details = '{}' where id = $1").bind(&id).execute(&pool).await.unwrap_err();
+    assert!(err.to_string().contains("is filed and cannot change"), "{err}");
+
+    let archive = app.visit("/compliance/str").await;
+    assert!(archive.text("section.card:last-of-type").contains(&id), "readable in the archive");
+    let again: serde_json::Value = app
+        .client()
+        .get(app.url(&format!("/compliance/str/{id}/export.json")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, snapshot, "the export of a filed report is exactly what was filed");
+}
+
+#[sqlx::test]
+async fn the_drafter_can_never_approve_their_own_report(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    let case = escalated_alert(&pool).await;
+    app.sign_in_as("Mari MLRO", &["mlro"]).await;
+    let id = draft(&app, &case, "Structuring below the threshold.").await;
+    app.submit(&format!("/compliance/str/{id}/submit"), &[]).await;
+    let page = app.visit(&format!("/compliance/str/{id}")).await;
+    assert!(!page.has("form[action$='/approve']"), "no approve button for the drafter");
+    assert!(page.text("#review-title + p").contains("four eyes"));
+    let refused = app.submit(&format!("/compliance/str/{id}/approve"), &[]).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.text(".error-card").contains("another MLRO must review it"));
+    assert_eq!(status(&pool, &id).await, "pending_review");
+    let returned = app.submit(&format!("/compliance/str/{id}/return"), &[("comment", "fine by me")]).await;
+    assert_eq!(returned.status, 403, "nor return it");
+    // The database holds the same line if the code ever slips.
+    let err = sqlx::query("update str_reports set approved_by = drafted_by, status = 'approved' where id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("str_reports_four_eyes"), "{err}");
+}
+
+#[sqlx::test]
+async fn the_mlro_returns_a_report_with_a_comment(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    let case = escalated_alert(&pool).await;
+    app.sign_in_as("Cato", &["compliance"]).await;
+    let id = draft(&app, &case, "Short.").await;
+    app.submit(&format!("/compliance/str/{id}/submit"), &[]).await;
+    let mlro = app.another_browser();
+    mlro.sign_in_as("Mari", &["mlro"]).await;
+    let empty = mlro.submit(&format!("/compliance/str/{id}/return"), &[("comment", " ")]).await;
+    assert_eq!(empty.status, 422);
+    assert_eq!(empty.text("#comment-error"), "Enter a comment for the drafter.");
+    assert_eq!(
+        mlro.submit(&format!("/compliance/str/{id}/return"), &[("comment", "Add the top-up history.")]).await.status,
+        303
+    );
+    assert_eq!(status(&pool, &id).await, "draft");
+    let page = app.visit(&format!("/compliance/str/{id}")).await;
+    assert!(page.text(".notice").contains("Add the top-up history."));
+    assert!(
+        page.has("form[action='/compliance/str/".to_owned().as_str()) || page.has("textarea#narrative"),
+        "editable again"
+    );
+}
+
+#[sqlx::test]
+async fn a_draft_needs_reason_narrative_and_the_persons_own_transactions(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    let case = escalated_alert(&pool).await;
+    let stranger_tx: String = sqlx::query_scalar("select id from transactions where user_id <> $1 limit 1")
+        .bind(&case.user)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    app.sign_in(&["compliance"]).await;
+    let page = app
+        .submit("/compliance/str", &[("person", &case.user), ("reason", ""), ("narrative", ""), ("tx", &stranger_tx)])
+        .await;
+    assert_eq!(page.status, 422);
+    assert_eq!(page.text("#reason-error"), "Enter the reason in one line.");
+    assert_eq!(page.text("#narrative-error"), "Enter the narrative.");
+    assert_eq!(page.text("#tx-error"), "Link at least one of the person's transactions.");
+    let none: i64 =
+        sqlx::query_scalar("select count(*) from str_reports where status = 'draft'").fetch_one(&pool).await.unwrap();
+    assert_eq!(none, 0);
+}
+
+#[sqlx::test]
+async fn narratives_are_escaped(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    let case = escalated_alert(&pool).await;
+    app.sign_in(&["compliance"]).await;
+    let id = draft(&app, &case, "<script>alert(document.cookie)</script>").await;
+    let page = app.visit(&format!("/compliance/str/{id}")).await;
+    assert!(!page.body.contains("<script>alert(document.cookie)"));
+    assert_eq!(page.text("#narrative"), "<script>alert(document.cookie)</script>");
+}
+
+#[sqlx::test]
+async fn only_compliance_and_the_mlro_learn_that_an_str_exists(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    let case = escalated_alert(&pool).await;
+    app.sign_in(&["compliance"]).await;
+    let id = draft(&app, &case, "Tipping-off test.").await;
+    for role in ["admin", "oncall", "viewer"] {
+        let other = app.another_browser();
+        other.sign_in(&[role]).await;
+        for path in
+            ["/compliance/str".to_owned(), format!("/compliance/str/{id}"), format!("/compliance/str/{id}/export.json")]
+        {
+            assert_eq!(other.visit(&path).await.status, 403, "{role} {path}");
+        }
+        let audit = other.visit("/audit").await;
+        assert!(
+            !audit.body.contains(&id) && !audit.body.contains("str_drafted"),
+            "{role} sees no STR in the audit log"
+        );
+        let csv = other.client().get(other.url("/audit/export.csv")).send().await.unwrap().text().await.unwrap();
+        assert!(!csv.contains(&id) && !csv.contains("str_"), "{role}'s export reveals nothing");
+        let summary = other.visit("/compliance").await;
+        assert!(
+            !summary.body.contains("STR") && !summary.body.contains("str_") && !summary.body.contains("uspicious"),
+            "{role}: no STRs"
+        );
+        let intent: i64 =
+            sqlx::query_scalar("select id from audit_log where action = 'str_drafted' and kind = 'intent'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(other.visit(&format!("/audit/{intent}")).await.status, 404, "{role} cannot open the row either");
+    }
+    let audit = app.visit("/audit?action=str_drafted").await;
+    assert!(audit.body.contains(&id), "compliance sees it");
+}
