@@ -264,3 +264,31 @@ async fn oncall_and_viewers_see_no_personal_data(pool: PgPool) {
         assert!(!summary.has("nav[aria-label=Compliance]"), "no casework tabs for {role}");
     }
 }
+
+#[sqlx::test]
+async fn when_the_change_fails_its_audit_intent_is_rolled_back_with_it(pool: PgPool) {
+    let app = seeded(&pool).await;
+    app.sign_in(&["compliance"]).await;
+    let id = open_alert(&pool).await;
+    // The change itself fails after the intent was written (a constraint, a lost connection).
+    sqlx::query(
+        "create function refuse_close() returns trigger language plpgsql as $$
+         begin if new.status = 'closed' then raise exception 'storage failure'; end if; return new; end $$",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("create trigger refuse_close before update on aml_alerts for each row execute function refuse_close()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let page =
+        app.submit(&format!("/compliance/alerts/{id}/close"), &[("outcome", "legitimate"), ("notes", "ok")]).await;
+    assert_eq!(page.status, 500);
+    assert!(!page.body.contains("storage failure"), "the raw error stays in the log");
+    assert_eq!(
+        count(&pool, "select count(*) from audit_log where action = 'aml_alert_closed'").await,
+        0,
+        "no intent claims a change that never happened"
+    );
+}

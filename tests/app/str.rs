@@ -241,3 +241,22 @@ async fn only_compliance_and_the_mlro_learn_that_an_str_exists(pool: PgPool) {
     let audit = app.visit("/audit?action=str_drafted").await;
     assert!(audit.body.contains(&id), "compliance sees it");
 }
+
+#[sqlx::test]
+async fn approving_and_filing_need_a_recent_sign_in(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let mut config = dropops::config::Config::demo();
+    config.auth.step_up_max_age = std::time::Duration::from_secs(1);
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let case = escalated_alert(&pool).await;
+    app.sign_in(&["compliance"]).await;
+    let id = draft(&app, &case, "Step-up test.").await;
+    app.submit(&format!("/compliance/str/{id}/submit"), &[]).await;
+    let mlro = app.another_browser();
+    mlro.sign_in_as("Mari", &["mlro"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let stepped = mlro.submit(&format!("/compliance/str/{id}/approve"), &[]).await;
+    assert_eq!(stepped.status, 303);
+    assert!(stepped.location().starts_with("/auth/login?step_up=1"), "{}", stepped.location());
+    assert_eq!(status(&pool, &id).await, "pending_review", "nothing happened");
+}
