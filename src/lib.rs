@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod cloud;
 pub mod compliance;
 pub mod config;
 pub mod database;

@@ -6,7 +6,8 @@ use sqlx::PgPool;
 
 use crate::auth::oidc::Provider;
 use crate::auth::policy::Policy;
-use crate::config::Config;
+use crate::cloud::{Cloud, sim::Simulator};
+use crate::config::{Config, Mode};
 use crate::ops::metrics::Metrics;
 use crate::web::assets::Assets;
 
@@ -20,10 +21,20 @@ pub struct AppState {
     pub policy: Arc<Policy>,
     /// The OIDC provider, discovered on first use (a provider outage must not stop the console).
     pub oidc: Arc<tokio::sync::OnceCell<Provider>>,
+    /// AWS and Drop's endpoints: simulated in demo mode.
+    pub cloud: Cloud,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, config: Config) -> Self {
+        let cloud = match config.mode {
+            Mode::Demo => Cloud::simulated(Arc::new(Simulator::new(
+                pool.clone(),
+                config.drop.apprunner_service_name.clone().unwrap_or_default(),
+                config.aws.region.clone().unwrap_or_default(),
+            ))),
+            Mode::Production => Cloud::disconnected(),
+        };
         Self {
             pool,
             config: Arc::new(config),
@@ -31,6 +42,7 @@ impl AppState {
             assets: Arc::new(Assets::load()),
             policy: Arc::new(Policy::default()),
             oidc: Arc::new(tokio::sync::OnceCell::new()),
+            cloud,
         }
     }
 }

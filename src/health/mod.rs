@@ -1,6 +1,8 @@
-//! Health of Drop's environment (runbook.md §2) and of the console itself. The live checks of
-//! Drop's targets read the cloud port; until an environment is connected each target is shown
-//! with the identifiers it will be checked by.
+//! The health dashboard (runbook.md §2 and §7): production and staging side by side, every
+//! card green, amber, red or unknown-with-a-reason, refreshing itself. A red or unknown card
+//! links to the matching playbook entry.
+
+mod cards;
 
 use askama::Template;
 use axum::extract::State;
@@ -8,68 +10,56 @@ use axum::response::Html;
 
 use crate::auth::CurrentUser;
 use crate::auth::policy::{ANY_ROLE, Access, Route};
-use crate::db;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::{Area, Shell, render};
+use crate::web::{Area, Htmx, Shell, page_or_fragment, render};
+
+pub use cards::{Card, Tone, read_all};
 
 pub fn routes() -> Vec<Route> {
-    vec![Route::get("/health", Access::Roles(ANY_ROLE), show_health)]
+    vec![
+        Route::get("/health", Access::Roles(ANY_ROLE), show_health),
+        Route::get("/health/playbook", Access::Roles(ANY_ROLE), show_playbook),
+    ]
 }
 
-/// One thing the console watches, and how it is identified.
-pub struct Target {
-    pub name: &'static str,
-    pub identifier: String,
-    pub expectation: &'static str,
+#[derive(Template)]
+#[template(path = "health/_cards.html")]
+pub struct CardsFragment {
+    pub production: Vec<Card>,
+    pub staging: Vec<Card>,
+    pub console: Card,
+    pub operations: Vec<crate::cloud::Operation>,
+    pub operations_error: Option<String>,
+    pub checked_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Template)]
 #[template(path = "health/index.html")]
 pub struct HealthPage {
     pub shell: Shell,
-    pub console_problem: Option<String>,
-    pub database_kind: &'static str,
-    pub targets: Vec<Target>,
+    pub cards: CardsFragment,
 }
 
-pub async fn show_health(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
-    let console_problem = db::readiness(&state.pool).await.err();
-    let d = &state.config.drop;
-    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "not configured".into());
-    let targets = vec![
-        Target {
-            name: "App health endpoint",
-            identifier: shown(&d.health_url),
-            expectation: "status ok, DB latency under the alert threshold",
-        },
-        Target {
-            name: "App Runner service",
-            identifier: shown(&d.apprunner_service_name),
-            expectation: "Service.Status RUNNING",
-        },
-        Target {
-            name: "RDS instance",
-            identifier: shown(&d.rds_instance),
-            expectation: "DBInstanceStatus available; newest automated snapshot under 24 h old",
-        },
-        Target { name: "Application logs", identifier: shown(&d.log_group), expectation: "no recurring error pattern" },
-        Target {
-            name: "Public domain certificate",
-            identifier: shown(&d.public_domain),
-            expectation: "expires in more than 30 days",
-        },
-        Target { name: "Staging (Fly.io)", identifier: shown(&d.staging_health_url), expectation: "status ok" },
-    ];
-    let page = HealthPage {
+pub async fn show_health(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    htmx: Htmx,
+) -> Result<Html<String>, AppError> {
+    let fragment = cards::read_all(&state).await;
+    page_or_fragment(htmx, fragment, |cards| HealthPage {
         shell: Shell::new(&state, &user, Area::Health, "Health"),
-        console_problem,
-        database_kind: if state.config.database.url.is_some() {
-            "PostgreSQL (DATABASE_URL)"
-        } else {
-            "embedded PostgreSQL"
-        },
-        targets,
-    };
-    render(&page)
+        cards,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "health/playbook.html")]
+pub struct PlaybookPage {
+    pub shell: Shell,
+}
+
+/// `GET /health/playbook`: runbook §7's first looks, one anchor per alert.
+pub async fn show_playbook(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
+    render(&PlaybookPage { shell: Shell::new(&state, &user, Area::Health, "Playbook") })
 }

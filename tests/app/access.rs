@@ -10,7 +10,9 @@ use crate::harness::{Browser, TestApp};
 
 /// A concrete URL for a path template: ids that parse but do not exist.
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "00000000-0000-0000-0000-000000000000").replace("{*path}", "app.css")
+    path.replace("{id}", "00000000-0000-0000-0000-000000000000")
+        .replace("{*path}", "app.css")
+        .replace("{name}", "storage_low")
 }
 
 async fn call(browser: &Browser, method: &Method, path: &str) -> u16 {

@@ -11,6 +11,7 @@ mod database;
 mod embedded;
 mod gdpr;
 mod harness;
+mod health;
 mod identity;
 mod oidc;
 mod ops;

@@ -1,0 +1,173 @@
+//! The cloud port: what the runbook needs from AWS (and from Drop's public endpoints), named
+//! after what it tells an operator. Demo mode plugs in the simulator ([`sim`]); production
+//! plugs in the AWS adapter. Every read is bounded in time, and a failure is a value with a
+//! reason a person can act on, never a crash.
+
+pub mod sim;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Why something could not be read, in words for the person on call.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CloudError {
+    #[error("{0} is not connected in this console")]
+    NotConnected(&'static str),
+    #[error("AWS is throttling requests; the next refresh will try again")]
+    Throttled,
+    #[error("no answer within {} s", .0.as_secs())]
+    TimedOut(Duration),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+/// The App Runner service as it runs now.
+#[derive(Clone, Debug)]
+pub struct ServiceStatus {
+    /// RUNNING, OPERATION_IN_PROGRESS, PAUSED, CREATE_FAILED…
+    pub status: String,
+    pub image: String,
+    pub url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Operation {
+    pub kind: String,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DbInstance {
+    /// available, backing-up, modifying, stopped…
+    pub status: String,
+    pub engine: String,
+    pub allocated_gb: i32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub id: String,
+    pub automated: bool,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What the app's `/api/health` says.
+#[derive(Clone, Debug)]
+pub struct AppHealth {
+    pub ok: bool,
+    pub version: String,
+    pub uptime: Duration,
+    pub db_latency_ms: f64,
+}
+
+#[async_trait]
+pub trait AppRunner: Send + Sync {
+    /// Service.Status and the image it runs.
+    async fn service_status(&self) -> CloudResult<ServiceStatus>;
+    /// The latest deployments, pauses and resumes, newest first.
+    async fn recent_operations(&self) -> CloudResult<Vec<Operation>>;
+}
+
+#[async_trait]
+pub trait Rds: Send + Sync {
+    /// DBInstanceStatus, engine and allocated storage.
+    async fn instance_status(&self) -> CloudResult<DbInstance>;
+    /// Automated and manual snapshots, newest first.
+    async fn snapshots(&self) -> CloudResult<Vec<Snapshot>>;
+}
+
+#[async_trait]
+pub trait CloudWatch: Send + Sync {
+    /// The instance's FreeStorageSpace, in bytes (latest datapoint).
+    async fn free_storage_bytes(&self) -> CloudResult<f64>;
+}
+
+/// Drop's public endpoints, read over HTTPS.
+#[async_trait]
+pub trait Probes: Send + Sync {
+    /// The production or staging health JSON.
+    async fn app_health(&self, environment: Environment) -> CloudResult<AppHealth>;
+    /// When the public domain's TLS certificate expires.
+    async fn certificate_expiry(&self) -> CloudResult<DateTime<Utc>>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Production,
+    Staging,
+}
+
+/// Everything the console reads or changes outside itself.
+#[derive(Clone)]
+pub struct Cloud {
+    pub app_runner: Arc<dyn AppRunner>,
+    pub rds: Arc<dyn Rds>,
+    pub cloudwatch: Arc<dyn CloudWatch>,
+    pub probes: Arc<dyn Probes>,
+    /// The simulator, when that is what is plugged in (demo and training).
+    pub sim: Option<Arc<sim::Simulator>>,
+}
+
+impl Cloud {
+    pub fn simulated(sim: Arc<sim::Simulator>) -> Self {
+        Self { app_runner: sim.clone(), rds: sim.clone(), cloudwatch: sim.clone(), probes: sim.clone(), sim: Some(sim) }
+    }
+
+    /// Production until the AWS adapter lands: every read says plainly it is not connected.
+    pub fn disconnected() -> Self {
+        let none = Arc::new(Disconnected);
+        Self { app_runner: none.clone(), rds: none.clone(), cloudwatch: none.clone(), probes: none, sim: None }
+    }
+}
+
+/// Run a read with a time limit; a late answer becomes [`CloudError::TimedOut`].
+pub async fn bounded<T>(limit: Duration, read: impl Future<Output = CloudResult<T>>) -> CloudResult<T> {
+    tokio::time::timeout(limit, read).await.unwrap_or(Err(CloudError::TimedOut(limit)))
+}
+
+struct Disconnected;
+
+#[async_trait]
+impl AppRunner for Disconnected {
+    async fn service_status(&self) -> CloudResult<ServiceStatus> {
+        Err(CloudError::NotConnected("AWS App Runner"))
+    }
+    async fn recent_operations(&self) -> CloudResult<Vec<Operation>> {
+        Err(CloudError::NotConnected("AWS App Runner"))
+    }
+}
+
+#[async_trait]
+impl Rds for Disconnected {
+    async fn instance_status(&self) -> CloudResult<DbInstance> {
+        Err(CloudError::NotConnected("Amazon RDS"))
+    }
+    async fn snapshots(&self) -> CloudResult<Vec<Snapshot>> {
+        Err(CloudError::NotConnected("Amazon RDS"))
+    }
+}
+
+#[async_trait]
+impl CloudWatch for Disconnected {
+    async fn free_storage_bytes(&self) -> CloudResult<f64> {
+        Err(CloudError::NotConnected("Amazon CloudWatch"))
+    }
+}
+
+#[async_trait]
+impl Probes for Disconnected {
+    async fn app_health(&self, _: Environment) -> CloudResult<AppHealth> {
+        Err(CloudError::NotConnected("The health probe"))
+    }
+    async fn certificate_expiry(&self) -> CloudResult<DateTime<Utc>> {
+        Err(CloudError::NotConnected("The certificate probe"))
+    }
+}

@@ -1,0 +1,227 @@
+//! The simulated Drop environment: an App Runner service, an RDS instance with nightly
+//! snapshots and drifting storage, the app's health endpoint and its certificate — derived
+//! from the clock and from the faults someone switched on (kept in `console.sim_faults`, so
+//! a restart keeps them). Used by demo mode and for on-call training; never the only test of
+//! the AWS adapter.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration as Span, Timelike, Utc};
+use sqlx::PgPool;
+
+use super::{
+    AppHealth, AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, Environment, Operation, Probes, Rds,
+    ServiceStatus, Snapshot,
+};
+use crate::audit::AuditToken;
+
+/// A fault that can be injected, and what it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub effect: &'static str,
+}
+
+pub const FAULTS: [Fault; 8] = [
+    Fault {
+        name: "health_red",
+        label: "App health turns red",
+        effect: "The health endpoint answers with status error.",
+    },
+    Fault {
+        name: "db_unreachable",
+        label: "Database unreachable",
+        effect: "Health answers 503: the app cannot reach RDS.",
+    },
+    Fault { name: "storage_low", label: "Storage almost full", effect: "FreeStorageSpace drops to 1.4 GB." },
+    Fault {
+        name: "snapshot_missing",
+        label: "Nightly snapshot missing",
+        effect: "The newest automated snapshot is 30 hours old.",
+    },
+    Fault { name: "service_down", label: "Service paused", effect: "App Runner reports PAUSED." },
+    Fault { name: "throttling", label: "AWS throttling", effect: "Every AWS call is throttled." },
+    Fault {
+        name: "slow_responses",
+        label: "Slow responses",
+        effect: "AWS calls take 5 s (past the console's limit); DB latency 350 ms.",
+    },
+    Fault {
+        name: "certificate_expiring",
+        label: "Certificate expiring",
+        effect: "The TLS certificate expires in 12 days.",
+    },
+];
+
+pub struct Simulator {
+    pool: PgPool,
+    service_name: String,
+    region: String,
+    booted: DateTime<Utc>,
+}
+
+pub struct FaultState {
+    pub fault: Fault,
+    pub active: bool,
+    pub changed_by: Option<String>,
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+impl Simulator {
+    pub fn new(pool: PgPool, service_name: String, region: String) -> Self {
+        Self { pool, service_name, region, booted: Utc::now() - Span::hours(26) }
+    }
+
+    async fn active(&self) -> CloudResult<Vec<String>> {
+        sqlx::query_scalar!("select name from console.sim_faults where active")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| CloudError::Unavailable(format!("the simulator's state cannot be read: {e}")))
+    }
+
+    async fn has(&self, fault: &str) -> CloudResult<bool> {
+        Ok(self.active().await?.iter().any(|f| f == fault))
+    }
+
+    /// What every simulated AWS call goes through: throttling and slowness.
+    async fn aws_call(&self) -> CloudResult<()> {
+        let faults = self.active().await?;
+        if faults.iter().any(|f| f == "slow_responses") {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        if faults.iter().any(|f| f == "throttling") {
+            return Err(CloudError::Throttled);
+        }
+        Ok(())
+    }
+
+    pub async fn faults(&self) -> Result<Vec<FaultState>, sqlx::Error> {
+        let rows = sqlx::query!("select name, active, changed_by, changed_at from console.sim_faults")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(FAULTS
+            .iter()
+            .map(|f| {
+                let row = rows.iter().find(|r| r.name == f.name);
+                FaultState {
+                    fault: *f,
+                    active: row.is_some_and(|r| r.active),
+                    changed_by: row.map(|r| r.changed_by.clone()),
+                    changed_at: row.map(|r| r.changed_at),
+                }
+            })
+            .collect())
+    }
+
+    /// Switch a fault on or off. Needs its audit token.
+    pub async fn set_fault(
+        conn: &mut sqlx::PgConnection,
+        _audited: &AuditToken,
+        name: &str,
+        active: bool,
+        by: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query!(
+            "insert into console.sim_faults (name, active, changed_by) values ($1, $2, $3)
+             on conflict (name) do update set active = excluded.active, changed_by = excluded.changed_by, changed_at = now()",
+            name,
+            active,
+            by
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Last night's 03:00 UTC: when RDS takes its automated snapshot.
+    fn last_nightly(now: DateTime<Utc>) -> DateTime<Utc> {
+        let today = now.date_naive().and_hms_opt(3, 0, 0).map_or(now, |t| t.and_utc());
+        if now.hour() >= 3 { today } else { today - Span::days(1) }
+    }
+}
+
+#[async_trait]
+impl AppRunner for Simulator {
+    async fn service_status(&self) -> CloudResult<ServiceStatus> {
+        self.aws_call().await?;
+        let status = if self.has("service_down").await? { "PAUSED" } else { "RUNNING" };
+        Ok(ServiceStatus {
+            status: status.into(),
+            image: format!("324480209768.dkr.ecr.{}.amazonaws.com/{}:7f3c2a1", self.region, self.service_name),
+            url: format!("https://{}.sim.awsapprunner.com", self.service_name),
+        })
+    }
+
+    async fn recent_operations(&self) -> CloudResult<Vec<Operation>> {
+        self.aws_call().await?;
+        let deployed = self.booted;
+        Ok(vec![Operation {
+            kind: "START_DEPLOYMENT".into(),
+            status: "SUCCEEDED".into(),
+            started_at: deployed - Span::minutes(4),
+            ended_at: Some(deployed),
+        }])
+    }
+}
+
+#[async_trait]
+impl Rds for Simulator {
+    async fn instance_status(&self) -> CloudResult<DbInstance> {
+        self.aws_call().await?;
+        Ok(DbInstance { status: "available".into(), engine: "postgres 16.4".into(), allocated_gb: 50 })
+    }
+
+    async fn snapshots(&self) -> CloudResult<Vec<Snapshot>> {
+        self.aws_call().await?;
+        let now = Utc::now();
+        let newest = if self.has("snapshot_missing").await? { now - Span::hours(30) } else { Self::last_nightly(now) };
+        Ok((0..7)
+            .map(|day| {
+                let at = newest - Span::days(day);
+                Snapshot {
+                    id: format!("rds:drop-db-{}", at.format("%Y-%m-%d-%H-%M")),
+                    automated: true,
+                    status: "available".into(),
+                    created_at: at,
+                }
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl CloudWatch for Simulator {
+    async fn free_storage_bytes(&self) -> CloudResult<f64> {
+        self.aws_call().await?;
+        if self.has("storage_low").await? {
+            return Ok(1.4e9);
+        }
+        // Drifts between 18 and 22 GB over the day, as WAL and temp files come and go.
+        let minute = f64::from(Utc::now().hour() * 60 + Utc::now().minute());
+        Ok(20e9 + 2e9 * (minute / 1440.0 * std::f64::consts::TAU).sin())
+    }
+}
+
+#[async_trait]
+impl Probes for Simulator {
+    async fn app_health(&self, environment: Environment) -> CloudResult<AppHealth> {
+        let faults = if environment == Environment::Production { self.active().await? } else { vec![] };
+        let has = |f: &str| faults.iter().any(|a| a == f);
+        if has("db_unreachable") {
+            return Err(CloudError::Unavailable("the health endpoint answered 503: database unreachable".into()));
+        }
+        Ok(AppHealth {
+            ok: !has("health_red"),
+            version: if environment == Environment::Production { "7f3c2a1".into() } else { "9d41e07".into() },
+            uptime: (Utc::now() - self.booted).to_std().unwrap_or_default(),
+            db_latency_ms: if has("slow_responses") { 350.0 } else { 18.0 + f64::from(Utc::now().second() % 20) },
+        })
+    }
+
+    async fn certificate_expiry(&self) -> CloudResult<DateTime<Utc>> {
+        let days = if self.has("certificate_expiring").await? { 12 } else { 64 };
+        Ok(Utc::now() + Span::days(days))
+    }
+}

@@ -1,0 +1,227 @@
+//! Reading every health card at once, each bounded in time, each judged against the
+//! thresholds in `[drop]`.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::CardsFragment;
+use crate::cloud::{CloudError, Environment, bounded};
+use crate::db;
+use crate::state::AppState;
+
+/// A read gets this long; past it, the card is unknown and says so.
+const READ_LIMIT: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Green,
+    Amber,
+    Red,
+    Unknown,
+}
+
+impl Tone {
+    pub fn class(self) -> &'static str {
+        match self {
+            Tone::Green => "green",
+            Tone::Amber => "amber",
+            Tone::Red => "red",
+            Tone::Unknown => "grey",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tone::Green => "OK",
+            Tone::Amber => "Attention",
+            Tone::Red => "Alert",
+            Tone::Unknown => "Unknown",
+        }
+    }
+}
+
+/// One thing on the dashboard.
+#[derive(Clone, Debug)]
+pub struct Card {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub tone: Tone,
+    pub value: String,
+    pub detail: String,
+    /// Anchor on the playbook page, shown when the card is red or unknown.
+    pub playbook: &'static str,
+}
+
+impl Card {
+    fn new(key: &'static str, title: &'static str, playbook: &'static str) -> Self {
+        Self { key, title, tone: Tone::Unknown, value: String::new(), detail: String::new(), playbook }
+    }
+
+    fn judged(mut self, tone: Tone, value: impl Into<String>, detail: impl Into<String>) -> Self {
+        self.tone = tone;
+        self.value = value.into();
+        self.detail = detail.into();
+        self
+    }
+
+    fn unknown(self, why: CloudError) -> Self {
+        self.judged(Tone::Unknown, "Unknown", why.to_string())
+    }
+
+    pub fn needs_playbook(&self) -> bool {
+        matches!(self.tone, Tone::Red | Tone::Unknown)
+    }
+}
+
+fn gigabytes(bytes: f64) -> String {
+    format!("{:.1} GB", bytes / 1e9)
+}
+
+fn since(d: Duration) -> String {
+    let hours = d.as_secs() / 3600;
+    if hours >= 48 { format!("{} days", hours / 24) } else { format!("{hours} h {} min", d.as_secs() / 60 % 60) }
+}
+
+fn app_health_card(
+    key: &'static str,
+    title: &'static str,
+    result: Result<crate::cloud::AppHealth, CloudError>,
+    latency_alert_ms: f64,
+) -> Card {
+    let card = Card::new(key, title, "service-down");
+    match result {
+        Err(e) => card.unknown(e),
+        Ok(h) if !h.ok => card.judged(Tone::Red, "Error", format!("status not ok · version {}", h.version)),
+        Ok(h) => {
+            let tone = if h.db_latency_ms > latency_alert_ms { Tone::Red } else { Tone::Green };
+            let card = Card { playbook: if tone == Tone::Red { "slow-database" } else { "service-down" }, ..card };
+            card.judged(
+                tone,
+                format!("DB {:.0} ms", h.db_latency_ms),
+                format!("version {} · up {}", h.version, since(h.uptime)),
+            )
+        }
+    }
+}
+
+/// Read every card concurrently. Never fails: what cannot be read is unknown, with the reason.
+pub async fn read_all(state: &AppState) -> CardsFragment {
+    let cloud = &state.cloud;
+    let d = &state.config.drop;
+    let (prod_health, staging_health, service, operations, instance, snapshots, storage, certificate, console) = tokio::join!(
+        bounded(READ_LIMIT, cloud.probes.app_health(Environment::Production)),
+        bounded(READ_LIMIT, cloud.probes.app_health(Environment::Staging)),
+        bounded(READ_LIMIT, cloud.app_runner.service_status()),
+        bounded(READ_LIMIT, cloud.app_runner.recent_operations()),
+        bounded(READ_LIMIT, cloud.rds.instance_status()),
+        bounded(READ_LIMIT, cloud.rds.snapshots()),
+        bounded(READ_LIMIT, cloud.cloudwatch.free_storage_bytes()),
+        bounded(READ_LIMIT, cloud.probes.certificate_expiry()),
+        db::readiness(&state.pool),
+    );
+    let latency_alert = d.health_db_latency_alert_ms.unwrap_or(100) as f64;
+    let now = Utc::now();
+
+    let service = match service {
+        Err(e) => Card::new("apprunner", "App Runner", "service-down").unknown(e),
+        Ok(s) => {
+            let tone = match s.status.as_str() {
+                "RUNNING" => Tone::Green,
+                "OPERATION_IN_PROGRESS" => Tone::Amber,
+                _ => Tone::Red,
+            };
+            Card::new("apprunner", "App Runner", "service-down").judged(tone, s.status, s.image)
+        }
+    };
+    let database = match instance {
+        Err(e) => Card::new("rds", "RDS instance", "database-unreachable").unknown(e),
+        Ok(i) => {
+            let tone = match i.status.as_str() {
+                "available" => Tone::Green,
+                "backing-up" | "modifying" | "maintenance" => Tone::Amber,
+                _ => Tone::Red,
+            };
+            Card::new("rds", "RDS instance", "database-unreachable").judged(
+                tone,
+                i.status,
+                format!("{} · {} GB allocated", i.engine, i.allocated_gb),
+            )
+        }
+    };
+    let max_age = chrono::Duration::hours(i64::from(d.snapshot_max_age_hours.unwrap_or(24)));
+    let snapshot = match snapshots {
+        Err(e) => Card::new("snapshot", "Newest automated snapshot", "snapshot-missing").unknown(e),
+        Ok(list) => match list.iter().filter(|s| s.automated && s.status == "available").map(|s| s.created_at).max() {
+            None => Card::new("snapshot", "Newest automated snapshot", "snapshot-missing").judged(
+                Tone::Red,
+                "None",
+                "no automated snapshot exists",
+            ),
+            Some(at) => {
+                let age = now - at;
+                let tone = if age > max_age { Tone::Red } else { Tone::Green };
+                Card::new("snapshot", "Newest automated snapshot", "snapshot-missing").judged(
+                    tone,
+                    format!("{} old", since(age.to_std().unwrap_or_default())),
+                    format!("taken {}", at.format("%Y-%m-%d %H:%M UTC")),
+                )
+            }
+        },
+    };
+    let floor = d.free_storage_alert_bytes.unwrap_or(2_000_000_000) as f64;
+    let storage = match storage {
+        Err(e) => Card::new("storage", "Free storage", "disk-almost-full").unknown(e),
+        Ok(bytes) => Card::new("storage", "Free storage", "disk-almost-full").judged(
+            if bytes < floor { Tone::Red } else { Tone::Green },
+            gigabytes(bytes),
+            format!("alert under {}", gigabytes(floor)),
+        ),
+    };
+    let warn_days = i64::from(d.certificate_alert_days.unwrap_or(30));
+    let certificate = match certificate {
+        Err(e) => Card::new("certificate", "TLS certificate", "certificate-expiring").unknown(e),
+        Ok(expires) => {
+            let days = (expires - now).num_days();
+            let tone = if days < 7 {
+                Tone::Red
+            } else if days < warn_days {
+                Tone::Amber
+            } else {
+                Tone::Green
+            };
+            Card::new("certificate", "TLS certificate", "certificate-expiring").judged(
+                tone,
+                format!("{days} days left"),
+                format!(
+                    "{} expires {}",
+                    d.public_domain.as_deref().unwrap_or("the public domain"),
+                    expires.format("%Y-%m-%d")
+                ),
+            )
+        }
+    };
+    let console = match console {
+        Ok(()) => Card::new("console", "This console", "console").judged(
+            Tone::Green,
+            "Ready",
+            "database reachable, migrations applied",
+        ),
+        Err(reason) => Card::new("console", "This console", "console").judged(Tone::Red, "Not ready", reason),
+    };
+    CardsFragment {
+        production: vec![
+            app_health_card("app", "App health", prod_health, latency_alert),
+            service,
+            database,
+            snapshot,
+            storage,
+            certificate,
+        ],
+        staging: vec![app_health_card("staging-app", "App health (Fly.io)", staging_health, latency_alert)],
+        console,
+        operations_error: operations.as_ref().err().map(ToString::to_string),
+        operations: operations.unwrap_or_default(),
+        checked_at: now,
+    }
+}

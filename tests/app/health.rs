@@ -1,0 +1,130 @@
+//! The health dashboard over the simulated environment: green when calm, red, amber or
+//! unknown-with-a-reason when faults are injected, never a 500.
+
+use sqlx::PgPool;
+
+use crate::harness::{Page, TestApp};
+
+fn tone(page: &Page, card: &str) -> String {
+    let classes = page.attrs(&format!("[data-card='{card}']"), "class");
+    let class = classes.first().unwrap_or_else(|| panic!("no card {card}:\n{}", page.body));
+    class.split_whitespace().find_map(|c| c.strip_prefix("tone-")).unwrap_or_default().to_owned()
+}
+
+fn card_text(page: &Page, card: &str) -> String {
+    page.text(&format!("[data-card='{card}']"))
+}
+
+async fn switch(app: &TestApp, fault: &str, on: bool) {
+    let page = app.submit(&format!("/admin/simulator/{fault}"), &[("active", if on { "true" } else { "false" })]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+}
+
+#[sqlx::test]
+async fn a_calm_environment_is_green_everywhere(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["viewer"]).await;
+    let page = app.visit("/health").await;
+    assert_eq!(page.status, 200);
+    for card in ["app", "apprunner", "rds", "snapshot", "storage", "certificate", "staging-app", "console"] {
+        assert_eq!(tone(&page, card), "green", "{card}: {}", card_text(&page, card));
+    }
+    assert!(!page.has("[data-card] a[href^='/health/playbook']"), "no playbook links when all is well");
+    assert_eq!(page.attrs("#health-cards", "hx-trigger"), ["every 10s"]);
+}
+
+#[sqlx::test]
+async fn each_fault_shows_on_its_card_with_the_playbook(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["admin"]).await;
+    let cases = [
+        ("health_red", "app", "red", "Error"),
+        ("db_unreachable", "app", "grey", "503: database unreachable"),
+        ("storage_low", "storage", "red", "1.4 GB"),
+        ("snapshot_missing", "snapshot", "red", "30 h"),
+        ("service_down", "apprunner", "red", "PAUSED"),
+        ("certificate_expiring", "certificate", "amber", "days left"),
+        ("throttling", "rds", "grey", "throttling"),
+    ];
+    for (fault, card, expected, says) in cases {
+        switch(&app, fault, true).await;
+        let page = app.visit("/health").await;
+        assert_eq!(page.status, 200);
+        assert_eq!(tone(&page, card), expected, "{fault}: {}", card_text(&page, card));
+        assert!(card_text(&page, card).contains(says), "{fault}: {}", card_text(&page, card));
+        if expected != "amber" {
+            let link = page.attrs(&format!("[data-card='{card}'] a"), "href");
+            assert!(link.iter().any(|h| h.starts_with("/health/playbook#")), "{fault}: {link:?}");
+            let anchor = link[0].split('#').nth(1).unwrap().to_owned();
+            assert!(app.visit("/health/playbook").await.has(&format!("section#{anchor}")), "{anchor} exists");
+        }
+        switch(&app, fault, false).await;
+    }
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where action in ('sim_fault_on', 'sim_fault_off') and kind = 'outcome'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 14);
+}
+
+#[sqlx::test]
+async fn a_slow_cloud_shows_unknown_with_the_time_limit_not_a_hang(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
+    switch(&app, "slow_responses", true).await;
+    let started = std::time::Instant::now();
+    let page = app.visit("/health").await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "bounded by the read limit");
+    assert_eq!(tone(&page, "apprunner"), "grey");
+    assert!(card_text(&page, "apprunner").contains("no answer within 3 s"));
+    assert_eq!(tone(&page, "app"), "red", "DB latency 350 ms is over the 100 ms threshold");
+    assert!(page.attrs("[data-card='app'] a", "href")[0].ends_with("#slow-database"));
+}
+
+#[sqlx::test]
+async fn faults_survive_a_restart_of_the_console(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["admin"]).await;
+    switch(&app, "storage_low", true).await;
+    let restarted = TestApp::spawn(pool).await;
+    restarted.sign_in(&["viewer"]).await;
+    assert_eq!(tone(&restarted.visit("/health").await, "storage"), "red");
+}
+
+#[sqlx::test]
+async fn the_dashboard_refreshes_as_a_fragment(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["oncall"]).await;
+    let fragment = app.visit_htmx("/health").await;
+    assert_eq!(fragment.status, 200);
+    assert!(!fragment.body.contains("<html") && fragment.has("[data-card='app']"));
+}
+
+#[sqlx::test]
+async fn without_an_aws_connection_every_card_says_so(pool: PgPool) {
+    let mut config = dropops::config::Config::demo();
+    config.mode = dropops::config::Mode::Production;
+    let state = dropops::AppState::new(pool, config);
+    let cards = dropops::health::read_all(&state).await;
+    for card in cards.production.iter().chain(&cards.staging) {
+        assert_eq!(card.tone, dropops::health::Tone::Unknown, "{}", card.key);
+        assert!(card.detail.contains("is not connected in this console"), "{}: {}", card.key, card.detail);
+        assert!(card.needs_playbook());
+    }
+    assert_eq!(cards.console.tone, dropops::health::Tone::Green);
+}
+
+#[sqlx::test]
+async fn only_admins_switch_faults_and_unclear_requests_are_explained(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["oncall"]).await;
+    assert_eq!(app.visit("/admin/simulator").await.status, 403);
+    let admin = app.another_browser();
+    admin.sign_in(&["admin"]).await;
+    let unknown = admin.submit("/admin/simulator/meteor_strike", &[("active", "true")]).await;
+    assert_eq!(unknown.status, 404);
+    let unclear = admin.submit("/admin/simulator/storage_low", &[("active", "maybe")]).await;
+    assert_eq!(unclear.status, 422);
+}
