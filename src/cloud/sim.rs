@@ -196,7 +196,7 @@ impl CloudWatch for Simulator {
     async fn free_storage_bytes(&self) -> CloudResult<f64> {
         self.aws_call().await?;
         if self.has("storage_low").await? {
-            return Ok(1.4e9);
+            return Ok(1.4 * 1024f64.powi(3));
         }
         // Drifts between 18 and 22 GB over the day, as WAL and temp files come and go.
         let minute = f64::from(Utc::now().hour() * 60 + Utc::now().minute());

@@ -26,7 +26,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{Area, Shell, render};
 
-pub use db::QueueCounts;
+pub use db::{QueueCounts, queue_counts};
 
 pub fn routes() -> Vec<Route> {
     let casework = Access::Roles(CASEWORK);

@@ -74,11 +74,12 @@ impl Card {
     }
 }
 
-fn gigabytes(bytes: f64) -> String {
-    format!("{:.1} GB", bytes / 1e9)
+/// Storage as AWS's console shows it (GiB, written "GB").
+pub fn gigabytes(bytes: f64) -> String {
+    format!("{:.1} GB", bytes / 1024f64.powi(3))
 }
 
-fn since(d: Duration) -> String {
+pub fn since(d: Duration) -> String {
     let hours = d.as_secs() / 3600;
     if hours >= 48 { format!("{} days", hours / 24) } else { format!("{hours} h {} min", d.as_secs() / 60 % 60) }
 }
@@ -220,6 +221,13 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         ],
         staging: vec![app_health_card("staging-app", "App health (Fly.io)", staging_health, latency_alert)],
         console,
+        overdue_checks: match super::checks::last_submitted(&state.pool).await {
+            Ok(last) => super::checks::overdue(&last),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read routine checks");
+                vec![]
+            }
+        },
         operations_error: operations.as_ref().err().map(ToString::to_string),
         operations: operations.unwrap_or_default(),
         checked_at: now,

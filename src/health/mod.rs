@@ -3,13 +3,14 @@
 //! links to the matching playbook entry.
 
 mod cards;
+mod checks;
 
 use askama::Template;
 use axum::extract::State;
 use axum::response::Html;
 
 use crate::auth::CurrentUser;
-use crate::auth::policy::{ANY_ROLE, Access, Route};
+use crate::auth::policy::{ANY_ROLE, Access, ONCALL, Route};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{Area, Htmx, Shell, page_or_fragment, render};
@@ -20,6 +21,9 @@ pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/health", Access::Roles(ANY_ROLE), show_health),
         Route::get("/health/playbook", Access::Roles(ANY_ROLE), show_playbook),
+        Route::get("/health/checks", Access::Roles(ANY_ROLE), checks::list_checks),
+        Route::get("/health/checks/{name}", Access::Roles(ANY_ROLE), checks::show_checklist),
+        Route::post("/health/checks/{name}", Access::Roles(ONCALL), checks::submit_checklist),
     ]
 }
 
@@ -31,6 +35,8 @@ pub struct CardsFragment {
     pub console: Card,
     pub operations: Vec<crate::cloud::Operation>,
     pub operations_error: Option<String>,
+    /// Routine checklists not submitted in time.
+    pub overdue_checks: Vec<&'static str>,
     pub checked_at: chrono::DateTime<chrono::Utc>,
 }
 

@@ -128,3 +128,58 @@ async fn only_admins_switch_faults_and_unclear_requests_are_explained(pool: PgPo
     let unclear = admin.submit("/admin/simulator/storage_low", &[("active", "maybe")]).await;
     assert_eq!(unclear.status, 422);
 }
+
+#[sqlx::test]
+async fn a_checklist_is_attested_with_evidence_and_clears_its_overdue_flag(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let dashboard = app.visit("/health").await;
+    assert!(dashboard.text(".overdue-checks").contains("Daily, Weekly, Monthly"));
+
+    let page = app.visit("/health/checks/daily").await;
+    assert_eq!(page.texts("[data-item='apprunner']").len(), 1, "App Runner is measured");
+    let missing = app.submit("/health/checks/daily", &[("monitors_green_ok", "on")]).await;
+    assert_eq!(missing.status, 422);
+    assert_eq!(missing.text("#no_critical_alert-error"), "Confirm it, or say what is wrong.");
+    assert_eq!(
+        missing.attrs("input[name=monitors_green_ok][checked]", "name").len(),
+        1,
+        "what was ticked stays ticked"
+    );
+
+    let done = app
+        .submit(
+            "/health/checks/daily",
+            &[("monitors_green_ok", "on"), ("no_critical_alert_note", "P2 on BankID still open")],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let history = app.visit("/health/checks/daily").await;
+    let run = history.text("ul.runs li");
+    assert!(
+        run.contains("Problems") && run.contains("by Ola Oncall") && run.contains("P2 on BankID still open"),
+        "{run}"
+    );
+    let evidence: serde_json::Value =
+        sqlx::query_scalar("select details from audit_log where action = 'checklist_submitted' and kind = 'intent'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let items = evidence["items"].as_array().unwrap();
+    assert!(items.iter().any(|i| i["key"] == "apprunner"
+        && i["automatic"] == true
+        && i["value"].as_str().unwrap().contains("RUNNING")));
+    assert_eq!(evidence["problems"], 1);
+    assert!(app.visit("/health").await.text(".overdue-checks").contains("Weekly, Monthly"));
+}
+
+#[sqlx::test]
+async fn viewers_can_look_at_checklists_but_not_attest(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["viewer"]).await;
+    let page = app.visit("/health/checks/weekly").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.has("form[action='/health/checks/weekly'] button"));
+    assert_eq!(app.submit("/health/checks/weekly", &[]).await.status, 403);
+    assert_eq!(app.visit("/health/checks/yearly").await.status, 404);
+}

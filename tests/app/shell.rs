@@ -25,7 +25,7 @@ async fn every_area_in_the_navigation_opens_inside_the_shell(pool: PgPool) {
     for (href, label) in AREAS {
         let page = app.visit(href).await;
         assert_eq!(page.status, 200, "{href}:\n{}", page.body);
-        assert_eq!(page.text("nav a[aria-current=page]"), label, "{href}");
+        assert_eq!(page.text("nav[aria-label=Main] a[aria-current=page]"), label, "{href}");
         assert_eq!(page.text("main h1"), label, "{href}");
         assert!(page.text(".banner-demo").contains("Demo mode"), "{href}");
         assert_eq!(page.text("title"), format!("{label} · dropops"));

@@ -1,0 +1,325 @@
+//! Routine checks (runbook §2): daily, weekly and monthly checklists. Automatic items are
+//! measured when the page opens; manual items are attested by the person submitting. A
+//! submission stores who, when and every value as evidence, through the audit core.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, Utc};
+use openidconnect::url::form_urlencoded;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::PgExecutor;
+
+use super::cards::{self, Tone};
+use crate::audit::{self, AuditContext, AuditToken, Intent};
+use crate::auth::CurrentUser;
+use crate::config::Role;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::{Area, Shell, render};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checklist {
+    pub name: &'static str,
+    pub title: &'static str,
+    /// Overdue when the last submission is older than this.
+    pub every: Duration,
+    pub manual: &'static [(&'static str, &'static str)],
+    /// Keys of the measured items (see `measure`).
+    pub automatic: &'static [&'static str],
+}
+
+pub const CHECKLISTS: [Checklist; 3] = [
+    Checklist {
+        name: "daily",
+        title: "Daily",
+        every: Duration::hours(24),
+        manual: &[
+            ("monitors_green", "All BetterStack monitors are green (health, landing, US east)"),
+            ("no_critical_alert", "No unresolved critical alert in the last 24 hours (Slack)"),
+        ],
+        automatic: &["apprunner", "snapshot"],
+    },
+    Checklist {
+        name: "weekly",
+        title: "Weekly",
+        every: Duration::days(7),
+        manual: &[
+            ("log_patterns", "No recurring error pattern in the application logs"),
+            ("ecr_cleanup", "Untagged ECR images cleaned up"),
+        ],
+        automatic: &["storage", "certificate", "open_alerts", "kyc_stuck"],
+    },
+    Checklist {
+        name: "monthly",
+        title: "Monthly",
+        every: Duration::days(31),
+        manual: &[
+            ("sla_report", "SLA report written (uptime, error rate, p99 latency)"),
+            ("escalation_test", "Monitor alerts tested: they escalate"),
+            ("restore_drill", "An RDS snapshot was restored to a temporary instance, checked and deleted"),
+            ("secret_schedule", "Secret rotation schedule checked: nothing due"),
+            ("str_filings", "Compliance confirms no STR awaits filing"),
+        ],
+        automatic: &[],
+    },
+];
+
+fn checklist(name: &str) -> Result<&'static Checklist, AppError> {
+    CHECKLISTS.iter().find(|c| c.name == name).ok_or(AppError::NotFound)
+}
+
+/// One line of a submitted checklist: the evidence.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Item {
+    pub key: String,
+    pub label: String,
+    pub automatic: bool,
+    pub value: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Measure the automatic items now, through the same readings as the dashboard.
+async fn measure(state: &AppState, keys: &[&str]) -> Result<Vec<Item>, AppError> {
+    if keys.is_empty() {
+        return Ok(vec![]);
+    }
+    let fragment = cards::read_all(state).await;
+    let mut items = Vec::new();
+    for key in keys {
+        let item = match *key {
+            "open_alerts" | "kyc_stuck" => {
+                let counts = crate::compliance::queue_counts(&state.pool).await?;
+                let (label, n) = if *key == "open_alerts" {
+                    ("Open AML alerts (for compliance's review)", counts.open_alerts)
+                } else {
+                    ("KYC applicants pending over 24 hours", counts.kyc_pending_over_24h)
+                };
+                Item {
+                    key: key.to_string(),
+                    label: label.into(),
+                    automatic: true,
+                    value: n.to_string(),
+                    ok: n == 0,
+                    note: String::new(),
+                }
+            }
+            card_key => {
+                let card = fragment.production.iter().find(|c| c.key == card_key).ok_or(AppError::NotFound)?;
+                Item {
+                    key: key.to_string(),
+                    label: card.title.into(),
+                    automatic: true,
+                    value: format!("{} — {}", card.value, card.detail),
+                    ok: card.tone == Tone::Green,
+                    note: String::new(),
+                }
+            }
+        };
+        items.push(item);
+    }
+    Ok(items)
+}
+
+pub struct Run {
+    pub id: i64,
+    pub submitted_by_name: String,
+    pub submitted_at: DateTime<Utc>,
+    pub all_ok: bool,
+    pub items: serde_json::Value,
+}
+
+impl Run {
+    pub fn problems(&self) -> Vec<String> {
+        let items: Vec<Item> = serde_json::from_value(self.items.clone()).unwrap_or_default();
+        items
+            .into_iter()
+            .filter(|i| !i.ok)
+            .map(|i| if i.note.is_empty() { i.label } else { format!("{}: {}", i.label, i.note) })
+            .collect()
+    }
+}
+
+async fn history(db: impl PgExecutor<'_>, name: &str, limit: i64) -> Result<Vec<Run>, sqlx::Error> {
+    sqlx::query_as!(
+        Run,
+        "select id, submitted_by_name, submitted_at, all_ok, items from console.checklist_runs
+         where checklist = $1 order by submitted_at desc, id desc limit $2",
+        name,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// When each checklist was last submitted.
+pub async fn last_submitted(db: impl PgExecutor<'_>) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
+    let rows =
+        sqlx::query!(r#"select checklist, max(submitted_at) as "at!" from console.checklist_runs group by checklist"#)
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().map(|r| (r.checklist, r.at)).collect())
+}
+
+/// The checklists that are overdue now.
+pub fn overdue(last: &[(String, DateTime<Utc>)]) -> Vec<&'static str> {
+    CHECKLISTS
+        .iter()
+        .filter(|c| last.iter().find(|(n, _)| n == c.name).is_none_or(|(_, at)| Utc::now() - *at > c.every))
+        .map(|c| c.title)
+        .collect()
+}
+
+pub struct Summary {
+    pub checklist: &'static Checklist,
+    pub last: Option<DateTime<Utc>>,
+    pub overdue: bool,
+}
+
+#[derive(Template)]
+#[template(path = "health/checks.html")]
+pub struct ChecksPage {
+    pub shell: Shell,
+    pub summaries: Vec<Summary>,
+}
+
+pub async fn list_checks(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+    let last = last_submitted(&state.pool).await?;
+    let late = overdue(&last);
+    let summaries = CHECKLISTS
+        .iter()
+        .map(|c| Summary {
+            checklist: c,
+            last: last.iter().find(|(n, _)| n == c.name).map(|(_, at)| *at),
+            overdue: late.contains(&c.title),
+        })
+        .collect();
+    Ok(render(&ChecksPage { shell: Shell::new(&state, &user, Area::Health, "Routine checks"), summaries })?
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "health/checklist.html")]
+pub struct ChecklistPage {
+    pub shell: Shell,
+    pub checklist: &'static Checklist,
+    pub measured: Vec<Item>,
+    pub manual: Vec<Item>,
+    pub errors: Vec<(String, String)>,
+    pub can_submit: bool,
+    pub runs: Vec<Run>,
+}
+
+impl ChecklistPage {
+    pub fn error(&self, key: &str) -> Option<&str> {
+        self.errors.iter().find(|(k, _)| k == key).map(|(_, e)| e.as_str())
+    }
+}
+
+fn manual_items(c: &Checklist) -> Vec<Item> {
+    c.manual
+        .iter()
+        .map(|(key, label)| Item {
+            key: key.to_string(),
+            label: label.to_string(),
+            automatic: false,
+            value: String::new(),
+            ok: false,
+            note: String::new(),
+        })
+        .collect()
+}
+
+async fn checklist_page(
+    state: &AppState,
+    user: &CurrentUser,
+    c: &'static Checklist,
+    manual: Vec<Item>,
+) -> Result<ChecklistPage, AppError> {
+    Ok(ChecklistPage {
+        shell: Shell::new(state, user, Area::Health, format!("{} checks", c.title)),
+        checklist: c,
+        measured: measure(state, c.automatic).await?,
+        manual,
+        errors: vec![],
+        can_submit: user.has(Role::Oncall) || user.has(Role::Admin),
+        runs: history(&state.pool, c.name, 30).await?,
+    })
+}
+
+pub async fn show_checklist(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let c = checklist(&name)?;
+    Ok(render(&checklist_page(&state, &user, c, manual_items(c)).await?)?.into_response())
+}
+
+async fn store(
+    conn: &mut sqlx::PgConnection,
+    _audited: &AuditToken,
+    name: &str,
+    user: &CurrentUser,
+    items: &[Item],
+) -> Result<(), sqlx::Error> {
+    let all_ok = items.iter().all(|i| i.ok);
+    sqlx::query!(
+        "insert into console.checklist_runs (checklist, submitted_by, submitted_by_name, all_ok, items) values ($1, $2, $3, $4, $5)",
+        name,
+        user.staff_id,
+        user.name,
+        all_ok,
+        serde_json::to_value(items).unwrap_or_default()
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Submit: each manual item is confirmed, or carries a note saying what is wrong.
+pub async fn submit_checklist(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let c = checklist(&name)?;
+    let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let value = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let mut manual = manual_items(c);
+    let mut errors = vec![];
+    for item in &mut manual {
+        item.ok = value(&format!("{}_ok", item.key)) == "on";
+        item.note = value(&format!("{}_note", item.key)).chars().take(1000).collect();
+        item.value = if item.ok { "confirmed".into() } else { "not confirmed".into() };
+        if !item.ok && item.note.is_empty() {
+            errors.push((item.key.clone(), "Confirm it, or say what is wrong.".to_owned()));
+        }
+    }
+    if !errors.is_empty() {
+        let mut page = checklist_page(&state, &user, c, manual).await?;
+        page.errors = errors;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    }
+    // The measured values are taken again at submission: the evidence is what was true then.
+    let mut items = measure(&state, c.automatic).await?;
+    items.extend(manual);
+    let problems = items.iter().filter(|i| !i.ok).count();
+    let intent = Intent {
+        action: "checklist_submitted",
+        resource_type: "checklist",
+        resource_id: c.name.into(),
+        reason: None,
+        details: json!({ "problems": problems, "items": items }),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| Ok(store(tx, token, c.name, &user, &items).await?))
+        .await?;
+    Ok(Redirect::to(&format!("/health/checks/{}", c.name)).into_response())
+}
