@@ -84,7 +84,7 @@ pub async fn sign_in_page(
     let current = super::guard::signed_in(&state, &session).await?;
     let csrf = csrf_token(&session).await?;
     let page = SignInPage {
-        shell: Shell { csrf: csrf.clone(), ..Shell::public(&state, "Sign in") },
+        shell: Shell::public(&state, "Sign in").with_csrf(csrf.clone()),
         csrf,
         next: safe_next(q.next.as_deref()),
         dev: dev_allowed(&state),

@@ -90,6 +90,29 @@ pub trait CloudWatch: Send + Sync {
     async fn free_storage_bytes(&self) -> CloudResult<f64>;
 }
 
+/// One line of the application log.
+#[derive(Clone, Debug)]
+pub struct LogEvent {
+    pub at: DateTime<Utc>,
+    pub message: String,
+}
+
+/// A log search: terms that must all appear, within a time window.
+#[derive(Clone, Debug)]
+pub struct LogQuery {
+    /// CloudWatch filter pattern; plain words and "quoted phrases" must all match.
+    pub pattern: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub limit: usize,
+}
+
+#[async_trait]
+pub trait Logs: Send + Sync {
+    /// Application log events matching the query, newest first.
+    async fn filter_events(&self, query: &LogQuery) -> CloudResult<Vec<LogEvent>>;
+}
+
 /// Drop's public endpoints, read over HTTPS.
 #[async_trait]
 pub trait Probes: Send + Sync {
@@ -112,19 +135,34 @@ pub struct Cloud {
     pub rds: Arc<dyn Rds>,
     pub cloudwatch: Arc<dyn CloudWatch>,
     pub probes: Arc<dyn Probes>,
+    pub logs: Arc<dyn Logs>,
     /// The simulator, when that is what is plugged in (demo and training).
     pub sim: Option<Arc<sim::Simulator>>,
 }
 
 impl Cloud {
     pub fn simulated(sim: Arc<sim::Simulator>) -> Self {
-        Self { app_runner: sim.clone(), rds: sim.clone(), cloudwatch: sim.clone(), probes: sim.clone(), sim: Some(sim) }
+        Self {
+            app_runner: sim.clone(),
+            rds: sim.clone(),
+            cloudwatch: sim.clone(),
+            probes: sim.clone(),
+            logs: sim.clone(),
+            sim: Some(sim),
+        }
     }
 
     /// Production until the AWS adapter lands: every read says plainly it is not connected.
     pub fn disconnected() -> Self {
         let none = Arc::new(Disconnected);
-        Self { app_runner: none.clone(), rds: none.clone(), cloudwatch: none.clone(), probes: none, sim: None }
+        Self {
+            app_runner: none.clone(),
+            rds: none.clone(),
+            cloudwatch: none.clone(),
+            probes: none.clone(),
+            logs: none,
+            sim: None,
+        }
     }
 }
 
@@ -169,5 +207,38 @@ impl Probes for Disconnected {
     }
     async fn certificate_expiry(&self) -> CloudResult<DateTime<Utc>> {
         Err(CloudError::NotConnected("The certificate probe"))
+    }
+}
+
+#[async_trait]
+impl Logs for Disconnected {
+    async fn filter_events(&self, _: &LogQuery) -> CloudResult<Vec<LogEvent>> {
+        Err(CloudError::NotConnected("CloudWatch Logs"))
+    }
+}
+
+/// The terms of a filter pattern: words, and "quoted phrases" kept whole.
+pub fn pattern_terms(pattern: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    for (i, part) in pattern.split('"').enumerate() {
+        if i % 2 == 1 {
+            if !part.trim().is_empty() {
+                terms.push(part.to_owned());
+            }
+        } else {
+            terms.extend(part.split_whitespace().map(str::to_owned));
+        }
+    }
+    terms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pattern_terms;
+
+    #[test]
+    fn quoted_phrases_stay_whole() {
+        assert_eq!(pattern_terms(r#"error "BankID failed" usr_1"#), ["error", "BankID failed", "usr_1"]);
+        assert!(pattern_terms("  ").is_empty());
     }
 }

@@ -11,8 +11,8 @@ use chrono::{DateTime, Duration as Span, Timelike, Utc};
 use sqlx::PgPool;
 
 use super::{
-    AppHealth, AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, Environment, Operation, Probes, Rds,
-    ServiceStatus, Snapshot,
+    AppHealth, AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, Environment, LogEvent, LogQuery, Logs,
+    Operation, Probes, Rds, ServiceStatus, Snapshot, pattern_terms,
 };
 use crate::audit::AuditToken;
 
@@ -223,5 +223,96 @@ impl Probes for Simulator {
     async fn certificate_expiry(&self) -> CloudResult<DateTime<Utc>> {
         let days = if self.has("certificate_expiring").await? { 12 } else { 64 };
         Ok(Utc::now() + Span::days(days))
+    }
+}
+
+/// A stable pseudo-random number for a moment: the same minute always logs the same lines.
+fn noise(seed: i64, salt: u64) -> u64 {
+    let mut x = (seed as u64) ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x
+}
+
+/// The lines the simulated app writes in one minute, given the active faults.
+fn minute_lines(minute: i64, faults: &[String]) -> Vec<LogEvent> {
+    let base = DateTime::from_timestamp(minute * 60, 0).unwrap_or_default();
+    let user = |n: u64| format!("usr_sim{:08x}", n % 0xffff_ffff);
+    let request = |n: u64| format!("req_{:012x}", n % 0xffff_ffff_ffff);
+    let mut lines = Vec::new();
+    for i in 0..4u64 {
+        let n = noise(minute, i);
+        let (path, status, ms) =
+            [("/api/transfers", 201, 84), ("/api/quotes", 200, 31), ("/api/me", 200, 12), ("/api/health", 200, 4)]
+                [(n % 4) as usize];
+        lines.push((i * 13 % 60, format!(
+            r#"{{"level":"info","msg":"request completed","path":"{path}","status":{status},"ms":{},"request_id":"{}","user_id":"{}"}}"#,
+            ms + (n % 40),
+            request(n),
+            user(n >> 8)
+        )));
+    }
+    if minute % 7 == 0 {
+        let n = noise(minute, 99);
+        lines.push((
+            41,
+            format!(
+                r#"{{"level":"error","msg":"payout failed: recipient bank timeout","request_id":"{}","user_id":"{}"}}"#,
+                request(n),
+                user(n >> 8)
+            ),
+        ));
+    }
+    if minute % 11 == 0 {
+        let n = noise(minute, 77);
+        lines.push((
+            23,
+            format!(
+                r#"{{"level":"warn","msg":"BankID authentication failed: user cancelled","request_id":"{}"}}"#,
+                request(n)
+            ),
+        ));
+    }
+    let has = |f: &str| faults.iter().any(|a| a == f);
+    if has("db_unreachable") {
+        lines.push((
+            5,
+            r#"{"level":"error","msg":"error connecting to database: connection timed out (drop-db)"}"#.into(),
+        ));
+    }
+    if has("health_red") {
+        lines.push((9, r#"{"level":"error","msg":"unhandled exception in request handler: TypeError: cannot read properties of undefined"}"#.into()));
+    }
+    lines.into_iter().map(|(second, message)| LogEvent { at: base + Span::seconds(second as i64), message }).collect()
+}
+
+#[async_trait]
+impl Logs for Simulator {
+    async fn filter_events(&self, query: &LogQuery) -> CloudResult<Vec<LogEvent>> {
+        self.aws_call().await?;
+        let faults = self.active().await?;
+        let terms = pattern_terms(&query.pattern);
+        let first = query.start.timestamp().div_euclid(60);
+        let last = query.end.timestamp().div_euclid(60);
+        let mut found = Vec::new();
+        // Newest minute first, until the limit: a 24-hour window reads at most what it shows.
+        for minute in (first..=last).rev() {
+            let mut lines = minute_lines(minute, &faults);
+            lines.sort_by_key(|l| std::cmp::Reverse(l.at));
+            for line in lines {
+                if line.at < query.start
+                    || line.at > query.end
+                    || !terms.iter().all(|t| line.message.contains(t.as_str()))
+                {
+                    continue;
+                }
+                found.push(line);
+                if found.len() >= query.limit {
+                    return Ok(found);
+                }
+            }
+        }
+        Ok(found)
     }
 }

@@ -4,6 +4,7 @@
 
 mod cards;
 mod checks;
+mod logs;
 
 use askama::Template;
 use axum::extract::State;
@@ -24,6 +25,7 @@ pub fn routes() -> Vec<Route> {
         Route::get("/health/checks", Access::Roles(ANY_ROLE), checks::list_checks),
         Route::get("/health/checks/{name}", Access::Roles(ANY_ROLE), checks::show_checklist),
         Route::post("/health/checks/{name}", Access::Roles(ONCALL), checks::submit_checklist),
+        Route::get("/health/logs", Access::Roles(ONCALL), logs::search_logs),
     ]
 }
 

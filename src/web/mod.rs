@@ -59,6 +59,8 @@ pub struct Shell {
     pub user: Option<UserBadge>,
     /// The session's CSRF token: sent by htmx as a header, and put in every form.
     pub csrf: String,
+    roles: Vec<Role>,
+    policy: std::sync::Arc<crate::auth::policy::Policy>,
 }
 
 pub struct UserBadge {
@@ -79,6 +81,7 @@ impl Shell {
                 is_admin: user.has(Role::Admin),
             }),
             csrf: user.csrf.clone(),
+            roles: user.roles.clone(),
             ..Self::public(state, title).with_active(active)
         }
     }
@@ -96,12 +99,25 @@ impl Shell {
             nav: Vec::new(),
             user: None,
             csrf: String::new(),
+            roles: Vec::new(),
+            policy: state.policy.clone(),
         }
+    }
+
+    /// A public page that still posts a form (sign-in): give htmx and forms the token.
+    pub fn with_csrf(mut self, csrf: String) -> Self {
+        self.csrf = csrf;
+        self
     }
 
     fn with_active(mut self, active: Area) -> Self {
         self.active = active;
         self
+    }
+
+    /// Whether this person may open the page at `path`: for links to show or hide.
+    pub fn may(&self, path: &str) -> bool {
+        self.policy.allows_page(path, &self.roles)
     }
 
     pub fn in_admin(&self) -> bool {

@@ -183,3 +183,67 @@ async fn viewers_can_look_at_checklists_but_not_attest(pool: PgPool) {
     assert_eq!(app.submit("/health/checks/weekly", &[]).await.status, 403);
     assert_eq!(app.visit("/health/checks/yearly").await.status, 404);
 }
+
+#[sqlx::test]
+async fn the_log_presets_find_what_the_runbook_looks_for(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["oncall"]).await;
+    let page = app.visit("/health/logs").await;
+    let presets = page.attrs("main .actions a", "href");
+    assert!(presets.contains(&"/health/logs?pattern=error&since=1h".to_owned()), "{presets:?}");
+    let errors = app.visit("/health/logs?pattern=error&since=1h").await;
+    let lines = errors.texts("ol.log-lines li");
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l.contains("error")), "{lines:?}");
+    assert!(!errors.body.contains(r#"{"level""#), "log text is escaped on output");
+    let bankid = app.visit("/health/logs?pattern=BankID&since=24h").await;
+    assert!(bankid.texts("ol.log-lines li").iter().all(|l| l.contains("BankID authentication failed")));
+}
+
+#[sqlx::test]
+async fn searching_the_logs_for_a_user_is_audited(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    app.visit("/health/logs?pattern=error").await;
+    let page = app.visit("/health/logs?user_id=usr_sim00000001&since=6h").await;
+    assert_eq!(page.status, 200);
+    let audited: Vec<(String, String)> =
+        sqlx::query_as("select actor, resource_id from audit_log where action = 'personal_data_viewed'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        audited,
+        [("Ola Oncall".to_owned(), "usr_sim00000001".to_owned())],
+        "only the search for a person is recorded"
+    );
+}
+
+#[sqlx::test]
+async fn follow_mode_refreshes_the_same_search(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["oncall"]).await;
+    let page = app.visit("/health/logs?pattern=payout&follow=on&since=6h").await;
+    assert_eq!(page.attrs("#log-lines", "hx-trigger"), ["every 5s"]);
+    let poll = page.attrs("#log-lines", "hx-get").remove(0);
+    assert_eq!(poll, "/health/logs?pattern=payout&since=6h&follow=on");
+    let fragment = app.visit_htmx(&poll).await;
+    assert!(!fragment.body.contains("<html") && fragment.has("ol.log-lines"));
+}
+
+#[sqlx::test]
+async fn injected_faults_show_in_the_logs_and_unreadable_logs_say_why(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
+    switch(&app, "db_unreachable", true).await;
+    let page = app.visit("/health/logs?pattern=error&since=15m").await;
+    assert!(page.texts("ol.log-lines li").iter().any(|l| l.contains("error connecting to database")));
+    switch(&app, "throttling", true).await;
+    let throttled = app.visit("/health/logs?pattern=error").await;
+    assert_eq!(throttled.status, 200);
+    assert!(throttled.text(".notice").contains("The logs cannot be read: AWS is throttling requests"));
+    let bad = app.visit("/health/logs?since=forever").await;
+    assert_eq!(bad.status, 422);
+    let xss = app.visit("/health/logs?pattern=%3Cscript%3Ealert(1)%3C/script%3E").await;
+    assert!(!xss.body.contains("<script>alert(1)"));
+}

@@ -1,0 +1,143 @@
+//! Application logs (runbook §2, §7): filter by pattern, user id, request id and time window,
+//! with presets for the runbook's searches and a follow mode that refreshes the tail. Lines
+//! are escaped on output; a search for a user id is audited (it looks at a person).
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::audit::{self, AuditContext};
+use crate::auth::CurrentUser;
+use crate::cloud::{LogEvent, LogQuery, bounded};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::{Area, Htmx, Shell, page_or_fragment};
+
+const LIMIT: usize = 200;
+
+/// The time windows offered, and the runbook's preset searches.
+pub const WINDOWS: [(&str, &str, i64); 4] =
+    [("15m", "15 minutes", 15), ("1h", "1 hour", 60), ("6h", "6 hours", 360), ("24h", "24 hours", 1440)];
+pub const PRESETS: [(&str, &str, &str); 2] =
+    [("Errors in the last hour", "error", "1h"), ("BankID failures, 24 hours", "BankID", "24h")];
+
+#[derive(Deserialize, Serialize, Default, Clone)]
+pub struct LogParams {
+    #[serde(default)]
+    pub pattern: String,
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub request_id: String,
+    #[serde(default)]
+    pub since: String,
+    #[serde(default)]
+    pub follow: String,
+}
+
+impl LogParams {
+    fn minutes(&self) -> Option<i64> {
+        match self.since.as_str() {
+            "" => Some(60),
+            s => WINDOWS.iter().find(|(k, _, _)| *k == s).map(|(_, _, m)| *m),
+        }
+    }
+
+    pub fn following(&self) -> bool {
+        self.follow == "on"
+    }
+
+    pub fn preset_href(pattern: &str, since: &str) -> String {
+        format!("/health/logs?pattern={pattern}&since={since}")
+    }
+
+    /// The same search, as a query string (for the follow poll).
+    pub fn query(&self) -> String {
+        let mut q = openidconnect::url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("pattern", &self.pattern),
+            ("user_id", &self.user_id),
+            ("request_id", &self.request_id),
+            ("since", &self.since),
+            ("follow", &self.follow),
+        ] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        q.finish()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "health/_log_lines.html")]
+pub struct LinesFragment {
+    pub lines: Vec<LogEvent>,
+    pub error: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Template)]
+#[template(path = "health/logs.html")]
+pub struct LogsPage {
+    pub shell: Shell,
+    pub params: LogParams,
+    pub windows: [(&'static str, &'static str, i64); 4],
+    pub presets: [(&'static str, &'static str, &'static str); 2],
+    pub lines: LinesFragment,
+}
+
+fn clean(s: &str, max: usize) -> Result<String, AppError> {
+    let s = s.trim();
+    if s.chars().count() > max || s.contains(['\r', '\n']) {
+        return Err(AppError::Validation(format!("Keep search fields on one line and under {max} characters.")));
+    }
+    Ok(s.to_owned())
+}
+
+pub async fn search_logs(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    htmx: Htmx,
+    Query(params): Query<LogParams>,
+) -> Result<Response, AppError> {
+    let minutes =
+        params.minutes().ok_or_else(|| AppError::Validation("Choose one of the offered time windows.".into()))?;
+    let (pattern, user_id, request_id) =
+        (clean(&params.pattern, 200)?, clean(&params.user_id, 64)?, clean(&params.request_id, 64)?);
+    if !user_id.is_empty() {
+        // Following a person through the logs is a view of their data.
+        audit::viewed(
+            &state.pool,
+            &ctx,
+            "person",
+            user_id.clone(),
+            json!({ "via": "logs", "pattern": pattern, "minutes": minutes }),
+        )
+        .await?;
+    }
+    let quoted = |t: &str| if t.is_empty() { String::new() } else { format!(" \"{t}\"") };
+    let query = LogQuery {
+        pattern: format!("{pattern}{}{}", quoted(&user_id), quoted(&request_id)),
+        start: Utc::now() - Duration::minutes(minutes),
+        end: Utc::now(),
+        limit: LIMIT,
+    };
+    let result = bounded(std::time::Duration::from_secs(5), state.cloud.logs.filter_events(&query)).await;
+    let lines = match result {
+        Ok(lines) => LinesFragment { lines, error: None, limit: LIMIT },
+        Err(e) => LinesFragment { lines: vec![], error: Some(e.to_string()), limit: LIMIT },
+    };
+    let html = page_or_fragment(htmx, lines, |lines| LogsPage {
+        shell: Shell::new(&state, &user, Area::Health, "Logs"),
+        params,
+        windows: WINDOWS,
+        presets: PRESETS,
+        lines,
+    })?;
+    Ok(html.into_response())
+}
