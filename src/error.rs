@@ -91,6 +91,12 @@ impl IntoResponse for AppError {
     }
 }
 
+/// For a change made only if the row is in the expected state (`update … where status = …`):
+/// `Ok` when it happened, otherwise a `Conflict` saying why, which rolls back its audit intent.
+pub fn changed(done: bool, why: &str) -> Result<(), AppError> {
+    if done { Ok(()) } else { Err(AppError::Conflict(why.to_owned())) }
+}
+
 /// A short heading for any error status, including ones produced by middleware.
 pub fn title(status: StatusCode) -> &'static str {
     match status.as_u16() {

@@ -14,9 +14,9 @@ use crate::audit::{self, AuditContext, Intent};
 use crate::auth::policy::{ADMIN, Access, Route};
 use crate::auth::{self, CurrentUser, SessionRow, Staff, take_stashed_form};
 use crate::cloud::sim::{FAULTS, FaultState, Simulator};
-use crate::error::AppError;
+use crate::error::{AppError, changed};
 use crate::state::AppState;
-use crate::web::forms::required_text;
+use crate::web::forms::{ReasonForm, required_text};
 use crate::web::{Area, Shell, render};
 
 const PAGE_SIZE: i64 = 50;
@@ -96,12 +96,6 @@ pub async fn confirm_disable(
         reason,
         reason_error: None,
     })
-}
-
-#[derive(Deserialize)]
-pub struct ReasonForm {
-    #[serde(default)]
-    reason: String,
 }
 
 pub async fn disable_staff(
@@ -193,11 +187,7 @@ pub async fn end_session(
         details: json!({}),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        match auth::end_session(tx, token, id, "ended_by_admin").await? {
-            true => Ok(()),
-            // The error rolls the intent back too: nothing happened.
-            false => Err(AppError::Conflict("That sign-in has already ended.".into())),
-        }
+        changed(auth::end_session(tx, token, id, "ended_by_admin").await?, "That sign-in has already ended.")
     })
     .await?;
     Ok(Redirect::to("/admin/sessions").into_response())

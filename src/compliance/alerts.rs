@@ -16,7 +16,7 @@ use super::{age, money};
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::CurrentUser;
 use crate::auth::guard::encode;
-use crate::error::AppError;
+use crate::error::{AppError, changed};
 use crate::state::AppState;
 use crate::web::forms::required_text;
 use crate::web::{Area, Shell, render};
@@ -284,16 +284,14 @@ pub async fn assign_alert(
         details: json!({ "to": user.name }),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        match alerts_db::assign(tx, token, &id, staff(&user)).await? {
-            true => Ok(()),
-            false => Err(AppError::Conflict("Only open alerts can be assigned.".into())),
-        }
+        changed(alerts_db::assign(tx, token, &id, staff(&user)).await?, "Only open alerts can be assigned.")
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/alerts/{id}")).into_response())
 }
 
-/// "Next unassigned": take the oldest open alert nobody has, and open it.
+/// "Next unassigned": take the oldest open alert nobody has, and open it. Written out rather
+/// than through `audit::audited` because the intent names the alert the locked read found.
 pub async fn take_next_alert(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -341,10 +339,10 @@ pub async fn close_alert(
         details: json!({ "outcome": outcome }),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        match alerts_db::close(tx, token, &id, staff(&user), outcome, &notes).await? {
-            true => Ok(()),
-            false => Err(AppError::Conflict("This alert is already closed. Reload to see who closed it.".into())),
-        }
+        changed(
+            alerts_db::close(tx, token, &id, staff(&user), outcome, &notes).await?,
+            "This alert is already closed. Reload to see who closed it.",
+        )
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/alerts/{id}")).into_response())
@@ -374,10 +372,7 @@ pub async fn reopen_alert(
         details: json!({}),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        match alerts_db::reopen(tx, token, &id, staff(&user), &reason).await? {
-            true => Ok(()),
-            false => Err(AppError::Conflict("This alert is already open.".into())),
-        }
+        changed(alerts_db::reopen(tx, token, &id, staff(&user), &reason).await?, "This alert is already open.")
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/alerts/{id}")).into_response())

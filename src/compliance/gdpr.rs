@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Months, Utc};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_sessions::Session;
 
@@ -16,9 +15,9 @@ use super::gdpr_db::{self, AccessRequest, Blockers};
 use super::people_db::{self, Person};
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::{CurrentUser, take_stashed_form};
-use crate::error::AppError;
+use crate::error::{AppError, changed};
 use crate::state::AppState;
-use crate::web::forms::required_text;
+use crate::web::forms::{ReasonForm, required_text};
 use crate::web::{Area, Shell, render};
 
 #[derive(Template)]
@@ -51,9 +50,8 @@ pub async fn fulfil_request(
         reason: None,
         details: json!({ "request": id }),
     };
-    audit::audited(&state.pool, &ctx, intent, async |tx, token| match gdpr_db::fulfil(tx, token, &id).await? {
-        true => Ok(()),
-        false => Err(AppError::Conflict("That request is already fulfilled.".into())),
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        changed(gdpr_db::fulfil(tx, token, &id).await?, "That request is already fulfilled.")
     })
     .await?;
     Ok(Redirect::to("/compliance/gdpr").into_response())
@@ -189,12 +187,6 @@ pub async fn confirm_erase(
     Ok(render(&page)?.into_response())
 }
 
-#[derive(Deserialize)]
-pub struct ReasonForm {
-    #[serde(default)]
-    reason: String,
-}
-
 pub async fn erase(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -227,10 +219,7 @@ pub async fn erase(
         details: json!({ "retention_ends_at": retention_ends.to_rfc3339(), "kept_for": "hvitvaskingsloven" }),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        match gdpr_db::erase(tx, token, &id, retention_ends).await? {
-            true => Ok(()),
-            false => Err(AppError::Conflict("This person's data is already erased.".into())),
-        }
+        changed(gdpr_db::erase(tx, token, &id, retention_ends).await?, "This person's data is already erased.")
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/people/{id}")).into_response())

@@ -20,7 +20,7 @@ use crate::auth::CurrentUser;
 use crate::auth::guard::encode;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::forms::required_text;
+use crate::web::forms::{ReasonForm, required_text};
 use crate::web::{Area, Shell, render};
 
 const PAGE_SIZE: i64 = 50;
@@ -140,12 +140,6 @@ pub async fn show_person(
     let page = person_page(&state, &user, &id, &p.before).await?;
     audit::viewed(&state.pool, &ctx, "person", id, json!({ "via": "person_page" })).await?;
     Ok(render(&page)?.into_response())
-}
-
-#[derive(Deserialize)]
-pub struct ReasonForm {
-    #[serde(default)]
-    reason: String,
 }
 
 /// Emergency: sign a customer out of Drop everywhere (account takeover, lost phone).

@@ -23,7 +23,7 @@ use super::str_db::{self, Filing, LinkedTx, NewStr, StrRow};
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::CurrentUser;
 use crate::config::Role;
-use crate::error::AppError;
+use crate::error::{AppError, changed};
 use crate::state::AppState;
 use crate::web::forms::required_text;
 use crate::web::{Area, Shell, render};
@@ -351,10 +351,10 @@ pub async fn update_report(
         details: json!({ "transactions": form.transactions }),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        match str_db::update_draft(tx, token, &id, details, &form.transactions).await? {
-            true => Ok(()),
-            false => Err(AppError::Conflict("Only a draft can be changed; this report has moved on.".into())),
-        }
+        changed(
+            str_db::update_draft(tx, token, &id, details, &form.transactions).await?,
+            "Only a draft can be changed; this report has moved on.",
+        )
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
@@ -376,11 +376,9 @@ async fn transition(
         reason: None,
         details: json!({ "from": from, "to": to }),
     };
+    let why = format!("The report is no longer {}.", status_label(from).to_lowercase());
     audit::audited(&state.pool, ctx, intent, async |tx, token| {
-        match str_db::advance(tx, token, id, from, to).await? {
-            true => Ok(()),
-            false => Err(AppError::Conflict(format!("The report is no longer {}.", status_label(from).to_lowercase()))),
-        }
+        changed(str_db::advance(tx, token, id, from, to).await?, &why)
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
@@ -413,10 +411,10 @@ pub async fn approve_report(
         details: json!({}),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        match str_db::approve(tx, token, &id, (user.staff_id, &user.name)).await? {
-            true => Ok(()),
-            false => Err(AppError::Conflict("The report is not waiting for review.".into())),
-        }
+        changed(
+            str_db::approve(tx, token, &id, (user.staff_id, &user.name)).await?,
+            "The report is not waiting for review.",
+        )
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
@@ -451,10 +449,7 @@ pub async fn return_report(
         details: json!({}),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        match str_db::send_back(tx, token, &id, &comment).await? {
-            true => Ok(()),
-            false => Err(AppError::Conflict("The report is not waiting for review.".into())),
-        }
+        changed(str_db::send_back(tx, token, &id, &comment).await?, "The report is not waiting for review.")
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
@@ -599,10 +594,10 @@ pub async fn file_report(
     };
     let filing = Filing { reference: &reference, filed_at, by: &user.name, snapshot: doc, hash: &hash };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        match str_db::mark_filed(tx, token, &id, filing).await? {
-            true => Ok(()),
-            false => Err(AppError::Conflict("The report is not approved, or was filed meanwhile.".into())),
-        }
+        changed(
+            str_db::mark_filed(tx, token, &id, filing).await?,
+            "The report is not approved, or was filed meanwhile.",
+        )
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())

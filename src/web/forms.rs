@@ -1,5 +1,12 @@
 //! Checking what people type: trimmed, required, bounded. Messages are shown next to the field.
 
+/// A form whose one field is a reason (disable a person, revoke sessions, erase data).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    pub reason: String,
+}
+
 /// A required free-text field (a reason, notes, a narrative): trimmed, 1..=`max` characters.
 pub fn required_text(value: &str, max: usize, what: &str) -> Result<String, String> {
     let text = value.trim();
