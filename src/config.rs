@@ -184,6 +184,17 @@ pub struct OidcConfig {
 pub struct AwsConfig {
     pub region: Option<String>,
     pub account_id: Option<String>,
+    /// Per-service endpoint overrides, for emulators (`[aws.endpoints] rds = "http://…"`).
+    pub endpoints: AwsEndpoints,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsEndpoints {
+    pub apprunner: Option<String>,
+    pub rds: Option<String>,
+    pub cloudwatch: Option<String>,
+    pub logs: Option<String>,
 }
 
 /// The identifiers of Drop's environment (runbook.md §1). Never hard-coded elsewhere.
@@ -296,6 +307,7 @@ impl Config {
         let aws = AwsConfig {
             region: take(&mut aws_t, "aws.region", errors),
             account_id: take(&mut aws_t, "aws.account_id", errors),
+            endpoints: take(&mut aws_t, "aws.endpoints", errors).unwrap_or_default(),
         };
         unknown_keys(aws_t, "aws.", errors);
 

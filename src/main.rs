@@ -4,6 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use dropops::cloud::Cloud;
+use dropops::cloud::aws::AwsCloud;
+use dropops::cloud::http::HttpProbes;
 use dropops::config::{Config, LogFormat, Mode};
 use dropops::db::{self, Database};
 use dropops::demo::{self, SeedOutcome};
@@ -157,7 +160,15 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
     let mode = config.mode;
     let embedded = database.is_embedded();
     dropops::audit::spawn_reconciler(database.pool.clone(), config.audit.outcome_timeout);
-    let state = AppState::new(database.pool.clone(), config);
+    let state = match mode {
+        Mode::Demo => AppState::new(database.pool.clone(), config),
+        Mode::Production => {
+            let sdk = AwsCloud::sdk_config(&config).await;
+            let probes = HttpProbes::new(config.drop.health_url.clone(), config.drop.staging_health_url.clone());
+            let cloud = Cloud::aws(AwsCloud::new(&sdk, &config), probes);
+            AppState::with_cloud(database.pool.clone(), config, cloud)
+        }
+    };
     tracing::info!(address = %format!("http://{}", listener.local_addr()?), ?mode, embedded, "dropops is listening");
     dropops::serve(listener, app(state), shutdown_signal()).await?;
     tracing::info!("stopped accepting requests; shutting down");

@@ -26,6 +26,8 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// State with the cloud chosen by mode: the simulator in demo mode; in production a
+    /// disconnected cloud until [`AppState::with_cloud`] plugs in AWS (`main` does).
     pub fn new(pool: PgPool, config: Config) -> Self {
         let cloud = match config.mode {
             Mode::Demo => Cloud::simulated(Arc::new(Simulator::new(
@@ -35,6 +37,10 @@ impl AppState {
             ))),
             Mode::Production => Cloud::disconnected(),
         };
+        Self::with_cloud(pool, config, cloud)
+    }
+
+    pub fn with_cloud(pool: PgPool, config: Config, cloud: Cloud) -> Self {
         Self {
             pool,
             config: Arc::new(config),

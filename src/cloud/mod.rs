@@ -3,6 +3,8 @@
 //! plugs in the AWS adapter. Every read is bounded in time, and a failure is a value with a
 //! reason a person can act on, never a crash.
 
+pub mod aws;
+pub mod http;
 pub mod sim;
 
 use std::sync::Arc;
@@ -152,7 +154,21 @@ impl Cloud {
         }
     }
 
-    /// Production until the AWS adapter lands: every read says plainly it is not connected.
+    /// Production: AWS through the official SDK, Drop's endpoints over HTTPS.
+    pub fn aws(aws: aws::AwsCloud, probes: http::HttpProbes) -> Self {
+        let aws = Arc::new(aws);
+        Self {
+            app_runner: aws.clone(),
+            rds: aws.clone(),
+            cloudwatch: aws.clone(),
+            probes: Arc::new(probes),
+            logs: aws,
+            sim: None,
+        }
+    }
+
+    /// Nothing connected: every read says so plainly (a production console whose AWS settings
+    /// are still being set up).
     pub fn disconnected() -> Self {
         let none = Arc::new(Disconnected);
         Self {

@@ -3,6 +3,7 @@
 
 mod access;
 mod audit;
+mod aws;
 mod browser;
 mod cli;
 mod compliance;

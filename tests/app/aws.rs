@@ -1,0 +1,287 @@
+//! The AWS adapter over real HTTP: RDS, CloudWatch and CloudWatch Logs against moto (PyPI
+//! `moto[server]`, started once per test run), App Runner against recorded responses served by
+//! a local server (moto has no App Runner). Each test uses its own resource names.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_sdk_rds::config::Credentials;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use dropops::cloud::aws::AwsCloud;
+use dropops::cloud::{AppRunner, CloudError, CloudWatch, LogQuery, Logs, Rds};
+use dropops::config::Config;
+use serde_json::json;
+
+struct Moto {
+    url: String,
+    _server: Child,
+}
+
+fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let server = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto server starts: ./scripts/test installs moto[server] from PyPI");
+        for _ in 0..150 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { url: format!("http://127.0.0.1:{port}"), _server: server }
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// The SDK configured as production configures it, with test credentials.
+async fn sdk() -> aws_config::SdkConfig {
+    crate::harness::init();
+    AwsCloud::sdk_loader(&Config::demo())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+/// The console configured for Drop, with every AWS service at `endpoint`.
+fn config(endpoint: &str, db: &str, log_group: &str) -> Config {
+    let mut c = Config::demo();
+    c.aws.endpoints.rds = Some(endpoint.into());
+    c.aws.endpoints.cloudwatch = Some(endpoint.into());
+    c.aws.endpoints.logs = Some(endpoint.into());
+    c.aws.endpoints.apprunner = Some(endpoint.into());
+    c.drop.rds_instance = Some(db.into());
+    c.drop.log_group = Some(log_group.into());
+    c
+}
+
+async fn create_instance(sdk: &aws_config::SdkConfig, id: &str) {
+    let rds = aws_sdk_rds::Client::from_conf(aws_sdk_rds::config::Builder::from(sdk).endpoint_url(&moto().url).build());
+    rds.create_db_instance()
+        .db_instance_identifier(id)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .allocated_storage(50)
+        .master_username("drop")
+        .master_user_password("not-a-real-password")
+        .send()
+        .await
+        .expect("moto creates the instance");
+    rds.create_db_snapshot()
+        .db_instance_identifier(id)
+        .db_snapshot_identifier(format!("{id}-manual-1"))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn rds_status_and_snapshots_are_read_from_the_api() {
+    let sdk = sdk().await;
+    let db = unique("drop-db");
+    create_instance(&sdk, &db).await;
+    let aws = AwsCloud::new(&sdk, &config(&moto().url, &db, "/none"));
+    let instance = aws.instance_status().await.unwrap();
+    assert_eq!(instance.status, "available");
+    assert!(instance.engine.starts_with("postgres"), "{}", instance.engine);
+    assert_eq!(instance.allocated_gb, 50);
+    let snapshots = aws.snapshots().await.unwrap();
+    let manual = snapshots.iter().find(|s| s.id == format!("{db}-manual-1")).expect("the manual snapshot is listed");
+    assert!(!manual.automated);
+}
+
+#[tokio::test]
+async fn a_missing_instance_is_explained() {
+    let sdk = sdk().await;
+    let aws = AwsCloud::new(&sdk, &config(&moto().url, "no-such-db", "/none"));
+    let err = aws.instance_status().await.unwrap_err();
+    assert!(matches!(&err, CloudError::Unavailable(m) if m.contains("DBInstanceNotFound")), "{err}");
+}
+
+#[tokio::test]
+async fn free_storage_comes_from_cloudwatch() {
+    let sdk = sdk().await;
+    let db = unique("drop-db");
+    let cw = aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::config::Builder::from(&sdk).endpoint_url(&moto().url).build(),
+    );
+    cw.put_metric_data()
+        .namespace("AWS/RDS")
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("FreeStorageSpace")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder().name("DBInstanceIdentifier").value(&db).build(),
+                )
+                .value(1.5e9)
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(chrono::Utc::now().timestamp() - 60))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto takes the datapoint");
+    let aws = AwsCloud::new(&sdk, &config(&moto().url, &db, "/none"));
+    assert_eq!(aws.free_storage_bytes().await.unwrap(), 1.5e9);
+    let other = AwsCloud::new(&sdk, &config(&moto().url, "silent-db", "/none"));
+    assert!(other.free_storage_bytes().await.unwrap_err().to_string().contains("no FreeStorageSpace datapoint"));
+}
+
+#[tokio::test]
+async fn log_events_are_filtered_newest_first() {
+    let sdk = sdk().await;
+    let group = unique("/aws/apprunner/drop-web/test");
+    let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+        aws_sdk_cloudwatchlogs::config::Builder::from(&sdk).endpoint_url(&moto().url).build(),
+    );
+    logs.create_log_group().log_group_name(&group).send().await.unwrap();
+    logs.create_log_stream().log_group_name(&group).log_stream_name("instance-1").send().await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let event = |ms: i64, msg: &str| {
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(ms).message(msg).build().unwrap()
+    };
+    logs.put_log_events()
+        .log_group_name(&group)
+        .log_stream_name("instance-1")
+        .log_events(event(now - 3000, "error payout failed"))
+        .log_events(event(now - 2000, "info request completed"))
+        .log_events(event(now - 1000, "error BankID timeout"))
+        .send()
+        .await
+        .unwrap();
+    let aws = AwsCloud::new(&sdk, &config(&moto().url, "db", &group));
+    let query = LogQuery {
+        pattern: "error".into(),
+        start: chrono::Utc::now() - chrono::Duration::minutes(5),
+        end: chrono::Utc::now(),
+        limit: 10,
+    };
+    let found = aws.filter_events(&query).await.unwrap();
+    let messages: Vec<&str> = found.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["error BankID timeout", "error payout failed"]);
+}
+
+/// App Runner's JSON 1.0 protocol: `POST /` with `X-Amz-Target: AppRunner.<Operation>`.
+#[derive(Clone, Default)]
+struct Recording {
+    throttle: bool,
+    calls: Arc<AtomicUsize>,
+}
+
+async fn app_runner_recording(
+    State(rec): State<Recording>,
+    headers: HeaderMap,
+) -> (StatusCode, [(&'static str, &'static str); 1], String) {
+    rec.calls.fetch_add(1, Ordering::SeqCst);
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let target = if rec.throttle { "throttled" } else { target };
+    let content = [("content-type", "application/x-amz-json-1.0")];
+    match target {
+        "AppRunner.DescribeService" => (StatusCode::OK, content, json!({ "Service": {
+            "ServiceName": "drop-web", "ServiceId": "8e45b0d335304487a1880f4e32d6aeec",
+            "ServiceArn": "arn:aws:apprunner:eu-west-1:324480209768:service/drop-web/8e45b0d335304487a1880f4e32d6aeec",
+            "ServiceUrl": "abc123.eu-west-1.awsapprunner.com", "CreatedAt": 1.7e9, "UpdatedAt": 1.7e9, "Status": "RUNNING",
+            "SourceConfiguration": { "ImageRepository": { "ImageIdentifier": "324480209768.dkr.ecr.eu-west-1.amazonaws.com/drop-web:7f3c2a1", "ImageRepositoryType": "ECR" } },
+            "InstanceConfiguration": { "Cpu": "1024", "Memory": "2048" },
+            "AutoScalingConfigurationSummary": { "AutoScalingConfigurationArn": "arn:aws:apprunner:eu-west-1:324480209768:autoscalingconfiguration/default/1/x", "AutoScalingConfigurationName": "default", "AutoScalingConfigurationRevision": 1 },
+            "NetworkConfiguration": { "EgressConfiguration": { "EgressType": "DEFAULT" } }
+        }, "OperationId": "x" }).to_string()),
+        "AppRunner.ListOperations" => (StatusCode::OK, content, json!({ "OperationSummaryList": [
+            { "Id": "op-2", "Type": "START_DEPLOYMENT", "Status": "SUCCEEDED", "TargetArn": "arn", "StartedAt": 1.7e9, "EndedAt": 1.7e9 + 240.0 }
+        ] }).to_string()),
+        _ => (StatusCode::BAD_REQUEST, content, json!({ "__type": "ThrottlingException", "message": "Rate exceeded" }).to_string()),
+    }
+}
+
+async fn recorded_app_runner(rec: Recording) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/", axum::routing::post(app_runner_recording)).with_state(rec);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn app_runner_status_and_operations_are_read() {
+    let sdk = sdk().await;
+    let url = recorded_app_runner(Recording::default()).await;
+    let mut c = config(&url, "db", "/none");
+    c.drop.apprunner_service_arn =
+        Some("arn:aws:apprunner:eu-west-1:324480209768:service/drop-web/8e45b0d335304487a1880f4e32d6aeec".into());
+    let aws = AwsCloud::new(&sdk, &c);
+    let status = aws.service_status().await.unwrap();
+    assert_eq!(status.status, "RUNNING");
+    assert!(status.image.ends_with("drop-web:7f3c2a1"));
+    let ops = aws.recent_operations().await.unwrap();
+    assert_eq!((ops[0].kind.as_str(), ops[0].status.as_str()), ("START_DEPLOYMENT", "SUCCEEDED"));
+    assert_eq!((ops[0].ended_at.unwrap() - ops[0].started_at).num_seconds(), 240);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff_then_explained() {
+    let sdk = sdk().await;
+    let rec = Recording { throttle: true, ..Default::default() };
+    let url = recorded_app_runner(rec.clone()).await;
+    let aws = AwsCloud::new(&sdk, &config(&url, "db", "/none"));
+    let err = aws.service_status().await.unwrap_err();
+    assert_eq!(err, CloudError::Throttled);
+    assert_eq!(err.to_string(), "AWS is throttling requests; the next refresh will try again");
+    assert_eq!(rec.calls.load(Ordering::SeqCst), 3, "three attempts, then give up");
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_explained() {
+    let sdk = sdk().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = AwsCloud::new(&sdk, &config(&format!("http://127.0.0.1:{port}"), "db", "/none"));
+    let err = dead.instance_status().await.unwrap_err();
+    assert!(err.to_string().starts_with("RDS could not be reached"), "{err}");
+}
+
+async fn health_endpoint(status: StatusCode, body: serde_json::Value) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/health", listener.local_addr().unwrap());
+    let app =
+        axum::Router::new().route("/api/health", axum::routing::get(move || async move { (status, axum::Json(body)) }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[sqlx::test]
+async fn the_dashboard_reads_production_through_the_aws_adapter(pool: sqlx::PgPool) {
+    let sdk = sdk().await;
+    let db = unique("drop-db");
+    create_instance(&sdk, &db).await;
+    let healthy = json!({ "status": "ok", "data": { "version": "7f3c2a1", "uptime": 7200, "checks": { "db": { "latencyMs": 140.0 } } } });
+    let prod = health_endpoint(StatusCode::OK, healthy).await;
+    let staging = health_endpoint(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "database unreachable" })).await;
+    let mut c = config(&moto().url, &db, "/none");
+    c.mode = dropops::config::Mode::Production;
+    c.drop.apprunner_service_arn = Some("arn:aws:apprunner:eu-west-1:324480209768:service/drop-web/x".into());
+    let cloud = dropops::cloud::Cloud::aws(
+        AwsCloud::new(&sdk, &c),
+        dropops::cloud::http::HttpProbes::new(Some(prod), Some(staging)),
+    );
+    let state = dropops::AppState::with_cloud(pool, c, cloud);
+    let cards = dropops::health::read_all(&state).await;
+    let card = |key: &str| cards.production.iter().chain(&cards.staging).find(|c| c.key == key).unwrap().clone();
+    use dropops::health::Tone;
+    assert_eq!(card("app").tone, Tone::Red, "140 ms is over the 100 ms threshold");
+    assert!(card("app").detail.contains("7f3c2a1"));
+    assert_eq!(card("rds").tone, Tone::Green, "{}", card("rds").detail);
+    assert_eq!(card("staging-app").tone, Tone::Unknown);
+    assert!(card("staging-app").detail.contains("503: database unreachable"));
+    assert_eq!(card("storage").tone, Tone::Unknown, "no datapoint yet: {}", card("storage").detail);
+    assert_eq!(card("apprunner").tone, Tone::Unknown, "moto has no App Runner: {}", card("apprunner").detail);
+}
