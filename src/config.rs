@@ -195,6 +195,8 @@ pub struct AwsEndpoints {
     pub rds: Option<String>,
     pub cloudwatch: Option<String>,
     pub logs: Option<String>,
+    pub ecr: Option<String>,
+    pub secretsmanager: Option<String>,
 }
 
 /// The identifiers of Drop's environment (runbook.md §1). Never hard-coded elsewhere.
@@ -216,6 +218,8 @@ pub struct DropEnvironment {
     pub staging_fly_app: Option<String>,
     pub staging_health_url: Option<String>,
     pub jwt_secret_id: Option<String>,
+    /// The Secrets Manager secret holding the app's DATABASE_URL (rotated with the password).
+    pub database_url_secret_id: Option<String>,
 }
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -12,8 +12,8 @@ use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use chrono::{DateTime, Utc};
 
 use super::{
-    AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, LogEvent, LogQuery, Logs, Operation, Rds,
-    ServiceStatus, Snapshot,
+    AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, Ecr, Image, LogEvent, LogQuery, Logs, Operation, Rds,
+    SecretInfo, Secrets, ServiceStatus, Snapshot,
 };
 use crate::config::Config;
 
@@ -25,7 +25,10 @@ pub struct AwsCloud {
     rds: aws_sdk_rds::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
+    ecr: aws_sdk_ecr::Client,
+    secrets: aws_sdk_secretsmanager::Client,
     service_arn: String,
+    repository: String,
     db_instance: String,
     log_group: String,
 }
@@ -66,6 +69,9 @@ impl AwsCloud {
             rds: client!(aws_sdk_rds, &e.rds),
             cloudwatch: client!(aws_sdk_cloudwatch, &e.cloudwatch),
             logs: client!(aws_sdk_cloudwatchlogs, &e.logs),
+            ecr: client!(aws_sdk_ecr, &e.ecr),
+            secrets: client!(aws_sdk_secretsmanager, &e.secretsmanager),
+            repository: d.ecr_repository.clone().unwrap_or_default(),
             service_arn: d.apprunner_service_arn.clone().unwrap_or_default(),
             db_instance: d.rds_instance.clone().unwrap_or_default(),
             log_group: d.log_group.clone().unwrap_or_default(),
@@ -287,5 +293,37 @@ impl Logs for AwsCloud {
         events.sort_by_key(|e| std::cmp::Reverse(e.at));
         events.truncate(query.limit);
         Ok(events)
+    }
+}
+
+#[async_trait]
+impl Ecr for AwsCloud {
+    async fn images(&self) -> CloudResult<Vec<Image>> {
+        let mut pages = self.ecr.describe_images().repository_name(&self.repository).into_paginator().send();
+        let mut images = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| explain("ECR", e))?;
+            images.extend(page.image_details().iter().filter_map(|d| {
+                Some(Image {
+                    tags: d.image_tags().to_vec(),
+                    digest: d.image_digest()?.to_owned(),
+                    pushed_at: time(d.image_pushed_at())?,
+                    size_bytes: d.image_size_in_bytes().unwrap_or_default(),
+                })
+            }));
+        }
+        images.sort_by_key(|i| std::cmp::Reverse(i.pushed_at));
+        Ok(images)
+    }
+}
+
+#[async_trait]
+impl Secrets for AwsCloud {
+    async fn secret_info(&self, id: &str) -> CloudResult<SecretInfo> {
+        let out =
+            self.secrets.describe_secret().secret_id(id).send().await.map_err(|e| explain("Secrets Manager", e))?;
+        // A value written by hand counts as much as a scheduled rotation: take the later.
+        let changed = [time(out.last_changed_date()), time(out.last_rotated_date())].into_iter().flatten().max();
+        Ok(SecretInfo { id: id.to_owned(), last_changed: changed })
     }
 }

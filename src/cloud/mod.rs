@@ -92,6 +92,35 @@ pub trait CloudWatch: Send + Sync {
     async fn free_storage_bytes(&self) -> CloudResult<f64>;
 }
 
+/// An image in the ECR repository.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// Short git shas; empty for an untagged image.
+    pub tags: Vec<String>,
+    pub digest: String,
+    pub pushed_at: DateTime<Utc>,
+    pub size_bytes: i64,
+}
+
+#[async_trait]
+pub trait Ecr: Send + Sync {
+    /// Every image of Drop's repository, newest push first.
+    async fn images(&self) -> CloudResult<Vec<Image>>;
+}
+
+/// What Secrets Manager says about a secret: never its value.
+#[derive(Clone, Debug)]
+pub struct SecretInfo {
+    pub id: String,
+    pub last_changed: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    /// When the secret last changed.
+    async fn secret_info(&self, id: &str) -> CloudResult<SecretInfo>;
+}
+
 /// One line of the application log.
 #[derive(Clone, Debug)]
 pub struct LogEvent {
@@ -138,6 +167,8 @@ pub struct Cloud {
     pub cloudwatch: Arc<dyn CloudWatch>,
     pub probes: Arc<dyn Probes>,
     pub logs: Arc<dyn Logs>,
+    pub ecr: Arc<dyn Ecr>,
+    pub secrets: Arc<dyn Secrets>,
     /// The simulator, when that is what is plugged in (demo and training).
     pub sim: Option<Arc<sim::Simulator>>,
 }
@@ -150,6 +181,8 @@ impl Cloud {
             cloudwatch: sim.clone(),
             probes: sim.clone(),
             logs: sim.clone(),
+            ecr: sim.clone(),
+            secrets: sim.clone(),
             sim: Some(sim),
         }
     }
@@ -162,7 +195,9 @@ impl Cloud {
             rds: aws.clone(),
             cloudwatch: aws.clone(),
             probes: Arc::new(probes),
-            logs: aws,
+            logs: aws.clone(),
+            ecr: aws.clone(),
+            secrets: aws,
             sim: None,
         }
     }
@@ -176,7 +211,9 @@ impl Cloud {
             rds: none.clone(),
             cloudwatch: none.clone(),
             probes: none.clone(),
-            logs: none,
+            logs: none.clone(),
+            ecr: none.clone(),
+            secrets: none,
             sim: None,
         }
     }
@@ -230,6 +267,20 @@ impl Probes for Disconnected {
 impl Logs for Disconnected {
     async fn filter_events(&self, _: &LogQuery) -> CloudResult<Vec<LogEvent>> {
         Err(CloudError::NotConnected("CloudWatch Logs"))
+    }
+}
+
+#[async_trait]
+impl Ecr for Disconnected {
+    async fn images(&self) -> CloudResult<Vec<Image>> {
+        Err(CloudError::NotConnected("Amazon ECR"))
+    }
+}
+
+#[async_trait]
+impl Secrets for Disconnected {
+    async fn secret_info(&self, _: &str) -> CloudResult<SecretInfo> {
+        Err(CloudError::NotConnected("AWS Secrets Manager"))
     }
 }
 

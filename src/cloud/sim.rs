@@ -11,8 +11,8 @@ use chrono::{DateTime, Duration as Span, Timelike, Utc};
 use sqlx::PgPool;
 
 use super::{
-    AppHealth, AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, Environment, LogEvent, LogQuery, Logs,
-    Operation, Probes, Rds, ServiceStatus, Snapshot, pattern_terms,
+    AppHealth, AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, Ecr, Environment, Image, LogEvent, LogQuery,
+    Logs, Operation, Probes, Rds, SecretInfo, Secrets, ServiceStatus, Snapshot, pattern_terms,
 };
 use crate::audit::AuditToken;
 
@@ -149,7 +149,7 @@ impl AppRunner for Simulator {
         let status = if self.has("service_down").await? { "PAUSED" } else { "RUNNING" };
         Ok(ServiceStatus {
             status: status.into(),
-            image: format!("324480209768.dkr.ecr.{}.amazonaws.com/{}:7f3c2a1", self.region, self.service_name),
+            image: format!("324480209768.dkr.ecr.{}.amazonaws.com/{}:{}", self.region, self.service_name, SIM_TAGS[0]),
             url: format!("https://{}.sim.awsapprunner.com", self.service_name),
         })
     }
@@ -314,5 +314,45 @@ impl Logs for Simulator {
             }
         }
         Ok(found)
+    }
+}
+
+/// The tag of the image the simulated service runs, and the ones pushed before it.
+const SIM_TAGS: [&str; 6] = ["7f3c2a1", "c0ffee4", "5d1e9b2", "a4b8c03", "9e77d10", "31f0a6e"];
+
+#[async_trait]
+impl Ecr for Simulator {
+    async fn images(&self) -> CloudResult<Vec<Image>> {
+        self.aws_call().await?;
+        let mut images: Vec<Image> = SIM_TAGS
+            .iter()
+            .enumerate()
+            .map(|(i, tag)| Image {
+                tags: vec![(*tag).to_owned()],
+                digest: format!("sha256:{:064x}", noise(i as i64, 5) as u128 * 0x1_0000_0001),
+                pushed_at: self.booted - Span::minutes(5) - Span::days(2 * i as i64),
+                size_bytes: 180_000_000 + (noise(i as i64, 6) % 20_000_000) as i64,
+            })
+            .collect();
+        // Two layers of an old build lost their tag when it was pushed again: cleanup candidates.
+        for n in 0..2 {
+            images.push(Image {
+                tags: vec![],
+                digest: format!("sha256:{:064x}", noise(100 + n, 5) as u128 * 0x1_0000_0001),
+                pushed_at: self.booted - Span::days(20 + n),
+                size_bytes: 175_000_000,
+            });
+        }
+        Ok(images)
+    }
+}
+
+#[async_trait]
+impl Secrets for Simulator {
+    async fn secret_info(&self, id: &str) -> CloudResult<SecretInfo> {
+        self.aws_call().await?;
+        // The JWT secret was last rotated 80 days ago; anything else 40.
+        let days = if id.contains("jwt") { 80 } else { 40 };
+        Ok(SecretInfo { id: id.to_owned(), last_changed: Some(self.booted - Span::days(days)) })
     }
 }

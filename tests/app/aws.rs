@@ -285,3 +285,41 @@ async fn the_dashboard_reads_production_through_the_aws_adapter(pool: sqlx::PgPo
     assert_eq!(card("storage").tone, Tone::Unknown, "no datapoint yet: {}", card("storage").detail);
     assert_eq!(card("apprunner").tone, Tone::Unknown, "moto has no App Runner: {}", card("apprunner").detail);
 }
+
+#[tokio::test]
+async fn ecr_images_and_secret_dates_are_read() {
+    let sdk = sdk().await;
+    let repo = unique("drop-web");
+    let ecr =
+        aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::config::Builder::from(&sdk).endpoint_url(&moto().url).build());
+    ecr.create_repository().repository_name(&repo).send().await.unwrap();
+    let manifest = json!({ "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": { "mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": "sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7" },
+        "layers": [] });
+    ecr.put_image()
+        .repository_name(&repo)
+        .image_manifest(manifest.to_string())
+        .image_tag("7f3c2a1")
+        .send()
+        .await
+        .unwrap();
+    let secret = unique("drop/production/jwt-secret");
+    let sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(&moto().url).build(),
+    );
+    sm.create_secret().name(&secret).secret_string("not-a-real-secret").send().await.unwrap();
+
+    let mut c = config(&moto().url, "db", "/none");
+    c.aws.endpoints.ecr = Some(moto().url.clone());
+    c.aws.endpoints.secretsmanager = Some(moto().url.clone());
+    c.drop.ecr_repository = Some(repo);
+    let aws = AwsCloud::new(&sdk, &c);
+    let images = dropops::cloud::Ecr::images(&aws).await.unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].tags, ["7f3c2a1"]);
+    assert!(images[0].digest.starts_with("sha256:"));
+    let info = dropops::cloud::Secrets::secret_info(&aws, &secret).await.unwrap();
+    assert!(info.last_changed.is_some_and(|t| chrono::Utc::now() - t < chrono::Duration::minutes(5)));
+    let missing = dropops::cloud::Secrets::secret_info(&aws, "no/such/secret").await.unwrap_err();
+    assert!(missing.to_string().contains("ResourceNotFoundException"), "{missing}");
+}

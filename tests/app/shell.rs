@@ -194,3 +194,39 @@ async fn the_database_page_refreshes_its_figures_as_a_fragment(pool: PgPool) {
     // The test pool itself is connected, so at least one state is listed with a count.
     assert!(!fragment.texts("tbody td.num").is_empty(), "{}", fragment.body);
 }
+
+#[sqlx::test]
+async fn deployments_list_the_images_and_mark_the_running_one(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["oncall"]).await;
+    let page = app.visit("/deployments").await;
+    let rows = page.texts("table.images tbody tr");
+    assert_eq!(rows.len(), 8);
+    assert!(rows[0].contains("Running"), "the newest push runs: {rows:?}");
+    assert_eq!(rows.iter().filter(|r| r.contains("untagged")).count(), 2);
+    assert!(page.text("#images-title ~ p.muted").contains("2 untagged image(s)"));
+}
+
+#[sqlx::test]
+async fn secrets_show_when_they_last_changed_never_their_value(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
+    let page = app.visit("/secrets").await;
+    // The simulator last rotated it 80 days before its service was last deployed (26 h ago).
+    assert!(page.text("tr[data-secret='JWT_SECRET']").contains("81 days ago"));
+    // No DATABASE_URL secret is configured in the demo: the page says so instead of guessing.
+    assert!(page.text("tr[data-secret='Database master password']").contains("not configured"));
+}
+
+#[sqlx::test]
+async fn a_throttled_cloud_leaves_the_pages_readable(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
+    app.submit("/admin/simulator/throttling", &[("active", "true")]).await;
+    let deployments = app.visit("/deployments").await;
+    assert_eq!(deployments.status, 200);
+    assert!(deployments.text("#images-title ~ p").contains("AWS is throttling requests"));
+    let secrets = app.visit("/secrets").await;
+    assert_eq!(secrets.status, 200);
+    assert!(secrets.text("tr[data-secret='JWT_SECRET']").contains("Unknown"));
+}
