@@ -232,9 +232,9 @@ impl Rds for AwsCloud {
     }
 }
 
-#[async_trait]
-impl CloudWatch for AwsCloud {
-    async fn free_storage_bytes(&self) -> CloudResult<f64> {
+impl AwsCloud {
+    /// The latest 5-minute statistic of one of the instance's RDS metrics in the last hour.
+    async fn rds_metric(&self, metric: &str, statistic: aws_sdk_cloudwatch::types::Statistic) -> CloudResult<f64> {
         use aws_sdk_cloudwatch::primitives::DateTime as AwsTime;
         use aws_sdk_cloudwatch::types::{Dimension, Statistic};
         let now = Utc::now();
@@ -242,23 +242,37 @@ impl CloudWatch for AwsCloud {
             .cloudwatch
             .get_metric_statistics()
             .namespace("AWS/RDS")
-            .metric_name("FreeStorageSpace")
+            .metric_name(metric)
             .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(&self.db_instance).build())
             .start_time(AwsTime::from_secs((now - chrono::Duration::hours(1)).timestamp()))
             .end_time(AwsTime::from_secs(now.timestamp()))
             .period(300)
-            .statistics(Statistic::Minimum)
+            .statistics(statistic.clone())
             .send()
             .await
             .map_err(|e| explain("CloudWatch", e))?;
+        let value = |p: &aws_sdk_cloudwatch::types::Datapoint| match statistic {
+            Statistic::Minimum => p.minimum(),
+            Statistic::Maximum => p.maximum(),
+            _ => p.average(),
+        };
         out.datapoints()
             .iter()
-            .filter_map(|p| Some((p.timestamp()?.secs(), p.minimum()?)))
+            .filter_map(|p| Some((p.timestamp()?.secs(), value(p)?)))
             .max_by_key(|(at, _)| *at)
-            .map(|(_, bytes)| bytes)
-            .ok_or_else(|| {
-                CloudError::Unavailable("CloudWatch has no FreeStorageSpace datapoint in the last hour".into())
-            })
+            .map(|(_, v)| v)
+            .ok_or_else(|| CloudError::Unavailable(format!("CloudWatch has no {metric} datapoint in the last hour")))
+    }
+}
+
+#[async_trait]
+impl CloudWatch for AwsCloud {
+    async fn free_storage_bytes(&self) -> CloudResult<f64> {
+        self.rds_metric("FreeStorageSpace", aws_sdk_cloudwatch::types::Statistic::Minimum).await
+    }
+
+    async fn cpu_percent(&self) -> CloudResult<f64> {
+        self.rds_metric("CPUUtilization", aws_sdk_cloudwatch::types::Statistic::Average).await
     }
 }
 

@@ -90,6 +90,8 @@ pub trait Rds: Send + Sync {
 pub trait CloudWatch: Send + Sync {
     /// The instance's FreeStorageSpace, in bytes (latest datapoint).
     async fn free_storage_bytes(&self) -> CloudResult<f64>;
+    /// The instance's CPUUtilization, percent (latest 5-minute average).
+    async fn cpu_percent(&self) -> CloudResult<f64>;
 }
 
 /// An image in the ECR repository.
@@ -249,6 +251,9 @@ impl Rds for Disconnected {
 #[async_trait]
 impl CloudWatch for Disconnected {
     async fn free_storage_bytes(&self) -> CloudResult<f64> {
+        Err(CloudError::NotConnected("Amazon CloudWatch"))
+    }
+    async fn cpu_percent(&self) -> CloudResult<f64> {
         Err(CloudError::NotConnected("Amazon CloudWatch"))
     }
 }

@@ -202,6 +202,12 @@ impl CloudWatch for Simulator {
         let minute = f64::from(Utc::now().hour() * 60 + Utc::now().minute());
         Ok(20e9 + 2e9 * (minute / 1440.0 * std::f64::consts::TAU).sin())
     }
+
+    async fn cpu_percent(&self) -> CloudResult<f64> {
+        self.aws_call().await?;
+        // Busy when the app is slow, calm otherwise.
+        Ok(if self.has("slow_responses").await? { 97.0 } else { 22.0 + f64::from(Utc::now().minute() % 12) })
+    }
 }
 
 #[async_trait]

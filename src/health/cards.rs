@@ -110,7 +110,7 @@ fn app_health_card(
 pub async fn read_all(state: &AppState) -> CardsFragment {
     let cloud = &state.cloud;
     let d = &state.config.drop;
-    let (prod_health, staging_health, service, operations, instance, snapshots, storage, certificate, console) = tokio::join!(
+    let (prod_health, staging_health, service, operations, instance, snapshots, storage, cpu, certificate, console) = tokio::join!(
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Production)),
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Staging)),
         bounded(READ_LIMIT, cloud.app_runner.service_status()),
@@ -118,6 +118,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         bounded(READ_LIMIT, cloud.rds.instance_status()),
         bounded(READ_LIMIT, cloud.rds.snapshots()),
         bounded(READ_LIMIT, cloud.cloudwatch.free_storage_bytes()),
+        bounded(READ_LIMIT, cloud.cloudwatch.cpu_percent()),
         bounded(READ_LIMIT, cloud.probes.certificate_expiry()),
         db::readiness(&state.pool),
     );
@@ -179,6 +180,19 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
             format!("alert under {}", gigabytes(floor)),
         ),
     };
+    let cpu = match cpu {
+        Err(e) => Card::new("cpu", "Database CPU", "high-cpu").unknown(e),
+        Ok(percent) => {
+            let tone = if percent > 95.0 {
+                Tone::Red
+            } else if percent > 80.0 {
+                Tone::Amber
+            } else {
+                Tone::Green
+            };
+            Card::new("cpu", "Database CPU", "high-cpu").judged(tone, format!("{percent:.0} %"), "5-minute average")
+        }
+    };
     let warn_days = i64::from(d.certificate_alert_days.unwrap_or(30));
     let certificate = match certificate {
         Err(e) => Card::new("certificate", "TLS certificate", "certificate-expiring").unknown(e),
@@ -217,6 +231,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
             database,
             snapshot,
             storage,
+            cpu,
             certificate,
         ],
         staging: vec![app_health_card("staging-app", "App health (Fly.io)", staging_health, latency_alert)],

@@ -134,6 +134,22 @@ async fn free_storage_comes_from_cloudwatch() {
         .expect("moto takes the datapoint");
     let aws = AwsCloud::new(&sdk, &config(&moto().url, &db, "/none"));
     assert_eq!(aws.free_storage_bytes().await.unwrap(), 1.5e9);
+    cw.put_metric_data()
+        .namespace("AWS/RDS")
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("CPUUtilization")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder().name("DBInstanceIdentifier").value(&db).build(),
+                )
+                .value(87.5)
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(chrono::Utc::now().timestamp() - 60))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(aws.cpu_percent().await.unwrap(), 87.5);
     let other = AwsCloud::new(&sdk, &config(&moto().url, "silent-db", "/none"));
     assert!(other.free_storage_bytes().await.unwrap_err().to_string().contains("no FreeStorageSpace datapoint"));
 }

@@ -26,7 +26,7 @@ async fn a_calm_environment_is_green_everywhere(pool: PgPool) {
     app.sign_in(&["viewer"]).await;
     let page = app.visit("/health").await;
     assert_eq!(page.status, 200);
-    for card in ["app", "apprunner", "rds", "snapshot", "storage", "certificate", "staging-app", "console"] {
+    for card in ["app", "apprunner", "rds", "snapshot", "storage", "cpu", "certificate", "staging-app", "console"] {
         assert_eq!(tone(&page, card), "green", "{card}: {}", card_text(&page, card));
     }
     assert!(!page.has("[data-card] a[href^='/health/playbook']"), "no playbook links when all is well");
@@ -80,6 +80,7 @@ async fn a_slow_cloud_shows_unknown_with_the_time_limit_not_a_hang(pool: PgPool)
     assert_eq!(tone(&page, "apprunner"), "grey");
     assert!(card_text(&page, "apprunner").contains("no answer within 3 s"));
     assert_eq!(tone(&page, "app"), "red", "DB latency 350 ms is over the 100 ms threshold");
+    assert_eq!(tone(&page, "cpu"), "grey", "CloudWatch is slow too: {}", card_text(&page, "cpu"));
     assert!(page.attrs("[data-card='app'] a", "href")[0].ends_with("#slow-database"));
 }
 
