@@ -16,6 +16,7 @@ use crate::auth::CurrentUser;
 use crate::auth::policy::{ANY_ROLE, Access, Route};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::forms::{non_empty, query_string};
 use crate::web::{Area, Htmx, Shell, page_or_fragment, render};
 
 /// Entries per page.
@@ -63,11 +64,6 @@ fn day(text: &str) -> Result<Option<DateTime<Utc>>, ()> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
         .map(|d| Some(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()))
         .map_err(|_| ())
-}
-
-fn non_empty(text: &str) -> Option<String> {
-    let t = text.trim();
-    (!t.is_empty()).then(|| t.to_owned())
 }
 
 /// Check a filter from the query string; each bad field gets its own message.
@@ -121,7 +117,7 @@ fn is_search(f: &ParsedFilter) -> bool {
 
 /// The query string of a filter, for links that keep it (pagination, export).
 fn filter_query(f: &AuditFilter) -> String {
-    serde_urlencoded_pairs(&[
+    query_string(&[
         ("actor", &f.actor),
         ("action", &f.action),
         ("resource", &f.resource),
@@ -129,16 +125,6 @@ fn filter_query(f: &AuditFilter) -> String {
         ("from", &f.from),
         ("to", &f.to),
     ])
-}
-
-fn serde_urlencoded_pairs(pairs: &[(&str, &String)]) -> String {
-    let mut out = openidconnect::url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        if !v.trim().is_empty() {
-            out.append_pair(k, v.trim());
-        }
-    }
-    out.finish()
 }
 
 #[derive(Template)]

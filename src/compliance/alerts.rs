@@ -15,10 +15,9 @@ use super::people_db::{self, Person, TxRow};
 use super::{age, money};
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::CurrentUser;
-use crate::auth::guard::encode;
 use crate::error::{AppError, changed};
 use crate::state::AppState;
-use crate::web::forms::required_text;
+use crate::web::forms::{non_empty, parse_time_cursor, query_string, required_text, time_cursor};
 use crate::web::{Area, Shell, render};
 
 const PAGE_SIZE: i64 = 50;
@@ -90,26 +89,21 @@ impl AlertsPage {
     }
 }
 
-fn blank(s: &str) -> Option<String> {
-    let t = s.trim();
-    (!t.is_empty()).then(|| t.to_owned())
-}
-
 fn parse_queue(p: &QueueParams, user: &CurrentUser) -> Result<QueueQuery, QueueErrors> {
     let mut errors = QueueErrors::default();
-    let min_amount = blank(&p.min_amount).and_then(|a| {
+    let min_amount = non_empty(&p.min_amount).and_then(|a| {
         a.replace([',', ' '], "").parse::<Decimal>().ok().filter(|d| *d >= Decimal::ZERO).or_else(|| {
             errors.min_amount = Some("Enter an amount like 50000.");
             None
         })
     });
-    let older_than_hours = blank(&p.older_than_hours).and_then(|h| {
+    let older_than_hours = non_empty(&p.older_than_hours).and_then(|h| {
         h.parse::<i32>().ok().filter(|h| (0..=24 * 365).contains(h)).or_else(|| {
             errors.older_than_hours = Some("Enter whole hours, like 48.");
             None
         })
     });
-    let currency = blank(&p.currency).map(|c| c.to_uppercase());
+    let currency = non_empty(&p.currency).map(|c| c.to_uppercase());
     if currency.as_deref().is_some_and(|c| c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_alphabetic())) {
         errors.currency = Some("Use a currency code like NOK.");
     }
@@ -121,14 +115,11 @@ fn parse_queue(p: &QueueParams, user: &CurrentUser) -> Result<QueueQuery, QueueE
         "closed" => Some("closed".to_owned()),
         _ => None,
     };
-    let after = p
-        .after
-        .split_once('|')
-        .and_then(|(t, id)| DateTime::parse_from_rfc3339(t).ok().map(|t| (t.with_timezone(&Utc), id.to_owned())));
+    let after = parse_time_cursor(&p.after);
     Ok(QueueQuery {
         status,
-        rule: blank(&p.rule),
-        assignee: blank(&p.assignee).filter(|a| a == "me" || a == "unassigned"),
+        rule: non_empty(&p.rule),
+        assignee: non_empty(&p.assignee).filter(|a| a == "me" || a == "unassigned"),
         me: user.staff_id,
         min_amount,
         currency,
@@ -139,8 +130,7 @@ fn parse_queue(p: &QueueParams, user: &CurrentUser) -> Result<QueueQuery, QueueE
 }
 
 fn queue_query(p: &QueueParams) -> String {
-    let mut q = openidconnect::url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in [
+    query_string(&[
         ("status", &p.status),
         ("rule", &p.rule),
         ("assignee", &p.assignee),
@@ -148,12 +138,7 @@ fn queue_query(p: &QueueParams) -> String {
         ("currency", &p.currency),
         ("older_than_hours", &p.older_than_hours),
         ("sort", &p.sort),
-    ] {
-        if !v.trim().is_empty() {
-            q.append_pair(k, v.trim());
-        }
-    }
-    q.finish()
+    ])
 }
 
 pub async fn list_alerts(
@@ -181,7 +166,7 @@ pub async fn list_alerts(
     let next = if alerts.len() as i64 > PAGE_SIZE {
         alerts.truncate(PAGE_SIZE as usize);
         alerts.last().map(|a| {
-            let after = encode(&format!("{}|{}", a.created_at.to_rfc3339(), a.id));
+            let after = time_cursor(a.created_at, &a.id);
             if query.is_empty() { format!("after={after}") } else { format!("{query}&after={after}") }
         })
     } else {

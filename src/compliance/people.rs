@@ -6,7 +6,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
@@ -17,10 +17,9 @@ use super::alerts_db::{self, AlertRow};
 use super::people_db::{self, KycRow, Person, TxList, TxRow};
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::CurrentUser;
-use crate::auth::guard::encode;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::forms::{ReasonForm, required_text};
+use crate::web::forms::{ReasonForm, parse_time_cursor, required_text, time_cursor};
 use crate::web::{Area, Shell, render};
 
 const PAGE_SIZE: i64 = 50;
@@ -98,15 +97,10 @@ impl PersonPage {
     }
 }
 
-fn cursor(text: &str) -> Option<(DateTime<Utc>, String)> {
-    let (t, id) = text.split_once('|')?;
-    Some((DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc), id.to_owned()))
-}
-
 fn next_cursor(rows: &mut Vec<TxRow>) -> Option<String> {
     if rows.len() as i64 > PAGE_SIZE {
         rows.truncate(PAGE_SIZE as usize);
-        rows.last().map(|t| encode(&format!("{}|{}", t.created_at.to_rfc3339(), t.id)))
+        rows.last().map(|t| time_cursor(t.created_at, &t.id))
     } else {
         None
     }
@@ -115,7 +109,7 @@ fn next_cursor(rows: &mut Vec<TxRow>) -> Option<String> {
 async fn person_page(state: &AppState, user: &CurrentUser, id: &str, before: &str) -> Result<PersonPage, AppError> {
     let person = people_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     let live_sessions = people_db::live_sessions(&state.pool, id).await?;
-    let mut transactions = people_db::history(&state.pool, id, cursor(before), PAGE_SIZE + 1).await?;
+    let mut transactions = people_db::history(&state.pool, id, parse_time_cursor(before), PAGE_SIZE + 1).await?;
     let older = next_cursor(&mut transactions);
     let alerts = alerts_db::for_person(&state.pool, id, "").await?;
     Ok(PersonPage {
@@ -205,7 +199,8 @@ pub async fn list_transactions(
     };
     let thresholds: Vec<(String, Decimal)> = state.config.compliance.large_transaction.clone().into_iter().collect();
     audit::viewed(&state.pool, &ctx, "transactions", view.into(), json!({ "before": p.before })).await?;
-    let mut transactions = people_db::list(&state.pool, which, &thresholds, cursor(&p.before), PAGE_SIZE + 1).await?;
+    let mut transactions =
+        people_db::list(&state.pool, which, &thresholds, parse_time_cursor(&p.before), PAGE_SIZE + 1).await?;
     let older = next_cursor(&mut transactions);
     let thresholds = thresholds.iter().map(|(c, v)| super::money(*v, c)).collect::<Vec<_>>().join(", ");
     let page = TransactionsPage {

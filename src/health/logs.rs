@@ -14,6 +14,7 @@ use crate::auth::CurrentUser;
 use crate::cloud::{LogEvent, LogQuery, bounded};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::forms::query_string;
 use crate::web::{Area, Htmx, Shell, page_or_fragment};
 
 const LIMIT: usize = 200;
@@ -56,19 +57,13 @@ impl LogParams {
 
     /// The same search, as a query string (for the follow poll).
     pub fn query(&self) -> String {
-        let mut q = openidconnect::url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
+        query_string(&[
             ("pattern", &self.pattern),
             ("user_id", &self.user_id),
             ("request_id", &self.request_id),
             ("since", &self.since),
             ("follow", &self.follow),
-        ] {
-            if !v.is_empty() {
-                q.append_pair(k, v);
-            }
-        }
-        q.finish()
+        ])
     }
 }
 
