@@ -26,6 +26,17 @@ impl Secret {
         Self(value.into())
     }
 
+    /// `bytes` random bytes from the OS, base64 (standard alphabet, or the URL-safe one for
+    /// values that go into a URL or must avoid `/`, as RDS passwords must).
+    pub fn random_base64(bytes: usize, url_safe: bool) -> Self {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        use rand::RngCore;
+        let mut buf = vec![0u8; bytes];
+        rand::rngs::OsRng.fill_bytes(&mut buf);
+        Self(if url_safe { URL_SAFE.encode(buf) } else { STANDARD.encode(buf) })
+    }
+
     /// The value itself, for the one place that needs it (a client, a key derivation).
     pub fn expose(&self) -> &str {
         &self.0
@@ -125,6 +136,35 @@ pub struct Config {
     pub auth: AuthConfig,
     pub audit: AuditConfig,
     pub compliance: ComplianceConfig,
+    pub runs: RunsConfig,
+    /// Demo and training: how fast simulated AWS operations go (1.0 = as long as on AWS).
+    pub simulator_time_scale: f64,
+}
+
+/// How procedures run (runbook §3, §4).
+#[derive(Clone, Debug, Serialize)]
+pub struct RunsConfig {
+    /// How often a waiting step asks AWS again.
+    #[serde(serialize_with = "as_millis")]
+    pub poll_interval: Duration,
+    /// A deployment not RUNNING after this long has failed.
+    #[serde(serialize_with = "as_secs")]
+    pub deploy_timeout: Duration,
+    /// How long health may take to report ok and the new version after a deployment.
+    #[serde(serialize_with = "as_secs")]
+    pub health_timeout: Duration,
+    /// A snapshot not available after this long has failed.
+    #[serde(serialize_with = "as_secs")]
+    pub snapshot_timeout: Duration,
+    /// Roll back to the previous image when health fails after a deploy.
+    pub auto_rollback: bool,
+    /// The monitoring maintenance window a deploy opens.
+    pub maintenance_window_minutes: u32,
+    /// Told when a maintenance window opens and closes (POST JSON), e.g. a BetterStack relay.
+    pub maintenance_webhook: Option<String>,
+    /// A worker that has not renewed its lease for this long is presumed dead.
+    #[serde(serialize_with = "as_secs")]
+    pub lease: Duration,
 }
 
 /// Compliance rules (runbook §6).
@@ -220,6 +260,10 @@ pub struct DropEnvironment {
     pub jwt_secret_id: Option<String>,
     /// The Secrets Manager secret holding the app's DATABASE_URL (rotated with the password).
     pub database_url_secret_id: Option<String>,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
 }
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -352,6 +396,26 @@ impl Config {
             errors.push("compliance.aml_retention_years: hvitvaskingsloven requires at least 5".into());
         }
         unknown_keys(compliance_t, "compliance.", errors);
+        let mut runs_t = take_table(&mut t, "runs", errors);
+        let poll_ms: u64 = take(&mut runs_t, "runs.poll_interval_ms", errors).unwrap_or(3000);
+        if !(10..=60_000).contains(&poll_ms) {
+            errors.push(format!("runs.poll_interval_ms: {poll_ms} is outside 10..=60000"));
+        }
+        let runs = RunsConfig {
+            poll_interval: Duration::from_millis(poll_ms),
+            deploy_timeout: take_secs(&mut runs_t, "runs.deploy_timeout_secs", 15 * 60, 1..=3600, errors),
+            health_timeout: take_secs(&mut runs_t, "runs.health_timeout_secs", 120, 1..=1800, errors),
+            snapshot_timeout: take_secs(&mut runs_t, "runs.snapshot_timeout_secs", 30 * 60, 1..=4 * 3600, errors),
+            auto_rollback: take(&mut runs_t, "runs.auto_rollback", errors).unwrap_or(true),
+            maintenance_window_minutes: take(&mut runs_t, "runs.maintenance_window_minutes", errors).unwrap_or(30),
+            maintenance_webhook: take(&mut runs_t, "runs.maintenance_webhook", errors),
+            lease: take_secs(&mut runs_t, "runs.lease_secs", 60, 1..=3600, errors),
+        };
+        unknown_keys(runs_t, "runs.", errors);
+        let simulator_time_scale: f64 = take(&mut t, "simulator_time_scale", errors).unwrap_or(1.0);
+        if !(0.0..=10.0).contains(&simulator_time_scale) {
+            errors.push(format!("simulator_time_scale: {simulator_time_scale} is outside 0..=10"));
+        }
         unknown_keys(t, "", errors);
 
         let config = Config {
@@ -369,6 +433,8 @@ impl Config {
             auth,
             audit,
             compliance,
+            runs,
+            simulator_time_scale,
         };
         config.check(errors);
         config
@@ -558,6 +624,11 @@ fn insert_path(table: &mut toml::Table, parts: &[&str], value: toml::Value) -> R
 fn typed_env_value(raw: &str) -> toml::Value {
     if let Ok(i) = raw.parse::<i64>() {
         return toml::Value::Integer(i);
+    }
+    if raw.contains('.') {
+        if let Ok(f) = raw.parse::<f64>() {
+            return toml::Value::Float(f);
+        }
     }
     match raw {
         "true" => toml::Value::Boolean(true),

@@ -16,6 +16,7 @@ pub mod error;
 pub mod health;
 pub mod ops;
 pub mod overview;
+pub mod runs;
 pub mod secrets;
 pub mod state;
 pub mod web;
@@ -39,6 +40,7 @@ pub fn routes() -> Vec<Route> {
         overview::routes(),
         health::routes(),
         deployments::routes(),
+        runs::pages::routes(),
         compliance::routes(),
         secrets::routes(),
         database::routes(),

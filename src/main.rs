@@ -169,6 +169,8 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
             AppState::with_cloud(database.pool.clone(), config, cloud)
         }
     };
+    // Deploys, restarts and rotations: this replica's share of the runs (see runs::worker).
+    dropops::runs::worker::Worker::new(state.clone()).spawn();
     tracing::info!(address = %format!("http://{}", listener.local_addr()?), ?mode, embedded, "dropops is listening");
     dropops::serve(listener, app(state), shutdown_signal()).await?;
     tracing::info!("stopped accepting requests; shutting down");

@@ -30,11 +30,7 @@ impl AppState {
     /// disconnected cloud until [`AppState::with_cloud`] plugs in AWS (`main` does).
     pub fn new(pool: PgPool, config: Config) -> Self {
         let cloud = match config.mode {
-            Mode::Demo => Cloud::simulated(Arc::new(Simulator::new(
-                pool.clone(),
-                config.drop.apprunner_service_name.clone().unwrap_or_default(),
-                config.aws.region.clone().unwrap_or_default(),
-            ))),
+            Mode::Demo => Cloud::simulated(Arc::new(Simulator::new(pool.clone(), &config))),
             Mode::Production => Cloud::disconnected(),
         };
         Self::with_cloud(pool, config, cloud)

@@ -261,3 +261,15 @@ pub async fn row_intact(db: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::
     .fetch_one(db)
     .await
 }
+
+/// An intent with no real outcome yet (an `unknown` from the reconciler may get a late one).
+pub async fn is_open_intent(conn: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select exists (select 1 from audit_log where id = $1 and kind = 'intent')
+              and not exists (select 1 from audit_log where intent_id = $1 and kind = 'outcome' and outcome <> 'unknown')
+              as "open!""#,
+        id
+    )
+    .fetch_one(conn)
+    .await
+}

@@ -165,6 +165,13 @@ pub async fn intent_committed(pool: &PgPool, ctx: &AuditContext, what: Intent) -
     Ok(token)
 }
 
+/// The token of an intent written earlier that has no outcome yet: a run step, resumed by this
+/// or another replica, ends with the intent its start wrote. `None` when there is nothing open.
+pub async fn open_intent(conn: &mut PgConnection, intent_id: Option<i64>) -> Result<Option<AuditToken>, sqlx::Error> {
+    let Some(id) = intent_id else { return Ok(None) };
+    Ok(db::is_open_intent(conn, id).await?.then_some(AuditToken { intent_id: id }))
+}
+
 /// Append the outcome of an intent. Consumes the token: one outcome per action.
 pub async fn outcome(
     conn: &mut PgConnection,

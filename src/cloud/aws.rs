@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, Ecr, Image, LogEvent, LogQuery, Logs, Operation, Rds,
-    SecretInfo, Secrets, ServiceStatus, Snapshot,
+    Scaling, SecretInfo, Secrets, ServiceStatus, Snapshot,
 };
-use crate::config::Config;
+use crate::config::{Config, Secret};
 
 /// Each AWS call gets this long, retries included.
 const CALL_LIMIT: Duration = Duration::from_secs(10);
@@ -95,7 +95,7 @@ where
             } else {
                 "the connection failed"
             };
-            CloudError::Unavailable(format!("{service} could not be reached: {why}"))
+            CloudError::Unreachable(format!("{service} could not be reached: {why}"))
         }
         SdkError::ServiceError(e) => {
             let e = e.err();
@@ -130,6 +130,15 @@ where
             "the request to {service} could not be built: check the console's AWS settings"
         )),
         _ => CloudError::Unavailable(format!("{service} failed: {err}")),
+    }
+}
+
+/// The AWS error code of a refusal (`DBSnapshotAlreadyExists`…), for the answers that mean
+/// "already done" to an idempotent step.
+fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(e) => e.err().code(),
+        _ => None,
     }
 }
 
@@ -178,9 +187,159 @@ impl AppRunner for AwsCloud {
                     status: o.status().map_or("UNKNOWN", |s| s.as_str()).to_owned(),
                     started_at: time(o.started_at())?,
                     ended_at: time(o.ended_at()),
+                    id: o.id()?.to_owned(),
                 })
             })
             .collect())
+    }
+
+    async fn operation(&self, id: &str) -> CloudResult<Option<Operation>> {
+        let mut pages =
+            self.apprunner.list_operations().service_arn(&self.service_arn).max_results(20).into_paginator().send();
+        // Operations come newest first; the one a run waits for is among the latest pages.
+        for _ in 0..5 {
+            let Some(page) = pages.next().await else { break };
+            let page = page.map_err(|e| explain("App Runner", e))?;
+            if let Some(o) = page.operation_summary_list().iter().find(|o| o.id() == Some(id)) {
+                return Ok(Some(Operation {
+                    id: id.to_owned(),
+                    kind: o.r#type().map_or("UNKNOWN", |t| t.as_str()).to_owned(),
+                    status: o.status().map_or("UNKNOWN", |s| s.as_str()).to_owned(),
+                    started_at: time(o.started_at()).unwrap_or_default(),
+                    ended_at: time(o.ended_at()),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn start_deployment(&self) -> CloudResult<String> {
+        let out = self
+            .apprunner
+            .start_deployment()
+            .service_arn(&self.service_arn)
+            .send()
+            .await
+            .map_err(|e| explain("App Runner", e))?;
+        Ok(out.operation_id().to_owned())
+    }
+
+    async fn deploy_image(&self, image: &str) -> CloudResult<String> {
+        use aws_sdk_apprunner::types::{ImageRepository, SourceConfiguration};
+        // UpdateService replaces the source configuration: keep everything but the image.
+        let described = self
+            .apprunner
+            .describe_service()
+            .service_arn(&self.service_arn)
+            .send()
+            .await
+            .map_err(|e| explain("App Runner", e))?;
+        let source = described
+            .service()
+            .and_then(|s| s.source_configuration())
+            .ok_or_else(|| CloudError::Unavailable("App Runner described no source configuration".into()))?;
+        let repository = source
+            .image_repository()
+            .ok_or_else(|| CloudError::Unavailable("the service is not deployed from an image repository".into()))?;
+        let unreadable = |e: aws_sdk_apprunner::error::BuildError| {
+            CloudError::Unavailable(format!("the App Runner request could not be built: {e}"))
+        };
+        let repository = ImageRepository::builder()
+            .image_identifier(image)
+            .image_repository_type(repository.image_repository_type().clone())
+            .set_image_configuration(repository.image_configuration().cloned())
+            .build()
+            .map_err(unreadable)?;
+        let source = SourceConfiguration::builder()
+            .image_repository(repository)
+            .set_auto_deployments_enabled(source.auto_deployments_enabled())
+            .set_authentication_configuration(source.authentication_configuration().cloned())
+            .build();
+        let out = self
+            .apprunner
+            .update_service()
+            .service_arn(&self.service_arn)
+            .source_configuration(source)
+            .send()
+            .await
+            .map_err(|e| explain("App Runner", e))?;
+        Ok(out.operation_id().to_owned())
+    }
+
+    async fn pause(&self) -> CloudResult<String> {
+        let out = self
+            .apprunner
+            .pause_service()
+            .service_arn(&self.service_arn)
+            .send()
+            .await
+            .map_err(|e| explain("App Runner", e))?;
+        Ok(out.operation_id().unwrap_or_default().to_owned())
+    }
+
+    async fn resume(&self) -> CloudResult<String> {
+        let out = self
+            .apprunner
+            .resume_service()
+            .service_arn(&self.service_arn)
+            .send()
+            .await
+            .map_err(|e| explain("App Runner", e))?;
+        Ok(out.operation_id().unwrap_or_default().to_owned())
+    }
+
+    async fn scaling(&self) -> CloudResult<Scaling> {
+        let described = self
+            .apprunner
+            .describe_service()
+            .service_arn(&self.service_arn)
+            .send()
+            .await
+            .map_err(|e| explain("App Runner", e))?;
+        let arn = described
+            .service()
+            .and_then(|s| s.auto_scaling_configuration_summary())
+            .and_then(|a| a.auto_scaling_configuration_arn())
+            .ok_or_else(|| CloudError::Unavailable("the service has no auto-scaling configuration".into()))?;
+        let out = self
+            .apprunner
+            .describe_auto_scaling_configuration()
+            .auto_scaling_configuration_arn(arn)
+            .send()
+            .await
+            .map_err(|e| explain("App Runner", e))?;
+        let config = out
+            .auto_scaling_configuration()
+            .ok_or_else(|| CloudError::Unavailable("App Runner described no auto-scaling configuration".into()))?;
+        Ok(Scaling { min: config.min_size().unwrap_or(1), max: config.max_size().unwrap_or(25) })
+    }
+
+    async fn set_scaling(&self, scaling: Scaling) -> CloudResult<String> {
+        // A configuration per bound pair, named after the service; asking again adds a revision.
+        let service = self.service_arn.split('/').nth(1).unwrap_or("service");
+        let name: String = format!("{service}-{}-{}", scaling.min, scaling.max).chars().take(32).collect();
+        let created = self
+            .apprunner
+            .create_auto_scaling_configuration()
+            .auto_scaling_configuration_name(name)
+            .min_size(scaling.min)
+            .max_size(scaling.max)
+            .send()
+            .await
+            .map_err(|e| explain("App Runner", e))?;
+        let arn = created
+            .auto_scaling_configuration()
+            .and_then(|c| c.auto_scaling_configuration_arn())
+            .ok_or_else(|| CloudError::Unavailable("App Runner created no auto-scaling configuration".into()))?;
+        let out = self
+            .apprunner
+            .update_service()
+            .service_arn(&self.service_arn)
+            .auto_scaling_configuration_arn(arn)
+            .send()
+            .await
+            .map_err(|e| explain("App Runner", e))?;
+        Ok(out.operation_id().to_owned())
     }
 }
 
@@ -229,6 +388,88 @@ impl Rds for AwsCloud {
             .collect();
         snapshots.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(snapshots)
+    }
+
+    async fn create_snapshot(&self, id: &str) -> CloudResult<()> {
+        match self
+            .rds
+            .create_db_snapshot()
+            .db_instance_identifier(&self.db_instance)
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("DBSnapshotAlreadyExists") => Ok(()),
+            Err(e) => Err(explain("RDS", e)),
+        }
+    }
+
+    async fn snapshot(&self, id: &str) -> CloudResult<Option<Snapshot>> {
+        let out = match self.rds.describe_db_snapshots().db_snapshot_identifier(id).send().await {
+            Ok(out) => out,
+            Err(e) if code(&e) == Some("DBSnapshotNotFound") => return Ok(None),
+            Err(e) => return Err(explain("RDS", e)),
+        };
+        Ok(out.db_snapshots().first().map(|s| Snapshot {
+            id: id.to_owned(),
+            automated: s.snapshot_type() == Some("automated"),
+            status: s.status().unwrap_or("unknown").to_owned(),
+            created_at: time(s.snapshot_create_time()).unwrap_or_else(Utc::now),
+        }))
+    }
+
+    async fn set_master_password(&self, password: &Secret) -> CloudResult<()> {
+        self.rds
+            .modify_db_instance()
+            .db_instance_identifier(&self.db_instance)
+            .master_user_password(password.expose())
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| explain("RDS", e))?;
+        Ok(())
+    }
+
+    async fn restore_to_instance(&self, snapshot: &str, instance: &str) -> CloudResult<()> {
+        match self
+            .rds
+            .restore_db_instance_from_db_snapshot()
+            .db_snapshot_identifier(snapshot)
+            .db_instance_identifier(instance)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("DBInstanceAlreadyExists") => Ok(()),
+            Err(e) => Err(explain("RDS", e)),
+        }
+    }
+
+    async fn instance_named(&self, instance: &str) -> CloudResult<Option<DbInstance>> {
+        let out = match self.rds.describe_db_instances().db_instance_identifier(instance).send().await {
+            Ok(out) => out,
+            Err(e) if code(&e) == Some("DBInstanceNotFound") => return Ok(None),
+            Err(e) => return Err(explain("RDS", e)),
+        };
+        Ok(out.db_instances().first().map(|db| DbInstance {
+            status: db.db_instance_status().unwrap_or("unknown").to_owned(),
+            engine: format!("{} {}", db.engine().unwrap_or_default(), db.engine_version().unwrap_or_default())
+                .trim()
+                .to_owned(),
+            allocated_gb: db.allocated_storage().unwrap_or_default(),
+        }))
+    }
+
+    async fn delete_instance(&self, instance: &str) -> CloudResult<()> {
+        if instance == self.db_instance {
+            return Err(CloudError::Unavailable("the console does not delete Drop's database".into()));
+        }
+        match self.rds.delete_db_instance().db_instance_identifier(instance).skip_final_snapshot(true).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("DBInstanceNotFound") => Ok(()),
+            Err(e) => Err(explain("RDS", e)),
+        }
     }
 }
 
@@ -339,5 +580,46 @@ impl Secrets for AwsCloud {
         // A value written by hand counts as much as a scheduled rotation: take the later.
         let changed = [time(out.last_changed_date()), time(out.last_rotated_date())].into_iter().flatten().max();
         Ok(SecretInfo { id: id.to_owned(), last_changed: changed })
+    }
+
+    async fn stage_value(&self, id: &str, version: &str, value: &Secret) -> CloudResult<()> {
+        self.secrets
+            .put_secret_value()
+            .secret_id(id)
+            .client_request_token(version)
+            .secret_string(value.expose())
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .map_err(|e| explain("Secrets Manager", e))?;
+        Ok(())
+    }
+
+    async fn value(&self, id: &str, version: Option<&str>) -> CloudResult<Option<Secret>> {
+        match self.secrets.get_secret_value().secret_id(id).set_version_id(version.map(str::to_owned)).send().await {
+            Ok(out) => Ok(out.secret_string().map(Secret::new)),
+            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(explain("Secrets Manager", e)),
+        }
+    }
+
+    async fn promote(&self, id: &str, version: &str) -> CloudResult<()> {
+        let out =
+            self.secrets.describe_secret().secret_id(id).send().await.map_err(|e| explain("Secrets Manager", e))?;
+        let stages = out.version_ids_to_stages().cloned().unwrap_or_default();
+        let current = stages.iter().find(|(_, s)| s.iter().any(|s| s == "AWSCURRENT")).map(|(v, _)| v.clone());
+        if current.as_deref() == Some(version) {
+            return Ok(());
+        }
+        self.secrets
+            .update_secret_version_stage()
+            .secret_id(id)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(version)
+            .set_remove_from_version_id(current)
+            .send()
+            .await
+            .map_err(|e| explain("Secrets Manager", e))?;
+        Ok(())
     }
 }

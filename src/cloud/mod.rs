@@ -13,6 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::config::Secret;
+
 /// Why something could not be read, in words for the person on call.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum CloudError {
@@ -22,6 +24,9 @@ pub enum CloudError {
     Throttled,
     #[error("no answer within {} s", .0.as_secs())]
     TimedOut(Duration),
+    /// The network did not get through; trying again may work.
+    #[error("{0}")]
+    Unreachable(String),
     #[error("{0}")]
     Unavailable(String),
 }
@@ -39,7 +44,10 @@ pub struct ServiceStatus {
 
 #[derive(Clone, Debug)]
 pub struct Operation {
+    pub id: String,
+    /// START_DEPLOYMENT, UPDATE_SERVICE, PAUSE_SERVICE, RESUME_SERVICE…
     pub kind: String,
+    /// PENDING, IN_PROGRESS, SUCCEEDED, FAILED, ROLLBACK_SUCCEEDED…
     pub status: String,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -70,12 +78,48 @@ pub struct AppHealth {
     pub db_latency_ms: f64,
 }
 
+impl Operation {
+    /// Still running: neither succeeded nor failed.
+    pub fn in_progress(&self) -> bool {
+        matches!(self.status.as_str(), "PENDING" | "IN_PROGRESS")
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.status == "SUCCEEDED"
+    }
+}
+
+/// The service's auto-scaling bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scaling {
+    pub min: i32,
+    pub max: i32,
+}
+
 #[async_trait]
 pub trait AppRunner: Send + Sync {
     /// Service.Status and the image it runs.
     async fn service_status(&self) -> CloudResult<ServiceStatus>;
     /// The latest deployments, pauses and resumes, newest first.
     async fn recent_operations(&self) -> CloudResult<Vec<Operation>>;
+    /// Redeploy the image the service is set to (a rolling restart). Returns the operation id.
+    async fn start_deployment(&self) -> CloudResult<String>;
+    /// Point the service at another image (`repo:tag` or `repo@sha256:…`); App Runner deploys
+    /// it at once. Returns the operation id.
+    async fn deploy_image(&self, image: &str) -> CloudResult<String>;
+    /// Stop serving (emergency restart, first half). Returns the operation id.
+    async fn pause(&self) -> CloudResult<String>;
+    /// Serve again after a pause. Returns the operation id.
+    async fn resume(&self) -> CloudResult<String>;
+    /// The auto-scaling bounds in force.
+    async fn scaling(&self) -> CloudResult<Scaling>;
+    /// Change the auto-scaling bounds. Returns the operation id.
+    async fn set_scaling(&self, scaling: Scaling) -> CloudResult<String>;
+
+    /// One operation, by id, from the recent ones.
+    async fn operation(&self, id: &str) -> CloudResult<Option<Operation>> {
+        Ok(self.recent_operations().await?.into_iter().find(|o| o.id == id))
+    }
 }
 
 #[async_trait]
@@ -84,6 +128,20 @@ pub trait Rds: Send + Sync {
     async fn instance_status(&self) -> CloudResult<DbInstance>;
     /// Automated and manual snapshots, newest first.
     async fn snapshots(&self) -> CloudResult<Vec<Snapshot>>;
+    /// Start a manual snapshot of the instance. The id is the client token: asking again for
+    /// a snapshot that exists is not an error and takes no second snapshot.
+    async fn create_snapshot(&self, id: &str) -> CloudResult<()>;
+    /// One snapshot by id; `None` when there is none.
+    async fn snapshot(&self, id: &str) -> CloudResult<Option<Snapshot>>;
+    /// Set the master password, applied immediately.
+    async fn set_master_password(&self, password: &Secret) -> CloudResult<()>;
+    /// Restore a snapshot to a new instance (restore drills). Asking again is not an error.
+    async fn restore_to_instance(&self, snapshot: &str, instance: &str) -> CloudResult<()>;
+    /// Another instance's status (a drill's temporary one); `None` when it does not exist.
+    async fn instance_named(&self, instance: &str) -> CloudResult<Option<DbInstance>>;
+    /// Delete an instance without a final snapshot (a drill's temporary one). Deleting one
+    /// that is gone is not an error.
+    async fn delete_instance(&self, instance: &str) -> CloudResult<()>;
 }
 
 #[async_trait]
@@ -121,6 +179,14 @@ pub struct SecretInfo {
 pub trait Secrets: Send + Sync {
     /// When the secret last changed.
     async fn secret_info(&self, id: &str) -> CloudResult<SecretInfo>;
+    /// Store a new value as the pending version `version` (a UUID: Secrets Manager's client
+    /// request token). Storing the same version again is not an error; the app keeps reading
+    /// the current value until [`Secrets::promote`].
+    async fn stage_value(&self, id: &str, version: &str, value: &Secret) -> CloudResult<()>;
+    /// The value of one version, or of the current one; `None` when that version does not exist.
+    async fn value(&self, id: &str, version: Option<&str>) -> CloudResult<Option<Secret>>;
+    /// Make `version` the current value. Promoting the current version again is not an error.
+    async fn promote(&self, id: &str, version: &str) -> CloudResult<()>;
 }
 
 /// One line of the application log.
@@ -236,6 +302,24 @@ impl AppRunner for Disconnected {
     async fn recent_operations(&self) -> CloudResult<Vec<Operation>> {
         Err(CloudError::NotConnected("AWS App Runner"))
     }
+    async fn start_deployment(&self) -> CloudResult<String> {
+        Err(CloudError::NotConnected("AWS App Runner"))
+    }
+    async fn deploy_image(&self, _: &str) -> CloudResult<String> {
+        Err(CloudError::NotConnected("AWS App Runner"))
+    }
+    async fn pause(&self) -> CloudResult<String> {
+        Err(CloudError::NotConnected("AWS App Runner"))
+    }
+    async fn resume(&self) -> CloudResult<String> {
+        Err(CloudError::NotConnected("AWS App Runner"))
+    }
+    async fn scaling(&self) -> CloudResult<Scaling> {
+        Err(CloudError::NotConnected("AWS App Runner"))
+    }
+    async fn set_scaling(&self, _: Scaling) -> CloudResult<String> {
+        Err(CloudError::NotConnected("AWS App Runner"))
+    }
 }
 
 #[async_trait]
@@ -244,6 +328,24 @@ impl Rds for Disconnected {
         Err(CloudError::NotConnected("Amazon RDS"))
     }
     async fn snapshots(&self) -> CloudResult<Vec<Snapshot>> {
+        Err(CloudError::NotConnected("Amazon RDS"))
+    }
+    async fn create_snapshot(&self, _: &str) -> CloudResult<()> {
+        Err(CloudError::NotConnected("Amazon RDS"))
+    }
+    async fn snapshot(&self, _: &str) -> CloudResult<Option<Snapshot>> {
+        Err(CloudError::NotConnected("Amazon RDS"))
+    }
+    async fn set_master_password(&self, _: &Secret) -> CloudResult<()> {
+        Err(CloudError::NotConnected("Amazon RDS"))
+    }
+    async fn restore_to_instance(&self, _: &str, _: &str) -> CloudResult<()> {
+        Err(CloudError::NotConnected("Amazon RDS"))
+    }
+    async fn instance_named(&self, _: &str) -> CloudResult<Option<DbInstance>> {
+        Err(CloudError::NotConnected("Amazon RDS"))
+    }
+    async fn delete_instance(&self, _: &str) -> CloudResult<()> {
         Err(CloudError::NotConnected("Amazon RDS"))
     }
 }
@@ -285,6 +387,15 @@ impl Ecr for Disconnected {
 #[async_trait]
 impl Secrets for Disconnected {
     async fn secret_info(&self, _: &str) -> CloudResult<SecretInfo> {
+        Err(CloudError::NotConnected("AWS Secrets Manager"))
+    }
+    async fn stage_value(&self, _: &str, _: &str, _: &Secret) -> CloudResult<()> {
+        Err(CloudError::NotConnected("AWS Secrets Manager"))
+    }
+    async fn value(&self, _: &str, _: Option<&str>) -> CloudResult<Option<Secret>> {
+        Err(CloudError::NotConnected("AWS Secrets Manager"))
+    }
+    async fn promote(&self, _: &str, _: &str) -> CloudResult<()> {
         Err(CloudError::NotConnected("AWS Secrets Manager"))
     }
 }

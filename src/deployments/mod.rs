@@ -1,20 +1,68 @@
-//! Deployments of Drop's App Runner service (runbook.md §3): what a deploy, a rollback and a
-//! restart do, and — once runs exist — their history and live progress.
+//! Deployments of Drop's App Runner service (runbook.md §3): what runs now, the images in
+//! ECR, and deploy, rollback, rolling and emergency restart and scaling as runs — each behind
+//! a confirmation page that says exactly what will happen, where.
 
 use askama::Template;
-use axum::extract::State;
-use axum::response::Html;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
 
+use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
-use crate::auth::policy::{Access, OPS, Route};
-use crate::cloud::{Image, ServiceStatus, bounded};
+use crate::auth::policy::{Access, ONCALL, OPS, Route};
+use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded};
 use crate::config::DropEnvironment;
 use crate::error::AppError;
+use crate::runs::steps::tag_of;
+use crate::runs::{self, NewRun, Plan, Procedure, Run};
 use crate::state::AppState;
+use crate::web::forms::{non_empty, parse_time_cursor, time_cursor};
 use crate::web::{Area, Shell, render};
 
 pub fn routes() -> Vec<Route> {
-    vec![Route::get("/deployments", Access::Roles(OPS), show_deployments)]
+    vec![
+        Route::get("/deployments", Access::Roles(OPS), show_deployments),
+        Route::get("/deployments/confirm", Access::Roles(ONCALL), confirm),
+        Route::post("/deployments/runs", Access::Roles(ONCALL), start).step_up(),
+    ]
+}
+
+/// Deployment procedures listed on this page.
+const PROCEDURES: [&str; 5] = ["deploy", "rollback", "restart", "emergency_restart", "scale"];
+const HISTORY_PAGE: i64 = 20;
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The App Runner service as the confirmation and run pages name it.
+pub fn target(state: &AppState) -> String {
+    format!("apprunner:{}", service_name(state))
+}
+
+pub fn service_name(state: &AppState) -> String {
+    state.config.drop.apprunner_service_name.clone().unwrap_or_else(|| "drop-web".into())
+}
+
+/// "production — App Runner service drop-web in eu-west-1": said on every confirmation.
+pub fn environment(state: &AppState) -> String {
+    format!(
+        "production — App Runner service {} in {}",
+        service_name(state),
+        state.config.aws.region.as_deref().unwrap_or("an unconfigured region")
+    )
+}
+
+/// The ECR image reference App Runner pulls, pinned by digest.
+fn image_reference(state: &AppState, digest: &str) -> String {
+    let c = &state.config;
+    format!(
+        "{}.dkr.ecr.{}.amazonaws.com/{}@{digest}",
+        c.aws.account_id.as_deref().unwrap_or("000000000000"),
+        c.aws.region.as_deref().unwrap_or("eu-west-1"),
+        c.drop.ecr_repository.as_deref().unwrap_or("drop-web")
+    )
 }
 
 #[derive(Template)]
@@ -26,12 +74,38 @@ pub struct DeploymentsPage {
     /// What runs now, or why it cannot be read.
     pub running: Result<ServiceStatus, String>,
     pub images: Result<Vec<Image>, String>,
+    pub scaling: Result<Scaling, String>,
+    /// When the running image was put in place, and by whom (if through the console).
+    pub since: Option<DateTime<Utc>>,
+    pub deployed_by: Option<Run>,
+    pub active: Option<Run>,
+    pub history: Vec<Run>,
+    pub next: Option<String>,
 }
 
 impl DeploymentsPage {
-    /// Whether the service runs this image (its tag ends the running image URI).
+    /// Whether the service runs this image.
     pub fn is_running(&self, image: &Image) -> bool {
-        self.running.as_ref().is_ok_and(|s| image.tags.iter().any(|t| s.image.ends_with(&format!(":{t}"))))
+        self.running.as_ref().is_ok_and(|s| {
+            s.image.ends_with(&format!("@{}", image.digest))
+                || image.tags.iter().any(|t| s.image.ends_with(&format!(":{t}")))
+        })
+    }
+
+    /// The running image's entry in ECR.
+    pub fn running_image(&self) -> Option<&Image> {
+        self.images.as_ref().ok()?.iter().find(|i| self.is_running(i))
+    }
+
+    /// Newer than what runs (a deploy) or older (a rollback)?
+    pub fn action_for(&self, image: &Image) -> Option<&'static str> {
+        if image.tags.is_empty() || self.is_running(image) {
+            return None;
+        }
+        match self.running_image() {
+            Some(running) if image.pushed_at < running.pushed_at => Some("rollback"),
+            _ => Some("deploy"),
+        }
     }
 
     pub fn untagged(&self) -> usize {
@@ -47,17 +121,252 @@ impl Image {
     pub fn size(&self) -> String {
         format!("{:.0} MB", self.size_bytes as f64 / 1_048_576.0)
     }
+
+    pub fn tag(&self) -> &str {
+        self.tags.first().map_or("untagged", String::as_str)
+    }
 }
 
-pub async fn show_deployments(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
-    let limit = std::time::Duration::from_secs(3);
-    let (running, images) =
-        tokio::join!(bounded(limit, state.cloud.app_runner.service_status()), bounded(limit, state.cloud.ecr.images()));
+#[derive(Deserialize, Default)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    before: String,
+}
+
+pub async fn show_deployments(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Html<String>, AppError> {
+    let (running, images, scaling, operations) = tokio::join!(
+        bounded(LIMIT, state.cloud.app_runner.service_status()),
+        bounded(LIMIT, state.cloud.ecr.images()),
+        bounded(LIMIT, state.cloud.app_runner.scaling()),
+        bounded(LIMIT, state.cloud.app_runner.recent_operations()),
+    );
+    let after = parse_time_cursor(&q.before).and_then(|(at, id)| id.parse::<Uuid>().ok().map(|id| (at, id)));
+    let mut history = runs::history(&state.pool, &PROCEDURES, after, HISTORY_PAGE + 1).await?;
+    let next = (history.len() as i64 > HISTORY_PAGE).then(|| {
+        history.truncate(HISTORY_PAGE as usize);
+        history.last().map(|r| time_cursor(r.created_at, &r.id.to_string()))
+    });
+    let tag = match (&running, &images) {
+        (Ok(s), Ok(list)) => tag_of(list, &s.image),
+        _ => None,
+    };
+    let deployed_by = match &tag {
+        Some(tag) => runs::last_success_with_tag(&state.pool, tag).await?,
+        None => None,
+    };
     render(&DeploymentsPage {
         shell: Shell::new(&state, &user, Area::Deployments, "Deployments"),
         drop: state.config.drop.clone(),
         region: state.config.aws.region.clone().unwrap_or_else(|| "not configured".into()),
+        since: operations.ok().as_deref().and_then(last_deployed),
         running: running.map_err(|e| e.to_string()),
         images: images.map_err(|e| e.to_string()),
+        scaling: scaling.map_err(|e| e.to_string()),
+        deployed_by,
+        active: runs::active_on(&state.pool, &target(&state)).await?,
+        history,
+        next: next.flatten(),
     })
+}
+
+/// When the last successful deployment ended: since when the running image serves.
+fn last_deployed(operations: &[Operation]) -> Option<DateTime<Utc>> {
+    operations
+        .iter()
+        .filter(|o| {
+            o.succeeded() && matches!(o.kind.as_str(), "START_DEPLOYMENT" | "UPDATE_SERVICE" | "CREATE_SERVICE")
+        })
+        .filter_map(|o| o.ended_at)
+        .max()
+}
+
+/// What the person asked for, from the query string or the form.
+#[derive(Deserialize, Default, Clone)]
+pub struct RunForm {
+    #[serde(default)]
+    pub procedure: String,
+    #[serde(default)]
+    pub digest: String,
+    #[serde(default)]
+    pub min: String,
+    #[serde(default)]
+    pub max: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub understood: String,
+}
+
+#[derive(Template)]
+#[template(path = "deployments/confirm.html")]
+pub struct ConfirmPage {
+    pub shell: Shell,
+    pub form: RunForm,
+    pub procedure: Procedure,
+    pub environment: String,
+    pub heading: String,
+    pub impact: String,
+    pub running: Option<Image>,
+    pub running_reference: String,
+    pub chosen: Option<Image>,
+    pub steps: Vec<String>,
+    pub scaling: Option<Scaling>,
+    pub scaling_error: Option<String>,
+    pub understood_error: Option<String>,
+    pub active: Option<Run>,
+}
+
+impl ConfirmPage {
+    pub fn needs_understood(&self) -> bool {
+        self.procedure == Procedure::EmergencyRestart
+    }
+}
+
+/// Everything a deployment run needs, worked out from what runs now and the choice made.
+struct Prepared {
+    page: ConfirmPage,
+    new: NewRun,
+}
+
+async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<Prepared, AppError> {
+    let procedure = Procedure::parse(&form.procedure)
+        .filter(|p| PROCEDURES.contains(&p.as_str()))
+        .ok_or_else(|| AppError::Validation("Choose deploy, rollback, restart, emergency restart or scale.".into()))?;
+    let (running, images) =
+        tokio::join!(bounded(LIMIT, state.cloud.app_runner.service_status()), bounded(LIMIT, state.cloud.ecr.images()));
+    let running = running
+        .map_err(|e| AppError::Unavailable(format!("What runs now cannot be read, so nothing can be planned: {e}")))?;
+    let images = images.map_err(|e| AppError::Unavailable(format!("The images in ECR cannot be read: {e}")))?;
+    let running_image = images.iter().find(|i| tag_of(std::slice::from_ref(i), &running.image).is_some()).cloned();
+    let running_tag = tag_of(&images, &running.image).unwrap_or_else(|| "unknown".into());
+    let service = service_name(state);
+    let chosen = match procedure {
+        Procedure::Deploy | Procedure::Rollback => {
+            let image =
+                images.iter().find(|i| i.digest == form.digest && !i.tags.is_empty()).cloned().ok_or_else(|| {
+                    AppError::Validation("Choose a tagged image from the list on the deployments page.".into())
+                })?;
+            Some(image)
+        }
+        _ => None,
+    };
+    let mut scaling_error = None;
+    let scaling = if procedure == Procedure::Scale {
+        let now = bounded(LIMIT, state.cloud.app_runner.scaling()).await.ok();
+        match (form.min.trim().parse::<i32>(), form.max.trim().parse::<i32>()) {
+            (Ok(min), Ok(max)) if (1..=25).contains(&min) && (min..=25).contains(&max) => Some(Scaling { min, max }),
+            _ if form.min.trim().is_empty() && form.max.trim().is_empty() => now,
+            _ => {
+                scaling_error =
+                    Some("Give whole numbers: at least 1 instance, at most 25, minimum not above maximum.".into());
+                now
+            }
+        }
+    } else {
+        None
+    };
+    let now = Utc::now();
+    let snapshot = format!(
+        "{}-pre-deploy-{}",
+        state.config.drop.rds_instance.as_deref().unwrap_or("drop-db"),
+        now.format("%Y%m%d-%H%M")
+    );
+    let (heading, impact, plan, params) = match (procedure, &chosen) {
+        (Procedure::Deploy, Some(image)) => (
+            format!("Deploy {} to production", image.tag()),
+            "No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. If health fails afterwards, the console rolls back to the image running now.".to_owned(),
+            Plan::deploy(&service, image.tag(), &snapshot, state.config.runs.maintenance_window_minutes),
+            json!({ "image": image_reference(state, &image.digest), "digest": image.digest, "tag": image.tag(), "snapshot_id": snapshot }),
+        ),
+        (Procedure::Rollback, Some(image)) => (
+            format!("Roll back production to {}", image.tag()),
+            format!("No downtime expected. {} replaces {running_tag}, which stops serving once {} is healthy. Database changes made by newer releases are not undone.", image.tag(), image.tag()),
+            Plan::rollback(&service, image.tag()),
+            json!({ "image": image_reference(state, &image.digest), "digest": image.digest, "tag": image.tag() }),
+        ),
+        (Procedure::Restart, _) => (
+            "Rolling restart of production".to_owned(),
+            format!("No downtime expected: App Runner starts fresh instances of {running_tag} and moves traffic once they are healthy. Typically 3–5 minutes."),
+            Plan::restart(&service, &running_tag),
+            json!({ "tag": running_tag }),
+        ),
+        (Procedure::EmergencyRestart, _) => (
+            "Emergency restart of production".to_owned(),
+            "Drop is DOWN for every user from the pause until the resume completes — typically 1–3 minutes. Use it only when a rolling restart cannot help (the service is wedged).".to_owned(),
+            Plan::emergency_restart(&service, &running_tag),
+            json!({ "tag": running_tag }),
+        ),
+        (Procedure::Scale, _) => {
+            let s = scaling.unwrap_or(Scaling { min: 1, max: 4 });
+            (
+                "Change production auto-scaling".to_owned(),
+                "No downtime expected: App Runner adds or removes instances within the new bounds. More instances cost more.".to_owned(),
+                Plan::scale(&service, s),
+                json!({ "min": s.min, "max": s.max }),
+            )
+        }
+        _ => return Err(AppError::Validation("Choose an image.".into())),
+    };
+    let page = ConfirmPage {
+        shell: Shell::new(state, user, Area::Deployments, heading.clone()),
+        environment: environment(state),
+        heading,
+        impact,
+        running: running_image,
+        running_reference: running.image.clone(),
+        chosen,
+        steps: plan.steps.iter().map(|s| s.title.clone()).collect(),
+        scaling,
+        scaling_error,
+        understood_error: None,
+        active: runs::active_on(&state.pool, &target(state)).await?,
+        procedure,
+        form: form.clone(),
+    };
+    let new = NewRun {
+        procedure,
+        target: target(state),
+        environment: "production".into(),
+        params,
+        facts: json!({}),
+        reason: non_empty(&form.reason),
+        plan,
+    };
+    Ok(Prepared { page, new })
+}
+
+/// `GET /deployments/confirm?procedure=…`: what will happen, where, and the button.
+pub async fn confirm(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(form): Query<RunForm>,
+) -> Result<Html<String>, AppError> {
+    render(&prepare(&state, &user, form).await?.page)
+}
+
+/// `POST /deployments/runs`: start the confirmed run and follow it.
+pub async fn start(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Form(form): Form<RunForm>,
+) -> Result<Response, AppError> {
+    let Prepared { mut page, new } = prepare(&state, &user, form.clone()).await?;
+    if page.needs_understood() && form.understood != "yes" {
+        page.understood_error = Some("Tick the box to confirm that Drop will be down during the restart.".into());
+    }
+    if page.procedure == Procedure::Scale && page.scaling_error.is_none() && form.min.trim().is_empty() {
+        page.scaling_error = Some("Give the minimum and maximum number of instances.".into());
+    }
+    if page.scaling_error.is_some() || page.understood_error.is_some() {
+        let mut response = render(&page)?.into_response();
+        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(response);
+    }
+    let id = runs::start(&state.pool, &ctx, &user, new).await?;
+    Ok(Redirect::to(&format!("/runs/{id}")).into_response())
 }

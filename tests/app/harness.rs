@@ -13,6 +13,8 @@ use sqlx::PgPool;
 
 pub struct TestApp {
     pub address: SocketAddr,
+    /// The state the console serves with: for driving the runs worker and the simulator.
+    pub state: AppState,
     browser: Browser,
 }
 
@@ -88,10 +90,11 @@ impl TestApp {
             config.public_url = Some(format!("http://{address}"));
         }
         let state = AppState::new(pool, config);
+        let served = state.clone();
         tokio::spawn(async move {
-            dropops::serve(listener, app(state), std::future::pending()).await.expect("serve");
+            dropops::serve(listener, app(served), std::future::pending()).await.expect("serve");
         });
-        Self { address, browser: Browser::at(&format!("http://{address}")) }
+        Self { address, state, browser: Browser::at(&format!("http://{address}")) }
     }
 
     /// A second browser (its own cookies) on the same console.

@@ -16,5 +16,6 @@ mod health;
 mod identity;
 mod oidc;
 mod ops;
+mod runs;
 mod shell;
 mod str;

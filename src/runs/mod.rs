@@ -1,0 +1,432 @@
+//! Runs: the runbook's procedures that touch the outside world (deploy, rollback, restart,
+//! scale, secret rotation) as ordered lists of steps kept in PostgreSQL.
+//!
+//! A run is created with all its steps in one audited transaction; the unique partial index on
+//! `console.runs (target)` makes a second active run on the same service impossible, whatever
+//! the number of replicas. The [`worker`] of any replica claims it, holds a lease it renews,
+//! and drives the steps; each step writes its audit intent before acting and its outcome
+//! after, reads the current state before acting, and so can be resumed by another replica
+//! after a crash without repeating a side effect.
+
+pub mod pages;
+pub mod rotation;
+pub mod steps;
+pub mod worker;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::audit::{self, AuditContext, AuditToken, Intent};
+use crate::auth::CurrentUser;
+use crate::error::AppError;
+pub use steps::{Plan, StepKind};
+
+/// The procedures, as stored in `console.runs.procedure`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Procedure {
+    Deploy,
+    Rollback,
+    Restart,
+    EmergencyRestart,
+    Scale,
+    RotateJwtSecret,
+    RotateDbPassword,
+}
+
+impl Procedure {
+    pub const ALL: [Procedure; 7] = [
+        Procedure::Deploy,
+        Procedure::Rollback,
+        Procedure::Restart,
+        Procedure::EmergencyRestart,
+        Procedure::Scale,
+        Procedure::RotateJwtSecret,
+        Procedure::RotateDbPassword,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Procedure::Deploy => "deploy",
+            Procedure::Rollback => "rollback",
+            Procedure::Restart => "restart",
+            Procedure::EmergencyRestart => "emergency_restart",
+            Procedure::Scale => "scale",
+            Procedure::RotateJwtSecret => "rotate_jwt_secret",
+            Procedure::RotateDbPassword => "rotate_db_password",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// How the procedure reads in a sentence: "a deploy by Kari is already running".
+    pub fn label(self) -> &'static str {
+        match self {
+            Procedure::Deploy => "deploy",
+            Procedure::Rollback => "rollback",
+            Procedure::Restart => "rolling restart",
+            Procedure::EmergencyRestart => "emergency restart",
+            Procedure::Scale => "scaling change",
+            Procedure::RotateJwtSecret => "JWT secret rotation",
+            Procedure::RotateDbPassword => "database password rotation",
+        }
+    }
+
+    /// Where the run page's "back" link goes.
+    pub fn home(self) -> &'static str {
+        match self {
+            Procedure::RotateJwtSecret | Procedure::RotateDbPassword => "/secrets",
+            _ => "/deployments",
+        }
+    }
+}
+
+/// A run as the pages show it.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub id: Uuid,
+    pub procedure: String,
+    pub target: String,
+    pub environment: String,
+    pub params: Value,
+    pub facts: Value,
+    pub status: String,
+    pub reason: Option<String>,
+    pub started_by: Uuid,
+    pub started_by_name: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub cancel_requested_by: Option<String>,
+}
+
+impl Run {
+    pub fn active(&self) -> bool {
+        matches!(self.status.as_str(), "queued" | "running")
+    }
+
+    pub fn procedure(&self) -> Option<Procedure> {
+        Procedure::parse(&self.procedure)
+    }
+
+    pub fn label(&self) -> &'static str {
+        self.procedure().map_or("run", Procedure::label)
+    }
+
+    pub fn home(&self) -> &'static str {
+        self.procedure().map_or("/deployments", Procedure::home)
+    }
+
+    /// What the run is about, in a few words: "b2e9f14", "min 2 / max 6".
+    pub fn subject(&self) -> String {
+        let p = &self.params;
+        if let Some(tag) = p["tag"].as_str() {
+            return tag.to_owned();
+        }
+        if let (Some(min), Some(max)) = (p["min"].as_i64(), p["max"].as_i64()) {
+            return format!("min {min} / max {max}");
+        }
+        p["secret_id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// How long it ran, or has been running: "3 min 12 s".
+    pub fn elapsed(&self) -> String {
+        let end = self.finished_at.unwrap_or_else(Utc::now);
+        duration_text((end - self.created_at).num_seconds())
+    }
+
+    pub fn short_id(&self) -> String {
+        self.id.simple().to_string()[..8].to_owned()
+    }
+}
+
+pub fn duration_text(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub position: i32,
+    pub name: String,
+    pub title: String,
+    pub status: String,
+    pub always: bool,
+    pub state: Value,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub intent_id: Option<i64>,
+}
+
+impl Step {
+    pub fn elapsed(&self) -> Option<String> {
+        let start = self.started_at?;
+        Some(duration_text((self.finished_at.unwrap_or_else(Utc::now) - start).num_seconds()))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    pub id: i64,
+    pub position: Option<i32>,
+    pub at: DateTime<Utc>,
+    pub line: String,
+}
+
+/// What starting a run needs besides its plan.
+pub struct NewRun {
+    pub procedure: Procedure,
+    pub target: String,
+    pub environment: String,
+    pub params: Value,
+    pub facts: Value,
+    pub reason: Option<String>,
+    pub plan: Plan,
+}
+
+/// Create a run and its steps: audited, and refused with a link to the run in the way when
+/// the target already has an active one.
+pub async fn start(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, new: NewRun) -> Result<Uuid, AppError> {
+    let id = Uuid::new_v4();
+    let intent = Intent {
+        action: "run_started",
+        resource_type: "run",
+        resource_id: id.to_string(),
+        reason: new.reason.clone(),
+        details: json!({
+            "procedure": new.procedure.as_str(),
+            "target": new.target,
+            "environment": new.environment,
+            "params": new.params,
+            "steps": new.plan.steps.iter().map(|s| s.title.clone()).collect::<Vec<_>>(),
+        }),
+    };
+    let inserted = audit::audited(pool, ctx, intent, async |tx, token| {
+        insert_run(tx, token, id, user, &new).await.map_err(AppError::from)
+    })
+    .await;
+    match inserted {
+        Ok(()) => Ok(id),
+        Err(AppError::Internal(e)) if is_unique_violation(&e) => Err(already_running(pool, &new.target).await),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .is_some_and(|d| d.constraint() == Some("runs_one_active_per_target_idx"))
+}
+
+/// "A deploy by Kari Nordmann is already running — view it", with the link.
+pub(crate) async fn already_running(pool: &PgPool, target: &str) -> AppError {
+    match active_on(pool, target).await {
+        Ok(Some(run)) => AppError::Conflict(format!(
+            "A {} by {} is already running on {} (started {} UTC). Only one run at a time may change it: view it at /runs/{}.",
+            run.label(),
+            run.started_by_name,
+            run.target,
+            run.created_at.format("%H:%M"),
+            run.id
+        )),
+        _ => AppError::Conflict(format!("Another run is already changing {target}; try again when it has ended.")),
+    }
+}
+
+async fn insert_run(
+    tx: &mut PgConnection,
+    _audited: &AuditToken,
+    id: Uuid,
+    user: &CurrentUser,
+    new: &NewRun,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into console.runs (id, procedure, target, environment, params, facts, reason, started_by, started_by_name)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        id,
+        new.procedure.as_str(),
+        new.target,
+        new.environment,
+        new.params,
+        new.facts,
+        new.reason,
+        user.staff_id,
+        user.name
+    )
+    .execute(&mut *tx)
+    .await?;
+    insert_steps(tx, id, 0, &new.plan).await?;
+    sqlx::query!(
+        "insert into console.run_log (run_id, line) values ($1, $2)",
+        id,
+        format!("{} started by {}", capitalise(new.procedure.label()), user.name)
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_steps(tx: &mut PgConnection, run: Uuid, from: i32, plan: &Plan) -> Result<(), sqlx::Error> {
+    for (i, step) in plan.steps.iter().enumerate() {
+        sqlx::query!(
+            "insert into console.run_steps (run_id, position, name, title, always) values ($1, $2, $3, $4, $5)",
+            run,
+            from + i as i32,
+            step.kind.as_str(),
+            step.title,
+            step.always
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// Ask a run to stop before its next step. Audited; the worker does the stopping.
+pub async fn request_cancel(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, id: Uuid) -> Result<(), AppError> {
+    let intent = Intent {
+        action: "run_cancel_requested",
+        resource_type: "run",
+        resource_id: id.to_string(),
+        reason: None,
+        details: json!({}),
+    };
+    audit::audited(pool, ctx, intent, async |tx, _token| {
+        let done = sqlx::query!(
+            "update console.runs set cancel_requested_by = $2
+              where id = $1 and status in ('queued', 'running') and cancel_requested_by is null",
+            id,
+            user.name
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        crate::error::changed(done, "This run has already ended or is already being cancelled.")?;
+        sqlx::query!(
+            "insert into console.run_log (run_id, line) values ($1, $2)",
+            id,
+            format!("{} asked to cancel: the run stops before its next step", user.name)
+        )
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Run>, sqlx::Error> {
+    sqlx::query_as!(
+        Run,
+        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+                created_at, finished_at, outcome, cancel_requested_by
+           from console.runs where id = $1",
+        id
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// The active run on a target, if any.
+pub async fn active_on(pool: &PgPool, target: &str) -> Result<Option<Run>, sqlx::Error> {
+    sqlx::query_as!(
+        Run,
+        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+                created_at, finished_at, outcome, cancel_requested_by
+           from console.runs where target = $1 and status in ('queued', 'running')",
+        target
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Runs of some procedures, newest first, after a (created_at, id) cursor.
+pub async fn history(
+    pool: &PgPool,
+    procedures: &[&str],
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Run>, sqlx::Error> {
+    let procedures: Vec<String> = procedures.iter().map(|p| (*p).to_owned()).collect();
+    sqlx::query_as!(
+        Run,
+        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+                created_at, finished_at, outcome, cancel_requested_by
+           from console.runs
+          where procedure = any($1)
+            and ($2::timestamptz is null or (created_at, id) < ($2, $3))
+          order by created_at desc, id desc
+          limit $4",
+        &procedures,
+        after.map(|(at, _)| at),
+        after.map(|(_, id)| id),
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn steps(pool: &PgPool, run: Uuid) -> Result<Vec<Step>, sqlx::Error> {
+    sqlx::query_as!(
+        Step,
+        "select position, name, title, status, always, state, started_at, finished_at, intent_id
+           from console.run_steps where run_id = $1 order by position",
+        run
+    )
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn log(pool: &PgPool, run: Uuid) -> Result<Vec<LogLine>, sqlx::Error> {
+    sqlx::query_as!(
+        LogLine,
+        "select id, position, at, line from console.run_log where run_id = $1 order by id limit 2000",
+        run
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// The newest finished run that put a given image in place (who deployed what runs now).
+pub async fn last_success_with_tag(pool: &PgPool, tag: &str) -> Result<Option<Run>, sqlx::Error> {
+    sqlx::query_as!(
+        Run,
+        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+                created_at, finished_at, outcome, cancel_requested_by
+           from console.runs
+          where procedure in ('deploy', 'rollback') and status = 'succeeded' and params ->> 'tag' = $1
+          order by created_at desc limit 1",
+        tag
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Whether another run already follows this App Runner operation: a resumed step must not
+/// adopt an operation that is not its own.
+pub async fn operation_followed_elsewhere(pool: &PgPool, operation: &str, run: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select exists (
+               select 1 from console.run_steps
+                where run_id <> $2
+                  and $1 in (state ->> 'operation_id', state ->> 'rollback_operation_id',
+                             state ->> 'pause_operation_id', state ->> 'resume_operation_id')
+           ) as "followed!""#,
+        operation,
+        run
+    )
+    .fetch_one(pool)
+    .await
+}

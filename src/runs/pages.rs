@@ -1,0 +1,196 @@
+//! The run page: live step progress (htmx polling while the run is active), elapsed time,
+//! the step log, and cancel / resume.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{Html, Redirect};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{LogLine, Procedure, Run, Step};
+use crate::audit::{self, AuditContext, Intent};
+use crate::auth::CurrentUser;
+use crate::auth::policy::{Access, ONCALL, OPS, Route};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::{Area, Htmx, Shell, page_or_fragment};
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/runs/{id}", Access::Roles(OPS), show_run),
+        Route::post("/runs/{id}/cancel", Access::Roles(ONCALL), cancel_run),
+        Route::post("/runs/{id}/resume", Access::Roles(ONCALL), resume_run).step_up(),
+    ]
+}
+
+#[derive(Template)]
+#[template(path = "runs/show.html")]
+pub struct RunPage {
+    pub shell: Shell,
+    pub progress: RunProgress,
+}
+
+#[derive(Template)]
+#[template(path = "runs/_progress.html")]
+pub struct RunProgress {
+    pub run: Run,
+    pub steps: Vec<Step>,
+    pub log: Vec<LogLine>,
+    pub csrf: String,
+    pub may_act: bool,
+}
+
+impl RunProgress {
+    pub fn step_tone(step: &Step) -> &'static str {
+        match step.status.as_str() {
+            "succeeded" => "green",
+            "failed" => "red",
+            "running" => "blue",
+            "cancelled" | "skipped" => "amber",
+            _ => "grey",
+        }
+    }
+
+    pub fn step_label(step: &Step) -> &'static str {
+        match step.status.as_str() {
+            "succeeded" => "Done",
+            "failed" => "Failed",
+            "running" => "In progress",
+            "cancelled" => "Cancelled",
+            "skipped" => "Skipped",
+            _ => "Waiting",
+        }
+    }
+
+    pub fn lines_of(&self, step: &Step) -> Vec<&LogLine> {
+        self.log.iter().filter(|l| l.position == Some(step.position)).collect()
+    }
+
+    pub fn run_lines(&self) -> Vec<&LogLine> {
+        self.log.iter().filter(|l| l.position.is_none()).collect()
+    }
+
+    /// A database password rotation stopped between setting the password and making the new
+    /// DATABASE_URL current: production connects with a password that no longer works on
+    /// its next restart. Said in words, with the way out.
+    pub fn half_rotated(&self) -> bool {
+        let done = |name: &str| self.steps.iter().any(|s| s.name == name && s.status == "succeeded");
+        self.run.procedure() == Some(Procedure::RotateDbPassword) && done("set_db_password") && !done("promote_secret")
+    }
+
+    /// Resuming makes sense for a failed rotation: its next step continues with the value
+    /// already stored, never a new one.
+    pub fn resumable(&self) -> bool {
+        self.run.status == "failed"
+            && matches!(self.run.procedure(), Some(Procedure::RotateDbPassword | Procedure::RotateJwtSecret))
+    }
+
+    pub fn error_of(step: &Step) -> Option<&str> {
+        step.state["error"].as_str()
+    }
+}
+
+fn parse_id(text: &str) -> Result<Uuid, AppError> {
+    text.parse().map_err(|_| AppError::NotFound)
+}
+
+async fn progress(state: &AppState, user: &CurrentUser, id: Uuid) -> Result<RunProgress, AppError> {
+    let run = super::get(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    Ok(RunProgress {
+        steps: super::steps(&state.pool, id).await?,
+        log: super::log(&state.pool, id).await?,
+        may_act: ONCALL.iter().any(|r| user.has(*r)),
+        csrf: user.csrf.clone(),
+        run,
+    })
+}
+
+/// `GET /runs/{id}`: the page, or (htmx polling) just the progress.
+pub async fn show_run(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    htmx: Htmx,
+    Path(id): Path<String>,
+) -> Result<Html<String>, AppError> {
+    let progress = progress(&state, &user, parse_id(&id)?).await?;
+    let title = format!("{} {}", capitalised(progress.run.label()), progress.run.subject());
+    let area = if progress.run.home() == "/secrets" { Area::Secrets } else { Area::Deployments };
+    page_or_fragment(htmx, progress, |progress| RunPage { shell: Shell::new(&state, &user, area, title), progress })
+}
+
+fn capitalised(text: &str) -> String {
+    let mut c = text.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+/// `POST /runs/{id}/cancel`: stop before the next step (a step in progress finishes first).
+pub async fn cancel_run(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+) -> Result<Redirect, AppError> {
+    let id = parse_id(&id)?;
+    super::request_cancel(&state.pool, &ctx, &user, id).await?;
+    Ok(Redirect::to(&format!("/runs/{id}")))
+}
+
+/// `POST /runs/{id}/resume`: carry on a failed rotation from the step that failed.
+pub async fn resume_run(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path(id): Path<String>,
+) -> Result<Redirect, AppError> {
+    let id = parse_id(&id)?;
+    let p = progress(&state, &user, id).await?;
+    if !p.resumable() {
+        return Err(AppError::Conflict(
+            "Only a failed secret rotation can be resumed; start a new run instead.".into(),
+        ));
+    }
+    let intent = Intent {
+        action: "run_resumed",
+        resource_type: "run",
+        resource_id: id.to_string(),
+        reason: None,
+        details: json!({ "procedure": p.run.procedure }),
+    };
+    let resumed = audit::audited(&state.pool, &ctx, intent, async |tx, _token| {
+        let done = sqlx::query!(
+            "update console.runs set status = 'queued', finished_at = null, outcome = null, lease_owner = null,
+                    lease_until = null, cancel_requested_by = null
+              where id = $1 and status = 'failed'",
+            id
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        crate::error::changed(done, "This run is no longer failed.")?;
+        sqlx::query!(
+            "update console.run_steps set status = 'pending', finished_at = null, started_at = null, intent_id = null,
+                    state = state - 'error'
+              where run_id = $1 and status in ('failed', 'skipped', 'cancelled')",
+            id
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "insert into console.run_log (run_id, line) values ($1, $2)",
+            id,
+            format!("{} resumed the run from the step that failed", user.name)
+        )
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    })
+    .await;
+    match resumed {
+        Ok(()) => Ok(Redirect::to(&format!("/runs/{id}"))),
+        Err(AppError::Internal(e)) if super::is_unique_violation(&e) => {
+            Err(super::already_running(&state.pool, &p.run.target).await)
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,155 @@
+//! Secret rotation steps (runbook §4). The new value is generated once and stored in Secrets
+//! Manager as the *pending* version of the secret, under a version id fixed when the run was
+//! created, before anything else changes. Every later step reads it back from there: a run
+//! stopped after RDS took the new password resumes with that same password (never a fresh
+//! one), and the value is never kept by the console, its pages, logs or audit rows — the
+//! audit log gets an HMAC fingerprint.
+
+use serde_json::json;
+
+use super::steps::{Progress, StepContext};
+use crate::audit;
+use crate::config::Secret;
+
+/// What a rotation rotates, as stored in the run's params.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotated {
+    /// `JWT_SECRET`: 48 random bytes, base64.
+    JwtSecret,
+    /// The RDS master password (32 random bytes, URL-safe base64: RDS refuses `/`), kept in
+    /// the app's `DATABASE_URL` secret.
+    DatabaseUrl,
+}
+
+impl Rotated {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rotated::JwtSecret => "jwt_secret",
+            Rotated::DatabaseUrl => "database_url",
+        }
+    }
+
+    /// The name the runbook and the audit log use.
+    pub fn env_name(self) -> &'static str {
+        match self {
+            Rotated::JwtSecret => "JWT_SECRET",
+            Rotated::DatabaseUrl => "DATABASE_URL",
+        }
+    }
+
+    fn of(cx: &StepContext<'_>) -> Option<Self> {
+        match cx.run.params["rotated"].as_str()? {
+            "jwt_secret" => Some(Rotated::JwtSecret),
+            "database_url" => Some(Rotated::DatabaseUrl),
+            _ => None,
+        }
+    }
+}
+
+fn target(cx: &StepContext<'_>) -> Result<(Rotated, String, String), Progress> {
+    let fail = |what: &str| Progress::Failed(format!("the run names no {what}"));
+    let rotated = Rotated::of(cx).ok_or_else(|| fail("secret kind"))?;
+    let id = cx.run.params["secret_id"].as_str().ok_or_else(|| fail("secret"))?.to_owned();
+    let version = cx.run.params["version"].as_str().ok_or_else(|| fail("secret version"))?.to_owned();
+    Ok((rotated, id, version))
+}
+
+/// The password inside a `postgres://user:password@host/db` URL.
+pub fn password_of(url: &Secret) -> Option<Secret> {
+    let parsed = reqwest::Url::parse(url.expose()).ok()?;
+    parsed.password().filter(|p| !p.is_empty()).map(Secret::new)
+}
+
+/// The same URL with another password.
+fn with_password(url: &Secret, password: &Secret) -> Option<Secret> {
+    let mut parsed = reqwest::Url::parse(url.expose()).ok()?;
+    parsed.set_password(Some(password.expose())).ok()?;
+    Some(Secret::new(parsed.to_string()))
+}
+
+/// Generate the new value and store it as the pending version, unless that version exists.
+pub async fn stage(cx: &StepContext<'_>) -> Progress {
+    let (rotated, id, version) = match target(cx) {
+        Ok(t) => t,
+        Err(p) => return p,
+    };
+    let secrets = &cx.state.cloud.secrets;
+    let fingerprint = |value: &Secret| audit::fingerprint(&cx.state.config, value.expose());
+    match secrets.value(&id, Some(&version)).await {
+        Ok(Some(existing)) => {
+            return Progress::Done(json!({ "staged": version, "fingerprint": fingerprint(&existing) }));
+        }
+        Ok(None) => {}
+        Err(e) => return Progress::Failed(e.to_string()),
+    }
+    let value = match rotated {
+        Rotated::JwtSecret => Secret::random_base64(48, false),
+        Rotated::DatabaseUrl => {
+            let current = match secrets.value(&id, None).await {
+                Ok(Some(v)) => v,
+                Ok(None) => return Progress::Failed(format!("Secrets Manager has no current value of {id}")),
+                Err(e) => return Progress::Failed(e.to_string()),
+            };
+            match with_password(&current, &Secret::random_base64(32, true)) {
+                Some(url) => url,
+                None => {
+                    return Progress::Failed(format!(
+                        "the current value of {id} is not a postgres:// URL with a password; nothing was changed"
+                    ));
+                }
+            }
+        }
+    };
+    match secrets.stage_value(&id, &version, &value).await {
+        Ok(()) => Progress::Done(json!({ "staged": version, "fingerprint": fingerprint(&value) })),
+        Err(e) => Progress::Failed(e.to_string()),
+    }
+}
+
+/// The pending value, read back from Secrets Manager.
+async fn staged(cx: &StepContext<'_>) -> Result<(String, String, Secret), Progress> {
+    let (_, id, version) = target(cx)?;
+    match cx.state.cloud.secrets.value(&id, Some(&version)).await {
+        Ok(Some(value)) => Ok((id, version, value)),
+        Ok(None) => Err(Progress::Failed(format!(
+            "the pending version {version} of {id} is missing from Secrets Manager; the rotation cannot continue safely"
+        ))),
+        Err(e) => Err(Progress::Waiting(format!("{e}; trying again"))),
+    }
+}
+
+/// Set the RDS master password to the one in the pending URL. Setting the same password again
+/// (a resumed step) changes nothing.
+pub async fn set_db_password(cx: &StepContext<'_>) -> Progress {
+    let (id, _, url) = match staged(cx).await {
+        Ok(s) => s,
+        Err(p) => return p,
+    };
+    let Some(password) = password_of(&url) else {
+        return Progress::Failed(format!("the pending value of {id} holds no password"));
+    };
+    match cx.state.cloud.rds.set_master_password(&password).await {
+        Ok(()) => Progress::Done(json!({ "password_set": true })),
+        Err(e) => Progress::Failed(e.to_string()),
+    }
+}
+
+pub async fn wait_db_available(cx: &StepContext<'_>) -> Progress {
+    match cx.state.cloud.rds.instance_status().await {
+        Ok(db) if db.status == "available" => Progress::Done(json!({})),
+        Ok(db) => Progress::Waiting(format!("the instance is {}", db.status)),
+        Err(e) => Progress::Waiting(format!("{e}; trying again")),
+    }
+}
+
+/// Make the pending version current. Promoting it again changes nothing.
+pub async fn promote(cx: &StepContext<'_>) -> Progress {
+    let (id, version, _) = match staged(cx).await {
+        Ok(s) => s,
+        Err(p) => return p,
+    };
+    match cx.state.cloud.secrets.promote(&id, &version).await {
+        Ok(()) => Progress::Done(json!({ "current": version })),
+        Err(e) => Progress::Failed(e.to_string()),
+    }
+}

@@ -1,0 +1,419 @@
+//! Deployments as runs, over the simulated environment at a thousandth of real time: deploy,
+//! rollback, restarts and scaling end to end through the pages; the kill test; one run per
+//! service; automatic rollback; cancel; audit order; roles.
+
+use std::sync::Arc;
+
+use dropops::cloud::Scaling;
+use dropops::runs::worker::{Driven, Phase, Worker};
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::harness::{TestApp, config_with};
+
+/// Simulated AWS a thousand times faster than life; the worker polls every 10 ms.
+pub fn fast() -> dropops::config::Config {
+    config_with(&[
+        ("DROPOPS_SIMULATOR_TIME_SCALE", "0.001"),
+        ("DROPOPS_RUNS__POLL_INTERVAL_MS", "10"),
+        ("DROPOPS_RUNS__HEALTH_TIMEOUT_SECS", "2"),
+    ])
+}
+
+pub async fn oncall(pool: PgPool) -> TestApp {
+    let app = TestApp::spawn_with(pool, fast()).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    app
+}
+
+/// Submit the confirmation form; the answer is a redirect to the run page.
+pub async fn start(app: &TestApp, fields: &[(&str, &str)]) -> Uuid {
+    let page = app.submit("/deployments/runs", fields).await;
+    assert_eq!(page.status, 303, "the run did not start:\n{}", page.body);
+    page.location().trim_start_matches("/runs/").parse().expect("a run id in the redirect")
+}
+
+pub async fn drive(app: &TestApp) {
+    assert_eq!(Worker::new(app.state.clone()).run_until_idle().await.unwrap(), Driven::Finished);
+}
+
+/// The digest of a tag in the simulated repository.
+async fn digest(app: &TestApp, tag: &str) -> String {
+    let images = app.state.cloud.ecr.images().await.unwrap();
+    images.into_iter().find(|i| i.tags.iter().any(|t| t == tag)).expect("the tag is in ECR").digest
+}
+
+async fn running_tag(app: &TestApp) -> String {
+    app.state.cloud.probes.app_health(dropops::cloud::Environment::Production).await.unwrap().version
+}
+
+async fn run_row(pool: &PgPool, id: Uuid) -> (String, Option<String>) {
+    sqlx::query_as("select status, outcome from console.runs where id = $1").bind(id).fetch_one(pool).await.unwrap()
+}
+
+async fn step_statuses(pool: &PgPool, id: Uuid) -> Vec<(String, String)> {
+    sqlx::query_as("select name, status from console.run_steps where run_id = $1 order by position")
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// App Runner operations the simulator started while a run was going.
+async fn operations_during(pool: &PgPool, run: Uuid, kind: &str) -> i64 {
+    sqlx::query_scalar(
+        "select count(*) from console.sim_operations o, console.runs r
+          where r.id = $1 and o.kind = $2 and o.started_at between r.created_at and coalesce(r.finished_at, now())",
+    )
+    .bind(run)
+    .bind(kind)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn a_deploy_snapshots_opens_a_window_deploys_and_verifies(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    assert_eq!(running_tag(&app).await, "7f3c2a1");
+    let newest = digest(&app, "b2e9f14").await;
+
+    let page = app.visit("/deployments").await;
+    assert_eq!(page.status, 200);
+    assert!(page.has(&format!("a[href='/deployments/confirm?procedure=deploy&digest={newest}']")), "{}", page.body);
+    let confirm = app.visit(&format!("/deployments/confirm?procedure=deploy&digest={newest}")).await;
+    assert_eq!(confirm.status, 200);
+    let what = confirm.text("main");
+    assert!(what.contains("Deploy b2e9f14 to production"), "{what}");
+    assert!(what.contains("App Runner service drop-web in eu-west-1"), "the environment is named: {what}");
+    assert!(what.contains(&newest), "the full digest is shown");
+    assert!(what.contains("drop-db-pre-deploy-"), "the snapshot is named");
+
+    let run = start(&app, &[("procedure", "deploy"), ("digest", &newest), ("reason", "release 42")]).await;
+    let queued = app.visit(&format!("/runs/{run}")).await;
+    assert!(queued.has("#run-progress[hx-trigger='every 2s']"), "an active run refreshes itself");
+    drive(&app).await;
+
+    assert_eq!(run_row(&pool, run).await, ("succeeded".into(), None));
+    assert_eq!(running_tag(&app).await, "b2e9f14");
+    let statuses = step_statuses(&pool, run).await;
+    assert!(statuses.iter().all(|(_, s)| s == "succeeded"), "{statuses:?}");
+    let names: Vec<&str> = statuses.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "precheck",
+            "snapshot",
+            "wait_snapshot",
+            "open_window",
+            "deploy_image",
+            "wait_deployment",
+            "verify_health",
+            "close_window"
+        ]
+    );
+    let snapshot: String = sqlx::query_scalar("select params ->> 'snapshot_id' from console.runs where id = $1")
+        .bind(run)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let snap = app.state.cloud.rds.snapshot(&snapshot).await.unwrap().expect("the pre-deploy snapshot exists");
+    assert_eq!(snap.status, "available");
+    let window: (bool,) =
+        sqlx::query_as("select closed_at is not null from console.maintenance_windows where run_id = $1")
+            .bind(run)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(window.0, "the maintenance window is closed again");
+    assert_eq!(operations_during(&pool, run, "UPDATE_SERVICE").await, 1);
+
+    let done = app.visit(&format!("/runs/{run}")).await;
+    assert!(!done.has("#run-progress[hx-trigger]"), "a finished run stops polling");
+    assert!(done.text("main").contains("Succeeded"));
+    assert!(done.text(".run-log").contains("Done: Take the pre-deploy RDS snapshot"));
+    let deployments = app.visit("/deployments").await;
+    assert!(deployments.text("main").contains("by Ola Oncall"), "who deployed what runs now");
+    assert!(deployments.has(&format!("tr[data-run='{run}']")), "the run is in the history");
+}
+
+#[sqlx::test]
+async fn every_step_writes_its_intent_before_it_acts_and_its_outcome_after(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let newest = digest(&app, "b2e9f14").await;
+    let run = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
+    drive(&app).await;
+    let rows: Vec<(String, i64, String, i64, String)> = sqlx::query_as(
+        "select s.name, i.seq, i.action, o.seq, o.outcome
+           from console.run_steps s
+           join audit_log i on i.id = s.intent_id and i.kind = 'intent'
+           join audit_log o on o.intent_id = i.id and o.kind = 'outcome'
+          where s.run_id = $1 order by s.position",
+    )
+    .bind(run)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 8, "every step has an intent and an outcome: {rows:?}");
+    for (name, intent, _, outcome, result) in &rows {
+        assert!(intent < outcome, "{name}: intent first");
+        assert_eq!(result, "succeeded", "{name}");
+    }
+    assert_eq!(rows[4].2, "apprunner_deploy_image");
+    // The deployment itself started after its intent was in the log.
+    let ordered: bool = sqlx::query_scalar(
+        "select i.created_at <= o.started_at
+           from console.run_steps s join audit_log i on i.id = s.intent_id, console.sim_operations o
+          where s.run_id = $1 and s.name = 'deploy_image' and o.kind = 'UPDATE_SERVICE'",
+    )
+    .bind(run)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(ordered);
+    let started: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where action = 'run_started' and resource_id = $1 and kind = 'outcome'",
+    )
+    .bind(run.to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(started, 1);
+    let actor: String = sqlx::query_scalar("select actor from audit_log where id = (select intent_id from console.run_steps where run_id = $1 and position = 4)")
+        .bind(run)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(actor, "Ola Oncall", "the worker acts for the person who started the run");
+}
+
+/// The kill test: stop the worker dead before and after every step's action; another worker
+/// takes over once the lease lapses, the run ends well, and App Runner was asked to deploy
+/// exactly once per run.
+#[sqlx::test]
+async fn a_deploy_killed_at_any_step_resumes_and_deploys_once(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    for position in 0..8 {
+        for phase in [Phase::BeforeAct, Phase::AfterAct] {
+            let target = if running_tag(&app).await == "b2e9f14" { "7f3c2a1" } else { "b2e9f14" };
+            let image = digest(&app, target).await;
+            let run = start(&app, &[("procedure", "deploy"), ("digest", &image)]).await;
+            let halt = Arc::new(move |p: i32, ph: Phase| p == position && ph == phase);
+            let dying = Worker::new(app.state.clone()).halting(halt);
+            assert_eq!(dying.run_until_idle().await.unwrap(), Driven::Halted, "halted at {position} {phase:?}");
+            // Its lease still holds: nobody else may touch the run…
+            assert!(Worker::new(app.state.clone()).claim().await.unwrap().is_none());
+            // …until it lapses.
+            sqlx::query("update console.runs set lease_until = now() - interval '1 second' where id = $1")
+                .bind(run)
+                .execute(&pool)
+                .await
+                .unwrap();
+            drive(&app).await;
+            let (status, outcome) = run_row(&pool, run).await;
+            assert_eq!(status, "succeeded", "killed at step {position} {phase:?}: {outcome:?}");
+            assert_eq!(running_tag(&app).await, target);
+            assert_eq!(
+                operations_during(&pool, run, "UPDATE_SERVICE").await,
+                1,
+                "killed at step {position} {phase:?}: one deployment"
+            );
+            let open_intents: i64 = sqlx::query_scalar(
+                "select count(*) from console.run_steps s where s.run_id = $1 and not exists
+                   (select 1 from audit_log o where o.intent_id = s.intent_id and o.kind = 'outcome')",
+            )
+            .bind(run)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert_eq!(open_intents, 0, "every step's intent got its outcome");
+        }
+    }
+    let resumed: i64 =
+        sqlx::query_scalar("select count(*) from console.run_log where line like 'Resumed after an interruption%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(resumed, 16, "every interrupted step was resumed, not started again");
+}
+
+#[sqlx::test]
+async fn two_deploys_at_once_make_one_run_and_the_second_is_told_why(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let other = app.another_browser();
+    other.sign_in_as("Kari Oncall", &["oncall"]).await;
+    let newest = digest(&app, "b2e9f14").await;
+    let form = [("procedure", "deploy"), ("digest", newest.as_str())];
+    let (a, b) = tokio::join!(app.submit("/deployments/runs", &form), other.submit("/deployments/runs", &form));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [303, 409], "{}\n{}", a.body, b.body);
+    let refused = if a.status == 409 { &a } else { &b };
+    let text = refused.text("main");
+    assert!(text.contains("is already running") && text.contains("/runs/"), "{text}");
+    let runs: i64 = sqlx::query_scalar("select count(*) from console.runs").fetch_one(&pool).await.unwrap();
+    assert_eq!(runs, 1);
+    // The confirmation page says so before anyone presses the button.
+    let confirm = other.visit("/deployments/confirm?procedure=restart").await;
+    assert!(confirm.text("[role=alert]").contains("already running"));
+    assert!(confirm.has("button[type=submit][disabled]"));
+}
+
+#[sqlx::test]
+async fn failed_health_after_a_deploy_rolls_back_to_the_previous_image(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let admin = app.another_browser();
+    admin.sign_in_as("Ada Admin", &["admin"]).await;
+    assert_eq!(admin.submit("/admin/simulator/release_unhealthy", &[("active", "true")]).await.status, 303);
+    let newest = digest(&app, "b2e9f14").await;
+    let run = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
+    drive(&app).await;
+    let (status, outcome) = run_row(&pool, run).await;
+    assert_eq!(status, "failed");
+    let outcome = outcome.unwrap();
+    assert!(
+        outcome.contains("health") && outcome.contains("Rolled back automatically: 7f3c2a1"),
+        "{outcome}\n{:?}",
+        step_statuses(&pool, run).await
+    );
+    assert_eq!(running_tag(&app).await, "7f3c2a1");
+    let statuses = step_statuses(&pool, run).await;
+    let status_of = |n: &str| statuses.iter().find(|(name, _)| name == n).map(|(_, s)| s.as_str());
+    assert_eq!(status_of("verify_health"), Some("failed"));
+    assert_eq!(status_of("rollback_image"), Some("succeeded"));
+    assert_eq!(status_of("verify_rollback"), Some("succeeded"));
+    assert_eq!(statuses.last().map(|(n, s)| (n.as_str(), s.as_str())), Some(("close_window", "succeeded")));
+    let page = app.visit(&format!("/runs/{run}")).await;
+    assert!(page.text("[role=status]").contains("Rolled back automatically"));
+}
+
+#[sqlx::test]
+async fn a_failed_deployment_fails_the_run_and_still_closes_the_window(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let admin = app.another_browser();
+    admin.sign_in_as("Ada Admin", &["admin"]).await;
+    admin.submit("/admin/simulator/deploy_fails", &[("active", "true")]).await;
+    let newest = digest(&app, "b2e9f14").await;
+    let run = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
+    drive(&app).await;
+    let (status, outcome) = run_row(&pool, run).await;
+    assert_eq!(status, "failed");
+    assert!(outcome.unwrap().contains("ended FAILED"));
+    assert_eq!(running_tag(&app).await, "7f3c2a1", "App Runner keeps the old version");
+    let statuses = step_statuses(&pool, run).await;
+    assert_eq!(statuses[6], ("verify_health".into(), "skipped".into()));
+    assert_eq!(statuses[7], ("close_window".into(), "succeeded".into()));
+}
+
+#[sqlx::test]
+async fn rollback_rolling_and_emergency_restart_and_scaling(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let older = digest(&app, "c0ffee4").await;
+    let page = app.visit("/deployments").await;
+    assert!(page.has(&format!("a[href='/deployments/confirm?procedure=rollback&digest={older}']")));
+    let rollback = start(&app, &[("procedure", "rollback"), ("digest", &older)]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, rollback).await.0, "succeeded");
+    assert_eq!(running_tag(&app).await, "c0ffee4");
+
+    let restart = start(&app, &[("procedure", "restart")]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, restart).await.0, "succeeded");
+    assert_eq!(operations_during(&pool, restart, "START_DEPLOYMENT").await, 1);
+    assert_eq!(running_tag(&app).await, "c0ffee4", "a rolling restart keeps the image");
+
+    let confirm = app.visit("/deployments/confirm?procedure=emergency_restart").await;
+    assert!(confirm.text("main").contains("Drop is DOWN for every user"), "the impact is stated");
+    let unconfirmed = app.submit("/deployments/runs", &[("procedure", "emergency_restart")]).await;
+    assert_eq!(unconfirmed.status, 422);
+    assert!(unconfirmed.text("#understood-error").contains("Tick the box"));
+    let emergency = start(&app, &[("procedure", "emergency_restart"), ("understood", "yes")]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, emergency).await.0, "succeeded");
+    assert_eq!(operations_during(&pool, emergency, "PAUSE_SERVICE").await, 1);
+    assert_eq!(operations_during(&pool, emergency, "RESUME_SERVICE").await, 1);
+    assert_eq!(app.state.cloud.app_runner.service_status().await.unwrap().status, "RUNNING");
+
+    let bad = app.submit("/deployments/runs", &[("procedure", "scale"), ("min", "5"), ("max", "2")]).await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.text("#scaling-error").contains("minimum not above maximum"));
+    assert_eq!(bad.attrs("#min", "value"), ["5"], "what was typed stays");
+    let scale = start(&app, &[("procedure", "scale"), ("min", "2"), ("max", "6")]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, scale).await.0, "succeeded");
+    assert_eq!(app.state.cloud.app_runner.scaling().await.unwrap(), Scaling { min: 2, max: 6 });
+    assert!(app.visit("/deployments").await.text("main").contains("2 – 6 instances"));
+}
+
+#[sqlx::test]
+async fn a_cancelled_run_stops_before_its_next_step_and_cleans_up(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let newest = digest(&app, "b2e9f14").await;
+    let run = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
+    // The worker stops just before opening the maintenance window (step 3)…
+    let halt = Arc::new(|p: i32, ph: Phase| p == 3 && ph == Phase::BeforeAct);
+    Worker::new(app.state.clone()).halting(halt).run_until_idle().await.unwrap();
+    let page = app.visit(&format!("/runs/{run}")).await;
+    assert!(page.has(&format!("form[action='/runs/{run}/cancel']")));
+    assert_eq!(app.submit(&format!("/runs/{run}/cancel"), &[]).await.status, 303);
+    assert_eq!(app.submit(&format!("/runs/{run}/cancel"), &[]).await.status, 409, "once is enough");
+    sqlx::query("update console.runs set lease_until = now() - interval '1 second' where id = $1")
+        .bind(run)
+        .execute(&pool)
+        .await
+        .unwrap();
+    drive(&app).await;
+    let (status, outcome) = run_row(&pool, run).await;
+    assert_eq!(status, "cancelled");
+    assert_eq!(outcome.as_deref(), Some("Cancelled by Ola Oncall"));
+    // The step in progress finished; nothing after it touched the service.
+    let statuses = step_statuses(&pool, run).await;
+    assert_eq!(statuses[3].1, "succeeded");
+    assert!(statuses[4..7].iter().all(|(_, s)| s == "cancelled"), "{statuses:?}");
+    assert_eq!(statuses[7].1, "succeeded", "the window is closed anyway");
+    assert_eq!(operations_during(&pool, run, "UPDATE_SERVICE").await, 0);
+    assert_eq!(running_tag(&app).await, "7f3c2a1");
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where action = 'run_cancel_requested' and resource_id = $1 and kind = 'outcome'",
+    )
+    .bind(run.to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[sqlx::test]
+async fn compliance_and_viewers_cannot_deploy(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), fast()).await;
+    app.sign_in(&["compliance"]).await;
+    assert_eq!(app.visit("/deployments/confirm?procedure=restart").await.status, 403);
+    assert_eq!(app.submit("/deployments/runs", &[("procedure", "restart")]).await.status, 403);
+    let viewer = app.another_browser();
+    viewer.sign_in(&["viewer"]).await;
+    let page = viewer.visit("/deployments").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.has("a[href^='/deployments/confirm']"), "no buttons a viewer cannot use");
+    assert_eq!(viewer.submit("/deployments/runs", &[("procedure", "restart")]).await.status, 403);
+    let runs: i64 = sqlx::query_scalar("select count(*) from console.runs").fetch_one(&pool).await.unwrap();
+    assert_eq!(runs, 0);
+    let denied: Vec<Value> =
+        sqlx::query_scalar("select details from audit_log where action = 'access_denied' order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(denied.len() >= 3);
+}
+
+#[sqlx::test]
+async fn bad_choices_are_explained_and_start_nothing(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let unknown = app.submit("/deployments/runs", &[("procedure", "deploy"), ("digest", "sha256:nope")]).await;
+    assert_eq!(unknown.status, 422);
+    assert!(unknown.text("main").contains("Choose a tagged image"));
+    let odd = app.visit("/deployments/confirm?procedure=format_disk").await;
+    assert_eq!(odd.status, 422);
+    let runs: i64 = sqlx::query_scalar("select count(*) from console.runs").fetch_one(&pool).await.unwrap();
+    assert_eq!(runs, 0);
+}
