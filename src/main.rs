@@ -164,7 +164,10 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
         Mode::Demo => AppState::new(database.pool.clone(), config),
         Mode::Production => {
             let sdk = AwsCloud::sdk_config(&config).await;
-            let probes = HttpProbes::new(config.drop.health_url.clone(), config.drop.staging_health_url.clone());
+            let mut probes = HttpProbes::new(config.drop.health_url.clone(), config.drop.staging_health_url.clone());
+            if let Some(domain) = &config.drop.public_domain {
+                probes = probes.with_certificate(domain);
+            }
             let cloud = Cloud::aws(AwsCloud::new(&sdk, &config), probes);
             AppState::with_cloud(database.pool.clone(), config, cloud)
         }

@@ -596,7 +596,12 @@ impl Secrets for AwsCloud {
     }
 
     async fn value(&self, id: &str, version: Option<&str>) -> CloudResult<Option<Secret>> {
-        match self.secrets.get_secret_value().secret_id(id).set_version_id(version.map(str::to_owned)).send().await {
+        // Without a version, ask for AWSCURRENT by name: what the app reads.
+        let request = match version {
+            Some(v) => self.secrets.get_secret_value().secret_id(id).version_id(v),
+            None => self.secrets.get_secret_value().secret_id(id).version_stage("AWSCURRENT"),
+        };
+        match request.send().await {
             Ok(out) => Ok(out.secret_string().map(Secret::new)),
             Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
             Err(e) => Err(explain("Secrets Manager", e)),

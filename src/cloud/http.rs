@@ -1,4 +1,5 @@
-//! Drop's public endpoints over HTTPS: the app's health JSON (production and staging).
+//! Drop's public endpoints over HTTPS: the app's health JSON (production and staging) and the
+//! public domain's TLS certificate.
 
 use std::time::Duration;
 
@@ -12,6 +13,14 @@ pub struct HttpProbes {
     http: reqwest::Client,
     production: Option<String>,
     staging: Option<String>,
+    certificate: Option<CertificateProbe>,
+}
+
+/// A HEAD request to the public domain, verified as browsers verify it, keeping the
+/// certificate the server presented.
+struct CertificateProbe {
+    url: String,
+    client: reqwest::Client,
 }
 
 impl HttpProbes {
@@ -21,8 +30,75 @@ impl HttpProbes {
             .redirect(reqwest::redirect::Policy::limited(2))
             .build()
             .unwrap_or_default();
-        Self { http, production, staging }
+        Self { http, production, staging, certificate: None }
     }
+
+    /// Read the certificate of `https://<domain>/` (the public domain, e.g. getdrop.no).
+    pub fn with_certificate(self, domain: &str) -> Self {
+        self.with_certificate_at(format!("https://{domain}/"), None)
+    }
+
+    /// Read the certificate served at `url`, trusting `extra_root` (PEM) besides the public
+    /// roots: for a test server with its own certificate.
+    pub fn with_certificate_at(mut self, url: String, extra_root: Option<&[u8]>) -> Self {
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_info(true);
+        if let Some(pem) = extra_root.and_then(|pem| reqwest::Certificate::from_pem(pem).ok()) {
+            builder = builder.add_root_certificate(pem);
+        }
+        self.certificate = Some(CertificateProbe { url, client: builder.build().unwrap_or_default() });
+        self
+    }
+}
+
+/// The innermost cause of an error: what went wrong in a TLS handshake, in its own words.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// `notAfter` of a DER X.509 certificate: Certificate → tbsCertificate → validity.
+pub fn certificate_not_after(der: &[u8]) -> Option<DateTime<Utc>> {
+    /// One DER element: its tag, its content, and what follows it.
+    fn element(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = buf.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            (rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), &rest[n..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+    let (_, certificate, _) = element(der)?;
+    let (_, tbs, _) = element(certificate)?;
+    let (tag, _, mut rest) = element(tbs)?;
+    if tag == 0xa0 {
+        // [0] version, then the serial number.
+        (_, _, rest) = element(rest)?;
+    }
+    let (_, _, rest) = element(rest)?; // signature algorithm
+    let (_, _, rest) = element(rest)?; // issuer
+    let (_, validity, _) = element(rest)?;
+    let (_, _, after) = element(validity)?; // notBefore
+    let (tag, time, _) = element(after)?;
+    let text = std::str::from_utf8(time).ok()?;
+    let full = match tag {
+        // UTCTime: two-digit year, 1950–2049.
+        0x17 => format!("{}{text}", if text.get(..2)? < "50" { "20" } else { "19" }),
+        0x18 => text.to_owned(),
+        _ => return None,
+    };
+    chrono::NaiveDateTime::parse_from_str(full.trim_end_matches('Z'), "%Y%m%d%H%M%S").ok().map(|t| t.and_utc())
 }
 
 /// Read Drop's health JSON: `status`, `data.version`, `data.uptime` (seconds) and
@@ -74,7 +150,21 @@ impl Probes for HttpProbes {
     }
 
     async fn certificate_expiry(&self) -> CloudResult<DateTime<Utc>> {
-        Err(CloudError::NotConnected("The certificate probe"))
+        let probe = self.certificate.as_ref().ok_or(CloudError::NotConnected("The certificate probe"))?;
+        let response = probe.client.head(&probe.url).send().await.map_err(|e| {
+            if e.is_timeout() {
+                CloudError::Unreachable(format!("{} did not answer within 5 s", probe.url))
+            } else {
+                CloudError::Unavailable(format!("the TLS connection to {} failed: {}", probe.url, root_cause(&e)))
+            }
+        })?;
+        let der = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate())
+            .ok_or_else(|| CloudError::Unavailable(format!("{} presented no certificate", probe.url)))?;
+        certificate_not_after(der)
+            .ok_or_else(|| CloudError::Unavailable("the certificate's expiry date could not be read".into()))
     }
 }
 

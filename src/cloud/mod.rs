@@ -400,6 +400,14 @@ impl Secrets for Disconnected {
     }
 }
 
+/// The tag of an image reference (`repo:tag` or `repo@sha256:…`), looked up in ECR.
+pub fn tag_of(images: &[Image], reference: &str) -> Option<String> {
+    match reference.split_once('@') {
+        Some((_, digest)) => images.iter().find(|i| i.digest == digest)?.tags.first().cloned(),
+        None => reference.rsplit_once(':').map(|(_, tag)| tag.to_owned()).filter(|t| !t.contains('/')),
+    }
+}
+
 /// The terms of a filter pattern: words, and "quoted phrases" kept whole.
 pub fn pattern_terms(pattern: &str) -> Vec<String> {
     let mut terms = Vec::new();

@@ -228,10 +228,8 @@ impl Simulator {
 
     /// The tag an image reference (`repo:tag` or `repo@sha256:…`) points at, if any.
     fn tag_of(&self, reference: &str) -> Option<String> {
-        if let Some((_, digest)) = reference.split_once('@') {
-            return self.image_list().into_iter().find(|i| i.digest == digest)?.tags.into_iter().next();
-        }
-        reference.rsplit_once(':').map(|(_, tag)| tag.to_owned())
+        super::tag_of(&self.image_list(), reference)
+            .filter(|tag| self.image_list().iter().any(|i| i.tags.contains(tag)))
     }
 
     /// Seed the service on first use, then settle operations whose time is up: what the

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{Run, Step};
-use crate::cloud::{CloudError, Environment, Image, Operation, Scaling};
+use crate::cloud::{CloudError, Environment, Operation, Scaling, tag_of};
 use crate::state::AppState;
 
 /// What a step does, as stored in `console.run_steps.name`.
@@ -285,14 +285,6 @@ fn trouble(cx: &StepContext<'_>, limit: Duration, e: CloudError) -> Progress {
 
 /// How long an action step may keep retrying passing trouble.
 const ACTION_LIMIT: Duration = Duration::from_secs(300);
-
-/// The tag of an image reference (`repo:tag` or `repo@sha256:…`), looked up in ECR.
-pub fn tag_of(images: &[Image], reference: &str) -> Option<String> {
-    match reference.split_once('@') {
-        Some((_, digest)) => images.iter().find(|i| i.digest == digest)?.tags.first().cloned(),
-        None => reference.rsplit_once(':').map(|(_, tag)| tag.to_owned()).filter(|t| !t.contains('/')),
-    }
-}
 
 /// Attempt a step once.
 pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {

@@ -13,16 +13,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use dropops::cloud::aws::AwsCloud;
-use dropops::cloud::{AppRunner, CloudError, CloudWatch, LogQuery, Logs, Rds};
+use dropops::cloud::{AppRunner, CloudError, CloudWatch, LogQuery, Logs, Rds, Scaling, Secrets};
 use dropops::config::Config;
+use dropops::config::Secret;
 use serde_json::json;
 
-struct Moto {
-    url: String,
+pub struct Moto {
+    pub url: String,
     _server: Child,
 }
 
-fn moto() -> &'static Moto {
+pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -42,12 +43,12 @@ fn moto() -> &'static Moto {
     })
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
 /// The SDK configured as production configures it, with test credentials.
-async fn sdk() -> aws_config::SdkConfig {
+pub async fn sdk() -> aws_config::SdkConfig {
     crate::harness::init();
     AwsCloud::sdk_loader(&Config::demo())
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
@@ -56,7 +57,7 @@ async fn sdk() -> aws_config::SdkConfig {
 }
 
 /// The console configured for Drop, with every AWS service at `endpoint`.
-fn config(endpoint: &str, db: &str, log_group: &str) -> Config {
+pub fn config(endpoint: &str, db: &str, log_group: &str) -> Config {
     let mut c = Config::demo();
     c.aws.endpoints.rds = Some(endpoint.into());
     c.aws.endpoints.cloudwatch = Some(endpoint.into());
@@ -67,7 +68,7 @@ fn config(endpoint: &str, db: &str, log_group: &str) -> Config {
     c
 }
 
-async fn create_instance(sdk: &aws_config::SdkConfig, id: &str) {
+pub async fn create_instance(sdk: &aws_config::SdkConfig, id: &str) {
     let rds = aws_sdk_rds::Client::from_conf(aws_sdk_rds::config::Builder::from(sdk).endpoint_url(&moto().url).build());
     rds.create_db_instance()
         .db_instance_identifier(id)
@@ -338,4 +339,155 @@ async fn ecr_images_and_secret_dates_are_read() {
     assert!(info.last_changed.is_some_and(|t| chrono::Utc::now() - t < chrono::Duration::minutes(5)));
     let missing = dropops::cloud::Secrets::secret_info(&aws, "no/such/secret").await.unwrap_err();
     assert!(missing.to_string().contains("ResourceNotFoundException"), "{missing}");
+}
+
+#[tokio::test]
+async fn app_runner_changes_are_operations_that_end_running() {
+    let sdk = sdk().await;
+    let repo = "324480209768.dkr.ecr.eu-west-1.amazonaws.com/drop-web";
+    let mock = crate::apprunner::MockAppRunner::start(
+        &format!("{repo}:7f3c2a1"),
+        Default::default(),
+        Duration::from_millis(150),
+    )
+    .await;
+    let mut c = config(&mock.url, "db", "/none");
+    c.drop.apprunner_service_arn = Some(crate::apprunner::SERVICE_ARN.into());
+    let aws = AwsCloud::new(&sdk, &c);
+    let wait = || tokio::time::sleep(Duration::from_millis(200));
+
+    let op = aws
+        .deploy_image(&format!("{repo}:b2e9f14"))
+        .await
+        .expect("the image change is accepted (the access role is kept)");
+    assert_eq!(aws.service_status().await.unwrap().status, "OPERATION_IN_PROGRESS");
+    assert!(aws.operation(&op).await.unwrap().expect("listed").in_progress());
+    let busy = aws.start_deployment().await.unwrap_err();
+    assert!(busy.to_string().contains("InvalidStateException"), "{busy}");
+    wait().await;
+    let status = aws.service_status().await.unwrap();
+    assert_eq!(status.status, "RUNNING");
+    assert!(status.image.ends_with(":b2e9f14"));
+    assert!(aws.operation(&op).await.unwrap().unwrap().succeeded());
+
+    let restart = aws.start_deployment().await.unwrap();
+    wait().await;
+    assert_eq!(aws.operation(&restart).await.unwrap().unwrap().kind, "START_DEPLOYMENT");
+
+    aws.pause().await.unwrap();
+    wait().await;
+    assert_eq!(aws.service_status().await.unwrap().status, "PAUSED");
+    aws.resume().await.unwrap();
+    wait().await;
+    assert_eq!(aws.service_status().await.unwrap().status, "RUNNING");
+
+    assert_eq!(aws.scaling().await.unwrap(), Scaling { min: 1, max: 25 });
+    aws.set_scaling(Scaling { min: 2, max: 6 }).await.unwrap();
+    wait().await;
+    assert_eq!(aws.scaling().await.unwrap(), Scaling { min: 2, max: 6 });
+    assert_eq!(mock.calls("UpdateService"), 2);
+    assert_eq!(mock.calls("PauseService"), 1);
+}
+
+#[tokio::test]
+async fn rds_snapshots_passwords_and_restore_drills() {
+    let sdk = sdk().await;
+    let db = unique("drop-db");
+    create_instance(&sdk, &db).await;
+    let aws = AwsCloud::new(&sdk, &config(&moto().url, &db, "/none"));
+    let id = format!("{db}-pre-deploy-20261129-0130");
+    aws.create_snapshot(&id).await.unwrap();
+    aws.create_snapshot(&id).await.expect("asking again for the same snapshot is not an error");
+    let snap = aws.snapshot(&id).await.unwrap().expect("the snapshot is there");
+    assert!(!snap.automated);
+    assert_eq!(aws.snapshots().await.unwrap().iter().filter(|s| s.id == id).count(), 1, "one snapshot, not two");
+    assert!(aws.snapshot("no-such-snapshot").await.unwrap().is_none());
+
+    aws.set_master_password(&Secret::new("bmV3LXBhc3N3b3JkLWZvci10ZXN0cw")).await.unwrap();
+
+    let drill = unique("drop-db-restore-drill");
+    aws.restore_to_instance(&id, &drill).await.unwrap();
+    aws.restore_to_instance(&id, &drill).await.expect("asking again is not an error");
+    assert!(aws.instance_named(&drill).await.unwrap().is_some());
+    aws.delete_instance(&drill).await.unwrap();
+    aws.delete_instance(&drill).await.expect("deleting what is gone is not an error");
+    assert!(aws.instance_named(&drill).await.unwrap().is_none());
+    let refused = aws.delete_instance(&db).await.unwrap_err();
+    assert!(refused.to_string().contains("does not delete Drop's database"));
+    assert!(aws.instance_named(&db).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn secret_versions_are_staged_then_promoted() {
+    let sdk = sdk().await;
+    let secret = unique("drop/production/jwt-secret");
+    let sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(&moto().url).build(),
+    );
+    sm.create_secret().name(&secret).secret_string("old-value").send().await.unwrap();
+    let mut c = config(&moto().url, "db", "/none");
+    c.aws.endpoints.secretsmanager = Some(moto().url.clone());
+    let aws = AwsCloud::new(&sdk, &c);
+    let version = uuid::Uuid::new_v4().to_string();
+    let new = Secret::new("new-value");
+    aws.stage_value(&secret, &version, &new).await.unwrap();
+    aws.stage_value(&secret, &version, &new).await.expect("staging the same version again is not an error");
+    assert_eq!(
+        aws.value(&secret, None).await.unwrap().unwrap().expose(),
+        "old-value",
+        "the app still reads the old value"
+    );
+    assert_eq!(aws.value(&secret, Some(&version)).await.unwrap().unwrap().expose(), "new-value");
+    assert!(aws.value(&secret, Some(&uuid::Uuid::new_v4().to_string())).await.unwrap().is_none());
+    aws.promote(&secret, &version).await.unwrap();
+    aws.promote(&secret, &version).await.expect("promoting the current version again changes nothing");
+    assert_eq!(aws.value(&secret, None).await.unwrap().unwrap().expose(), "new-value");
+}
+
+/// A TLS server with the fixture certificate (valid until the date asserted below).
+async fn tls_server() -> String {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = vec![CertificateDer::from_pem_slice(include_bytes!("../fixtures/tls/cert.pem")).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/tls/key.pem")).unwrap();
+    let config =
+        tokio_rustls::rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    let mut buf = [0u8; 1024];
+                    let _ = tls.read(&mut buf).await;
+                    let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    format!("https://localhost:{port}/")
+}
+
+#[tokio::test]
+async fn the_certificate_probe_reads_the_expiry_of_the_served_certificate() {
+    use dropops::cloud::Probes;
+    use dropops::cloud::http::HttpProbes;
+    crate::harness::init();
+    let url = tls_server().await;
+    let trusted =
+        HttpProbes::new(None, None).with_certificate_at(url.clone(), Some(include_bytes!("../fixtures/tls/cert.pem")));
+    let expiry = trusted.certificate_expiry().await.unwrap();
+    assert_eq!(expiry.to_rfc3339(), "2036-11-26T01:15:52+00:00");
+    // Not signed by a public authority: said in words, not a guess.
+    let untrusted = HttpProbes::new(None, None).with_certificate_at(url, None);
+    let err = untrusted.certificate_expiry().await.unwrap_err();
+    assert!(err.to_string().contains("TLS connection") && err.to_string().to_lowercase().contains("unknown"), "{err}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = HttpProbes::new(None, None).with_certificate_at(format!("https://localhost:{port}/"), None);
+    assert!(closed.certificate_expiry().await.is_err());
 }

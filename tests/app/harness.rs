@@ -82,14 +82,19 @@ impl TestApp {
         Self::spawn_with(pool, Config::demo()).await
     }
 
-    pub async fn spawn_with(pool: PgPool, mut config: Config) -> Self {
+    pub async fn spawn_with(pool: PgPool, config: Config) -> Self {
+        Self::spawn_state(|config| AppState::new(pool, config), config).await
+    }
+
+    /// The console with a state of the test's making (another cloud) from `config`.
+    pub async fn spawn_state(state: impl FnOnce(Config) -> AppState, mut config: Config) -> Self {
         init();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
         let address = listener.local_addr().expect("local address");
         if config.public_url.is_none() {
             config.public_url = Some(format!("http://{address}"));
         }
-        let state = AppState::new(pool, config);
+        let state = state(config);
         let served = state.clone();
         tokio::spawn(async move {
             dropops::serve(listener, app(served), std::future::pending()).await.expect("serve");

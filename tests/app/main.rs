@@ -2,6 +2,7 @@
 //! a fresh PostgreSQL database per test (`#[sqlx::test]`, from `DATABASE_URL`).
 
 mod access;
+mod apprunner;
 mod audit;
 mod aws;
 mod browser;
@@ -18,4 +19,5 @@ mod oidc;
 mod ops;
 mod runs;
 mod shell;
+mod simulator;
 mod str;

@@ -417,3 +417,92 @@ async fn bad_choices_are_explained_and_start_nothing(pool: PgPool) {
     let runs: i64 = sqlx::query_scalar("select count(*) from console.runs").fetch_one(&pool).await.unwrap();
     assert_eq!(runs, 0);
 }
+
+/// The same procedures through the AWS adapter: RDS and ECR in moto, App Runner recorded,
+/// health served by the recorded service.
+#[sqlx::test]
+async fn deploy_rollback_and_restart_through_the_aws_adapter(pool: PgPool) {
+    use crate::aws::{create_instance, moto, sdk, unique};
+    use dropops::cloud::aws::AwsCloud;
+    use dropops::cloud::{Cloud, http::HttpProbes};
+
+    let sdk = sdk().await;
+    let db = unique("drop-db");
+    create_instance(&sdk, &db).await;
+    let repo = unique("drop-web");
+    let ecr =
+        aws_sdk_ecr::Client::from_conf(aws_sdk_ecr::config::Builder::from(&sdk).endpoint_url(&moto().url).build());
+    ecr.create_repository().repository_name(&repo).send().await.unwrap();
+    let uri = format!("324480209768.dkr.ecr.eu-west-1.amazonaws.com/{repo}");
+    let mut tags = std::collections::HashMap::new();
+    let mut digests = std::collections::HashMap::new();
+    for (n, tag) in ["7f3c2a1", "b2e9f14"].into_iter().enumerate() {
+        let manifest = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": { "mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023 + n, "digest": format!("sha256:{:064x}", n + 1) },
+            "layers": [] });
+        let put = ecr
+            .put_image()
+            .repository_name(&repo)
+            .image_manifest(manifest.to_string())
+            .image_tag(tag)
+            .send()
+            .await
+            .unwrap();
+        let digest = put.image().and_then(|i| i.image_id()).and_then(|i| i.image_digest()).unwrap().to_owned();
+        tags.insert(format!("{uri}@{digest}"), tag.to_owned());
+        tags.insert(format!("{uri}:{tag}"), tag.to_owned());
+        digests.insert(tag, digest);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // distinct push times
+    }
+    let mock =
+        crate::apprunner::MockAppRunner::start(&format!("{uri}:7f3c2a1"), tags, std::time::Duration::from_millis(60))
+            .await;
+    let mut config = fast();
+    config.aws.endpoints.rds = Some(moto().url.clone());
+    config.aws.endpoints.ecr = Some(moto().url.clone());
+    config.aws.endpoints.apprunner = Some(mock.url.clone());
+    config.drop.rds_instance = Some(db.clone());
+    config.drop.ecr_repository = Some(repo);
+    config.drop.apprunner_service_arn = Some(crate::apprunner::SERVICE_ARN.into());
+    let aws = AwsCloud::new(&sdk, &config);
+    let health = mock.health_url();
+    let app = TestApp::spawn_state(
+        move |config| {
+            dropops::AppState::with_cloud(pool.clone(), config, Cloud::aws(aws, HttpProbes::new(Some(health), None)))
+        },
+        config,
+    )
+    .await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let pool = app.state.pool.clone();
+
+    let page = app.visit("/deployments").await;
+    assert!(
+        page.has(&format!("a[href='/deployments/confirm?procedure=deploy&digest={}']", digests["b2e9f14"])),
+        "{}",
+        page.body
+    );
+    let deploy = start(&app, &[("procedure", "deploy"), ("digest", &digests["b2e9f14"])]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, deploy).await, ("succeeded".into(), None));
+    assert!(mock.image().ends_with(&format!("@{}", digests["b2e9f14"])), "pinned by digest: {}", mock.image());
+    assert_eq!(mock.calls("UpdateService"), 1);
+    let snapshot: String = sqlx::query_scalar("select params ->> 'snapshot_id' from console.runs where id = $1")
+        .bind(deploy)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(snapshot.starts_with(&format!("{db}-pre-deploy-")));
+    assert!(app.state.cloud.rds.snapshot(&snapshot).await.unwrap().is_some(), "the snapshot is in RDS");
+
+    let rollback = start(&app, &[("procedure", "rollback"), ("digest", &digests["7f3c2a1"])]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, rollback).await.0, "succeeded");
+    assert!(mock.image().ends_with(&format!("@{}", digests["7f3c2a1"])));
+    assert_eq!(mock.calls("UpdateService"), 2);
+
+    let restart = start(&app, &[("procedure", "restart")]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, restart).await.0, "succeeded");
+    assert_eq!(mock.calls("StartDeployment"), 1);
+}
