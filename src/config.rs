@@ -26,11 +26,12 @@ impl Secret {
         Self(value.into())
     }
 
-    /// `bytes` random bytes from the OS, base64 (standard alphabet, or the URL-safe one for
-    /// values that go into a URL or must avoid `/`, as RDS passwords must).
+    /// `bytes` random bytes from the OS, base64: the standard alphabet, or the URL-safe one
+    /// without padding for values that go into a URL and must avoid `/` (RDS passwords), so
+    /// nothing in them needs percent-encoding.
     pub fn random_base64(bytes: usize, url_safe: bool) -> Self {
         use base64::Engine;
-        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as URL_SAFE};
         use rand::RngCore;
         let mut buf = vec![0u8; bytes];
         rand::rngs::OsRng.fill_bytes(&mut buf);
@@ -162,6 +163,9 @@ pub struct RunsConfig {
     pub maintenance_window_minutes: u32,
     /// Told when a maintenance window opens and closes (POST JSON), e.g. a BetterStack relay.
     pub maintenance_webhook: Option<String>,
+    /// How long an action step keeps retrying throttling, timeouts and network errors.
+    #[serde(serialize_with = "as_secs")]
+    pub retry_limit: Duration,
     /// A worker that has not renewed its lease for this long is presumed dead.
     #[serde(serialize_with = "as_secs")]
     pub lease: Duration,
@@ -260,6 +264,12 @@ pub struct DropEnvironment {
     pub jwt_secret_id: Option<String>,
     /// The Secrets Manager secret holding the app's DATABASE_URL (rotated with the password).
     pub database_url_secret_id: Option<String>,
+    /// Rotate JWT_SECRET at least this often (days; default 90).
+    pub jwt_secret_max_age_days: Option<u32>,
+    /// Rotate the database master password at least this often (days; default 90).
+    pub database_password_max_age_days: Option<u32>,
+    /// A secret this close to its maximum age is "due soon" (days; default 14).
+    pub secret_due_soon_days: Option<u32>,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -362,6 +372,16 @@ impl Config {
         let drop = match (t.remove("drop"), mode) {
             (None, Mode::Demo) => example.get("drop").cloned().and_then(|v| v.try_into().ok()).unwrap_or_default(),
             (None, Mode::Production) => DropEnvironment::default(),
+            // Demo mode: what is given changes the simulated environment's identifiers, the
+            // rest stay Drop's.
+            (Some(toml::Value::Table(given)), Mode::Demo) => {
+                let mut merged = example.get("drop").and_then(|v| v.as_table()).cloned().unwrap_or_default();
+                merged.extend(given);
+                toml::Value::Table(merged).try_into().unwrap_or_else(|e: toml::de::Error| {
+                    errors.push(format!("drop: {}", e.message()));
+                    DropEnvironment::default()
+                })
+            }
             (Some(v), _) => v.try_into().unwrap_or_else(|e: toml::de::Error| {
                 errors.push(format!("drop: {}", e.message()));
                 DropEnvironment::default()
@@ -409,6 +429,7 @@ impl Config {
             auto_rollback: take(&mut runs_t, "runs.auto_rollback", errors).unwrap_or(true),
             maintenance_window_minutes: take(&mut runs_t, "runs.maintenance_window_minutes", errors).unwrap_or(30),
             maintenance_webhook: take(&mut runs_t, "runs.maintenance_webhook", errors),
+            retry_limit: take_secs(&mut runs_t, "runs.retry_limit_secs", 300, 1..=3600, errors),
             lease: take_secs(&mut runs_t, "runs.lease_secs", 60, 1..=3600, errors),
         };
         unknown_keys(runs_t, "runs.", errors);

@@ -354,8 +354,8 @@ impl Simulator {
         } else {
             Secret::random_base64(48, false).expose().to_owned()
         };
-        // The JWT secret was last rotated 80 days ago; anything else 40.
-        let days = if id.contains("jwt") { 80 } else { 40 };
+        // The JWT secret was last rotated 60 days ago; anything else 40.
+        let days = if id.contains("jwt") { 60 } else { 40 };
         sqlx::query!(
             "insert into console.sim_secret_versions (secret_id, version_id, value, current, created_at)
              select $1, 'initial', $2, true, $3

@@ -110,7 +110,19 @@ fn app_health_card(
 pub async fn read_all(state: &AppState) -> CardsFragment {
     let cloud = &state.cloud;
     let d = &state.config.drop;
-    let (prod_health, staging_health, service, operations, instance, snapshots, storage, cpu, certificate, console) = tokio::join!(
+    let (
+        prod_health,
+        staging_health,
+        service,
+        operations,
+        instance,
+        snapshots,
+        storage,
+        cpu,
+        certificate,
+        console,
+        secrets,
+    ) = tokio::join!(
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Production)),
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Staging)),
         bounded(READ_LIMIT, cloud.app_runner.service_status()),
@@ -121,6 +133,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         bounded(READ_LIMIT, cloud.cloudwatch.cpu_percent()),
         bounded(READ_LIMIT, cloud.probes.certificate_expiry()),
         db::readiness(&state.pool),
+        crate::secrets::managed(state),
     );
     let latency_alert = d.health_db_latency_alert_ms.unwrap_or(100) as f64;
     let now = Utc::now();
@@ -224,6 +237,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         ),
         Err(reason) => Card::new("console", "This console", "console").judged(Tone::Red, "Not ready", reason),
     };
+    let secrets = secrets_card(secrets);
     CardsFragment {
         production: vec![
             app_health_card("app", "App health", prod_health, latency_alert),
@@ -233,6 +247,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
             storage,
             cpu,
             certificate,
+            secrets,
         ],
         staging: vec![app_health_card("staging-app", "App health (Fly.io)", staging_health, latency_alert)],
         console,
@@ -246,5 +261,32 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         operations_error: operations.as_ref().err().map(ToString::to_string),
         operations: operations.unwrap_or_default(),
         checked_at: now,
+    }
+}
+
+/// Rotation schedule of the managed secrets: the worst of them decides the tone.
+fn secrets_card(secrets: Vec<crate::secrets::ManagedSecret>) -> Card {
+    use crate::secrets::Due;
+    let card = Card::new("secrets", "Secret rotation", "secret-due");
+    let names = |wanted: fn(&Due) -> bool| -> Vec<&str> {
+        secrets.iter().filter(|s| s.secret_id.is_some() && wanted(&s.due)).map(|s| s.name).collect()
+    };
+    let overdue = names(|d| matches!(d, Due::Overdue(_) | Due::Never));
+    let soon = names(|d| matches!(d, Due::Soon(_)));
+    let unknown: Vec<String> = secrets
+        .iter()
+        .filter_map(|s| match &s.due {
+            Due::Unknown(why) if s.secret_id.is_some() => Some(format!("{}: {why}", s.name)),
+            _ => None,
+        })
+        .collect();
+    if !overdue.is_empty() {
+        card.judged(Tone::Red, "Overdue", format!("{} past the maximum age", overdue.join(", ")))
+    } else if !unknown.is_empty() {
+        card.judged(Tone::Unknown, "Unknown", unknown.join("; "))
+    } else if !soon.is_empty() {
+        card.judged(Tone::Amber, "Due soon", format!("{} due within the warning period", soon.join(", ")))
+    } else {
+        card.judged(Tone::Green, "Up to date", "every managed secret is within its maximum age")
     }
 }

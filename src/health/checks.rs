@@ -61,10 +61,9 @@ pub const CHECKLISTS: [Checklist; 3] = [
             ("sla_report", "SLA report written (uptime, error rate, p99 latency)"),
             ("escalation_test", "Monitor alerts tested: they escalate"),
             ("restore_drill", "An RDS snapshot was restored to a temporary instance, checked and deleted"),
-            ("secret_schedule", "Secret rotation schedule checked: nothing due"),
             ("str_filings", "Compliance confirms no STR awaits filing"),
         ],
-        automatic: &[],
+        automatic: &["secrets"],
     },
 ];
 

@@ -74,8 +74,10 @@ impl RunProgress {
     /// DATABASE_URL current: production connects with a password that no longer works on
     /// its next restart. Said in words, with the way out.
     pub fn half_rotated(&self) -> bool {
-        let done = |name: &str| self.steps.iter().any(|s| s.name == name && s.status == "succeeded");
-        self.run.procedure() == Some(Procedure::RotateDbPassword) && done("set_db_password") && !done("promote_secret")
+        let step = |name: &str| self.steps.iter().find(|s| s.name == name).map(|s| s.status.as_str());
+        self.run.procedure() == Some(Procedure::RotateDbPassword)
+            && matches!(step("set_db_password"), Some("running" | "succeeded" | "failed"))
+            && step("promote_secret") != Some("succeeded")
     }
 
     /// Resuming makes sense for a failed rotation: its next step continues with the value

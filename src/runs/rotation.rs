@@ -7,7 +7,7 @@
 
 use serde_json::json;
 
-use super::steps::{Progress, StepContext};
+use super::steps::{Progress, StepContext, trouble};
 use crate::audit;
 use crate::config::Secret;
 
@@ -57,7 +57,10 @@ fn target(cx: &StepContext<'_>) -> Result<(Rotated, String, String), Progress> {
 /// The password inside a `postgres://user:password@host/db` URL.
 pub fn password_of(url: &Secret) -> Option<Secret> {
     let parsed = reqwest::Url::parse(url.expose()).ok()?;
-    parsed.password().filter(|p| !p.is_empty()).map(Secret::new)
+    let encoded = parsed.password().filter(|p| !p.is_empty())?;
+    // The URL keeps the password percent-encoded; RDS gets it as the app will decode it.
+    let decoded = percent_encoding::percent_decode_str(encoded).decode_utf8().ok()?;
+    Some(Secret::new(decoded.into_owned()))
 }
 
 /// The same URL with another password.
@@ -75,12 +78,13 @@ pub async fn stage(cx: &StepContext<'_>) -> Progress {
     };
     let secrets = &cx.state.cloud.secrets;
     let fingerprint = |value: &Secret| audit::fingerprint(&cx.state.config, value.expose());
+    let limit = cx.state.config.runs.retry_limit;
     match secrets.value(&id, Some(&version)).await {
         Ok(Some(existing)) => {
             return Progress::Done(json!({ "staged": version, "fingerprint": fingerprint(&existing) }));
         }
         Ok(None) => {}
-        Err(e) => return Progress::Failed(e.to_string()),
+        Err(e) => return trouble(cx, limit, e),
     }
     let value = match rotated {
         Rotated::JwtSecret => Secret::random_base64(48, false),
@@ -88,7 +92,7 @@ pub async fn stage(cx: &StepContext<'_>) -> Progress {
             let current = match secrets.value(&id, None).await {
                 Ok(Some(v)) => v,
                 Ok(None) => return Progress::Failed(format!("Secrets Manager has no current value of {id}")),
-                Err(e) => return Progress::Failed(e.to_string()),
+                Err(e) => return trouble(cx, limit, e),
             };
             match with_password(&current, &Secret::random_base64(32, true)) {
                 Some(url) => url,
@@ -102,7 +106,7 @@ pub async fn stage(cx: &StepContext<'_>) -> Progress {
     };
     match secrets.stage_value(&id, &version, &value).await {
         Ok(()) => Progress::Done(json!({ "staged": version, "fingerprint": fingerprint(&value) })),
-        Err(e) => Progress::Failed(e.to_string()),
+        Err(e) => trouble(cx, limit, e),
     }
 }
 
@@ -114,7 +118,7 @@ async fn staged(cx: &StepContext<'_>) -> Result<(String, String, Secret), Progre
         Ok(None) => Err(Progress::Failed(format!(
             "the pending version {version} of {id} is missing from Secrets Manager; the rotation cannot continue safely"
         ))),
-        Err(e) => Err(Progress::Waiting(format!("{e}; trying again"))),
+        Err(e) => Err(trouble(cx, cx.state.config.runs.retry_limit, e)),
     }
 }
 
@@ -130,15 +134,18 @@ pub async fn set_db_password(cx: &StepContext<'_>) -> Progress {
     };
     match cx.state.cloud.rds.set_master_password(&password).await {
         Ok(()) => Progress::Done(json!({ "password_set": true })),
-        Err(e) => Progress::Failed(e.to_string()),
+        Err(e) => trouble(cx, cx.state.config.runs.retry_limit, e),
     }
 }
 
 pub async fn wait_db_available(cx: &StepContext<'_>) -> Progress {
     match cx.state.cloud.rds.instance_status().await {
         Ok(db) if db.status == "available" => Progress::Done(json!({})),
+        _ if cx.overdue(cx.state.config.runs.deploy_timeout) => {
+            Progress::Failed("the instance did not become available in time; check it in the RDS console".into())
+        }
         Ok(db) => Progress::Waiting(format!("the instance is {}", db.status)),
-        Err(e) => Progress::Waiting(format!("{e}; trying again")),
+        Err(e) => trouble(cx, cx.state.config.runs.deploy_timeout, e),
     }
 }
 
@@ -150,6 +157,25 @@ pub async fn promote(cx: &StepContext<'_>) -> Progress {
     };
     match cx.state.cloud.secrets.promote(&id, &version).await {
         Ok(()) => Progress::Done(json!({ "current": version })),
-        Err(e) => Progress::Failed(e.to_string()),
+        Err(e) => trouble(cx, cx.state.config.runs.retry_limit, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_round_trips_through_the_url() {
+        let url = Secret::new("postgres://drop:old@drop-db.example.eu-west-1.rds.amazonaws.com:5432/dropapp");
+        for password in ["plain", "with=padding+and%", "Zm9v_YmFy-"] {
+            let new = with_password(&url, &Secret::new(password)).unwrap();
+            assert_eq!(password_of(&new).unwrap().expose(), password, "{}", new.expose());
+            assert!(new.expose().ends_with("@drop-db.example.eu-west-1.rds.amazonaws.com:5432/dropapp"));
+        }
+        let generated = Secret::random_base64(32, true);
+        assert_eq!(generated.expose().len(), 43);
+        assert!(generated.expose().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(password_of(&Secret::new("postgres://drop@host/db")).is_none());
     }
 }

@@ -223,6 +223,45 @@ impl Plan {
             .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
     }
 
+    /// runbook §4, JWT_SECRET: new value, make it current, redeploy so the app reads it.
+    pub fn rotate_jwt_secret(service: &str, secret_id: &str, tag: &str) -> Self {
+        Plan::default()
+            .step(StepKind::Precheck, format!("Check that {service} is RUNNING and note the image it runs"))
+            .step(
+                StepKind::StageSecret,
+                format!("Generate 48 random bytes and store them as the pending version of {secret_id}"),
+            )
+            .step(StepKind::PromoteSecret, format!("Make the new value of {secret_id} current"))
+            .step(
+                StepKind::Redeploy,
+                format!("Redeploy {service} ({tag}) so the app reads it: every Drop user is signed out"),
+            )
+            .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
+            .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
+    }
+
+    /// runbook §4, database master password. The new DATABASE_URL is stored (pending) before
+    /// RDS changes, so a stopped run always resumes with the same password.
+    pub fn rotate_db_password(service: &str, instance: &str, secret_id: &str, tag: &str) -> Self {
+        Plan::default()
+            .step(StepKind::Precheck, format!("Check that {service} is RUNNING and note the image it runs"))
+            .step(
+                StepKind::StageSecret,
+                format!(
+                    "Generate a 32-byte password and store the new DATABASE_URL as the pending version of {secret_id}"
+                ),
+            )
+            .step(
+                StepKind::SetDbPassword,
+                format!("Set the master password of RDS instance {instance} (applied immediately)"),
+            )
+            .step(StepKind::WaitDbAvailable, format!("Wait until {instance} is available"))
+            .step(StepKind::PromoteSecret, format!("Make the new DATABASE_URL in {secret_id} current"))
+            .step(StepKind::Redeploy, format!("Redeploy {service} ({tag}) so the app connects with the new password"))
+            .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
+            .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
+    }
+
     pub fn scale(service: &str, scaling: Scaling) -> Self {
         Plan::default()
             .step(
@@ -263,7 +302,7 @@ impl StepContext<'_> {
     }
 
     /// The step has been at it longer than `limit`.
-    fn overdue(&self, limit: Duration) -> bool {
+    pub(crate) fn overdue(&self, limit: Duration) -> bool {
         (Utc::now() - self.started()).to_std().unwrap_or_default() > limit
     }
 
@@ -274,7 +313,7 @@ impl StepContext<'_> {
 
 /// A cloud error during a step: a passing trouble (throttling, no answer) is waited out until
 /// the step's deadline; anything else fails the step.
-fn trouble(cx: &StepContext<'_>, limit: Duration, e: CloudError) -> Progress {
+pub(crate) fn trouble(cx: &StepContext<'_>, limit: Duration, e: CloudError) -> Progress {
     let passing = matches!(e, CloudError::Throttled | CloudError::TimedOut(_) | CloudError::Unreachable(_));
     if passing && !cx.overdue(limit) {
         Progress::Waiting(format!("{e}; trying again"))
@@ -282,9 +321,6 @@ fn trouble(cx: &StepContext<'_>, limit: Duration, e: CloudError) -> Progress {
         Progress::Failed(e.to_string())
     }
 }
-
-/// How long an action step may keep retrying passing trouble.
-const ACTION_LIMIT: Duration = Duration::from_secs(300);
 
 /// Attempt a step once.
 pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
@@ -302,14 +338,14 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
                 cx.service(),
                 s.status
             )),
-            Err(e) => trouble(cx, ACTION_LIMIT, e),
+            Err(e) => trouble(cx, cx.state.config.runs.retry_limit, e),
         },
         StepKind::Snapshot => {
             let Ok(id) = cx.param("snapshot_id") else { return Progress::Failed("the run names no snapshot".into()) };
             // The snapshot id is the client token: asking again takes no second snapshot.
             match cloud.rds.create_snapshot(id).await {
                 Ok(()) => Progress::Done(json!({ "snapshot_id": id })),
-                Err(e) => trouble(cx, ACTION_LIMIT, e),
+                Err(e) => trouble(cx, cx.state.config.runs.retry_limit, e),
             }
         }
         StepKind::WaitSnapshot => {
@@ -410,7 +446,7 @@ async fn start_operation(
         let since = cx.started() - chrono::Duration::seconds(2);
         let ops = match cx.state.cloud.app_runner.recent_operations().await {
             Ok(ops) => ops,
-            Err(e) => return trouble(cx, ACTION_LIMIT, e),
+            Err(e) => return trouble(cx, cx.state.config.runs.retry_limit, e),
         };
         for op in ops.iter().filter(|o| kinds.contains(&o.kind.as_str()) && o.started_at >= since) {
             match super::operation_followed_elsewhere(&cx.state.pool, &op.id, cx.run.id).await {
@@ -424,7 +460,7 @@ async fn start_operation(
     }
     match start().await {
         Ok(id) => Progress::Done(json!({ key: id })),
-        Err(e) => trouble(cx, ACTION_LIMIT, e),
+        Err(e) => trouble(cx, cx.state.config.runs.retry_limit, e),
     }
 }
 

@@ -17,6 +17,7 @@ mod health;
 mod identity;
 mod oidc;
 mod ops;
+mod rotation;
 mod runs;
 mod shell;
 mod simulator;

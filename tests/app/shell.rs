@@ -201,8 +201,10 @@ async fn deployments_list_the_images_and_mark_the_running_one(pool: PgPool) {
     app.sign_in(&["oncall"]).await;
     let page = app.visit("/deployments").await;
     let rows = page.texts("table.images tbody tr");
-    assert_eq!(rows.len(), 8);
-    assert!(rows[0].contains("Running"), "the newest push runs: {rows:?}");
+    assert_eq!(rows.len(), 9);
+    assert!(rows[0].contains("Deploy…"), "the newest push is not deployed yet: {rows:?}");
+    assert!(rows[1].contains("Running"), "the one before it runs: {rows:?}");
+    assert!(rows[2].contains("Roll back to this…"), "older ones are rollback targets: {rows:?}");
     assert_eq!(rows.iter().filter(|r| r.contains("untagged")).count(), 2);
     assert!(page.text("#images-title ~ p.muted").contains("2 untagged image(s)"));
 }
@@ -212,10 +214,10 @@ async fn secrets_show_when_they_last_changed_never_their_value(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
     let page = app.visit("/secrets").await;
-    // The simulator last rotated it 80 days before its service was last deployed (26 h ago).
-    assert!(page.text("tr[data-secret='JWT_SECRET']").contains("81 days ago"));
-    // No DATABASE_URL secret is configured in the demo: the page says so instead of guessing.
-    assert!(page.text("tr[data-secret='Database master password']").contains("not configured"));
+    // The simulator last rotated it 60 days before its service was last deployed (26 h ago).
+    assert!(page.text("tr[data-secret='jwt_secret']").contains("61 days ago"));
+    assert!(page.text("tr[data-secret='database_url']").contains("41 days ago"));
+    assert!(page.text("tr[data-secret='database_url']").contains("drop/production/database-url"));
 }
 
 #[sqlx::test]
@@ -228,5 +230,5 @@ async fn a_throttled_cloud_leaves_the_pages_readable(pool: PgPool) {
     assert!(deployments.text("#images-title ~ p").contains("AWS is throttling requests"));
     let secrets = app.visit("/secrets").await;
     assert_eq!(secrets.status, 200);
-    assert!(secrets.text("tr[data-secret='JWT_SECRET']").contains("Unknown"));
+    assert!(secrets.text("tr[data-secret='jwt_secret']").contains("Unknown"));
 }
