@@ -163,6 +163,12 @@ pub struct RunsConfig {
     pub maintenance_window_minutes: u32,
     /// Told when a maintenance window opens and closes (POST JSON), e.g. a BetterStack relay.
     pub maintenance_webhook: Option<String>,
+    /// Where a deploy asks whether CI passed for the image's commit: `{sha}` is replaced by
+    /// the image tag. The answer is JSON with `state` ("success" when green), as GitHub's
+    /// combined commit status gives it. Not set: the deploy does not check CI.
+    pub ci_status_url: Option<String>,
+    /// Bearer token for `ci_status_url` (DROPOPS_RUNS__CI_TOKEN).
+    pub ci_token: Option<Secret>,
     /// How long an action step keeps retrying throttling, timeouts and network errors.
     #[serde(serialize_with = "as_secs")]
     pub retry_limit: Duration,
@@ -429,6 +435,8 @@ impl Config {
             auto_rollback: take(&mut runs_t, "runs.auto_rollback", errors).unwrap_or(true),
             maintenance_window_minutes: take(&mut runs_t, "runs.maintenance_window_minutes", errors).unwrap_or(30),
             maintenance_webhook: take(&mut runs_t, "runs.maintenance_webhook", errors),
+            ci_status_url: take(&mut runs_t, "runs.ci_status_url", errors),
+            ci_token: take(&mut runs_t, "runs.ci_token", errors),
             retry_limit: take_secs(&mut runs_t, "runs.retry_limit_secs", 300, 1..=3600, errors),
             lease: take_secs(&mut runs_t, "runs.lease_secs", 60, 1..=3600, errors),
         };

@@ -377,8 +377,9 @@ fn database_url(instance: &str, region: &str, database: &str, password: &str) ->
     format!("postgres://drop:{password}@{instance}.c8xyzqrt.{region}.rds.amazonaws.com:5432/{database}")
 }
 
+/// A stable, realistic-looking image digest (64 hex digits).
 fn sim_digest(n: i64) -> String {
-    format!("sha256:{:064x}", noise(n, 5) as u128 * 0x1_0000_0001)
+    format!("sha256:{:016x}{:016x}{:016x}{:016x}", noise(n, 5), noise(n, 7), noise(n, 11), noise(n, 13))
 }
 
 struct SimService {

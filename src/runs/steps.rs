@@ -327,19 +327,14 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
     let cloud = &cx.state.cloud;
     let runs = &cx.state.config.runs;
     match kind {
-        StepKind::Precheck => match cloud.app_runner.service_status().await {
-            Ok(s) if s.status == "RUNNING" => {
-                let images = cloud.ecr.images().await.unwrap_or_default();
-                let tag = tag_of(&images, &s.image).unwrap_or_else(|| "unknown".into());
-                Progress::Done(json!({ "previous_image": s.image, "previous_tag": tag }))
+        StepKind::Precheck => {
+            if cx.run.procedure() == Some(super::Procedure::Deploy) {
+                if let Some(why) = ci_is_not_green(cx).await {
+                    return Progress::Failed(why);
+                }
             }
-            Ok(s) => Progress::Failed(format!(
-                "{} is {}, not RUNNING: nothing was changed. Wait for the operation in progress, or resume a paused service first.",
-                cx.service(),
-                s.status
-            )),
-            Err(e) => trouble(cx, cx.state.config.runs.retry_limit, e),
-        },
+            precheck(cx).await
+        }
         StepKind::Snapshot => {
             let Ok(id) = cx.param("snapshot_id") else { return Progress::Failed("the run names no snapshot".into()) };
             // The snapshot id is the client token: asking again takes no second snapshot.
@@ -557,5 +552,54 @@ async fn notify_window(cx: &StepContext<'_>, event: &str, ends_at: Option<DateTi
     match client.post(url).header("Idempotency-Key", format!("{}-{event}", cx.run.id)).json(&body).send().await {
         Ok(r) if r.status().is_success() => "told",
         Ok(_) | Err(_) => "did not answer",
+    }
+}
+
+/// Why CI does not allow this deploy, if it does not: the commit status of the image's tag
+/// (its short sha) must be "success". `None` when CI is green or no CI check is configured.
+async fn ci_is_not_green(cx: &StepContext<'_>) -> Option<String> {
+    let runs = &cx.state.config.runs;
+    let template = runs.ci_status_url.as_ref()?;
+    let Ok(tag) = cx.param("tag") else { return Some("the run names no commit to check CI for".into()) };
+    let url = template.replace("{sha}", tag);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+    let mut request = client.get(&url).header("accept", "application/json").header("user-agent", "dropops");
+    if let Some(token) = &runs.ci_token {
+        request = request.bearer_auth(token.expose());
+    }
+    let state = match request.send().await {
+        Ok(r) if r.status().is_success() => {
+            r.json::<Value>().await.ok().and_then(|v| v["state"].as_str().map(str::to_owned))
+        }
+        Ok(r) => {
+            return Some(format!(
+                "CI status for {tag} could not be read (HTTP {}): nothing was changed",
+                r.status().as_u16()
+            ));
+        }
+        Err(_) => return Some(format!("CI status for {tag} could not be read (no answer): nothing was changed")),
+    };
+    match state.as_deref() {
+        Some("success") => None,
+        Some(other) => Some(format!("CI is not green for {tag} (state: {other}): nothing was changed")),
+        None => Some(format!("CI answered for {tag} without a state: nothing was changed")),
+    }
+}
+
+/// The service is RUNNING; what runs now is noted (the rollback target of a failed deploy).
+async fn precheck(cx: &StepContext<'_>) -> Progress {
+    let cloud = &cx.state.cloud;
+    match cloud.app_runner.service_status().await {
+        Ok(s) if s.status == "RUNNING" => {
+            let images = cloud.ecr.images().await.unwrap_or_default();
+            let tag = tag_of(&images, &s.image).unwrap_or_else(|| "unknown".into());
+            Progress::Done(json!({ "previous_image": s.image, "previous_tag": tag }))
+        }
+        Ok(s) => Progress::Failed(format!(
+            "{} is {}, not RUNNING: nothing was changed. Wait for the operation in progress, or resume a paused service first.",
+            cx.service(),
+            s.status
+        )),
+        Err(e) => trouble(cx, cx.state.config.runs.retry_limit, e),
     }
 }

@@ -81,7 +81,8 @@ fn severe_entries(log: &Value) -> Vec<String> {
 
 #[sqlx::test]
 async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+    let app = TestApp::spawn_with(pool, crate::runs::fast()).await;
+    dropops::runs::worker::Worker::new(app.state.clone()).spawn();
     let (_driver, driver_url) = start_chromedriver().await;
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -134,6 +135,28 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
                 severe_entries(&browser.issue_cmd(BrowserLog).await?).into_iter().map(|m| format!("{href}: {m}")),
             );
         }
+        // A deploy, clicked through as a person would, followed live on the run page.
+        browser.goto(&app.url("/deployments")).await?;
+        browser.find(Locator::Css("table.images a[href*='procedure=deploy']")).await?.click().await?;
+        browser.wait().for_element(Locator::Css("form[action='/deployments/runs']")).await?;
+        screenshot(&browser, "deploy-confirm").await?;
+        browser.find(Locator::Css("form[action='/deployments/runs'] button[type=submit]")).await?.click().await?;
+        browser.wait().for_element(Locator::Css("#run-progress")).await?;
+        assert!(browser.current_url().await?.path().starts_with("/runs/"));
+        browser
+            .wait()
+            .at_most(std::time::Duration::from_secs(30))
+            .for_element(Locator::Css("li[data-step='close_window'][data-status='succeeded']"))
+            .await?;
+        screenshot(&browser, "deploy-run").await?;
+        for href in ["/secrets/rotate?secret=database_url", "/deployments/confirm?procedure=emergency_restart", "/deployments"] {
+            browser.goto(&app.url(href)).await?;
+            browser.wait().for_element(Locator::Css("main h1")).await?;
+            screenshot(&browser, &href.replace(['/', '?', '=', '&'], "_")).await?;
+        }
+        problems.extend(
+            severe_entries(&browser.issue_cmd(BrowserLog).await?).into_iter().map(|m| format!("runs: {m}")),
+        );
         browser.goto(&app.url("/audit")).await?;
         browser.find(Locator::Css("form[action='/audit/verify'] button")).await?.click().await?;
         let verdict = browser.wait().for_element(Locator::Css("#verify-result .verify-result")).await?.text().await?;

@@ -506,3 +506,50 @@ async fn deploy_rollback_and_restart_through_the_aws_adapter(pool: PgPool) {
     assert_eq!(run_row(&pool, restart).await.0, "succeeded");
     assert_eq!(mock.calls("StartDeployment"), 1);
 }
+
+/// A CI status endpoint answering `state` per commit, as GitHub's combined status does.
+async fn ci_status(green: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/commits/{sha}/status",
+        axum::routing::get(move |axum::extract::Path(sha): axum::extract::Path<String>, headers: axum::http::HeaderMap| async move {
+            assert_eq!(headers.get("authorization").and_then(|v| v.to_str().ok()), Some("Bearer ci-read-token"));
+            let state = if sha == green { "success" } else { "pending" };
+            axum::Json(serde_json::json!({ "state": state, "sha": sha }))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("{url}/commits/{{sha}}/status")
+}
+
+#[sqlx::test]
+async fn a_deploy_needs_green_ci_when_ci_is_configured(pool: PgPool) {
+    let ci = ci_status("7f3c2a1").await;
+    let config = config_with(&[
+        ("DROPOPS_SIMULATOR_TIME_SCALE", "0.001"),
+        ("DROPOPS_RUNS__POLL_INTERVAL_MS", "10"),
+        ("DROPOPS_RUNS__CI_STATUS_URL", ci.as_str()),
+        ("DROPOPS_RUNS__CI_TOKEN", "ci-read-token"),
+    ]);
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let newest = digest(&app, "b2e9f14").await;
+    let run = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
+    drive(&app).await;
+    let (status, outcome) = run_row(&pool, run).await;
+    assert_eq!(status, "failed");
+    assert!(outcome.unwrap().contains("CI is not green for b2e9f14 (state: pending)"));
+    assert_eq!(operations_during(&pool, run, "UPDATE_SERVICE").await, 0, "nothing was changed");
+    let snapshots: i64 = sqlx::query_scalar("select count(*) from console.sim_snapshots").fetch_one(&pool).await.unwrap();
+    assert_eq!(snapshots, 0, "not even the snapshot");
+    // A green commit deploys.
+    let older = digest(&app, "c0ffee4").await;
+    let rollback = start(&app, &[("procedure", "rollback"), ("digest", &older)]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, rollback).await.0, "succeeded", "a rollback does not wait for CI");
+    let green = digest(&app, "7f3c2a1").await;
+    let deploy = start(&app, &[("procedure", "deploy"), ("digest", &green)]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, deploy).await.0, "succeeded");
+}
