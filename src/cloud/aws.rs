@@ -142,6 +142,51 @@ fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     }
 }
 
+fn snapshot_of(s: &aws_sdk_rds::types::DbSnapshot) -> Option<Snapshot> {
+    Some(Snapshot {
+        id: s.db_snapshot_identifier()?.to_owned(),
+        automated: s.snapshot_type() == Some("automated"),
+        status: s.status().unwrap_or("unknown").to_owned(),
+        created_at: time(s.snapshot_create_time())?,
+    })
+}
+
+fn instance_of(db: &aws_sdk_rds::types::DbInstance) -> DbInstance {
+    DbInstance {
+        status: db.db_instance_status().unwrap_or("unknown").to_owned(),
+        engine: format!("{} {}", db.engine().unwrap_or_default(), db.engine_version().unwrap_or_default())
+            .trim()
+            .to_owned(),
+        allocated_gb: db.allocated_storage().unwrap_or_default(),
+    }
+}
+
+/// An idempotent request's answer: the refusal AWS gives when it was done before counts as done.
+fn done_or<O, E, R>(asked: Result<O, SdkError<E, R>>, already: &str, service: &'static str) -> CloudResult<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match asked {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some(already) => Ok(()),
+        Err(e) => Err(explain(service, e)),
+    }
+}
+
+/// A description that may not exist: `missing` (the code for "no such thing") is `None`.
+fn found<O, E, R>(asked: Result<O, SdkError<E, R>>, missing: &str, service: &'static str) -> CloudResult<Option<O>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match asked {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if code(&e) == Some(missing) => Ok(None),
+        Err(e) => Err(explain(service, e)),
+    }
+}
+
 fn time(t: Option<&aws_sdk_rds::primitives::DateTime>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
@@ -346,24 +391,9 @@ impl AppRunner for AwsCloud {
 #[async_trait]
 impl Rds for AwsCloud {
     async fn instance_status(&self) -> CloudResult<DbInstance> {
-        let out = self
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(&self.db_instance)
-            .send()
-            .await
-            .map_err(|e| explain("RDS", e))?;
-        let db = out
-            .db_instances()
-            .first()
-            .ok_or_else(|| CloudError::Unavailable(format!("RDS has no instance named {}", self.db_instance)))?;
-        Ok(DbInstance {
-            status: db.db_instance_status().unwrap_or("unknown").to_owned(),
-            engine: format!("{} {}", db.engine().unwrap_or_default(), db.engine_version().unwrap_or_default())
-                .trim()
-                .to_owned(),
-            allocated_gb: db.allocated_storage().unwrap_or_default(),
-        })
+        self.instance_named(&self.db_instance)
+            .await?
+            .ok_or_else(|| CloudError::Unavailable(format!("RDS has no instance named {}", self.db_instance)))
     }
 
     async fn snapshots(&self) -> CloudResult<Vec<Snapshot>> {
@@ -374,49 +404,29 @@ impl Rds for AwsCloud {
             .send()
             .await
             .map_err(|e| explain("RDS", e))?;
-        let mut snapshots: Vec<Snapshot> = out
-            .db_snapshots()
-            .iter()
-            .filter_map(|s| {
-                Some(Snapshot {
-                    id: s.db_snapshot_identifier()?.to_owned(),
-                    automated: s.snapshot_type() == Some("automated"),
-                    status: s.status().unwrap_or("unknown").to_owned(),
-                    created_at: time(s.snapshot_create_time())?,
-                })
-            })
-            .collect();
+        let mut snapshots: Vec<Snapshot> = out.db_snapshots().iter().filter_map(snapshot_of).collect();
         snapshots.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(snapshots)
     }
 
     async fn create_snapshot(&self, id: &str) -> CloudResult<()> {
-        match self
+        let asked = self
             .rds
             .create_db_snapshot()
             .db_instance_identifier(&self.db_instance)
             .db_snapshot_identifier(id)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("DBSnapshotAlreadyExists") => Ok(()),
-            Err(e) => Err(explain("RDS", e)),
-        }
+            .await;
+        done_or(asked, "DBSnapshotAlreadyExists", "RDS")
     }
 
     async fn snapshot(&self, id: &str) -> CloudResult<Option<Snapshot>> {
-        let out = match self.rds.describe_db_snapshots().db_snapshot_identifier(id).send().await {
-            Ok(out) => out,
-            Err(e) if code(&e) == Some("DBSnapshotNotFound") => return Ok(None),
-            Err(e) => return Err(explain("RDS", e)),
-        };
-        Ok(out.db_snapshots().first().map(|s| Snapshot {
-            id: id.to_owned(),
-            automated: s.snapshot_type() == Some("automated"),
-            status: s.status().unwrap_or("unknown").to_owned(),
-            created_at: time(s.snapshot_create_time()).unwrap_or_else(Utc::now),
-        }))
+        let out = found(
+            self.rds.describe_db_snapshots().db_snapshot_identifier(id).send().await,
+            "DBSnapshotNotFound",
+            "RDS",
+        )?;
+        Ok(out.as_ref().and_then(|o| o.db_snapshots().first()).and_then(snapshot_of))
     }
 
     async fn set_master_password(&self, password: &Secret) -> CloudResult<()> {
@@ -432,44 +442,32 @@ impl Rds for AwsCloud {
     }
 
     async fn restore_to_instance(&self, snapshot: &str, instance: &str) -> CloudResult<()> {
-        match self
+        let asked = self
             .rds
             .restore_db_instance_from_db_snapshot()
             .db_snapshot_identifier(snapshot)
             .db_instance_identifier(instance)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("DBInstanceAlreadyExists") => Ok(()),
-            Err(e) => Err(explain("RDS", e)),
-        }
+            .await;
+        done_or(asked, "DBInstanceAlreadyExists", "RDS")
     }
 
     async fn instance_named(&self, instance: &str) -> CloudResult<Option<DbInstance>> {
-        let out = match self.rds.describe_db_instances().db_instance_identifier(instance).send().await {
-            Ok(out) => out,
-            Err(e) if code(&e) == Some("DBInstanceNotFound") => return Ok(None),
-            Err(e) => return Err(explain("RDS", e)),
-        };
-        Ok(out.db_instances().first().map(|db| DbInstance {
-            status: db.db_instance_status().unwrap_or("unknown").to_owned(),
-            engine: format!("{} {}", db.engine().unwrap_or_default(), db.engine_version().unwrap_or_default())
-                .trim()
-                .to_owned(),
-            allocated_gb: db.allocated_storage().unwrap_or_default(),
-        }))
+        let out = found(
+            self.rds.describe_db_instances().db_instance_identifier(instance).send().await,
+            "DBInstanceNotFound",
+            "RDS",
+        )?;
+        Ok(out.as_ref().and_then(|o| o.db_instances().first()).map(instance_of))
     }
 
     async fn delete_instance(&self, instance: &str) -> CloudResult<()> {
         if instance == self.db_instance {
             return Err(CloudError::Unavailable("the console does not delete Drop's database".into()));
         }
-        match self.rds.delete_db_instance().db_instance_identifier(instance).skip_final_snapshot(true).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("DBInstanceNotFound") => Ok(()),
-            Err(e) => Err(explain("RDS", e)),
-        }
+        let asked =
+            self.rds.delete_db_instance().db_instance_identifier(instance).skip_final_snapshot(true).send().await;
+        done_or(asked, "DBInstanceNotFound", "RDS")
     }
 }
 
@@ -601,11 +599,8 @@ impl Secrets for AwsCloud {
             Some(v) => self.secrets.get_secret_value().secret_id(id).version_id(v),
             None => self.secrets.get_secret_value().secret_id(id).version_stage("AWSCURRENT"),
         };
-        match request.send().await {
-            Ok(out) => Ok(out.secret_string().map(Secret::new)),
-            Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => Err(explain("Secrets Manager", e)),
-        }
+        let out = found(request.send().await, "ResourceNotFoundException", "Secrets Manager")?;
+        Ok(out.and_then(|o| o.secret_string().map(Secret::new)))
     }
 
     async fn promote(&self, id: &str, version: &str) -> CloudResult<()> {

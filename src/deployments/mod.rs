@@ -216,13 +216,10 @@ pub struct ConfirmPage {
     pub scaling: Option<Scaling>,
     pub scaling_error: Option<String>,
     pub understood_error: Option<String>,
+    /// What the person ticks to confirm an impact that needs it.
+    pub understand: Option<&'static str>,
+    pub reason_example: &'static str,
     pub active: Option<Run>,
-}
-
-impl ConfirmPage {
-    pub fn needs_understood(&self) -> bool {
-        self.procedure == Procedure::EmergencyRestart
-    }
 }
 
 /// Everything a deployment run needs, worked out from what runs now and the choice made.
@@ -322,6 +319,9 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
         scaling,
         scaling_error,
         understood_error: None,
+        understand: (procedure == Procedure::EmergencyRestart)
+            .then_some("I understand Drop is down for every user until the service has resumed."),
+        reason_example: "e.g. release 2026-11-29, fixes payout retries",
         active: runs::active_on(&state.pool, &target(state)).await?,
         procedure,
         form: form.clone(),
@@ -355,7 +355,7 @@ pub async fn start(
     Form(form): Form<RunForm>,
 ) -> Result<Response, AppError> {
     let Prepared { mut page, new } = prepare(&state, &user, form.clone()).await?;
-    if page.needs_understood() && form.understood != "yes" {
+    if page.understand.is_some() && form.understood != "yes" {
         page.understood_error = Some("Tick the box to confirm that Drop will be down during the restart.".into());
     }
     if page.procedure == Procedure::Scale && page.scaling_error.is_none() && form.min.trim().is_empty() {

@@ -263,13 +263,7 @@ async fn insert_run(
     .execute(&mut *tx)
     .await?;
     insert_steps(tx, id, 0, &new.plan).await?;
-    sqlx::query!(
-        "insert into console.run_log (run_id, line) values ($1, $2)",
-        id,
-        format!("{} started by {}", capitalise(new.procedure.label()), user.name)
-    )
-    .execute(&mut *tx)
-    .await?;
+    note(&mut *tx, id, None, &format!("{} started by {}", capitalise(new.procedure.label()), user.name)).await?;
     Ok(())
 }
 
@@ -286,6 +280,19 @@ pub(crate) async fn insert_steps(tx: &mut PgConnection, run: Uuid, from: i32, pl
         .execute(&mut *tx)
         .await?;
     }
+    Ok(())
+}
+
+/// Append a line to a run's log (`position`: the step it is about, if any).
+pub(crate) async fn note(
+    db: impl sqlx::PgExecutor<'_>,
+    run: Uuid,
+    position: Option<i32>,
+    line: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!("insert into console.run_log (run_id, position, line) values ($1, $2, $3)", run, position, line)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -315,13 +322,7 @@ pub async fn request_cancel(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
         .rows_affected()
             == 1;
         crate::error::changed(done, "This run has already ended or is already being cancelled.")?;
-        sqlx::query!(
-            "insert into console.run_log (run_id, line) values ($1, $2)",
-            id,
-            format!("{} asked to cancel: the run stops before its next step", user.name)
-        )
-        .execute(&mut *tx)
-        .await?;
+        note(&mut *tx, id, None, &format!("{} asked to cancel: the run stops before its next step", user.name)).await?;
         Ok(())
     })
     .await

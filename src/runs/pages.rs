@@ -178,13 +178,7 @@ pub async fn resume_run(
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query!(
-            "insert into console.run_log (run_id, line) values ($1, $2)",
-            id,
-            format!("{} resumed the run from the step that failed", user.name)
-        )
-        .execute(&mut *tx)
-        .await?;
+        super::note(&mut *tx, id, None, &format!("{} resumed the run from the step that failed", user.name)).await?;
         Ok(())
     })
     .await;

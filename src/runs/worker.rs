@@ -214,15 +214,7 @@ impl Worker {
     }
 
     async fn note(&self, run: &Run, position: Option<i32>, line: &str) -> Result<(), sqlx::Error> {
-        sqlx::query!(
-            "insert into console.run_log (run_id, position, line) values ($1, $2, $3)",
-            run.id,
-            position,
-            line
-        )
-        .execute(&self.state.pool)
-        .await?;
-        Ok(())
+        super::note(&self.state.pool, run.id, position, line).await
     }
 
     /// The step's audit intent and its start, in one transaction: no step runs unaudited.
@@ -238,14 +230,7 @@ impl Worker {
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query!(
-            "insert into console.run_log (run_id, position, line) values ($1, $2, $3)",
-            run.id,
-            step.position,
-            format!("Started: {}", step.title)
-        )
-        .execute(&mut *tx)
-        .await?;
+        super::note(&mut *tx, run.id, Some(step.position), &format!("Started: {}", step.title)).await?;
         // The outcome is written when the step ends, perhaps by another replica: it finds the
         // intent again through `intent_id` (audit::open_intent).
         tx.commit().await?;
@@ -281,14 +266,7 @@ impl Worker {
         } else {
             format!("Done: {}", step.title)
         };
-        sqlx::query!(
-            "insert into console.run_log (run_id, position, line) values ($1, $2, $3)",
-            run.id,
-            step.position,
-            line
-        )
-        .execute(&mut *tx)
-        .await?;
+        super::note(&mut *tx, run.id, Some(step.position), &line).await?;
         tx.commit().await?;
         tracing::info!(run = %run.id, step = kind.as_str(), "run step done");
         Ok(())
@@ -308,14 +286,7 @@ impl Worker {
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query!(
-            "insert into console.run_log (run_id, position, line) values ($1, $2, $3)",
-            run.id,
-            step.position,
-            format!("Failed: {} — {why}", step.title)
-        )
-        .execute(&mut *tx)
-        .await?;
+        super::note(&mut *tx, run.id, Some(step.position), &format!("Failed: {} — {why}", step.title)).await?;
         tx.commit().await?;
         tracing::warn!(run = %run.id, step = %step.name, reason = why, "run step failed");
         Ok(())
@@ -351,13 +322,12 @@ impl Worker {
             .execute(&mut *tx)
             .await?;
         super::insert_steps(&mut tx, run.id, failed.position + 1, &plan).await?;
-        sqlx::query!(
-            "insert into console.run_log (run_id, position, line) values ($1, $2, $3)",
+        super::note(
+            &mut *tx,
             run.id,
-            failed.position,
-            format!("Rolling back automatically to the image that ran before, {previous}")
+            Some(failed.position),
+            &format!("Rolling back automatically to the image that ran before, {previous}"),
         )
-        .execute(&mut *tx)
         .await?;
         tx.commit().await
     }

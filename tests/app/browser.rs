@@ -149,14 +149,15 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
             .for_element(Locator::Css("li[data-step='close_window'][data-status='succeeded']"))
             .await?;
         screenshot(&browser, "deploy-run").await?;
-        for href in ["/secrets/rotate?secret=database_url", "/deployments/confirm?procedure=emergency_restart", "/deployments"] {
+        for href in
+            ["/secrets/rotate?secret=database_url", "/deployments/confirm?procedure=emergency_restart", "/deployments"]
+        {
             browser.goto(&app.url(href)).await?;
             browser.wait().for_element(Locator::Css("main h1")).await?;
             screenshot(&browser, &href.replace(['/', '?', '=', '&'], "_")).await?;
         }
-        problems.extend(
-            severe_entries(&browser.issue_cmd(BrowserLog).await?).into_iter().map(|m| format!("runs: {m}")),
-        );
+        problems
+            .extend(severe_entries(&browser.issue_cmd(BrowserLog).await?).into_iter().map(|m| format!("runs: {m}")));
         browser.goto(&app.url("/audit")).await?;
         browser.find(Locator::Css("form[action='/audit/verify'] button")).await?.click().await?;
         let verdict = browser.wait().for_element(Locator::Css("#verify-result .verify-result")).await?.text().await?;

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::harness::{TestApp, captured_logs, config_with};
-use crate::runs::drive;
+use crate::runs::{drive, expire_lease};
 
 const JWT: &str = "drop/production/jwt-secret";
 const DB_URL: &str = "drop/production/database-url";
@@ -160,11 +160,7 @@ async fn a_password_rotation_killed_at_any_step_resumes_to_a_consistent_state(po
                     sim(&app).master_password().await.unwrap().expose()
                 );
             }
-            sqlx::query("update console.runs set lease_until = now() - interval '1 second' where id = $1")
-                .bind(run)
-                .execute(&pool)
-                .await
-                .unwrap();
+            expire_lease(&pool, run).await;
             drive(&app).await;
             assert_eq!(status(&pool, run).await, "succeeded", "killed at {position} {phase:?}");
             let url = current(&app, DB_URL).await;
@@ -193,11 +189,7 @@ async fn a_failed_rotation_is_resumed_with_the_same_password(pool: PgPool) {
     let halt = Arc::new(|p: i32, ph: Phase| p == 2 && ph == Phase::BeforeAct);
     Worker::new(app.state.clone()).halting(halt).run_until_idle().await.unwrap();
     assert_eq!(admin.submit("/admin/simulator/throttling", &[("active", "true")]).await.status, 303);
-    sqlx::query("update console.runs set lease_until = now() - interval '1 second' where id = $1")
-        .bind(run)
-        .execute(&pool)
-        .await
-        .unwrap();
+    expire_lease(&pool, run).await;
     drive(&app).await;
     assert_eq!(status(&pool, run).await, "failed");
     let page = app.visit(&format!("/runs/{run}")).await;

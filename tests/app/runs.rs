@@ -34,6 +34,15 @@ pub async fn start(app: &TestApp, fields: &[(&str, &str)]) -> Uuid {
     page.location().trim_start_matches("/runs/").parse().expect("a run id in the redirect")
 }
 
+/// As if the worker holding the run had died long enough ago for its lease to lapse.
+pub async fn expire_lease(pool: &PgPool, run: Uuid) {
+    sqlx::query("update console.runs set lease_until = now() - interval '1 second' where id = $1")
+        .bind(run)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 pub async fn drive(app: &TestApp) {
     assert_eq!(Worker::new(app.state.clone()).run_until_idle().await.unwrap(), Driven::Finished);
 }
@@ -205,11 +214,7 @@ async fn a_deploy_killed_at_any_step_resumes_and_deploys_once(pool: PgPool) {
             // Its lease still holds: nobody else may touch the run…
             assert!(Worker::new(app.state.clone()).claim().await.unwrap().is_none());
             // …until it lapses.
-            sqlx::query("update console.runs set lease_until = now() - interval '1 second' where id = $1")
-                .bind(run)
-                .execute(&pool)
-                .await
-                .unwrap();
+            expire_lease(&pool, run).await;
             drive(&app).await;
             let (status, outcome) = run_row(&pool, run).await;
             assert_eq!(status, "succeeded", "killed at step {position} {phase:?}: {outcome:?}");
@@ -358,11 +363,7 @@ async fn a_cancelled_run_stops_before_its_next_step_and_cleans_up(pool: PgPool) 
     assert!(page.has(&format!("form[action='/runs/{run}/cancel']")));
     assert_eq!(app.submit(&format!("/runs/{run}/cancel"), &[]).await.status, 303);
     assert_eq!(app.submit(&format!("/runs/{run}/cancel"), &[]).await.status, 409, "once is enough");
-    sqlx::query("update console.runs set lease_until = now() - interval '1 second' where id = $1")
-        .bind(run)
-        .execute(&pool)
-        .await
-        .unwrap();
+    expire_lease(&pool, run).await;
     drive(&app).await;
     let (status, outcome) = run_row(&pool, run).await;
     assert_eq!(status, "cancelled");
@@ -513,11 +514,13 @@ async fn ci_status(green: &'static str) -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = axum::Router::new().route(
         "/commits/{sha}/status",
-        axum::routing::get(move |axum::extract::Path(sha): axum::extract::Path<String>, headers: axum::http::HeaderMap| async move {
-            assert_eq!(headers.get("authorization").and_then(|v| v.to_str().ok()), Some("Bearer ci-read-token"));
-            let state = if sha == green { "success" } else { "pending" };
-            axum::Json(serde_json::json!({ "state": state, "sha": sha }))
-        }),
+        axum::routing::get(
+            move |axum::extract::Path(sha): axum::extract::Path<String>, headers: axum::http::HeaderMap| async move {
+                assert_eq!(headers.get("authorization").and_then(|v| v.to_str().ok()), Some("Bearer ci-read-token"));
+                let state = if sha == green { "success" } else { "pending" };
+                axum::Json(serde_json::json!({ "state": state, "sha": sha }))
+            },
+        ),
     );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("{url}/commits/{{sha}}/status")
@@ -541,7 +544,8 @@ async fn a_deploy_needs_green_ci_when_ci_is_configured(pool: PgPool) {
     assert_eq!(status, "failed");
     assert!(outcome.unwrap().contains("CI is not green for b2e9f14 (state: pending)"));
     assert_eq!(operations_during(&pool, run, "UPDATE_SERVICE").await, 0, "nothing was changed");
-    let snapshots: i64 = sqlx::query_scalar("select count(*) from console.sim_snapshots").fetch_one(&pool).await.unwrap();
+    let snapshots: i64 =
+        sqlx::query_scalar("select count(*) from console.sim_snapshots").fetch_one(&pool).await.unwrap();
     assert_eq!(snapshots, 0, "not even the snapshot");
     // A green commit deploys.
     let older = digest(&app, "c0ffee4").await;
