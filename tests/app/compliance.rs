@@ -28,6 +28,7 @@ async fn compliance_takes_the_next_alert_and_closes_it_with_an_outcome(pool: PgP
     let oldest = open_alert(&pool).await;
     let taken = app.submit("/compliance/alerts/next", &[]).await;
     assert_eq!(taken.location(), format!("/compliance/alerts/{oldest}"));
+    assert_eq!(crate::harness::audit_trail(&pool, "aml_alert_assigned").await, crate::harness::intent_then_success());
 
     let page = app.visit(taken.location()).await;
     assert_eq!(page.status, 200);
@@ -210,6 +211,10 @@ async fn revoking_a_persons_sessions_needs_a_reason(pool: PgPool) {
     );
     let page = app.visit(&format!("/compliance/people/{user}")).await;
     assert_eq!(page.text("form[action$=revoke-sessions] button"), "Revoke 0 session(s)");
+    assert_eq!(
+        crate::harness::audit_trail(&pool, "user_sessions_revoked").await,
+        crate::harness::intent_then_success()
+    );
 }
 
 #[sqlx::test]

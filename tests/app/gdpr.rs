@@ -83,6 +83,11 @@ async fn a_request_is_marked_fulfilled_once(pool: PgPool) {
     assert!(page.has(&format!("tr[data-request='{id}'] form")));
     assert_eq!(app.submit(&format!("/compliance/gdpr/{id}/fulfil"), &[]).await.status, 303);
     assert_eq!(app.submit(&format!("/compliance/gdpr/{id}/fulfil"), &[]).await.status, 409);
+    assert_eq!(
+        crate::harness::audit_trail(&pool, "data_access_request_fulfilled").await,
+        crate::harness::intent_then_success(),
+        "the refused second attempt left no intent behind"
+    );
 }
 
 #[sqlx::test]

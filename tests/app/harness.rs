@@ -219,3 +219,18 @@ impl Browser {
 pub fn config_with(vars: &[(&str, &str)]) -> Config {
     Config::load(None, vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).expect("valid test configuration")
 }
+
+/// Every audit row of an action, in chain order, as (kind, outcome): a mutating action shows
+/// as `[intent, outcome succeeded]`, the intent first.
+pub async fn audit_trail(pool: &PgPool, action: &str) -> Vec<(String, Option<String>)> {
+    sqlx::query_as("select kind, outcome from audit_log where action = $1 order by seq")
+        .bind(action)
+        .fetch_all(pool)
+        .await
+        .expect("audit rows")
+}
+
+/// One intent, then its successful outcome.
+pub fn intent_then_success() -> Vec<(String, Option<String>)> {
+    vec![("intent".into(), None), ("outcome".into(), Some("succeeded".into()))]
+}

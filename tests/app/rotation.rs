@@ -214,12 +214,11 @@ async fn a_failed_rotation_is_resumed_with_the_same_password(pool: PgPool) {
     assert_eq!(status(&pool, run).await, "succeeded");
     assert_eq!(current(&app, DB_URL).await, pending.expose(), "the value staged before the failure, not a new one");
     assert_eq!(password_of(&pending).unwrap().expose(), sim(&app).master_password().await.unwrap().expose());
-    let resumed: i64 =
-        sqlx::query_scalar("select count(*) from audit_log where action = 'run_resumed' and kind = 'outcome'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(resumed, 1);
+    assert_eq!(
+        crate::harness::audit_trail(&pool, "run_resumed").await,
+        crate::harness::intent_then_success(),
+        "the viewer's refused attempt wrote no intent"
+    );
 }
 
 #[sqlx::test]

@@ -181,14 +181,7 @@ async fn every_step_writes_its_intent_before_it_acts_and_its_outcome_after(pool:
     .await
     .unwrap();
     assert!(ordered);
-    let started: i64 = sqlx::query_scalar(
-        "select count(*) from audit_log where action = 'run_started' and resource_id = $1 and kind = 'outcome'",
-    )
-    .bind(run.to_string())
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(started, 1);
+    assert_eq!(crate::harness::audit_trail(&pool, "run_started").await, crate::harness::intent_then_success());
     let actor: String = sqlx::query_scalar("select actor from audit_log where id = (select intent_id from console.run_steps where run_id = $1 and position = 4)")
         .bind(run)
         .fetch_one(&pool)
@@ -375,14 +368,11 @@ async fn a_cancelled_run_stops_before_its_next_step_and_cleans_up(pool: PgPool) 
     assert_eq!(statuses[7].1, "succeeded", "the window is closed anyway");
     assert_eq!(operations_during(&pool, run, "UPDATE_SERVICE").await, 0);
     assert_eq!(running_tag(&app).await, "7f3c2a1");
-    let audited: i64 = sqlx::query_scalar(
-        "select count(*) from audit_log where action = 'run_cancel_requested' and resource_id = $1 and kind = 'outcome'",
-    )
-    .bind(run.to_string())
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(audited, 1);
+    assert_eq!(
+        crate::harness::audit_trail(&pool, "run_cancel_requested").await,
+        crate::harness::intent_then_success(),
+        "the refused second cancel left nothing"
+    );
 }
 
 #[sqlx::test]

@@ -98,6 +98,9 @@ async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(po
             .await
             .unwrap();
     assert_eq!(audited["sha256"], hash.as_str(), "the filed version's hash is in the audit log");
+    for action in ["str_drafted", "str_submitted", "str_approved", "str_filed"] {
+        assert_eq!(crate::harness::audit_trail(&pool, action).await, crate::harness::intent_then_success(), "{action}");
+    }
     assert_eq!(snapshot["filing"]["reference"], "AR-2026-0042");
     let err =
         sqlx::query("update str_reports set details = '{}' where id = $1").bind(&id).execute(&pool).await.unwrap_err();
@@ -163,6 +166,11 @@ async fn the_mlro_returns_a_report_with_a_comment(pool: PgPool) {
     assert_eq!(status(&pool, &id).await, "draft");
     let page = app.visit(&format!("/compliance/str/{id}")).await;
     assert!(page.text(".notice").contains("Add the top-up history."));
+    assert_eq!(
+        crate::harness::audit_trail(&pool, "str_returned").await,
+        crate::harness::intent_then_success(),
+        "the refused empty comment wrote nothing"
+    );
     assert!(
         page.has("form[action='/compliance/str/".to_owned().as_str()) || page.has("textarea#narrative"),
         "editable again"
