@@ -1,11 +1,13 @@
--- Runs: the runbook's procedures (deploy, rollback, restart, scale, secret rotation) as
+-- Runs: the runbook's procedures (deploy, rollback, restart, scale, secret rotation, manual
+-- snapshots and restore drills) as
 -- durable, resumable lists of steps. The in-process worker of any replica claims a run with
 -- FOR UPDATE SKIP LOCKED and holds a lease it renews; a crashed replica's run is taken over
 -- when its lease lapses.
 create table console.runs (
     id                uuid primary key,
     procedure         text not null check (procedure in ('deploy', 'rollback', 'restart', 'emergency_restart', 'scale',
-                                                         'rotate_jwt_secret', 'rotate_db_password')),
+                                                         'rotate_jwt_secret', 'rotate_db_password', 'snapshot',
+                                                         'restore_drill')),
     -- What the run changes, e.g. 'apprunner:drop-web'. At most one active run per target.
     target            text not null,
     environment       text not null,

@@ -1,16 +1,22 @@
 //! Database operations (runbook.md §5): the live view of the console's PostgreSQL — size and
-//! connections by state, refreshed in place by htmx.
+//! connections by state, refreshed in place by htmx — and Drop's RDS snapshots, with manual
+//! snapshots and restore drills as runs.
 
 mod db;
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Html;
+use serde::Deserialize;
+use uuid::Uuid;
 
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, OPS, Route};
+use crate::cloud::{Snapshot, bounded};
 use crate::error::AppError;
+use crate::runs::{self, Run};
 use crate::state::AppState;
+use crate::web::forms::{parse_time_cursor, time_cursor};
 use crate::web::{Area, Htmx, Shell, page_or_fragment};
 
 pub use db::{ConnectionCount, DatabaseOverview};
@@ -24,7 +30,20 @@ pub fn routes() -> Vec<Route> {
 pub struct DatabasePage {
     pub shell: Shell,
     pub stats: StatsFragment,
+    pub instance: String,
+    /// The newest snapshots, manual and automated, or why they cannot be read.
+    pub snapshots: Result<Vec<Snapshot>, String>,
+    pub history: Vec<Run>,
+    pub next: Option<String>,
 }
+
+#[derive(Deserialize, Default)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    before: String,
+}
+
+const HISTORY_PAGE: i64 = 10;
 
 #[derive(Template)]
 #[template(path = "database/_stats.html")]
@@ -37,11 +56,36 @@ pub async fn show_database(
     State(state): State<AppState>,
     user: CurrentUser,
     htmx: Htmx,
+    Query(q): Query<HistoryQuery>,
 ) -> Result<Html<String>, AppError> {
     let overview = db::overview(&state.pool).await?;
     let connections = db::connections_by_state(&state.pool).await?;
-    page_or_fragment(htmx, StatsFragment { overview, connections }, |stats| DatabasePage {
+    let stats = StatsFragment { overview, connections };
+    if htmx.0 {
+        // The 10-second refresh: only the statistics, no AWS call.
+        return page_or_fragment(htmx, stats, |stats| stats);
+    }
+    let instance = state.config.drop.rds_instance.clone().unwrap_or_else(|| "drop-db".into());
+    let snapshots = bounded(std::time::Duration::from_secs(3), state.cloud.rds.snapshots())
+        .await
+        .map(|mut list| {
+            list.truncate(10);
+            list
+        })
+        .map_err(|e| e.to_string());
+    let after = parse_time_cursor(&q.before).and_then(|(at, id)| id.parse::<Uuid>().ok().map(|id| (at, id)));
+    let mut history =
+        runs::history(&state.pool, &crate::deployments::DATABASE_PROCEDURES, after, HISTORY_PAGE + 1).await?;
+    let next = (history.len() as i64 > HISTORY_PAGE).then(|| {
+        history.truncate(HISTORY_PAGE as usize);
+        history.last().map(|r| time_cursor(r.created_at, &r.id.to_string()))
+    });
+    page_or_fragment(htmx, stats, |stats| DatabasePage {
         shell: Shell::new(&state, &user, Area::Database, "Database"),
         stats,
+        snapshots,
+        history,
+        next: next.flatten(),
+        instance,
     })
 }

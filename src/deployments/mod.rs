@@ -32,6 +32,9 @@ pub fn routes() -> Vec<Route> {
 
 /// Deployment procedures listed on this page.
 const PROCEDURES: [&str; 5] = ["deploy", "rollback", "restart", "emergency_restart", "scale"];
+/// RDS procedures (runbook §5 and the monthly restore drill), started from the database page
+/// through the same confirmation.
+pub const DATABASE_PROCEDURES: [&str; 2] = ["snapshot", "restore_drill"];
 const HISTORY_PAGE: i64 = 20;
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -213,6 +216,8 @@ pub struct ConfirmPage {
     pub running_reference: String,
     pub chosen: Option<Image>,
     pub steps: Vec<String>,
+    /// Whether the run changes the App Runner service (then what runs now is shown).
+    pub about_service: bool,
     pub scaling: Option<Scaling>,
     pub scaling_error: Option<String>,
     pub understood_error: Option<String>,
@@ -230,8 +235,11 @@ struct Prepared {
 
 async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<Prepared, AppError> {
     let procedure = Procedure::parse(&form.procedure)
-        .filter(|p| PROCEDURES.contains(&p.as_str()))
+        .filter(|p| PROCEDURES.contains(&p.as_str()) || DATABASE_PROCEDURES.contains(&p.as_str()))
         .ok_or_else(|| AppError::Validation("Choose deploy, rollback, restart, emergency restart or scale.".into()))?;
+    if DATABASE_PROCEDURES.contains(&procedure.as_str()) {
+        return prepare_database(state, user, form, procedure).await;
+    }
     let (running, images) =
         tokio::join!(bounded(LIMIT, state.cloud.app_runner.service_status()), bounded(LIMIT, state.cloud.ecr.images()));
     let running = running
@@ -318,6 +326,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
         steps: plan.steps.iter().map(|s| s.title.clone()).collect(),
         scaling,
         scaling_error,
+        about_service: true,
         understood_error: None,
         understand: (procedure == Procedure::EmergencyRestart)
             .then_some("I understand Drop is down for every user until the service has resumed."),
@@ -368,4 +377,78 @@ pub async fn start(
     }
     let id = runs::start(&state.pool, &ctx, &user, new).await?;
     Ok(Redirect::to(&format!("/runs/{id}")).into_response())
+}
+
+/// A manual snapshot or a restore drill of Drop's RDS instance.
+async fn prepare_database(
+    state: &AppState,
+    user: &CurrentUser,
+    form: RunForm,
+    procedure: Procedure,
+) -> Result<Prepared, AppError> {
+    let instance = state.config.drop.rds_instance.clone().unwrap_or_else(|| "drop-db".into());
+    let now = Utc::now();
+    let (heading, impact, plan, params) = if procedure == Procedure::Snapshot {
+        let id = format!("{instance}-manual-{}", now.format("%Y%m%d-%H%M"));
+        (
+            format!("Take a manual snapshot of {instance}"),
+            "No downtime: RDS snapshots a single-AZ instance with a brief I/O pause, a Multi-AZ one from its standby. Manual snapshots are kept until deleted.".to_owned(),
+            Plan::snapshot(&instance, &id),
+            json!({ "snapshot_id": id }),
+        )
+    } else {
+        let snapshots = bounded(LIMIT, state.cloud.rds.snapshots()).await.map_err(|e| {
+            AppError::Unavailable(format!("The snapshots cannot be read, so nothing can be planned: {e}"))
+        })?;
+        let newest =
+            snapshots
+                .iter()
+                .filter(|s| s.automated && s.status == "available")
+                .max_by_key(|s| s.created_at)
+                .ok_or_else(|| AppError::Conflict("There is no available automated snapshot to restore.".into()))?;
+        let drill = format!("{instance}-restore-drill-{}", now.format("%Y%m%d%H%M"));
+        (
+            format!("Restore drill from {}", newest.id),
+            format!(
+                "Drop is not touched. A temporary instance {drill} is created from the newest automated snapshot (taken {}), checked, and deleted again — even if a step fails. It costs money while it exists (typically 15–30 minutes).",
+                newest.created_at.format("%Y-%m-%d %H:%M UTC")
+            ),
+            Plan::restore_drill(&newest.id, &drill),
+            json!({ "from_snapshot": newest.id, "drill_instance": drill }),
+        )
+    };
+    let environment = format!(
+        "production — RDS instance {instance} in {}",
+        state.config.aws.region.as_deref().unwrap_or("an unconfigured region")
+    );
+    let target = format!("rds:{instance}");
+    let page = ConfirmPage {
+        shell: Shell::new(state, user, Area::Database, heading.clone()),
+        environment,
+        heading,
+        impact,
+        running: None,
+        running_reference: String::new(),
+        chosen: None,
+        steps: plan.steps.iter().map(|s| s.title.clone()).collect(),
+        about_service: false,
+        scaling: None,
+        scaling_error: None,
+        understood_error: None,
+        understand: None,
+        reason_example: "e.g. before the manual data fix, or: monthly check",
+        active: runs::active_on(&state.pool, &target).await?,
+        procedure,
+        form: form.clone(),
+    };
+    let new = NewRun {
+        procedure,
+        target,
+        environment: "production".into(),
+        params,
+        facts: json!({}),
+        reason: non_empty(&form.reason),
+        plan,
+    };
+    Ok(Prepared { page, new })
 }

@@ -33,10 +33,12 @@ pub enum Procedure {
     Scale,
     RotateJwtSecret,
     RotateDbPassword,
+    Snapshot,
+    RestoreDrill,
 }
 
 impl Procedure {
-    pub const ALL: [Procedure; 7] = [
+    pub const ALL: [Procedure; 9] = [
         Procedure::Deploy,
         Procedure::Rollback,
         Procedure::Restart,
@@ -44,6 +46,8 @@ impl Procedure {
         Procedure::Scale,
         Procedure::RotateJwtSecret,
         Procedure::RotateDbPassword,
+        Procedure::Snapshot,
+        Procedure::RestoreDrill,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,8 @@ impl Procedure {
             Procedure::Scale => "scale",
             Procedure::RotateJwtSecret => "rotate_jwt_secret",
             Procedure::RotateDbPassword => "rotate_db_password",
+            Procedure::Snapshot => "snapshot",
+            Procedure::RestoreDrill => "restore_drill",
         }
     }
 
@@ -72,6 +78,8 @@ impl Procedure {
             Procedure::Scale => "scaling change",
             Procedure::RotateJwtSecret => "JWT secret rotation",
             Procedure::RotateDbPassword => "database password rotation",
+            Procedure::Snapshot => "manual snapshot",
+            Procedure::RestoreDrill => "restore drill",
         }
     }
 
@@ -79,6 +87,7 @@ impl Procedure {
     pub fn home(self) -> &'static str {
         match self {
             Procedure::RotateJwtSecret | Procedure::RotateDbPassword => "/secrets",
+            Procedure::Snapshot | Procedure::RestoreDrill => "/database",
             _ => "/deployments",
         }
     }
@@ -129,7 +138,11 @@ impl Run {
         if let (Some(min), Some(max)) = (p["min"].as_i64(), p["max"].as_i64()) {
             return format!("min {min} / max {max}");
         }
-        p["secret_id"].as_str().unwrap_or_default().to_owned()
+        ["snapshot_id", "drill_instance", "secret_id"]
+            .iter()
+            .find_map(|k| p[*k].as_str())
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// How long it ran, or has been running: "3 min 12 s".

@@ -45,10 +45,16 @@ pub enum StepKind {
     WaitDbAvailable,
     /// Make the pending version current: the app reads it on its next deployment.
     PromoteSecret,
+    /// Restore a snapshot to the drill's temporary instance (its name is the client token).
+    RestoreDrill,
+    WaitDrillAvailable,
+    /// Delete the drill's temporary instance (runs even after a failure: no instance is left).
+    DeleteDrill,
+    WaitDrillDeleted,
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 22] = [
+    pub const ALL: [StepKind; 26] = [
         StepKind::Precheck,
         StepKind::Snapshot,
         StepKind::WaitSnapshot,
@@ -71,6 +77,10 @@ impl StepKind {
         StepKind::SetDbPassword,
         StepKind::WaitDbAvailable,
         StepKind::PromoteSecret,
+        StepKind::RestoreDrill,
+        StepKind::WaitDrillAvailable,
+        StepKind::DeleteDrill,
+        StepKind::WaitDrillDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +107,10 @@ impl StepKind {
             StepKind::SetDbPassword => "set_db_password",
             StepKind::WaitDbAvailable => "wait_db_available",
             StepKind::PromoteSecret => "promote_secret",
+            StepKind::RestoreDrill => "restore_drill",
+            StepKind::WaitDrillAvailable => "wait_drill_available",
+            StepKind::DeleteDrill => "delete_drill",
+            StepKind::WaitDrillDeleted => "wait_drill_deleted",
         }
     }
 
@@ -125,6 +139,9 @@ impl StepKind {
             StepKind::StageSecret => "secret_value_staged",
             StepKind::SetDbPassword => "rds_master_password_set",
             StepKind::PromoteSecret => "secret_rotated",
+            StepKind::RestoreDrill => "rds_restore_drill_start",
+            StepKind::WaitDrillAvailable | StepKind::WaitDrillDeleted => "run_wait",
+            StepKind::DeleteDrill => "rds_restore_drill_delete",
         }
     }
 
@@ -142,6 +159,8 @@ impl StepKind {
                 | StepKind::StageSecret
                 | StepKind::SetDbPassword
                 | StepKind::PromoteSecret
+                | StepKind::RestoreDrill
+                | StepKind::DeleteDrill
         )
     }
 }
@@ -260,6 +279,26 @@ impl Plan {
             .step(StepKind::Redeploy, format!("Redeploy {service} ({tag}) so the app connects with the new password"))
             .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
             .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
+    }
+
+    /// runbook §5: a manual snapshot, waited for.
+    pub fn snapshot(instance: &str, snapshot: &str) -> Self {
+        Plan::default()
+            .step(StepKind::Snapshot, format!("Take the manual RDS snapshot {snapshot} of {instance}"))
+            .step(StepKind::WaitSnapshot, "Wait until the snapshot is available")
+    }
+
+    /// runbook §2 monthly: prove a snapshot restores — restore it to a temporary instance,
+    /// check it, delete it.
+    pub fn restore_drill(snapshot: &str, drill: &str) -> Self {
+        Plan::default()
+            .step(StepKind::RestoreDrill, format!("Restore snapshot {snapshot} to the temporary instance {drill}"))
+            .step(
+                StepKind::WaitDrillAvailable,
+                format!("Wait until {drill} is available and check its engine and storage"),
+            )
+            .cleanup(StepKind::DeleteDrill, format!("Delete {drill} (no final snapshot)"))
+            .cleanup(StepKind::WaitDrillDeleted, format!("Wait until {drill} is gone"))
     }
 
     pub fn scale(service: &str, scaling: Scaling) -> Self {
@@ -421,6 +460,9 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
         StepKind::SetDbPassword => super::rotation::set_db_password(cx).await,
         StepKind::WaitDbAvailable => super::rotation::wait_db_available(cx).await,
         StepKind::PromoteSecret => super::rotation::promote(cx).await,
+        StepKind::RestoreDrill | StepKind::WaitDrillAvailable | StepKind::DeleteDrill | StepKind::WaitDrillDeleted => {
+            restore_drill(cx, kind).await
+        }
     }
 }
 
@@ -601,5 +643,50 @@ async fn precheck(cx: &StepContext<'_>) -> Progress {
             s.status
         )),
         Err(e) => trouble(cx, cx.state.config.runs.retry_limit, e),
+    }
+}
+
+/// The steps of a restore drill. The temporary instance's name is fixed when the run is
+/// created, so each step is safe to repeat: restoring or deleting it again is not an error.
+async fn restore_drill(cx: &StepContext<'_>, kind: StepKind) -> Progress {
+    let rds = &cx.state.cloud.rds;
+    let limits = &cx.state.config.runs;
+    let (Ok(snapshot), Ok(drill)) = (cx.param("from_snapshot"), cx.param("drill_instance")) else {
+        return Progress::Failed("the run names no snapshot or temporary instance".into());
+    };
+    match kind {
+        StepKind::RestoreDrill => match rds.restore_to_instance(snapshot, drill).await {
+            Ok(()) => Progress::Done(json!({ "restored_from": snapshot })),
+            Err(e) => trouble(cx, limits.retry_limit, e),
+        },
+        StepKind::WaitDrillAvailable => match rds.instance_named(drill).await {
+            Ok(Some(db)) if db.status == "available" => Progress::Done(json!({
+                "drill_engine": db.engine, "drill_storage_gb": db.allocated_gb,
+            })),
+            Ok(Some(db))
+                if matches!(db.status.as_str(), "failed" | "incompatible-restore" | "incompatible-parameters") =>
+            {
+                Progress::Failed(format!("the restored instance is {}: this snapshot does not restore", db.status))
+            }
+            _ if cx.overdue(limits.snapshot_timeout) => Progress::Failed(format!(
+                "{drill} was not available after {} min",
+                limits.snapshot_timeout.as_secs() / 60
+            )),
+            Ok(Some(db)) => Progress::Waiting(format!("{drill} is {}", db.status)),
+            Ok(None) => Progress::Waiting(format!("{drill} is not listed yet")),
+            Err(e) => trouble(cx, limits.snapshot_timeout, e),
+        },
+        StepKind::DeleteDrill => match rds.delete_instance(drill).await {
+            Ok(()) => Progress::Done(json!({ "deleted": drill })),
+            Err(e) => trouble(cx, limits.retry_limit, e),
+        },
+        _ => match rds.instance_named(drill).await {
+            Ok(None) => Progress::Done(json!({})),
+            _ if cx.overdue(limits.snapshot_timeout) => Progress::Failed(format!(
+                "{drill} still exists: delete it in the RDS console so it stops costing money"
+            )),
+            Ok(Some(db)) => Progress::Waiting(format!("{drill} is {}", db.status)),
+            Err(e) => trouble(cx, limits.snapshot_timeout, e),
+        },
     }
 }

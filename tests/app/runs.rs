@@ -547,3 +547,45 @@ async fn a_deploy_needs_green_ci_when_ci_is_configured(pool: PgPool) {
     drive(&app).await;
     assert_eq!(run_row(&pool, deploy).await.0, "succeeded");
 }
+
+#[sqlx::test]
+async fn a_manual_snapshot_and_a_restore_drill_from_the_database_page(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let page = app.visit("/database").await;
+    assert!(page.has("a[href='/deployments/confirm?procedure=snapshot']"));
+    assert!(page.texts("table.snapshots tbody tr").len() >= 7, "the nightly snapshots are listed");
+    let confirm = app.visit("/deployments/confirm?procedure=snapshot").await;
+    assert!(confirm.text("main").contains("production — RDS instance drop-db in eu-west-1"));
+    assert!(!confirm.text("main").contains("Running now"), "a snapshot does not touch the service");
+    let snapshot = start(&app, &[("procedure", "snapshot")]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, snapshot).await.0, "succeeded");
+    let id: String = sqlx::query_scalar("select params ->> 'snapshot_id' from console.runs where id = $1")
+        .bind(snapshot)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(id.starts_with("drop-db-manual-"), "{id}");
+    assert_eq!(app.state.cloud.rds.snapshot(&id).await.unwrap().unwrap().status, "available");
+    assert!(app.visit("/database").await.has(&format!("tr[data-snapshot='{id}']")));
+
+    let confirm = app.visit("/deployments/confirm?procedure=restore_drill").await;
+    assert!(confirm.text("main").contains("deleted again — even if a step fails"));
+    let drill = start(&app, &[("procedure", "restore_drill"), ("reason", "monthly check")]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, drill).await.0, "succeeded");
+    let (instance, deleted): (String, bool) =
+        sqlx::query_as("select id, deleted_at is not null from console.sim_instances").fetch_one(&pool).await.unwrap();
+    assert!(instance.starts_with("drop-db-restore-drill-"));
+    assert!(deleted, "the temporary instance is gone again");
+    let facts: Value =
+        sqlx::query_scalar("select facts from console.runs where id = $1").bind(drill).fetch_one(&pool).await.unwrap();
+    assert_eq!(facts["drill_engine"], "postgres 16.4", "the restored instance was checked");
+    assert!(app.visit("/database").await.has(&format!("tr[data-run='{drill}']")));
+    // A deploy may run meanwhile: snapshots and drills lock the database, not the service.
+    let run = start(&app, &[("procedure", "restart")]).await;
+    let meanwhile = app.submit("/deployments/runs", &[("procedure", "snapshot")]).await;
+    assert_eq!(meanwhile.status, 303, "the database is free while the service restarts");
+    drive(&app).await;
+    assert_eq!(run_row(&pool, run).await.0, "succeeded");
+}
