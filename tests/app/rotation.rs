@@ -260,3 +260,121 @@ async fn only_oncall_and_admins_rotate(pool: PgPool) {
     assert_eq!(unknown.status, 422);
     assert_eq!(sqlx::query_scalar::<_, i64>("select count(*) from console.runs").fetch_one(&pool).await.unwrap(), 0);
 }
+
+/// RDS through a recording proxy in front of moto: moto keeps no readable master password, so
+/// the proxy notes the last one RDS accepted (ModifyDBInstance answered 200).
+#[derive(Clone, Default)]
+struct RdsRecorder {
+    moto: String,
+    accepted: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn forward(
+    axum::extract::State(rec): axum::extract::State<RdsRecorder>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> (axum::http::StatusCode, axum::http::HeaderMap, String) {
+    let client = reqwest::Client::new();
+    let mut request =
+        client.post(format!("{}{}", rec.moto, uri.path_and_query().map_or("/", |p| p.as_str()))).body(body.clone());
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    let response = request.send().await.unwrap();
+    let status = axum::http::StatusCode::from_u16(response.status().as_u16()).unwrap();
+    let mut out = axum::http::HeaderMap::new();
+    if let Some(ct) = response.headers().get("content-type") {
+        out.insert("content-type", ct.to_str().unwrap().parse().unwrap());
+    }
+    let text = response.text().await.unwrap();
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    if form.get("Action").map(String::as_str) == Some("ModifyDBInstance") && status.is_success() {
+        if let Some(password) = form.get("MasterUserPassword") {
+            rec.accepted.lock().unwrap().push(password.clone());
+        }
+    }
+    (status, out, text)
+}
+
+/// Both rotations through the AWS adapter: RDS and Secrets Manager in moto, App Runner
+/// recorded.
+#[sqlx::test]
+async fn both_rotations_through_the_aws_adapter(pool: PgPool) {
+    use crate::aws::{create_instance, moto, sdk, unique};
+    use dropops::cloud::aws::AwsCloud;
+    use dropops::cloud::{Cloud, http::HttpProbes};
+
+    let sdk = sdk().await;
+    let db = unique("drop-db");
+    create_instance(&sdk, &db).await;
+    let sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(&moto().url).build(),
+    );
+    let jwt = unique("drop/production/jwt-secret");
+    let db_url = unique("drop/production/database-url");
+    sm.create_secret().name(&jwt).secret_string("old-jwt-secret").send().await.unwrap();
+    let old_url = format!("postgres://drop:not-a-real-password@{db}.c8xyzqrt.eu-west-1.rds.amazonaws.com:5432/dropapp");
+    sm.create_secret().name(&db_url).secret_string(&old_url).send().await.unwrap();
+
+    let recorder = RdsRecorder { moto: moto().url.clone(), ..Default::default() };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rds_url = format!("http://{}", listener.local_addr().unwrap());
+    let proxy = axum::Router::new().fallback(axum::routing::post(forward)).with_state(recorder.clone());
+    tokio::spawn(async move { axum::serve(listener, proxy).await.unwrap() });
+
+    let image = "324480209768.dkr.ecr.eu-west-1.amazonaws.com/drop-web:7f3c2a1";
+    let mock =
+        crate::apprunner::MockAppRunner::start(image, Default::default(), std::time::Duration::from_millis(60)).await;
+    let mut config = config(&[]);
+    config.aws.endpoints.rds = Some(rds_url);
+    config.aws.endpoints.secretsmanager = Some(moto().url.clone());
+    config.aws.endpoints.ecr = Some(moto().url.clone());
+    config.aws.endpoints.apprunner = Some(mock.url.clone());
+    config.drop.rds_instance = Some(db.clone());
+    config.drop.jwt_secret_id = Some(jwt.clone());
+    config.drop.database_url_secret_id = Some(db_url.clone());
+    config.drop.apprunner_service_arn = Some(crate::apprunner::SERVICE_ARN.into());
+    let aws = AwsCloud::new(&sdk, &config);
+    let health = mock.health_url();
+    let app = TestApp::spawn_state(
+        move |config| {
+            dropops::AppState::with_cloud(pool.clone(), config, Cloud::aws(aws, HttpProbes::new(Some(health), None)))
+        },
+        config,
+    )
+    .await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let pool = app.state.pool.clone();
+
+    let page = app.visit("/secrets").await;
+    assert!(page.text("tr[data-secret='jwt_secret']").contains("0 days ago"), "read from moto: {}", page.text("main"));
+    let run = rotate(&app, "jwt_secret").await;
+    drive(&app).await;
+    assert_eq!(status(&pool, run).await, "succeeded");
+    let new_jwt = current(&app, &jwt).await;
+    assert_ne!(new_jwt, "old-jwt-secret");
+    assert_eq!(new_jwt.len(), 64);
+    assert_eq!(mock.calls("StartDeployment"), 1, "redeployed to read it");
+
+    let run = rotate(&app, "database_url").await;
+    drive(&app).await;
+    assert_eq!(status(&pool, run).await, "succeeded");
+    let url = current(&app, &db_url).await;
+    assert!(
+        url.starts_with("postgres://drop:")
+            && url.ends_with(&format!("@{db}.c8xyzqrt.eu-west-1.rds.amazonaws.com:5432/dropapp"))
+    );
+    let password = password_of(&dropops::config::Secret::new(url.clone())).unwrap();
+    assert_eq!(
+        recorder.accepted.lock().unwrap().as_slice(),
+        [password.expose().to_owned()],
+        "RDS was given exactly the password in DATABASE_URL, once"
+    );
+    assert_eq!(mock.calls("StartDeployment"), 2);
+    assert_nowhere(&app, &pool, password.expose(), run).await;
+    assert_nowhere(&app, &pool, &new_jwt, run).await;
+}

@@ -589,3 +589,37 @@ async fn a_manual_snapshot_and_a_restore_drill_from_the_database_page(pool: PgPo
     drive(&app).await;
     assert_eq!(run_row(&pool, run).await.0, "succeeded");
 }
+
+#[sqlx::test]
+async fn the_maintenance_window_is_announced_to_the_monitoring_webhook(pool: PgPool) {
+    let told = Arc::new(std::sync::Mutex::new(Vec::<(String, String, Value)>::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/maintenance", listener.local_addr().unwrap());
+    let seen = told.clone();
+    let receiver = axum::Router::new().route(
+        "/maintenance",
+        axum::routing::post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| async move {
+            let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            seen.lock().unwrap().push((body["event"].as_str().unwrap_or_default().to_owned(), key, body));
+            axum::http::StatusCode::NO_CONTENT
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let config = config_with(&[
+        ("DROPOPS_SIMULATOR_TIME_SCALE", "0.001"),
+        ("DROPOPS_RUNS__POLL_INTERVAL_MS", "10"),
+        ("DROPOPS_RUNS__MAINTENANCE_WEBHOOK", hook.as_str()),
+    ]);
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let newest = digest(&app, "b2e9f14").await;
+    let run = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, run).await.0, "succeeded");
+    let told = told.lock().unwrap().clone();
+    let events: Vec<(&str, &str)> = told.iter().map(|(e, k, _)| (e.as_str(), k.as_str())).collect();
+    assert_eq!(events, [("opened", format!("{run}-opened").as_str()), ("closed", format!("{run}-closed").as_str())]);
+    assert_eq!(told[0].2["service"], "drop-web");
+    assert!(told[0].2["ends_at"].is_string(), "monitoring knows when the window ends");
+    assert!(told[0].2["reason"].as_str().unwrap().contains("deploy by Ola Oncall"));
+}
