@@ -66,3 +66,4 @@ create table console.maintenance_windows (
     ends_at   timestamptz not null,
     closed_at timestamptz
 );
+create index maintenance_windows_open_idx on console.maintenance_windows (ends_at) where closed_at is null;

@@ -258,6 +258,11 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
                 vec![]
             }
         },
+        active_runs: crate::runs::active(&state.pool).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read active runs");
+            vec![]
+        }),
+        open_windows: crate::runs::open_windows(&state.pool).await.unwrap_or_default(),
         operations_error: operations.as_ref().err().map(ToString::to_string),
         operations: operations.unwrap_or_default(),
         checked_at: now,

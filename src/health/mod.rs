@@ -39,6 +39,10 @@ pub struct CardsFragment {
     pub operations_error: Option<String>,
     /// Routine checklists not submitted in time.
     pub overdue_checks: Vec<&'static str>,
+    /// Deploys, restarts, rotations… in progress: why a card may be amber right now.
+    pub active_runs: Vec<crate::runs::Run>,
+    /// Monitoring maintenance windows open now, and when each ends.
+    pub open_windows: Vec<chrono::DateTime<chrono::Utc>>,
     pub checked_at: chrono::DateTime<chrono::Utc>,
 }
 

@@ -444,3 +444,24 @@ pub async fn operation_followed_elsewhere(pool: &PgPool, operation: &str, run: U
     .fetch_one(pool)
     .await
 }
+
+/// Every run in progress, oldest first (the health dashboard's notice).
+pub async fn active(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
+    sqlx::query_as!(
+        Run,
+        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+                created_at, finished_at, outcome, cancel_requested_by
+           from console.runs where status in ('queued', 'running') order by created_at limit 20"
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// When each open maintenance window ends.
+pub async fn open_windows(pool: &PgPool) -> Result<Vec<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select ends_at from console.maintenance_windows where closed_at is null and ends_at > now() order by ends_at"
+    )
+    .fetch_all(pool)
+    .await
+}

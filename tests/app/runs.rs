@@ -102,6 +102,8 @@ async fn a_deploy_snapshots_opens_a_window_deploys_and_verifies(pool: PgPool) {
     let run = start(&app, &[("procedure", "deploy"), ("digest", &newest), ("reason", "release 42")]).await;
     let queued = app.visit(&format!("/runs/{run}")).await;
     assert!(queued.has("#run-progress[hx-trigger='every 2s']"), "an active run refreshes itself");
+    let health = app.visit("/health").await;
+    assert!(health.text(".active-run").contains("deploy of b2e9f14 by Ola Oncall"), "the dashboard says why");
     drive(&app).await;
 
     assert_eq!(run_row(&pool, run).await, ("succeeded".into(), None));
@@ -136,6 +138,7 @@ async fn a_deploy_snapshots_opens_a_window_deploys_and_verifies(pool: PgPool) {
             .await
             .unwrap();
     assert!(window.0, "the maintenance window is closed again");
+    assert!(!app.visit("/health").await.has(".active-run, .maintenance-window"), "nothing in progress any more");
     assert_eq!(operations_during(&pool, run, "UPDATE_SERVICE").await, 1);
 
     let done = app.visit(&format!("/runs/{run}")).await;
@@ -614,6 +617,11 @@ async fn the_maintenance_window_is_announced_to_the_monitoring_webhook(pool: PgP
     app.sign_in_as("Ola Oncall", &["oncall"]).await;
     let newest = digest(&app, "b2e9f14").await;
     let run = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
+    // Stopped just before the deployment: the window is open, and the dashboard says so.
+    let halt = Arc::new(|p: i32, ph: Phase| p == 4 && ph == Phase::BeforeAct);
+    Worker::new(app.state.clone()).halting(halt).run_until_idle().await.unwrap();
+    assert!(app.visit("/health").await.text(".maintenance-window").contains("open until"));
+    expire_lease(&pool, run).await;
     drive(&app).await;
     assert_eq!(run_row(&pool, run).await.0, "succeeded");
     let told = told.lock().unwrap().clone();
