@@ -149,6 +149,15 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
             .for_element(Locator::Css("li[data-step='close_window'][data-status='succeeded']"))
             .await?;
         screenshot(&browser, "deploy-run").await?;
+        // The run page and the pages that start runs, on a phone.
+        browser.set_window_size(390, 844).await?;
+        screenshot(&browser, "phone-deploy-run").await?;
+        for href in ["/deployments", "/secrets", "/database"] {
+            browser.goto(&app.url(href)).await?;
+            browser.wait().for_element(Locator::Css("main h1")).await?;
+            screenshot(&browser, &format!("phone{}", href.replace('/', "-"))).await?;
+        }
+        browser.set_window_size(1280, 900).await?;
         for href in
             ["/secrets/rotate?secret=database_url", "/deployments/confirm?procedure=emergency_restart", "/deployments"]
         {
