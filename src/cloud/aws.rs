@@ -12,8 +12,8 @@ use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use chrono::{DateTime, Utc};
 
 use super::{
-    AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, Ecr, Image, LogEvent, LogQuery, Logs, Operation, Rds,
-    Scaling, SecretInfo, Secrets, ServiceStatus, Snapshot,
+    AppMetrics, AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, Ecr, Image, LogEvent, LogQuery, Logs,
+    Operation, Rds, Scaling, SecretInfo, Secrets, ServiceStatus, Snapshot,
 };
 use crate::config::{Config, Secret};
 
@@ -512,6 +512,60 @@ impl CloudWatch for AwsCloud {
 
     async fn cpu_percent(&self) -> CloudResult<f64> {
         self.rds_metric("CPUUtilization", aws_sdk_cloudwatch::types::Statistic::Average).await
+    }
+
+    async fn app_metrics(&self) -> CloudResult<Option<AppMetrics>> {
+        let (requests, errors, latency) = tokio::join!(
+            self.app_runner_metric("Requests"),
+            self.app_runner_metric("5xxStatusResponses"),
+            self.app_runner_metric("RequestLatency"),
+        );
+        let (requests, errors, latency) = (requests?, errors?, latency?);
+        if requests.is_empty() {
+            return Ok(None);
+        }
+        let sum = |points: &[aws_sdk_cloudwatch::types::Datapoint]| points.iter().filter_map(|p| p.sum()).sum::<f64>();
+        let (latency_ms, latency_is_p99) = worst_latency(&latency);
+        Ok(Some(AppMetrics { requests: sum(&requests), errors_5xx: sum(&errors), latency_ms, latency_is_p99 }))
+    }
+}
+
+/// The worst 5-minute p99 latency, or the worst average where no percentile came back.
+pub fn worst_latency(points: &[aws_sdk_cloudwatch::types::Datapoint]) -> (f64, bool) {
+    let max = |values: Vec<f64>| values.into_iter().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let p99 = max(points.iter().filter_map(|p| p.extended_statistics()?.get("p99").copied()).collect());
+    match p99 {
+        Some(v) => (v, true),
+        None => (max(points.iter().filter_map(|p| p.average()).collect()).unwrap_or_default(), false),
+    }
+}
+
+impl AwsCloud {
+    /// 5-minute datapoints of one of the service's App Runner metrics over the window.
+    async fn app_runner_metric(&self, metric: &str) -> CloudResult<Vec<aws_sdk_cloudwatch::types::Datapoint>> {
+        use aws_sdk_cloudwatch::primitives::DateTime as AwsTime;
+        use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+        let mut parts = self.service_arn.rsplit('/');
+        let (id, name) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let now = Utc::now();
+        let start = now - chrono::Duration::minutes(super::APP_METRICS_WINDOW_MINUTES);
+        let mut request = self
+            .cloudwatch
+            .get_metric_statistics()
+            .namespace("AWS/AppRunner")
+            .metric_name(metric)
+            .dimensions(Dimension::builder().name("ServiceName").value(name).build())
+            .dimensions(Dimension::builder().name("ServiceID").value(id).build())
+            .start_time(AwsTime::from_secs(start.timestamp()))
+            .end_time(AwsTime::from_secs(now.timestamp()))
+            .period(300);
+        request = if metric == "RequestLatency" {
+            request.statistics(Statistic::Average).extended_statistics("p99")
+        } else {
+            request.statistics(Statistic::Sum)
+        };
+        let out = request.send().await.map_err(|e| explain("CloudWatch", e))?;
+        Ok(out.datapoints().to_vec())
     }
 }
 

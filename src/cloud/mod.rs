@@ -144,12 +144,34 @@ pub trait Rds: Send + Sync {
     async fn delete_instance(&self, instance: &str) -> CloudResult<()>;
 }
 
+/// What App Runner measured of Drop's traffic over a recent window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppMetrics {
+    pub requests: f64,
+    pub errors_5xx: f64,
+    /// The worst 5-minute p99 request latency, or the average where no percentile is published.
+    pub latency_ms: f64,
+    pub latency_is_p99: bool,
+}
+
+impl AppMetrics {
+    pub fn error_percent(&self) -> f64 {
+        if self.requests > 0.0 { self.errors_5xx / self.requests * 100.0 } else { 0.0 }
+    }
+}
+
+/// How far back the application metrics look.
+pub const APP_METRICS_WINDOW_MINUTES: i64 = 15;
+
 #[async_trait]
 pub trait CloudWatch: Send + Sync {
     /// The instance's FreeStorageSpace, in bytes (latest datapoint).
     async fn free_storage_bytes(&self) -> CloudResult<f64>;
     /// The instance's CPUUtilization, percent (latest 5-minute average).
     async fn cpu_percent(&self) -> CloudResult<f64>;
+    /// The App Runner service's requests, 5xx responses and latency over the last
+    /// [`APP_METRICS_WINDOW_MINUTES`]; `None` when none are published.
+    async fn app_metrics(&self) -> CloudResult<Option<AppMetrics>>;
 }
 
 /// An image in the ECR repository.
@@ -356,6 +378,9 @@ impl CloudWatch for Disconnected {
         Err(CloudError::NotConnected("Amazon CloudWatch"))
     }
     async fn cpu_percent(&self) -> CloudResult<f64> {
+        Err(CloudError::NotConnected("Amazon CloudWatch"))
+    }
+    async fn app_metrics(&self) -> CloudResult<Option<AppMetrics>> {
         Err(CloudError::NotConnected("Amazon CloudWatch"))
     }
 }

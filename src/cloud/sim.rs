@@ -11,8 +11,9 @@ use chrono::{DateTime, Duration as Span, Timelike, Utc};
 use sqlx::PgPool;
 
 use super::{
-    AppHealth, AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, Ecr, Environment, Image, LogEvent, LogQuery,
-    Logs, Operation, Probes, Rds, Scaling, SecretInfo, Secrets, ServiceStatus, Snapshot, pattern_terms,
+    AppHealth, AppMetrics, AppRunner, CloudError, CloudResult, CloudWatch, DbInstance, Ecr, Environment, Image,
+    LogEvent, LogQuery, Logs, Operation, Probes, Rds, Scaling, SecretInfo, Secrets, ServiceStatus, Snapshot,
+    pattern_terms,
 };
 use crate::audit::AuditToken;
 use crate::config::{Config, Secret};
@@ -616,6 +617,20 @@ impl CloudWatch for Simulator {
         self.aws_call().await?;
         // Busy when the app is slow, calm otherwise.
         Ok(if self.has("slow_responses").await? { 97.0 } else { 22.0 + f64::from(Utc::now().minute() % 12) })
+    }
+
+    async fn app_metrics(&self) -> CloudResult<Option<AppMetrics>> {
+        self.aws_call().await?;
+        let faults = self.active().await?;
+        let has = |f: &str| faults.iter().any(|a| a == f);
+        let requests = 1100.0 + f64::from(Utc::now().minute() * 7 % 200);
+        let error_share = if has("health_red") || has("db_unreachable") { 0.08 } else { 0.002 };
+        Ok(Some(AppMetrics {
+            requests,
+            errors_5xx: (requests * error_share).round(),
+            latency_ms: if has("slow_responses") { 2400.0 } else { 310.0 },
+            latency_is_p99: true,
+        }))
     }
 }
 

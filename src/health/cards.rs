@@ -122,6 +122,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         certificate,
         console,
         secrets,
+        traffic,
     ) = tokio::join!(
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Production)),
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Staging)),
@@ -134,6 +135,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         bounded(READ_LIMIT, cloud.probes.certificate_expiry()),
         db::readiness(&state.pool),
         crate::secrets::managed(state),
+        bounded(READ_LIMIT, cloud.cloudwatch.app_metrics()),
     );
     let latency_alert = d.health_db_latency_alert_ms.unwrap_or(100) as f64;
     let now = Utc::now();
@@ -238,9 +240,11 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         Err(reason) => Card::new("console", "This console", "console").judged(Tone::Red, "Not ready", reason),
     };
     let secrets = secrets_card(secrets);
+    let traffic = traffic_card(traffic);
     CardsFragment {
         production: vec![
             app_health_card("app", "App health", prod_health, latency_alert),
+            traffic,
             service,
             database,
             snapshot,
@@ -293,5 +297,44 @@ fn secrets_card(secrets: Vec<crate::secrets::ManagedSecret>) -> Card {
         card.judged(Tone::Amber, "Due soon", format!("{} due within the warning period", soon.join(", ")))
     } else {
         card.judged(Tone::Green, "Up to date", "every managed secret is within its maximum age")
+    }
+}
+
+/// Requests, 5xx share and latency App Runner measured: red over 5 % errors or a p99 over
+/// 2 s, amber over 1 % or 1 s.
+fn traffic_card(metrics: Result<Option<crate::cloud::AppMetrics>, CloudError>) -> Card {
+    let window = crate::cloud::APP_METRICS_WINDOW_MINUTES;
+    let card = Card::new("traffic", "App traffic", "high-error-rate");
+    match metrics {
+        Err(e) => card.unknown(e),
+        Ok(None) => card.judged(
+            Tone::Unknown,
+            "No data",
+            format!("App Runner published no request metrics in the last {window} minutes"),
+        ),
+        Ok(Some(m)) => {
+            let errors = m.error_percent();
+            let tone = if errors > 5.0 || m.latency_ms > 2000.0 {
+                Tone::Red
+            } else if errors > 1.0 || m.latency_ms > 1000.0 {
+                Tone::Amber
+            } else {
+                Tone::Green
+            };
+            let card = Card {
+                playbook: if errors <= 1.0 && m.latency_ms > 1000.0 { "slow-database" } else { "high-error-rate" },
+                ..card
+            };
+            card.judged(
+                tone,
+                format!("{errors:.1} % 5xx"),
+                format!(
+                    "{:.0} requests in {window} min · {} latency {:.0} ms",
+                    m.requests,
+                    if m.latency_is_p99 { "p99" } else { "average" },
+                    m.latency_ms
+                ),
+            )
+        }
     }
 }

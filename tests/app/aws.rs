@@ -491,3 +491,49 @@ async fn the_certificate_probe_reads_the_expiry_of_the_served_certificate() {
     let closed = HttpProbes::new(None, None).with_certificate_at(format!("https://localhost:{port}/"), None);
     assert!(closed.certificate_expiry().await.is_err());
 }
+
+#[tokio::test]
+async fn application_metrics_come_from_app_runner_in_cloudwatch() {
+    let sdk = sdk().await;
+    let cw = aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::config::Builder::from(&sdk).endpoint_url(&moto().url).build(),
+    );
+    let service = unique("drop-web");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let datum = |metric: &str, value: f64| {
+        use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+        MetricDatum::builder()
+            .metric_name(metric)
+            .dimensions(Dimension::builder().name("ServiceName").value(&service).build())
+            .dimensions(Dimension::builder().name("ServiceID").value(&id).build())
+            .value(value)
+            .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from_secs(chrono::Utc::now().timestamp() - 120))
+            .build()
+    };
+    cw.put_metric_data()
+        .namespace("AWS/AppRunner")
+        .metric_data(datum("Requests", 1000.0))
+        .metric_data(datum("Requests", 500.0))
+        .metric_data(datum("5xxStatusResponses", 30.0))
+        .metric_data(datum("RequestLatency", 200.0))
+        .metric_data(datum("RequestLatency", 400.0))
+        .send()
+        .await
+        .unwrap();
+    let mut c = config(&moto().url, "db", "/none");
+    c.drop.apprunner_service_arn = Some(format!("arn:aws:apprunner:eu-west-1:324480209768:service/{service}/{id}"));
+    let aws = AwsCloud::new(&sdk, &c);
+    let m = aws.app_metrics().await.unwrap().expect("metrics are published");
+    assert_eq!((m.requests, m.errors_5xx), (1500.0, 30.0));
+    assert_eq!(m.error_percent(), 2.0);
+    assert_eq!((m.latency_ms, m.latency_is_p99), (300.0, false), "moto computes no percentiles: the average stands in");
+    c.drop.apprunner_service_arn = Some(format!("arn:aws:apprunner:eu-west-1:324480209768:service/quiet/{id}"));
+    assert!(AwsCloud::new(&sdk, &c).app_metrics().await.unwrap().is_none(), "nothing published: no data, not zero");
+
+    use aws_sdk_cloudwatch::types::Datapoint;
+    let p99 = [
+        Datapoint::builder().average(100.0).extended_statistics("p99", 850.0).build(),
+        Datapoint::builder().average(120.0).extended_statistics("p99", 1250.0).build(),
+    ];
+    assert_eq!(dropops::cloud::aws::worst_latency(&p99), (1250.0, true), "the worst p99 of the window");
+}

@@ -26,7 +26,19 @@ async fn a_calm_environment_is_green_everywhere(pool: PgPool) {
     app.sign_in(&["viewer"]).await;
     let page = app.visit("/health").await;
     assert_eq!(page.status, 200);
-    for card in ["app", "apprunner", "rds", "snapshot", "storage", "cpu", "certificate", "staging-app", "console"] {
+    for card in [
+        "app",
+        "traffic",
+        "apprunner",
+        "rds",
+        "snapshot",
+        "storage",
+        "cpu",
+        "certificate",
+        "secrets",
+        "staging-app",
+        "console",
+    ] {
         assert_eq!(tone(&page, card), "green", "{card}: {}", card_text(&page, card));
     }
     assert!(!page.has("[data-card] a[href^='/health/playbook']"), "no playbook links when all is well");
@@ -39,6 +51,7 @@ async fn each_fault_shows_on_its_card_with_the_playbook(pool: PgPool) {
     app.sign_in(&["admin"]).await;
     let cases = [
         ("health_red", "app", "red", "Error"),
+        ("health_red", "traffic", "red", "8.0 % 5xx"),
         ("db_unreachable", "app", "grey", "503: database unreachable"),
         ("storage_low", "storage", "red", "1.4 GB"),
         ("snapshot_missing", "snapshot", "red", "30 h"),
@@ -66,7 +79,7 @@ async fn each_fault_shows_on_its_card_with_the_playbook(pool: PgPool) {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(audited, 14);
+    assert_eq!(audited, 16);
 }
 
 #[sqlx::test]
