@@ -110,6 +110,17 @@ impl DeploymentsPage {
         }
     }
 
+    /// The image pushed before the running one: the runbook's rollback target.
+    pub fn previous_image(&self) -> Option<&Image> {
+        let running = self.running_image()?;
+        self.images
+            .as_ref()
+            .ok()?
+            .iter()
+            .filter(|i| !i.tags.is_empty() && i.pushed_at < running.pushed_at)
+            .max_by_key(|i| i.pushed_at)
+    }
+
     pub fn untagged(&self) -> usize {
         self.images.as_ref().map_or(0, |list| list.iter().filter(|i| i.tags.is_empty()).count())
     }

@@ -338,3 +338,64 @@ fn traffic_card(metrics: Result<Option<crate::cloud::AppMetrics>, CloudError>) -
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::AppMetrics;
+    use crate::runs::rotation::Rotated;
+    use crate::secrets::{Due, ManagedSecret};
+
+    fn traffic(requests: f64, errors: f64, latency_ms: f64) -> Tone {
+        traffic_card(Ok(Some(AppMetrics { requests, errors_5xx: errors, latency_ms, latency_is_p99: true }))).tone
+    }
+
+    #[test]
+    fn traffic_is_judged_on_errors_and_latency() {
+        assert_eq!(traffic(1000.0, 2.0, 300.0), Tone::Green);
+        assert_eq!(traffic(1000.0, 20.0, 300.0), Tone::Amber, "2 % errors");
+        assert_eq!(traffic(1000.0, 2.0, 1500.0), Tone::Amber, "p99 1.5 s");
+        assert_eq!(traffic(1000.0, 80.0, 300.0), Tone::Red, "8 % errors");
+        assert_eq!(traffic(1000.0, 0.0, 2500.0), Tone::Red, "p99 2.5 s");
+        assert_eq!(traffic(0.0, 0.0, 0.0), Tone::Green, "no traffic is no error rate");
+        assert_eq!(traffic_card(Ok(None)).tone, Tone::Unknown);
+        assert_eq!(traffic_card(Err(CloudError::Throttled)).tone, Tone::Unknown);
+        let slow = traffic_card(Ok(Some(AppMetrics {
+            requests: 10.0,
+            errors_5xx: 0.0,
+            latency_ms: 1500.0,
+            latency_is_p99: true,
+        })));
+        assert_eq!(slow.playbook, "slow-database", "slow, not failing: the latency playbook");
+    }
+
+    fn secret(due: Due) -> ManagedSecret {
+        ManagedSecret {
+            rotated: Rotated::JwtSecret,
+            name: "JWT_SECRET",
+            secret_id: Some("drop/production/jwt-secret".into()),
+            location: String::new(),
+            generated: "",
+            impact: "",
+            max_age_days: 90,
+            last_changed: Ok(None),
+            due,
+        }
+    }
+
+    #[test]
+    fn the_worst_secret_decides_the_rotation_card() {
+        let at = Utc::now();
+        assert_eq!(secrets_card(vec![secret(Due::Fine(at))]).tone, Tone::Green);
+        assert_eq!(secrets_card(vec![secret(Due::Fine(at)), secret(Due::Soon(at))]).tone, Tone::Amber);
+        assert_eq!(secrets_card(vec![secret(Due::Soon(at)), secret(Due::Overdue(at))]).tone, Tone::Red);
+        assert_eq!(secrets_card(vec![secret(Due::Never)]).tone, Tone::Red);
+        assert_eq!(secrets_card(vec![secret(Due::Unknown("throttled".into()))]).tone, Tone::Unknown);
+        let unconfigured = ManagedSecret { secret_id: None, ..secret(Due::Unknown("not configured".into())) };
+        assert_eq!(
+            secrets_card(vec![unconfigured]).tone,
+            Tone::Green,
+            "a secret not managed here is not a problem here"
+        );
+    }
+}

@@ -147,6 +147,14 @@ async fn a_deploy_snapshots_opens_a_window_deploys_and_verifies(pool: PgPool) {
     assert!(done.text(".run-log").contains("Done: Take the pre-deploy RDS snapshot"));
     let deployments = app.visit("/deployments").await;
     assert!(deployments.text("main").contains("by Ola Oncall"), "who deployed what runs now");
+    let previous = digest(&app, "7f3c2a1").await;
+    assert_eq!(
+        deployments.text(&format!(
+            "#now-title ~ .actions a[href='/deployments/confirm?procedure=rollback&digest={previous}']"
+        )),
+        "Roll back to 7f3c2a1…",
+        "the previous image by push time is one click away"
+    );
     assert!(deployments.has(&format!("tr[data-run='{run}']")), "the run is in the history");
 }
 
@@ -184,6 +192,16 @@ async fn every_step_writes_its_intent_before_it_acts_and_its_outcome_after(pool:
     .await
     .unwrap();
     assert!(ordered);
+    let snapshot_ordered: bool = sqlx::query_scalar(
+        "select i.created_at <= s.created_at
+           from console.run_steps r join audit_log i on i.id = r.intent_id, console.sim_snapshots s
+          where r.run_id = $1 and r.name = 'snapshot'",
+    )
+    .bind(run)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(snapshot_ordered, "the snapshot was asked for after its intent was in the log");
     assert_eq!(crate::harness::audit_trail(&pool, "run_started").await, crate::harness::intent_then_success());
     let actor: String = sqlx::query_scalar("select actor from audit_log where id = (select intent_id from console.run_steps where run_id = $1 and position = 4)")
         .bind(run)
