@@ -428,6 +428,16 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
             start_operation(cx, "pause_operation_id", &["PAUSE_SERVICE"], async || cloud.app_runner.pause().await).await
         }
         StepKind::Resume => {
+            // A clean-up step: after a pause that never happened there is nothing to resume.
+            if cx.fact("pause_operation_id").is_none() && cx.step.state["resumed"].as_bool() != Some(true) {
+                match cloud.app_runner.service_status().await {
+                    Ok(s) if s.status != "PAUSED" => {
+                        return Progress::Done(json!({ "resume": format!("not needed: the service is {}", s.status) }));
+                    }
+                    Ok(_) => {}
+                    Err(e) => return trouble(cx, cx.state.config.runs.retry_limit, e),
+                }
+            }
             start_operation(cx, "resume_operation_id", &["RESUME_SERVICE"], async || cloud.app_runner.resume().await)
                 .await
         }
@@ -504,6 +514,9 @@ async fn start_operation(
 async fn wait_operation(cx: &StepContext<'_>, key: &str) -> Progress {
     let runs = &cx.state.config.runs;
     let Some(id) = cx.fact(key).map(str::to_owned) else {
+        if cx.fact("resume").is_some_and(|r| r.starts_with("not needed")) {
+            return Progress::Done(json!({}));
+        }
         return Progress::Failed("the operation to wait for is not known".into());
     };
     match cx.state.cloud.app_runner.operation(&id).await {

@@ -649,3 +649,29 @@ async fn the_maintenance_window_is_announced_to_the_monitoring_webhook(pool: PgP
     assert!(told[0].2["ends_at"].is_string(), "monitoring knows when the window ends");
     assert!(told[0].2["reason"].as_str().unwrap().contains("deploy by Ola Oncall"));
 }
+
+#[sqlx::test]
+async fn an_emergency_restart_whose_pause_fails_leaves_the_service_as_it_was(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    // Someone started a deployment in the AWS console: App Runner refuses to pause.
+    app.state.cloud.app_runner.start_deployment().await.unwrap();
+    let run = start(&app, &[("procedure", "emergency_restart"), ("understood", "yes")]).await;
+    drive(&app).await;
+    let (status, outcome) = run_row(&pool, run).await;
+    assert_eq!(status, "failed");
+    assert!(outcome.unwrap().contains("OPERATION_IN_PROGRESS"));
+    let statuses = step_statuses(&pool, run).await;
+    let names: Vec<(&str, &str)> = statuses.iter().map(|(n, s)| (n.as_str(), s.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            ("pause", "failed"),
+            ("wait_paused", "skipped"),
+            ("resume", "succeeded"),
+            ("wait_resumed", "succeeded"),
+            ("verify_health", "skipped")
+        ],
+        "nothing to resume after a pause that never happened"
+    );
+    assert_eq!(operations_during(&pool, run, "RESUME_SERVICE").await, 0);
+}
