@@ -124,7 +124,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub public_url: Option<String>,
     pub log_format: LogFormat,
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "request_timeout_secs", serialize_with = "as_secs")]
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     /// Apply pending migrations when `serve` starts. Off in production when the console's
@@ -146,16 +146,16 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunsConfig {
     /// How often a waiting step asks AWS again.
-    #[serde(serialize_with = "as_millis")]
+    #[serde(rename = "poll_interval_ms", serialize_with = "as_millis")]
     pub poll_interval: Duration,
     /// A deployment not RUNNING after this long has failed.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "deploy_timeout_secs", serialize_with = "as_secs")]
     pub deploy_timeout: Duration,
     /// How long health may take to report ok and the new version after a deployment.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "health_timeout_secs", serialize_with = "as_secs")]
     pub health_timeout: Duration,
     /// A snapshot not available after this long has failed.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "snapshot_timeout_secs", serialize_with = "as_secs")]
     pub snapshot_timeout: Duration,
     /// Roll back to the previous image when health fails after a deploy.
     pub auto_rollback: bool,
@@ -170,10 +170,10 @@ pub struct RunsConfig {
     /// Bearer token for `ci_status_url` (DROPOPS_RUNS__CI_TOKEN).
     pub ci_token: Option<Secret>,
     /// How long an action step keeps retrying throttling, timeouts and network errors.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "retry_limit_secs", serialize_with = "as_secs")]
     pub retry_limit: Duration,
     /// A worker that has not renewed its lease for this long is presumed dead.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "lease_secs", serialize_with = "as_secs")]
     pub lease: Duration,
 }
 
@@ -192,13 +192,13 @@ pub struct ComplianceConfig {
 #[derive(Clone, Debug, Serialize)]
 pub struct AuthConfig {
     /// A sign-in unused this long ends.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "idle_timeout_secs", serialize_with = "as_secs")]
     pub idle_timeout: Duration,
     /// A sign-in ends this long after it started, however busy.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "max_lifetime_secs", serialize_with = "as_secs")]
     pub max_lifetime: Duration,
     /// Sensitive actions need a sign-in (`auth_time`) at most this old.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "step_up_max_age_secs", serialize_with = "as_secs")]
     pub step_up_max_age: Duration,
 }
 
@@ -208,7 +208,7 @@ pub struct AuditConfig {
     /// database, so a database reader cannot test guesses against the fingerprints.
     pub fingerprint_key: Option<Secret>,
     /// An intent with no outcome after this long is marked `unknown` by the reconciler.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "outcome_timeout_secs", serialize_with = "as_secs")]
     pub outcome_timeout: Duration,
 }
 
@@ -769,5 +769,23 @@ mod tests {
         assert_eq!(c.mode, Mode::Production);
         assert_eq!(c.drop.jwt_secret_id.as_deref(), Some("drop/production/jwt-secret"));
         assert!(c.is_https());
+    }
+
+    #[test]
+    fn durations_print_under_the_keys_they_are_set_with() {
+        let config =
+            Config::load(None, env(&[("DROPOPS_RUNS__POLL_INTERVAL_MS", "250"), ("DROPOPS_RUNS__CI_TOKEN", "t0ken")]))
+                .unwrap();
+        let printed = config.redacted_toml();
+        for line in [
+            "request_timeout_secs = 30",
+            "idle_timeout_secs = 1800",
+            "outcome_timeout_secs = 900",
+            "poll_interval_ms = 250",
+            "lease_secs = 60",
+        ] {
+            assert!(printed.contains(line), "{line} in:\n{printed}");
+        }
+        assert!(printed.contains("ci_token = \"[redacted]\"") && !printed.contains("t0ken"));
     }
 }
