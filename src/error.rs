@@ -36,6 +36,16 @@ pub struct ErrorReport {
 }
 
 impl AppError {
+    /// Whether this is the database refusing a change for violating `constraint` (a unique
+    /// index, a check): the one place that knows how to look, so callers can answer with a
+    /// Conflict that says what is in the way.
+    pub fn violates(&self, constraint: &str) -> bool {
+        let AppError::Internal(e) = self else { return false };
+        e.downcast_ref::<sqlx::Error>()
+            .and_then(|e| e.as_database_error())
+            .is_some_and(|d| d.constraint() == Some(constraint))
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,

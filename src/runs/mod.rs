@@ -227,19 +227,16 @@ pub async fn start(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, new: N
     .await;
     match inserted {
         Ok(()) => Ok(id),
-        Err(AppError::Internal(e)) if is_unique_violation(&e) => Err(already_running(pool, &new.target).await),
+        Err(e) if e.violates(ONE_ACTIVE_PER_TARGET) => Err(already_running(pool, &new.target).await),
         Err(e) => Err(e),
     }
 }
 
-pub(crate) fn is_unique_violation(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<sqlx::Error>()
-        .and_then(|e| e.as_database_error())
-        .is_some_and(|d| d.constraint() == Some("runs_one_active_per_target_idx"))
-}
+/// The unique partial index that allows one active run per target.
+const ONE_ACTIVE_PER_TARGET: &str = "runs_one_active_per_target_idx";
 
 /// "A deploy by Kari Nordmann is already running — view it", with the link.
-pub(crate) async fn already_running(pool: &PgPool, target: &str) -> AppError {
+async fn already_running(pool: &PgPool, target: &str) -> AppError {
     match active_on(pool, target).await {
         Ok(Some(run)) => AppError::Conflict(format!(
             "A {} by {} is already running on {} (started {} UTC). Only one run at a time may change it: view it at /runs/{}.",
@@ -339,6 +336,48 @@ pub async fn request_cancel(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
         Ok(())
     })
     .await
+}
+
+/// Carry on a failed run from the step that failed: its state (what it already did) is kept,
+/// so the step resumes rather than starts over. Audited; refused when something else now
+/// runs on the same target.
+pub async fn request_resume(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, run: &Run) -> Result<(), AppError> {
+    let id = run.id;
+    let intent = Intent {
+        action: "run_resumed",
+        resource_type: "run",
+        resource_id: id.to_string(),
+        reason: None,
+        details: json!({ "procedure": run.procedure }),
+    };
+    let resumed = audit::audited(pool, ctx, intent, async |tx, _token| {
+        let done = sqlx::query!(
+            "update console.runs set status = 'queued', finished_at = null, outcome = null, lease_owner = null,
+                    lease_until = null, cancel_requested_by = null
+              where id = $1 and status = 'failed'",
+            id
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        crate::error::changed(done, "This run is no longer failed.")?;
+        sqlx::query!(
+            "update console.run_steps set status = 'pending', finished_at = null, started_at = null, intent_id = null,
+                    state = state - 'error'
+              where run_id = $1 and status in ('failed', 'skipped', 'cancelled')",
+            id
+        )
+        .execute(&mut *tx)
+        .await?;
+        note(&mut *tx, id, None, &format!("{} resumed the run from the step that failed", user.name)).await?;
+        Ok(())
+    })
+    .await;
+    match resumed {
+        Err(e) if e.violates(ONE_ACTIVE_PER_TARGET) => Err(already_running(pool, &run.target).await),
+        other => other,
+    }
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Run>, sqlx::Error> {

@@ -4,11 +4,10 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, Redirect};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::{LogLine, Procedure, Run, Step};
-use crate::audit::{self, AuditContext, Intent};
+use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::error::AppError;
@@ -151,42 +150,6 @@ pub async fn resume_run(
             "Only a failed secret rotation can be resumed; start a new run instead.".into(),
         ));
     }
-    let intent = Intent {
-        action: "run_resumed",
-        resource_type: "run",
-        resource_id: id.to_string(),
-        reason: None,
-        details: json!({ "procedure": p.run.procedure }),
-    };
-    let resumed = audit::audited(&state.pool, &ctx, intent, async |tx, _token| {
-        let done = sqlx::query!(
-            "update console.runs set status = 'queued', finished_at = null, outcome = null, lease_owner = null,
-                    lease_until = null, cancel_requested_by = null
-              where id = $1 and status = 'failed'",
-            id
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        crate::error::changed(done, "This run is no longer failed.")?;
-        sqlx::query!(
-            "update console.run_steps set status = 'pending', finished_at = null, started_at = null, intent_id = null,
-                    state = state - 'error'
-              where run_id = $1 and status in ('failed', 'skipped', 'cancelled')",
-            id
-        )
-        .execute(&mut *tx)
-        .await?;
-        super::note(&mut *tx, id, None, &format!("{} resumed the run from the step that failed", user.name)).await?;
-        Ok(())
-    })
-    .await;
-    match resumed {
-        Ok(()) => Ok(Redirect::to(&format!("/runs/{id}"))),
-        Err(AppError::Internal(e)) if super::is_unique_violation(&e) => {
-            Err(super::already_running(&state.pool, &p.run.target).await)
-        }
-        Err(e) => Err(e),
-    }
+    super::request_resume(&state.pool, &ctx, &user, &p.run).await?;
+    Ok(Redirect::to(&format!("/runs/{id}")))
 }

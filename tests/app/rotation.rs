@@ -209,6 +209,18 @@ async fn a_failed_rotation_is_resumed_with_the_same_password(pool: PgPool) {
     let viewer = app.another_browser();
     viewer.sign_in(&["viewer"]).await;
     assert_eq!(viewer.submit(&format!("/runs/{run}/resume"), &[]).await.status, 403);
+    // While a restart holds the service, the rotation cannot carry on: told why, not queued.
+    let restart = app.submit("/deployments/runs", &[("procedure", "restart")]).await;
+    assert_eq!(restart.status, 303);
+    let blocked = app.submit(&format!("/runs/{run}/resume"), &[]).await;
+    assert_eq!(blocked.status, 409);
+    assert!(
+        blocked.text("main").contains("rolling restart by Ola Oncall is already running"),
+        "{}",
+        blocked.text("main")
+    );
+    assert_eq!(status(&pool, run).await, "failed", "unchanged");
+    drive(&app).await;
     assert_eq!(app.submit(&format!("/runs/{run}/resume"), &[]).await.status, 303);
     drive(&app).await;
     assert_eq!(status(&pool, run).await, "succeeded");
