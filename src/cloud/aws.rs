@@ -194,14 +194,7 @@ fn time(t: Option<&aws_sdk_rds::primitives::DateTime>) -> Option<DateTime<Utc>> 
 #[async_trait]
 impl AppRunner for AwsCloud {
     async fn service_status(&self) -> CloudResult<ServiceStatus> {
-        let out = self
-            .apprunner
-            .describe_service()
-            .service_arn(&self.service_arn)
-            .send()
-            .await
-            .map_err(|e| explain("App Runner", e))?;
-        let service = out.service().ok_or_else(|| CloudError::Unavailable("App Runner described no service".into()))?;
+        let service = self.describe_service().await?;
         let image = service
             .source_configuration()
             .and_then(|s| s.image_repository())
@@ -272,16 +265,9 @@ impl AppRunner for AwsCloud {
     async fn deploy_image(&self, image: &str) -> CloudResult<String> {
         use aws_sdk_apprunner::types::{ImageRepository, SourceConfiguration};
         // UpdateService replaces the source configuration: keep everything but the image.
-        let described = self
-            .apprunner
-            .describe_service()
-            .service_arn(&self.service_arn)
-            .send()
-            .await
-            .map_err(|e| explain("App Runner", e))?;
+        let described = self.describe_service().await?;
         let source = described
-            .service()
-            .and_then(|s| s.source_configuration())
+            .source_configuration()
             .ok_or_else(|| CloudError::Unavailable("App Runner described no source configuration".into()))?;
         let repository = source
             .image_repository()
@@ -334,16 +320,9 @@ impl AppRunner for AwsCloud {
     }
 
     async fn scaling(&self) -> CloudResult<Scaling> {
-        let described = self
-            .apprunner
-            .describe_service()
-            .service_arn(&self.service_arn)
-            .send()
-            .await
-            .map_err(|e| explain("App Runner", e))?;
+        let described = self.describe_service().await?;
         let arn = described
-            .service()
-            .and_then(|s| s.auto_scaling_configuration_summary())
+            .auto_scaling_configuration_summary()
             .and_then(|a| a.auto_scaling_configuration_arn())
             .ok_or_else(|| CloudError::Unavailable("the service has no auto-scaling configuration".into()))?;
         let out = self
@@ -541,6 +520,18 @@ pub fn worst_latency(points: &[aws_sdk_cloudwatch::types::Datapoint]) -> (f64, b
 }
 
 impl AwsCloud {
+    /// The App Runner service as DescribeService tells it.
+    async fn describe_service(&self) -> CloudResult<aws_sdk_apprunner::types::Service> {
+        let out = self
+            .apprunner
+            .describe_service()
+            .service_arn(&self.service_arn)
+            .send()
+            .await
+            .map_err(|e| explain("App Runner", e))?;
+        out.service.ok_or_else(|| CloudError::Unavailable("App Runner described no service".into()))
+    }
+
     /// 5-minute datapoints of one of the service's App Runner metrics over the window.
     async fn app_runner_metric(&self, metric: &str) -> CloudResult<Vec<aws_sdk_cloudwatch::types::Datapoint>> {
         use aws_sdk_cloudwatch::primitives::DateTime as AwsTime;

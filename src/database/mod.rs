@@ -7,8 +7,6 @@ mod db;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Html;
-use serde::Deserialize;
-use uuid::Uuid;
 
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, OPS, Route};
@@ -16,7 +14,6 @@ use crate::cloud::{Snapshot, bounded};
 use crate::error::AppError;
 use crate::runs::{self, Run};
 use crate::state::AppState;
-use crate::web::forms::{parse_time_cursor, time_cursor};
 use crate::web::{Area, Htmx, Shell, page_or_fragment};
 
 pub use db::{ConnectionCount, DatabaseOverview};
@@ -37,12 +34,6 @@ pub struct DatabasePage {
     pub next: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-pub struct HistoryQuery {
-    #[serde(default)]
-    before: String,
-}
-
 const HISTORY_PAGE: i64 = 10;
 
 #[derive(Template)]
@@ -56,7 +47,7 @@ pub async fn show_database(
     State(state): State<AppState>,
     user: CurrentUser,
     htmx: Htmx,
-    Query(q): Query<HistoryQuery>,
+    Query(q): Query<runs::HistoryQuery>,
 ) -> Result<Html<String>, AppError> {
     let overview = db::overview(&state.pool).await?;
     let connections = db::connections_by_state(&state.pool).await?;
@@ -73,19 +64,13 @@ pub async fn show_database(
             list
         })
         .map_err(|e| e.to_string());
-    let after = parse_time_cursor(&q.before).and_then(|(at, id)| id.parse::<Uuid>().ok().map(|id| (at, id)));
-    let mut history =
-        runs::history(&state.pool, &crate::deployments::DATABASE_PROCEDURES, after, HISTORY_PAGE + 1).await?;
-    let next = (history.len() as i64 > HISTORY_PAGE).then(|| {
-        history.truncate(HISTORY_PAGE as usize);
-        history.last().map(|r| time_cursor(r.created_at, &r.id.to_string()))
-    });
+    let history = runs::history_page(&state.pool, &crate::deployments::DATABASE_PROCEDURES, &q, HISTORY_PAGE).await?;
     page_or_fragment(htmx, stats, |stats| DatabasePage {
         shell: Shell::new(&state, &user, Area::Database, "Database"),
         stats,
         snapshots,
-        history,
-        next: next.flatten(),
+        history: history.runs,
+        next: history.next,
         instance,
     })
 }

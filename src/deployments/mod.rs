@@ -9,7 +9,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
@@ -19,7 +18,7 @@ use crate::config::DropEnvironment;
 use crate::error::AppError;
 use crate::runs::{self, NewRun, Plan, Procedure, Run};
 use crate::state::AppState;
-use crate::web::forms::{non_empty, parse_time_cursor, time_cursor};
+use crate::web::forms::non_empty;
 use crate::web::{Area, Shell, render};
 
 pub fn routes() -> Vec<Route> {
@@ -140,16 +139,10 @@ impl Image {
     }
 }
 
-#[derive(Deserialize, Default)]
-pub struct HistoryQuery {
-    #[serde(default)]
-    before: String,
-}
-
 pub async fn show_deployments(
     State(state): State<AppState>,
     user: CurrentUser,
-    Query(q): Query<HistoryQuery>,
+    Query(q): Query<runs::HistoryQuery>,
 ) -> Result<Html<String>, AppError> {
     let (running, images, scaling, operations) = tokio::join!(
         bounded(LIMIT, state.cloud.app_runner.service_status()),
@@ -157,12 +150,7 @@ pub async fn show_deployments(
         bounded(LIMIT, state.cloud.app_runner.scaling()),
         bounded(LIMIT, state.cloud.app_runner.recent_operations()),
     );
-    let after = parse_time_cursor(&q.before).and_then(|(at, id)| id.parse::<Uuid>().ok().map(|id| (at, id)));
-    let mut history = runs::history(&state.pool, &PROCEDURES, after, HISTORY_PAGE + 1).await?;
-    let next = (history.len() as i64 > HISTORY_PAGE).then(|| {
-        history.truncate(HISTORY_PAGE as usize);
-        history.last().map(|r| time_cursor(r.created_at, &r.id.to_string()))
-    });
+    let history = runs::history_page(&state.pool, &PROCEDURES, &q, HISTORY_PAGE).await?;
     let tag = match (&running, &images) {
         (Ok(s), Ok(list)) => tag_of(list, &s.image),
         _ => None,
@@ -181,8 +169,8 @@ pub async fn show_deployments(
         scaling: scaling.map_err(|e| e.to_string()),
         deployed_by,
         active: runs::active_on(&state.pool, &target(&state)).await?,
-        history,
-        next: next.flatten(),
+        history: history.runs,
+        next: history.next,
     })
 }
 

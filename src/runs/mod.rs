@@ -405,6 +405,38 @@ pub async fn active_on(pool: &PgPool, target: &str) -> Result<Option<Run>, sqlx:
     .await
 }
 
+/// `?before=<cursor>`: the page of a run history after the last run shown.
+#[derive(serde::Deserialize, Default)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    pub before: String,
+}
+
+/// One page of a run history and the cursor of the next, if there is one.
+pub struct HistoryPage {
+    pub runs: Vec<Run>,
+    pub next: Option<String>,
+}
+
+/// A page of the history of some procedures, newest first (keyset on created_at, id).
+pub async fn history_page(
+    pool: &PgPool,
+    procedures: &[&str],
+    q: &HistoryQuery,
+    size: i64,
+) -> Result<HistoryPage, sqlx::Error> {
+    use crate::web::forms::{parse_time_cursor, time_cursor};
+    let after = parse_time_cursor(&q.before).and_then(|(at, id)| id.parse::<Uuid>().ok().map(|id| (at, id)));
+    let mut runs = history(pool, procedures, after, size + 1).await?;
+    let next = if runs.len() as i64 > size {
+        runs.truncate(size as usize);
+        runs.last().map(|r| time_cursor(r.created_at, &r.id.to_string()))
+    } else {
+        None
+    };
+    Ok(HistoryPage { runs, next })
+}
+
 /// Runs of some procedures, newest first, after a (created_at, id) cursor.
 pub async fn history(
     pool: &PgPool,

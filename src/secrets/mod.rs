@@ -20,7 +20,7 @@ use crate::error::AppError;
 use crate::runs::rotation::Rotated;
 use crate::runs::{self, NewRun, Plan, Procedure, Run};
 use crate::state::AppState;
-use crate::web::forms::{non_empty, parse_time_cursor, time_cursor};
+use crate::web::forms::non_empty;
 use crate::web::{Area, Shell, render};
 
 pub fn routes() -> Vec<Route> {
@@ -175,29 +175,18 @@ pub struct SecretsPage {
     pub next: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-pub struct HistoryQuery {
-    #[serde(default)]
-    before: String,
-}
-
 pub async fn show_secrets(
     State(state): State<AppState>,
     user: CurrentUser,
-    Query(q): Query<HistoryQuery>,
+    Query(q): Query<runs::HistoryQuery>,
 ) -> Result<Html<String>, AppError> {
-    let after = parse_time_cursor(&q.before).and_then(|(at, id)| id.parse::<Uuid>().ok().map(|id| (at, id)));
-    let mut history = runs::history(&state.pool, &ROTATIONS, after, HISTORY_PAGE + 1).await?;
-    let next = (history.len() as i64 > HISTORY_PAGE).then(|| {
-        history.truncate(HISTORY_PAGE as usize);
-        history.last().map(|r| time_cursor(r.created_at, &r.id.to_string()))
-    });
+    let history = runs::history_page(&state.pool, &ROTATIONS, &q, HISTORY_PAGE).await?;
     render(&SecretsPage {
         shell: Shell::new(&state, &user, Area::Secrets, "Secrets"),
         secrets: managed(&state).await,
         active: runs::active_on(&state.pool, &target(&state)).await?,
-        history,
-        next: next.flatten(),
+        history: history.runs,
+        next: history.next,
     })
 }
 

@@ -261,3 +261,25 @@ impl MockAppRunner {
         format!("{}/api/health", self.url)
     }
 }
+
+/// The console over the AWS adapter, with App Runner recorded by `mock` and the app's health
+/// served by it; signed in as on-call. The other services are wherever `config` points.
+pub async fn console_on_aws(
+    pool: sqlx::PgPool,
+    mut config: dropops::config::Config,
+    sdk: &aws_config::SdkConfig,
+    mock: &MockAppRunner,
+) -> crate::harness::TestApp {
+    use dropops::cloud::{Cloud, aws::AwsCloud, http::HttpProbes};
+    config.aws.endpoints.apprunner = Some(mock.url.clone());
+    config.drop.apprunner_service_arn = Some(SERVICE_ARN.into());
+    let aws = AwsCloud::new(sdk, &config);
+    let health = mock.health_url();
+    let app = crate::harness::TestApp::spawn_state(
+        move |config| dropops::AppState::with_cloud(pool, config, Cloud::aws(aws, HttpProbes::new(Some(health), None))),
+        config,
+    )
+    .await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    app
+}

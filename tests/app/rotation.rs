@@ -317,8 +317,6 @@ async fn forward(
 #[sqlx::test]
 async fn both_rotations_through_the_aws_adapter(pool: PgPool) {
     use crate::aws::{create_instance, moto, sdk, unique};
-    use dropops::cloud::aws::AwsCloud;
-    use dropops::cloud::{Cloud, http::HttpProbes};
 
     let sdk = sdk().await;
     let db = unique("drop-db");
@@ -345,22 +343,10 @@ async fn both_rotations_through_the_aws_adapter(pool: PgPool) {
     config.aws.endpoints.rds = Some(rds_url);
     config.aws.endpoints.secretsmanager = Some(moto().url.clone());
     config.aws.endpoints.ecr = Some(moto().url.clone());
-    config.aws.endpoints.apprunner = Some(mock.url.clone());
     config.drop.rds_instance = Some(db.clone());
     config.drop.jwt_secret_id = Some(jwt.clone());
     config.drop.database_url_secret_id = Some(db_url.clone());
-    config.drop.apprunner_service_arn = Some(crate::apprunner::SERVICE_ARN.into());
-    let aws = AwsCloud::new(&sdk, &config);
-    let health = mock.health_url();
-    let app = TestApp::spawn_state(
-        move |config| {
-            dropops::AppState::with_cloud(pool.clone(), config, Cloud::aws(aws, HttpProbes::new(Some(health), None)))
-        },
-        config,
-    )
-    .await;
-    app.sign_in_as("Ola Oncall", &["oncall"]).await;
-    let pool = app.state.pool.clone();
+    let app = crate::apprunner::console_on_aws(pool.clone(), config, &sdk, &mock).await;
 
     let page = app.visit("/secrets").await;
     assert!(page.text("tr[data-secret='jwt_secret']").contains("0 days ago"), "read from moto: {}", page.text("main"));

@@ -435,8 +435,6 @@ async fn bad_choices_are_explained_and_start_nothing(pool: PgPool) {
 #[sqlx::test]
 async fn deploy_rollback_and_restart_through_the_aws_adapter(pool: PgPool) {
     use crate::aws::{create_instance, moto, sdk, unique};
-    use dropops::cloud::aws::AwsCloud;
-    use dropops::cloud::{Cloud, http::HttpProbes};
 
     let sdk = sdk().await;
     let db = unique("drop-db");
@@ -472,21 +470,9 @@ async fn deploy_rollback_and_restart_through_the_aws_adapter(pool: PgPool) {
     let mut config = fast();
     config.aws.endpoints.rds = Some(moto().url.clone());
     config.aws.endpoints.ecr = Some(moto().url.clone());
-    config.aws.endpoints.apprunner = Some(mock.url.clone());
     config.drop.rds_instance = Some(db.clone());
     config.drop.ecr_repository = Some(repo);
-    config.drop.apprunner_service_arn = Some(crate::apprunner::SERVICE_ARN.into());
-    let aws = AwsCloud::new(&sdk, &config);
-    let health = mock.health_url();
-    let app = TestApp::spawn_state(
-        move |config| {
-            dropops::AppState::with_cloud(pool.clone(), config, Cloud::aws(aws, HttpProbes::new(Some(health), None)))
-        },
-        config,
-    )
-    .await;
-    app.sign_in_as("Ola Oncall", &["oncall"]).await;
-    let pool = app.state.pool.clone();
+    let app = crate::apprunner::console_on_aws(pool.clone(), config, &sdk, &mock).await;
 
     let page = app.visit("/deployments").await;
     assert!(
