@@ -348,13 +348,13 @@ async fn app_runner_changes_are_operations_that_end_running() {
     let mock = crate::apprunner::MockAppRunner::start(
         &format!("{repo}:7f3c2a1"),
         Default::default(),
-        Duration::from_millis(150),
+        Duration::from_millis(1000),
     )
     .await;
     let mut c = config(&mock.url, "db", "/none");
     c.drop.apprunner_service_arn = Some(crate::apprunner::SERVICE_ARN.into());
     let aws = AwsCloud::new(&sdk, &c);
-    let wait = || tokio::time::sleep(Duration::from_millis(200));
+    let wait = || tokio::time::sleep(Duration::from_millis(1100));
 
     let op = aws
         .deploy_image(&format!("{repo}:b2e9f14"))

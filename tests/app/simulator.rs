@@ -11,9 +11,10 @@ use sqlx::PgPool;
 
 use crate::harness::config_with;
 
-/// A hundredth of real time: a deployment takes 1.5 s, a snapshot 0.45 s.
+/// A twenty-fifth of real time: a deployment takes 6 s, a snapshot 1.8 s — long enough to
+/// see them in progress on a busy machine.
 fn simulator(pool: &PgPool) -> Simulator {
-    Simulator::new(pool.clone(), &config_with(&[("DROPOPS_SIMULATOR_TIME_SCALE", "0.01")]))
+    Simulator::new(pool.clone(), &config_with(&[("DROPOPS_SIMULATOR_TIME_SCALE", "0.04")]))
 }
 
 async fn settle(seconds: f64) {
@@ -44,7 +45,7 @@ async fn a_deployment_is_in_progress_then_running_the_new_image(pool: PgPool) {
     let refused = sim.start_deployment().await.unwrap_err();
     assert!(refused.to_string().contains("InvalidStateException"), "{refused}");
     assert!(sim.operation(&op).await.unwrap().unwrap().in_progress());
-    settle(1.7).await;
+    settle(6.2).await;
     let after = sim.service_status().await.unwrap();
     assert_eq!(after.status, "RUNNING");
     assert!(after.image.ends_with(":b2e9f14"));
@@ -61,13 +62,13 @@ async fn faults_fail_deployments_and_break_the_newest_release(pool: PgPool) {
     let sim = simulator(&pool);
     fault(&pool, "deploy_fails").await;
     let op = sim.deploy_image(&format!("{REPO}:b2e9f14")).await.unwrap();
-    settle(1.7).await;
+    settle(6.2).await;
     assert_eq!(sim.operation(&op).await.unwrap().unwrap().status, "FAILED");
     assert!(sim.service_status().await.unwrap().image.ends_with(":7f3c2a1"), "a failed deployment changes nothing");
     sqlx::query("update console.sim_faults set active = false").execute(&pool).await.unwrap();
     fault(&pool, "release_unhealthy").await;
     sim.deploy_image(&format!("{REPO}:b2e9f14")).await.unwrap();
-    settle(1.7).await;
+    settle(6.2).await;
     let health = sim.app_health(Environment::Production).await.unwrap();
     assert_eq!(health.version, "b2e9f14");
     assert!(!health.ok, "the newest image is broken");
@@ -79,12 +80,12 @@ async fn pause_and_resume(pool: PgPool) {
     let refused = sim.resume().await.unwrap_err();
     assert!(refused.to_string().contains("not paused"));
     sim.pause().await.unwrap();
-    settle(0.5).await;
+    settle(1.8).await;
     assert_eq!(sim.service_status().await.unwrap().status, "PAUSED");
     assert!(sim.app_health(Environment::Production).await.unwrap_err().to_string().contains("paused"));
     assert!(sim.start_deployment().await.unwrap_err().to_string().contains("paused"));
     sim.resume().await.unwrap();
-    settle(0.7).await;
+    settle(2.6).await;
     assert_eq!(sim.service_status().await.unwrap().status, "RUNNING");
     assert!(sim.app_health(Environment::Production).await.unwrap().ok);
 }
@@ -98,7 +99,7 @@ async fn snapshots_and_restore_drills_take_time(pool: PgPool) {
     sim.create_snapshot("drop-db-manual-20261129-0200").await.unwrap();
     let creating = sim.snapshot("drop-db-manual-20261129-0200").await.unwrap().unwrap();
     assert_eq!((creating.status.as_str(), creating.automated), ("creating", false));
-    settle(0.6).await;
+    settle(2.0).await;
     assert_eq!(sim.snapshot("drop-db-manual-20261129-0200").await.unwrap().unwrap().status, "available");
     let manual: i64 = sqlx::query_scalar("select count(*) from console.sim_snapshots").fetch_one(&pool).await.unwrap();
     assert_eq!(manual, 1, "the id is the client token");
@@ -107,7 +108,7 @@ async fn snapshots_and_restore_drills_take_time(pool: PgPool) {
     assert!(missing.to_string().contains("DBSnapshotNotFound"));
     sim.restore_to_instance("drop-db-manual-20261129-0200", "drop-db-drill").await.unwrap();
     assert_eq!(sim.instance_named("drop-db-drill").await.unwrap().unwrap().status, "creating");
-    settle(3.2).await;
+    settle(12.2).await;
     assert_eq!(sim.instance_named("drop-db-drill").await.unwrap().unwrap().status, "available");
     sim.delete_instance("drop-db-drill").await.unwrap();
     assert!(sim.instance_named("drop-db-drill").await.unwrap().is_none());
