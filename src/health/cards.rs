@@ -267,6 +267,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
             vec![]
         }),
         open_windows: crate::runs::open_windows(&state.pool).await.unwrap_or_default(),
+        may_follow_runs: false,
         operations_error: operations.as_ref().err().map(ToString::to_string),
         operations: operations.unwrap_or_default(),
         checked_at: now,

@@ -41,6 +41,8 @@ pub struct CardsFragment {
     pub overdue_checks: Vec<&'static str>,
     /// Deploys, restarts, rotations… in progress: why a card may be amber right now.
     pub active_runs: Vec<crate::runs::Run>,
+    /// Whether the reader may open a run's page (compliance staff may not).
+    pub may_follow_runs: bool,
     /// Monitoring maintenance windows open now, and when each ends.
     pub open_windows: Vec<chrono::DateTime<chrono::Utc>>,
     pub checked_at: chrono::DateTime<chrono::Utc>,
@@ -58,7 +60,8 @@ pub async fn show_health(
     user: CurrentUser,
     htmx: Htmx,
 ) -> Result<Html<String>, AppError> {
-    let fragment = cards::read_all(&state).await;
+    let mut fragment = cards::read_all(&state).await;
+    fragment.may_follow_runs = state.policy.allows_page("/runs/{id}", &user.roles);
     page_or_fragment(htmx, fragment, |cards| HealthPage {
         shell: Shell::new(&state, &user, Area::Health, "Health"),
         cards,

@@ -104,6 +104,11 @@ async fn a_deploy_snapshots_opens_a_window_deploys_and_verifies(pool: PgPool) {
     assert!(queued.has("#run-progress[hx-trigger='every 2s']"), "an active run refreshes itself");
     let health = app.visit("/health").await;
     assert!(health.text(".active-run").contains("deploy of b2e9f14 by Ola Oncall"), "the dashboard says why");
+    assert!(health.has(&format!(".active-run a[href='/runs/{run}']")));
+    let compliance = app.another_browser();
+    compliance.sign_in(&["compliance"]).await;
+    let theirs = compliance.visit("/health").await;
+    assert!(theirs.has(".active-run") && !theirs.has(".active-run a"), "told, but no link to a page they may not open");
     drive(&app).await;
 
     assert_eq!(run_row(&pool, run).await, ("succeeded".into(), None));
