@@ -27,6 +27,11 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProcedureLabels {
+    procedure: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -34,6 +39,8 @@ pub struct Metrics {
     pool_size: Gauge,
     pool_idle: Gauge,
     pub csp_violations: Counter,
+    runs_active: Family<ProcedureLabels, Gauge>,
+    runs_unattended: Gauge,
 }
 
 impl Default for Metrics {
@@ -52,12 +59,20 @@ impl Metrics {
         let pool_size = Gauge::default();
         let pool_idle = Gauge::default();
         let csp_violations = Counter::default();
+        let runs_active = Family::<ProcedureLabels, Gauge>::default();
+        let runs_unattended = Gauge::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
         registry.register("db_pool_connections", "Open database connections", pool_size.clone());
         registry.register("db_pool_idle_connections", "Idle database connections", pool_idle.clone());
         registry.register("csp_violations", "Content-Security-Policy violation reports", csp_violations.clone());
-        Self { registry, requests, latency, pool_size, pool_idle, csp_violations }
+        registry.register("runs_active", "Runs queued or running, by procedure", runs_active.clone());
+        registry.register(
+            "runs_unattended",
+            "Active runs no worker has held for 5 minutes: no replica is driving them",
+            runs_unattended.clone(),
+        );
+        Self { registry, requests, latency, pool_size, pool_idle, csp_violations, runs_active, runs_unattended }
     }
 }
 
@@ -80,6 +95,16 @@ pub async fn export(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
     m.pool_size.set(i64::from(state.pool.size()));
     m.pool_idle.set(i64::try_from(state.pool.num_idle()).unwrap_or(i64::MAX));
+    match crate::runs::activity(&state.pool).await {
+        Ok(activity) => {
+            m.runs_active.clear();
+            for (procedure, count) in activity.active {
+                m.runs_active.get_or_create(&ProcedureLabels { procedure }).set(count);
+            }
+            m.runs_unattended.set(activity.unattended);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count runs for /metrics"),
+    }
     let mut body = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &m.registry) {
         tracing::error!(error = %e, "cannot encode metrics");

@@ -536,3 +536,27 @@ pub async fn open_windows(pool: &PgPool) -> Result<Vec<DateTime<Utc>>, sqlx::Err
     .fetch_all(pool)
     .await
 }
+
+/// What /metrics says about runs.
+pub struct Activity {
+    /// Active runs by procedure.
+    pub active: Vec<(String, i64)>,
+    /// Active runs older than 5 minutes whose lease is empty or lapsed 5 minutes ago.
+    pub unattended: i64,
+}
+
+pub async fn activity(pool: &PgPool) -> Result<Activity, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"select procedure, count(*) as "count!",
+                  count(*) filter (where created_at < now() - interval '5 minutes'
+                                     and (lease_until is null or lease_until < now() - interval '5 minutes'))
+                      as "unattended!"
+             from console.runs where status in ('queued', 'running') group by procedure"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Activity {
+        unattended: rows.iter().map(|r| r.unattended).sum(),
+        active: rows.into_iter().map(|r| (r.procedure, r.count)).collect(),
+    })
+}

@@ -666,3 +666,23 @@ async fn an_emergency_restart_whose_pause_fails_leaves_the_service_as_it_was(poo
     );
     assert_eq!(operations_during(&pool, run, "RESUME_SERVICE").await, 0);
 }
+
+#[sqlx::test]
+async fn metrics_count_active_runs_and_those_no_replica_drives(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let run = start(&app, &[("procedure", "restart")]).await;
+    let metrics = app.metrics().await;
+    assert!(metrics.contains(r#"dropops_runs_active{procedure="restart"} 1"#), "{metrics}");
+    assert!(metrics.contains("dropops_runs_unattended 0"));
+    // Ten minutes later nobody has claimed it: every replica's worker is down.
+    sqlx::query("update console.runs set created_at = now() - interval '10 minutes' where id = $1")
+        .bind(run)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(app.metrics().await.contains("dropops_runs_unattended 1"), "alert-worthy");
+    drive(&app).await;
+    let after = app.metrics().await;
+    assert!(!after.contains("dropops_runs_active{"), "{after}");
+    assert!(after.contains("dropops_runs_unattended 0"));
+}
