@@ -229,8 +229,8 @@ impl Simulator {
 
     /// The tag an image reference (`repo:tag` or `repo@sha256:…`) points at, if any.
     fn tag_of(&self, reference: &str) -> Option<String> {
-        super::tag_of(&self.image_list(), reference)
-            .filter(|tag| self.image_list().iter().any(|i| i.tags.contains(tag)))
+        let images = self.image_list();
+        super::tag_of(&images, reference).filter(|tag| images.iter().any(|i| i.tags.contains(tag)))
     }
 
     /// Seed the service on first use, then settle operations whose time is up: what the

@@ -215,8 +215,6 @@ pub struct ConfirmPage {
     pub running_reference: String,
     pub chosen: Option<Image>,
     pub steps: Vec<String>,
-    /// Whether the run changes the App Runner service (then what runs now is shown).
-    pub about_service: bool,
     pub scaling: Option<Scaling>,
     pub scaling_error: Option<String>,
     pub understood_error: Option<String>,
@@ -224,6 +222,13 @@ pub struct ConfirmPage {
     pub understand: Option<&'static str>,
     pub reason_example: &'static str,
     pub active: Option<Run>,
+}
+
+impl ConfirmPage {
+    /// Whether the run changes the App Runner service (then what runs now is shown).
+    pub fn about_service(&self) -> bool {
+        !DATABASE_PROCEDURES.contains(&self.procedure.as_str())
+    }
 }
 
 /// Everything a deployment run needs, worked out from what runs now and the choice made.
@@ -325,7 +330,6 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
         steps: plan.steps.iter().map(|s| s.title.clone()).collect(),
         scaling,
         scaling_error,
-        about_service: true,
         understood_error: None,
         understand: (procedure == Procedure::EmergencyRestart)
             .then_some("I understand Drop is down for every user until the service has resumed."),
@@ -430,7 +434,6 @@ async fn prepare_database(
         running_reference: String::new(),
         chosen: None,
         steps: plan.steps.iter().map(|s| s.title.clone()).collect(),
-        about_service: false,
         scaling: None,
         scaling_error: None,
         understood_error: None,

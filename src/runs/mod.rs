@@ -150,10 +150,6 @@ impl Run {
         let end = self.finished_at.unwrap_or_else(Utc::now);
         duration_text((end - self.created_at).num_seconds())
     }
-
-    pub fn short_id(&self) -> String {
-        self.id.simple().to_string()[..8].to_owned()
-    }
 }
 
 pub fn duration_text(secs: i64) -> String {
@@ -306,7 +302,7 @@ pub(crate) async fn note(
     Ok(())
 }
 
-fn capitalise(text: &str) -> String {
+pub(crate) fn capitalise(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

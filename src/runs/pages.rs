@@ -114,14 +114,9 @@ pub async fn show_run(
     Path(id): Path<String>,
 ) -> Result<Html<String>, AppError> {
     let progress = progress(&state, &user, parse_id(&id)?).await?;
-    let title = format!("{} {}", capitalised(progress.run.label()), progress.run.subject());
+    let title = format!("{} {}", super::capitalise(progress.run.label()), progress.run.subject());
     let area = if progress.run.home() == "/secrets" { Area::Secrets } else { Area::Deployments };
     page_or_fragment(htmx, progress, |progress| RunPage { shell: Shell::new(&state, &user, area, title), progress })
-}
-
-fn capitalised(text: &str) -> String {
-    let mut c = text.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 /// `POST /runs/{id}/cancel`: stop before the next step (a step in progress finishes first).

@@ -144,25 +144,6 @@ impl StepKind {
             StepKind::DeleteDrill => "rds_restore_drill_delete",
         }
     }
-
-    /// Whether the step changes something outside the console (the kill tests count these).
-    pub fn has_side_effect(self) -> bool {
-        matches!(
-            self,
-            StepKind::Snapshot
-                | StepKind::DeployImage
-                | StepKind::Redeploy
-                | StepKind::RollbackImage
-                | StepKind::Pause
-                | StepKind::Resume
-                | StepKind::SetScaling
-                | StepKind::StageSecret
-                | StepKind::SetDbPassword
-                | StepKind::PromoteSecret
-                | StepKind::RestoreDrill
-                | StepKind::DeleteDrill
-        )
-    }
 }
 
 pub struct PlannedStep {

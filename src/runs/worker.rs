@@ -298,11 +298,10 @@ impl Worker {
         if run.procedure() != Some(Procedure::Deploy) {
             return Ok(());
         }
-        let run = super::get(&self.state.pool, run.id).await?.unwrap_or_else(|| run.clone());
         let previous = run.facts["previous_tag"].as_str().unwrap_or_default().to_owned();
         if !self.state.config.runs.auto_rollback || run.facts["previous_image"].as_str().is_none() {
             return self
-                .note(&run, Some(failed.position), "Automatic rollback is off: roll back from the deployments page")
+                .note(run, Some(failed.position), "Automatic rollback is off: roll back from the deployments page")
                 .await;
         }
         let service = self.state.config.drop.apprunner_service_name.clone().unwrap_or_else(|| "the service".into());
