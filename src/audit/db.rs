@@ -101,34 +101,183 @@ pub async fn mark_unknown_outcomes(db: impl PgExecutor<'_>, timeout: std::time::
     Ok(done.rows_affected())
 }
 
-/// The result of recomputing the chain.
+/// What one stretch of the chain looked like when recomputed.
 #[derive(Debug)]
-pub struct ChainReport {
+pub struct Stretch {
     pub rows: i64,
+    /// The last row checked, where the next stretch continues; `None` when there was none.
+    pub last: Option<(i64, Vec<u8>)>,
     /// Id of the first row that does not match, and what is wrong with it.
     pub first_broken: Option<(i64, String)>,
 }
 
-pub async fn verify_chain(db: impl PgExecutor<'_>) -> Result<ChainReport, sqlx::Error> {
+/// Recompute the rows with `seq` in `(after_seq, after_seq + size]`, linking the first to
+/// `after_hash`. One index range and one result row, so a caller can walk any length of
+/// chain in bounded memory.
+pub async fn verify_stretch(
+    db: impl PgExecutor<'_>,
+    after_seq: i64,
+    after_hash: Option<&[u8]>,
+    size: i64,
+) -> Result<Stretch, sqlx::Error> {
     let row = sqlx::query!(
         r#"with chain as (
-             select a.id, a.seq,
-                    a.prev_hash is distinct from lag(a.hash) over w as link_broken,
-                    a.seq <> coalesce(lag(a.seq) over w, 0) + 1 as gap,
+             select a.id, a.seq, a.hash,
+                    a.prev_hash is distinct from coalesce(lag(a.hash) over w, $2) as link_broken,
+                    a.seq <> coalesce(lag(a.seq) over w, $1) + 1 as gap,
                     a.hash <> console.audit_row_hash(a.prev_hash, a) as changed
-             from audit_log a window w as (order by a.seq)
+             from audit_log a
+             where a.seq > $1 and a.seq <= $1 + $3
+             window w as (order by a.seq)
            ), first as (
              select id, case when changed then 'its content was changed after it was written'
                              when gap then 'a row before it is missing'
                              else 'it does not link to the row before it' end as problem
              from chain where link_broken or gap or changed order by seq limit 1
+           ), last as (
+             select seq, hash from chain order by seq desc limit 1
            )
            select (select count(*) from chain) as "rows!", (select id from first) as broken_id,
-                  (select problem from first) as problem"#
+                  (select problem from first) as problem, (select seq from last) as last_seq,
+                  (select hash from last) as last_hash"#,
+        after_seq,
+        after_hash,
+        size,
     )
     .fetch_one(db)
     .await?;
-    Ok(ChainReport { rows: row.rows, first_broken: row.broken_id.zip(row.problem) })
+    Ok(Stretch { rows: row.rows, last: row.last_seq.zip(row.last_hash), first_broken: row.broken_id.zip(row.problem) })
+}
+
+/// The first row after `seq`, by index: where a verification continues across a gap.
+pub async fn next_after(db: impl PgExecutor<'_>, seq: i64) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    let row = sqlx::query!("select id, seq from audit_log where seq > $1 order by seq limit 1", seq)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|r| (r.id, r.seq)))
+}
+
+/// The chain's head (seq and hash of the newest row), from its one-row table.
+pub async fn chain_head(db: impl PgExecutor<'_>) -> Result<(i64, Option<Vec<u8>>), sqlx::Error> {
+    let row = sqlx::query!("select seq, hash from console.audit_chain_head where singleton").fetch_one(db).await?;
+    Ok((row.seq, row.hash))
+}
+
+/// A verification of the chain, running or finished.
+#[derive(Clone, Debug)]
+pub struct Verification {
+    pub id: i64,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub started_by: String,
+    pub full_chain: bool,
+    pub from_seq: i64,
+    pub target_seq: i64,
+    pub checked_seq: i64,
+    pub checked_hash: Option<Vec<u8>>,
+    pub rows: i64,
+    pub broken_id: Option<i64>,
+    pub problem: Option<String>,
+}
+
+pub async fn start_verification(
+    db: impl PgExecutor<'_>,
+    started_by: &str,
+    full_chain: bool,
+    from: (i64, Option<&[u8]>),
+    target_seq: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        "insert into console.audit_verifications (started_by, full_chain, from_seq, target_seq, checked_seq, checked_hash)
+         values ($1, $2, $3, $4, $3, $5) returning id",
+        started_by,
+        full_chain,
+        from.0,
+        target_seq.max(from.0),
+        from.1,
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Progress after a stretch: how far the verification got.
+pub async fn advance_verification(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    checked_seq: i64,
+    checked_hash: Option<&[u8]>,
+    rows: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update console.audit_verifications
+         set checked_seq = $2, checked_hash = $3, rows = $4, updated_at = now() where id = $1",
+        id,
+        checked_seq,
+        checked_hash,
+        rows,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn finish_verification(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    broken: Option<(Option<i64>, &str)>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update console.audit_verifications
+         set finished_at = now(), updated_at = now(), broken_id = $2, problem = $3 where id = $1",
+        id,
+        broken.and_then(|b| b.0),
+        broken.map(|b| b.1),
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn verification(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Verification>, sqlx::Error> {
+    sqlx::query_as!(
+        Verification,
+        "select id, started_at, updated_at, finished_at, started_by, full_chain, from_seq, target_seq, checked_seq,
+                checked_hash, rows, broken_id, problem
+         from console.audit_verifications where id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The newest verification that finished and found the chain intact: where the next starts.
+pub async fn checkpoint(db: impl PgExecutor<'_>) -> Result<Option<Verification>, sqlx::Error> {
+    sqlx::query_as!(
+        Verification,
+        "select id, started_at, updated_at, finished_at, started_by, full_chain, from_seq, target_seq, checked_seq,
+                checked_hash, rows, broken_id, problem
+         from console.audit_verifications where finished_at is not null and problem is null
+         order by id desc limit 1"
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The newest break found that no later full verification has cleared.
+pub async fn standing_break(db: impl PgExecutor<'_>) -> Result<Option<Verification>, sqlx::Error> {
+    sqlx::query_as!(
+        Verification,
+        "select b.id, b.started_at, b.updated_at, b.finished_at, b.started_by, b.full_chain, b.from_seq,
+                b.target_seq, b.checked_seq, b.checked_hash, b.rows, b.broken_id, b.problem
+         from console.audit_verifications b
+         where b.problem is not null
+           and not exists (select 1 from console.audit_verifications f
+                           where f.full_chain and f.finished_at is not null and f.problem is null and f.id > b.id)
+         order by b.id desc limit 1"
+    )
+    .fetch_optional(db)
+    .await
 }
 
 pub struct AuditEntry {

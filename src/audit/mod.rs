@@ -8,6 +8,7 @@
 
 mod db;
 mod pages;
+pub mod verify;
 
 use std::net::SocketAddr;
 
@@ -23,7 +24,7 @@ use crate::config::{Config, Role};
 use crate::error::AppError;
 
 use db::NewRow;
-pub use db::{AuditEntry, AuditFilter, ChainReport};
+pub use db::{AuditEntry, AuditFilter, Verification};
 pub use pages::{csv_safe, routes};
 
 /// Who acts. Staff are identified by issuer + subject; the name and email are for reading.
@@ -51,6 +52,12 @@ impl Actor {
 
     pub fn system() -> Self {
         Self { name: "system".into(), ..Self::anonymous() }
+    }
+
+    /// Someone at the command line of a console machine (`dropops audit verify`).
+    pub fn command_line() -> Self {
+        let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        Self { name: format!("command line ({who})"), ..Self::anonymous() }
     }
 
     pub fn staff(user: &CurrentUser) -> Self {
@@ -240,11 +247,6 @@ pub async fn viewed(
 /// Mark intents that have had no outcome for `timeout` as `unknown`; returns how many.
 pub async fn reconcile(pool: &PgPool, timeout: std::time::Duration) -> Result<u64, sqlx::Error> {
     db::mark_unknown_outcomes(pool, timeout).await
-}
-
-/// Recompute the hash chain; names the first row that does not match.
-pub async fn verify(pool: &PgPool) -> Result<ChainReport, sqlx::Error> {
-    db::verify_chain(pool).await
 }
 
 /// `hmac-sha256:<hex>` of a secret value, keyed by `audit.fingerprint_key`.

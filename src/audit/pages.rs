@@ -10,10 +10,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::db::{self, AuditEntry, AuditFilter, ChainReport, ParsedFilter};
+use super::db::{self, AuditEntry, AuditFilter, ParsedFilter};
+use super::verify::{self, Report, Scope};
 use super::{AuditContext, Event};
 use crate::auth::CurrentUser;
 use crate::auth::policy::{ANY_ROLE, Access, Route};
+use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::forms::{non_empty, query_string};
@@ -21,6 +23,12 @@ use crate::web::{Area, Htmx, Shell, page_or_fragment, render};
 
 /// Entries per page.
 pub const PAGE_SIZE: i64 = 50;
+/// Who may recompute the whole chain from its first row: minutes of database time at Drop's
+/// size, so not every press of a button.
+const FULL_VERIFIERS: &[Role] = &[Role::Admin, Role::Mlro];
+/// How long a press waits for its verification before showing progress instead.
+const VERIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Rows in one CSV export: the newest ones matching the filter.
 pub const EXPORT_LIMIT: i64 = 10_000;
 
@@ -30,6 +38,8 @@ pub fn routes() -> Vec<Route> {
         Route::get("/audit/export.csv", Access::Roles(ANY_ROLE), export_audit),
         Route::get("/audit/{id}", Access::Roles(ANY_ROLE), show_entry),
         Route::post("/audit/verify", Access::Roles(ANY_ROLE), verify_chain),
+        Route::post("/audit/verify/full", Access::Roles(FULL_VERIFIERS), verify_whole_chain),
+        Route::get("/audit/verifications/{id}", Access::Roles(ANY_ROLE), show_verification),
     ]
 }
 
@@ -302,7 +312,9 @@ pub async fn export_audit(
 #[derive(Template)]
 #[template(path = "audit/_verify.html")]
 pub struct VerifyFragment {
-    pub report: ChainReport,
+    pub report: Report,
+    pub may_verify_fully: bool,
+    pub csrf: String,
 }
 
 #[derive(Template)]
@@ -312,19 +324,46 @@ pub struct VerifyPage {
     pub result: VerifyFragment,
 }
 
+fn show_report(state: &AppState, user: &CurrentUser, htmx: Htmx, report: Report) -> Result<Html<String>, AppError> {
+    let may_verify_fully = user.roles.iter().any(|r| FULL_VERIFIERS.contains(r));
+    page_or_fragment(htmx, VerifyFragment { report, may_verify_fully, csrf: user.csrf.clone() }, |result| VerifyPage {
+        shell: Shell::new(state, user, Area::Audit, "Audit chain"),
+        result,
+    })
+}
+
+/// Verify the entries written since the last checkpoint.
 pub async fn verify_chain(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
     htmx: Htmx,
 ) -> Result<Html<String>, AppError> {
-    let report = super::verify(&state.pool).await?;
-    let details = json!({ "rows": report.rows, "first_broken": report.first_broken.as_ref().map(|(id, why)| json!({ "id": id, "problem": why })) });
-    record(&state, &ctx, "audit_chain_verified", details).await?;
-    page_or_fragment(htmx, VerifyFragment { report }, |result| VerifyPage {
-        shell: Shell::new(&state, &user, Area::Audit, "Audit chain"),
-        result,
-    })
+    let report = verify::start(&state.pool, &ctx, Scope::SinceCheckpoint, VERIFY_WAIT).await?;
+    show_report(&state, &user, htmx, report)
+}
+
+/// Recompute every entry from the first: the explicit, audited re-verification.
+pub async fn verify_whole_chain(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    htmx: Htmx,
+) -> Result<Html<String>, AppError> {
+    let report = verify::start(&state.pool, &ctx, Scope::Full, VERIFY_WAIT).await?;
+    show_report(&state, &user, htmx, report)
+}
+
+/// A verification's progress or result (the fragment polls this while it runs).
+pub async fn show_verification(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    htmx: Htmx,
+    Path(id): Path<String>,
+) -> Result<Html<String>, AppError> {
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let report = verify::report(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    show_report(&state, &user, htmx, report)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use dropops::audit::verify::{self, Scope};
 use dropops::audit::{self, Actor, AuditContext, Intent, RequestMeta};
 use serde_json::json;
 use sqlx::PgPool;
@@ -92,27 +93,33 @@ async fn fifty_concurrent_actions_extend_one_unbroken_chain(pool: PgPool) {
     assert_eq!(rows, 100);
     assert_eq!(distinct_prev, 100, "no two rows follow the same row: the chain did not fork");
     assert_eq!(max_seq, 100);
-    let report = audit::verify(&pool).await.unwrap();
-    assert_eq!((report.rows, report.first_broken), (100, None));
+    let report = verify::run(&pool, &ctx, Scope::Full).await.unwrap();
+    let v = &report.verification;
+    assert_eq!((v.rows, v.problem.as_deref()), (101, None), "the 100 rows and the verification's own intent");
+    let head: (i64, Vec<u8>) =
+        sqlx::query_as("select seq, hash from console.audit_chain_head").fetch_one(&pool).await.unwrap();
+    let newest: (i64, Vec<u8>) =
+        sqlx::query_as("select seq, hash from audit_log order by seq desc limit 1").fetch_one(&pool).await.unwrap();
+    assert_eq!(head, newest, "the head table names the newest row (the verification's outcome)");
 }
 
-#[sqlx::test]
-async fn tampering_by_a_superuser_is_found_by_the_cli_and_the_audit_page(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    app.sign_in(&["viewer"]).await;
-    for n in 0..5 {
+async fn insert_test_rows(pool: &PgPool, n: usize) {
+    for n in 0..n {
         sqlx::query("insert into audit_log (action, resource_type, resource_id) values ('test_action', 'test', $1)")
             .bind(n.to_string())
-            .execute(&pool)
+            .execute(pool)
             .await
             .unwrap();
     }
-    let verified = app.submit("/audit/verify", &[]).await;
-    assert!(verified.text(".verify-result").contains("Chain intact"), "{}", verified.body);
+}
 
-    // A superuser rewrites history, going around the append-only trigger.
-    let victim: i64 =
-        sqlx::query_scalar("select id from audit_log where resource_id = '2'").fetch_one(&pool).await.unwrap();
+/// A superuser rewrites history, going around the append-only trigger.
+async fn tamper(pool: &PgPool, resource_id: &str) -> i64 {
+    let victim: i64 = sqlx::query_scalar("select id from audit_log where resource_id = $1")
+        .bind(resource_id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
     let mut conn = pool.acquire().await.unwrap();
     sqlx::query("alter table audit_log disable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
     sqlx::query("update audit_log set resource_id = 'nothing to see' where id = $1")
@@ -121,7 +128,72 @@ async fn tampering_by_a_superuser_is_found_by_the_cli_and_the_audit_page(pool: P
         .await
         .unwrap();
     sqlx::query("alter table audit_log enable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
-    drop(conn);
+    victim
+}
+
+fn run_cli_verify(database: &str, args: &[&str]) -> (Option<i32>, String) {
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dropops"))
+        .args(["audit", "verify"])
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[sqlx::test]
+async fn tampering_before_the_checkpoint_is_found_by_a_full_verification_and_stays_shown(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["admin"]).await;
+    insert_test_rows(&pool, 5).await;
+    let verified = app.submit("/audit/verify", &[]).await;
+    assert!(verified.text(".verify-result").contains("Chain intact"), "{}", verified.body);
+    assert!(verified.has("form[action='/audit/verify/full'] button"), "an admin is offered the full re-verification");
+
+    let victim = tamper(&pool, "2").await;
+    // A press verifies only what came after its checkpoint, and says so.
+    let since = app.submit("/audit/verify", &[]).await;
+    let since_text = since.text(".verify-result");
+    assert!(since_text.contains("Chain intact") && since_text.contains("since the checkpoint"), "{since_text}");
+
+    let full = app
+        .request(
+            app.client()
+                .post(app.url("/audit/verify/full"))
+                .header("x-csrf-token", app.csrf().await)
+                .header("hx-request", "true"),
+        )
+        .await;
+    assert!(full.text(".verify-result").contains("Chain broken"), "{}", full.body);
+    assert_eq!(full.attrs(".verify-result a", "href"), [format!("/audit/{victim}")]);
+    let entry = app.visit(&format!("/audit/{victim}")).await;
+    assert!(entry.text(".chain-status").contains("Broken"));
+
+    // Later checks since the checkpoint cannot hide the break: it stays until a full pass.
+    insert_test_rows(&pool, 1).await;
+    let later = app.submit("/audit/verify", &[]).await;
+    assert!(later.text(".verify-result .notice-red").contains("Broken earlier"), "{}", later.body);
+
+    // The full re-verification is an audited action: intent first, then its failed outcome.
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "select kind, outcome, error from audit_log where action = 'audit_chain_full_verification' order by seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((rows[0].0.as_str(), rows[1].0.as_str(), rows[1].1.as_deref()), ("intent", "outcome", Some("failed")));
+    assert!(rows[1].2.as_deref().unwrap_or("").contains(&format!("entry {victim}")), "{rows:?}");
+}
+
+#[sqlx::test]
+async fn tampering_by_a_superuser_is_found_by_the_cli_and_the_audit_page(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["viewer"]).await;
+    insert_test_rows(&pool, 5).await;
+    let victim = tamper(&pool, "2").await;
 
     let page = app
         .request(
@@ -133,20 +205,76 @@ async fn tampering_by_a_superuser_is_found_by_the_cli_and_the_audit_page(pool: P
         .await;
     assert!(page.text(".verify-result").contains("Chain broken"), "{}", page.body);
     assert_eq!(page.attrs(".verify-result a", "href"), [format!("/audit/{victim}")]);
-    let entry = app.visit(&format!("/audit/{victim}")).await;
-    assert!(entry.text(".chain-status").contains("Broken"));
+    assert!(!page.has("form[action='/audit/verify/full']"), "a viewer is not offered the full re-verification");
+    let refused = app.submit("/audit/verify/full", &[]).await;
+    assert_eq!(refused.status, 403);
 
     let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await.unwrap();
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dropops"))
-        .args(["audit", "verify"])
-        .env("DATABASE_URL", url)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout) = run_cli_verify(&database, &[]);
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains(&format!("BROKEN at entry {victim}")), "{stdout}");
+}
+
+#[sqlx::test]
+async fn the_cli_verifies_in_stretches_and_reports_its_speed(pool: PgPool) {
+    // More rows than one stretch, so the walk crosses stretch boundaries.
+    let rows = verify::STRETCH as usize + 7;
+    sqlx::query(
+        "insert into audit_log (action, resource_type, resource_id) select 'test_action', 'test', g::text
+         from generate_series(1, $1) g",
+    )
+    .bind(rows as i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await.unwrap();
+    let (code, stdout) = run_cli_verify(&database, &[]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let checked = rows + 1; // and the verification's own intent
+    assert!(stdout.contains(&format!("{checked} entries checked")) && stdout.contains("entries/s"), "{stdout}");
+    // The CLI's verification is audited too, and becomes the checkpoint the next one starts at.
+    let (code, stdout) = run_cli_verify(&database, &["--since-checkpoint"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("2 entries checked"), "only the first run's intent and outcome: {stdout}");
+
+    // A row removed from the middle is found across the stretch boundary.
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("alter table audit_log disable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
+    sqlx::query("delete from audit_log where seq = $1").bind(verify::STRETCH + 1).execute(&mut *conn).await.unwrap();
+    sqlx::query("alter table audit_log enable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
+    drop(conn);
+    let (code, stdout) = run_cli_verify(&database, &[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("a row before it is missing"), "{stdout}");
+}
+
+#[sqlx::test]
+async fn appending_reads_the_head_row_not_the_log(pool: PgPool) {
+    insert_test_rows(&pool, 50).await;
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("set local enable_indexscan = off").execute(&mut *tx).await.unwrap();
+    sqlx::query("set local enable_bitmapscan = off").execute(&mut *tx).await.unwrap();
+    sqlx::query("insert into audit_log (action, resource_type, resource_id) values ('test_action', 'test', 'x')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // Scans of audit_log and of its indexes made by this transaction, the trigger's included.
+    let scans: i64 = sqlx::query_scalar(
+        "select pg_stat_get_xact_numscans('audit_log'::regclass)
+                + coalesce((select sum(pg_stat_get_xact_numscans(indexrelid)) from pg_index
+                            where indrelid = 'audit_log'::regclass), 0)::bigint",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(scans, 0, "the chain trigger found the previous row without reading audit_log");
+    let (seq, last): (i64, i64) =
+        sqlx::query_as("select h.seq, (select max(seq) from audit_log) from console.audit_chain_head h")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((seq, last), (51, 51));
 }
 
 #[sqlx::test]
