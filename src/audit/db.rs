@@ -83,21 +83,40 @@ pub async fn intent_summary(conn: &mut PgConnection, intent_id: i64) -> Result<I
     .await
 }
 
-pub async fn mark_unknown_outcomes(db: impl PgExecutor<'_>, timeout: std::time::Duration) -> Result<u64, sqlx::Error> {
+/// Mark intents older than `timeout` that have no outcome as `unknown`. One replica at a time
+/// (the others skip the locked mark), and only intents since the low-water mark.
+pub async fn mark_unknown_outcomes(pool: &sqlx::PgPool, timeout: std::time::Duration) -> Result<u64, sqlx::Error> {
     let secs = timeout.as_secs_f64();
+    let mut tx = pool.begin().await?;
+    let Some(mark) = sqlx::query_scalar!(
+        "select reconciled_before from console.audit_reconciler where singleton for update skip locked"
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(0);
+    };
     let done = sqlx::query!(
         "insert into audit_log (kind, intent_id, actor, action, resource_type, resource_id, outcome, error)
          select 'outcome', i.id, 'system', i.action, i.resource_type, i.resource_id, 'unknown',
                 'no outcome was recorded in time: check the target system by hand'
          from audit_log i
          where i.kind = 'intent' and i.created_at < now() - make_interval(secs => $1)
+           and ($2::timestamptz is null or i.created_at >= $2 - interval '1 hour')
            and not exists (select 1 from audit_log o where o.kind = 'outcome' and o.intent_id = i.id)
-           and pg_try_advisory_xact_lock(724510402)
          order by i.id",
         secs,
+        mark,
     )
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    sqlx::query!(
+        "update console.audit_reconciler set reconciled_before = now() - make_interval(secs => $1) where singleton",
+        secs
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(done.rows_affected())
 }
 

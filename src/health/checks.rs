@@ -156,12 +156,18 @@ async fn history(db: impl PgExecutor<'_>, name: &str, limit: i64) -> Result<Vec<
     .await
 }
 
-/// When each checklist was last submitted.
+/// When each checklist was last submitted: one index probe per checklist, whatever the history.
 pub async fn last_submitted(db: impl PgExecutor<'_>) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
-    let rows =
-        sqlx::query!(r#"select checklist, max(submitted_at) as "at!" from console.checklist_runs group by checklist"#)
-            .fetch_all(db)
-            .await?;
+    let names: Vec<String> = CHECKLISTS.iter().map(|c| c.name.to_owned()).collect();
+    let rows = sqlx::query!(
+        r#"select c.name as "checklist!", last.at as "at!"
+           from unnest($1::text[]) as c(name)
+           cross join lateral (select r.submitted_at as at from console.checklist_runs r
+                               where r.checklist = c.name order by r.submitted_at desc, r.id desc limit 1) last"#,
+        &names
+    )
+    .fetch_all(db)
+    .await?;
     Ok(rows.into_iter().map(|r| (r.checklist, r.at)).collect())
 }
 

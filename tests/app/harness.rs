@@ -75,11 +75,20 @@ pub fn init() {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         // Everything the console logs, kept so tests can search it (secret values must never
         // appear). JSON, as production writes it.
-        let _ = tracing_subscriber::fmt()
+        // Statements and plans go to the query recorder only (crate::queries).
+        use tracing_subscriber::prelude::*;
+        let logs = tracing_subscriber::fmt::layer()
             .json()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info,dropops=debug"))
             .with_writer(|| CapturedLogs)
-            .try_init();
+            .with_filter(tracing_subscriber::EnvFilter::new("info,dropops=debug,sqlx::postgres::notice=warn"));
+        let queries = crate::queries::Recorder.with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("sqlx::query", tracing::Level::DEBUG)
+                .with_target("sqlx::postgres::notice", tracing::Level::INFO)
+                .with_target("dropops", tracing::Level::INFO)
+                .with_target("tower_http", tracing::Level::INFO),
+        );
+        let _ = tracing_subscriber::registry().with(logs).with(queries).try_init();
     });
 }
 

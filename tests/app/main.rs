@@ -17,6 +17,8 @@ mod health;
 mod identity;
 mod oidc;
 mod ops;
+mod plans;
+mod queries;
 mod rotation;
 mod runs;
 mod shell;
