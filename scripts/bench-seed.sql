@@ -24,7 +24,7 @@ select 'usr_bench' || lpad(g::text, 8, '0'), 'bench' || g || '@bench.example', '
        now() - make_interval(hours => (g % 2000)::int),
        (array['bankid', 'vipps', 'email', 'apple', 'google'])[1 + g % 5],
        now() - make_interval(days => (g % 1000)::int)
-  from generate_series(:lo, :hi) g;
+  from generate_series(:lo::bigint, :hi::bigint) g;
 \endif
 
 \if :do_transactions
@@ -37,7 +37,7 @@ select 'tx_bench' || g, 'usr_bench' || lpad((1 + (g * 7919) % :users)::text, 8, 
        ((g * 31) % 60000 + 10)::numeric(18, 2), 'NOK', ((g * 31) % 60000 + 10) * 0.39, 'PLN', 'PL',
        case when g % 50 = 0 then 'recipient bank timeout' end,
        now() - make_interval(secs => g * 6)
-  from generate_series(:lo, :hi) g;
+  from generate_series(:lo::bigint, :hi::bigint) g;
 \endif
 
 \if :do_alerts
@@ -50,7 +50,7 @@ select 'alert_bench' || g, t.user_id, t.id,
        t.created_at,
        case when g <= :hi_open then null else t.created_at + interval '1 day' end,
        case when g <= :hi_open then null else 'reviewed (bench)' end
-  from generate_series(:lo, :hi) g join transactions t on t.id = 'tx_bench' || (g * 100);
+  from generate_series(:lo::bigint, :hi::bigint) g join transactions t on t.id = 'tx_bench' || (g * 100);
 \endif
 
 \if :do_runs
@@ -61,7 +61,7 @@ insert into console.runs (id, procedure, target, environment, params, status, st
 select gen_random_uuid(), 'deploy', 'apprunner:drop-web', 'production', jsonb_build_object('tag', 'b' || g),
        'succeeded', (select id from console.staff where subject = 'bench'), 'Bench Oncall',
        now() - make_interval(hours => g), now() - make_interval(hours => g) + interval '4 minutes'
-  from generate_series(:lo, :hi) g;
+  from generate_series(:lo::bigint, :hi::bigint) g;
 \endif
 
 \if :do_audit

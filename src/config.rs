@@ -558,6 +558,41 @@ impl Config {
         }
     }
 
+    /// The `Host` values the console answers to: the public URL's host (with and without its
+    /// port), and, when that is a loopback address (demo mode), every loopback name on the same
+    /// port. Anything else is a DNS-rebinding attempt or a misrouted request.
+    pub fn accepted_hosts(&self) -> Vec<String> {
+        let Ok(url) = url::Url::parse(&self.base_url()) else { return Vec::new() };
+        let Some(host) = url.host_str().map(str::to_ascii_lowercase) else { return Vec::new() };
+        let port = url.port_or_known_default();
+        let loopback = ["127.0.0.1", "localhost", "[::1]"];
+        let names: Vec<String> = if loopback.contains(&host.as_str()) {
+            loopback.iter().map(|h| h.to_string()).collect()
+        } else {
+            vec![host]
+        };
+        let mut hosts = Vec::new();
+        for name in names {
+            if let Some(port) = port {
+                hosts.push(format!("{name}:{port}"));
+            }
+            if url.port().is_none() {
+                hosts.push(name);
+            }
+        }
+        hosts
+    }
+
+    /// The origins a browser on an accepted host sends.
+    pub fn accepted_origins(&self) -> Vec<String> {
+        let scheme = if self.is_https() { "https" } else { "http" };
+        let default_port = if self.is_https() { ":443" } else { ":80" };
+        self.accepted_hosts()
+            .into_iter()
+            .map(|h| format!("{scheme}://{}", h.strip_suffix(default_port).unwrap_or(&h)))
+            .collect()
+    }
+
     /// Served over HTTPS (directly or behind App Runner's TLS front end).
     pub fn is_https(&self) -> bool {
         self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))

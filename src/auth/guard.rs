@@ -34,6 +34,12 @@ async fn check(state: &AppState, session: &Session, request: Request) -> Result<
     };
     let method = request.method().clone();
     let Some(rule) = state.policy.rule(&method, &path) else {
+        // A declared path asked with a method it does not have: a client's mistake (or a
+        // scanner), not a missing rule.
+        if let Some(allowed) = state.policy.methods(&path) {
+            tracing::debug!(%method, %path, "method not allowed");
+            return Err(method_not_allowed(&allowed));
+        }
         tracing::error!(%method, %path, "route has no access rule; denied");
         return Err(AppError::Forbidden.into_response());
     };
@@ -67,6 +73,17 @@ async fn check(state: &AppState, session: &Session, request: Request) -> Result<
     }
     request.extensions_mut().insert(user);
     Ok(request)
+}
+
+fn method_not_allowed(allowed: &[Method]) -> Response {
+    let mut names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+    if allowed.contains(&Method::GET) {
+        names.push("HEAD");
+    }
+    let allow =
+        axum::http::HeaderValue::from_str(&names.join(", ")).unwrap_or(axum::http::HeaderValue::from_static("GET"));
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, [(axum::http::header::ALLOW, allow)], "Method not allowed")
+        .into_response()
 }
 
 fn changes_state(method: &Method) -> bool {
@@ -144,10 +161,10 @@ async fn check_csrf(
             return Err(refuse("cross-site request"));
         }
     }
+    // Compared with the configured public URL, never with the request's own Host: a
+    // rebound DNS name would make any origin look like "this site".
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        let scheme = if state.config.is_https() { "https" } else { "http" };
-        let host_origin = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(|h| format!("{scheme}://{h}"));
-        if origin != state.config.base_url() && Some(origin) != host_origin.as_deref() {
+        if !state.config.accepted_origins().iter().any(|o| o.eq_ignore_ascii_case(origin)) {
             return Err(refuse("foreign origin"));
         }
     }

@@ -114,10 +114,16 @@ pub(crate) fn session_error(e: tower_sessions::session::Error) -> AppError {
 
 /// Only a path on this site: `/x`, never `//host`, `/\host` or a full URL.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains(['\r', '\n']) => {
-            n.to_owned()
-        }
+    // Browsers drop TAB, CR and LF inside URLs and read a backslash as a slash, so
+    // "/\t/evil.example" would become "//evil.example": refuse every control character, then
+    // resolve the path as a browser would and keep it only if it stays on this origin.
+    const ORIGIN: &str = "https://console.invalid/";
+    let Some(next) = next.filter(|n| n.starts_with('/') && !n.chars().any(|c| c.is_control() || c == '\\')) else {
+        return "/".to_owned();
+    };
+    let Ok(base) = url::Url::parse(ORIGIN) else { return "/".to_owned() };
+    match base.join(next) {
+        Ok(url) if url.origin() == base.origin() => url[url::Position::BeforePath..].to_owned(),
         _ => "/".to_owned(),
     }
 }
@@ -136,9 +142,18 @@ mod tests {
             "javascript:alert(1)",
             "evil",
             "/x\r\nSet-Cookie: a=b",
+            // Decoded from next=/%09/evil.example: a browser drops the TAB and goes off-site.
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\u{b}/evil.example",
+            "/\0",
+            "/\\/evil.example",
+            "/\u{85}x",
         ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/compliance/alerts?status=open#top")), "/compliance/alerts?status=open#top");
+        assert_eq!(safe_next(Some("/a/../audit")), "/audit", "resolved as a browser would");
     }
 }

@@ -94,6 +94,11 @@ impl Policy {
         self.rules.get(path)?.iter().find(|(m, _)| m == method).map(|(_, rule)| *rule)
     }
 
+    /// The methods declared for a path template, if it is declared at all.
+    pub fn methods(&self, path: &str) -> Option<Vec<Method>> {
+        Some(self.rules.get(path)?.iter().map(|(m, _)| m.clone()).collect())
+    }
+
     /// Whether someone with `roles` may open `path` with GET: for showing navigation links.
     pub fn allows_page(&self, path: &str, roles: &[Role]) -> bool {
         matches!(self.rule(&Method::GET, path), Some(Rule { access: Access::Roles(allowed), .. }) if roles.iter().any(|r| allowed.contains(r)))

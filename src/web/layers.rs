@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -15,6 +15,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::errors::render_errors;
 
@@ -28,16 +29,70 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let max_body = state.config.max_body_bytes;
     // Router::layer wraps what came before: the last layer added is the outermost.
     router
+        .layer(middleware::from_fn(refuse_control_characters))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         .layer(CompressionLayer::new().gzip(true))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_foreign_host))
         .layer(middleware::from_fn_with_state(state.clone(), crate::ops::metrics::record))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Only the configured public host (loopback names in demo mode) is served: a page on another
+/// site whose DNS name is rebound to the console's address gets nothing. The liveness and
+/// readiness probes and the metrics scrape come from inside the network by address and are
+/// let through (the scrape carries its own token).
+async fn refuse_foreign_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if matches!(path, "/health/live" | "/health/ready" | "/metrics") {
+        return next.run(request).await;
+    }
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if state.config.accepted_hosts().iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        return next.run(request).await;
+    }
+    tracing::warn!(host, "request for a host this console does not serve; refused");
+    let message = format!("This console answers only at {}.", state.config.base_url());
+    (StatusCode::MISDIRECTED_REQUEST, message).into_response()
+}
+
+/// Control characters (NUL, VT, FF, ESC, DEL, C1 …) belong in no field a person types; they
+/// break headers, log lines and database text. Refuse a query string or form carrying one with
+/// a 422 before any handler runs or anything is written. TAB, CR and LF stay allowed in form
+/// fields (a textarea sends CRLF).
+async fn refuse_control_characters(request: Request, next: Next) -> Result<Response, AppError> {
+    const REFUSED: &str =
+        "The form contains an invisible control character (such as NUL or a vertical tab). Remove it and try again.";
+    let has_control = |encoded: &[u8], allow_whitespace: bool| {
+        form_urlencoded::parse(encoded).any(|(k, v)| {
+            k.chars().chain(v.chars()).any(|c| c.is_control() && !(allow_whitespace && matches!(c, '\t' | '\r' | '\n')))
+        })
+    };
+    if request.uri().query().is_some_and(|q| has_control(q.as_bytes(), false)) {
+        return Err(AppError::Validation(REFUSED.into()));
+    }
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok(next.run(request).await);
+    }
+    let (parts, body) = request.into_parts();
+    // The body limit layer inside this one bounds what is read here.
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|_| AppError::Validation("The form is larger than the console accepts.".into()))?;
+    if has_control(&bytes, true) {
+        return Err(AppError::Validation(REFUSED.into()));
+    }
+    Ok(next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await)
 }
 
 fn request_span(request: &Request) -> tracing::Span {

@@ -43,7 +43,8 @@ async fn the_session_cookie_is_http_only_and_same_site(pool: PgPool) {
 #[sqlx::test]
 async fn over_https_the_cookie_is_host_prefixed_and_secure(pool: PgPool) {
     let app = TestApp::spawn_with(pool, config_with(&[("DROPOPS_PUBLIC_URL", "https://ops.example.test")])).await;
-    let page = app.visit("/auth/sign-in").await;
+    // As behind App Runner's TLS front end: the browser asked for the public host.
+    let page = app.request(app.client().get(app.url("/auth/sign-in")).header("host", "ops.example.test")).await;
     let cookie = page.header("set-cookie");
     assert!(cookie.starts_with("__Host-dropops=") && cookie.contains("Secure"), "{cookie}");
 }

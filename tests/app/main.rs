@@ -21,6 +21,7 @@ mod plans;
 mod queries;
 mod rotation;
 mod runs;
+mod security;
 mod shell;
 mod simulator;
 mod str;

@@ -1,0 +1,100 @@
+//! Side doors around the access table (the outside-in assessment): each test names the attack
+//! it stops.
+
+use sqlx::PgPool;
+
+use crate::harness::{TestApp, captured_logs};
+
+async fn audit_rows(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from audit_log").fetch_one(pool).await.unwrap()
+}
+
+#[sqlx::test]
+async fn a_control_character_in_a_form_field_is_refused_before_anything_is_written(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.another_browser().sign_in_as("Ola", &["viewer"]).await;
+    app.sign_in_as("Admin Astrid", &["admin"]).await;
+    let ola: String = sqlx::query_scalar("select id::text from console.staff where display_name = 'Ola'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let before = audit_rows(&pool).await;
+    for evil in ["left\u{0}", "vertical\u{b}tab", "form\u{c}feed", "escape\u{1b}[31m", "c1\u{85}"] {
+        let page = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", evil)]).await;
+        assert_eq!(page.status, 422, "{evil:?}: {}", page.body);
+        assert!(page.body.contains("control character"), "{evil:?}: {}", page.body);
+    }
+    assert_eq!(audit_rows(&pool).await, before, "nothing was written, not even an intent");
+    let disabled: bool = sqlx::query_scalar("select disabled from console.staff where display_name = 'Ola'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!disabled);
+    // A textarea's line breaks are not control characters to refuse.
+    let page = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "left the company\r\nticket 42")]).await;
+    assert_ne!(page.status, 422, "{}", page.body);
+}
+
+#[sqlx::test]
+async fn a_control_character_in_a_query_string_is_a_422_not_a_500(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["viewer"]).await;
+    for query in ["/audit?actor=%00", "/audit?resource=%0B", "/auth/sign-in?next=/%09/evil.example"] {
+        let page = app.visit(query).await;
+        assert_eq!(page.status, 422, "{query}: {}", page.body);
+    }
+}
+
+#[sqlx::test]
+async fn a_tab_in_next_cannot_send_a_person_off_site_after_sign_in(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    // Decoded from next=/%09/evil.example: browsers drop the TAB and follow //evil.example.
+    for next in ["/\t/evil.example", "/\n/evil.example", "/\\evil.example", "//evil.example"] {
+        let page = app.submit("/auth/dev", &[("name", "Kari"), ("role", "viewer"), ("next", next)]).await;
+        assert_eq!(page.status, 303, "{next:?}: {}", page.body);
+        assert_eq!(page.location(), "/", "{next:?} stays on this site");
+    }
+}
+
+#[sqlx::test]
+async fn an_undeclared_method_on_a_declared_path_is_405_and_logs_no_error(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["viewer"]).await;
+    let page = app.request(app.client().delete(app.url("/audit"))).await;
+    assert_eq!(page.status, 405, "{}", page.body);
+    assert_eq!(page.header("allow"), "GET, HEAD");
+    let page = app.request(app.client().put(app.url("/audit/verify")).header("x-csrf-token", app.csrf().await)).await;
+    assert_eq!(page.status, 405);
+    assert_eq!(page.header("allow"), "POST");
+    let logs = captured_logs();
+    assert!(
+        !logs.lines().any(|l| l.contains("route has no access rule") && l.contains("/audit")),
+        "a wrong method is not an error of the console"
+    );
+}
+
+#[sqlx::test]
+async fn a_page_on_a_rebound_dns_name_gets_nothing_from_the_console(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["admin"]).await;
+    let port = app.address.port();
+    // DNS rebinding: the attacker's name now resolves to the console, so the browser sends
+    // the attacker's Host and, on a POST, the attacker's Origin with it.
+    let read = app.request(app.client().get(app.url("/audit")).header("host", format!("evil.example:{port}"))).await;
+    assert_eq!(read.status, 421, "{}", read.body);
+    let write = app
+        .request(
+            app.client()
+                .post(app.url("/audit/verify"))
+                .header("host", format!("evil.example:{port}"))
+                .header("origin", format!("http://evil.example:{port}"))
+                .header("x-csrf-token", app.csrf().await),
+        )
+        .await;
+    assert_eq!(write.status, 421);
+    // Loopback names of the same console are one site in demo mode; probes come by address.
+    let local = app.request(app.client().get(app.url("/audit")).header("host", format!("localhost:{port}"))).await;
+    assert_eq!(local.status, 200);
+    let probe = app.request(app.client().get(app.url("/health/live")).header("host", "10.0.3.7:8080")).await;
+    assert_eq!(probe.status, 200);
+}
