@@ -123,6 +123,9 @@ pub struct Config {
     pub mode: Mode,
     pub bind: SocketAddr,
     pub public_url: Option<String>,
+    /// Bearer token a Prometheus scrape of `/metrics` must send. Required in production; in
+    /// demo mode, without one, `/metrics` answers anyone on the loopback address.
+    pub metrics_token: Option<Secret>,
     pub log_format: LogFormat,
     #[serde(rename = "request_timeout_secs", serialize_with = "as_secs")]
     pub request_timeout: Duration,
@@ -337,6 +340,7 @@ impl Config {
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
         let public_url: Option<String> = take(&mut t, "public_url", errors);
+        let metrics_token: Option<Secret> = take(&mut t, "metrics_token", errors);
         let log_format = take(&mut t, "log_format", errors).unwrap_or(match mode {
             Mode::Demo => LogFormat::Pretty,
             Mode::Production => LogFormat::Json,
@@ -451,6 +455,7 @@ impl Config {
             mode,
             bind,
             public_url,
+            metrics_token,
             log_format,
             request_timeout,
             max_body_bytes,
@@ -480,6 +485,9 @@ impl Config {
             if !url.expose().starts_with("postgres://") && !url.expose().starts_with("postgresql://") {
                 errors.push("database_url: must be a postgres:// URL".into());
             }
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.expose().len() < 32) {
+            errors.push("metrics_token: must be at least 32 characters".into());
         }
         if let Some(key) = &self.audit.fingerprint_key {
             if key.expose().len() < 32 {
@@ -521,6 +529,7 @@ impl Config {
         require(self.aws.region.is_some(), "aws.region");
         require(self.public_url.is_some(), "public_url");
         require(self.audit.fingerprint_key.is_some(), "audit.fingerprint_key");
+        require(self.metrics_token.is_some(), "metrics_token");
         let d = &self.drop;
         for (present, key) in [
             (d.apprunner_service_arn.is_some(), "drop.apprunner_service_arn"),

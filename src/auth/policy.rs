@@ -94,6 +94,16 @@ impl Policy {
         self.rules.get(path)?.iter().find(|(m, _)| m == method).map(|(_, rule)| *rule)
     }
 
+    /// Casework: every method of the path is for compliance staff or the MLRO alone. Such
+    /// routes must not be told apart from outside (metrics).
+    pub fn is_casework(&self, path: &str) -> bool {
+        self.rules.get(path).is_some_and(|rules| {
+            rules.iter().all(|(_, rule)| {
+                matches!(rule.access, Access::Roles(roles) if roles.iter().all(|r| matches!(r, Role::Compliance | Role::Mlro)))
+            })
+        })
+    }
+
     /// The methods declared for a path template, if it is declared at all.
     pub fn methods(&self, path: &str) -> Option<Vec<Method>> {
         Some(self.rules.get(path)?.iter().map(|(m, _)| m.clone()).collect())

@@ -78,20 +78,44 @@ impl Metrics {
 
 /// Middleware: count and time every request under its route template (`/static/{*path}`),
 /// never the raw path, so ids and hashes cannot blow up the label set.
+///
+/// Casework routes (alerts, STRs, people: compliance and MLRO only) are all counted as one
+/// `casework` route with no method or status, so a scrape cannot tell an STR being drafted
+/// from one being filed (tipping-off rule).
 pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route =
         request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
+    let casework = state.policy.is_casework(&route);
+    let (method, route) =
+        if casework { ("any".to_owned(), "casework".to_owned()) } else { (request.method().to_string(), route) };
     let started = Instant::now();
     let response = next.run(request).await;
     let m = &state.metrics;
     m.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(started.elapsed().as_secs_f64());
-    m.requests.get_or_create(&RequestLabels { method, route, status: response.status().as_u16() }).inc();
+    let status = if casework { 0 } else { response.status().as_u16() };
+    m.requests.get_or_create(&RequestLabels { method, route, status }).inc();
     response
 }
 
-/// `GET /metrics` in the Prometheus text format.
-pub async fn export(State(state): State<AppState>) -> Response {
+/// Whether a scrape carries the configured bearer token (compared as digests, so the time it
+/// takes says nothing about the token).
+fn scrape_allowed(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    use sha2::{Digest, Sha256};
+    let Some(token) = &state.config.metrics_token else { return true };
+    let sent = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    sent.is_some_and(|sent| Sha256::digest(sent.as_bytes()) == Sha256::digest(token.expose().as_bytes()))
+}
+
+/// `GET /metrics` in the Prometheus text format, for a scrape with the bearer token.
+pub async fn export(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if !scrape_allowed(&state, &headers) {
+        return (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"dropops metrics\"")],
+            "A metrics scrape needs the bearer token configured as metrics_token.",
+        )
+            .into_response();
+    }
     let m = &state.metrics;
     m.pool_size.set(i64::from(state.pool.size()));
     m.pool_idle.set(i64::try_from(state.pool.num_idle()).unwrap_or(i64::MAX));

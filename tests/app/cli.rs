@@ -54,9 +54,11 @@ fn check_config_prints_the_effective_configuration_without_secrets() {
             ("DATABASE_URL", "postgres://dropops:pa55word@db.internal/dropapp"),
             ("DROPOPS_OIDC__CLIENT_SECRET", "oidc-s3cret"),
             ("DROPOPS_AUDIT__FINGERPRINT_KEY", "fingerprint-key-0123456789abcdef0123"),
+            ("DROPOPS_METRICS_TOKEN", "metrics-scrape-token-0123456789abcdef"),
         ],
     );
     assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("metrics-scrape-token"), "{out}");
     assert!(out.contains("mode = \"production\""), "{out}");
     assert!(out.contains("drop/production/jwt-secret"), "{out}");
     assert!(!out.contains("pa55word") && !out.contains("oidc-s3cret"), "{out}");

@@ -98,3 +98,34 @@ async fn a_page_on_a_rebound_dns_name_gets_nothing_from_the_console(pool: PgPool
     let probe = app.request(app.client().get(app.url("/health/live")).header("host", "10.0.3.7:8080")).await;
     assert_eq!(probe.status, 200);
 }
+
+#[sqlx::test]
+async fn a_metrics_scrape_needs_the_token_and_cannot_watch_casework(pool: PgPool) {
+    let token = "a-scrape-token-of-at-least-thirty-two-chars";
+    let app = TestApp::spawn_with(pool, crate::harness::config_with(&[("DROPOPS_METRICS_TOKEN", token)])).await;
+    app.sign_in(&["mlro"]).await;
+    // Casework an outsider would like to watch: the STR pages and the alert queue.
+    app.visit("/compliance/str").await;
+    app.visit("/compliance/str/new").await;
+    app.visit("/compliance/alerts").await;
+    app.visit("/compliance").await;
+
+    let anonymous = app.another_browser().visit("/metrics").await;
+    assert_eq!(anonymous.status, 401);
+    assert!(!anonymous.body.contains("dropops_http_requests"));
+    let wrong = app.request(app.client().get(app.url("/metrics")).bearer_auth("not-the-token")).await;
+    assert_eq!(wrong.status, 401);
+
+    let scrape = app.request(app.client().get(app.url("/metrics")).bearer_auth(token)).await;
+    assert_eq!(scrape.status, 200);
+    assert!(scrape.body.contains(r#"route="casework""#), "casework is counted, as one route");
+    assert!(!scrape.body.contains("/compliance/str") && !scrape.body.contains("/compliance/alerts"), "{}", scrape.body);
+    assert!(scrape.body.contains(r#"route="/compliance""#), "the counts-only summary is not casework");
+}
+
+#[test]
+fn production_refuses_to_start_without_a_metrics_token() {
+    let err = dropops::config::Config::load(None, [("DROPOPS_MODE".to_owned(), "production".to_owned())].into_iter())
+        .unwrap_err();
+    assert!(err.to_string().contains("metrics_token: required in production mode"), "{err}");
+}
