@@ -60,7 +60,7 @@ insert into console.runs (id, procedure, target, environment, params, status, st
                           created_at, finished_at)
 select gen_random_uuid(), 'deploy', 'apprunner:drop-web', 'production', jsonb_build_object('tag', 'b' || g),
        'succeeded', (select id from console.staff where subject = 'bench'), 'Bench Oncall',
-       now() - make_interval(hours => g), now() - make_interval(hours => g) + interval '4 minutes'
+       now() - make_interval(hours => g::int), now() - make_interval(hours => g::int) + interval '4 minutes'
   from generate_series(:lo::bigint, :hi::bigint) g;
 \endif
 

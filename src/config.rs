@@ -126,6 +126,10 @@ pub struct Config {
     /// Bearer token a Prometheus scrape of `/metrics` must send. Required in production; in
     /// demo mode, without one, `/metrics` answers anyone on the loopback address.
     pub metrics_token: Option<Secret>,
+    /// How many proxies in front of the console append to `X-Forwarded-For` (App Runner's
+    /// front end is one). The client address is the hop the outermost trusted proxy saw;
+    /// anything further left was written by the client and is not believed.
+    pub trusted_proxy_hops: usize,
     pub log_format: LogFormat,
     #[serde(rename = "request_timeout_secs", serialize_with = "as_secs")]
     pub request_timeout: Duration,
@@ -341,6 +345,7 @@ impl Config {
         });
         let public_url: Option<String> = take(&mut t, "public_url", errors);
         let metrics_token: Option<Secret> = take(&mut t, "metrics_token", errors);
+        let trusted_proxy_hops: Option<usize> = take(&mut t, "trusted_proxy_hops", errors);
         let log_format = take(&mut t, "log_format", errors).unwrap_or(match mode {
             Mode::Demo => LogFormat::Pretty,
             Mode::Production => LogFormat::Json,
@@ -456,6 +461,7 @@ impl Config {
             bind,
             public_url,
             metrics_token,
+            trusted_proxy_hops: trusted_proxy_hops.unwrap_or(if mode == Mode::Production { 1 } else { 0 }),
             log_format,
             request_timeout,
             max_body_bytes,

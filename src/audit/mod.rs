@@ -12,7 +12,7 @@ pub mod verify;
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -91,13 +91,32 @@ impl RequestMeta {
 
     pub fn new(headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions) -> Self {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        // Behind App Runner the client is the first X-Forwarded-For hop; locally, the socket.
-        let forwarded = header("x-forwarded-for").and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()));
-        let socket = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Self {
-            request_id: header("x-request-id"),
-            client_ip: forwarded.or(socket),
-            user_agent: header("user-agent").map(|ua| ua.chars().take(300).collect()),
+        // Both set by the console itself (web::layers): never what the client claims.
+        let client_ip = extensions.get::<ClientAddress>().map(|a| a.0.clone());
+        let request_id = extensions.get::<crate::web::RequestId>().map(|r| r.0.clone());
+        Self { request_id, client_ip, user_agent: header("user-agent").map(|ua| ua.chars().take(300).collect()) }
+    }
+}
+
+/// The client's address as the trusted proxies saw it (or the socket's peer without any).
+#[derive(Clone, Debug)]
+pub struct ClientAddress(pub String);
+
+impl ClientAddress {
+    /// The address `hops` trusted proxies vouch for: the `hops`-th `X-Forwarded-For` entry
+    /// from the right. With no proxies, or fewer entries than proxies, the socket's peer.
+    pub fn of(headers: &axum::http::HeaderMap, peer: Option<SocketAddr>, hops: usize) -> Option<Self> {
+        let forwarded: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let vouched = hops.checked_sub(1).and_then(|i| forwarded.len().checked_sub(i + 1)).map(|at| forwarded[at]);
+        match vouched.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()) {
+            Some(ip) => Some(Self(ip.to_string())),
+            None => peer.map(|p| Self(p.ip().to_string())),
         }
     }
 }

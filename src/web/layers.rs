@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -40,7 +40,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(state.clone(), crate::ops::metrics::record))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn_with_state(state.clone(), identify_request))
 }
 
 /// Only the configured public host (loopback names in demo mode) is served: a page on another
@@ -95,9 +95,37 @@ async fn refuse_control_characters(request: Request, next: Next) -> Result<Respo
     Ok(next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await)
 }
 
+/// The request's id is always the console's own (a client's `X-Request-Id` is kept apart as
+/// `x-client-request-id`, for correlating, never for the audit log), and the client address
+/// is the one the configured proxies vouch for: the audit log and the sign-ins page record
+/// only what the console itself saw.
+async fn identify_request(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let headers = request.headers_mut();
+    if let Some(claimed) = headers.remove("x-request-id") {
+        let claimed: String =
+            String::from_utf8_lossy(claimed.as_bytes()).chars().filter(char::is_ascii_graphic).take(100).collect();
+        if let Ok(value) = HeaderValue::from_str(&claimed) {
+            headers.insert(HeaderName::from_static("x-client-request-id"), value);
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(HeaderName::from_static("x-request-id"), value);
+    }
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let client = crate::audit::ClientAddress::of(request.headers(), peer, state.config.trusted_proxy_hops);
+    let extensions = request.extensions_mut();
+    extensions.insert(crate::web::RequestId(id));
+    if let Some(client) = client {
+        extensions.insert(client);
+    }
+    next.run(request).await
+}
+
 fn request_span(request: &Request) -> tracing::Span {
-    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let (request_id, client_request_id) = (header("x-request-id"), header("x-client-request-id"));
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id, client_request_id)
 }
 
 /// Security headers on every response, errors included. Pages are never cached (they show

@@ -158,6 +158,10 @@ pub fn render(template: &impl Template) -> Result<Html<String>, AppError> {
 
 /// Only the fragment for an htmx swap, the page around it otherwise: the page is built from
 /// the fragment, so both always show the same data.
+/// The console's id of the request being served (web::layers sets it on every request).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
 pub fn page_or_fragment<F: Template, P: Template>(
     htmx: Htmx,
     fragment: F,

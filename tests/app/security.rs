@@ -129,3 +129,56 @@ fn production_refuses_to_start_without_a_metrics_token() {
         .unwrap_err();
     assert!(err.to_string().contains("metrics_token: required in production mode"), "{err}");
 }
+
+async fn sign_in_row(pool: &PgPool) -> (Option<String>, Option<String>) {
+    sqlx::query_as("select client_ip, request_id from audit_log where action = 'sign_in' order by seq desc limit 1")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn a_client_cannot_choose_the_address_or_request_id_the_audit_log_records(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let token = app.csrf().await;
+    let form = [("name", "Mallory"), ("role", "viewer"), ("next", "/"), ("_csrf", token.as_str())];
+    let page = app
+        .request(
+            app.client()
+                .post(app.url("/auth/dev"))
+                .header("origin", app.url(""))
+                .header("x-forwarded-for", "6.6.6.6")
+                .header("x-request-id", "forged-request-id")
+                .form(&form),
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert_ne!(page.header("x-request-id"), "forged-request-id", "the console names its own requests");
+    let (ip, request_id) = sign_in_row(&pool).await;
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"), "no proxy is trusted in demo mode: the socket's address");
+    assert_eq!(request_id.as_deref(), Some(page.header("x-request-id")));
+    let shown: String =
+        sqlx::query_scalar("select client_ip from console.staff_sessions order by created_at desc limit 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(shown, "127.0.0.1", "the sign-ins page shows the same");
+}
+
+#[sqlx::test]
+async fn behind_one_proxy_the_address_it_saw_is_recorded_not_the_one_the_client_wrote(pool: PgPool) {
+    let app =
+        TestApp::spawn_with(pool.clone(), crate::harness::config_with(&[("DROPOPS_TRUSTED_PROXY_HOPS", "1")])).await;
+    let token = app.csrf().await;
+    let form = [("name", "Mallory"), ("role", "viewer"), ("next", "/"), ("_csrf", token.as_str())];
+    // The client wrote 6.6.6.6; App Runner appended the address it really came from.
+    app.request(
+        app.client()
+            .post(app.url("/auth/dev"))
+            .header("origin", app.url(""))
+            .header("x-forwarded-for", "6.6.6.6, 203.0.113.9")
+            .form(&form),
+    )
+    .await;
+    assert_eq!(sign_in_row(&pool).await.0.as_deref(), Some("203.0.113.9"));
+}
