@@ -23,6 +23,8 @@ pub struct AppState {
     pub oidc: Arc<tokio::sync::OnceCell<Provider>>,
     /// AWS and Drop's endpoints: simulated in demo mode.
     pub cloud: Cloud,
+    /// How many failed sign-ins each address may still have audited one by one.
+    pub sign_in_failures: Arc<crate::auth::flood::FloodGuard>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             policy: Arc::new(Policy::default()),
             oidc: Arc::new(tokio::sync::OnceCell::new()),
             cloud,
+            sign_in_failures: Arc::default(),
         }
     }
 }

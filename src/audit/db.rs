@@ -34,7 +34,21 @@ impl<'a> NewRow<'a> {
     }
 }
 
+/// Largest `details` one row keeps: a request cannot make the console write more than this
+/// (a 60 KB search filter wrote 63 KB per request). Larger details keep their size and head.
+pub const DETAILS_MAX: usize = 4096;
+
+fn bounded(details: &serde_json::Value) -> std::borrow::Cow<'_, serde_json::Value> {
+    let text = details.to_string();
+    if text.len() <= DETAILS_MAX {
+        return std::borrow::Cow::Borrowed(details);
+    }
+    let head: String = text.chars().take(512).collect();
+    std::borrow::Cow::Owned(serde_json::json!({ "truncated": true, "bytes": text.len(), "head": head }))
+}
+
 pub async fn insert(conn: &mut PgConnection, ctx: &AuditContext, row: NewRow<'_>) -> Result<i64, sqlx::Error> {
+    let details = bounded(row.details);
     let a = &ctx.actor;
     let m = &ctx.meta;
     sqlx::query_scalar!(
@@ -60,7 +74,7 @@ pub async fn insert(conn: &mut PgConnection, ctx: &AuditContext, row: NewRow<'_>
         a.session_fingerprint,
         row.outcome,
         row.error,
-        row.details,
+        details.as_ref(),
     )
     .fetch_one(conn)
     .await

@@ -55,6 +55,11 @@ pub struct AuditQuery {
 /// Field-level problems with a filter.
 #[derive(Default)]
 pub struct FilterErrors {
+    /// A text field longer than [`FIELD_MAX`]: no actor, action or id is that long, and the
+    /// search is written to the audit log.
+    pub actor: Option<&'static str>,
+    pub action: Option<&'static str>,
+    pub resource: Option<&'static str>,
     pub outcome: Option<&'static str>,
     pub from: Option<&'static str>,
     pub to: Option<&'static str>,
@@ -63,7 +68,13 @@ pub struct FilterErrors {
 
 impl FilterErrors {
     fn any(&self) -> bool {
-        self.outcome.is_some() || self.from.is_some() || self.to.is_some() || self.before.is_some()
+        self.actor.is_some()
+            || self.action.is_some()
+            || self.resource.is_some()
+            || self.outcome.is_some()
+            || self.from.is_some()
+            || self.to.is_some()
+            || self.before.is_some()
     }
 }
 
@@ -77,8 +88,19 @@ fn day(text: &str) -> Result<Option<DateTime<Utc>>, ()> {
 }
 
 /// Check a filter from the query string; each bad field gets its own message.
+/// Longest text a search field takes.
+pub const FIELD_MAX: usize = 200;
+
 pub fn parse_filter(f: &AuditFilter) -> Result<ParsedFilter, FilterErrors> {
     let mut errors = FilterErrors::default();
+    const TOO_LONG: &str = "At most 200 characters.";
+    for (text, error) in
+        [(&f.actor, &mut errors.actor), (&f.action, &mut errors.action), (&f.resource, &mut errors.resource)]
+    {
+        if text.chars().count() > FIELD_MAX {
+            *error = Some(TOO_LONG);
+        }
+    }
     let outcome = non_empty(&f.outcome);
     if outcome.as_deref().is_some_and(|o| !["succeeded", "failed", "unknown"].contains(&o)) {
         errors.outcome = Some("Choose succeeded, failed or unknown.");

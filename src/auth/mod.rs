@@ -2,6 +2,7 @@
 //! table, CSRF, and step-up for sensitive actions. [`guard`] runs on every request.
 
 mod db;
+pub mod flood;
 pub mod guard;
 pub mod oidc;
 mod pages;

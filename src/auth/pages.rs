@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
 
+use super::flood::Decision;
 use super::oidc::{self, Identity, PendingLogin, Provider};
 use super::policy::{Access, Route};
 use super::{CSRF_KEY, LOGIN_KEY, LoginRecord, PENDING_KEY, csrf_token, db, random_token, safe_next, session_error};
@@ -73,6 +74,14 @@ fn role_choices(checked: &[Role]) -> Vec<RoleChoice> {
         .collect()
 }
 
+/// A session of someone not signed in (a pending sign-in, the dev form's token) lives
+/// minutes, not the signed-in lifetime: anonymous requests cannot fill the store.
+const ANONYMOUS_SESSION: time::Duration = time::Duration::minutes(15);
+
+fn keep_briefly(session: &Session) {
+    session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(ANONYMOUS_SESSION)));
+}
+
 /// `GET /auth/sign-in`: the dev form in demo mode, the provider button otherwise.
 pub async fn sign_in_page(
     State(state): State<AppState>,
@@ -82,12 +91,22 @@ pub async fn sign_in_page(
     let step_up = q.step_up.is_some();
     // Re-confirming in demo mode: offer the same person and roles again.
     let current = super::guard::signed_in(&state, &session).await?;
-    let csrf = csrf_token(&session).await?;
+    let dev = dev_allowed(&state);
+    // Only the dev form needs a token; the provider's button is a link. So an anonymous visit
+    // in production stores nothing, and one in demo mode a short-lived session.
+    let csrf = if dev {
+        if current.is_none() {
+            keep_briefly(&session);
+        }
+        csrf_token(&session).await?
+    } else {
+        String::new()
+    };
     let page = SignInPage {
         shell: Shell::public(&state, "Sign in").with_csrf(csrf.clone()),
         csrf,
         next: safe_next(q.next.as_deref()),
-        dev: dev_allowed(&state),
+        dev,
         step_up,
         notice: if step_up {
             Some("This action needs a recent sign-in. Sign in again to continue where you left off.")
@@ -131,6 +150,9 @@ pub async fn start_login(
     let provider = provider(&state).await?;
     let max_age = q.step_up.is_some().then_some(std::time::Duration::ZERO);
     let (url, pending) = provider.authorize(next, max_age);
+    if super::guard::signed_in(&state, &session).await?.is_none() {
+        keep_briefly(&session);
+    }
     session.insert(PENDING_KEY, pending).await.map_err(session_error)?;
     Ok(Redirect::to(url.as_str()).into_response())
 }
@@ -154,13 +176,24 @@ fn refused(state: &AppState, status: StatusCode, message: &str) -> Result<Respon
     Ok((status, render(&page)?).into_response())
 }
 
+/// Audit a refused sign-in, within the address's budget (auth::flood): a stream of forged
+/// callbacks from one address is counted, not written row by row.
 async fn audit_refusal(state: &AppState, ctx: &AuditContext, subject: &str, reason: &str) {
+    let address = ctx.meta.client_ip.as_deref().unwrap_or("unknown");
+    let details = match state.sign_in_failures.decide(address) {
+        Decision::Write { suppressed: 0 } => json!({}),
+        Decision::Write { suppressed } => json!({ "not_written_before": suppressed }),
+        Decision::Suppress => {
+            tracing::warn!(address, reason, "failed sign-in over the address's audit budget; counted, not written");
+            return;
+        }
+    };
     let event = Event {
         action: "sign_in_failed",
         resource_type: "staff",
         resource_id: subject.to_owned(),
         reason: Some(reason.chars().take(500).collect()),
-        details: json!({}),
+        details,
     };
     if let Err(e) = audit::event(&state.pool, ctx, event).await {
         tracing::error!(error = ?e, "failed sign-in not audited");

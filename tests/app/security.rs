@@ -182,3 +182,70 @@ async fn behind_one_proxy_the_address_it_saw_is_recorded_not_the_one_the_client_
     .await;
     assert_eq!(sign_in_row(&pool).await.0.as_deref(), Some("203.0.113.9"));
 }
+
+async fn web_sessions(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from console.web_sessions").fetch_one(pool).await.unwrap()
+}
+
+#[sqlx::test]
+async fn anonymous_visits_to_the_sign_in_page_do_not_fill_the_session_store(pool: PgPool) {
+    // Production: the provider's button is a link, so a visit stores nothing at all.
+    let mut config = dropops::config::Config::demo();
+    config.mode = dropops::config::Mode::Production;
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    for _ in 0..20 {
+        assert_eq!(app.another_browser().visit("/auth/sign-in").await.status, 200);
+    }
+    assert_eq!(web_sessions(&pool).await, 0);
+}
+
+#[sqlx::test]
+async fn a_demo_sign_in_form_keeps_its_token_for_minutes_not_the_signed_in_lifetime(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.visit("/auth/sign-in").await;
+    let minutes: f64 = sqlx::query_scalar(
+        "select extract(epoch from max(expiry_date) - now())::float8 / 60 from console.web_sessions",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(minutes <= 15.5, "an anonymous session lives {minutes} minutes");
+    app.sign_in(&["viewer"]).await;
+    let hours: f64 = sqlx::query_scalar(
+        "select extract(epoch from max(expiry_date) - now())::float8 / 3600 from console.web_sessions",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(hours > 12.0, "a sign-in keeps the configured lifetime ({hours} h)");
+}
+
+#[sqlx::test]
+async fn a_stream_of_forged_callbacks_writes_a_bounded_number_of_audit_rows(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    for n in 0..60 {
+        let page = app.another_browser().visit(&format!("/auth/callback?state=forged{n}&code=x")).await;
+        assert!(page.status >= 400, "{}", page.status);
+    }
+    let rows: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'sign_in_failed'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, i64::from(dropops::auth::flood::ROWS_PER_WINDOW), "the rest are counted, not written");
+}
+
+#[sqlx::test]
+async fn a_huge_search_filter_is_refused_and_nothing_large_is_written(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["viewer"]).await;
+    let huge = "x".repeat(60_000);
+    let page = app.visit(&format!("/audit?actor={huge}")).await;
+    assert_eq!(page.status, 422);
+    assert_eq!(page.text("#actor-error"), "At most 200 characters.");
+    app.sign_in(&["compliance"]).await;
+    // Any other page that records its filter keeps at most a bounded head of it.
+    app.visit(&format!("/compliance/alerts?rule={}", "y".repeat(20_000))).await;
+    let largest: i32 =
+        sqlx::query_scalar("select max(length(details::text)) from audit_log").fetch_one(&pool).await.unwrap();
+    assert!(largest <= 4096, "an audit row's details are bounded ({largest} bytes)");
+}
