@@ -813,10 +813,12 @@ mod tests {
                 ("DATABASE_URL", "postgres://dropops@db/dropapp"),
                 ("DROPOPS_OIDC__CLIENT_SECRET", "x"),
                 ("DROPOPS_AUDIT__FINGERPRINT_KEY", "0123456789abcdef0123456789abcdef"),
+                ("DROPOPS_METRICS_TOKEN", "metrics-0123456789abcdef0123456789"),
             ]),
         )
         .unwrap();
         assert_eq!(c.mode, Mode::Production);
+        assert_eq!(c.trusted_proxy_hops, 1, "App Runner's front end appends one X-Forwarded-For hop");
         assert_eq!(c.drop.jwt_secret_id.as_deref(), Some("drop/production/jwt-secret"));
         assert!(c.is_https());
     }

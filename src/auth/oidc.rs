@@ -70,6 +70,42 @@ pub struct PendingLogin {
     pub pkce_verifier: String,
     /// Where to go afterwards: always a relative path.
     pub next: String,
+    /// When a re-confirmation (`max_age=0`) was asked for: the provider's `auth_time` must
+    /// then be present and not older than this.
+    #[serde(default)]
+    pub step_up_started_at: Option<DateTime<Utc>>,
+}
+
+/// How far the provider's clock may be ahead of ours.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
+
+/// When the person signed in, as the token vouches for it. A re-confirmation needs the
+/// provider's own `auth_time`, after the re-confirmation began; no time may be in the future.
+fn vouched_auth_time(
+    auth_time: Option<DateTime<Utc>>,
+    issued: DateTime<Utc>,
+    step_up_started_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, SignInError> {
+    let invalid = |why: &str| Err(SignInError::InvalidToken(why.to_owned()));
+    if issued > now + CLOCK_SKEW {
+        return invalid("it was issued in the future");
+    }
+    let at = match (auth_time, step_up_started_at) {
+        (Some(at), _) => at,
+        (None, Some(_)) => return invalid("the provider did not say when the person signed in again (auth_time)"),
+        // Without a re-confirmation the issue time is the latest moment the token vouches for.
+        (None, None) => issued,
+    };
+    if at > now + CLOCK_SKEW {
+        return invalid("its auth_time is in the future");
+    }
+    if step_up_started_at.is_some_and(|started| at < started - CLOCK_SKEW) {
+        return invalid(
+            "the provider did not ask the person to sign in again (auth_time is before the re-confirmation)",
+        );
+    }
+    Ok(at)
 }
 
 /// A person the provider vouched for.
@@ -139,6 +175,7 @@ impl Provider {
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
             next,
+            step_up_started_at: max_age.map(|_| Utc::now()),
         };
         (url, pending)
     }
@@ -167,6 +204,8 @@ impl Provider {
             Some(serde_json::Value::String(one)) => vec![one.clone()],
             _ => vec![],
         };
+        let auth_time =
+            vouched_auth_time(claims.auth_time(), claims.issue_time(), pending.step_up_started_at, Utc::now())?;
         let email = claims.email().map(|e| e.to_string());
         let name = claims
             .name()
@@ -180,9 +219,7 @@ impl Provider {
             email,
             name,
             groups,
-            // Providers must send auth_time when max_age was asked; otherwise the token's issue
-            // time is the most recent moment the sign-in can be vouched for.
-            auth_time: claims.auth_time().unwrap_or_else(|| claims.issue_time()),
+            auth_time,
         })
     }
 
@@ -203,4 +240,32 @@ pub fn roles_for(config: &Config, groups: &[String]) -> Vec<Role> {
     roles.sort();
     roles.dedup();
     roles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_re_confirmation_needs_a_fresh_auth_time_from_the_provider() {
+        let now = Utc::now();
+        let started = now - chrono::Duration::seconds(30);
+        let fresh = now - chrono::Duration::seconds(5);
+        assert_eq!(vouched_auth_time(Some(fresh), now, Some(started), now).ok(), Some(fresh));
+        // The provider ignored max_age: no auth_time, or the old sign-in's.
+        assert!(vouched_auth_time(None, now, Some(started), now).is_err(), "iat does not stand in");
+        let old = now - chrono::Duration::hours(3);
+        assert!(vouched_auth_time(Some(old), now, Some(started), now).is_err());
+    }
+
+    #[test]
+    fn times_in_the_future_are_refused() {
+        let now = Utc::now();
+        let later = now + chrono::Duration::minutes(10);
+        assert!(vouched_auth_time(Some(later), now, None, now).is_err());
+        assert!(vouched_auth_time(None, later, None, now).is_err(), "nor a future iat standing in");
+        let slightly = now + chrono::Duration::seconds(20);
+        assert_eq!(vouched_auth_time(Some(slightly), now, None, now).ok(), Some(slightly), "within clock skew");
+        assert_eq!(vouched_auth_time(None, now, None, now).ok(), Some(now), "iat stands in outside step-up");
+    }
 }

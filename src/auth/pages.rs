@@ -94,10 +94,11 @@ pub async fn sign_in_page(
     let dev = dev_allowed(&state);
     // Only the dev form needs a token; the provider's button is a link. So an anonymous visit
     // in production stores nothing, and one in demo mode a short-lived session.
-    let csrf = if dev {
-        if current.is_none() {
-            keep_briefly(&session);
-        }
+    let csrf = if current.is_some() {
+        // Signed in already (re-confirming): the session exists, and the layout carries its token.
+        csrf_token(&session).await?
+    } else if dev {
+        keep_briefly(&session);
         csrf_token(&session).await?
     } else {
         String::new()

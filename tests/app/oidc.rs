@@ -253,3 +253,58 @@ async fn signing_out_also_ends_the_provider_session(pool: PgPool) {
     assert!(to.contains("post_logout_redirect_uri="), "{to}");
     assert_eq!(app.visit("/").await.status, 303);
 }
+
+/// Signed in an hour ago, about to re-confirm for a sensitive action: the step-up query.
+async fn stale_admin_about_to_step_up(app: &TestApp, pool: &PgPool) -> (Value, String) {
+    let mut admin = person("astrid", &["drop-ops-admins"]);
+    admin["auth_time"] = json!(chrono::Utc::now().timestamp() - 3600);
+    sign_in_via_provider(app, "", admin.clone()).await;
+    sqlx::query(
+        "insert into console.staff (issuer, subject, display_name, roles) values ('x', 'ola', 'Ola', '{viewer}')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let ola: String =
+        sqlx::query_scalar("select id::text from console.staff where subject = 'ola'").fetch_one(pool).await.unwrap();
+    let stepped = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "Lost laptop")]).await;
+    assert_eq!(stepped.status, 303);
+    (admin, stepped.location().strip_prefix("/auth/login?").unwrap().to_owned())
+}
+
+async fn refused_step_ups(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from audit_log where action = 'sign_in_failed' and reason like '%auth_time%'")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn a_re_confirmation_without_the_providers_auth_time_is_refused(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), config()).await;
+    let (mut admin, query) = stale_admin_about_to_step_up(&app, &pool).await;
+    // The provider skipped the re-authentication and sent no auth_time: iat must not stand in.
+    admin["auth_time"] = Value::Null; // the mock provider then leaves the claim out
+    let (page, _) = sign_in_via_provider(&app, &query, admin).await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert_eq!(refused_step_ups(&pool).await, 1);
+}
+
+#[sqlx::test]
+async fn a_re_confirmation_with_the_old_sign_ins_auth_time_is_refused(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), config()).await;
+    let (admin, query) = stale_admin_about_to_step_up(&app, &pool).await;
+    // The provider ignored max_age=0 and vouched for the hour-old sign-in again.
+    let (page, _) = sign_in_via_provider(&app, &query, admin).await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert_eq!(refused_step_ups(&pool).await, 1);
+}
+
+#[sqlx::test]
+async fn a_sign_in_from_the_future_is_refused(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), config()).await;
+    let mut kari = person("kari", &["drop-ops-viewers"]);
+    kari["auth_time"] = json!(chrono::Utc::now().timestamp() + 3600);
+    let (page, _) = sign_in_via_provider(&app, "", kari).await;
+    refused_with(&pool, &page, 401).await;
+}
