@@ -125,8 +125,7 @@ async fn a_metrics_scrape_needs_the_token_and_cannot_watch_casework(pool: PgPool
 
 #[test]
 fn production_refuses_to_start_without_a_metrics_token() {
-    let err = dropops::config::Config::load(None, [("DROPOPS_MODE".to_owned(), "production".to_owned())].into_iter())
-        .unwrap_err();
+    let err = dropops::config::Config::load(None, [("DROPOPS_MODE".to_owned(), "production".to_owned())]).unwrap_err();
     assert!(err.to_string().contains("metrics_token: required in production mode"), "{err}");
 }
 
