@@ -8,15 +8,7 @@ use dropops::audit::{self, Actor, AuditContext, Intent, RequestMeta};
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::harness::TestApp;
-
-async fn staff_id(pool: &PgPool, name: &str) -> String {
-    sqlx::query_scalar("select id::text from console.staff where display_name = $1")
-        .bind(name)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
+use crate::harness::{TestApp, staff_id};
 
 #[sqlx::test]
 async fn when_the_intent_cannot_be_written_nothing_happens(pool: PgPool) {

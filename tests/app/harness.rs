@@ -229,6 +229,15 @@ pub fn config_with(vars: &[(&str, &str)]) -> Config {
     Config::load(None, vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).expect("valid test configuration")
 }
 
+/// The console id of the staff member shown as `name`.
+pub async fn staff_id(pool: &PgPool, name: &str) -> String {
+    sqlx::query_scalar("select id::text from console.staff where display_name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .expect("a staff member of that name")
+}
+
 /// Every audit row of an action, in chain order, as (kind, outcome): a mutating action shows
 /// as `[intent, outcome succeeded]`, the intent first.
 pub async fn audit_trail(pool: &PgPool, action: &str) -> Vec<(String, Option<String>)> {

@@ -2,7 +2,7 @@
 
 use sqlx::PgPool;
 
-use crate::harness::{TestApp, config_with};
+use crate::harness::{TestApp, config_with, staff_id};
 
 async fn end_reason(pool: &PgPool) -> String {
     sqlx::query_scalar("select end_reason from console.staff_sessions").fetch_one(pool).await.unwrap()
@@ -138,10 +138,7 @@ async fn a_disabled_person_is_signed_out_on_their_next_request(pool: PgPool) {
     app.sign_in_as("Leaving Lars", &["oncall"]).await;
     assert_eq!(app.visit("/health").await.status, 200);
 
-    let lars: String = sqlx::query_scalar("select id::text from console.staff where display_name = 'Leaving Lars'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let lars = staff_id(&pool, "Leaving Lars").await;
     let confirm = admin.visit(&format!("/admin/staff/{lars}/disable")).await;
     assert!(confirm.text("h1").contains("Disable Leaving Lars?"));
     let done = admin.submit(&format!("/admin/staff/{lars}/disable"), &[("reason", "Left the company")]).await;
@@ -164,10 +161,7 @@ async fn disabling_needs_a_reason_and_changes_nothing_without_one(pool: PgPool) 
     let app = TestApp::spawn(pool.clone()).await;
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
     app.sign_in_as("Admin Astrid", &["admin"]).await;
-    let ola: String = sqlx::query_scalar("select id::text from console.staff where display_name = 'Ola'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let ola = staff_id(&pool, "Ola").await;
     let page = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "   ")]).await;
     assert_eq!(page.status, 422);
     assert_eq!(page.text("#reason-error"), "Enter a reason: it goes into the audit log.");
@@ -212,10 +206,7 @@ async fn a_stale_sign_in_must_confirm_before_a_sensitive_action_and_keeps_the_in
     let app = TestApp::spawn_with(pool.clone(), config_with(&[("DROPOPS_AUTH__STEP_UP_MAX_AGE_SECS", "1")])).await;
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
     app.sign_in_as("Admin Astrid", &["admin"]).await;
-    let ola: String = sqlx::query_scalar("select id::text from console.staff where display_name = 'Ola'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let ola = staff_id(&pool, "Ola").await;
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
 
     let form = format!("/admin/staff/{ola}/disable");
@@ -250,10 +241,7 @@ async fn enabling_a_person_again_is_audited_intent_then_outcome(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
     app.sign_in_as("Admin Astrid", &["admin"]).await;
-    let ola: String = sqlx::query_scalar("select id::text from console.staff where display_name = 'Ola'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let ola = staff_id(&pool, "Ola").await;
     app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "Parental leave")]).await;
     let listed = app.visit("/admin/staff").await;
     assert!(listed.text(&format!("tr[data-staff='{ola}']")).contains("Disabled"));

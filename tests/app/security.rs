@@ -3,7 +3,7 @@
 
 use sqlx::PgPool;
 
-use crate::harness::{TestApp, captured_logs};
+use crate::harness::{TestApp, captured_logs, staff_id};
 
 async fn audit_rows(pool: &PgPool) -> i64 {
     sqlx::query_scalar("select count(*) from audit_log").fetch_one(pool).await.unwrap()
@@ -14,10 +14,7 @@ async fn a_control_character_in_a_form_field_is_refused_before_anything_is_writt
     let app = TestApp::spawn(pool.clone()).await;
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
     app.sign_in_as("Admin Astrid", &["admin"]).await;
-    let ola: String = sqlx::query_scalar("select id::text from console.staff where display_name = 'Ola'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let ola = staff_id(&pool, "Ola").await;
     let before = audit_rows(&pool).await;
     for evil in ["left\u{0}", "vertical\u{b}tab", "form\u{c}feed", "escape\u{1b}[31m", "c1\u{85}"] {
         let page = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", evil)]).await;
