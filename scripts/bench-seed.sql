@@ -71,15 +71,25 @@ language sql immutable as $$ select sha256(coalesce(state, head, '\x'::bytea) ||
 create or replace aggregate bench.chain(bytea, text) (sfunc = bench.chain_step, stype = bytea);
 
 -- Views of people and of the queue, searches, and pairs of intent + outcome (every intent
--- has its outcome, as in a healthy log). Times rise with seq, up to now.
-with head as (select seq, hash, (select coalesce(max(id), 0) from audit_log) as max_id
-                from console.audit_chain_head where singleton),
+-- has its outcome, as in a healthy log). Times rise with seq, up to now. Alerts and people
+-- are casework, in the casework chain; searches in the operations chain. Each chain has its
+-- own gap-free seq and id range, continued from its head.
+with heads as (select h.chain, h.seq, h.hash,
+                      (select coalesce(max(a.id), case h.chain when 'casework' then 999999999999999 else 0 end)
+                         from audit_log a where a.chain = h.chain) as max_id
+                 from console.audit_chain_head h),
+numbered as materialized (
+    select g, c.chain, row_number() over (partition by c.chain order by g) as k
+      from generate_series(:lo, :hi) g,
+           lateral (select case when g % 10 = 2 then 'operations' else 'casework' end as chain) c
+),
 generated as materialized (
     select jsonb_populate_record(null::audit_log, jsonb_build_object(
-               'id', head.max_id + g - :lo + 1, 'seq', n,
+               'id', h.max_id + n.k, 'seq', h.seq + n.k, 'chain', n.chain,
                'created_at', now() - make_interval(secs => (:total - g) * 6),
                'kind', case g % 10 when 0 then 'intent' when 1 then 'outcome' else 'event' end,
-               'intent_id', case when g % 10 = 1 then head.max_id + g - :lo end,
+               -- The intent is the row before in the same chain.
+               'intent_id', case when g % 10 = 1 then h.max_id + n.k - 1 end,
                'actor', (array['Kari Compliance', 'Ola Oncall', 'Mona MLRO', 'system'])[1 + g % 4],
                'actor_issuer', 'https://login.bench.example',
                'actor_subject', 'sub-' || g % 4,
@@ -94,23 +104,24 @@ generated as materialized (
                'client_ip', '10.0.' || g % 250 || '.' || g % 200,
                'outcome', case when g % 10 = 1 then 'succeeded' end,
                'details', '{}'::jsonb)) as r,
-           head.hash as head_hash
-      from head, generate_series(:lo, :hi) g, lateral (select head.seq + g - :lo + 1 as n) s
+           h.hash as head_hash
+      from numbered n join heads h using (chain)
 ), chained as materialized (
     select r, head_hash, bench.chain(head_hash, console.audit_canonical(r)) over w as hash
-      from generated window w as (order by (r).seq)
+      from generated window w as (partition by (r).chain order by (r).seq)
 )
-insert into audit_log (id, seq, created_at, kind, intent_id, actor, actor_issuer, actor_subject, actor_email,
+insert into audit_log (id, seq, chain, created_at, kind, intent_id, actor, actor_issuer, actor_subject, actor_email,
                        actor_roles, action, resource_type, resource_id, reason, request_id, client_ip, user_agent,
                        session_fingerprint, outcome, error, details, prev_hash, hash)
-overriding system value
-select (r).id, (r).seq, (r).created_at, (r).kind, (r).intent_id, (r).actor, (r).actor_issuer, (r).actor_subject,
-       (r).actor_email, (r).actor_roles, (r).action, (r).resource_type, (r).resource_id, (r).reason, (r).request_id,
-       (r).client_ip, (r).user_agent, (r).session_fingerprint, (r).outcome, (r).error, (r).details,
-       coalesce(lag(hash) over w, head_hash), hash
-  from chained window w as (order by (r).seq);
+select (r).id, (r).seq, (r).chain, (r).created_at, (r).kind, (r).intent_id, (r).actor, (r).actor_issuer,
+       (r).actor_subject, (r).actor_email, (r).actor_roles, (r).action, (r).resource_type, (r).resource_id,
+       (r).reason, (r).request_id, (r).client_ip, (r).user_agent, (r).session_fingerprint, (r).outcome, (r).error,
+       (r).details, coalesce(lag(hash) over w, head_hash), hash
+  from chained window w as (partition by (r).chain order by (r).seq);
 
-update console.audit_chain_head
-   set (seq, hash) = (select seq, hash from audit_log order by seq desc limit 1) where singleton;
-select setval(pg_get_serial_sequence('audit_log', 'id'), (select max(id) from audit_log));
+update console.audit_chain_head h
+   set (seq, hash) = (select a.seq, a.hash from audit_log a where a.chain = h.chain order by a.seq desc limit 1)
+ where exists (select 1 from audit_log a where a.chain = h.chain);
+select setval('console.audit_operation_ids', max(id)) from audit_log where chain = 'operations' having count(*) > 0;
+select setval('console.audit_casework_ids', max(id)) from audit_log where chain = 'casework' having count(*) > 0;
 \endif

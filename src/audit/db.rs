@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
-use super::{AuditContext, Intent};
+use super::{AuditContext, Chain, Intent};
 
 /// One row to append; the trigger adds time, sequence and hashes.
 pub struct NewRow<'a> {
@@ -54,8 +54,8 @@ pub async fn insert(conn: &mut PgConnection, ctx: &AuditContext, row: NewRow<'_>
     sqlx::query_scalar!(
         "insert into audit_log (kind, intent_id, actor, actor_issuer, actor_subject, actor_email, actor_roles,
                                 action, resource_type, resource_id, reason, request_id, client_ip, user_agent,
-                                session_fingerprint, outcome, error, details)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                                session_fingerprint, outcome, error, details, chain)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
          returning id",
         row.kind,
         row.intent_id,
@@ -75,6 +75,7 @@ pub async fn insert(conn: &mut PgConnection, ctx: &AuditContext, row: NewRow<'_>
         row.outcome,
         row.error,
         details.as_ref(),
+        Chain::of(row.resource_type).as_str(),
     )
     .fetch_one(conn)
     .await
@@ -111,9 +112,9 @@ pub async fn mark_unknown_outcomes(pool: &sqlx::PgPool, timeout: std::time::Dura
         return Ok(0);
     };
     let done = sqlx::query!(
-        "insert into audit_log (kind, intent_id, actor, action, resource_type, resource_id, outcome, error)
+        "insert into audit_log (kind, intent_id, actor, action, resource_type, resource_id, outcome, error, chain)
          select 'outcome', i.id, 'system', i.action, i.resource_type, i.resource_id, 'unknown',
-                'no outcome was recorded in time: check the target system by hand'
+                'no outcome was recorded in time: check the target system by hand', i.chain
          from audit_log i
          where i.kind = 'intent' and i.created_at < now() - make_interval(secs => $1)
            and ($2::timestamptz is null or i.created_at >= $2 - interval '1 hour')
@@ -149,6 +150,7 @@ pub struct Stretch {
 /// chain in bounded memory.
 pub async fn verify_stretch(
     db: impl PgExecutor<'_>,
+    chain: Chain,
     after_seq: i64,
     after_hash: Option<&[u8]>,
     size: i64,
@@ -160,7 +162,7 @@ pub async fn verify_stretch(
                     a.seq <> coalesce(lag(a.seq) over w, $1) + 1 as gap,
                     a.hash <> console.audit_row_hash(a.prev_hash, a) as changed
              from audit_log a
-             where a.seq > $1 and a.seq <= $1 + $3
+             where a.chain = $4 and a.seq > $1 and a.seq <= $1 + $3
              window w as (order by a.seq)
            ), first as (
              select id, case when changed then 'its content was changed after it was written'
@@ -176,6 +178,7 @@ pub async fn verify_stretch(
         after_seq,
         after_hash,
         size,
+        chain.as_str(),
     )
     .fetch_one(db)
     .await?;
@@ -183,16 +186,22 @@ pub async fn verify_stretch(
 }
 
 /// The first row after `seq`, by index: where a verification continues across a gap.
-pub async fn next_after(db: impl PgExecutor<'_>, seq: i64) -> Result<Option<(i64, i64)>, sqlx::Error> {
-    let row = sqlx::query!("select id, seq from audit_log where seq > $1 order by seq limit 1", seq)
-        .fetch_optional(db)
-        .await?;
+pub async fn next_after(db: impl PgExecutor<'_>, chain: Chain, seq: i64) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select id, seq from audit_log where chain = $1 and seq > $2 order by seq limit 1",
+        chain.as_str(),
+        seq
+    )
+    .fetch_optional(db)
+    .await?;
     Ok(row.map(|r| (r.id, r.seq)))
 }
 
 /// The chain's head (seq and hash of the newest row), from its one-row table.
-pub async fn chain_head(db: impl PgExecutor<'_>) -> Result<(i64, Option<Vec<u8>>), sqlx::Error> {
-    let row = sqlx::query!("select seq, hash from console.audit_chain_head where singleton").fetch_one(db).await?;
+pub async fn chain_head(db: impl PgExecutor<'_>, chain: Chain) -> Result<(i64, Option<Vec<u8>>), sqlx::Error> {
+    let row = sqlx::query!("select seq, hash from console.audit_chain_head where chain = $1", chain.as_str())
+        .fetch_one(db)
+        .await?;
     Ok((row.seq, row.hash))
 }
 
@@ -200,6 +209,7 @@ pub async fn chain_head(db: impl PgExecutor<'_>) -> Result<(i64, Option<Vec<u8>>
 #[derive(Clone, Debug)]
 pub struct Verification {
     pub id: i64,
+    pub chain: Chain,
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -216,19 +226,22 @@ pub struct Verification {
 
 pub async fn start_verification(
     db: impl PgExecutor<'_>,
+    chain: Chain,
     started_by: &str,
     full_chain: bool,
     from: (i64, Option<&[u8]>),
     target_seq: i64,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
-        "insert into console.audit_verifications (started_by, full_chain, from_seq, target_seq, checked_seq, checked_hash)
-         values ($1, $2, $3, $4, $3, $5) returning id",
+        "insert into console.audit_verifications (started_by, full_chain, from_seq, target_seq, checked_seq, checked_hash,
+                                                  chain)
+         values ($1, $2, $3, $4, $3, $5, $6) returning id",
         started_by,
         full_chain,
         from.0,
         target_seq.max(from.0),
         from.1,
+        chain.as_str(),
     )
     .fetch_one(db)
     .await
@@ -275,8 +288,8 @@ pub async fn finish_verification(
 pub async fn verification(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Verification>, sqlx::Error> {
     sqlx::query_as!(
         Verification,
-        "select id, started_at, updated_at, finished_at, started_by, full_chain, from_seq, target_seq, checked_seq,
-                checked_hash, rows, broken_id, problem
+        "select id, chain as \"chain: Chain\", started_at, updated_at, finished_at, started_by, full_chain, from_seq, target_seq,
+                checked_seq, checked_hash, rows, broken_id, problem
          from console.audit_verifications where id = $1",
         id
     )
@@ -285,29 +298,32 @@ pub async fn verification(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Ver
 }
 
 /// The newest verification that finished and found the chain intact: where the next starts.
-pub async fn checkpoint(db: impl PgExecutor<'_>) -> Result<Option<Verification>, sqlx::Error> {
+pub async fn checkpoint(db: impl PgExecutor<'_>, chain: Chain) -> Result<Option<Verification>, sqlx::Error> {
     sqlx::query_as!(
         Verification,
-        "select id, started_at, updated_at, finished_at, started_by, full_chain, from_seq, target_seq, checked_seq,
-                checked_hash, rows, broken_id, problem
-         from console.audit_verifications where finished_at is not null and problem is null
-         order by id desc limit 1"
+        "select id, chain as \"chain: Chain\", started_at, updated_at, finished_at, started_by, full_chain, from_seq, target_seq,
+                checked_seq, checked_hash, rows, broken_id, problem
+         from console.audit_verifications where chain = $1 and finished_at is not null and problem is null
+         order by id desc limit 1",
+        chain.as_str()
     )
     .fetch_optional(db)
     .await
 }
 
 /// The newest break found that no later full verification has cleared.
-pub async fn standing_break(db: impl PgExecutor<'_>) -> Result<Option<Verification>, sqlx::Error> {
+pub async fn standing_break(db: impl PgExecutor<'_>, chain: Chain) -> Result<Option<Verification>, sqlx::Error> {
     sqlx::query_as!(
         Verification,
-        "select b.id, b.started_at, b.updated_at, b.finished_at, b.started_by, b.full_chain, b.from_seq,
+        "select b.id, b.chain as \"chain: Chain\", b.started_at, b.updated_at, b.finished_at, b.started_by, b.full_chain, b.from_seq,
                 b.target_seq, b.checked_seq, b.checked_hash, b.rows, b.broken_id, b.problem
          from console.audit_verifications b
-         where b.problem is not null
+         where b.chain = $1 and b.problem is not null
            and not exists (select 1 from console.audit_verifications f
-                           where f.full_chain and f.finished_at is not null and f.problem is null and f.id > b.id)
-         order by b.id desc limit 1"
+                           where f.chain = b.chain and f.full_chain and f.finished_at is not null
+                             and f.problem is null and f.id > b.id)
+         order by b.id desc limit 1",
+        chain.as_str()
     )
     .fetch_optional(db)
     .await
@@ -364,15 +380,11 @@ pub struct ParsedFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// Audit rows about customers and compliance casework (alerts, STRs, views of personal data):
-/// only compliance staff and the MLRO may see them. An STR's existence must not leak to
-/// other roles through the audit log (tipping-off rule), nor customers' data.
-pub const CASEWORK_RESOURCES: &[&str] =
-    &["str_report", "aml_alert", "aml_alert_queue", "person", "transactions", "kyc_queue"];
-
+/// One page of a chain's rows matching `f`, newest first: a backward range of the primary
+/// key (or of an index ending in `id`) inside the chain's ids.
 pub async fn search(
     db: impl PgExecutor<'_>,
-    casework: bool,
+    chain: Chain,
     f: &ParsedFilter,
     before: Option<i64>,
     limit: i64,
@@ -393,8 +405,7 @@ pub async fn search(
                                                      and o.intent_id = a.id and o.outcome = $4)))
              and ($5::timestamptz is null or a.created_at >= $5)
              and ($6::timestamptz is null or a.created_at < $6)
-             and ($7::bigint is null or a.id < $7)
-             and ($9 or a.resource_type <> all($10))
+             and a.id >= $9::bigint and a.id < least($7::bigint, $10::bigint)
            order by a.id desc
            limit $8"#,
         f.actor,
@@ -403,10 +414,10 @@ pub async fn search(
         f.outcome,
         f.from,
         f.to,
-        before,
+        before.unwrap_or(i64::MAX),
         limit,
-        casework,
-        &CASEWORK_RESOURCES.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        chain.ids().0,
+        chain.ids().1,
     )
     .fetch_all(db)
     .await
@@ -435,7 +446,8 @@ pub async fn with_links(db: impl PgExecutor<'_>, id: i64) -> Result<Vec<AuditEnt
 pub async fn row_intact(db: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
         r#"select (a.hash = console.audit_row_hash(a.prev_hash, a)
-                   and a.prev_hash is not distinct from (select p.hash from audit_log p where p.seq = a.seq - 1))
+                   and a.prev_hash is not distinct from
+                       (select p.hash from audit_log p where p.chain = a.chain and p.seq = a.seq - 1))
                   as "intact!"
            from audit_log a where a.id = $1"#,
         id

@@ -26,6 +26,81 @@ use crate::error::AppError;
 use db::NewRow;
 pub use db::{AuditEntry, AuditFilter, Verification};
 pub use pages::{csv_safe, routes};
+pub use verify::Scope;
+
+/// The audit log keeps two hash chains. Casework (alerts, STRs, people, and what compliance
+/// staff search for in the log) is chained apart from operations, with its own gap-free
+/// numbers and ids, so a role that may not see casework reads a whole chain in which nothing
+/// is missing: no gap, count or verification result tells it when casework happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum Chain {
+    Operations,
+    Casework,
+}
+
+/// Resource types whose rows belong to the casework chain.
+pub const CASEWORK_RESOURCES: &[&str] = &[
+    "str_report",
+    "aml_alert",
+    "aml_alert_queue",
+    "person",
+    "transactions",
+    "kyc_queue",
+    CASEWORK_LOG,
+    CASEWORK_ROUTE,
+];
+/// Searches, exports and verifications by compliance staff and the MLRO: what they look for
+/// in the log is casework too.
+pub const CASEWORK_LOG: &str = "casework_log";
+/// A refused request for a casework page.
+pub const CASEWORK_ROUTE: &str = "casework_route";
+
+/// Casework ids start here; operations ids stay below (see the casework chain migration).
+const CASEWORK_FIRST_ID: i64 = 1_000_000_000_000_000;
+
+impl Chain {
+    pub fn of(resource_type: &str) -> Self {
+        if CASEWORK_RESOURCES.contains(&resource_type) { Self::Casework } else { Self::Operations }
+    }
+
+    /// The chain an id belongs to.
+    pub fn of_id(id: i64) -> Self {
+        if id >= CASEWORK_FIRST_ID { Self::Casework } else { Self::Operations }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operations => "operations",
+            Self::Casework => "casework",
+        }
+    }
+
+    /// Where the chain's pages live.
+    pub fn base(self) -> &'static str {
+        match self {
+            Self::Operations => "/audit",
+            Self::Casework => "/audit/casework",
+        }
+    }
+
+    /// The ids of the chain's rows, `[first, end)`: one primary-key range.
+    pub fn ids(self) -> (i64, i64) {
+        match self {
+            Self::Operations => (1, CASEWORK_FIRST_ID),
+            Self::Casework => (CASEWORK_FIRST_ID, i64::MAX),
+        }
+    }
+
+    /// The chains someone with these roles may read.
+    pub fn readable_by(roles: &[Role]) -> &'static [Chain] {
+        if roles.iter().any(|r| matches!(r, Role::Compliance | Role::Mlro)) {
+            &[Chain::Operations, Chain::Casework]
+        } else {
+            &[Chain::Operations]
+        }
+    }
+}
 
 /// Who acts. Staff are identified by issuer + subject; the name and email are for reading.
 #[derive(Clone, Debug)]

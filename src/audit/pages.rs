@@ -12,9 +12,9 @@ use serde_json::json;
 
 use super::db::{self, AuditEntry, AuditFilter, ParsedFilter};
 use super::verify::{self, Report, Scope};
-use super::{AuditContext, Event};
+use super::{AuditContext, CASEWORK_LOG, Chain, Event};
 use crate::auth::CurrentUser;
-use crate::auth::policy::{ANY_ROLE, Access, Route};
+use crate::auth::policy::{ANY_ROLE, Access, CASEWORK, MLRO, Route};
 use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -23,9 +23,16 @@ use crate::web::{Area, Htmx, Shell, page_or_fragment, render};
 
 /// Entries per page.
 pub const PAGE_SIZE: i64 = 50;
-/// Who may recompute the whole chain from its first row: minutes of database time at Drop's
-/// size, so not every press of a button.
+/// Who may recompute the whole operations chain from its first row: minutes of database time
+/// at Drop's size, so not every press of a button. The casework chain: the MLRO.
 const FULL_VERIFIERS: &[Role] = &[Role::Admin, Role::Mlro];
+
+fn full_verifiers(chain: Chain) -> &'static [Role] {
+    match chain {
+        Chain::Operations => FULL_VERIFIERS,
+        Chain::Casework => MLRO,
+    }
+}
 /// How long a press waits for its verification before showing progress instead.
 const VERIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -33,13 +40,32 @@ const VERIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 pub const EXPORT_LIMIT: i64 = 10_000;
 
 pub fn routes() -> Vec<Route> {
+    // The operations chain is for every role; the casework chain, under /audit/casework, for
+    // compliance staff and the MLRO only. Each handler is told its chain and reads no other.
+    let (any, casework) = (Access::Roles(ANY_ROLE), Access::Roles(CASEWORK));
     vec![
-        Route::get("/audit", Access::Roles(ANY_ROLE), list_audit),
-        Route::get("/audit/export.csv", Access::Roles(ANY_ROLE), export_audit),
-        Route::get("/audit/{id}", Access::Roles(ANY_ROLE), show_entry),
-        Route::post("/audit/verify", Access::Roles(ANY_ROLE), verify_chain),
-        Route::post("/audit/verify/full", Access::Roles(FULL_VERIFIERS), verify_whole_chain),
-        Route::get("/audit/verifications/{id}", Access::Roles(ANY_ROLE), show_verification),
+        Route::get("/audit", any, |s, u, c, q| list_audit(s, u, c, q, Chain::Operations)),
+        Route::get("/audit/export.csv", any, |s, u, c, q| export_audit(s, u, c, q, Chain::Operations)),
+        Route::get("/audit/{id}", any, |s, u, p| show_entry(s, u, p, Chain::Operations)),
+        Route::post("/audit/verify", any, |s, u, c, h| {
+            verify_chain(s, u, c, h, Chain::Operations, Scope::SinceCheckpoint)
+        }),
+        Route::post("/audit/verify/full", Access::Roles(full_verifiers(Chain::Operations)), |s, u, c, h| {
+            verify_chain(s, u, c, h, Chain::Operations, Scope::Full)
+        }),
+        Route::get("/audit/verifications/{id}", any, |s, u, h, p| show_verification(s, u, h, p, Chain::Operations)),
+        Route::get("/audit/casework", casework, |s, u, c, q| list_audit(s, u, c, q, Chain::Casework)),
+        Route::get("/audit/casework/export.csv", casework, |s, u, c, q| export_audit(s, u, c, q, Chain::Casework)),
+        Route::get("/audit/casework/{id}", casework, |s, u, p| show_entry(s, u, p, Chain::Casework)),
+        Route::post("/audit/casework/verify", casework, |s, u, c, h| {
+            verify_chain(s, u, c, h, Chain::Casework, Scope::SinceCheckpoint)
+        }),
+        Route::post("/audit/casework/verify/full", Access::Roles(full_verifiers(Chain::Casework)), |s, u, c, h| {
+            verify_chain(s, u, c, h, Chain::Casework, Scope::Full)
+        }),
+        Route::get("/audit/casework/verifications/{id}", casework, |s, u, h, p| {
+            show_verification(s, u, h, p, Chain::Casework)
+        }),
     ]
 }
 
@@ -133,9 +159,9 @@ pub fn parse_filter(f: &AuditFilter) -> Result<ParsedFilter, FilterErrors> {
     })
 }
 
-/// Compliance staff and the MLRO see casework rows; nobody else does.
+/// Compliance staff and the MLRO read the casework chain; nobody else does.
 fn is_casework(user: &CurrentUser) -> bool {
-    user.has(crate::config::Role::Compliance) || user.has(crate::config::Role::Mlro)
+    Chain::readable_by(&user.roles).contains(&Chain::Casework)
 }
 
 fn is_search(f: &ParsedFilter) -> bool {
@@ -163,6 +189,9 @@ fn filter_query(f: &AuditFilter) -> String {
 #[template(path = "audit/index.html")]
 pub struct AuditPage {
     pub shell: Shell,
+    pub chain: Chain,
+    /// Whether the reader may switch to the casework chain (and so sees the tabs).
+    pub casework_reader: bool,
     pub filter: AuditFilter,
     pub errors: FilterErrors,
     pub entries: Vec<AuditEntry>,
@@ -171,18 +200,21 @@ pub struct AuditPage {
     pub query: String,
 }
 
+/// Record a search or export. What compliance staff and the MLRO look for in the log (an STR
+/// id, a customer, `action=str_filed`) is casework, kept in the casework chain whichever
+/// chain they searched.
 async fn record(
     state: &AppState,
+    user: &CurrentUser,
     ctx: &AuditContext,
     action: &'static str,
+    chain: Chain,
     details: serde_json::Value,
 ) -> Result<(), AppError> {
-    super::event(
-        &state.pool,
-        ctx,
-        Event { action, resource_type: "audit_log", resource_id: "search".into(), reason: None, details },
-    )
-    .await
+    let resource_type = if is_casework(user) { CASEWORK_LOG } else { "audit_log" };
+    let details = json!({ "chain": chain.as_str(), "search": details });
+    super::event(&state.pool, ctx, Event { action, resource_type, resource_id: "search".into(), reason: None, details })
+        .await
 }
 
 pub async fn list_audit(
@@ -190,8 +222,14 @@ pub async fn list_audit(
     user: CurrentUser,
     ctx: AuditContext,
     Query(q): Query<AuditQuery>,
+    chain: Chain,
 ) -> Result<Response, AppError> {
-    let shell = Shell::new(&state, &user, Area::Audit, "Audit");
+    let title = match chain {
+        Chain::Operations => "Audit",
+        Chain::Casework => "Casework audit",
+    };
+    let shell = Shell::new(&state, &user, Area::Audit, title);
+    let casework_reader = is_casework(&user);
     let query = filter_query(&q.filter);
     let parsed = parse_filter(&q.filter);
     let before = match q.before.trim() {
@@ -205,14 +243,24 @@ pub async fn list_audit(
             if before.is_err() {
                 errors.before = Some("That page link is not valid. Start from the newest entries.");
             }
-            let page = AuditPage { shell, filter: q.filter, errors, entries: vec![], older: None, paged: false, query };
+            let page = AuditPage {
+                shell,
+                chain,
+                casework_reader,
+                filter: q.filter,
+                errors,
+                entries: vec![],
+                older: None,
+                paged: false,
+                query,
+            };
             return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
         }
     };
     if is_search(&parsed) {
-        record(&state, &ctx, "audit_searched", json!({ "filter": q.filter, "before": before })).await?;
+        record(&state, &user, &ctx, "audit_searched", chain, json!({ "filter": q.filter, "before": before })).await?;
     }
-    let mut entries = db::search(&state.pool, is_casework(&user), &parsed, before, PAGE_SIZE + 1).await?;
+    let mut entries = db::search(&state.pool, chain, &parsed, before, PAGE_SIZE + 1).await?;
     let older = if entries.len() as i64 > PAGE_SIZE {
         entries.truncate(PAGE_SIZE as usize);
         entries.last().map(|e| {
@@ -224,6 +272,8 @@ pub async fn list_audit(
     };
     let page = AuditPage {
         shell,
+        chain,
+        casework_reader,
         filter: q.filter,
         errors: FilterErrors::default(),
         entries,
@@ -238,6 +288,7 @@ pub async fn list_audit(
 #[template(path = "audit/entry.html")]
 pub struct EntryPage {
     pub shell: Shell,
+    pub chain: Chain,
     pub id: i64,
     pub rows: Vec<AuditEntry>,
     pub intact: bool,
@@ -247,15 +298,17 @@ pub async fn show_entry(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
+    chain: Chain,
 ) -> Result<Html<String>, AppError> {
-    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    // An id of the other chain is not found here, whoever asks: the page names one chain.
+    let id: i64 = id.parse().ok().filter(|id| Chain::of_id(*id) == chain).ok_or(AppError::NotFound)?;
     let rows = db::with_links(&state.pool, id).await?;
-    let hidden = |r: &AuditEntry| !is_casework(&user) && db::CASEWORK_RESOURCES.contains(&r.resource_type.as_str());
-    if !rows.iter().any(|r| r.id == id) || rows.iter().any(hidden) {
+    if !rows.iter().any(|r| r.id == id) {
         return Err(AppError::NotFound);
     }
     let intact = db::row_intact(&state.pool, id).await?;
-    render(&EntryPage { shell: Shell::new(&state, &user, Area::Audit, format!("Audit entry {id}")), id, rows, intact })
+    let shell = Shell::new(&state, &user, Area::Audit, format!("Audit entry {id}"));
+    render(&EntryPage { shell, chain, id, rows, intact })
 }
 
 /// Spreadsheet programs run cells starting with these as formulas: prefix them with `'`.
@@ -268,11 +321,12 @@ pub async fn export_audit(
     user: CurrentUser,
     ctx: AuditContext,
     Query(q): Query<AuditQuery>,
+    chain: Chain,
 ) -> Result<Response, AppError> {
     let parsed = parse_filter(&q.filter)
         .map_err(|_| AppError::Validation("The filter is not valid; fix it on the audit page first.".into()))?;
-    record(&state, &ctx, "audit_exported", json!({ "filter": q.filter, "limit": EXPORT_LIMIT })).await?;
-    let rows = db::search(&state.pool, is_casework(&user), &parsed, None, EXPORT_LIMIT).await?;
+    record(&state, &user, &ctx, "audit_exported", chain, json!({ "filter": q.filter, "limit": EXPORT_LIMIT })).await?;
+    let rows = db::search(&state.pool, chain, &parsed, None, EXPORT_LIMIT).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let write = |out: &mut csv::Writer<Vec<u8>>, record: Vec<String>| {
         out.write_record(record.iter().map(|v| csv_safe(v))).map_err(|e| AppError::Internal(e.into()))
@@ -326,7 +380,8 @@ pub async fn export_audit(
         )?;
     }
     let body = out.into_inner().map_err(|e| AppError::Internal(anyhow::anyhow!("csv: {e}")))?;
-    let name = format!("attachment; filename=\"dropops-audit-{}.csv\"", Utc::now().format("%Y%m%d-%H%M"));
+    let name =
+        format!("attachment; filename=\"dropops-audit-{}-{}.csv\"", chain.as_str(), Utc::now().format("%Y%m%d-%H%M"));
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, name)], body)
         .into_response())
 }
@@ -347,45 +402,39 @@ pub struct VerifyPage {
 }
 
 fn show_report(state: &AppState, user: &CurrentUser, htmx: Htmx, report: Report) -> Result<Html<String>, AppError> {
-    let may_verify_fully = user.roles.iter().any(|r| FULL_VERIFIERS.contains(r));
+    let may_verify_fully = user.roles.iter().any(|r| full_verifiers(report.verification.chain).contains(r));
     page_or_fragment(htmx, VerifyFragment { report, may_verify_fully, csrf: user.csrf.clone() }, |result| VerifyPage {
         shell: Shell::new(state, user, Area::Audit, "Audit chain"),
         result,
     })
 }
 
-/// Verify the entries written since the last checkpoint.
+/// Verify one chain: the entries written since its last checkpoint, or (the explicit,
+/// audited re-verification) every entry from the first.
 pub async fn verify_chain(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
     htmx: Htmx,
+    chain: Chain,
+    scope: Scope,
 ) -> Result<Html<String>, AppError> {
-    let report = verify::start(&state.pool, &ctx, Scope::SinceCheckpoint, VERIFY_WAIT).await?;
+    let report = verify::start(&state.pool, &ctx, chain, scope, VERIFY_WAIT).await?;
     show_report(&state, &user, htmx, report)
 }
 
-/// Recompute every entry from the first: the explicit, audited re-verification.
-pub async fn verify_whole_chain(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ctx: AuditContext,
-    htmx: Htmx,
-) -> Result<Html<String>, AppError> {
-    let report = verify::start(&state.pool, &ctx, Scope::Full, VERIFY_WAIT).await?;
-    show_report(&state, &user, htmx, report)
-}
-
-/// A verification's progress or result (the fragment polls this while it runs).
+/// A verification's progress or result (the fragment polls this while it runs). One of
+/// another chain is not found here.
 pub async fn show_verification(
     State(state): State<AppState>,
     user: CurrentUser,
     htmx: Htmx,
     Path(id): Path<String>,
+    chain: Chain,
 ) -> Result<Html<String>, AppError> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    let report = verify::report(&state.pool, id).await?.ok_or(AppError::NotFound)?;
-    show_report(&state, &user, htmx, report)
+    let report = verify::report(&state.pool, id).await?.filter(|r| r.verification.chain == chain);
+    show_report(&state, &user, htmx, report.ok_or(AppError::NotFound)?)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 
 use super::db::{self, Verification};
-use super::{AuditContext, Intent, Outcome};
+use super::{AuditContext, CASEWORK_LOG, Chain, Intent, Outcome};
 use crate::error::AppError;
 
 /// Rows recomputed per statement.
@@ -66,16 +66,16 @@ impl Report {
     }
 }
 
-/// Register a verification of `scope` up to the current head; [`walk`] does the work.
-pub async fn begin(pool: &PgPool, started_by: &str, scope: Scope) -> Result<i64, sqlx::Error> {
-    let (head_seq, _) = db::chain_head(pool).await?;
+/// Register a verification of one chain's `scope` up to its current head; [`walk`] does the work.
+pub async fn begin(pool: &PgPool, chain: Chain, started_by: &str, scope: Scope) -> Result<i64, sqlx::Error> {
+    let (head_seq, _) = db::chain_head(pool, chain).await?;
     let from = match scope {
         Scope::Full => (0, None),
         Scope::SinceCheckpoint => {
-            db::checkpoint(pool).await?.map_or((0, None), |c| (c.checked_seq.min(head_seq), c.checked_hash))
+            db::checkpoint(pool, chain).await?.map_or((0, None), |c| (c.checked_seq.min(head_seq), c.checked_hash))
         }
     };
-    db::start_verification(pool, started_by, scope == Scope::Full, (from.0, from.1.as_deref()), head_seq).await
+    db::start_verification(pool, chain, started_by, scope == Scope::Full, (from.0, from.1.as_deref()), head_seq).await
 }
 
 /// Recompute a registered verification's rows to its target, recording progress after each
@@ -86,7 +86,7 @@ pub async fn walk(pool: &PgPool, id: i64) -> Result<Report, sqlx::Error> {
     let mut broken: Option<(Option<i64>, String)> = None;
     while seq < v.target_seq {
         let size = (v.target_seq - seq).min(STRETCH);
-        let stretch = db::verify_stretch(pool, seq, hash.as_deref(), size).await?;
+        let stretch = db::verify_stretch(pool, v.chain, seq, hash.as_deref(), size).await?;
         rows += stretch.rows;
         if let Some((row, problem)) = stretch.first_broken {
             broken = Some((Some(row), problem));
@@ -94,7 +94,7 @@ pub async fn walk(pool: &PgPool, id: i64) -> Result<Report, sqlx::Error> {
         }
         let Some((last_seq, last_hash)) = stretch.last else {
             // Nothing at all in this stretch: rows were removed here.
-            broken = Some(match db::next_after(pool, seq).await? {
+            broken = Some(match db::next_after(pool, v.chain, seq).await? {
                 Some((row, _)) => (Some(row), "a row before it is missing".to_owned()),
                 None => (None, format!("the newest entries, up to number {}, are missing", v.target_seq)),
             });
@@ -111,15 +111,19 @@ pub async fn walk(pool: &PgPool, id: i64) -> Result<Report, sqlx::Error> {
 /// A verification and any standing break, for display.
 pub async fn report(pool: &PgPool, id: i64) -> Result<Option<Report>, sqlx::Error> {
     let Some(verification) = db::verification(pool, id).await? else { return Ok(None) };
-    let standing_break = db::standing_break(pool).await?.filter(|b| b.id != verification.id);
+    let standing_break = db::standing_break(pool, verification.chain).await?.filter(|b| b.id != verification.id);
     Ok(Some(Report { verification, standing_break }))
 }
 
 /// The audit intent of a verification: a full one is an explicit action, recorded as such.
-fn intent(scope: Scope) -> Intent {
+/// A verification of the casework chain is recorded in that chain: its result may name a row.
+fn intent(chain: Chain, scope: Scope) -> Intent {
     Intent {
         action: if scope == Scope::Full { "audit_chain_full_verification" } else { "audit_chain_verification" },
-        resource_type: "audit_log",
+        resource_type: match chain {
+            Chain::Operations => "audit_log",
+            Chain::Casework => CASEWORK_LOG,
+        },
         resource_id: "chain".into(),
         reason: None,
         details: serde_json::json!({ "scope": if scope == Scope::Full { "full" } else { "since_checkpoint" } }),
@@ -137,9 +141,9 @@ fn outcome_of(report: &Report) -> Outcome {
 }
 
 /// Audited verification, walked in this task: for the command line.
-pub async fn run(pool: &PgPool, ctx: &AuditContext, scope: Scope) -> Result<Report, AppError> {
-    let token = super::intent_committed(pool, ctx, intent(scope)).await?;
-    let id = begin(pool, &ctx.actor.name, scope).await?;
+pub async fn run(pool: &PgPool, ctx: &AuditContext, chain: Chain, scope: Scope) -> Result<Report, AppError> {
+    let token = super::intent_committed(pool, ctx, intent(chain, scope)).await?;
+    let id = begin(pool, chain, &ctx.actor.name, scope).await?;
     let report = walk(pool, id).await?;
     let mut conn = pool.acquire().await?;
     super::outcome(&mut conn, ctx, token, outcome_of(&report)).await?;
@@ -148,9 +152,15 @@ pub async fn run(pool: &PgPool, ctx: &AuditContext, scope: Scope) -> Result<Repo
 
 /// Audited verification walked in the background: the page waits up to `wait` for it, then
 /// shows its progress and polls. The intent is committed before any row is read.
-pub async fn start(pool: &PgPool, ctx: &AuditContext, scope: Scope, wait: Duration) -> Result<Report, AppError> {
-    let token = super::intent_committed(pool, ctx, intent(scope)).await?;
-    let id = begin(pool, &ctx.actor.name, scope).await?;
+pub async fn start(
+    pool: &PgPool,
+    ctx: &AuditContext,
+    chain: Chain,
+    scope: Scope,
+    wait: Duration,
+) -> Result<Report, AppError> {
+    let token = super::intent_committed(pool, ctx, intent(chain, scope)).await?;
+    let id = begin(pool, chain, &ctx.actor.name, scope).await?;
     let (pool_, ctx_) = (pool.clone(), ctx.clone());
     let task = tokio::spawn(async move {
         let walked = walk(&pool_, id).await;

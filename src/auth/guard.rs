@@ -103,7 +103,9 @@ async fn check_role(
     let ctx = AuditContext { actor: Actor::staff(user), meta };
     let denied = Event {
         action: "access_denied",
-        resource_type: "route",
+        // Someone knocking on a casework page is casework: kept in that chain, out of sight
+        // of the roles it is kept from.
+        resource_type: if rule.access.is_casework() { audit::CASEWORK_ROUTE } else { "route" },
         resource_id: target,
         reason: None,
         details: json!({ "roles_held": user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>() }),

@@ -97,11 +97,7 @@ impl Policy {
     /// Casework: every method of the path is for compliance staff or the MLRO alone. Such
     /// routes must not be told apart from outside (metrics).
     pub fn is_casework(&self, path: &str) -> bool {
-        self.rules.get(path).is_some_and(|rules| {
-            rules.iter().all(|(_, rule)| {
-                matches!(rule.access, Access::Roles(roles) if roles.iter().all(|r| matches!(r, Role::Compliance | Role::Mlro)))
-            })
-        })
+        self.rules.get(path).is_some_and(|rules| rules.iter().all(|(_, rule)| rule.access.is_casework()))
     }
 
     /// The methods declared for a path template, if it is declared at all.
@@ -122,5 +118,10 @@ impl Access {
             Access::Public | Access::PublicReport => true,
             Access::Roles(allowed) => roles.iter().any(|r| allowed.contains(r)),
         }
+    }
+
+    /// Only compliance staff or the MLRO may use it: casework, kept from everyone else.
+    pub fn is_casework(self) -> bool {
+        matches!(self, Access::Roles(roles) if roles.iter().all(|r| matches!(r, Role::Compliance | Role::Mlro)))
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use dropops::audit::verify::{self, Scope};
-use dropops::audit::{self, Actor, AuditContext, Intent, RequestMeta};
+use dropops::audit::{self, Actor, AuditContext, Chain, Intent, RequestMeta};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -85,11 +85,14 @@ async fn fifty_concurrent_actions_extend_one_unbroken_chain(pool: PgPool) {
     assert_eq!(rows, 100);
     assert_eq!(distinct_prev, 100, "no two rows follow the same row: the chain did not fork");
     assert_eq!(max_seq, 100);
-    let report = verify::run(&pool, &ctx, Scope::Full).await.unwrap();
+    let report = verify::run(&pool, &ctx, Chain::Operations, Scope::Full).await.unwrap();
     let v = &report.verification;
     assert_eq!((v.rows, v.problem.as_deref()), (101, None), "the 100 rows and the verification's own intent");
     let head: (i64, Vec<u8>) =
-        sqlx::query_as("select seq, hash from console.audit_chain_head").fetch_one(&pool).await.unwrap();
+        sqlx::query_as("select seq, hash from console.audit_chain_head where chain = 'operations'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     let newest: (i64, Vec<u8>) =
         sqlx::query_as("select seq, hash from audit_log order by seq desc limit 1").fetch_one(&pool).await.unwrap();
     assert_eq!(head, newest, "the head table names the newest row (the verification's outcome)");
@@ -261,11 +264,12 @@ async fn appending_reads_the_head_row_not_the_log(pool: PgPool) {
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(scans, 0, "the chain trigger found the previous row without reading audit_log");
-    let (seq, last): (i64, i64) =
-        sqlx::query_as("select h.seq, (select max(seq) from audit_log) from console.audit_chain_head h")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (seq, last): (i64, i64) = sqlx::query_as(
+        "select h.seq, (select max(seq) from audit_log) from console.audit_chain_head h where chain = 'operations'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!((seq, last), (51, 51));
 }
 
@@ -340,4 +344,154 @@ async fn an_entry_shows_its_intent_outcome_and_chain_status(pool: PgPool) {
     assert!(page.text(".chain-status").contains("Intact"));
     assert!(!page.body.contains("<script>alert(1)"), "reasons are escaped");
     assert_eq!(app.visit("/audit/999999").await.status, 404);
+}
+
+/// Casework done through the console by compliance: a person opened, the alert queue read,
+/// the log searched for that person and exported, and a viewer knocking on a casework page.
+async fn casework_activity(pool: &PgPool, app: &TestApp) -> (String, crate::harness::Browser) {
+    dropops::demo::seed_if_empty(pool, dropops::demo::DEFAULT_SEED).await.unwrap();
+    let person: String = sqlx::query_scalar("select id from users order by id limit 1").fetch_one(pool).await.unwrap();
+    app.sign_in_as("Kari", &["compliance"]).await;
+    assert_eq!(app.visit(&format!("/compliance/people/{person}")).await.status, 200);
+    assert_eq!(app.visit("/compliance/alerts").await.status, 200);
+    // A search of the operations log for a customer is casework, whichever chain it reads.
+    assert_eq!(app.visit(&format!("/audit?resource={person}")).await.status, 200);
+    assert_eq!(app.visit(&format!("/audit/casework?resource={person}&action=str_filed")).await.status, 200);
+    let export = app.client().get(app.url(&format!("/audit/casework/export.csv?resource={person}"))).send().await;
+    assert_eq!(export.unwrap().status(), 200);
+    let viewer = app.another_browser();
+    viewer.sign_in_as("Vera", &["viewer"]).await;
+    assert_eq!(viewer.visit("/compliance/str").await.status, 403);
+    assert_eq!(viewer.visit("/audit/casework").await.status, 403);
+    (person, viewer)
+}
+
+#[sqlx::test]
+async fn casework_leaves_no_trace_in_the_log_other_roles_read(pool: PgPool) {
+    // Attack: tipping-off through the audit log. A viewer, on-call engineer or admin reading
+    // the log learns who compliance looked up, that an STR was searched for, or (from a gap in
+    // the numbers, a count, or a verification naming a hidden row) when casework happened.
+    let app = TestApp::spawn(pool.clone()).await;
+    let (person, _) = casework_activity(&pool, &app).await;
+    let casework_ids: Vec<i64> =
+        sqlx::query_scalar("select id from audit_log where chain = 'casework'").fetch_all(&pool).await.unwrap();
+    assert!(casework_ids.len() == 7, "the views, searches, export and denials are all casework: {casework_ids:?}");
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "select distinct resource_type from audit_log where chain = 'casework' order by resource_type",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for kind in ["aml_alert_queue", "casework_log", "casework_route", "person"] {
+        assert!(kinds.contains(&kind.to_owned()), "{kind} rows are casework: {kinds:?}");
+    }
+
+    for role in ["viewer", "oncall", "admin"] {
+        let other = app.another_browser();
+        other.sign_in(&[role]).await;
+        let page = other.visit("/audit").await;
+        let csv = other.client().get(other.url("/audit/export.csv")).send().await.unwrap().text().await.unwrap();
+        for (what, text) in [("page", &page.body), ("csv", &csv)] {
+            for secret in
+                [person.as_str(), "casework_log", "casework_route", "aml_alert_queue", "str_filed", "/compliance/str"]
+            {
+                assert!(!text.contains(secret), "{role}'s {what} reveals {secret}");
+            }
+        }
+        assert!(!page.has("nav.tabs"), "{role} is not offered the casework chain");
+        for id in &casework_ids {
+            assert_eq!(other.visit(&format!("/audit/{id}")).await.status, 404, "{role} opens no casework row");
+        }
+        // The operations chain is whole: its numbers and ids run without a gap.
+        let (rows, max_seq, ids_span): (i64, i64, i64) = sqlx::query_as(
+            "select count(*), max(seq), max(id) - min(id) + 1 from audit_log where chain = 'operations'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!((rows, max_seq, ids_span), (rows, rows, rows), "no gap where casework was written");
+        // A verification counts and names operations rows only.
+        let verified = other
+            .request(
+                other
+                    .client()
+                    .post(other.url("/audit/verify"))
+                    .header("x-csrf-token", other.csrf().await)
+                    .header("hx-request", "true"),
+            )
+            .await;
+        let text = verified.text(".verify-result");
+        assert!(text.contains("Chain intact"), "{text}");
+        let (checked, operations): (i64, i64) = sqlx::query_as(
+            "select v.rows, (select count(*) from audit_log where chain = 'operations' and seq <= v.checked_seq)
+               from console.audit_verifications v where v.chain = 'operations' order by v.id desc limit 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(checked <= operations, "the result counts operations rows only ({checked} of {operations})");
+        assert_eq!(other.visit("/audit/casework").await.status, 403);
+    }
+
+    // Compliance reads the casework chain, with its searches, on its own pages.
+    let page = app.visit("/audit/casework?action=personal_data_viewed").await;
+    assert!(page.body.contains(&person), "{}", page.body);
+    assert_eq!(page.attrs("nav.tabs a[aria-current='page']", "href"), ["/audit/casework"]);
+    let id = casework_ids[0];
+    assert_eq!(app.visit(&format!("/audit/casework/{id}")).await.status, 200);
+    assert_eq!(app.visit(&format!("/audit/{id}")).await.status, 404, "each chain's pages name only its rows");
+    let denials: Vec<String> = sqlx::query_scalar(
+        "select resource_id from audit_log where action = 'access_denied' and chain = 'casework' order by id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(denials[..2], ["GET /compliance/str", "GET /audit/casework"], "refused casework requests are casework");
+    assert_eq!(denials.len(), 5, "and so are the three the roles above got");
+}
+
+#[sqlx::test]
+async fn the_casework_chain_exposes_tampering_to_the_mlro_and_the_cli(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let (person, _) = casework_activity(&pool, &app).await;
+    let victim: i64 = sqlx::query_scalar(
+        "select id from audit_log where chain = 'casework' and resource_id = $1 order by id limit 1",
+    )
+    .bind(&person)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("alter table audit_log disable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
+    sqlx::query("update audit_log set actor = 'someone else' where id = $1")
+        .bind(victim)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("alter table audit_log enable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
+    drop(conn);
+
+    // The operations chain is untouched, and says so to everyone.
+    let ops = app.submit("/audit/verify", &[]).await;
+    assert!(ops.text(".verify-result").contains("Chain intact"), "{}", ops.body);
+    // Compliance may check the casework chain since its checkpoint; the MLRO recomputes it all.
+    let mlro = app.another_browser();
+    mlro.sign_in(&["mlro"]).await;
+    let checked = mlro
+        .request(
+            mlro.client()
+                .post(mlro.url("/audit/casework/verify/full"))
+                .header("x-csrf-token", mlro.csrf().await)
+                .header("hx-request", "true"),
+        )
+        .await;
+    assert!(checked.text(".verify-result").contains("Chain broken"), "{}", checked.body);
+    assert_eq!(checked.attrs(".verify-result a", "href"), [format!("/audit/casework/{victim}")]);
+    assert_eq!(app.submit("/audit/casework/verify/full", &[]).await.status, 403, "compliance cannot start a full pass");
+
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await.unwrap();
+    let (code, stdout) = run_cli_verify(&database, &[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("operations chain intact"), "{stdout}");
+    assert!(stdout.contains(&format!("casework chain BROKEN at entry {victim}")), "{stdout}");
 }

@@ -246,7 +246,7 @@ async fn only_compliance_and_the_mlro_learn_that_an_str_exists(pool: PgPool) {
                 .unwrap();
         assert_eq!(other.visit(&format!("/audit/{intent}")).await.status, 404, "{role} cannot open the row either");
     }
-    let audit = app.visit("/audit?action=str_drafted").await;
+    let audit = app.visit("/audit/casework?action=str_drafted").await;
     assert!(audit.body.contains(&id), "compliance sees it");
 }
 
