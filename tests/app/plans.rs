@@ -157,14 +157,20 @@ async fn every_page_reads_growing_tables_by_index_in_a_fixed_number_of_statement
         ("/audit".into(), 6, LIST),
         ("/audit?actor=system".into(), 8, false),
         ("/audit?outcome=failed".into(), 8, false),
+        ("/audit/casework".into(), 6, LIST),
+        ("/audit/casework?actor=system".into(), 8, false),
         ("/admin/staff".into(), 6, LIST),
         ("/admin/sessions".into(), 6, LIST),
     ];
     if let Some(id) = str_id {
         pages.push((format!("/compliance/str/{id}"), 10, false));
     }
-    // More audit rows than a page: searches to list.
+    // More audit rows than a page in each chain: an engineer's searches (operations) and
+    // compliance's (casework), to list.
+    let engineer = app.another_browser();
+    engineer.sign_in(&["oncall"]).await;
     for _ in 0..6 {
+        engineer.visit("/audit?actor=nobody").await;
         app.visit("/audit?actor=nobody").await;
     }
 
