@@ -61,7 +61,9 @@ impl AppError {
         let status = self.status();
         let message = match self {
             AppError::Validation(m) | AppError::Conflict(m) | AppError::Unavailable(m) => m.clone(),
-            AppError::Forbidden4Eyes => "You drafted this report, so another MLRO must review it (four eyes).".into(),
+            AppError::Forbidden4Eyes => {
+                "You drafted, edited or submitted this report, so another MLRO must review it (four eyes).".into()
+            }
             _ => default_message(status).to_owned(),
         };
         ErrorReport { title: title(status), message }

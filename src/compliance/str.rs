@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 
 use super::money;
 use super::people_db::{self, Person};
-use super::str_db::{self, Filing, LinkedTx, NewStr, StrRow};
-use crate::audit::{self, AuditContext, Intent};
+use super::str_db::{self, Contribution, Contributor, Filing, LinkedTx, NewStr, StrRow};
+use crate::audit::{self, AuditContext, Event, Intent};
 use crate::auth::CurrentUser;
 use crate::config::Role;
 use crate::error::{AppError, changed};
@@ -221,7 +221,12 @@ pub async fn create_report(
         drafted_by: (user.staff_id, &user.name),
         transactions: &form.transactions,
     };
-    audit::audited(&state.pool, &ctx, intent, async |tx, token| Ok(str_db::create(tx, token, new).await?)).await?;
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        str_db::create(tx, token, new).await?;
+        str_db::contributed(tx, token, &id, (user.staff_id, &user.name), Contribution::Drafted).await?;
+        Ok(())
+    })
+    .await?;
     Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
 }
 
@@ -235,7 +240,10 @@ pub struct ReportPage {
     pub totals: Vec<String>,
     pub edit: Option<DraftPage>,
     pub can_review: bool,
-    pub own_draft: bool,
+    /// The reader drafted, edited or submitted the report, so may not review it.
+    pub own_hand: bool,
+    /// Everyone who shaped the report, oldest first.
+    pub contributors: Vec<Contributor>,
     pub is_mlro: bool,
     pub comment_error: Option<String>,
     pub filing_errors: FilingErrors,
@@ -295,13 +303,15 @@ async fn report_page(state: &AppState, user: &CurrentUser, id: &str) -> Result<R
     } else {
         None
     };
-    let own_draft = report.drafted_by == Some(user.staff_id);
+    let contributors = str_db::contributors(&state.pool, id).await?;
+    let own_hand = report.drafted_by == Some(user.staff_id) || contributors.iter().any(|c| c.staff_id == user.staff_id);
     let is_mlro = user.has(Role::Mlro);
     Ok(ReportPage {
         shell: Shell::new(state, user, Area::Compliance, format!("STR {id}")),
         totals: totals(&transactions),
-        can_review: is_mlro && !own_draft,
-        own_draft,
+        can_review: is_mlro && !own_hand,
+        own_hand,
+        contributors,
         is_mlro,
         report,
         person,
@@ -351,48 +361,75 @@ pub async fn update_report(
         details: json!({ "transactions": form.transactions }),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        changed(
-            str_db::update_draft(tx, token, &id, details, &form.transactions).await?,
-            "Only a draft can be changed; this report has moved on.",
-        )
+        let done = str_db::update_draft(tx, token, &id, details, &form.transactions).await?;
+        if done {
+            str_db::contributed(tx, token, &id, (user.staff_id, &user.name), Contribution::Edited).await?;
+        }
+        changed(done, "Only a draft can be changed; this report has moved on.")
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
 }
 
-async fn transition(
-    state: &AppState,
-    ctx: &AuditContext,
-    id: &str,
-    action: &'static str,
-    from: &'static str,
-    to: &'static str,
-) -> Result<Response, AppError> {
-    str_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
-    let intent = Intent {
-        action,
-        resource_type: "str_report",
-        resource_id: id.to_owned(),
-        reason: None,
-        details: json!({ "from": from, "to": to }),
-    };
-    let why = format!("The report is no longer {}.", status_label(from).to_lowercase());
-    audit::audited(&state.pool, ctx, intent, async |tx, token| {
-        changed(str_db::advance(tx, token, id, from, to).await?, &why)
-    })
-    .await?;
-    Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
-}
-
+/// Send a draft for review. Who submitted it, and the hash of what they submitted, are
+/// recorded: the submitter may not review it, and only that content can be approved.
 pub async fn submit_report(
     State(state): State<AppState>,
+    user: CurrentUser,
     ctx: AuditContext,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    transition(&state, &ctx, &id, "str_submitted", "draft", "pending_review").await
+    str_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let intent = Intent {
+        action: "str_submitted",
+        resource_type: "str_report",
+        resource_id: id.clone(),
+        reason: None,
+        details: json!({ "from": "draft", "to": "pending_review" }),
+    };
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        let done = str_db::advance(tx, token, &id, "draft", "pending_review").await?;
+        if done {
+            str_db::contributed(tx, token, &id, (user.staff_id, &user.name), Contribution::Submitted).await?;
+        }
+        changed(done, "The report is no longer a draft.")
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
 }
 
-/// MLRO approval. Four eyes: the person who drafted the report can never approve it.
+/// Four eyes: nobody who drafted, edited or submitted a report reviews it. A refused attempt
+/// is recorded (in the casework chain, as everything about an STR) before it is refused.
+async fn four_eyes(
+    state: &AppState,
+    ctx: &AuditContext,
+    user: &CurrentUser,
+    report: &StrRow,
+    attempted: &'static str,
+) -> Result<(), AppError> {
+    let contributors = str_db::contributors(&state.pool, &report.id).await?;
+    let mut hands: Vec<&str> =
+        contributors.iter().filter(|c| c.staff_id == user.staff_id).map(|c| c.kind.label()).collect();
+    if report.drafted_by == Some(user.staff_id) && !contributors.iter().any(|c| c.kind == Contribution::Drafted) {
+        hands.push(Contribution::Drafted.label());
+    }
+    if hands.is_empty() {
+        return Ok(());
+    }
+    hands.sort_unstable();
+    hands.dedup();
+    let refused = Event {
+        action: "str_four_eyes_refused",
+        resource_type: "str_report",
+        resource_id: report.id.clone(),
+        reason: None,
+        details: json!({ "attempted": attempted, "contributed": hands }),
+    };
+    audit::event(&state.pool, ctx, refused).await?;
+    Err(AppError::Forbidden4Eyes)
+}
+
+/// MLRO approval. Four eyes: nobody who drafted, edited or submitted the report approves it.
 pub async fn approve_report(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -400,9 +437,7 @@ pub async fn approve_report(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let report = str_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
-    if report.drafted_by == Some(user.staff_id) {
-        return Err(AppError::Forbidden4Eyes);
-    }
+    four_eyes(&state, &ctx, &user, &report, "approve").await?;
     let intent = Intent {
         action: "str_approved",
         resource_type: "str_report",
@@ -438,9 +473,7 @@ pub async fn return_report(
         }
     };
     let report = str_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
-    if report.drafted_by == Some(user.staff_id) {
-        return Err(AppError::Forbidden4Eyes);
-    }
+    four_eyes(&state, &ctx, &user, &report, "return").await?;
     let intent = Intent {
         action: "str_returned",
         resource_type: "str_report",

@@ -217,6 +217,9 @@ pub async fn advance(
     Ok(done.rows_affected() == 1)
 }
 
+/// Approve a report waiting for review; false when it is not waiting, or when the MLRO drafted,
+/// edited or submitted it (the database refuses that too, and content changed since it was
+/// submitted).
 pub async fn approve(
     conn: &mut PgConnection,
     _audited: &AuditToken,
@@ -225,7 +228,8 @@ pub async fn approve(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         "update str_reports set status = 'approved', approved_by = $2, approved_by_name = $3, approved_at = now(), updated_at = now()
-         where id = $1 and status = 'pending_review' and drafted_by is distinct from $2",
+         where id = $1 and status = 'pending_review' and drafted_by is distinct from $2
+           and not exists (select 1 from console.str_contributions c where c.str_id = $1 and c.staff_id = $2)",
         id,
         mlro.0,
         mlro.1
@@ -286,4 +290,65 @@ pub async fn filed_snapshot(db: impl PgExecutor<'_>, id: &str) -> Result<Option<
         .fetch_optional(db)
         .await
         .map(Option::flatten)
+}
+
+/// A hand in a report's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum Contribution {
+    Drafted,
+    Edited,
+    Submitted,
+}
+
+impl Contribution {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Drafted => "Drafted",
+            Self::Edited => "Edited",
+            Self::Submitted => "Submitted for review",
+        }
+    }
+}
+
+pub struct Contributor {
+    pub staff_id: Uuid,
+    pub staff_name: String,
+    pub kind: Contribution,
+    pub content_sha256: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Record who drafted, edited or submitted a report, with the hash of its content now (in
+/// the transaction of the change, so the hash is of what they wrote).
+pub async fn contributed(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    id: &str,
+    staff: (Uuid, &str),
+    kind: Contribution,
+) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"insert into console.str_contributions (str_id, staff_id, staff_name, kind, content_sha256)
+           values ($1, $2, $3, $4, console.str_content_sha256($1))
+           returning content_sha256"#,
+        id,
+        staff.0,
+        staff.1,
+        kind as Contribution
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Everyone who shaped the report, oldest first.
+pub async fn contributors(db: impl PgExecutor<'_>, id: &str) -> Result<Vec<Contributor>, sqlx::Error> {
+    sqlx::query_as!(
+        Contributor,
+        r#"select staff_id, staff_name, kind as "kind: Contribution", content_sha256, at
+           from console.str_contributions where str_id = $1 order by id"#,
+        id
+    )
+    .fetch_all(db)
+    .await
 }

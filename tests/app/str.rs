@@ -143,7 +143,89 @@ async fn the_drafter_can_never_approve_their_own_report(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("str_reports_four_eyes"), "{err}");
+    assert!(err.to_string().contains("four eyes"), "{err}");
+}
+
+#[sqlx::test]
+async fn an_mlro_who_rewrote_or_submitted_a_colleagues_draft_cannot_approve_it(pool: PgPool) {
+    // Attack: four eyes ended at drafted_by. An MLRO rewrote a compliance officer's draft,
+    // submitted it and approved it alone.
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    let case = escalated_alert(&pool).await;
+    app.sign_in_as("Cato", &["compliance"]).await;
+    let id = draft(&app, &case, "Customer could not explain the funds.").await;
+    let mari = app.another_browser();
+    mari.sign_in_as("Mari", &["mlro"]).await;
+    let edited = mari
+        .submit(
+            &format!("/compliance/str/{id}"),
+            &[("reason", "Nothing suspicious after all"), ("narrative", "Rewritten by the MLRO."), ("tx", &case.tx)],
+        )
+        .await;
+    assert_eq!(edited.status, 303, "{}", edited.body);
+    assert_eq!(mari.submit(&format!("/compliance/str/{id}/submit"), &[]).await.status, 303);
+
+    let page = mari.visit(&format!("/compliance/str/{id}")).await;
+    assert!(!page.has("form[action$='/approve']"), "no approve button for an editor");
+    let hands = page.texts("table.contributors tbody tr");
+    assert_eq!(hands.len(), 3, "{hands:?}");
+    assert!(hands[0].contains("Cato") && hands[0].contains("Drafted"), "{hands:?}");
+    assert!(hands[1].contains("Mari") && hands[1].contains("Edited"), "{hands:?}");
+    assert!(hands[2].contains("Mari") && hands[2].contains("Submitted"), "{hands:?}");
+    let refused = mari.submit(&format!("/compliance/str/{id}/approve"), &[]).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.text(".error-card").contains("edited or submitted"), "{}", refused.body);
+    assert_eq!(mari.submit(&format!("/compliance/str/{id}/return"), &[("comment", "ok")]).await.status, 403);
+    assert_eq!(status(&pool, &id).await, "pending_review");
+
+    // Each refusal is recorded, in the casework chain only.
+    let refusals: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "select chain, actor, details from audit_log where action = 'str_four_eyes_refused' order by id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    assert!(refusals.iter().all(|(chain, actor, _)| chain == "casework" && actor == "Mari"), "{refusals:?}");
+    assert_eq!(refusals[0].2["attempted"], "approve");
+    assert_eq!(refusals[0].2["contributed"], serde_json::json!(["Edited", "Submitted for review"]));
+
+    // The database holds the line too: no contributor, and only the submitted content.
+    let mari_id = crate::harness::staff_id(&pool, "Mari").await;
+    let err = sqlx::query("update str_reports set approved_by = $2::uuid, status = 'approved' where id = $1")
+        .bind(&id)
+        .bind(&mari_id)
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("four eyes"), "{err}");
+    sqlx::query("update str_reports set details = details || '{\"narrative\": \"swapped\"}' where id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let nils = app.another_browser();
+    nils.sign_in_as("Nils", &["mlro"]).await;
+    let nils_id = crate::harness::staff_id(&pool, "Nils").await;
+    let err = sqlx::query("update str_reports set approved_by = $2::uuid, status = 'approved' where id = $1")
+        .bind(&id)
+        .bind(&nils_id)
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not what was submitted"), "{err}");
+    sqlx::query(
+        "update str_reports set details = details || '{\"narrative\": \"Rewritten by the MLRO.\"}' where id = $1",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    // A colleague who had no hand in it approves.
+    assert_eq!(nils.submit(&format!("/compliance/str/{id}/approve"), &[]).await.status, 303);
+    assert_eq!(status(&pool, &id).await, "approved");
 }
 
 #[sqlx::test]
