@@ -194,6 +194,16 @@ pub struct AlertPage {
     pub mine: bool,
 }
 
+impl super::Casework for AlertPage {
+    fn seen(&self) -> super::Seen {
+        super::Seen {
+            resource_type: "person",
+            resource_id: self.person.id.clone(),
+            details: json!({ "via": "aml_alert", "alert": self.alert.id }),
+        }
+    }
+}
+
 impl AlertPage {
     pub fn label(&self, outcome: &str) -> &'static str {
         outcome_label(outcome)
@@ -245,9 +255,7 @@ pub async fn show_alert(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let page = alert_page(&state, &user, &id, CloseForm::default()).await?;
-    audit::viewed(&state.pool, &ctx, "person", page.person.id.clone(), json!({ "via": "aml_alert", "alert": id }))
-        .await?;
-    Ok(render(&page)?.into_response())
+    super::show(&state, &ctx, StatusCode::OK, &page).await
 }
 
 fn staff(user: &CurrentUser) -> (uuid::Uuid, &str) {
@@ -314,7 +322,7 @@ pub async fn close_alert(
         let mut page = alert_page(&state, &user, &id, form).await?;
         page.outcome_error = outcome.is_none().then(|| "Choose an outcome.".to_owned());
         page.notes_error = notes.err();
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
     };
     let intent = Intent {
         action: "aml_alert_closed",
@@ -346,7 +354,7 @@ pub async fn reopen_alert(
         Err(e) => {
             let mut page = alert_page(&state, &user, &id, form).await?;
             page.reopen_error = Some(e);
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+            return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
         }
     };
     let intent = Intent {

@@ -144,6 +144,16 @@ pub struct ErasePage {
     pub reason_error: Option<String>,
 }
 
+impl super::Casework for ErasePage {
+    fn seen(&self) -> super::Seen {
+        super::Seen {
+            resource_type: "person",
+            resource_id: self.person.id.clone(),
+            details: json!({ "via": "erasure" }),
+        }
+    }
+}
+
 impl ErasePage {
     pub fn blocked(&self) -> bool {
         self.blockers.open_alerts > 0 || self.blockers.unfiled_reports > 0
@@ -183,8 +193,7 @@ pub async fn confirm_erase(
 ) -> Result<Response, AppError> {
     let stash = take_stashed_form(&session, &format!("/compliance/people/{id}/erase")).await;
     let page = erase_page(&state, &user, &id, stash.get("reason").unwrap_or_default().to_owned()).await?;
-    audit::viewed(&state.pool, &ctx, "person", id, json!({ "via": "erasure" })).await?;
-    Ok(render(&page)?.into_response())
+    super::show(&state, &ctx, StatusCode::OK, &page).await
 }
 
 pub async fn erase(
@@ -207,7 +216,7 @@ pub async fn erase(
         Ok(r) => r,
         Err(e) => {
             page.reason_error = Some(e);
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+            return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
         }
     };
     let retention_ends = page.retention_ends;

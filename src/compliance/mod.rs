@@ -28,6 +28,50 @@ use crate::web::{Area, Shell, render};
 
 pub use db::{QueueCounts, queue_counts};
 
+/// The people a free-text search names (a user id or an email among its words): searching
+/// for them, in the logs say, is a view of their data.
+pub async fn people_named(state: &AppState, text: &str) -> Result<Vec<String>, AppError> {
+    let terms: Vec<String> = text
+        .split(|c: char| c.is_whitespace() || "\"'{}()[]=,;:".contains(c))
+        .filter(|t| t.len() >= 3)
+        .take(50)
+        .map(str::to_owned)
+        .collect();
+    if terms.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(people_db::named(&state.pool, &terms).await?)
+}
+
+/// What a casework page shows of a person or a case, recorded as a view before it is sent.
+pub struct Seen {
+    pub resource_type: &'static str,
+    pub resource_id: String,
+    pub details: serde_json::Value,
+}
+
+/// A page that shows personal data or casework.
+pub trait Casework: Template {
+    fn seen(&self) -> Seen;
+}
+
+/// Send a casework page, whatever its status (a form sent back with its errors shows the
+/// person again): the view is written first, and if it cannot be, the page is not sent.
+pub async fn show<P: Casework>(
+    state: &AppState,
+    ctx: &crate::audit::AuditContext,
+    status: axum::http::StatusCode,
+    page: &P,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let Seen { resource_type, resource_id, mut details } = page.seen();
+    if status != axum::http::StatusCode::OK {
+        details["status"] = status.as_u16().into();
+    }
+    crate::audit::viewed(&state.pool, ctx, resource_type, resource_id, details).await?;
+    Ok((status, render(page)?).into_response())
+}
+
 pub fn routes() -> Vec<Route> {
     let casework = Access::Roles(CASEWORK);
     vec![

@@ -91,6 +91,16 @@ pub struct PersonPage {
     pub reason_error: Option<String>,
 }
 
+impl super::Casework for PersonPage {
+    fn seen(&self) -> super::Seen {
+        super::Seen {
+            resource_type: "person",
+            resource_id: self.person.id.clone(),
+            details: json!({ "via": "person_page" }),
+        }
+    }
+}
+
 impl PersonPage {
     pub fn label(&self, outcome: &str) -> &'static str {
         outcome_label(outcome)
@@ -132,8 +142,7 @@ pub async fn show_person(
     Query(p): Query<PersonParams>,
 ) -> Result<Response, AppError> {
     let page = person_page(&state, &user, &id, &p.before).await?;
-    audit::viewed(&state.pool, &ctx, "person", id, json!({ "via": "person_page" })).await?;
-    Ok(render(&page)?.into_response())
+    super::show(&state, &ctx, StatusCode::OK, &page).await
 }
 
 /// Emergency: sign a customer out of Drop everywhere (account takeover, lost phone).
@@ -150,7 +159,7 @@ pub async fn revoke_sessions(
             let mut page = person_page(&state, &user, &id, "").await?;
             page.reason = form.reason;
             page.reason_error = Some(e);
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+            return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
         }
     };
     people_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;

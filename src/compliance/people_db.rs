@@ -46,6 +46,18 @@ pub async fn lookup(db: impl PgExecutor<'_>, term: &str) -> Result<Vec<Person>, 
     .await
 }
 
+/// Of `terms`, the ids of the people they name: a user id, or an email in any case.
+pub async fn named(db: impl PgExecutor<'_>, terms: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    let lower: Vec<String> = terms.iter().map(|t| t.to_lowercase()).collect();
+    sqlx::query_scalar!(
+        "select id from users where id = any($1) or lower(email) = any($2) order by id limit 20",
+        terms,
+        &lower
+    )
+    .fetch_all(db)
+    .await
+}
+
 pub struct TxRow {
     pub id: String,
     pub user_id: String,

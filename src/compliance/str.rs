@@ -98,6 +98,16 @@ pub struct DraftPage {
     pub candidates: Vec<LinkedTx>,
 }
 
+impl super::Casework for DraftPage {
+    fn seen(&self) -> super::Seen {
+        super::Seen {
+            resource_type: "person",
+            resource_id: self.person.id.clone(),
+            details: json!({ "via": "str_draft" }),
+        }
+    }
+}
+
 impl DraftPage {
     pub fn checked(&self, tx: &LinkedTx) -> bool {
         self.form.transactions.contains(&tx.id)
@@ -128,7 +138,6 @@ pub async fn new_report(
         return Err(AppError::Validation("Start a report from an alert or from a person's page.".into()));
     };
     let person = people_db::find(&state.pool, &user_id).await?.ok_or(AppError::NotFound)?;
-    audit::viewed(&state.pool, &ctx, "person", person.id.clone(), json!({ "via": "str_draft" })).await?;
     let candidates = str_db::candidate_transactions(&state.pool, &person.id, None).await?;
     let page = DraftPage {
         shell: Shell::new(&state, &user, Area::Compliance, "New STR"),
@@ -139,7 +148,7 @@ pub async fn new_report(
         errors: DraftErrors::default(),
         candidates,
     };
-    Ok(render(&page)?.into_response())
+    super::show(&state, &ctx, StatusCode::OK, &page).await
 }
 
 fn parse_fields(body: &Bytes) -> Vec<(String, String)> {
@@ -203,7 +212,7 @@ pub async fn create_report(
             errors,
             candidates,
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
     }
     let id = format!("str_{}", &crate::auth::random_token()[..16]);
     let intent = Intent {
@@ -248,6 +257,16 @@ pub struct ReportPage {
     pub comment_error: Option<String>,
     pub filing_errors: FilingErrors,
     pub filing: FilingForm,
+}
+
+impl super::Casework for ReportPage {
+    fn seen(&self) -> super::Seen {
+        super::Seen {
+            resource_type: "str_report",
+            resource_id: self.report.id.clone(),
+            details: json!({ "person": self.person.id }),
+        }
+    }
 }
 
 impl ReportPage {
@@ -330,8 +349,7 @@ pub async fn show_report(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let page = report_page(&state, &user, &id).await?;
-    audit::viewed(&state.pool, &ctx, "str_report", id, json!({})).await?;
-    Ok(render(&page)?.into_response())
+    super::show(&state, &ctx, StatusCode::OK, &page).await
 }
 
 /// `POST /compliance/str/{id}`: save a draft.
@@ -351,7 +369,7 @@ pub async fn update_report(
             edit.form = form;
             edit.errors = errors;
         }
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
     }
     let intent = Intent {
         action: "str_updated",
@@ -469,7 +487,7 @@ pub async fn return_report(
             let mut page = report_page(&state, &user, &id).await?;
             page.comment_error = Some(e);
             page.filing.comment = form.comment;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+            return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
         }
     };
     let report = str_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
@@ -608,7 +626,7 @@ pub async fn file_report(
         let mut page = report_page(&state, &user, &id).await?;
         page.filing_errors = errors;
         page.filing = form;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
     };
     let (report, mut doc) = load_document(&state, &id).await?;
     if report.status != "approved" {

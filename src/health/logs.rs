@@ -104,13 +104,18 @@ pub async fn search_logs(
         params.minutes().ok_or_else(|| AppError::Validation("Choose one of the offered time windows.".into()))?;
     let (pattern, user_id, request_id) =
         (clean(&params.pattern, 200)?, clean(&params.user_id, 64)?, clean(&params.request_id, 64)?);
-    if !user_id.is_empty() {
-        // Following a person through the logs is a view of their data.
+    // Following a person through the logs is a view of their data: by the user id field, or
+    // by their id or email typed into the free-text pattern.
+    let mut people = crate::compliance::people_named(&state, &pattern).await?;
+    if !user_id.is_empty() && !people.contains(&user_id) {
+        people.insert(0, user_id.clone());
+    }
+    for person in people {
         audit::viewed(
             &state.pool,
             &ctx,
             "person",
-            user_id.clone(),
+            person,
             json!({ "via": "logs", "pattern": pattern, "minutes": minutes }),
         )
         .await?;

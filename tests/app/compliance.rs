@@ -297,3 +297,69 @@ async fn when_the_change_fails_its_audit_intent_is_rolled_back_with_it(pool: PgP
         "no intent claims a change that never happened"
     );
 }
+
+#[sqlx::test]
+async fn a_casework_form_sent_back_with_errors_records_the_view_it_shows(pool: PgPool) {
+    // Attack: reading a person's data without an audit row, by posting a casework form with a
+    // field left empty so that the 422 re-render shows the page the GET would have recorded.
+    let app = seeded(&pool).await;
+    app.sign_in(&["compliance"]).await;
+    let alert = open_alert(&pool).await;
+    let (alert_person, tx): (String, String) =
+        sqlx::query_as("select user_id, transaction_id from aml_alerts where id = $1")
+            .bind(&alert)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let closed: String =
+        sqlx::query_scalar("select id from aml_alerts where status <> 'open' order by created_at limit 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let quiet: String = sqlx::query_scalar(
+        "select u.id from users u where u.deleted_at is null
+            and not exists (select 1 from aml_alerts a where a.user_id = u.id and a.status = 'open')
+            and not exists (select 1 from str_reports r where r.user_id = u.id and r.status <> 'filed')
+          order by u.id limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let str_id = {
+        let page = app
+            .submit(
+                "/compliance/str",
+                &[
+                    ("person", &alert_person),
+                    ("reason", "Structuring"),
+                    ("narrative", "Several transfers."),
+                    ("tx", &tx),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        page.location().trim_start_matches("/compliance/str/").to_owned()
+    };
+    let forms: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+        (format!("/compliance/alerts/{alert}/close"), vec![("outcome", ""), ("notes", "")], "person"),
+        (format!("/compliance/alerts/{closed}/reopen"), vec![("reason", " ")], "person"),
+        (format!("/compliance/people/{quiet}/revoke-sessions"), vec![("reason", "")], "person"),
+        (format!("/compliance/people/{quiet}/erase"), vec![("reason", "")], "person"),
+        ("/compliance/str".into(), vec![("person", &alert_person), ("reason", ""), ("narrative", "")], "person"),
+        (format!("/compliance/str/{str_id}"), vec![("reason", ""), ("narrative", ""), ("tx", &tx)], "str_report"),
+    ];
+    for (path, fields, resource_type) in forms {
+        let before = count(&pool, "select count(*) from audit_log where action = 'personal_data_viewed'").await;
+        let page = app.submit(&path, &fields).await;
+        assert_eq!(page.status, 422, "{path}: {}", page.body);
+        let (kind, status): (String, Option<String>) = sqlx::query_as(
+            "select resource_type, details->>'status' from audit_log where action = 'personal_data_viewed'
+              order by id desc limit 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let after = count(&pool, "select count(*) from audit_log where action = 'personal_data_viewed'").await;
+        assert_eq!((after - before, kind.as_str(), status.as_deref()), (1, resource_type, Some("422")), "{path}");
+    }
+}

@@ -234,6 +234,27 @@ async fn searching_the_logs_for_a_user_is_audited(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn a_log_search_whose_pattern_names_a_customer_is_audited(pool: PgPool) {
+    // Attack: following a customer through the logs unrecorded, by typing their id or email
+    // into the free-text pattern instead of the user id field.
+    dropops::demo::seed_if_empty(&pool, dropops::demo::DEFAULT_SEED).await.unwrap();
+    let (id, email): (String, String) =
+        sqlx::query_as("select id, email from users order by id limit 1").fetch_one(&pool).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    for pattern in [email.to_uppercase(), format!("\"{id}\" payout"), format!("{{ $.user = {email} }}")] {
+        let query: String = url::form_urlencoded::byte_serialize(pattern.as_bytes()).collect();
+        assert_eq!(app.visit(&format!("/health/logs?pattern={query}&since=6h")).await.status, 200);
+    }
+    let audited: Vec<(String, String)> =
+        sqlx::query_as("select resource_id, chain from audit_log where action = 'personal_data_viewed' order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, vec![(id.clone(), "casework".to_owned()); 3], "each search names the person");
+}
+
+#[sqlx::test]
 async fn follow_mode_refreshes_the_same_search(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["oncall"]).await;
