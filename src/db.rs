@@ -96,6 +96,47 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
 
+/// Give `role` what the serving console needs, and no more: run by the owner of the tables
+/// (who ran the migrations). The serving role owns no table, trigger or function, so it
+/// cannot disable the audit log's triggers, change a row or move the chain's head; it appends
+/// to audit_log through the chain trigger, which runs with the owner's rights.
+pub async fn grant_serving_role(pool: &PgPool, role: &str) -> anyhow::Result<()> {
+    let valid = !role.is_empty()
+        && role.len() <= 63
+        && role.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && role.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    anyhow::ensure!(valid, "a role name is lower-case letters, digits and _ (got {role:?})");
+    let owner: String = sqlx::query_scalar("select tableowner::text from pg_tables where tablename = 'audit_log'")
+        .fetch_one(pool)
+        .await?;
+    anyhow::ensure!(owner != role, "{role} owns the audit log: serve as a role that does not own the tables");
+    let statements = [
+        format!("grant usage on schema public, console to {role}"),
+        format!("grant select, insert, update, delete on all tables in schema console to {role}"),
+        // Drop's tables the console's procedures change; the rest it only reads.
+        format!(
+            "grant select, insert, update on users, sessions, transactions, aml_alerts, str_reports, \
+             data_access_requests to {role}"
+        ),
+        format!("grant select on _sqlx_migrations to {role}"),
+        format!("grant usage on all sequences in schema public, console to {role}"),
+        // The audit log: read and append, never change. The chain's head and id sequences
+        // are the trigger's alone to change.
+        format!("revoke all on audit_log from {role}"),
+        format!("grant select, insert on audit_log to {role}"),
+        format!("revoke all on console.audit_chain_head from {role}"),
+        format!("grant select on console.audit_chain_head to {role}"),
+        format!("revoke all on sequence console.audit_operation_ids, console.audit_casework_ids from {role}"),
+        format!("grant execute on function console.audit_chain() to {role}"),
+    ];
+    let mut tx = pool.begin().await?;
+    for statement in &statements {
+        sqlx::query(statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Why the database is not ready, if it is not: unreachable, or migrations missing.
 pub async fn readiness(pool: &PgPool) -> Result<(), String> {
     let applied = tokio::time::timeout(

@@ -46,6 +46,12 @@ enum Command {
     /// Print the effective configuration with secrets redacted; exit non-zero listing every
     /// missing or invalid setting.
     CheckConfig,
+    /// Grant a login role exactly what the serving console needs (run as the tables' owner,
+    /// after `migrate`): it owns nothing, appends to the audit log and cannot change it.
+    GrantServingRole {
+        /// The role the console serves as, e.g. dropops_app.
+        role: String,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -117,6 +123,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::SeedDemo { seed } => seed_demo(&database, seed).await,
         Command::Serve => serve(&database, config).await,
         Command::CheckConfig => Ok(()),
+        Command::GrantServingRole { role } => db::grant_serving_role(&database.pool, &role).await.map(|()| {
+            println!("{role} may serve the console: it owns nothing and can only append to the audit log");
+        }),
         Command::Audit { command: AuditCommand::Verify { since_checkpoint } } => {
             verify_audit(&database, since_checkpoint).await
         }

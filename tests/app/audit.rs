@@ -495,3 +495,55 @@ async fn the_casework_chain_exposes_tampering_to_the_mlro_and_the_cli(pool: PgPo
     assert!(stdout.contains("operations chain intact"), "{stdout}");
     assert!(stdout.contains(&format!("casework chain BROKEN at entry {victim}")), "{stdout}");
 }
+
+#[sqlx::test]
+async fn the_serving_role_cannot_rewrite_the_chain(pool: PgPool) {
+    // Attack: a role that owns audit_log disables its trigger, changes a row and recomputes
+    // the chain so that verification passes. Served as a role granted by
+    // `grant-serving-role`, the console owns nothing it could do that with.
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await.unwrap();
+    // Roles belong to the cluster: one per test database, left over only by a crashed run.
+    let role = format!("serving_{}", &database[database.len().saturating_sub(40)..]).to_lowercase();
+    sqlx::query(&format!("drop role if exists {role}")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("create role {role} login")).execute(&pool).await.unwrap();
+    dropops::db::grant_serving_role(&pool, &role).await.unwrap();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    let url = format!("{prefix}/{database}").replacen("postgres@", &format!("{role}@"), 1);
+    assert!(url.contains(&role), "{url}");
+    let serving = PgPool::connect(&url).await.unwrap();
+
+    // The console works as that role: an audited action, end to end.
+    let app = TestApp::spawn(serving.clone()).await;
+    app.another_browser().sign_in_as("Ola", &["viewer"]).await;
+    app.sign_in_as("Admin Astrid", &["admin"]).await;
+    let ola = staff_id(&pool, "Ola").await;
+    assert_eq!(app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "Left")]).await.status, 303);
+    let ctx = AuditContext { actor: Actor::system(), meta: RequestMeta::default() };
+    let report = verify::run(&serving, &ctx, Chain::Operations, Scope::Full).await.unwrap();
+    assert_eq!(report.verification.problem, None);
+
+    for attack in [
+        "alter table audit_log disable trigger audit_log_no_change",
+        "drop trigger audit_log_no_change on audit_log",
+        "update audit_log set actor = 'someone else'",
+        "delete from audit_log",
+        "update console.audit_chain_head set hash = null",
+        "select setval('console.audit_operation_ids', 1)",
+        "select nextval('console.audit_casework_ids')",
+        "create or replace function console.audit_chain() returns trigger language plpgsql as $$ begin return new; end $$",
+        "alter table audit_log owner to current_user",
+    ] {
+        let err = sqlx::query(attack).execute(&serving).await.expect_err(attack);
+        let message = err.to_string();
+        assert!(message.contains("permission denied") || message.contains("must be owner"), "{attack}: {message}");
+    }
+    assert!(
+        dropops::db::grant_serving_role(&pool, "x; drop table audit_log").await.is_err(),
+        "a role name is an identifier, never SQL"
+    );
+    serving.close().await;
+    drop(app);
+    sqlx::query(&format!("drop owned by {role}")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("drop role {role}")).execute(&pool).await.unwrap();
+}

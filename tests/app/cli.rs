@@ -23,7 +23,7 @@ fn dropops(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 fn help_explains_every_command() {
     let (code, out, _) = dropops(&["--help"], &[]);
     assert_eq!(code, 0);
-    for command in ["serve", "migrate", "seed-demo", "check-config", "--config"] {
+    for command in ["serve", "migrate", "seed-demo", "check-config", "grant-serving-role", "audit", "--config"] {
         assert!(out.contains(command), "{command} missing from:\n{out}");
     }
 }
