@@ -217,6 +217,15 @@ pub struct AuditConfig {
     /// An intent with no outcome after this long is marked `unknown` by the reconciler.
     #[serde(rename = "outcome_timeout_secs", serialize_with = "as_secs")]
     pub outcome_timeout: Duration,
+    /// CloudWatch Logs group the chain heads are published to (production), signed with a key
+    /// derived from `fingerprint_key`; the database's owner cannot rewrite log events.
+    pub anchor_log_group: Option<String>,
+    /// File the chain heads are appended to instead (demo; default
+    /// `.dropops-audit-anchors.jsonl` there).
+    pub anchor_file: Option<PathBuf>,
+    /// How often a serving replica publishes the heads (when they moved).
+    #[serde(rename = "anchor_interval_secs", serialize_with = "as_secs")]
+    pub anchor_interval: Duration,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -414,6 +423,10 @@ impl Config {
         let audit = AuditConfig {
             fingerprint_key,
             outcome_timeout: take_secs(&mut audit_t, "audit.outcome_timeout_secs", 15 * 60, 10..=7 * 24 * 3600, errors),
+            anchor_log_group: take(&mut audit_t, "audit.anchor_log_group", errors),
+            anchor_file: take(&mut audit_t, "audit.anchor_file", errors)
+                .or_else(|| (mode == Mode::Demo).then(|| PathBuf::from(".dropops-audit-anchors.jsonl"))),
+            anchor_interval: take_secs(&mut audit_t, "audit.anchor_interval_secs", 5 * 60, 10..=24 * 3600, errors),
         };
         unknown_keys(audit_t, "audit.", errors);
         let mut compliance_t = take_table(&mut t, "compliance", errors);
@@ -535,6 +548,7 @@ impl Config {
         require(self.aws.region.is_some(), "aws.region");
         require(self.public_url.is_some(), "public_url");
         require(self.audit.fingerprint_key.is_some(), "audit.fingerprint_key");
+        require(self.audit.anchor_log_group.is_some(), "audit.anchor_log_group");
         require(self.metrics_token.is_some(), "metrics_token");
         let d = &self.drop;
         for (present, key) in [

@@ -127,14 +127,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{role} may serve the console: it owns nothing and can only append to the audit log");
         }),
         Command::Audit { command: AuditCommand::Verify { since_checkpoint } } => {
-            verify_audit(&database, since_checkpoint).await
+            verify_audit(&database, &config, since_checkpoint).await
         }
     };
     database.close().await;
     result
 }
 
-async fn verify_audit(database: &Database, since_checkpoint: bool) -> anyhow::Result<()> {
+/// Where this configuration publishes audit anchors: CloudWatch Logs in production, the
+/// anchor file in demo.
+async fn anchors(config: &Config) -> std::sync::Arc<dyn dropops::cloud::AuditAnchors> {
+    match config.mode {
+        Mode::Production => std::sync::Arc::new(AwsCloud::new(&AwsCloud::sdk_config(config).await, config)),
+        Mode::Demo => dropops::cloud::file_anchors(config),
+    }
+}
+
+async fn verify_audit(database: &Database, config: &Config, since_checkpoint: bool) -> anyhow::Result<()> {
     use dropops::audit::Chain;
     use dropops::audit::verify::{self, Scope};
     let scope = if since_checkpoint { Scope::SinceCheckpoint } else { Scope::Full };
@@ -161,6 +170,18 @@ async fn verify_audit(database: &Database, since_checkpoint: bool) -> anyhow::Re
                 broken.push(format!("the {name} chain has been tampered with: {problem}"));
             }
         }
+    }
+    // A chain rewritten and recomputed by its owner verifies again; the published anchors
+    // do not move with it.
+    let anchors = anchors(config).await;
+    let check = dropops::audit::anchor::check(&database.pool, anchors.as_ref(), config).await?;
+    if check.problems.is_empty() {
+        println!("anchors: {} published heads checked, each still matches the chain", check.checked);
+    } else {
+        for problem in &check.problems {
+            println!("anchor MISMATCH: {problem}");
+        }
+        broken.push(format!("{} published anchors do not match the chains", check.problems.len()));
     }
     if !broken.is_empty() {
         anyhow::bail!("{}", broken.join("; "));
@@ -209,6 +230,7 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
             AppState::with_cloud(database.pool.clone(), config, cloud)
         }
     };
+    dropops::audit::anchor::spawn_publisher(state.pool.clone(), state.cloud.anchors.clone(), state.config.clone());
     // Deploys, restarts and rotations: this replica's share of the runs (see runs::worker).
     dropops::runs::worker::Worker::new(state.clone()).spawn();
     tracing::info!(address = %format!("http://{}", listener.local_addr()?), ?mode, embedded, "dropops is listening");

@@ -32,7 +32,9 @@ impl AppState {
     /// disconnected cloud until [`AppState::with_cloud`] plugs in AWS (`main` does).
     pub fn new(pool: PgPool, config: Config) -> Self {
         let cloud = match config.mode {
-            Mode::Demo => Cloud::simulated(Arc::new(Simulator::new(pool.clone(), &config))),
+            Mode::Demo => {
+                Cloud::simulated(Arc::new(Simulator::new(pool.clone(), &config)), crate::cloud::file_anchors(&config))
+            }
             Mode::Production => Cloud::disconnected(),
         };
         Self::with_cloud(pool, config, cloud)

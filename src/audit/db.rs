@@ -205,6 +205,13 @@ pub async fn chain_head(db: impl PgExecutor<'_>, chain: Chain) -> Result<(i64, O
     Ok((row.seq, row.hash))
 }
 
+/// The hash of a chain's row number `seq`, if the row exists.
+pub async fn row_hash(db: impl PgExecutor<'_>, chain: Chain, seq: i64) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar!("select hash from audit_log where chain = $1 and seq = $2", chain.as_str(), seq)
+        .fetch_optional(db)
+        .await
+}
+
 /// A verification of the chain, running or finished.
 #[derive(Clone, Debug)]
 pub struct Verification {

@@ -6,6 +6,7 @@
 //! Secret values never enter the log: [`fingerprint`] gives an HMAC that proves which value
 //! was set without revealing it.
 
+pub mod anchor;
 mod db;
 mod pages;
 pub mod verify;
@@ -345,11 +346,15 @@ pub async fn reconcile(pool: &PgPool, timeout: std::time::Duration) -> Result<u6
 
 /// `hmac-sha256:<hex>` of a secret value, keyed by `audit.fingerprint_key`.
 pub fn fingerprint(config: &Config, secret_value: &str) -> String {
-    const DEMO_KEY: &str = "dropops demo mode fingerprint key (production requires its own)";
-    let key = config.audit.fingerprint_key.as_ref().map_or(DEMO_KEY, |k| k.expose());
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes a key of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(audit_key(config).as_bytes()).expect("HMAC takes a key of any length");
     mac.update(secret_value.as_bytes());
     format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The key the audit module signs with: `audit.fingerprint_key`, never in the database.
+fn audit_key(config: &Config) -> &str {
+    const DEMO_KEY: &str = "dropops demo mode fingerprint key (production requires its own)";
+    config.audit.fingerprint_key.as_ref().map_or(DEMO_KEY, |k| k.expose())
 }
 
 /// A stable, non-reversible tag for a sign-in: links audit rows of one session without

@@ -235,6 +235,57 @@ pub trait Logs: Send + Sync {
 }
 
 /// Drop's public endpoints, read over HTTPS.
+/// Somewhere outside the database that the database's owner cannot rewrite, where the audit
+/// chain's signed heads are published: CloudWatch Logs in production, a file in demo. Lines
+/// are opaque here; the audit module writes and reads them.
+#[async_trait]
+pub trait AuditAnchors: Send + Sync {
+    /// Append one line.
+    async fn publish(&self, line: &str) -> CloudResult<()>;
+    /// Every line published, oldest first.
+    async fn published(&self) -> CloudResult<Vec<String>>;
+}
+
+/// The configured anchor file, or nothing connected.
+pub fn file_anchors(config: &crate::config::Config) -> Arc<dyn AuditAnchors> {
+    match &config.audit.anchor_file {
+        Some(path) => Arc::new(FileAnchors::new(path)),
+        None => Arc::new(Disconnected),
+    }
+}
+
+/// Anchors in a local file, one line each (demo and tests). Appended with a flush to disk.
+pub struct FileAnchors {
+    path: std::path::PathBuf,
+}
+
+impl FileAnchors {
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+}
+
+#[async_trait]
+impl AuditAnchors for FileAnchors {
+    async fn publish(&self, line: &str) -> CloudResult<()> {
+        use tokio::io::AsyncWriteExt;
+        let failed =
+            |e: std::io::Error| CloudError::Unreachable(format!("the anchor file {}: {e}", self.path.display()));
+        let mut file =
+            tokio::fs::OpenOptions::new().create(true).append(true).open(&self.path).await.map_err(failed)?;
+        file.write_all(format!("{line}\n").as_bytes()).await.map_err(failed)?;
+        file.sync_all().await.map_err(failed)
+    }
+
+    async fn published(&self) -> CloudResult<Vec<String>> {
+        match tokio::fs::read_to_string(&self.path).await {
+            Ok(text) => Ok(text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+            Err(e) => Err(CloudError::Unreachable(format!("the anchor file {}: {e}", self.path.display()))),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Probes: Send + Sync {
     /// The production or staging health JSON.
@@ -259,13 +310,15 @@ pub struct Cloud {
     pub logs: Arc<dyn Logs>,
     pub ecr: Arc<dyn Ecr>,
     pub secrets: Arc<dyn Secrets>,
+    pub anchors: Arc<dyn AuditAnchors>,
     /// The simulator, when that is what is plugged in (demo and training).
     pub sim: Option<Arc<sim::Simulator>>,
 }
 
 impl Cloud {
-    pub fn simulated(sim: Arc<sim::Simulator>) -> Self {
+    pub fn simulated(sim: Arc<sim::Simulator>, anchors: Arc<dyn AuditAnchors>) -> Self {
         Self {
+            anchors,
             app_runner: sim.clone(),
             rds: sim.clone(),
             cloudwatch: sim.clone(),
@@ -287,7 +340,8 @@ impl Cloud {
             probes: Arc::new(probes),
             logs: aws.clone(),
             ecr: aws.clone(),
-            secrets: aws,
+            secrets: aws.clone(),
+            anchors: aws,
             sim: None,
         }
     }
@@ -303,7 +357,8 @@ impl Cloud {
             probes: none.clone(),
             logs: none.clone(),
             ecr: none.clone(),
-            secrets: none,
+            secrets: none.clone(),
+            anchors: none,
             sim: None,
         }
     }
@@ -382,6 +437,16 @@ impl CloudWatch for Disconnected {
     }
     async fn app_metrics(&self) -> CloudResult<Option<AppMetrics>> {
         Err(CloudError::NotConnected("Amazon CloudWatch"))
+    }
+}
+
+#[async_trait]
+impl AuditAnchors for Disconnected {
+    async fn publish(&self, _: &str) -> CloudResult<()> {
+        Err(CloudError::NotConnected("The audit anchor log"))
+    }
+    async fn published(&self) -> CloudResult<Vec<String>> {
+        Err(CloudError::NotConnected("The audit anchor log"))
     }
 }
 

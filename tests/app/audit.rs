@@ -127,12 +127,19 @@ async fn tamper(pool: &PgPool, resource_id: &str) -> i64 {
 }
 
 fn run_cli_verify(database: &str, args: &[&str]) -> (Option<i32>, String) {
+    let anchors = std::env::temp_dir().join(format!("dropops-anchors-{database}.jsonl"));
+    run_cli_verify_with(database, args, &anchors)
+}
+
+/// `audit verify` with its anchors in `anchors`.
+fn run_cli_verify_with(database: &str, args: &[&str], anchors: &std::path::Path) -> (Option<i32>, String) {
     let base = std::env::var("DATABASE_URL").unwrap();
     let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dropops"))
         .args(["audit", "verify"])
         .args(args)
         .env("DATABASE_URL", url)
+        .env("DROPOPS_AUDIT__ANCHOR_FILE", anchors)
         .output()
         .unwrap();
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
@@ -546,4 +553,65 @@ async fn the_serving_role_cannot_rewrite_the_chain(pool: PgPool) {
     drop(app);
     sqlx::query(&format!("drop owned by {role}")).execute(&pool).await.unwrap();
     sqlx::query(&format!("drop role {role}")).execute(&pool).await.unwrap();
+}
+
+#[sqlx::test]
+async fn an_owner_who_rewrites_and_recomputes_the_chain_is_caught_by_the_anchors(pool: PgPool) {
+    // Attack: the database's owner changes a row and recomputes every hash after it, and the
+    // head; the chain alone verifies again. The heads published outside the database do not
+    // move with it.
+    insert_test_rows(&pool, 5).await;
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await.unwrap();
+    let path = std::env::temp_dir().join(format!("dropops-anchors-{database}-rewrite.jsonl"));
+    let _ = std::fs::remove_file(&path);
+    let file = dropops::cloud::FileAnchors::new(&path);
+    let config = dropops::config::Config::demo();
+    let published = audit::anchor::publish(&pool, &file, &config).await.unwrap();
+    assert_eq!(published.len(), 1, "only the operations chain has rows: {published:?}");
+    let (code, stdout) = run_cli_verify_with(&database, &[], &path);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("anchors: 1 published heads checked"), "{stdout}");
+
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("alter table audit_log disable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
+    sqlx::query("update audit_log set resource_id = 'nothing to see' where chain = 'operations' and seq = 2")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "do $$ declare r audit_log; prev bytea; begin
+           select hash into prev from audit_log where chain = 'operations' and seq = 1;
+           for r in select * from audit_log where chain = 'operations' and seq >= 2 order by seq loop
+             r.prev_hash := prev;
+             update audit_log set prev_hash = prev, hash = console.audit_row_hash(prev, r) where id = r.id
+               returning hash into prev;
+           end loop;
+           update console.audit_chain_head set hash = prev where chain = 'operations';
+         end $$",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("alter table audit_log enable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
+    drop(conn);
+
+    let ctx = AuditContext { actor: Actor::system(), meta: RequestMeta::default() };
+    let report = verify::run(&pool, &ctx, Chain::Operations, Scope::Full).await.unwrap();
+    assert_eq!(report.verification.problem, None, "the recomputed chain verifies on its own");
+    let check = audit::anchor::check(&pool, &file, &config).await.unwrap();
+    assert_eq!(check.checked, 1);
+    assert!(check.problems.iter().any(|p| p.contains("rewritten after it was anchored")), "{:?}", check.problems);
+
+    // Nor can the owner publish an anchor of their own: it is not signed with the audit key.
+    let mut forged = published[0].clone();
+    forged.seq = 6;
+    std::fs::write(&path, format!("{}\n", serde_json::to_string(&forged).unwrap())).unwrap();
+    let check = audit::anchor::check(&pool, &file, &config).await.unwrap();
+    assert!(check.problems.iter().any(|p| p.contains("forged")), "{:?}", check.problems);
+
+    std::fs::write(&path, format!("{}\n", serde_json::to_string(&published[0]).unwrap())).unwrap();
+    let (code, stdout) = run_cli_verify_with(&database, &[], &path);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("operations chain intact") && stdout.contains("anchor MISMATCH"), "{stdout}");
+    let _ = std::fs::remove_file(&path);
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use dropops::cloud::aws::AwsCloud;
-use dropops::cloud::{AppRunner, CloudError, CloudWatch, LogQuery, Logs, Rds, Scaling, Secrets};
+use dropops::cloud::{AppRunner, AuditAnchors, CloudError, CloudWatch, LogQuery, Logs, Rds, Scaling, Secrets};
 use dropops::config::Config;
 use dropops::config::Secret;
 use serde_json::json;
@@ -536,4 +536,31 @@ async fn application_metrics_come_from_app_runner_in_cloudwatch() {
         Datapoint::builder().average(120.0).extended_statistics("p99", 1250.0).build(),
     ];
     assert_eq!(dropops::cloud::aws::worst_latency(&p99), (1250.0, true), "the worst p99 of the window");
+}
+
+#[tokio::test]
+async fn audit_anchors_are_appended_to_and_read_back_from_cloudwatch_logs() {
+    let sdk = sdk().await;
+    let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+        aws_sdk_cloudwatchlogs::config::Builder::from(&sdk).endpoint_url(&moto().url).build(),
+    );
+    let group = unique("/dropops/audit-anchors");
+    logs.create_log_group().log_group_name(&group).send().await.unwrap();
+    let mut c = config(&moto().url, "db", "/none");
+    c.audit.anchor_log_group = Some(group.clone());
+    let aws = AwsCloud::new(&sdk, &c);
+    assert_eq!(aws.published().await.unwrap(), Vec::<String>::new(), "no stream yet: nothing published");
+    // The first publication creates the stream; later ones append to it.
+    aws.publish(r#"{"seq":1}"#).await.unwrap();
+    aws.publish(r#"{"seq":2}"#).await.unwrap();
+    assert_eq!(aws.published().await.unwrap(), [r#"{"seq":1}"#, r#"{"seq":2}"#]);
+    let streams = logs.describe_log_streams().log_group_name(&group).send().await.unwrap();
+    let names: Vec<&str> = streams.log_streams().iter().filter_map(|s| s.log_stream_name()).collect();
+    assert_eq!(names, ["audit-chain-heads"]);
+
+    // A group that does not exist (deleted, or never created) is an error, not silence.
+    let mut gone = c.clone();
+    gone.audit.anchor_log_group = Some(unique("/dropops/missing"));
+    let err = AwsCloud::new(&sdk, &gone).publish("x").await.unwrap_err();
+    assert!(err.to_string().contains("CloudWatch Logs"), "{err}");
 }
