@@ -282,3 +282,36 @@ async fn injected_faults_show_in_the_logs_and_unreadable_logs_say_why(pool: PgPo
     let xss = app.visit("/health/logs?pattern=%3Cscript%3Ealert(1)%3C/script%3E").await;
     assert!(!xss.body.contains("<script>alert(1)"));
 }
+
+#[sqlx::test]
+async fn the_weekly_checklist_tells_on_call_whether_compliance_must_act_never_how_many(pool: PgPool) {
+    // Leak: /compliance (counts) is refused to on-call, yet the weekly checklist showed them
+    // the number of open AML alerts and stuck KYC applicants, and wrote it to the audit log.
+    dropops::demo::seed_if_empty(&pool, dropops::demo::DEFAULT_SEED).await.unwrap();
+    let open: i64 =
+        sqlx::query_scalar("select count(*) from aml_alerts where status = 'open'").fetch_one(&pool).await.unwrap();
+    assert!(open > 0);
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["oncall"]).await;
+    assert_eq!(app.visit("/compliance").await.status, 403);
+    let page = app.visit("/health/checks/weekly").await;
+    for key in ["open_alerts", "kyc_stuck"] {
+        let text = page.text(&format!("li[data-item={key}]"));
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        // Only the targets' hours: 48 for alert review, 24 for KYC.
+        assert!(["48", "24"].contains(&digits.as_str()), "{key} shows a state, not a count: {text}");
+    }
+    let fields = [("log_patterns_ok", "on"), ("ecr_cleanup_ok", "on")];
+    assert_eq!(app.submit("/health/checks/weekly", &fields).await.status, 303);
+    let details: serde_json::Value =
+        sqlx::query_scalar("select details from audit_log where action = 'checklist_submitted' and kind = 'intent'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    for item in details["items"].as_array().unwrap() {
+        if ["open_alerts", "kyc_stuck"].contains(&item["key"].as_str().unwrap()) {
+            let value = item["value"].as_str().unwrap();
+            assert!(!value.contains(&open.to_string()) || value.contains("48"), "{value}");
+        }
+    }
+}
