@@ -25,6 +25,8 @@ pub struct AppState {
     pub cloud: Cloud,
     /// How many failed sign-ins each address may still have audited one by one.
     pub sign_in_failures: Arc<crate::auth::flood::FloodGuard>,
+    /// How many CSP reports may still be logged this minute.
+    pub csp_log: Arc<crate::ops::LogBudget>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             oidc: Arc::new(tokio::sync::OnceCell::new()),
             cloud,
             sign_in_failures: Arc::default(),
+            csp_log: Arc::default(),
         }
     }
 }

@@ -41,10 +41,91 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `POST /csp-report`: browsers report Content-Security-Policy violations here. They are
-/// logged and counted; a non-zero count means a page broke the no-inline rule.
+/// counted, and logged up to [`CSP_LOGS_PER_MINUTE`] a minute (anyone may post one): only the
+/// directive, blocked and document URIs, with control characters escaped so that a report
+/// cannot forge a log line.
 pub async fn csp_report(State(state): State<AppState>, body: String) -> StatusCode {
     state.metrics.csp_violations.inc();
-    let report: String = body.chars().take(2000).collect();
-    tracing::warn!(%report, "content security policy violation");
+    match state.csp_log.take() {
+        Budget::Log { suppressed } => {
+            let report: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let r = report.get("csp-report").unwrap_or(&report);
+            let field = |k: &str| escaped(r.get(k).and_then(|v| v.as_str()).unwrap_or(""), 300);
+            tracing::warn!(
+                directive = %field("violated-directive"),
+                blocked = %field("blocked-uri"),
+                document = %field("document-uri"),
+                suppressed_before = suppressed,
+                "content security policy violation"
+            );
+        }
+        Budget::Spent => {}
+    }
     StatusCode::NO_CONTENT
+}
+
+/// At most this many CSP reports are logged a minute; the rest are counted only.
+pub const CSP_LOGS_PER_MINUTE: u32 = 10;
+
+/// Text from outside, fit for a log line: bounded, every control character escaped.
+fn escaped(text: &str, max: usize) -> String {
+    text.chars().take(max).flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }).collect()
+}
+
+/// Whether one more report may be logged this minute.
+pub enum Budget {
+    /// Log it; `suppressed` reports went unlogged since the last one that was.
+    Log {
+        suppressed: u64,
+    },
+    Spent,
+}
+
+/// A per-minute log budget for what anonymous requests make the console log.
+#[derive(Default)]
+pub struct LogBudget {
+    window: std::sync::Mutex<(Option<std::time::Instant>, u32, u64)>,
+}
+
+impl LogBudget {
+    pub fn take(&self) -> Budget {
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let (start, used, suppressed) = &mut *w;
+        if start.is_none_or(|s| s.elapsed() >= std::time::Duration::from_secs(60)) {
+            *start = Some(std::time::Instant::now());
+            *used = 0;
+        }
+        if *used < CSP_LOGS_PER_MINUTE {
+            *used += 1;
+            Budget::Log { suppressed: std::mem::take(suppressed) }
+        } else {
+            *suppressed += 1;
+            Budget::Spent
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_cannot_forge_a_log_line() {
+        let forged = escaped("inline\n2026-12-02T03:00:00Z ERROR dropops: audit chain broken\u{1b}[2J", 300);
+        assert!(!forged.chars().any(char::is_control), "{forged}");
+        assert!(forged.starts_with("inline\\n2026"), "{forged}");
+        assert_eq!(escaped(&"x".repeat(1000), 300).len(), 300);
+    }
+
+    #[test]
+    fn reports_beyond_the_budget_are_counted_not_logged() {
+        let budget = LogBudget::default();
+        for _ in 0..CSP_LOGS_PER_MINUTE {
+            assert!(matches!(budget.take(), Budget::Log { suppressed: 0 }));
+        }
+        assert!(matches!(budget.take(), Budget::Spent));
+        assert!(matches!(budget.take(), Budget::Spent));
+        budget.window.lock().unwrap().0 = Some(std::time::Instant::now() - std::time::Duration::from_secs(61));
+        assert!(matches!(budget.take(), Budget::Log { suppressed: 2 }), "the next minute says how many were skipped");
+    }
 }

@@ -80,3 +80,29 @@ async fn csp_violation_reports_are_counted(pool: PgPool) {
     assert_eq!(response.status, 204);
     assert!(app.metrics().await.contains("dropops_csp_violations_total 1"));
 }
+
+#[sqlx::test]
+async fn anonymous_csp_reports_cannot_flood_or_forge_the_log(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let marker = format!("marker-{}", uuid::Uuid::new_v4().simple());
+    for _ in 0..15 {
+        let report = serde_json::json!({ "csp-report": {
+            "violated-directive": "style-src",
+            "blocked-uri": format!("{marker}\n2026-12-02T03:00:00Z ERROR dropops: forged"),
+        }});
+        let response = app
+            .request(
+                app.client()
+                    .post(app.url("/csp-report"))
+                    .header("content-type", "application/csp-report")
+                    .body(report.to_string()),
+            )
+            .await;
+        assert_eq!(response.status, 204);
+    }
+    assert!(app.metrics().await.contains("dropops_csp_violations_total 15"), "every report is counted");
+    let logs = crate::harness::captured_logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| l.contains(&marker)).collect();
+    assert_eq!(lines.len(), dropops::ops::CSP_LOGS_PER_MINUTE as usize, "the rest are counted, not logged");
+    assert!(lines.iter().all(|l| l.contains(r"\\n2026")), "the newline is escaped in the field: {}", lines[0]);
+}
