@@ -63,16 +63,38 @@ async fn check(state: &AppState, session: &Session, request: Request) -> Result<
         && Utc::now() - user.auth_time
             > chrono::Duration::from_std(state.config.auth.step_up_max_age).unwrap_or_default()
     {
-        // Keep what was typed, then come back to the same form after signing in again.
-        let page = request.uri().path().to_owned();
-        let stash =
-            StashedForm { path: page.clone(), fields: fields.into_iter().filter(|(k, _)| k != "_csrf").collect() };
+        // Keep what was typed, then come back to the form after signing in again: the same
+        // path when it has a page, else the page the form was posted from.
+        let page = if state.policy.rule(&Method::GET, &path).is_some() {
+            request.uri().path().to_owned()
+        } else {
+            form_page(state, request.headers()).unwrap_or_else(|| "/".to_owned())
+        };
+        let stash = StashedForm {
+            path: page.split('?').next().unwrap_or_default().to_owned(),
+            fields: fields.into_iter().filter(|(k, _)| k != "_csrf").collect(),
+        };
         session.insert(STASH_KEY, stash).await.map_err(|e| session_error(e).into_response())?;
         let target = format!("/auth/login?step_up=1&next={}", encode(&page));
         return Err(redirect(&request, &target));
     }
     request.extensions_mut().insert(user);
     Ok(request)
+}
+
+/// The console page a form was posted from (its `Referer`, when that is one of the console's
+/// own origins): path and query, to return to.
+fn form_page(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
+    let referer = url::Url::parse(headers.get(header::REFERER)?.to_str().ok()?).ok()?;
+    let origin = referer.origin().ascii_serialization();
+    if !state.config.accepted_origins().iter().any(|o| o.eq_ignore_ascii_case(&origin)) {
+        return None;
+    }
+    let mut page = referer.path().to_owned();
+    if let Some(query) = referer.query() {
+        page = format!("{page}?{query}");
+    }
+    Some(page)
 }
 
 fn method_not_allowed(allowed: &[Method]) -> Response {

@@ -349,4 +349,24 @@ async fn approving_and_filing_need_a_recent_sign_in(pool: PgPool) {
     assert_eq!(stepped.status, 303);
     assert!(stepped.location().starts_with("/auth/login?step_up=1"), "{}", stepped.location());
     assert_eq!(status(&pool, &id).await, "pending_review", "nothing happened");
+    // Approve has no page of its own: signing in again returns to the report it was pressed
+    // on, not to a GET of the POST-only route (which would be refused).
+    let page = format!("/compliance/str/{id}");
+    for (referer, back) in [(mlro.url(&page), page.clone()), ("https://evil.example/x".to_owned(), "/".to_owned())] {
+        let stepped = mlro
+            .request(
+                mlro.client()
+                    .post(mlro.url(&format!("/compliance/str/{id}/approve")))
+                    .header("x-csrf-token", mlro.csrf().await)
+                    .header("referer", referer),
+            )
+            .await;
+        let next: String = url::Url::parse(&format!("http://x{}", stepped.location()))
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "next")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        assert_eq!(next, back);
+    }
 }
