@@ -204,6 +204,10 @@ pub struct AuthConfig {
     /// A sign-in ends this long after it started, however busy.
     #[serde(rename = "max_lifetime_secs", serialize_with = "as_secs")]
     pub max_lifetime: Duration,
+    /// The maximum for a sign-in holding the compliance or MLRO role (casework, personal
+    /// data): a group revoked at the provider takes effect at the latest after this long.
+    #[serde(rename = "casework_max_lifetime_secs", serialize_with = "as_secs")]
+    pub casework_max_lifetime: Duration,
     /// Sensitive actions need a sign-in (`auth_time`) at most this old.
     #[serde(rename = "step_up_max_age_secs", serialize_with = "as_secs")]
     pub step_up_max_age: Duration,
@@ -415,6 +419,13 @@ impl Config {
         let auth = AuthConfig {
             idle_timeout: take_secs(&mut auth_t, "auth.idle_timeout_secs", 30 * 60, 1..=24 * 3600, errors),
             max_lifetime: take_secs(&mut auth_t, "auth.max_lifetime_secs", 12 * 3600, 1..=7 * 24 * 3600, errors),
+            casework_max_lifetime: take_secs(
+                &mut auth_t,
+                "auth.casework_max_lifetime_secs",
+                4 * 3600,
+                1..=7 * 24 * 3600,
+                errors,
+            ),
             step_up_max_age: take_secs(&mut auth_t, "auth.step_up_max_age_secs", 10 * 60, 1..=24 * 3600, errors),
         };
         unknown_keys(auth_t, "auth.", errors);

@@ -88,6 +88,7 @@ pub async fn touch_session(
     id: Uuid,
     idle_secs: f64,
     max_secs: f64,
+    casework_max_secs: f64,
 ) -> Result<Option<LiveSession>, sqlx::Error> {
     sqlx::query_as!(
         LiveSession,
@@ -95,15 +96,20 @@ pub async fn touch_session(
          from console.staff st
          where s.id = $1 and st.id = s.staff_id and s.ended_at is null and not st.disabled
            and s.last_seen_at > now() - make_interval(secs => $2)
-           and s.created_at > now() - make_interval(secs => $3)
+           and s.created_at > now() - make_interval(secs => case when s.roles && $5::text[] then $4::float8 else $3::float8 end)
          returning st.id as staff_id, st.display_name, st.email, st.issuer, st.subject, s.roles, s.auth_time",
         id,
         idle_secs,
         max_secs,
+        casework_max_secs,
+        &CASEWORK_ROLES.map(str::to_owned)
     )
     .fetch_optional(db)
     .await
 }
+
+/// Roles whose sign-ins end after `auth.casework_max_lifetime_secs` instead.
+const CASEWORK_ROLES: [&str; 2] = ["compliance", "mlro"];
 
 /// End a sign-in that is no longer live, naming why. Returns the reason recorded, if the row
 /// was still open.
@@ -111,18 +117,22 @@ pub async fn end_stale_session(
     db: impl PgExecutor<'_>,
     id: Uuid,
     max_secs: f64,
+    casework_max_secs: f64,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar!(
         r#"update console.staff_sessions s
            set ended_at = now(),
                end_reason = case when st.disabled then 'disabled'
-                                 when s.created_at <= now() - make_interval(secs => $2) then 'expired'
+                                 when s.created_at <= now() - make_interval(secs =>
+                                          case when s.roles && $4::text[] then $3::float8 else $2::float8 end) then 'expired'
                                  else 'idle' end
            from console.staff st
            where s.id = $1 and st.id = s.staff_id and s.ended_at is null
            returning s.end_reason as "reason!""#,
         id,
         max_secs,
+        casework_max_secs,
+        &CASEWORK_ROLES.map(str::to_owned)
     )
     .fetch_optional(db)
     .await

@@ -146,7 +146,9 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<Cur
     };
     let auth = &state.config.auth;
     let (idle, max) = (auth.idle_timeout.as_secs_f64(), auth.max_lifetime.as_secs_f64());
-    match db::touch_session(&state.pool, login.session_id, idle, max).await? {
+    // Casework sign-ins are shorter: a group removed at the provider ends sooner.
+    let casework_max = auth.casework_max_lifetime.min(auth.max_lifetime).as_secs_f64();
+    match db::touch_session(&state.pool, login.session_id, idle, max, casework_max).await? {
         Some(live) => Ok(Some(CurrentUser {
             staff_id: live.staff_id,
             session_id: login.session_id,
@@ -159,7 +161,7 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<Cur
             csrf: csrf_token(session).await?,
         })),
         None => {
-            let reason = db::end_stale_session(&state.pool, login.session_id, max).await?;
+            let reason = db::end_stale_session(&state.pool, login.session_id, max, casework_max).await?;
             tracing::info!(reason = reason.as_deref().unwrap_or("ended"), "sign-in no longer valid");
             session.remove::<LoginRecord>(LOGIN_KEY).await.map_err(session_error)?;
             Ok(None)

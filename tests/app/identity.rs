@@ -102,6 +102,29 @@ async fn a_sign_in_ends_at_its_absolute_lifetime_however_busy(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn a_casework_sign_in_ends_sooner_than_an_engineers(pool: PgPool) {
+    // A compliance group removed at the provider takes effect when the sign-in ends: for
+    // casework roles that is the shorter auth.casework_max_lifetime_secs.
+    let config = config_with(&[("DROPOPS_AUTH__CASEWORK_MAX_LIFETIME_SECS", "1")]);
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    app.sign_in(&["compliance"]).await;
+    let engineer = app.another_browser();
+    engineer.sign_in(&["oncall"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(app.visit("/").await.status, 303, "the compliance sign-in has ended");
+    assert_eq!(engineer.visit("/").await.status, 200, "the engineer's has not");
+    let reasons: Vec<(Vec<String>, Option<String>)> =
+        sqlx::query_as("select roles, end_reason from console.staff_sessions order by created_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        reasons,
+        [(vec!["compliance".to_owned()], Some("expired".to_owned())), (vec!["oncall".to_owned()], None)]
+    );
+}
+
+#[sqlx::test]
 async fn a_cross_site_post_is_refused(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["admin"]).await;
