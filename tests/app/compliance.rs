@@ -340,7 +340,9 @@ async fn a_casework_form_sent_back_with_errors_records_the_view_it_shows(pool: P
         assert_eq!(page.status, 303, "{}", page.body);
         page.location().trim_start_matches("/compliance/str/").to_owned()
     };
-    let forms: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    // (path, fields, resource type of the view the re-render records)
+    type Posted<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+    let forms: Vec<Posted> = vec![
         (format!("/compliance/alerts/{alert}/close"), vec![("outcome", ""), ("notes", "")], "person"),
         (format!("/compliance/alerts/{closed}/reopen"), vec![("reason", " ")], "person"),
         (format!("/compliance/people/{quiet}/revoke-sessions"), vec![("reason", "")], "person"),
