@@ -5,7 +5,8 @@
 create table console.str_contributions (
     id             bigint generated always as identity primary key,
     str_id         text not null references str_reports (id),
-    staff_id       uuid not null references console.staff (id),
+    -- Null for someone outside the console (the demo's officer, reports drafted before this).
+    staff_id       uuid references console.staff (id),
     staff_name     text not null,
     kind           text not null check (kind in ('drafted', 'edited', 'submitted')),
     content_sha256 text not null check (content_sha256 ~ '^[0-9a-f]{64}$'),
@@ -24,8 +25,12 @@ language sql stable as $$
 $$;
 
 insert into console.str_contributions (str_id, staff_id, staff_name, kind, content_sha256, at)
-select id, drafted_by, coalesce(drafted_by_name, ''), 'drafted', console.str_content_sha256(id), created_at
-  from str_reports where drafted_by is not null;
+select id, drafted_by, coalesce(drafted_by_name, 'unknown'), 'drafted', console.str_content_sha256(id), created_at
+  from str_reports;
+-- Reports waiting for review were submitted as they are now, by someone unrecorded.
+insert into console.str_contributions (str_id, staff_id, staff_name, kind, content_sha256, at)
+select id, drafted_by, coalesce(drafted_by_name, 'unknown'), 'submitted', console.str_content_sha256(id), updated_at
+  from str_reports where status = 'pending_review';
 
 -- The database keeps the rule too: an approval by a contributor, or of content that changed
 -- since it was submitted, is refused whoever writes the row.

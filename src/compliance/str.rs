@@ -323,7 +323,8 @@ async fn report_page(state: &AppState, user: &CurrentUser, id: &str) -> Result<R
         None
     };
     let contributors = str_db::contributors(&state.pool, id).await?;
-    let own_hand = report.drafted_by == Some(user.staff_id) || contributors.iter().any(|c| c.staff_id == user.staff_id);
+    let own_hand =
+        report.drafted_by == Some(user.staff_id) || contributors.iter().any(|c| c.staff_id == Some(user.staff_id));
     let is_mlro = user.has(Role::Mlro);
     Ok(ReportPage {
         shell: Shell::new(state, user, Area::Compliance, format!("STR {id}")),
@@ -427,7 +428,7 @@ async fn four_eyes(
 ) -> Result<(), AppError> {
     let contributors = str_db::contributors(&state.pool, &report.id).await?;
     let mut hands: Vec<&str> =
-        contributors.iter().filter(|c| c.staff_id == user.staff_id).map(|c| c.kind.label()).collect();
+        contributors.iter().filter(|c| c.staff_id == Some(user.staff_id)).map(|c| c.kind.label()).collect();
     if report.drafted_by == Some(user.staff_id) && !contributors.iter().any(|c| c.kind == Contribution::Drafted) {
         hands.push(Contribution::Drafted.label());
     }
@@ -466,7 +467,8 @@ pub async fn approve_report(
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
         changed(
             str_db::approve(tx, token, &id, (user.staff_id, &user.name)).await?,
-            "The report is not waiting for review.",
+            "The report is not waiting for review, or it is not what was submitted for review: reload it, \
+             and return it to the drafter if it has no recorded submission.",
         )
     })
     .await?;

@@ -217,9 +217,9 @@ pub async fn advance(
     Ok(done.rows_affected() == 1)
 }
 
-/// Approve a report waiting for review; false when it is not waiting, or when the MLRO drafted,
-/// edited or submitted it (the database refuses that too, and content changed since it was
-/// submitted).
+/// Approve a report waiting for review; false when it is not waiting, when the MLRO drafted,
+/// edited or submitted it, or when its content is not what was last submitted (the database's
+/// trigger refuses those too, whoever writes the row).
 pub async fn approve(
     conn: &mut PgConnection,
     _audited: &AuditToken,
@@ -229,7 +229,9 @@ pub async fn approve(
     let done = sqlx::query!(
         "update str_reports set status = 'approved', approved_by = $2, approved_by_name = $3, approved_at = now(), updated_at = now()
          where id = $1 and status = 'pending_review' and drafted_by is distinct from $2
-           and not exists (select 1 from console.str_contributions c where c.str_id = $1 and c.staff_id = $2)",
+           and not exists (select 1 from console.str_contributions c where c.str_id = $1 and c.staff_id = $2)
+           and console.str_content_sha256($1) = (select c.content_sha256 from console.str_contributions c
+                                                  where c.str_id = $1 and c.kind = 'submitted' order by c.id desc limit 1)",
         id,
         mlro.0,
         mlro.1
@@ -312,7 +314,8 @@ impl Contribution {
 }
 
 pub struct Contributor {
-    pub staff_id: Uuid,
+    /// `None`: someone outside the console (demo data, reports from before this was kept).
+    pub staff_id: Option<Uuid>,
     pub staff_name: String,
     pub kind: Contribution,
     pub content_sha256: String,

@@ -108,21 +108,25 @@ async fn insert_test_rows(pool: &PgPool, n: usize) {
     }
 }
 
-/// A superuser rewrites history, going around the append-only trigger.
+/// A superuser rewrites history, going around the append-only trigger: `sql`, with `$1` bound
+/// to `value` when it has one.
+async fn rewrite(pool: &PgPool, sql: &str, value: Option<i64>) {
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("alter table audit_log disable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
+    let query = sqlx::query(sql);
+    let query = if let Some(v) = value { query.bind(v) } else { query };
+    query.execute(&mut *conn).await.unwrap();
+    sqlx::query("alter table audit_log enable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
+}
+
+/// Change the row of `resource_id` behind the chain's back.
 async fn tamper(pool: &PgPool, resource_id: &str) -> i64 {
     let victim: i64 = sqlx::query_scalar("select id from audit_log where resource_id = $1")
         .bind(resource_id)
         .fetch_one(pool)
         .await
         .unwrap();
-    let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("alter table audit_log disable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
-    sqlx::query("update audit_log set resource_id = 'nothing to see' where id = $1")
-        .bind(victim)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("alter table audit_log enable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
+    rewrite(pool, "update audit_log set resource_id = 'nothing to see' where id = $1", Some(victim)).await;
     victim
 }
 
@@ -240,11 +244,7 @@ async fn the_cli_verifies_in_stretches_and_reports_its_speed(pool: PgPool) {
     assert!(stdout.contains("2 entries checked"), "only the first run's intent and outcome: {stdout}");
 
     // A row removed from the middle is found across the stretch boundary.
-    let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("alter table audit_log disable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
-    sqlx::query("delete from audit_log where seq = $1").bind(verify::STRETCH + 1).execute(&mut *conn).await.unwrap();
-    sqlx::query("alter table audit_log enable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
-    drop(conn);
+    rewrite(&pool, "delete from audit_log where seq = $1", Some(verify::STRETCH + 1)).await;
     let (code, stdout) = run_cli_verify(&database, &[]);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("a row before it is missing"), "{stdout}");
@@ -468,15 +468,7 @@ async fn the_casework_chain_exposes_tampering_to_the_mlro_and_the_cli(pool: PgPo
     .fetch_one(&pool)
     .await
     .unwrap();
-    let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("alter table audit_log disable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
-    sqlx::query("update audit_log set actor = 'someone else' where id = $1")
-        .bind(victim)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("alter table audit_log enable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
-    drop(conn);
+    rewrite(&pool, "update audit_log set actor = 'someone else' where id = $1", Some(victim)).await;
 
     // The operations chain is untouched, and says so to everyone.
     let ops = app.submit("/audit/verify", &[]).await;
@@ -572,28 +564,21 @@ async fn an_owner_who_rewrites_and_recomputes_the_chain_is_caught_by_the_anchors
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("anchors: 1 published heads checked"), "{stdout}");
 
-    let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("alter table audit_log disable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
-    sqlx::query("update audit_log set resource_id = 'nothing to see' where chain = 'operations' and seq = 2")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query(
+    rewrite(&pool, "update audit_log set resource_id = 'nothing to see' where chain = 'operations' and seq = 2", None)
+        .await;
+    rewrite(
+        &pool,
         "do $$ declare r audit_log; prev bytea; begin
            select hash into prev from audit_log where chain = 'operations' and seq = 1;
            for r in select * from audit_log where chain = 'operations' and seq >= 2 order by seq loop
-             r.prev_hash := prev;
              update audit_log set prev_hash = prev, hash = console.audit_row_hash(prev, r) where id = r.id
                returning hash into prev;
            end loop;
            update console.audit_chain_head set hash = prev where chain = 'operations';
          end $$",
+        None,
     )
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    sqlx::query("alter table audit_log enable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
-    drop(conn);
+    .await;
 
     let ctx = AuditContext { actor: Actor::system(), meta: RequestMeta::default() };
     let report = verify::run(&pool, &ctx, Chain::Operations, Scope::Full).await.unwrap();

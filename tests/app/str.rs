@@ -370,3 +370,35 @@ async fn approving_and_filing_need_a_recent_sign_in(pool: PgPool) {
         assert_eq!(next, back);
     }
 }
+
+#[sqlx::test]
+async fn a_report_waiting_for_review_without_a_recorded_submission_is_refused_not_an_error(pool: PgPool) {
+    // Found by the scanner: approving the demo's waiting report failed with a 500, because
+    // nothing recorded what had been submitted.
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Mari", &["mlro"]).await;
+    let waiting: String = sqlx::query_scalar("select id from str_reports where status = 'pending_review' limit 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let page = app.visit(&format!("/compliance/str/{waiting}")).await;
+    assert!(page.texts("table.contributors tbody tr").iter().any(|r| r.contains("Demo Compliance Officer")));
+    assert_eq!(app.submit(&format!("/compliance/str/{waiting}/approve"), &[]).await.status, 303);
+    assert_eq!(status(&pool, &waiting).await, "approved");
+
+    // One that reached review outside the console, with no submission on record.
+    let case = escalated_alert(&pool).await;
+    let officer = app.another_browser();
+    officer.sign_in_as("Cato", &["compliance"]).await;
+    let id = draft(&officer, &case, "Reached review by hand.").await;
+    sqlx::query("update str_reports set status = 'pending_review' where id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let refused = app.submit(&format!("/compliance/str/{id}/approve"), &[]).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.text(".error-card").contains("not what was submitted"), "{}", refused.body);
+    assert_eq!(status(&pool, &id).await, "pending_review");
+}
