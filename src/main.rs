@@ -150,7 +150,7 @@ async fn verify_audit(database: &Database, config: &Config, since_checkpoint: bo
     let ctx = dropops::audit::AuditContext { actor: dropops::audit::Actor::command_line(), meta: Default::default() };
     let mut broken = Vec::new();
     // Both chains: whoever runs this has the database, and so every row, in hand.
-    for chain in [Chain::Operations, Chain::Casework] {
+    for chain in Chain::ALL {
         let report = verify::run(&database.pool, &ctx, chain, scope).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let v = &report.verification;
         let (name, rate) = (chain.as_str(), format!("{:.0} entries/s", report.rows_per_second()));

@@ -21,7 +21,7 @@ use crate::config::Config;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anchor {
     pub database: String,
-    pub chain: String,
+    pub chain: Chain,
     pub seq: i64,
     pub hash: String,
     pub at: DateTime<Utc>,
@@ -33,7 +33,7 @@ fn signature(config: &Config, a: &Anchor) -> String {
     key.update(b"dropops audit anchor v1");
     let derived = key.finalize().into_bytes();
     let mut mac = Hmac::<Sha256>::new_from_slice(&derived).expect("any key length");
-    mac.update(format!("{}|{}|{}|{}|{}", a.database, a.chain, a.seq, a.hash, a.at.to_rfc3339()).as_bytes());
+    mac.update(format!("{}|{}|{}|{}|{}", a.database, a.chain.as_str(), a.seq, a.hash, a.at.to_rfc3339()).as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
@@ -41,12 +41,12 @@ fn signature(config: &Config, a: &Anchor) -> String {
 pub async fn publish(pool: &PgPool, anchors: &dyn AuditAnchors, config: &Config) -> anyhow::Result<Vec<Anchor>> {
     let database: String = sqlx::query_scalar("select current_database()::text").fetch_one(pool).await?;
     let mut published = Vec::new();
-    for chain in [Chain::Operations, Chain::Casework] {
+    for chain in Chain::ALL {
         let (seq, hash) = db::chain_head(pool, chain).await?;
         let Some(hash) = hash.filter(|_| seq > 0) else { continue };
         let mut anchor = Anchor {
             database: database.clone(),
-            chain: chain.as_str().to_owned(),
+            chain,
             seq,
             hash: hex::encode(hash),
             at: Utc::now(),
@@ -82,20 +82,13 @@ pub async fn check(pool: &PgPool, anchors: &dyn AuditAnchors, config: &Config) -
             continue;
         }
         result.checked += 1;
-        let seen = format!("the {} chain's entry number {} as anchored at {}", anchor.chain, anchor.seq, anchor.at);
+        let seen =
+            format!("the {} chain's entry number {} as anchored at {}", anchor.chain.as_str(), anchor.seq, anchor.at);
         if signature(config, &anchor) != anchor.signature {
             result.problems.push(format!("{seen}: the signature does not match (a forged anchor)"));
             continue;
         }
-        let chain = match anchor.chain.as_str() {
-            "operations" => Chain::Operations,
-            "casework" => Chain::Casework,
-            _ => {
-                result.problems.push(format!("{seen}: no such chain"));
-                continue;
-            }
-        };
-        match db::row_hash(pool, chain, anchor.seq).await? {
+        match db::row_hash(pool, anchor.chain, anchor.seq).await? {
             Some(hash) if hex::encode(&hash) == anchor.hash => {}
             Some(_) => result.problems.push(format!("{seen}: the chain was rewritten after it was anchored")),
             None => result.problems.push(format!("{seen}: the entry is gone (rows were removed after anchoring)")),
@@ -108,7 +101,7 @@ pub async fn check(pool: &PgPool, anchors: &dyn AuditAnchors, config: &Config) -
 pub fn spawn_publisher(pool: PgPool, anchors: Arc<dyn AuditAnchors>, config: Arc<Config>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(config.audit.anchor_interval);
-        let mut last: Vec<(String, i64)> = Vec::new();
+        let mut last: Vec<(Chain, i64)> = Vec::new();
         loop {
             every.tick().await;
             let heads = match heads(&pool).await {
@@ -129,10 +122,10 @@ pub fn spawn_publisher(pool: PgPool, anchors: Arc<dyn AuditAnchors>, config: Arc
     });
 }
 
-async fn heads(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+async fn heads(pool: &PgPool) -> Result<Vec<(Chain, i64)>, sqlx::Error> {
     let mut heads = Vec::new();
-    for chain in [Chain::Operations, Chain::Casework] {
-        heads.push((chain.as_str().to_owned(), db::chain_head(pool, chain).await?.0));
+    for chain in Chain::ALL {
+        heads.push((chain, db::chain_head(pool, chain).await?.0));
     }
     Ok(heads)
 }

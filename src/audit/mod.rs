@@ -33,8 +33,9 @@ pub use verify::Scope;
 /// staff search for in the log) is chained apart from operations, with its own gap-free
 /// numbers and ids, so a role that may not see casework reads a whole chain in which nothing
 /// is missing: no gap, count or verification result tells it when casework happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type, serde::Serialize, serde::Deserialize)]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum Chain {
     Operations,
     Casework,
@@ -61,6 +62,8 @@ pub const CASEWORK_ROUTE: &str = "casework_route";
 const CASEWORK_FIRST_ID: i64 = 1_000_000_000_000_000;
 
 impl Chain {
+    pub const ALL: [Chain; 2] = [Chain::Operations, Chain::Casework];
+
     pub fn of(resource_type: &str) -> Self {
         if CASEWORK_RESOURCES.contains(&resource_type) { Self::Casework } else { Self::Operations }
     }
@@ -90,15 +93,6 @@ impl Chain {
         match self {
             Self::Operations => (1, CASEWORK_FIRST_ID),
             Self::Casework => (CASEWORK_FIRST_ID, i64::MAX),
-        }
-    }
-
-    /// The chains someone with these roles may read.
-    pub fn readable_by(roles: &[Role]) -> &'static [Chain] {
-        if roles.iter().any(|r| matches!(r, Role::Compliance | Role::Mlro)) {
-            &[Chain::Operations, Chain::Casework]
-        } else {
-            &[Chain::Operations]
         }
     }
 }

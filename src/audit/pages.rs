@@ -161,7 +161,7 @@ pub fn parse_filter(f: &AuditFilter) -> Result<ParsedFilter, FilterErrors> {
 
 /// Compliance staff and the MLRO read the casework chain; nobody else does.
 fn is_casework(user: &CurrentUser) -> bool {
-    Chain::readable_by(&user.roles).contains(&Chain::Casework)
+    Access::Roles(CASEWORK).allows(&user.roles)
 }
 
 fn is_search(f: &ParsedFilter) -> bool {

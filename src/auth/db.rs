@@ -102,14 +102,17 @@ pub async fn touch_session(
         idle_secs,
         max_secs,
         casework_max_secs,
-        &CASEWORK_ROLES.map(str::to_owned)
+        &casework_roles()
     )
     .fetch_optional(db)
     .await
 }
 
-/// Roles whose sign-ins end after `auth.casework_max_lifetime_secs` instead.
-const CASEWORK_ROLES: [&str; 2] = ["compliance", "mlro"];
+/// Roles whose sign-ins end after `auth.casework_max_lifetime_secs` instead: the casework
+/// roles of the access table.
+fn casework_roles() -> Vec<String> {
+    super::policy::CASEWORK.iter().map(|r| r.as_str().to_owned()).collect()
+}
 
 /// End a sign-in that is no longer live, naming why. Returns the reason recorded, if the row
 /// was still open.
@@ -132,7 +135,7 @@ pub async fn end_stale_session(
         id,
         max_secs,
         casework_max_secs,
-        &CASEWORK_ROLES.map(str::to_owned)
+        &casework_roles()
     )
     .fetch_optional(db)
     .await
