@@ -123,15 +123,38 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::SeedDemo { seed } => seed_demo(&database, seed).await,
         Command::Serve => serve(&database, config).await,
         Command::CheckConfig => Ok(()),
-        Command::GrantServingRole { role } => db::grant_serving_role(&database.pool, &role).await.map(|()| {
-            println!("{role} may serve the console: it owns nothing and can only append to the audit log");
-        }),
+        Command::GrantServingRole { role } => grant_serving_role(&database, &role).await,
         Command::Audit { command: AuditCommand::Verify { since_checkpoint } } => {
             verify_audit(&database, &config, since_checkpoint).await
         }
     };
     database.close().await;
     result
+}
+
+/// `grant-serving-role`: a change to who may do what, so audited like any other (intent
+/// first; if it cannot be written, nothing is granted).
+async fn grant_serving_role(database: &Database, role: &str) -> anyhow::Result<()> {
+    use dropops::audit::{self, Actor, AuditContext, Intent, Outcome};
+    let ctx = AuditContext { actor: Actor::command_line(), meta: Default::default() };
+    let intent = Intent {
+        action: "serving_role_granted",
+        resource_type: "database_role",
+        resource_id: role.to_owned(),
+        reason: None,
+        details: serde_json::json!({}),
+    };
+    let token = audit::intent_committed(&database.pool, &ctx, intent).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let granted = db::grant_serving_role(&database.pool, role).await;
+    let outcome = match &granted {
+        Ok(()) => Outcome::Succeeded,
+        Err(e) => Outcome::Failed(e.to_string()),
+    };
+    let mut conn = database.pool.acquire().await?;
+    audit::outcome(&mut conn, &ctx, token, outcome).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    granted?;
+    println!("{role} may serve the console: it owns nothing and can only append to the audit log");
+    Ok(())
 }
 
 /// Where this configuration publishes audit anchors: CloudWatch Logs in production, the

@@ -600,3 +600,39 @@ async fn an_owner_who_rewrites_and_recomputes_the_chain_is_caught_by_the_anchors
     assert!(stdout.contains("operations chain intact") && stdout.contains("anchor MISMATCH"), "{stdout}");
     let _ = std::fs::remove_file(&path);
 }
+
+#[sqlx::test]
+async fn granting_the_serving_role_is_audited_intent_first(pool: PgPool) {
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await.unwrap();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
+    let run = |role: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dropops"))
+            .args(["grant-serving-role", role])
+            .env("DATABASE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    // A refused grant (not an identifier) is recorded as failed; nothing is granted.
+    assert!(!run("Not A Role").status.success());
+    let role = format!("granted_{}", &database[database.len().saturating_sub(40)..]).to_lowercase();
+    sqlx::query(&format!("drop role if exists {role}")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("create role {role}")).execute(&pool).await.unwrap();
+    let out = run(&role);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let trail: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "select resource_id, kind, outcome from audit_log where action = 'serving_role_granted' order by seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let expected = [
+        ("Not A Role".to_owned(), "intent".to_owned(), None),
+        ("Not A Role".to_owned(), "outcome".to_owned(), Some("failed".to_owned())),
+        (role.clone(), "intent".to_owned(), None),
+        (role.clone(), "outcome".to_owned(), Some("succeeded".to_owned())),
+    ];
+    assert_eq!(trail, expected);
+    sqlx::query(&format!("drop owned by {role}")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("drop role {role}")).execute(&pool).await.unwrap();
+}
