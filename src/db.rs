@@ -15,6 +15,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// An open database and, in embedded mode, the server that must outlive the pool.
 pub struct Database {
     pub pool: PgPool,
+    /// A small pool for readiness checks (none for the embedded server, which serves one
+    /// client).
+    pub probe: Option<PgPool>,
     #[cfg(feature = "embedded-db")]
     embedded: Option<pglite_oxide::PgliteServer>,
 }
@@ -28,9 +31,16 @@ impl Database {
                 .acquire_timeout(Duration::from_secs(5))
                 .connect(url.expose())
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot connect to DATABASE_URL: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("{}", unreachable_message(url, &e)))?;
+            // Readiness gets connections of its own: a pool emptied by requests waiting on a
+            // slow transaction must not make the console look dead to App Runner.
+            let probe = PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(2))
+                .connect_lazy(url.expose())?;
             return Ok(Self {
                 pool,
+                probe: Some(probe),
                 #[cfg(feature = "embedded-db")]
                 embedded: None,
             });
@@ -54,7 +64,7 @@ impl Database {
             .max_lifetime(None)
             .connect(&server.database_url())
             .await?;
-        Ok(Self { pool, embedded: Some(server) })
+        Ok(Self { pool, probe: None, embedded: Some(server) })
     }
 
     #[cfg(not(feature = "embedded-db"))]
@@ -89,6 +99,27 @@ impl Database {
             }
         }
     }
+}
+
+/// "cannot connect to the database at drop-db.…:5432/dropapp as dropops_app: connection
+/// refused": where, as whom and why — never the password.
+fn unreachable_message(url: &crate::config::Secret, e: &sqlx::Error) -> String {
+    let place = reqwest::Url::parse(url.expose())
+        .ok()
+        .map(|u| {
+            let who = if u.username().is_empty() { String::new() } else { format!(" as {}", u.username()) };
+            format!(" at {}:{}{}{who}", u.host_str().unwrap_or("?"), u.port().unwrap_or(5432), u.path())
+        })
+        .unwrap_or_default();
+    let cause = match e {
+        sqlx::Error::PoolTimedOut => {
+            "no connection within 5 s (is the host reachable and PostgreSQL listening?)".to_owned()
+        }
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
+    };
+    format!("cannot connect to the database{place}: {cause}")
 }
 
 /// Apply pending migrations.
@@ -148,6 +179,11 @@ pub async fn readiness(pool: &PgPool) -> Result<(), String> {
     .map_err(|_| "database did not answer within 2 s".to_owned())?
     .map_err(|e| match e {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => "no migrations applied".to_owned(),
+        // The serving role lacks a grant: say which, and how to give it.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("42501") => format!(
+            "the console's database role may not read _sqlx_migrations ({}): run `dropops grant-serving-role ROLE` as the tables' owner",
+            db.message()
+        ),
         sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => "database unreachable".to_owned(),
         other => format!(
             "database error: {}",

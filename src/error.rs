@@ -73,12 +73,23 @@ impl AppError {
 /// What people see when PostgreSQL (and with it the session store) cannot be used.
 pub const DATABASE_UNAVAILABLE: &str = "The database cannot be reached right now. Try again in a moment.";
 
+/// What people see when the audit log's chain (or a row the change needs) is held by another
+/// transaction for longer than the lock timeout.
+pub const BUSY: &str = "The audit log is busy recording another change that is taking unusually long, so nothing was done. Try again in a moment.";
+
+/// PostgreSQL's `lock_not_available`: a lock wait ran out (`lock_timeout`).
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::error!(error = %e, "database unavailable");
                 AppError::Unavailable(DATABASE_UNAVAILABLE.into())
+            }
+            sqlx::Error::Database(db) if db.code().as_deref() == Some(LOCK_NOT_AVAILABLE) => {
+                tracing::warn!(error = %db, "lock wait timed out");
+                AppError::Unavailable(BUSY.into())
             }
             other => AppError::Internal(other.into()),
         }

@@ -227,6 +227,9 @@ async fn seed_demo(database: &Database, seed: u64) -> anyhow::Result<()> {
 }
 
 async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
+    // Bind first: a port in use is found before anything is written to the database.
+    let listener =
+        TcpListener::bind(config.bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
     if config.migrate_on_start {
         db::migrate(&database.pool).await?;
     } else if let Err(reason) = db::readiness(&database.pool).await {
@@ -236,8 +239,6 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
     if config.mode == Mode::Demo {
         seed_demo(database, demo::DEFAULT_SEED).await?;
     }
-    let listener =
-        TcpListener::bind(config.bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
     let mode = config.mode;
     let embedded = database.is_embedded();
     dropops::audit::spawn_reconciler(database.pool.clone(), config.audit.outcome_timeout);
@@ -253,12 +254,33 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
             AppState::with_cloud(database.pool.clone(), config, cloud)
         }
     };
+    let state = match &database.probe {
+        Some(probe) => state.with_probe_pool(probe.clone()),
+        None => state,
+    };
     dropops::audit::anchor::spawn_publisher(state.pool.clone(), state.cloud.anchors.clone(), state.config.clone());
     // Deploys, restarts and rotations: this replica's share of the runs (see runs::worker).
-    dropops::runs::worker::Worker::new(state.clone()).spawn();
+    let worker = dropops::runs::worker::Worker::new(state.clone()).spawn();
     tracing::info!(address = %format!("http://{}", listener.local_addr()?), ?mode, embedded, "dropops is listening");
-    dropops::serve(listener, app(state), shutdown_signal()).await?;
+    let (signalled, signal) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = signalled.send(true);
+    });
+    // On SIGTERM the worker stops between steps and releases its leases at once, so another
+    // replica continues the runs without waiting for them to lapse.
+    let mut told = signal.clone();
+    let handover = tokio::spawn(async move {
+        let _ = told.wait_for(|stop| *stop).await;
+        worker.stop(dropops::web::layers::SHUTDOWN_GRACE).await;
+    });
+    let mut told = signal;
+    dropops::serve(listener, app(state), async move {
+        let _ = told.wait_for(|stop| *stop).await;
+    })
+    .await?;
     tracing::info!("stopped accepting requests; shutting down");
+    let _ = handover.await;
     Ok(())
 }
 

@@ -14,6 +14,8 @@ use crate::web::assets::Assets;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// Connections kept for readiness checks (the main pool when there is only one).
+    pub probe_pool: PgPool,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub assets: Arc<Assets>,
@@ -44,6 +46,7 @@ impl AppState {
 
     pub fn with_cloud(pool: PgPool, config: Config, cloud: Cloud) -> Self {
         Self {
+            probe_pool: pool.clone(),
             pool,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
@@ -54,5 +57,11 @@ impl AppState {
             sign_in_failures: Arc::default(),
             csp_log: Arc::default(),
         }
+    }
+
+    /// Readiness checks on a pool of their own.
+    pub fn with_probe_pool(mut self, probe: PgPool) -> Self {
+        self.probe_pool = probe;
+        self
     }
 }

@@ -247,7 +247,11 @@ const UNAVAILABLE: &str = "The audit log cannot be written right now, so nothing
 pub async fn intent(conn: &mut PgConnection, ctx: &AuditContext, intent: Intent) -> Result<AuditToken, AppError> {
     let id = db::insert(conn, ctx, NewRow::of("intent", &intent)).await.map_err(|e| {
         tracing::error!(error = %e, action = intent.action, "audit intent not written; action refused");
-        AppError::Unavailable(UNAVAILABLE.into())
+        match AppError::from(e) {
+            // The chain's head held past the lock timeout by a slow transaction: say so.
+            AppError::Unavailable(busy) if busy == crate::error::BUSY => AppError::Unavailable(busy),
+            _ => AppError::Unavailable(UNAVAILABLE.into()),
+        }
     })?;
     Ok(AuditToken { intent_id: id })
 }

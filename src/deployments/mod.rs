@@ -16,7 +16,7 @@ use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded, tag_of};
 use crate::config::DropEnvironment;
 use crate::error::AppError;
-use crate::runs::{self, NewRun, Plan, Procedure, Run};
+use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId};
 use crate::state::AppState;
 use crate::web::forms::non_empty;
 use crate::web::{Area, Shell, render};
@@ -200,6 +200,9 @@ pub struct RunForm {
     pub reason: String,
     #[serde(default)]
     pub understood: String,
+    /// The run's id, chosen when the confirmation was shown ([`RunId`]).
+    #[serde(default)]
+    pub run: String,
 }
 
 #[derive(Template)]
@@ -238,11 +241,13 @@ struct Prepared {
 }
 
 async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<Prepared, AppError> {
+    let run = RunId::from_form(&form.run)?;
+    let form = RunForm { run: run.to_string(), ..form };
     let procedure = Procedure::parse(&form.procedure)
         .filter(|p| PROCEDURES.contains(&p.as_str()) || DATABASE_PROCEDURES.contains(&p.as_str()))
         .ok_or_else(|| AppError::Validation("Choose deploy, rollback, restart, emergency restart or scale.".into()))?;
     if DATABASE_PROCEDURES.contains(&procedure.as_str()) {
-        return prepare_database(state, user, form, procedure).await;
+        return prepare_database(state, user, form, procedure, run).await;
     }
     let (running, images) =
         tokio::join!(bounded(LIMIT, state.cloud.app_runner.service_status()), bounded(LIMIT, state.cloud.ecr.images()));
@@ -277,12 +282,8 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
     } else {
         None
     };
-    let now = Utc::now();
-    let snapshot = format!(
-        "{}-pre-deploy-{}",
-        state.config.drop.rds_instance.as_deref().unwrap_or("drop-db"),
-        now.format("%Y%m%d-%H%M")
-    );
+    let snapshot =
+        format!("{}-pre-deploy-{}", state.config.drop.rds_instance.as_deref().unwrap_or("drop-db"), run.stamp());
     let (heading, impact, plan, params) = match (procedure, &chosen) {
         (Procedure::Deploy, Some(image)) => (
             format!("Deploy {} to production", image.tag()),
@@ -339,6 +340,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
         form: form.clone(),
     };
     let new = NewRun {
+        id: run,
         procedure,
         target: target(state),
         environment: "production".into(),
@@ -388,11 +390,11 @@ async fn prepare_database(
     user: &CurrentUser,
     form: RunForm,
     procedure: Procedure,
+    run: RunId,
 ) -> Result<Prepared, AppError> {
     let instance = state.config.drop.rds_instance.clone().unwrap_or_else(|| "drop-db".into());
-    let now = Utc::now();
     let (heading, impact, plan, params) = if procedure == Procedure::Snapshot {
-        let id = format!("{instance}-manual-{}", now.format("%Y%m%d-%H%M"));
+        let id = format!("{instance}-manual-{}", run.stamp());
         (
             format!("Take a manual snapshot of {instance}"),
             "No downtime: RDS snapshots a single-AZ instance with a brief I/O pause, a Multi-AZ one from its standby. Manual snapshots are kept until deleted.".to_owned(),
@@ -409,7 +411,7 @@ async fn prepare_database(
                 .filter(|s| s.automated && s.status == "available")
                 .max_by_key(|s| s.created_at)
                 .ok_or_else(|| AppError::Conflict("There is no available automated snapshot to restore.".into()))?;
-        let drill = format!("{instance}-restore-drill-{}", now.format("%Y%m%d%H%M"));
+        let drill = format!("{instance}-restore-drill-{}", run.stamp());
         (
             format!("Restore drill from {}", newest.id),
             format!(
@@ -444,6 +446,7 @@ async fn prepare_database(
         form: form.clone(),
     };
     let new = NewRun {
+        id: run,
         procedure,
         target,
         environment: "production".into(),

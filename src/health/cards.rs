@@ -133,7 +133,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         bounded(READ_LIMIT, cloud.cloudwatch.free_storage_bytes()),
         bounded(READ_LIMIT, cloud.cloudwatch.cpu_percent()),
         bounded(READ_LIMIT, cloud.probes.certificate_expiry()),
-        db::readiness(&state.pool),
+        db::readiness(&state.probe_pool),
         crate::secrets::managed(state),
         bounded(READ_LIMIT, cloud.cloudwatch.app_metrics()),
     );
@@ -264,6 +264,10 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         },
         active_runs: crate::runs::active(&state.pool).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot read active runs");
+            vec![]
+        }),
+        needing_repair: crate::runs::needing_repair(&state.pool).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read runs needing repair");
             vec![]
         }),
         open_windows: crate::runs::open_windows(&state.pool).await.unwrap_or_default(),

@@ -41,6 +41,8 @@ pub struct CardsFragment {
     pub overdue_checks: Vec<&'static str>,
     /// Deploys, restarts, rotations… in progress: why a card may be amber right now.
     pub active_runs: Vec<crate::runs::Run>,
+    /// Ended runs that left production inconsistent (a half-finished rotation).
+    pub needing_repair: Vec<crate::runs::Run>,
     /// Whether the reader may open a run's page (compliance staff may not).
     pub may_follow_runs: bool,
     /// Monitoring maintenance windows open now, and when each ends.

@@ -31,7 +31,7 @@ pub async fn live() -> impl IntoResponse {
 
 /// `GET /health/ready`: the database answers and every migration is applied.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match db::readiness(&state.pool).await {
+    match db::readiness(&state.probe_pool).await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok", "database": "ok" }))),
         Err(reason) => {
             tracing::warn!(%reason, "not ready");

@@ -93,6 +93,68 @@ impl Procedure {
     }
 }
 
+/// A run's id, chosen when its confirmation page is shown: a UUIDv7, so it carries the time it
+/// was made. Names derived from it (the pre-deploy snapshot, a restore drill's instance) are
+/// shown on the confirmation exactly as they will be used and are unique per run; a
+/// confirmation submitted twice starts one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunId(Uuid);
+
+impl RunId {
+    /// How long a confirmation page stays good.
+    const VALID_FOR: chrono::Duration = chrono::Duration::hours(12);
+
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// The id a confirmation form carries back (a fresh one when it carries none: a form
+    /// posted by a script). Refused when it is not one this console made recently.
+    pub fn from_form(text: &str) -> Result<Self, AppError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Self::new());
+        }
+        let stale = || AppError::Validation("This confirmation page is out of date: open it again and confirm.".into());
+        let id = Self(text.parse::<Uuid>().map_err(|_| stale())?);
+        let age = Utc::now() - id.at().ok_or_else(stale)?;
+        if age > Self::VALID_FOR || age < -chrono::Duration::minutes(5) {
+            return Err(stale());
+        }
+        Ok(id)
+    }
+
+    pub fn uuid(self) -> Uuid {
+        self.0
+    }
+
+    /// When the id was made (None: not a UUIDv7).
+    fn at(self) -> Option<DateTime<Utc>> {
+        let (secs, nanos) = self.0.get_timestamp()?.to_unix();
+        DateTime::from_timestamp(secs as i64, nanos)
+    }
+
+    /// "20261202-1743-3f9a2c1b": when, and the id's last 8 hex digits (random in a UUIDv7),
+    /// for names that must be unique per run and still read well.
+    pub fn stamp(self) -> String {
+        let hex = self.0.simple().to_string();
+        let at = self.at().unwrap_or_else(Utc::now);
+        format!("{}-{}", at.format("%Y%m%d-%H%M"), &hex[hex.len() - 8..])
+    }
+}
+
+impl Default for RunId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A run as the pages show it.
 #[derive(Clone, Debug)]
 pub struct Run {
@@ -191,6 +253,7 @@ pub struct LogLine {
 
 /// What starting a run needs besides its plan.
 pub struct NewRun {
+    pub id: RunId,
     pub procedure: Procedure,
     pub target: String,
     pub environment: String,
@@ -203,7 +266,7 @@ pub struct NewRun {
 /// Create a run and its steps: audited, and refused with a link to the run in the way when
 /// the target already has an active one.
 pub async fn start(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, new: NewRun) -> Result<Uuid, AppError> {
-    let id = Uuid::new_v4();
+    let id = new.id.uuid();
     let intent = Intent {
         action: "run_started",
         resource_type: "run",
@@ -223,10 +286,15 @@ pub async fn start(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, new: N
     .await;
     match inserted {
         Ok(()) => Ok(id),
+        // The same confirmation submitted again: the run it started is the answer.
+        Err(e) if e.violates(RUN_ID) && get(pool, id).await?.is_some_and(|r| r.started_by == user.staff_id) => Ok(id),
         Err(e) if e.violates(ONE_ACTIVE_PER_TARGET) => Err(already_running(pool, &new.target).await),
         Err(e) => Err(e),
     }
 }
+
+/// The primary key of runs: a confirmation's run id is used once.
+const RUN_ID: &str = "runs_pkey";
 
 /// The unique partial index that allows one active run per target.
 const ONE_ACTIVE_PER_TARGET: &str = "runs_one_active_per_target_idx";
@@ -307,7 +375,22 @@ pub(crate) fn capitalise(text: &str) -> String {
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-/// Ask a run to stop before its next step. Audited; the worker does the stopping.
+/// Why a run may no longer be cancelled, if it may not: a step past its point of no return
+/// has started (see [`StepKind::commits`]). The run then finishes on its own.
+pub fn too_late_to_cancel(steps: &[Step]) -> Option<String> {
+    steps.iter().find_map(|s| {
+        let consequence = StepKind::parse(&s.name)?.commits()?;
+        (s.status != "pending").then(|| {
+            format!(
+                "Too late to cancel: \"{}\" has started. Stopping now would leave production inconsistent ({consequence}), so the run finishes its remaining steps on its own. Follow it here; if it fails, the run page offers the repair.",
+                s.title
+            )
+        })
+    })
+}
+
+/// Ask a run to stop before its next step. Audited; the worker does the stopping. Refused once
+/// a step past its point of no return has started: stopping then would hurt production.
 pub async fn request_cancel(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, id: Uuid) -> Result<(), AppError> {
     let intent = Intent {
         action: "run_cancel_requested",
@@ -317,17 +400,21 @@ pub async fn request_cancel(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
         details: json!({}),
     };
     audit::audited(pool, ctx, intent, async |tx, _token| {
-        let done = sqlx::query!(
-            "update console.runs set cancel_requested_by = $2
-              where id = $1 and status in ('queued', 'running') and cancel_requested_by is null",
-            id,
-            user.name
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        crate::error::changed(done, "This run has already ended or is already being cancelled.")?;
+        // The run's row lock orders this against the worker starting a step (its fence).
+        let run = sqlx::query!("select status, cancel_requested_by from console.runs where id = $1 for update", id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if !matches!(run.status.as_str(), "queued" | "running") || run.cancel_requested_by.is_some() {
+            return Err(AppError::Conflict("This run has already ended or is already being cancelled.".into()));
+        }
+        let steps = steps_in(&mut *tx, id).await?;
+        if let Some(why) = too_late_to_cancel(&steps) {
+            return Err(AppError::Conflict(why));
+        }
+        sqlx::query!("update console.runs set cancel_requested_by = $2 where id = $1", id, user.name)
+            .execute(&mut *tx)
+            .await?;
         note(&mut *tx, id, None, &format!("{} asked to cancel: the run stops before its next step", user.name)).await?;
         Ok(())
     })
@@ -335,8 +422,10 @@ pub async fn request_cancel(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
 }
 
 /// Carry on a failed run from the step that failed: its state (what it already did) is kept,
-/// so the step resumes rather than starts over. Audited; refused when something else now
-/// runs on the same target.
+/// so the step resumes rather than starts over. A wait that failed because its operation
+/// failed (a redeploy that did not come up) also redoes the step that started the operation:
+/// waiting again for a failed operation would fail again on every press. Audited; refused
+/// when something else now runs on the same target.
 pub async fn request_resume(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, run: &Run) -> Result<(), AppError> {
     let id = run.id;
     let intent = Intent {
@@ -350,7 +439,7 @@ pub async fn request_resume(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
         let done = sqlx::query!(
             "update console.runs set status = 'queued', finished_at = null, outcome = null, lease_owner = null,
                     lease_until = null, cancel_requested_by = null
-              where id = $1 and status = 'failed'",
+              where id = $1 and status in ('failed', 'cancelled')",
             id
         )
         .execute(&mut *tx)
@@ -358,6 +447,19 @@ pub async fn request_resume(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
         .rows_affected()
             == 1;
         crate::error::changed(done, "This run is no longer failed.")?;
+        let steps = steps_in(&mut *tx, id).await?;
+        let redo: Vec<i32> = steps
+            .iter()
+            .filter(|s| s.status == "failed")
+            .filter_map(|failed| {
+                let starters = StepKind::parse(&failed.name)?.started_by();
+                steps
+                    .iter()
+                    .rev()
+                    .find(|s| s.position < failed.position && starters.iter().any(|k| k.as_str() == s.name))
+                    .map(|s| s.position)
+            })
+            .collect();
         sqlx::query!(
             "update console.run_steps set status = 'pending', finished_at = null, started_at = null, intent_id = null,
                     state = state - 'error'
@@ -366,7 +468,28 @@ pub async fn request_resume(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
         )
         .execute(&mut *tx)
         .await?;
-        note(&mut *tx, id, None, &format!("{} resumed the run from the step that failed", user.name)).await?;
+        // The operation it started is kept as `previous_operation_id`: followed if it still
+        // runs, replaced by a new one if it ended.
+        sqlx::query!(
+            r#"update console.run_steps
+                  set status = 'pending', finished_at = null, started_at = null, intent_id = null,
+                      state = (state - 'operation_id' - 'rollback_operation_id' - 'pause_operation_id'
+                                     - 'resume_operation_id' - 'adopted' - 'resumed')
+                              || jsonb_build_object('previous_operation_id',
+                                     coalesce(state ->> 'operation_id', state ->> 'rollback_operation_id',
+                                              state ->> 'pause_operation_id', state ->> 'resume_operation_id'))
+                where run_id = $1 and position = any($2)"#,
+            id,
+            &redo
+        )
+        .execute(&mut *tx)
+        .await?;
+        let line = if redo.is_empty() {
+            format!("{} resumed the run from the step that failed", user.name)
+        } else {
+            format!("{} resumed the run: the operation that failed is started again", user.name)
+        };
+        note(&mut *tx, id, None, &line).await?;
         Ok(())
     })
     .await;
@@ -374,6 +497,65 @@ pub async fn request_resume(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
         Err(e) if e.violates(ONE_ACTIVE_PER_TARGET) => Err(already_running(pool, &run.target).await),
         other => other,
     }
+}
+
+/// A database password rotation that ended (failed or cancelled) after RDS was asked for the
+/// new password but before health was verified with it: production may be unable to
+/// connect, now or on its next restart. Resuming the run repairs it.
+pub fn half_finished(run: &Run, steps: &[Step]) -> bool {
+    let status = |kind: StepKind| steps.iter().find(|s| s.name == kind.as_str()).map(|s| s.status.as_str());
+    run.procedure() == Some(Procedure::RotateDbPassword)
+        && matches!(run.status.as_str(), "failed" | "cancelled" | "running" | "queued")
+        && matches!(status(StepKind::SetDbPassword), Some("running" | "succeeded" | "failed"))
+        && status(StepKind::VerifyHealth) != Some("succeeded")
+}
+
+/// Ended runs that left production inconsistent and are not yet repaired (a later run of the
+/// same procedure on the same target that succeeded repairs them): the dashboard's and the
+/// secrets page's red notice.
+pub async fn needing_repair(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
+    let candidates = sqlx::query_as!(
+        Run,
+        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+                created_at, finished_at, outcome, cancel_requested_by
+           from console.runs r
+          where procedure = 'rotate_db_password' and status in ('failed', 'cancelled')
+            and not exists (select 1 from console.runs later
+                             where later.procedure = r.procedure and later.target = r.target
+                               and later.created_at > r.created_at and later.status = 'succeeded')
+          order by created_at desc limit 5"
+    )
+    .fetch_all(pool)
+    .await?;
+    let ids: Vec<Uuid> = candidates.iter().map(|r| r.id).collect();
+    let steps = sqlx::query!(
+        "select run_id, position, name, title, status, always, state, started_at, finished_at, intent_id
+           from console.run_steps where run_id = any($1) order by run_id, position",
+        &ids
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(candidates
+        .into_iter()
+        .filter(|run| {
+            let of_run: Vec<Step> = steps
+                .iter()
+                .filter(|s| s.run_id == run.id)
+                .map(|s| Step {
+                    position: s.position,
+                    name: s.name.clone(),
+                    title: s.title.clone(),
+                    status: s.status.clone(),
+                    always: s.always,
+                    state: s.state.clone(),
+                    started_at: s.started_at,
+                    finished_at: s.finished_at,
+                    intent_id: s.intent_id,
+                })
+                .collect();
+            half_finished(run, &of_run)
+        })
+        .collect())
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Run>, sqlx::Error> {
@@ -460,13 +642,17 @@ pub async fn history(
 }
 
 pub async fn steps(pool: &PgPool, run: Uuid) -> Result<Vec<Step>, sqlx::Error> {
+    steps_in(pool, run).await
+}
+
+async fn steps_in(db: impl sqlx::PgExecutor<'_>, run: Uuid) -> Result<Vec<Step>, sqlx::Error> {
     sqlx::query_as!(
         Step,
         "select position, name, title, status, always, state, started_at, finished_at, intent_id
            from console.run_steps where run_id = $1 order by position",
         run
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
 }
 

@@ -69,21 +69,23 @@ impl RunProgress {
         self.log.iter().filter(|l| l.position.is_none()).collect()
     }
 
-    /// A database password rotation stopped between setting the password and making the new
-    /// DATABASE_URL current: production connects with a password that no longer works on
-    /// its next restart. Said in words, with the way out.
+    /// A database password rotation stopped between asking RDS for the new password and
+    /// verifying health with it: production may not connect, now or on its next restart.
+    /// Said in words, with the way out.
     pub fn half_rotated(&self) -> bool {
-        let step = |name: &str| self.steps.iter().find(|s| s.name == name).map(|s| s.status.as_str());
-        self.run.procedure() == Some(Procedure::RotateDbPassword)
-            && matches!(step("set_db_password"), Some("running" | "succeeded" | "failed"))
-            && step("promote_secret") != Some("succeeded")
+        super::half_finished(&self.run, &self.steps)
     }
 
-    /// Resuming makes sense for a failed rotation: its next step continues with the value
-    /// already stored, never a new one.
+    /// Why the run may no longer be cancelled, shown instead of the button.
+    pub fn too_late_to_cancel(&self) -> Option<String> {
+        super::too_late_to_cancel(&self.steps)
+    }
+
+    /// Resuming makes sense for a failed rotation and for any half-finished one: its next
+    /// step continues with the value already stored, never a new one.
     pub fn resumable(&self) -> bool {
-        self.run.status == "failed"
-            && matches!(self.run.procedure(), Some(Procedure::RotateDbPassword | Procedure::RotateJwtSecret))
+        let rotation = matches!(self.run.procedure(), Some(Procedure::RotateDbPassword | Procedure::RotateJwtSecret));
+        rotation && (self.run.status == "failed" || (self.run.status == "cancelled" && self.half_rotated()))
     }
 
     pub fn error_of(step: &Step) -> Option<&str> {

@@ -118,6 +118,37 @@ impl StepKind {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
+    /// Whether the step is a point of no return: once it has started, stopping the run
+    /// would leave production inconsistent, so the run may no longer be cancelled and finishes
+    /// on its own. The text says what stopping would leave behind.
+    pub fn commits(self) -> Option<&'static str> {
+        match self {
+            StepKind::SetDbPassword => Some(
+                "RDS would keep the new password while the app's DATABASE_URL holds the old one, and the next restart of Drop could not connect",
+            ),
+            StepKind::PromoteSecret => {
+                Some("the new secret would be current while the app still runs with the old one")
+            }
+            StepKind::DeployImage | StepKind::RollbackImage | StepKind::Redeploy => {
+                Some("the new version would go live with no health check and no automatic rollback")
+            }
+            StepKind::SetScaling => Some("the scaling change would be applied without being checked"),
+            _ => None,
+        }
+    }
+
+    /// For a step that waits for an App Runner operation: the steps that may have started it.
+    pub fn started_by(self) -> &'static [StepKind] {
+        match self {
+            StepKind::WaitRollback => &[StepKind::RollbackImage],
+            StepKind::WaitPaused => &[StepKind::Pause],
+            StepKind::WaitResumed => &[StepKind::Resume],
+            StepKind::WaitScaling => &[StepKind::SetScaling],
+            StepKind::WaitDeployment => &[StepKind::DeployImage, StepKind::Redeploy],
+            _ => &[],
+        }
+    }
+
     /// The audit action of the step's intent and outcome.
     pub fn action(self) -> &'static str {
         match self {
@@ -468,6 +499,14 @@ async fn start_operation(
 ) -> Progress {
     if let Some(id) = cx.step.state[key].as_str() {
         return Progress::Done(json!({ key: id }));
+    }
+    // Redone after a resume: the operation started last time is followed if it still runs.
+    if let Some(previous) = cx.step.state["previous_operation_id"].as_str() {
+        match cx.state.cloud.app_runner.operation(previous).await {
+            Ok(Some(op)) if op.in_progress() => return Progress::Done(json!({ key: previous, "adopted": true })),
+            Ok(_) => {}
+            Err(e) => return trouble(cx, cx.state.config.runs.retry_limit, e),
+        }
     }
     if cx.step.state["resumed"].as_bool() == Some(true) {
         // A little slack for the difference between AWS's clock and the database's.

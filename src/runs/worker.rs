@@ -1,13 +1,27 @@
 //! The in-process worker. Every replica runs one; a run is claimed with `FOR UPDATE SKIP
-//! LOCKED` and held by a lease the worker renews before every attempt. A replica that dies
-//! stops renewing; when the lease lapses another replica claims the run and carries on from
-//! the step that was in progress, which then looks for what it may already have done.
+//! LOCKED` and held by a lease that a task of its own renews while the steps act, so a slow
+//! step never starves it. A replica that dies stops renewing; when the lease lapses another
+//! replica claims the run and carries on from the step that was in progress, which then
+//! looks for what it may already have done.
+//!
+//! Fencing: every claim increments the run's `lease_epoch`, and every write the worker makes
+//! about a run (step status, facts, log, audit intents and outcomes) is made in a transaction
+//! that first checks, under the run's row lock, that it still holds the lease with its epoch
+//! ([`Worker::fence`]). A worker that cannot renew stops acting at once: a step in progress is
+//! abandoned when the lease's local deadline passes, and nothing it learned is written.
+//! On shutdown a worker stops between steps and releases its leases, so another replica
+//! continues at once.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::steps::{self, Plan, Progress, StepContext, StepKind};
@@ -26,28 +40,116 @@ pub enum Phase {
 
 pub type Halt = Arc<dyn Fn(i32, Phase) -> bool + Send + Sync>;
 
+/// Where a test may freeze the whole worker (its lease renewal included), as a GC pause or a
+/// stopped VM would, until the returned future completes.
+pub type Stall = Arc<dyn Fn(i32, Phase) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> + Send + Sync>;
+
 /// How a drive of one run ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Driven {
     Finished,
-    /// Another worker holds the run now.
+    /// Another worker holds the run now, or this one could not renew its lease in time.
     LostLease,
     /// Stopped by the test hook, as if the process had died.
     Halted,
+    /// Stopped between steps on shutdown; the lease was released for another replica.
+    Released,
 }
+
+/// A run this worker claimed, with the epoch that fences its writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub run: Uuid,
+    pub epoch: i64,
+}
+
+/// Why a drive stopped short.
+enum Interrupt {
+    /// The fence refused a write: the lease is gone.
+    LeaseLost,
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Interrupt {
+    fn from(e: sqlx::Error) -> Self {
+        Interrupt::Db(e)
+    }
+}
+
+type Driving<T> = Result<T, Interrupt>;
 
 pub struct Worker {
     state: AppState,
     id: Uuid,
     halt: Option<Halt>,
+    stall: Option<Stall>,
+    /// Set while a [`Stall`] holds the worker: renewals are frozen too.
+    frozen: Arc<AtomicBool>,
+    stop: watch::Receiver<bool>,
 }
 
 /// Runs driven at once by one replica.
 const CONCURRENT_RUNS: usize = 4;
 
+/// The running worker of a replica: [`WorkerHandle::stop`] hands its runs over.
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Stop claiming, let each run in hand reach the end of its step, release the leases.
+    /// Bounded: a step still acting after `grace` is left to the lease.
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(grace, self.done).await.is_err() {
+            tracing::warn!("runs still in a step at shutdown: another replica takes them over when their lease lapses");
+        }
+    }
+}
+
+/// The lease on one run while it is driven: renewed by a task of its own.
+struct Lease {
+    claim: Claim,
+    /// Until when acting is safe; `None` once the lease is known to be lost.
+    held: watch::Receiver<Option<Instant>>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewer.abort();
+    }
+}
+
+impl Lease {
+    fn valid(&self) -> bool {
+        matches!(*self.held.borrow(), Some(until) if until > Instant::now())
+    }
+
+    /// Resolves when acting is no longer safe: the lease was lost or its deadline passed
+    /// without a renewal.
+    async fn lapsed(&self) {
+        let mut held = self.held.clone();
+        loop {
+            let until = *held.borrow_and_update();
+            match until {
+                Some(until) if until > Instant::now() => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => {}
+                        changed = held.changed() => if changed.is_err() { return },
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
 impl Worker {
     pub fn new(state: AppState) -> Self {
-        Self { state, id: Uuid::new_v4(), halt: None }
+        let (_, stop) = watch::channel(false);
+        Self { state, id: Uuid::new_v4(), halt: None, stall: None, frozen: Arc::default(), stop }
     }
 
     /// Stop dead where `halt` says (kill tests).
@@ -56,20 +158,41 @@ impl Worker {
         self
     }
 
+    /// Freeze where `stall` says (stalled-worker tests).
+    pub fn stalling(mut self, stall: Stall) -> Self {
+        self.stall = Some(stall);
+        self
+    }
+
+    /// Stop between steps and release the lease once `stop` turns true (shutdown).
+    pub fn stopping_on(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
     /// The background loop of a replica: claim what is runnable, drive it, look again.
-    pub fn spawn(self) {
-        let worker = Arc::new(self);
-        tokio::spawn(async move {
+    pub fn spawn(self) -> WorkerHandle {
+        let (stop, rx) = watch::channel(false);
+        let worker = Arc::new(self.stopping_on(rx));
+        let done = tokio::spawn(async move {
             let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_RUNS));
-            loop {
+            let mut stop = worker.stop.clone();
+            while !worker.stopping() {
                 let Ok(permit) = slots.clone().acquire_owned().await else { return };
                 match worker.claim().await {
-                    Ok(Some(run)) => {
+                    Ok(Some(claim)) => {
                         let worker = worker.clone();
                         tokio::spawn(async move {
                             let _permit = permit;
-                            if let Err(e) = worker.drive(run).await {
-                                tracing::error!(error = %e, %run, "run interrupted; it resumes when its lease lapses");
+                            if let Err(e) = worker.drive(claim).await {
+                                tracing::error!(error = %e, run = %claim.run, "run interrupted");
+                                // Let a passing trouble pass, then hand the run to whoever can.
+                                tokio::time::sleep(worker.state.config.runs.poll_interval).await;
+                                worker.release(claim).await;
                             }
                         });
                         continue;
@@ -78,64 +201,154 @@ impl Worker {
                     Err(e) => tracing::warn!(error = %e, "cannot look for runs"),
                 }
                 drop(permit);
-                tokio::time::sleep(worker.state.config.runs.poll_interval.min(Duration::from_secs(1))).await;
+                let pause = worker.state.config.runs.poll_interval.min(Duration::from_secs(1));
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => {}
+                }
             }
+            // Shutting down: wait for every run in hand to release its lease.
+            let _ = slots.acquire_many(CONCURRENT_RUNS as u32).await;
         });
+        WorkerHandle { stop, done }
     }
 
     /// Drive runs one after another until none is left to claim (tests, and `dropops` CLI use).
     pub async fn run_until_idle(&self) -> Result<Driven, sqlx::Error> {
-        while let Some(run) = self.claim().await? {
-            let driven = self.drive(run).await?;
-            if driven == Driven::Halted {
-                return Ok(Driven::Halted);
+        while let Some(claim) = self.claim().await? {
+            let driven = self.drive(claim).await?;
+            if matches!(driven, Driven::Halted | Driven::Released) {
+                return Ok(driven);
             }
         }
         Ok(Driven::Finished)
     }
 
-    /// Take the oldest runnable run whose lease is free or lapsed.
-    pub async fn claim(&self) -> Result<Option<Uuid>, sqlx::Error> {
-        sqlx::query_scalar!(
+    /// Take the oldest runnable run whose lease is free or lapsed, with a new epoch.
+    pub async fn claim(&self) -> Result<Option<Claim>, sqlx::Error> {
+        let claimed = sqlx::query!(
             "update console.runs r
-                set status = 'running', lease_owner = $1, lease_until = now() + $2::bigint * interval '1 millisecond'
+                set status = 'running', lease_owner = $1, lease_epoch = r.lease_epoch + 1,
+                    lease_until = now() + $2::bigint * interval '1 millisecond'
               where r.id = (select id from console.runs
                              where status in ('queued', 'running') and (lease_until is null or lease_until < now())
                              order by created_at limit 1
                              for update skip locked)
-             returning r.id",
+             returning r.id, r.lease_epoch",
             self.id,
             self.state.config.runs.lease.as_millis() as i64
         )
         .fetch_optional(&self.state.pool)
-        .await
+        .await?;
+        Ok(claimed.map(|c| Claim { run: c.id, epoch: c.lease_epoch }))
     }
 
-    async fn renew(&self, run: Uuid) -> Result<bool, sqlx::Error> {
-        let renewed = sqlx::query!(
-            "update console.runs set lease_until = now() + $3::bigint * interval '1 millisecond'
-              where id = $1 and lease_owner = $2 and status = 'running'",
-            run,
+    /// Hold a claimed run's lease: renew it every quarter lease while the run is driven. Acting
+    /// is safe until three quarters of a lease after the last renewal was sent.
+    fn hold(&self, claim: Claim, claimed_at: Instant) -> Lease {
+        let lease = self.state.config.runs.lease;
+        let safe = lease * 3 / 4;
+        let (tx, held) = watch::channel(Some(claimed_at + safe));
+        let (pool, owner, frozen) = (self.state.pool.clone(), self.id, self.frozen.clone());
+        let renewer = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 4).await;
+                if frozen.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let sent = Instant::now();
+                match renew(&pool, claim, owner, lease).await {
+                    Ok(true) => {
+                        let _ = tx.send(Some(sent + safe));
+                    }
+                    Ok(false) => {
+                        let _ = tx.send(None);
+                        return;
+                    }
+                    // The deadline stays where it was: it runs out unless a later renewal works.
+                    Err(e) => tracing::warn!(error = %e, run = %claim.run, "lease not renewed"),
+                }
+            }
+        });
+        Lease { claim, held, renewer }
+    }
+
+    /// Give a run back (shutdown, or after an interruption), fenced like every other write.
+    async fn release(&self, claim: Claim) {
+        let released = sqlx::query!(
+            "update console.runs set lease_owner = null, lease_until = null
+              where id = $1 and lease_owner = $2 and lease_epoch = $3 and status = 'running'",
+            claim.run,
             self.id,
-            self.state.config.runs.lease.as_millis() as i64
+            claim.epoch
         )
         .execute(&self.state.pool)
+        .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, run = %claim.run, "lease not released: it lapses on its own");
+        }
+    }
+
+    /// The fence: lock the run's row and check that this worker still holds its lease with
+    /// the claimed epoch. Every write about a run goes through it, in the same transaction.
+    /// Returns who asked to cancel the run, if anyone.
+    async fn fence(&self, tx: &mut PgConnection, lease: &Lease) -> Driving<Option<String>> {
+        let held = sqlx::query_scalar!(
+            "select cancel_requested_by from console.runs
+              where id = $1 and lease_owner = $2 and lease_epoch = $3 and status = 'running'
+                and lease_until > clock_timestamp()
+                for update",
+            lease.claim.run,
+            self.id,
+            lease.claim.epoch
+        )
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(renewed.rows_affected() == 1)
+        held.ok_or(Interrupt::LeaseLost)
     }
 
     fn halted(&self, position: i32, phase: Phase) -> bool {
         self.halt.as_ref().is_some_and(|h| h(position, phase))
     }
 
-    /// Drive one claimed run until it ends, the lease is lost, or the test hook stops it.
-    pub async fn drive(&self, id: Uuid) -> Result<Driven, sqlx::Error> {
+    /// The stall hook: freeze everything, renewals included, until the test lets go.
+    async fn stall(&self, position: i32, phase: Phase) {
+        if let Some(frozen) = self.stall.as_ref().and_then(|s| s(position, phase)) {
+            self.frozen.store(true, Ordering::SeqCst);
+            frozen.await;
+            self.frozen.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Drive one claimed run until it ends, the lease is lost, the test hook stops it, or the
+    /// replica shuts down.
+    pub async fn drive(&self, claim: Claim) -> Result<Driven, sqlx::Error> {
+        let lease = self.hold(claim, Instant::now());
+        match self.drive_held(&lease).await {
+            Ok(Driven::Released) => {
+                self.release(claim).await;
+                Ok(Driven::Released)
+            }
+            Ok(driven) => Ok(driven),
+            Err(Interrupt::LeaseLost) => {
+                tracing::warn!(run = %claim.run, "lease lost: this worker stops acting on the run");
+                Ok(Driven::LostLease)
+            }
+            Err(Interrupt::Db(e)) => Err(e),
+        }
+    }
+
+    async fn drive_held(&self, lease: &Lease) -> Driving<Driven> {
         let pool = &self.state.pool;
+        let id = lease.claim.run;
         let mut last_wait: Option<(i32, String)> = None;
         let mut resumed_here = std::collections::HashSet::new();
         loop {
-            if !self.renew(id).await? {
-                return Ok(Driven::LostLease);
+            if !lease.valid() {
+                return Err(Interrupt::LeaseLost);
+            }
+            if self.stopping() {
+                return Ok(Driven::Released);
             }
             let Some(run) = super::get(pool, id).await? else { return Ok(Driven::Finished) };
             let steps = super::steps(pool, id).await?;
@@ -145,82 +358,139 @@ impl Worker {
             // Steps that will not run now: skipped after a failure, cancelled on request.
             if stopping {
                 let status = if failed { "skipped" } else { "cancelled" };
+                let mut tx = pool.begin().await?;
+                self.fence(&mut tx, lease).await?;
                 sqlx::query!(
                     "update console.run_steps set status = $2, finished_at = now()
                       where run_id = $1 and status = 'pending' and not always",
                     id,
                     status
                 )
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
             }
             let current =
                 steps.iter().find(|s| s.status == "running" || (s.status == "pending" && (!stopping || s.always)));
             let Some(step) = current else {
-                self.finish(&run, &ctx).await?;
+                self.finish(lease, &run, &ctx).await?;
                 return Ok(Driven::Finished);
             };
             let Some(kind) = StepKind::parse(&step.name) else {
-                self.fail_step(&run, &ctx, step, "the console does not know this step (a newer version wrote it)")
-                    .await?;
+                self.fail_step(
+                    lease,
+                    &run,
+                    &ctx,
+                    step,
+                    "the console does not know this step (a newer version wrote it)",
+                )
+                .await?;
                 continue;
             };
             let mut step = step.clone();
             if step.status == "pending" {
-                if let Err(e) = self.start_step(&run, &ctx, &step, kind).await {
-                    tracing::error!(error = %e, "audit intent not written; the step waits");
-                    tokio::time::sleep(self.state.config.runs.poll_interval).await;
-                    continue;
+                match self.start_step(lease, &run, &ctx, &step, kind).await {
+                    Ok(true) => {}
+                    // A cancel arrived before a step past the point of no return: it stops here.
+                    Ok(false) => continue,
+                    Err(Interrupt::Db(e)) => {
+                        tracing::error!(error = %e, "audit intent not written; the step waits");
+                        tokio::time::sleep(self.state.config.runs.poll_interval).await;
+                        continue;
+                    }
+                    Err(lost) => return Err(lost),
                 }
                 step = super::steps(pool, id).await?.into_iter().find(|s| s.position == step.position).unwrap_or(step);
                 resumed_here.insert(step.position);
             } else if resumed_here.insert(step.position) && step.state["resumed"].as_bool() != Some(true) {
                 // Found in progress: another replica (or this one before a restart) started it.
-                self.note(&run, Some(step.position), "Resumed after an interruption: checking what was already done")
-                    .await?;
+                let mut tx = pool.begin().await?;
+                self.fence(&mut tx, lease).await?;
+                super::note(
+                    &mut *tx,
+                    id,
+                    Some(step.position),
+                    "Resumed after an interruption: checking what was already done",
+                )
+                .await?;
                 sqlx::query!(
                     "update console.run_steps set state = state || '{\"resumed\": true}' where run_id = $1 and position = $2",
                     id,
                     step.position
                 )
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 step.state["resumed"] = json!(true);
             }
             if self.halted(step.position, Phase::BeforeAct) {
                 return Ok(Driven::Halted);
             }
-            let progress = steps::attempt(&StepContext { state: &self.state, run: &run, step: &step }, kind).await;
+            self.stall(step.position, Phase::BeforeAct).await;
+            if !lease.valid() {
+                return Err(Interrupt::LeaseLost);
+            }
+            let cx = StepContext { state: &self.state, run: &run, step: &step };
+            // The step is abandoned the moment acting stops being safe.
+            let progress = tokio::select! {
+                biased;
+                () = lease.lapsed() => return Err(Interrupt::LeaseLost),
+                progress = steps::attempt(&cx, kind) => progress,
+            };
             if self.halted(step.position, Phase::AfterAct) {
                 return Ok(Driven::Halted);
             }
+            self.stall(step.position, Phase::AfterAct).await;
             match progress {
-                Progress::Done(learned) => self.complete_step(&run, &ctx, &step, kind, learned).await?,
+                Progress::Done(learned) => self.complete_step(lease, &run, &ctx, &step, kind, learned).await?,
                 Progress::Waiting(why) => {
                     if last_wait.as_ref() != Some(&(step.position, why.clone())) {
-                        self.note(&run, Some(step.position), &why).await?;
+                        self.note(lease, Some(step.position), &why).await?;
                         last_wait = Some((step.position, why));
                     }
-                    tokio::time::sleep(self.state.config.runs.poll_interval).await;
+                    let mut stop = self.stop.clone();
+                    tokio::select! {
+                        () = tokio::time::sleep(self.state.config.runs.poll_interval) => {}
+                        _ = stop.changed() => {}
+                    }
                 }
                 Progress::Failed(why) => {
-                    self.fail_step(&run, &ctx, &step, &why).await?;
+                    self.fail_step(lease, &run, &ctx, &step, &why).await?;
                     if kind == StepKind::VerifyHealth {
-                        self.roll_back_automatically(&run, &step).await?;
+                        self.roll_back_automatically(lease, &run, &step).await?;
                     }
                 }
             }
         }
     }
 
-    async fn note(&self, run: &Run, position: Option<i32>, line: &str) -> Result<(), sqlx::Error> {
-        super::note(&self.state.pool, run.id, position, line).await
+    /// A line in the run's log, fenced.
+    async fn note(&self, lease: &Lease, position: Option<i32>, line: &str) -> Driving<()> {
+        let mut tx = self.state.pool.begin().await?;
+        self.fence(&mut tx, lease).await?;
+        super::note(&mut *tx, lease.claim.run, position, line).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// The step's audit intent and its start, in one transaction: no step runs unaudited.
-    async fn start_step(&self, run: &Run, ctx: &AuditContext, step: &Step, kind: StepKind) -> Result<(), AppError> {
+    /// The step's audit intent and its start, in one fenced transaction: no step runs
+    /// unaudited. `false`: not started, because a cancel arrived before a step past the point
+    /// of no return.
+    async fn start_step(
+        &self,
+        lease: &Lease,
+        run: &Run,
+        ctx: &AuditContext,
+        step: &Step,
+        kind: StepKind,
+    ) -> Driving<bool> {
         let mut tx = self.state.pool.begin().await?;
-        let token = audit::intent(&mut tx, ctx, step_intent(run, step, kind)).await?;
+        // The audit chain's lock first, then the run's row, as every audited request does.
+        let token = audit::intent(&mut tx, ctx, step_intent(run, step, kind)).await.map_err(app_failed)?;
+        let cancel_requested = self.fence(&mut tx, lease).await?;
+        if cancel_requested.is_some() && kind.commits().is_some() {
+            return Ok(false);
+        }
         sqlx::query!(
             "update console.run_steps set status = 'running', started_at = now(), intent_id = $3
               where run_id = $1 and position = $2 and status = 'pending'",
@@ -234,21 +504,23 @@ impl Worker {
         // The outcome is written when the step ends, perhaps by another replica: it finds the
         // intent again through `intent_id` (audit::open_intent).
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn complete_step(
         &self,
+        lease: &Lease,
         run: &Run,
         ctx: &AuditContext,
         step: &Step,
         kind: StepKind,
         learned: Value,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Driving<()> {
         let mut tx = self.state.pool.begin().await?;
         if let Some(token) = audit::open_intent(&mut tx, step.intent_id).await? {
-            audit::outcome(&mut tx, ctx, token, Outcome::Succeeded).await.map_err(audit_failed)?;
+            audit::outcome(&mut tx, ctx, token, Outcome::Succeeded).await.map_err(app_failed)?;
         }
+        self.fence(&mut tx, lease).await?;
         sqlx::query!(
             "update console.run_steps set status = 'succeeded', finished_at = now(), state = state || $3
               where run_id = $1 and position = $2",
@@ -272,11 +544,12 @@ impl Worker {
         Ok(())
     }
 
-    async fn fail_step(&self, run: &Run, ctx: &AuditContext, step: &Step, why: &str) -> Result<(), sqlx::Error> {
+    async fn fail_step(&self, lease: &Lease, run: &Run, ctx: &AuditContext, step: &Step, why: &str) -> Driving<()> {
         let mut tx = self.state.pool.begin().await?;
         if let Some(token) = audit::open_intent(&mut tx, step.intent_id).await? {
-            audit::outcome(&mut tx, ctx, token, Outcome::Failed(why.to_owned())).await.map_err(audit_failed)?;
+            audit::outcome(&mut tx, ctx, token, Outcome::Failed(why.to_owned())).await.map_err(app_failed)?;
         }
+        self.fence(&mut tx, lease).await?;
         sqlx::query!(
             "update console.run_steps set status = 'failed', finished_at = now(), state = state || $3
               where run_id = $1 and position = $2",
@@ -294,20 +567,21 @@ impl Worker {
 
     /// After a deploy's health check failed: add the steps that put the previous image back,
     /// before the maintenance window closes.
-    async fn roll_back_automatically(&self, run: &Run, failed: &Step) -> Result<(), sqlx::Error> {
+    async fn roll_back_automatically(&self, lease: &Lease, run: &Run, failed: &Step) -> Driving<()> {
         if run.procedure() != Some(Procedure::Deploy) {
             return Ok(());
         }
         let previous = run.facts["previous_tag"].as_str().unwrap_or_default().to_owned();
         if !self.state.config.runs.auto_rollback || run.facts["previous_image"].as_str().is_none() {
             return self
-                .note(run, Some(failed.position), "Automatic rollback is off: roll back from the deployments page")
+                .note(lease, Some(failed.position), "Automatic rollback is off: roll back from the deployments page")
                 .await;
         }
         let service = self.state.config.drop.apprunner_service_name.clone().unwrap_or_else(|| "the service".into());
         let plan = Plan::automatic_rollback(&service, &previous);
         let gap = plan.steps.len() as i32;
         let mut tx = self.state.pool.begin().await?;
+        self.fence(&mut tx, lease).await?;
         // Move the later steps out of the way (two moves: positions are a primary key).
         sqlx::query!(
             "update console.run_steps set position = -position - $3 where run_id = $1 and position > $2",
@@ -328,11 +602,12 @@ impl Worker {
             &format!("Rolling back automatically to the image that ran before, {previous}"),
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(())
     }
 
     /// No step left: record how the run ended, release it, and say so in the audit log.
-    async fn finish(&self, run: &Run, ctx: &AuditContext) -> Result<(), sqlx::Error> {
+    async fn finish(&self, lease: &Lease, run: &Run, ctx: &AuditContext) -> Driving<()> {
         let steps = super::steps(&self.state.pool, run.id).await?;
         let first_failure = steps.iter().find(|s| s.status == "failed");
         let (status, outcome) = match first_failure {
@@ -354,36 +629,57 @@ impl Worker {
             }
             None => ("succeeded", None),
         };
-        let ended = sqlx::query!(
-            "update console.runs set status = $3, outcome = $4, finished_at = now(), lease_owner = null, lease_until = null
-              where id = $1 and lease_owner = $2 and status = 'running'",
+        let mut tx = self.state.pool.begin().await?;
+        self.fence(&mut tx, lease).await?;
+        sqlx::query!(
+            "update console.runs set status = $2, outcome = $3, finished_at = now(), lease_owner = null, lease_until = null
+              where id = $1",
             run.id,
-            self.id,
             status,
             outcome
         )
-        .execute(&self.state.pool)
+        .execute(&mut *tx)
         .await?;
-        if ended.rows_affected() == 1 {
-            self.note(
-                run,
-                None,
-                &format!("Run {status}{}", outcome.as_ref().map(|o| format!(": {o}")).unwrap_or_default()),
-            )
-            .await?;
-            let event = audit::Event {
-                action: "run_finished",
-                resource_type: "run",
-                resource_id: run.id.to_string(),
-                reason: None,
-                details: json!({ "procedure": run.procedure, "status": status, "outcome": outcome }),
-            };
-            if let Err(e) = audit::event(&self.state.pool, ctx, event).await {
-                tracing::error!(error = %e, run = %run.id, "run_finished not audited");
-            }
+        super::note(
+            &mut *tx,
+            run.id,
+            None,
+            &format!("Run {status}{}", outcome.as_ref().map(|o| format!(": {o}")).unwrap_or_default()),
+        )
+        .await?;
+        tx.commit().await?;
+        let event = audit::Event {
+            action: "run_finished",
+            resource_type: "run",
+            resource_id: run.id.to_string(),
+            reason: None,
+            details: json!({ "procedure": run.procedure, "status": status, "outcome": outcome }),
+        };
+        if let Err(e) = audit::event(&self.state.pool, ctx, event).await {
+            tracing::error!(error = %e, run = %run.id, "run_finished not audited");
         }
         Ok(())
     }
+}
+
+/// Extend the lease, if this worker still holds it with the claimed epoch.
+async fn renew(pool: &PgPool, claim: Claim, owner: Uuid, lease: Duration) -> Result<bool, sqlx::Error> {
+    let renewed = sqlx::query!(
+        "update console.runs set lease_until = now() + $4::bigint * interval '1 millisecond'
+          where id = $1 and lease_owner = $2 and lease_epoch = $3 and status = 'running'",
+        claim.run,
+        owner,
+        claim.epoch,
+        lease.as_millis() as i64
+    )
+    .execute(pool)
+    .await?;
+    Ok(renewed.rows_affected() == 1)
+}
+
+/// An audit write that failed stops the step like a database error does.
+fn app_failed(e: AppError) -> Interrupt {
+    Interrupt::Db(audit_failed(e))
 }
 
 fn audit_failed(e: AppError) -> sqlx::Error {

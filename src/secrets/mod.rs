@@ -18,7 +18,7 @@ use crate::cloud::{bounded, tag_of};
 use crate::deployments::{environment, service_name, target};
 use crate::error::AppError;
 use crate::runs::rotation::Rotated;
-use crate::runs::{self, NewRun, Plan, Procedure, Run};
+use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId};
 use crate::state::AppState;
 use crate::web::forms::non_empty;
 use crate::web::{Area, Shell, render};
@@ -171,6 +171,8 @@ pub struct SecretsPage {
     pub shell: Shell,
     pub secrets: Vec<ManagedSecret>,
     pub active: Option<Run>,
+    /// Rotations that ended half-way and are not repaired yet.
+    pub needing_repair: Vec<Run>,
     pub history: Vec<Run>,
     pub next: Option<String>,
 }
@@ -185,6 +187,7 @@ pub async fn show_secrets(
         shell: Shell::new(&state, &user, Area::Secrets, "Secrets"),
         secrets: managed(&state).await,
         active: runs::active_on(&state.pool, &target(&state)).await?,
+        needing_repair: runs::needing_repair(&state.pool).await?,
         history: history.runs,
         next: history.next,
     })
@@ -198,6 +201,9 @@ pub struct RotationForm {
     pub reason: String,
     #[serde(default)]
     pub understood: String,
+    /// The run's id, chosen when the confirmation was shown ([`RunId`]).
+    #[serde(default)]
+    pub run: String,
 }
 
 #[derive(Template)]
@@ -222,6 +228,8 @@ struct PreparedRotation {
 }
 
 async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Result<PreparedRotation, AppError> {
+    let run = RunId::from_form(&form.run)?;
+    let form = RotationForm { run: run.to_string(), ..form };
     let d = &state.config.drop;
     let (rotated, secret_id) = match form.secret.as_str() {
         "jwt_secret" => (Rotated::JwtSecret, d.jwt_secret_id.clone()),
@@ -272,6 +280,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
         active: runs::active_on(&state.pool, &target(state)).await?,
     };
     let new = NewRun {
+        id: run,
         procedure,
         target: target(state),
         environment: "production".into(),

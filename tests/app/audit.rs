@@ -505,15 +505,26 @@ async fn the_serving_role_cannot_rewrite_the_chain(pool: PgPool) {
     let role = format!("serving_{}", &database[database.len().saturating_sub(40)..]).to_lowercase();
     sqlx::query(&format!("drop role if exists {role}")).execute(&pool).await.unwrap();
     sqlx::query(&format!("create role {role} login")).execute(&pool).await.unwrap();
-    dropops::db::grant_serving_role(&pool, &role).await.unwrap();
     let base = std::env::var("DATABASE_URL").unwrap();
+    {
+        // Before the grants, readiness names the privilege that is missing and the fix.
+        let (prefix, _) = base.rsplit_once('/').unwrap();
+        let url = format!("{prefix}/{database}").replacen("postgres@", &format!("{role}@"), 1);
+        let ungranted = PgPool::connect(&url).await.unwrap();
+        let why = dropops::db::readiness(&ungranted).await.unwrap_err();
+        assert!(why.contains("may not read _sqlx_migrations") && why.contains("grant-serving-role"), "{why}");
+        ungranted.close().await;
+    }
+    dropops::db::grant_serving_role(&pool, &role).await.unwrap();
     let (prefix, _) = base.rsplit_once('/').unwrap();
     let url = format!("{prefix}/{database}").replacen("postgres@", &format!("{role}@"), 1);
     assert!(url.contains(&role), "{url}");
     let serving = PgPool::connect(&url).await.unwrap();
 
-    // The console works as that role: an audited action, end to end.
+    // The console works as that role: ready, and an audited action, end to end.
     let app = TestApp::spawn(serving.clone()).await;
+    let ready = app.visit("/health/ready").await;
+    assert_eq!(ready.status, 200, "the documented grants make the console ready: {}", ready.body);
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
     app.sign_in_as("Admin Astrid", &["admin"]).await;
     let ola = staff_id(&pool, "Ola").await;
@@ -635,4 +646,55 @@ async fn granting_the_serving_role_is_audited_intent_first(pool: PgPool) {
     assert_eq!(trail, expected);
     sqlx::query(&format!("drop owned by {role}")).execute(&pool).await.unwrap();
     sqlx::query(&format!("drop role {role}")).execute(&pool).await.unwrap();
+}
+
+/// One slow audited transaction used to stall everything: every writer queued on the chain's
+/// head and the pool ran dry. Now a writer waits at most the lock timeout and is told the audit
+/// log is busy (nothing done), and readiness keeps connections of its own.
+#[sqlx::test]
+async fn a_transaction_holding_the_chain_does_not_stall_the_console(pool: PgPool) {
+    let options = (*pool.connect_options()).clone();
+    let probe = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_lazy_with(options);
+    let app = TestApp::spawn_state(
+        |config| dropops::state::AppState::new(pool.clone(), config).with_probe_pool(probe),
+        dropops::config::Config::demo(),
+    )
+    .await;
+    app.another_browser().sign_in_as("Ola", &["viewer"]).await;
+    app.sign_in_as("Admin Astrid", &["admin"]).await;
+    let ola = staff_id(&pool, "Ola").await;
+    // Someone's transaction appended to the operations chain and is taking its time.
+    let mut slow = pool.begin().await.unwrap();
+    sqlx::query("select * from console.audit_chain_head where chain = 'operations' for update")
+        .execute(&mut *slow)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let tab = crate::harness::Browser::clone(&app);
+        let path = format!("/admin/staff/{ola}/disable");
+        attempts.spawn(async move {
+            let page = tab.submit(&path, &[("reason", "Left")]).await;
+            (page.status, page.text("main"))
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ready = app.visit("/health/ready").await;
+    assert_eq!(ready.status, 200, "readiness is not starved: {}", ready.body);
+    let answers = attempts.join_all().await;
+    for (status, text) in &answers {
+        assert_eq!(*status, 503, "{text}");
+        assert!(text.contains("audit log is busy"), "{text}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "each waited the lock timeout, not forever");
+    slow.rollback().await.unwrap();
+    let disabled: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("select disabled_at from console.staff where display_name = 'Ola'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(disabled, None, "nothing was done");
+    // Once the transaction ends, the same action works.
+    assert_eq!(app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "Left")]).await.status, 303);
 }

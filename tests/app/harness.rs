@@ -144,7 +144,9 @@ impl TestApp {
     }
 }
 
-/// One browser: its own cookie jar, no automatic redirects.
+/// One browser: its own cookie jar, no automatic redirects. A clone is another tab of the
+/// same browser (the same cookies).
+#[derive(Clone)]
 pub struct Browser {
     base: String,
     client: reqwest::Client,

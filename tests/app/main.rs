@@ -11,6 +11,7 @@ mod compliance;
 mod database;
 #[cfg(feature = "embedded-db")]
 mod embedded;
+mod fencing;
 mod gdpr;
 mod harness;
 mod health;

@@ -33,22 +33,22 @@ async fn oncall(pool: PgPool) -> TestApp {
     app
 }
 
-fn sim(app: &TestApp) -> &Simulator {
+pub fn sim(app: &TestApp) -> &Simulator {
     app.state.cloud.sim.as_deref().expect("demo mode simulates AWS")
 }
 
-async fn current(app: &TestApp, id: &str) -> String {
+pub async fn current(app: &TestApp, id: &str) -> String {
     app.state.cloud.secrets.value(id, None).await.unwrap().unwrap().expose().to_owned()
 }
 
-async fn rotate(app: &TestApp, secret: &str) -> Uuid {
+pub async fn rotate(app: &TestApp, secret: &str) -> Uuid {
     let page =
         app.submit("/secrets/rotations", &[("secret", secret), ("understood", "yes"), ("reason", "schedule")]).await;
     assert_eq!(page.status, 303, "{}", page.body);
     page.location().trim_start_matches("/runs/").parse().unwrap()
 }
 
-async fn status(pool: &PgPool, run: Uuid) -> String {
+pub async fn status(pool: &PgPool, run: Uuid) -> String {
     sqlx::query_scalar("select status from console.runs where id = $1").bind(run).fetch_one(pool).await.unwrap()
 }
 

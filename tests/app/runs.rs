@@ -48,20 +48,20 @@ pub async fn drive(app: &TestApp) {
 }
 
 /// The digest of a tag in the simulated repository.
-async fn digest(app: &TestApp, tag: &str) -> String {
+pub async fn digest(app: &TestApp, tag: &str) -> String {
     let images = app.state.cloud.ecr.images().await.unwrap();
     images.into_iter().find(|i| i.tags.iter().any(|t| t == tag)).expect("the tag is in ECR").digest
 }
 
-async fn running_tag(app: &TestApp) -> String {
+pub async fn running_tag(app: &TestApp) -> String {
     app.state.cloud.probes.app_health(dropops::cloud::Environment::Production).await.unwrap().version
 }
 
-async fn run_row(pool: &PgPool, id: Uuid) -> (String, Option<String>) {
+pub async fn run_row(pool: &PgPool, id: Uuid) -> (String, Option<String>) {
     sqlx::query_as("select status, outcome from console.runs where id = $1").bind(id).fetch_one(pool).await.unwrap()
 }
 
-async fn step_statuses(pool: &PgPool, id: Uuid) -> Vec<(String, String)> {
+pub async fn step_statuses(pool: &PgPool, id: Uuid) -> Vec<(String, String)> {
     sqlx::query_as("select name, status from console.run_steps where run_id = $1 order by position")
         .bind(id)
         .fetch_all(pool)
@@ -70,7 +70,7 @@ async fn step_statuses(pool: &PgPool, id: Uuid) -> Vec<(String, String)> {
 }
 
 /// App Runner operations the simulator started while a run was going.
-async fn operations_during(pool: &PgPool, run: Uuid, kind: &str) -> i64 {
+pub async fn operations_during(pool: &PgPool, run: Uuid, kind: &str) -> i64 {
     sqlx::query_scalar(
         "select count(*) from console.sim_operations o, console.runs r
           where r.id = $1 and o.kind = $2 and o.started_at between r.created_at and coalesce(r.finished_at, now())",
