@@ -122,6 +122,40 @@ fn unreachable_message(url: &crate::config::Secret, e: &sqlx::Error) -> String {
     format!("cannot connect to the database{place}: {cause}")
 }
 
+/// What the console knows about the database being down. After a request found it
+/// unreachable, the next ones check with one short connection attempt
+/// ([`DatabaseGate::QUICK_CHECK`]) and answer 503 at once if it fails, instead of each waiting
+/// the pool's full timeout; the first success opens the gate again.
+#[derive(Default)]
+pub struct DatabaseGate {
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl DatabaseGate {
+    pub const QUICK_CHECK: Duration = Duration::from_millis(300);
+
+    pub fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_down(&self, down: bool) {
+        if self.down.swap(down, std::sync::atomic::Ordering::Relaxed) != down {
+            if down {
+                tracing::error!("database unreachable: answering 503 at once until it is back");
+            } else {
+                tracing::info!("database reachable again");
+            }
+        }
+    }
+
+    /// One short attempt to get a connection.
+    pub async fn reachable(&self, pool: &PgPool) -> bool {
+        let up = matches!(tokio::time::timeout(Self::QUICK_CHECK, pool.acquire()).await, Ok(Ok(_)));
+        self.set_down(!up);
+        up
+    }
+}
+
 /// Apply pending migrations.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await

@@ -29,6 +29,8 @@ pub struct AppState {
     pub sign_in_failures: Arc<crate::auth::flood::FloodGuard>,
     /// How many CSP reports may still be logged this minute.
     pub csp_log: Arc<crate::ops::LogBudget>,
+    /// Whether the database was last found unreachable (fail fast during an outage).
+    pub db_gate: Arc<crate::db::DatabaseGate>,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
             cloud,
             sign_in_failures: Arc::default(),
             csp_log: Arc::default(),
+            db_gate: Arc::default(),
         }
     }
 

@@ -26,6 +26,7 @@ use crate::config::Role;
 use crate::error::{AppError, changed};
 use crate::state::AppState;
 use crate::web::forms::required_text;
+use crate::web::once::{self, Once};
 use crate::web::{Area, Shell, render};
 
 pub fn status_label(status: &str) -> &'static str {
@@ -71,6 +72,8 @@ pub struct DraftForm {
     pub reason: String,
     pub narrative: String,
     pub transactions: Vec<String>,
+    /// The form's submission token: a new draft is created once per rendered form.
+    pub once: Once,
 }
 
 #[derive(Default)]
@@ -169,6 +172,7 @@ async fn check_draft(
         reason: field(fields, "reason").to_owned(),
         narrative: field(fields, "narrative").to_owned(),
         transactions: fields.iter().filter(|(k, _)| k == "tx").map(|(_, v)| v.clone()).collect(),
+        once: Once::of(field(fields, once::FIELD)).unwrap_or_default(),
     };
     let mut errors = DraftErrors::default();
     let reason = required_text(&form.reason, 300, "the reason in one line").map_err(|e| errors.reason = Some(e)).ok();
@@ -201,6 +205,10 @@ pub async fn create_report(
         }
     }
     let (form, errors, details) = check_draft(&state, &person.id, &fields).await?;
+    // The same form submitted again (a double click, Back and resubmit): the draft it made.
+    if let Some(went_to) = once::already(&state.pool, Some(form.once), user.staff_id).await? {
+        return Ok(Redirect::to(&went_to).into_response());
+    }
     if errors.any() {
         let candidates = str_db::candidate_transactions(&state.pool, &person.id, None).await?;
         let page = DraftPage {
@@ -230,13 +238,23 @@ pub async fn create_report(
         drafted_by: (user.staff_id, &user.name),
         transactions: &form.transactions,
     };
-    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+    let went_to = format!("/compliance/str/{id}");
+    let created = audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        once::record(tx, Some(form.once), user.staff_id, &went_to).await?;
         str_db::create(tx, token, new).await?;
         str_db::contributed(tx, token, &id, (user.staff_id, &user.name), Contribution::Drafted).await?;
         Ok(())
     })
-    .await?;
-    Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
+    .await;
+    match created {
+        // Its twin got there first: go where it went.
+        Err(e) if once::was_repeat(&e) => {
+            let first = once::already(&state.pool, Some(form.once), user.staff_id).await?;
+            Ok(Redirect::to(first.as_deref().unwrap_or("/compliance/str")).into_response())
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(Redirect::to(&went_to).into_response()),
+    }
 }
 
 #[derive(Template)]
@@ -309,6 +327,7 @@ async fn report_page(state: &AppState, user: &CurrentUser, id: &str) -> Result<R
             reason: report.reason().to_owned(),
             narrative: report.narrative().to_owned(),
             transactions: transactions.iter().map(|t| t.id.clone()).collect(),
+            once: Once::new(),
         };
         Some(DraftPage {
             shell: Shell::new(state, user, Area::Compliance, "STR"),

@@ -19,6 +19,7 @@ use crate::auth::CurrentUser;
 use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::once::{self, Once};
 use crate::web::{Area, Shell, render};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,6 +224,10 @@ pub struct ChecklistPage {
     pub errors: Vec<(String, String)>,
     pub can_submit: bool,
     pub runs: Vec<Run>,
+    /// The form's submission token (one checklist run per rendered form).
+    pub once: Once,
+    /// Just submitted: the page confirms it.
+    pub submitted: bool,
 }
 
 impl ChecklistPage {
@@ -259,16 +264,27 @@ async fn checklist_page(
         errors: vec![],
         can_submit: user.has(Role::Oncall) || user.has(Role::Admin),
         runs: history(&state.pool, c.name, 30).await?,
+        once: Once::new(),
+        submitted: false,
     })
+}
+
+#[derive(Deserialize, Default)]
+pub struct ChecklistQuery {
+    #[serde(default)]
+    submitted: Option<String>,
 }
 
 pub async fn show_checklist(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ChecklistQuery>,
 ) -> Result<Response, AppError> {
     let c = checklist(&name)?;
-    Ok(render(&checklist_page(&state, &user, c, manual_items(c)).await?)?.into_response())
+    let mut page = checklist_page(&state, &user, c, manual_items(c)).await?;
+    page.submitted = q.submitted.is_some();
+    Ok(render(&page)?.into_response())
 }
 
 async fn store(
@@ -303,6 +319,11 @@ pub async fn submit_checklist(
     let c = checklist(&name)?;
     let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let value = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let once = Once::of(&value(once::FIELD));
+    let done = format!("/health/checks/{}?submitted=1", c.name);
+    if let Some(went_to) = once::already(&state.pool, once, user.staff_id).await? {
+        return Ok(Redirect::to(&went_to).into_response());
+    }
     let mut manual = manual_items(c);
     let mut errors = vec![];
     for item in &mut manual {
@@ -316,6 +337,7 @@ pub async fn submit_checklist(
     if !errors.is_empty() {
         let mut page = checklist_page(&state, &user, c, manual).await?;
         page.errors = errors;
+        page.once = once.unwrap_or(page.once);
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
     // The measured values are taken again at submission: the evidence is what was true then.
@@ -329,7 +351,14 @@ pub async fn submit_checklist(
         reason: None,
         details: json!({ "problems": problems, "items": items }),
     };
-    audit::audited(&state.pool, &ctx, intent, async |tx, token| Ok(store(tx, token, c.name, &user, &items).await?))
-        .await?;
-    Ok(Redirect::to(&format!("/health/checks/{}", c.name)).into_response())
+    let stored = audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        once::record(tx, once, user.staff_id, &done).await?;
+        Ok(store(tx, token, c.name, &user, &items).await?)
+    })
+    .await;
+    match stored {
+        Err(e) if once::was_repeat(&e) => {}
+        other => other?,
+    }
+    Ok(Redirect::to(&done).into_response())
 }

@@ -33,6 +33,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(CatchPanicLayer::new())
+        .layer(middleware::from_fn_with_state(state.clone(), database_gate))
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         .layer(CompressionLayer::new().gzip(true))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
@@ -41,6 +42,29 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(middleware::from_fn_with_state(state.clone(), identify_request))
+}
+
+/// During a database outage every page would wait the pool's full timeout before its 503,
+/// and a failing session store answered 500. Once a request found the database unreachable,
+/// the next ones answer 503 after one short check; a 500 from the layers (the session store)
+/// while the database is unreachable is the same 503. The probes and static files pass.
+async fn database_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if matches!(path, "/health/live" | "/health/ready" | "/metrics") || path.starts_with("/static/") {
+        return next.run(request).await;
+    }
+    let unavailable = || AppError::Unavailable(crate::error::DATABASE_UNAVAILABLE.into()).into_response();
+    if state.db_gate.is_down() && !state.db_gate.reachable(&state.pool).await {
+        return unavailable();
+    }
+    let response = next.run(request).await;
+    let report = response.extensions().get::<crate::error::ErrorReport>();
+    let database_unavailable = report.is_some_and(|r| r.message == crate::error::DATABASE_UNAVAILABLE);
+    let from_a_layer = response.status() == StatusCode::INTERNAL_SERVER_ERROR && report.is_none();
+    if (database_unavailable || from_a_layer) && !state.db_gate.reachable(&state.pool).await {
+        return unavailable();
+    }
+    response
 }
 
 /// Only the configured public host (loopback names in demo mode) is served: a page on another

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod errors;
 pub mod forms;
 pub mod layers;
+pub mod once;
 
 use askama::Template;
 use axum::extract::FromRequestParts;

@@ -321,3 +321,25 @@ async fn cancelling_an_unknown_run_is_not_found(pool: PgPool) {
     assert_eq!(app.submit(&format!("/runs/{}/cancel", Uuid::new_v4()), &[]).await.status, 404);
     assert_eq!(app.submit("/runs/not-a-run/cancel", &[]).await.status, 404);
 }
+
+/// During a database outage the first request finds out (the pool's timeout); the next ones
+/// answer 503 after one short check instead of each waiting it out, and the sign-in page (whose
+/// session store is the database) says 503 too, not 500.
+#[tokio::test]
+async fn during_a_database_outage_pages_answer_503_fast() {
+    let dead = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy("postgres://postgres@127.0.0.1:9/nothing_listens_here")
+        .unwrap();
+    let app = TestApp::spawn_with(dead, dropops::config::Config::demo()).await;
+    let sign_in = app.visit("/auth/sign-in").await;
+    assert_eq!(sign_in.status, 503, "{}", sign_in.body);
+    assert!(sign_in.text("main").contains("database cannot be reached"), "{}", sign_in.text("main"));
+    for path in ["/health", "/auth/sign-in", "/deployments"] {
+        let asked = std::time::Instant::now();
+        let page = app.visit(path).await;
+        assert_eq!(page.status, 503, "{path}: {}", page.body);
+        assert!(asked.elapsed() < Duration::from_secs(2), "{path} answered after {:?}", asked.elapsed());
+    }
+    assert_eq!(app.visit("/health/live").await.status, 200, "liveness needs no database");
+}

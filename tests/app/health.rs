@@ -315,3 +315,37 @@ async fn the_weekly_checklist_tells_on_call_whether_compliance_must_act_never_ho
         }
     }
 }
+
+/// A checklist submitted twice from the same rendered form (a double click, Back and
+/// resubmit) is recorded once; the page after it confirms the submission.
+#[sqlx::test]
+async fn a_checklist_form_submitted_twice_records_once_and_confirms(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let form = app.visit("/health/checks/daily").await;
+    let once = form.attrs("input[name=_once]", "value").pop().expect("the form carries a submission token");
+    let fields = [("monitors_green_ok", "on"), ("no_critical_alert_ok", "on"), ("_once", once.as_str())];
+    let (first, second) =
+        tokio::join!(app.submit("/health/checks/daily", &fields), app.submit("/health/checks/daily", &fields));
+    assert_eq!((first.status, second.status), (303, 303));
+    let again = app.submit("/health/checks/daily", &fields).await;
+    assert_eq!(again.status, 303);
+    assert_eq!(again.location(), first.location(), "a repeat goes where the first went");
+    let runs: i64 = sqlx::query_scalar("select count(*) from console.checklist_runs").fetch_one(&pool).await.unwrap();
+    assert_eq!(runs, 1, "recorded once");
+    let audited: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action = 'checklist_submitted' and kind = 'intent'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+    let confirmed = app.visit(first.location()).await;
+    assert!(confirmed.text(".checklist-recorded").contains("Recorded"), "{}", confirmed.body);
+    // A freshly rendered form is a new submission.
+    let fresh = app.visit("/health/checks/daily").await.attrs("input[name=_once]", "value").pop().unwrap();
+    assert_ne!(fresh, once);
+    let fields = [("monitors_green_ok", "on"), ("no_critical_alert_ok", "on"), ("_once", fresh.as_str())];
+    assert_eq!(app.submit("/health/checks/daily", &fields).await.status, 303);
+    let runs: i64 = sqlx::query_scalar("select count(*) from console.checklist_runs").fetch_one(&pool).await.unwrap();
+    assert_eq!(runs, 2);
+}

@@ -402,3 +402,27 @@ async fn a_report_waiting_for_review_without_a_recorded_submission_is_refused_no
     assert!(refused.text(".error-card").contains("not what was submitted"), "{}", refused.body);
     assert_eq!(status(&pool, &id).await, "pending_review");
 }
+
+/// The new-draft form submitted twice makes one draft; the repeat lands on it.
+#[sqlx::test]
+async fn a_draft_form_submitted_twice_makes_one_draft(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    let case = escalated_alert(&pool).await;
+    app.sign_in(&["compliance"]).await;
+    let once = uuid::Uuid::new_v4().to_string();
+    let fields = [
+        ("person", case.user.as_str()),
+        ("alert", case.alert.as_str()),
+        ("reason", "Large transfer, source of funds unknown"),
+        ("narrative", "Structuring pattern over three days."),
+        ("tx", case.tx.as_str()),
+        ("_once", once.as_str()),
+    ];
+    let (a, b) = tokio::join!(app.submit("/compliance/str", &fields), app.submit("/compliance/str", &fields));
+    assert_eq!((a.status, b.status), (303, 303), "{}\n{}", a.body, b.body);
+    assert_eq!(a.location(), b.location(), "both land on the one draft");
+    let drafts: i64 =
+        sqlx::query_scalar("select count(*) from str_reports where status = 'draft'").fetch_one(&pool).await.unwrap();
+    assert_eq!(drafts, 1);
+}
