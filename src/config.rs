@@ -322,6 +322,14 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// ":3:5", line and column of a byte offset, as an editor counts them (from 1).
+fn line_and_column(text: &str, offset: usize) -> String {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(":{line}:{column}")
+}
+
 impl Config {
     /// Load from an optional TOML file and the given environment (pass `std::env::vars()`).
     pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigErrors> {
@@ -329,7 +337,8 @@ impl Config {
         let mut table = match file {
             Some(path) => match std::fs::read_to_string(path) {
                 Ok(text) => text.parse::<toml::Table>().unwrap_or_else(|e| {
-                    errors.push(format!("{}: not valid TOML: {}", path.display(), e.message()));
+                    let at = e.span().map(|span| line_and_column(&text, span.start)).unwrap_or_default();
+                    errors.push(format!("{}{at}: not valid TOML: {}", path.display(), e.message()));
                     toml::Table::new()
                 }),
                 Err(e) => {

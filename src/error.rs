@@ -21,6 +21,10 @@ pub enum AppError {
     Validation(String),
     #[error("{0}")]
     Conflict(String),
+    /// A conflict with something the person can open: the message, and where it is (a run in
+    /// the way). Shown with a link, not an address as text.
+    #[error("{0}")]
+    ConflictWith(String, String),
     /// A dependency (database, AWS, the audit log) cannot be used right now.
     #[error("{0}")]
     Unavailable(String),
@@ -33,6 +37,8 @@ pub enum AppError {
 pub struct ErrorReport {
     pub title: &'static str,
     pub message: String,
+    /// Where to go about it, if somewhere: the page in the way.
+    pub link: Option<String>,
 }
 
 impl AppError {
@@ -51,7 +57,7 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Forbidden | AppError::Forbidden4Eyes => StatusCode::FORBIDDEN,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::ConflictWith(..) => StatusCode::CONFLICT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -59,14 +65,21 @@ impl AppError {
 
     fn report(&self) -> ErrorReport {
         let status = self.status();
+        let link = match self {
+            AppError::ConflictWith(_, href) => Some(href.clone()),
+            _ => None,
+        };
         let message = match self {
-            AppError::Validation(m) | AppError::Conflict(m) | AppError::Unavailable(m) => m.clone(),
+            AppError::Validation(m)
+            | AppError::Conflict(m)
+            | AppError::ConflictWith(m, _)
+            | AppError::Unavailable(m) => m.clone(),
             AppError::Forbidden4Eyes => {
                 "You drafted, edited or submitted this report, so another MLRO must review it (four eyes).".into()
             }
             _ => default_message(status).to_owned(),
         };
-        ErrorReport { title: title(status), message }
+        ErrorReport { title: title(status), message, link }
     }
 }
 

@@ -98,7 +98,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "dropops stopped");
+            tracing::error!(error = describe(&e), "dropops stopped");
             ExitCode::FAILURE
         }
     }
@@ -282,6 +282,19 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
     tracing::info!("stopped accepting requests; shutting down");
     let _ = handover.await;
     Ok(())
+}
+
+/// An error and its causes in one line, each said once: sqlx and the migrator repeat their
+/// source's message in their own ("…: permission denied: permission denied").
+fn describe(e: &anyhow::Error) -> String {
+    let mut said: Vec<String> = vec![];
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !said.iter().any(|s| s.contains(&text)) {
+            said.push(text);
+        }
+    }
+    said.join(": ")
 }
 
 /// Ctrl-C or SIGTERM (what App Runner sends).

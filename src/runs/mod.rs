@@ -302,14 +302,16 @@ const ONE_ACTIVE_PER_TARGET: &str = "runs_one_active_per_target_idx";
 /// "A deploy by Kari Nordmann is already running — view it", with the link.
 async fn already_running(pool: &PgPool, target: &str) -> AppError {
     match active_on(pool, target).await {
-        Ok(Some(run)) => AppError::Conflict(format!(
-            "A {} by {} is already running on {} (started {} UTC). Only one run at a time may change it: view it at /runs/{}.",
-            run.label(),
-            run.started_by_name,
-            run.target,
-            run.created_at.format("%H:%M"),
-            run.id
-        )),
+        Ok(Some(run)) => AppError::ConflictWith(
+            format!(
+                "A {} by {} is already running on {} (started {} UTC). Only one run at a time may change it.",
+                run.label(),
+                run.started_by_name,
+                run.target,
+                run.created_at.format("%H:%M"),
+            ),
+            format!("/runs/{}", run.id),
+        ),
         _ => AppError::Conflict(format!("Another run is already changing {target}; try again when it has ended.")),
     }
 }

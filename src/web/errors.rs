@@ -19,6 +19,7 @@ pub struct ErrorPage {
     pub status: u16,
     pub title: &'static str,
     pub message: String,
+    pub link: Option<String>,
     pub request_id: String,
 }
 
@@ -27,6 +28,7 @@ pub struct ErrorPage {
 pub struct ToastFragment {
     pub title: &'static str,
     pub message: String,
+    pub link: Option<String>,
     pub request_id: String,
 }
 
@@ -47,9 +49,10 @@ pub async fn render_errors(State(state): State<AppState>, request: Request, next
     if report.is_none() && has_body_type {
         return response;
     }
-    let ErrorReport { title, message } = report.unwrap_or_else(|| ErrorReport {
+    let ErrorReport { title, message, link } = report.unwrap_or_else(|| ErrorReport {
         title: error::title(status),
         message: error::default_message(status).to_owned(),
+        link: None,
     });
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -57,10 +60,10 @@ pub async fn render_errors(State(state): State<AppState>, request: Request, next
     let html = if htmx {
         parts.headers.insert("hx-retarget", HeaderValue::from_static("#toasts"));
         parts.headers.insert("hx-reswap", HeaderValue::from_static("beforeend"));
-        ToastFragment { title, message, request_id }.render()
+        ToastFragment { title, message, link, request_id }.render()
     } else {
         let shell = Shell::public(&state, title);
-        ErrorPage { shell, status: status.as_u16(), title, message, request_id }.render()
+        ErrorPage { shell, status: status.as_u16(), title, message, link, request_id }.render()
     };
     match html {
         Ok(html) => (parts, Html(html)).into_response(),

@@ -343,3 +343,26 @@ async fn during_a_database_outage_pages_answer_503_fast() {
     }
     assert_eq!(app.visit("/health/live").await.status, 200, "liveness needs no database");
 }
+
+/// While the audit log cannot be written (its chain held by a slow transaction) a step does
+/// not start; once it recovers the same worker carries on at once, without waiting out a lease.
+#[sqlx::test]
+async fn a_run_waits_for_the_audit_log_and_carries_on_when_it_recovers(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let run = start(&app, &[("procedure", "restart")]).await;
+    let mut slow = pool.begin().await.unwrap();
+    sqlx::query("select * from console.audit_chain_head where chain = 'operations' for update")
+        .execute(&mut *slow)
+        .await
+        .unwrap();
+    let worker = Worker::new(app.state.clone());
+    let driving = tokio::spawn(async move { worker.run_until_idle().await.unwrap() });
+    // Past the lock timeout: the first step's intent could not be written, so it has not started.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(step_status(&pool, run, 0).await, "pending", "no step runs unaudited");
+    slow.rollback().await.unwrap();
+    // The lease is a minute; the run ends well within it, driven by the same worker.
+    let finished = tokio::time::timeout(Duration::from_secs(30), driving).await.expect("carried on at once");
+    assert_eq!(finished.unwrap(), Driven::Finished);
+    assert_eq!(run_row(&pool, run).await.0, "succeeded");
+}

@@ -275,7 +275,8 @@ async fn two_deploys_at_once_make_one_run_and_the_second_is_told_why(pool: PgPoo
     assert_eq!(statuses, [303, 409], "{}\n{}", a.body, b.body);
     let refused = if a.status == 409 { &a } else { &b };
     let text = refused.text("main");
-    assert!(text.contains("is already running") && text.contains("/runs/"), "{text}");
+    assert!(text.contains("is already running"), "{text}");
+    assert!(refused.has("main a.error-link[href^='/runs/']"), "the run in the way is a link: {}", refused.body);
     let runs: i64 = sqlx::query_scalar("select count(*) from console.runs").fetch_one(&pool).await.unwrap();
     assert_eq!(runs, 1);
     // The confirmation page says so before anyone presses the button.
