@@ -77,6 +77,13 @@ impl StashedForm {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+
+    /// Put what was typed back into `field`, when the stash has it.
+    pub fn restore(&self, name: &str, field: &mut String) {
+        if let Some(value) = self.get(name) {
+            value.clone_into(field);
+        }
+    }
 }
 
 /// The fields a step-up sign-in interrupted on the page at `path`, once.

@@ -366,9 +366,15 @@ pub async fn show_report(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
+    session: tower_sessions::Session,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let page = report_page(&state, &user, &id).await?;
+    let mut page = report_page(&state, &user, &id).await?;
+    // Back from a step-up sign-in before filing: the Altinn receipt typed is filled in again.
+    let stash = crate::auth::take_stashed_form(&session, &format!("/compliance/str/{id}")).await;
+    stash.restore("reference", &mut page.filing.reference);
+    stash.restore("filed_on", &mut page.filing.filed_on);
+    stash.restore("comment", &mut page.filing.comment);
     super::show(&state, &ctx, StatusCode::OK, &page).await
 }
 

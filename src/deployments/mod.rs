@@ -356,8 +356,20 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
 pub async fn confirm(
     State(state): State<AppState>,
     user: CurrentUser,
-    Query(form): Query<RunForm>,
+    session: tower_sessions::Session,
+    Query(mut form): Query<RunForm>,
 ) -> Result<Html<String>, AppError> {
+    // Back from a step-up sign-in: everything typed before it is filled in again.
+    let stash = crate::auth::take_stashed_form(&session, "/deployments/confirm").await;
+    for (name, field) in [
+        ("reason", &mut form.reason),
+        ("understood", &mut form.understood),
+        ("min", &mut form.min),
+        ("max", &mut form.max),
+        ("run", &mut form.run),
+    ] {
+        stash.restore(name, field);
+    }
     render(&prepare(&state, &user, form).await?.page)
 }
 

@@ -304,8 +304,14 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
 pub async fn confirm_rotation(
     State(state): State<AppState>,
     user: CurrentUser,
-    Query(form): Query<RotationForm>,
+    session: tower_sessions::Session,
+    Query(mut form): Query<RotationForm>,
 ) -> Result<Html<String>, AppError> {
+    // Back from a step-up sign-in: everything typed before it is filled in again.
+    let stash = crate::auth::take_stashed_form(&session, "/secrets/rotate").await;
+    for (name, field) in [("reason", &mut form.reason), ("understood", &mut form.understood), ("run", &mut form.run)] {
+        stash.restore(name, field);
+    }
     render(&prepare(&state, &user, form).await?.page)
 }
 

@@ -284,3 +284,66 @@ async fn enabling_a_person_again_is_audited_intent_then_outcome(pool: PgPool) {
     assert_eq!(again.status, 409, "enabling twice is explained");
     assert!(again.text(".error-card").contains("Ola is not disabled."));
 }
+
+/// Step-up after "Rolling restart" (or a rotation) used to end on a GET of the POST-only route
+/// (403) with the typed reason lost. Now it returns to the confirmation with everything typed.
+#[sqlx::test]
+async fn step_up_on_a_run_returns_to_its_confirmation_with_everything_typed(pool: PgPool) {
+    let mut config = crate::runs::fast();
+    config.auth.step_up_max_age = std::time::Duration::from_secs(1);
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    for (confirm, post, fields) in [
+        (
+            "/deployments/confirm?procedure=restart",
+            "/deployments/runs",
+            vec![("procedure", "restart"), ("reason", "p99 creeping up after the BankID incident")],
+        ),
+        (
+            "/secrets/rotate?secret=jwt_secret",
+            "/secrets/rotations",
+            vec![("secret", "jwt_secret"), ("reason", "p99 creeping up after the BankID incident"), ("understood", "yes")],
+        ),
+    ] {
+        let count = || async { sqlx::query_scalar::<_, i64>("select count(*) from console.runs").fetch_one(&pool).await.unwrap() };
+        let before = count().await;
+        let run_id = app.visit(confirm).await.attrs("input[name=run]", "value").pop().unwrap();
+        let mut form = fields.clone();
+        form.push(("run", run_id.as_str()));
+        form.push(("_csrf", ""));
+        let token = app.csrf().await;
+        let form: Vec<(&str, &str)> =
+            form.into_iter().map(|(k, v)| if k == "_csrf" { (k, token.as_str()) } else { (k, v) }).collect();
+        let stepped = app
+            .request(app.client().post(app.url(post)).header("origin", app.url("")).header("referer", app.url(confirm)).form(&form))
+            .await;
+        assert_eq!(stepped.status, 303, "{}", stepped.body);
+        assert!(stepped.location().starts_with("/auth/login?step_up=1"), "{}", stepped.location());
+        assert_eq!(count().await, before, "nothing started before the fresh sign-in");
+        let login = app.visit(stepped.location()).await;
+        let next = url::Url::parse(&format!("http://x{}", login.location()))
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "next")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        assert_eq!(next, confirm, "back to the confirmation, not to a GET of {post}");
+        let back = app.submit("/auth/dev", &[("name", "Ola Oncall"), ("role", "oncall"), ("next", &next)]).await;
+        let restored = app.visit(back.location()).await;
+        assert_eq!(restored.status, 200, "{}", restored.body);
+        assert_eq!(restored.attrs("#reason", "value"), ["p99 creeping up after the BankID incident"], "{confirm}");
+        assert_eq!(restored.attrs("input[name=run]", "value"), [run_id.clone()], "the same run, so the same plan");
+        if confirm.contains("secret") {
+            assert_eq!(restored.attrs("input[name=understood][checked]", "value"), ["yes"]);
+        }
+        // Sign-in is fresh now: the confirmation's button starts the run.
+        let mut again: Vec<(&str, &str)> = fields.clone();
+        again.push(("run", run_id.as_str()));
+        let started = app.submit(post, &again).await;
+        assert_eq!(started.status, 303, "{}", started.body);
+        assert_eq!(started.location(), format!("/runs/{run_id}"));
+        crate::runs::drive(&app).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    }
+}
