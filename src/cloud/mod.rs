@@ -490,12 +490,38 @@ impl Secrets for Disconnected {
     }
 }
 
-/// The tag of an image reference (`repo:tag` or `repo@sha256:…`), looked up in ECR.
-pub fn tag_of(images: &[Image], reference: &str) -> Option<String> {
+/// The image an image reference (`repo:tag` or `repo@sha256:…`) points to, looked up in ECR:
+/// by digest, or by the tag (which names one image). `None` when ECR has no such image —
+/// never a guess.
+pub fn image_of<'a>(images: &'a [Image], reference: &str) -> Option<&'a Image> {
     match reference.split_once('@') {
-        Some((_, digest)) => images.iter().find(|i| i.digest == digest)?.tags.first().cloned(),
-        None => reference.rsplit_once(':').map(|(_, tag)| tag.to_owned()).filter(|t| !t.contains('/')),
+        Some((_, digest)) => images.iter().find(|i| i.digest == digest),
+        None => {
+            let (_, tag) = reference.rsplit_once(':').filter(|(_, t)| !t.contains('/'))?;
+            images.iter().find(|i| i.tags.iter().any(|t| t == tag))
+        }
     }
+}
+
+/// The tag of an image reference, looked up in ECR: the referenced tag, or the first tag of
+/// the image a digest names. `None` when ECR does not have it.
+pub fn tag_of(images: &[Image], reference: &str) -> Option<String> {
+    let image = image_of(images, reference)?;
+    match reference.split_once('@') {
+        Some(_) => image.tags.first().cloned(),
+        None => reference.rsplit_once(':').map(|(_, tag)| tag.to_owned()),
+    }
+}
+
+/// The digest form (`repo@sha256:…`) of a reference ECR can resolve: what a rollback should
+/// point at, since a tag may be moved.
+pub fn pinned(images: &[Image], reference: &str) -> Option<String> {
+    let image = image_of(images, reference)?;
+    let repository = match reference.split_once('@') {
+        Some((repo, _)) => repo,
+        None => reference.rsplit_once(':').map_or(reference, |(repo, _)| repo),
+    };
+    Some(format!("{repository}@{}", image.digest))
 }
 
 /// The terms of a filter pattern: words, and "quoted phrases" kept whole.

@@ -230,7 +230,7 @@ impl Simulator {
     /// The tag an image reference (`repo:tag` or `repo@sha256:…`) points at, if any.
     fn tag_of(&self, reference: &str) -> Option<String> {
         let images = self.image_list();
-        super::tag_of(&images, reference).filter(|tag| images.iter().any(|i| i.tags.contains(tag)))
+        super::tag_of(&images, reference)
     }
 
     /// Seed the service on first use, then settle operations whose time is up: what the

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
-use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded, tag_of};
+use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded, image_of, tag_of};
 use crate::config::DropEnvironment;
 use crate::error::AppError;
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId};
@@ -254,7 +254,8 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
     let running = running
         .map_err(|e| AppError::Unavailable(format!("What runs now cannot be read, so nothing can be planned: {e}")))?;
     let images = images.map_err(|e| AppError::Unavailable(format!("The images in ECR cannot be read: {e}")))?;
-    let running_image = images.iter().find(|i| tag_of(std::slice::from_ref(i), &running.image).is_some()).cloned();
+    // Resolved through ECR (a tag reference names one image), or unknown: never a guess.
+    let running_image = image_of(&images, &running.image).cloned();
     let running_tag = tag_of(&images, &running.image).unwrap_or_else(|| "unknown".into());
     let service = service_name(state);
     let chosen = match procedure {
@@ -287,7 +288,11 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
     let (heading, impact, plan, params) = match (procedure, &chosen) {
         (Procedure::Deploy, Some(image)) => (
             format!("Deploy {} to production", image.tag()),
-            "No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. If health fails afterwards, the console rolls back to the image running now.".to_owned(),
+            if running_image.is_some() {
+                format!("No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. If health fails afterwards, the console rolls back to {running_tag}, the image running now.")
+            } else {
+                "No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. The image running now cannot be identified in ECR, so if health fails afterwards there is NO automatic rollback: you would have to choose an image to roll back to.".to_owned()
+            },
             Plan::deploy(&service, image.tag(), &snapshot, state.config.runs.maintenance_window_minutes),
             json!({ "image": image_reference(state, &image.digest), "digest": image.digest, "tag": image.tag(), "snapshot_id": snapshot }),
         ),
@@ -320,6 +325,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
         }
         _ => return Err(AppError::Validation("Choose an image.".into())),
     };
+    let running_known = running_image.is_some();
     let page = ConfirmPage {
         shell: Shell::new(state, user, Area::Deployments, heading.clone()),
         environment: environment(state),
@@ -332,8 +338,15 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
         scaling,
         scaling_error,
         understood_error: None,
-        understand: (procedure == Procedure::EmergencyRestart)
-            .then_some("I understand Drop is down for every user until the service has resumed."),
+        understand: match procedure {
+            Procedure::EmergencyRestart => {
+                Some("I understand Drop is down for every user until the service has resumed.")
+            }
+            Procedure::Deploy if !running_known => Some(
+                "I understand the image running now is unknown, so a failed deploy cannot be rolled back automatically.",
+            ),
+            _ => None,
+        },
         reason_example: "e.g. release 2026-11-29, fixes payout retries",
         active: runs::active_on(&state.pool, &target(state)).await?,
         procedure,
@@ -382,7 +395,10 @@ pub async fn start(
 ) -> Result<Response, AppError> {
     let Prepared { mut page, new } = prepare(&state, &user, form.clone()).await?;
     if page.understand.is_some() && form.understood != "yes" {
-        page.understood_error = Some("Tick the box to confirm that Drop will be down during the restart.".into());
+        page.understood_error = Some(match page.procedure {
+            Procedure::EmergencyRestart => "Tick the box to confirm that Drop will be down during the restart.".into(),
+            _ => "Tick the box to confirm that you deploy without an automatic rollback.".into(),
+        });
     }
     if page.procedure == Procedure::Scale && page.scaling_error.is_none() && form.min.trim().is_empty() {
         page.scaling_error = Some("Give the minimum and maximum number of instances.".into());

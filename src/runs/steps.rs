@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{Run, Step};
-use crate::cloud::{CloudError, Environment, Operation, Scaling, tag_of};
+use crate::cloud::{CloudError, Environment, Operation, Scaling, pinned, tag_of};
 use crate::state::AppState;
 
 /// What a step does, as stored in `console.run_steps.name`.
@@ -666,9 +666,19 @@ async fn precheck(cx: &StepContext<'_>) -> Progress {
     let cloud = &cx.state.cloud;
     match cloud.app_runner.service_status().await {
         Ok(s) if s.status == "RUNNING" => {
-            let images = cloud.ecr.images().await.unwrap_or_default();
-            let tag = tag_of(&images, &s.image).unwrap_or_else(|| "unknown".into());
-            Progress::Done(json!({ "previous_image": s.image, "previous_tag": tag }))
+            let images = match cloud.ecr.images().await {
+                Ok(images) => images,
+                Err(e) => return trouble(cx, cx.state.config.runs.retry_limit, e),
+            };
+            // What a rollback would point at: the running image by digest (a tag can move).
+            // Not resolvable in ECR: unknown, and no automatic rollback — never a guess.
+            match pinned(&images, &s.image) {
+                Some(image) => Progress::Done(json!({
+                    "previous_image": image,
+                    "previous_tag": tag_of(&images, &s.image).unwrap_or_else(|| "untagged".into()),
+                })),
+                None => Progress::Done(json!({ "previous_tag": "unknown", "previous_reference": s.image })),
+            }
         }
         Ok(s) => Progress::Failed(format!(
             "{} is {}, not RUNNING: nothing was changed. Wait for the operation in progress, or resume a paused service first.",

@@ -572,7 +572,11 @@ impl Worker {
             return Ok(());
         }
         let previous = run.facts["previous_tag"].as_str().unwrap_or_default().to_owned();
-        if !self.state.config.runs.auto_rollback || run.facts["previous_image"].as_str().is_none() {
+        if run.facts["previous_image"].as_str().is_none() {
+            let line = "The image that ran before could not be identified in ECR, so there is no automatic rollback: choose an image to roll back to on the deployments page";
+            return self.note(lease, Some(failed.position), line).await;
+        }
+        if !self.state.config.runs.auto_rollback {
             return self
                 .note(lease, Some(failed.position), "Automatic rollback is off: roll back from the deployments page")
                 .await;

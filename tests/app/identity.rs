@@ -303,10 +303,16 @@ async fn step_up_on_a_run_returns_to_its_confirmation_with_everything_typed(pool
         (
             "/secrets/rotate?secret=jwt_secret",
             "/secrets/rotations",
-            vec![("secret", "jwt_secret"), ("reason", "p99 creeping up after the BankID incident"), ("understood", "yes")],
+            vec![
+                ("secret", "jwt_secret"),
+                ("reason", "p99 creeping up after the BankID incident"),
+                ("understood", "yes"),
+            ],
         ),
     ] {
-        let count = || async { sqlx::query_scalar::<_, i64>("select count(*) from console.runs").fetch_one(&pool).await.unwrap() };
+        let count = || async {
+            sqlx::query_scalar::<_, i64>("select count(*) from console.runs").fetch_one(&pool).await.unwrap()
+        };
         let before = count().await;
         let run_id = app.visit(confirm).await.attrs("input[name=run]", "value").pop().unwrap();
         let mut form = fields.clone();
@@ -316,7 +322,13 @@ async fn step_up_on_a_run_returns_to_its_confirmation_with_everything_typed(pool
         let form: Vec<(&str, &str)> =
             form.into_iter().map(|(k, v)| if k == "_csrf" { (k, token.as_str()) } else { (k, v) }).collect();
         let stepped = app
-            .request(app.client().post(app.url(post)).header("origin", app.url("")).header("referer", app.url(confirm)).form(&form))
+            .request(
+                app.client()
+                    .post(app.url(post))
+                    .header("origin", app.url(""))
+                    .header("referer", app.url(confirm))
+                    .form(&form),
+            )
             .await;
         assert_eq!(stepped.status, 303, "{}", stepped.body);
         assert!(stepped.location().starts_with("/auth/login?step_up=1"), "{}", stepped.location());

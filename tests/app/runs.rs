@@ -687,3 +687,43 @@ async fn metrics_count_active_runs_and_those_no_replica_drives(pool: PgPool) {
     assert!(!after.contains("dropops_runs_active{"), "{after}");
     assert!(after.contains("dropops_runs_unattended 0"));
 }
+
+/// The service runs a tag reference (the seeded state, or a deploy made outside the console):
+/// "Running now" is the image that tag names, not the one about to be deployed; an image ECR
+/// cannot resolve is "unknown", and deploying then needs an explicit acknowledgement that
+/// there is no automatic rollback.
+#[sqlx::test]
+async fn the_deploy_confirmation_names_what_really_runs_or_says_unknown(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let newest = digest(&app, "b2e9f14").await;
+    let confirm = app.visit(&format!("/deployments/confirm?procedure=deploy&digest={newest}")).await;
+    let reference: String = sqlx::query_scalar("select image from console.sim_service").fetch_one(&pool).await.unwrap();
+    assert!(reference.ends_with(":7f3c2a1"), "the seeded service runs a tag reference: {reference}");
+    let facts = confirm.text("dl.facts");
+    assert!(confirm.texts("dl.facts dd")[1].starts_with("7f3c2a1"), "running now: {facts}");
+    assert!(facts.contains("rolls back to 7f3c2a1"), "{facts}");
+    assert!(!confirm.has("input[name=understood]"), "a known rollback target needs no acknowledgement");
+
+    // Someone deployed a tag that is not (or no longer) in ECR.
+    sqlx::query("update console.sim_service set image = regexp_replace(image, ':[^:]+$', ':hotfix-outside')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let confirm = app.visit(&format!("/deployments/confirm?procedure=deploy&digest={newest}")).await;
+    let facts = confirm.text("dl.facts");
+    assert!(facts.contains("Unknown") && facts.contains("hotfix-outside"), "{facts}");
+    assert!(facts.contains("NO automatic rollback"), "{facts}");
+    let refused =
+        app.submit("/deployments/runs", &[("procedure", "deploy"), ("digest", &newest), ("reason", "release")]).await;
+    assert_eq!(refused.status, 422, "not without the acknowledgement");
+    assert!(refused.text("#understood-error").contains("without an automatic rollback"), "{}", refused.body);
+    let run =
+        start(&app, &[("procedure", "deploy"), ("digest", &newest), ("reason", "release"), ("understood", "yes")])
+            .await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, run).await.0, "succeeded");
+    let facts: Value =
+        sqlx::query_scalar("select facts from console.runs where id = $1").bind(run).fetch_one(&pool).await.unwrap();
+    assert_eq!(facts["previous_tag"], "unknown");
+    assert!(facts["previous_image"].is_null(), "no guessed rollback target: {facts}");
+}
