@@ -345,7 +345,11 @@ async fn step_up_on_a_run_returns_to_its_confirmation_with_everything_typed(pool
         let restored = app.visit(back.location()).await;
         assert_eq!(restored.status, 200, "{}", restored.body);
         assert_eq!(restored.attrs("#reason", "value"), ["p99 creeping up after the BankID incident"], "{confirm}");
-        assert_eq!(restored.attrs("input[name=run]", "value"), [run_id.clone()], "the same run, so the same plan");
+        assert_eq!(
+            restored.attrs("input[name=run]", "value"),
+            std::slice::from_ref(&run_id),
+            "the same run, so the same plan"
+        );
         if confirm.contains("secret") {
             assert_eq!(restored.attrs("input[name=understood][checked]", "value"), ["yes"]);
         }
