@@ -110,7 +110,7 @@ pub fn parse_health(http_status: u16, body: &Value) -> CloudResult<AppHealth> {
             .as_str()
             .or(body["error"].as_str())
             .unwrap_or("the app reports itself unavailable");
-        return Err(CloudError::Unavailable(format!("the health endpoint answered 503: {why}")));
+        return Err(CloudError::Down(format!("the health endpoint answered 503: {why}")));
     }
     let status = body["status"].as_str().or(data["status"].as_str()).unwrap_or_default();
     let latency = data["checks"]["db"]["latencyMs"].as_f64().ok_or_else(|| {

@@ -29,6 +29,10 @@ pub enum CloudError {
     Unreachable(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The service answered, and what it said is that it is down: Drop's health endpoint's
+    /// 503 (its database check failed). A definite red, not an unknown.
+    #[error("{0}")]
+    Down(String),
 }
 
 pub type CloudResult<T> = Result<T, CloudError>;
@@ -511,6 +515,15 @@ pub fn tag_of(images: &[Image], reference: &str) -> Option<String> {
         Some(_) => image.tags.first().cloned(),
         None => reference.rsplit_once(':').map(|(_, tag)| tag.to_owned()),
     }
+}
+
+/// The tag written in a `repo:tag` reference, whether or not ECR still has it: what a redeploy
+/// of the same reference will report as its version.
+pub fn reference_tag(reference: &str) -> Option<String> {
+    if reference.contains('@') {
+        return None;
+    }
+    reference.rsplit_once(':').map(|(_, tag)| tag.to_owned()).filter(|t| !t.contains('/'))
 }
 
 /// The digest form (`repo@sha256:…`) of a reference ECR can resolve: what a rollback should

@@ -653,7 +653,7 @@ impl Probes for Simulator {
             return Err(CloudError::Unavailable("the health endpoint did not answer: the service is paused".into()));
         }
         if has("db_unreachable") {
-            return Err(CloudError::Unavailable("the health endpoint answered 503: database unreachable".into()));
+            return Err(CloudError::Down("the health endpoint answered 503: database unreachable".into()));
         }
         let version = self.tag_of(&service.image).unwrap_or_else(|| "unknown".into());
         let broken_release = has("release_unhealthy") && version == SIM_TAGS[0];

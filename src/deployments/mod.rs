@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
-use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded, image_of, tag_of};
+use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded, image_of, reference_tag, tag_of};
 use crate::config::DropEnvironment;
 use crate::error::AppError;
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId};
@@ -256,7 +256,9 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
     let images = images.map_err(|e| AppError::Unavailable(format!("The images in ECR cannot be read: {e}")))?;
     // Resolved through ECR (a tag reference names one image), or unknown: never a guess.
     let running_image = image_of(&images, &running.image).cloned();
-    let running_tag = tag_of(&images, &running.image).unwrap_or_else(|| "unknown".into());
+    // What a redeploy of the same reference (restart) will report as its version.
+    let running_tag =
+        tag_of(&images, &running.image).or_else(|| reference_tag(&running.image)).unwrap_or_else(|| "unknown".into());
     let service = service_name(state);
     let chosen = match procedure {
         Procedure::Deploy | Procedure::Rollback => {

@@ -92,6 +92,10 @@ fn app_health_card(
 ) -> Card {
     let card = Card::new(key, title, "service-down");
     match result {
+        // Drop answered 503: its database check failed (runbook: "health 503").
+        Err(CloudError::Down(why)) => {
+            Card { playbook: "database-unreachable", ..card }.judged(Tone::Red, "Database unreachable", why)
+        }
         Err(e) => card.unknown(e),
         Ok(h) if !h.ok => card.judged(Tone::Red, "Error", format!("status not ok · version {}", h.version)),
         Ok(h) => {

@@ -668,14 +668,20 @@ pub async fn log(pool: &PgPool, run: Uuid) -> Result<Vec<LogLine>, sqlx::Error> 
     .await
 }
 
-/// The newest finished run that put a given image in place (who deployed what runs now).
+/// The newest finished run that put a given image in place (who deployed what runs now): a
+/// deploy or rollback to it, a restart or rotation that redeployed it, or a failed deploy whose
+/// automatic rollback brought it back.
 pub async fn last_success_with_tag(pool: &PgPool, tag: &str) -> Result<Option<Run>, sqlx::Error> {
     sqlx::query_as!(
         Run,
         "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
-           from console.runs
-          where procedure in ('deploy', 'rollback') and status = 'succeeded' and params ->> 'tag' = $1
+           from console.runs r
+          where (status = 'succeeded' and params ->> 'tag' = $1
+                 and procedure in ('deploy', 'rollback', 'restart', 'rotate_jwt_secret', 'rotate_db_password'))
+             or (procedure = 'deploy' and status = 'failed' and facts ->> 'previous_tag' = $1
+                 and exists (select 1 from console.run_steps s
+                              where s.run_id = r.id and s.name = 'verify_rollback' and s.status = 'succeeded'))
           order by created_at desc limit 1",
         tag
     )

@@ -668,7 +668,15 @@ async fn precheck(cx: &StepContext<'_>) -> Progress {
         Ok(s) if s.status == "RUNNING" => {
             let images = match cloud.ecr.images().await {
                 Ok(images) => images,
-                Err(e) => return trouble(cx, cx.state.config.runs.retry_limit, e),
+                // Throttled or no answer: try again. ECR refusing (no such repository): the
+                // image running now is then unknown, which is said, not guessed.
+                Err(e)
+                    if matches!(e, CloudError::Throttled | CloudError::TimedOut(_) | CloudError::Unreachable(_))
+                        && !cx.overdue(cx.state.config.runs.retry_limit) =>
+                {
+                    return Progress::Waiting(format!("{e}; trying again"));
+                }
+                Err(_) => vec![],
             };
             // What a rollback would point at: the running image by digest (a tag can move).
             // Not resolvable in ECR: unknown, and no automatic rollback — never a guess.

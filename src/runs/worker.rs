@@ -629,7 +629,7 @@ impl Worker {
                 ("failed", Some(outcome))
             }
             None if run.cancel_requested_by.is_some() && steps.iter().any(|s| s.status == "cancelled") => {
-                ("cancelled", Some(format!("Cancelled by {}", run.cancel_requested_by.as_deref().unwrap_or("someone"))))
+                ("cancelled", Some(cancelled_outcome(run, &steps)))
             }
             None => ("succeeded", None),
         };
@@ -663,6 +663,33 @@ impl Worker {
             tracing::error!(error = %e, run = %run.id, "run_finished not audited");
         }
         Ok(())
+    }
+}
+
+/// What a cancelled run left behind, in words: whether anything changed, what serves now, what
+/// was skipped. "Cancelled by Ola before anything changed: 7f3c2a1 still serves."
+fn cancelled_outcome(run: &Run, steps: &[Step]) -> String {
+    let who = run.cancel_requested_by.as_deref().unwrap_or("someone");
+    let changed: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.status == "succeeded")
+        .filter(|s| {
+            StepKind::parse(&s.name)
+                .is_some_and(|k| k.commits().is_some() || matches!(k, StepKind::Pause | StepKind::Resume))
+        })
+        .map(|s| s.title.as_str())
+        .collect();
+    let skipped: Vec<&str> = steps.iter().filter(|s| s.status == "cancelled").map(|s| s.title.as_str()).collect();
+    let serving = run.facts["previous_tag"].as_str().filter(|t| *t != "unknown");
+    if changed.is_empty() {
+        let still = serving.map(|t| format!(": {t} still serves")).unwrap_or_default();
+        format!("Cancelled by {who} before anything changed{still}.")
+    } else {
+        format!(
+            "Cancelled by {who} after: {}. Skipped: {}. Check the health dashboard before doing anything else.",
+            changed.join("; "),
+            skipped.join("; ")
+        )
     }
 }
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
-use crate::cloud::{bounded, tag_of};
+use crate::cloud::{bounded, reference_tag, tag_of};
 use crate::deployments::{environment, service_name, target};
 use crate::error::AppError;
 use crate::runs::rotation::Rotated;
@@ -247,7 +247,10 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
         tokio::join!(bounded(LIMIT, state.cloud.app_runner.service_status()), bounded(LIMIT, state.cloud.ecr.images()));
     let running = running
         .map_err(|e| AppError::Unavailable(format!("What runs now cannot be read, so nothing can be planned: {e}")))?;
-    let tag = tag_of(&images.unwrap_or_default(), &running.image).unwrap_or_else(|| "the running image".into());
+    // A redeploy of the same reference reports the tag it names.
+    let tag = tag_of(&images.unwrap_or_default(), &running.image)
+        .or_else(|| reference_tag(&running.image))
+        .unwrap_or_else(|| "the running image".into());
     let service = service_name(state);
     let instance = d.rds_instance.clone().unwrap_or_else(|| "drop-db".into());
     let (procedure, plan, heading, impact, understand) = match rotated {

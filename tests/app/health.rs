@@ -52,7 +52,8 @@ async fn each_fault_shows_on_its_card_with_the_playbook(pool: PgPool) {
     let cases = [
         ("health_red", "app", "red", "Error"),
         ("health_red", "traffic", "red", "8.0 % 5xx"),
-        ("db_unreachable", "app", "grey", "503: database unreachable"),
+        // Drop's 503 is a definite red, with the database-unreachable playbook entry.
+        ("db_unreachable", "app", "red", "Database unreachable"),
         ("storage_low", "storage", "red", "1.4 GB"),
         ("snapshot_missing", "snapshot", "red", "30 h"),
         ("service_down", "apprunner", "red", "PAUSED"),
@@ -70,6 +71,9 @@ async fn each_fault_shows_on_its_card_with_the_playbook(pool: PgPool) {
             assert!(link.iter().any(|h| h.starts_with("/health/playbook#")), "{fault}: {link:?}");
             let anchor = link[0].split('#').nth(1).unwrap().to_owned();
             assert!(app.visit("/health/playbook").await.has(&format!("section#{anchor}")), "{anchor} exists");
+            if fault == "db_unreachable" {
+                assert_eq!(anchor, "database-unreachable");
+            }
         }
         switch(&app, fault, false).await;
     }

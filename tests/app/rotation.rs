@@ -352,7 +352,9 @@ async fn both_rotations_through_the_aws_adapter(pool: PgPool) {
     assert!(page.text("tr[data-secret='jwt_secret']").contains("0 days ago"), "read from moto: {}", page.text("main"));
     let run = rotate(&app, "jwt_secret").await;
     drive(&app).await;
-    assert_eq!(status(&pool, run).await, "succeeded");
+    let why: Option<String> =
+        sqlx::query_scalar("select outcome from console.runs where id = $1").bind(run).fetch_one(&pool).await.unwrap();
+    assert_eq!(status(&pool, run).await, "succeeded", "{why:?}");
     let new_jwt = current(&app, &jwt).await;
     assert_ne!(new_jwt, "old-jwt-secret");
     assert_eq!(new_jwt.len(), 64);

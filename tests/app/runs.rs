@@ -311,6 +311,10 @@ async fn failed_health_after_a_deploy_rolls_back_to_the_previous_image(pool: PgP
     assert_eq!(statuses.last().map(|(n, s)| (n.as_str(), s.as_str())), Some(("close_window", "succeeded")));
     let page = app.visit(&format!("/runs/{run}")).await;
     assert!(page.text("[role=status]").contains("Rolled back automatically"));
+    // The image the automatic rollback put back was deployed by the console, and says by whom.
+    let deployments = app.visit("/deployments").await;
+    assert!(!deployments.text("main").contains("not deployed through the console"), "{}", deployments.text("main"));
+    assert!(deployments.has(&format!("a[href='/runs/{run}']")));
 }
 
 #[sqlx::test]
@@ -387,7 +391,7 @@ async fn a_cancelled_run_stops_before_its_next_step_and_cleans_up(pool: PgPool) 
     drive(&app).await;
     let (status, outcome) = run_row(&pool, run).await;
     assert_eq!(status, "cancelled");
-    assert_eq!(outcome.as_deref(), Some("Cancelled by Ola Oncall"));
+    assert_eq!(outcome.as_deref(), Some("Cancelled by Ola Oncall before anything changed: 7f3c2a1 still serves."));
     // The step in progress finished; nothing after it touched the service.
     let statuses = step_statuses(&pool, run).await;
     assert_eq!(statuses[3].1, "succeeded");
