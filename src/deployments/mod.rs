@@ -18,7 +18,7 @@ use crate::config::DropEnvironment;
 use crate::error::AppError;
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId};
 use crate::state::AppState;
-use crate::web::forms::non_empty;
+use crate::web::forms::{non_empty, optional_text, required_text};
 use crate::web::{Area, Shell, render};
 
 pub fn routes() -> Vec<Route> {
@@ -223,16 +223,26 @@ pub struct ConfirmPage {
     pub understood_error: Option<String>,
     /// What the person ticks to confirm an impact that needs it.
     pub understand: Option<&'static str>,
+    /// Next to the reason field: a production deploy needs one; every reason is bounded.
+    pub reason_error: Option<String>,
     pub reason_example: &'static str,
     pub active: Option<Run>,
 }
 
 impl ConfirmPage {
+    /// A production deploy must say why.
+    pub fn reason_required(&self) -> bool {
+        self.procedure == Procedure::Deploy
+    }
+
     /// Whether the run changes the App Runner service (then what runs now is shown).
     pub fn about_service(&self) -> bool {
         !DATABASE_PROCEDURES.contains(&self.procedure.as_str())
     }
 }
+
+/// The longest reason a run may carry (the form says so too).
+const REASON_MAX: usize = 500;
 
 /// Everything a deployment run needs, worked out from what runs now and the choice made.
 struct Prepared {
@@ -340,6 +350,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
         scaling,
         scaling_error,
         understood_error: None,
+        reason_error: None,
         understand: match procedure {
             Procedure::EmergencyRestart => {
                 Some("I understand Drop is down for every user until the service has resumed.")
@@ -405,7 +416,14 @@ pub async fn start(
     if page.procedure == Procedure::Scale && page.scaling_error.is_none() && form.min.trim().is_empty() {
         page.scaling_error = Some("Give the minimum and maximum number of instances.".into());
     }
-    if page.scaling_error.is_some() || page.understood_error.is_some() {
+    let reason = if page.procedure == Procedure::Deploy {
+        required_text(&form.reason, REASON_MAX, "why you deploy (the release, the fix): it goes to the audit log")
+            .map(Some)
+    } else {
+        optional_text(&form.reason, REASON_MAX, "the reason")
+    };
+    page.reason_error = reason.err();
+    if page.scaling_error.is_some() || page.understood_error.is_some() || page.reason_error.is_some() {
         let mut response = render(&page)?.into_response();
         *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(response);
@@ -469,6 +487,7 @@ async fn prepare_database(
         scaling: None,
         scaling_error: None,
         understood_error: None,
+        reason_error: None,
         understand: None,
         reason_example: "e.g. before the manual data fix, or: monthly check",
         active: runs::active_on(&state.pool, &target).await?,

@@ -219,7 +219,16 @@ pub struct RotationConfirmPage {
     pub reason_example: &'static str,
     pub steps: Vec<String>,
     pub understood_error: Option<String>,
+    /// Next to the reason field: every reason is bounded.
+    pub reason_error: Option<String>,
     pub active: Option<Run>,
+}
+
+impl RotationConfirmPage {
+    /// A reason is asked for, not required, for a rotation.
+    pub fn reason_required(&self) -> bool {
+        false
+    }
 }
 
 struct PreparedRotation {
@@ -280,6 +289,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
         reason_example: "e.g. scheduled rotation, or: suspected leak",
         steps: plan.steps.iter().map(|s| s.title.clone()).collect(),
         understood_error: None,
+        reason_error: None,
         active: runs::active_on(&state.pool, &target(state)).await?,
     };
     let new = NewRun {
@@ -326,8 +336,11 @@ pub async fn start_rotation(
     Form(form): Form<RotationForm>,
 ) -> Result<Response, AppError> {
     let PreparedRotation { mut page, new } = prepare(&state, &user, form.clone()).await?;
-    if form.understood != "yes" {
-        page.understood_error = Some("Tick the box to confirm you have read what this rotation does.".into());
+    page.reason_error = crate::web::forms::optional_text(&form.reason, 500, "the reason").err();
+    if form.understood != "yes" || page.reason_error.is_some() {
+        if form.understood != "yes" {
+            page.understood_error = Some("Tick the box to confirm you have read what this rotation does.".into());
+        }
         let mut response = render(&page)?.into_response();
         *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(response);

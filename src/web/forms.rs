@@ -46,6 +46,11 @@ pub fn required_text(value: &str, max: usize, what: &str) -> Result<String, Stri
     }
 }
 
+/// A reason that may be left out, but not be unbounded: `None` when blank.
+pub fn optional_text(value: &str, max: usize, what: &str) -> Result<Option<String>, String> {
+    if value.trim().is_empty() { Ok(None) } else { required_text(value, max, what).map(Some) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

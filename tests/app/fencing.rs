@@ -255,7 +255,8 @@ async fn every_deploy_has_its_own_snapshot_named_on_the_confirmation(pool: PgPoo
             .flat_map(|step| step.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
             .find(|w| w.starts_with("drop-db-pre-deploy-"))
             .expect("the snapshot is named");
-        let form = [("procedure", "deploy"), ("digest", image.as_str()), ("run", run_id.as_str())];
+        let form =
+            [("procedure", "deploy"), ("digest", image.as_str()), ("run", run_id.as_str()), ("reason", "release")];
         let run = start(&app, &form).await;
         assert_eq!(run.to_string(), run_id);
         assert_eq!(start(&app, &form).await, run, "submitted twice: still one run");

@@ -27,9 +27,14 @@ pub async fn oncall(pool: PgPool) -> TestApp {
     app
 }
 
-/// Submit the confirmation form; the answer is a redirect to the run page.
+/// Submit the confirmation form; the answer is a redirect to the run page. A deploy needs a
+/// reason: one is given unless the test gives its own.
 pub async fn start(app: &TestApp, fields: &[(&str, &str)]) -> Uuid {
-    let page = app.submit("/deployments/runs", fields).await;
+    let mut fields = fields.to_vec();
+    if fields.contains(&("procedure", "deploy")) && !fields.iter().any(|(k, _)| *k == "reason") {
+        fields.push(("reason", "release 2026-12-02"));
+    }
+    let page = app.submit("/deployments/runs", &fields).await;
     assert_eq!(page.status, 303, "the run did not start:\n{}", page.body);
     page.location().trim_start_matches("/runs/").parse().expect("a run id in the redirect")
 }
@@ -268,7 +273,7 @@ async fn two_deploys_at_once_make_one_run_and_the_second_is_told_why(pool: PgPoo
     let other = app.another_browser();
     other.sign_in_as("Kari Oncall", &["oncall"]).await;
     let newest = digest(&app, "b2e9f14").await;
-    let form = [("procedure", "deploy"), ("digest", newest.as_str())];
+    let form = [("procedure", "deploy"), ("digest", newest.as_str()), ("reason", "release")];
     let (a, b) = tokio::join!(app.submit("/deployments/runs", &form), other.submit("/deployments/runs", &form));
     let mut statuses = [a.status, b.status];
     statuses.sort();
@@ -730,4 +735,28 @@ async fn the_deploy_confirmation_names_what_really_runs_or_says_unknown(pool: Pg
         sqlx::query_scalar("select facts from console.runs where id = $1").bind(run).fetch_one(&pool).await.unwrap();
     assert_eq!(facts["previous_tag"], "unknown");
     assert!(facts["previous_image"].is_null(), "no guessed rollback target: {facts}");
+}
+
+/// A production deploy says why, next to the field; nothing starts without it, and no reason
+/// anywhere is unbounded.
+#[sqlx::test]
+async fn a_production_deploy_needs_a_bounded_reason(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let newest = digest(&app, "b2e9f14").await;
+    let confirm = app.visit(&format!("/deployments/confirm?procedure=deploy&digest={newest}")).await;
+    assert!(confirm.has("input#reason[required]"));
+    let missing =
+        app.submit("/deployments/runs", &[("procedure", "deploy"), ("digest", &newest), ("reason", "  ")]).await;
+    assert_eq!(missing.status, 422);
+    assert!(missing.text("#reason-error").contains("why you deploy"), "{}", missing.body);
+    let long = "x".repeat(501);
+    let too_long = app.submit("/deployments/runs", &[("procedure", "restart"), ("reason", &long)]).await;
+    assert_eq!(too_long.status, 422);
+    assert!(too_long.text("#reason-error").contains("under 500 characters"), "{}", too_long.body);
+    let runs: i64 = sqlx::query_scalar("select count(*) from console.runs").fetch_one(&pool).await.unwrap();
+    assert_eq!(runs, 0, "nothing started");
+    let rotation =
+        app.submit("/secrets/rotations", &[("secret", "jwt_secret"), ("understood", "yes"), ("reason", &long)]).await;
+    assert_eq!(rotation.status, 422);
+    assert!(rotation.has("#reason-error"));
 }
