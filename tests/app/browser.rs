@@ -140,6 +140,8 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
         browser.find(Locator::Css("table.images a[href*='procedure=deploy']")).await?.click().await?;
         browser.wait().for_element(Locator::Css("form[action='/deployments/runs']")).await?;
         screenshot(&browser, "deploy-confirm").await?;
+        // A production deploy says why (the field is required).
+        browser.find(Locator::Css("#reason")).await?.send_keys("release 2026-12-02").await?;
         browser.find(Locator::Css("form[action='/deployments/runs'] button[type=submit]")).await?.click().await?;
         browser.wait().for_element(Locator::Css("#run-progress")).await?;
         assert!(browser.current_url().await?.path().starts_with("/runs/"));
