@@ -83,12 +83,20 @@ pub struct LogsPage {
     pub windows: [(&'static str, &'static str, i64); 4],
     pub presets: [(&'static str, &'static str, &'static str); 2],
     pub lines: LinesFragment,
+    /// Bad input, next to its field: (field, message).
+    pub errors: Vec<(&'static str, String)>,
 }
 
-fn clean(s: &str, max: usize) -> Result<String, AppError> {
+impl LogsPage {
+    pub fn error(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|(f, _)| *f == field).map(|(_, e)| e.as_str())
+    }
+}
+
+fn clean(s: &str, max: usize) -> Result<String, String> {
     let s = s.trim();
     if s.chars().count() > max || s.contains(['\r', '\n']) {
-        return Err(AppError::Validation(format!("Keep search fields on one line and under {max} characters.")));
+        return Err(format!("Keep this on one line and under {max} characters."));
     }
     Ok(s.to_owned())
 }
@@ -100,10 +108,36 @@ pub async fn search_logs(
     htmx: Htmx,
     Query(params): Query<LogParams>,
 ) -> Result<Response, AppError> {
-    let minutes =
-        params.minutes().ok_or_else(|| AppError::Validation("Choose one of the offered time windows.".into()))?;
-    let (pattern, user_id, request_id) =
-        (clean(&params.pattern, 200)?, clean(&params.user_id, 64)?, clean(&params.request_id, 64)?);
+    // Bad input is said next to its field, on the logs page itself; nothing is searched.
+    let mut errors = vec![];
+    let minutes = params.minutes().ok_or("Choose one of the offered time windows.".to_owned());
+    let checked = [
+        ("pattern", clean(&params.pattern, 200)),
+        ("user_id", clean(&params.user_id, 64)),
+        ("request_id", clean(&params.request_id, 64)),
+        ("since", minutes.map(|m| m.to_string())),
+    ];
+    let mut fields = vec![];
+    for (field, result) in checked {
+        match result {
+            Ok(value) => fields.push(value),
+            Err(e) => errors.push((field, e)),
+        }
+    }
+    if !errors.is_empty() {
+        let lines = LinesFragment { lines: vec![], error: None, limit: LIMIT };
+        let page = LogsPage {
+            shell: Shell::new(&state, &user, Area::Health, "Logs"),
+            params,
+            windows: WINDOWS,
+            presets: PRESETS,
+            lines,
+            errors,
+        };
+        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, crate::web::render(&page)?).into_response());
+    }
+    let [pattern, user_id, request_id, minutes] = <[String; 4]>::try_from(fields).unwrap_or_default();
+    let minutes: i64 = minutes.parse().unwrap_or(60);
     // Following a person through the logs is a view of their data: by the user id field, or
     // by their id or email typed into the free-text pattern.
     let mut people = crate::compliance::people_named(&state, &pattern).await?;
@@ -138,6 +172,7 @@ pub async fn search_logs(
         windows: WINDOWS,
         presets: PRESETS,
         lines,
+        errors: vec![],
     })?;
     Ok(html.into_response())
 }

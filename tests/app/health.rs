@@ -281,8 +281,11 @@ async fn injected_faults_show_in_the_logs_and_unreadable_logs_say_why(pool: PgPo
     let throttled = app.visit("/health/logs?pattern=error").await;
     assert_eq!(throttled.status, 200);
     assert!(throttled.text(".notice").contains("The logs cannot be read: AWS is throttling requests"));
-    let bad = app.visit("/health/logs?since=forever").await;
+    let bad = app.visit("/health/logs?since=forever&pattern=payout").await;
     assert_eq!(bad.status, 422);
+    // An inline error on the logs page, with what was typed kept: not a full-page error.
+    assert_eq!(bad.text("#since-error"), "Choose one of the offered time windows.");
+    assert!(bad.has("form.filters") && bad.attrs("#pattern", "value") == ["payout"], "{}", bad.body);
     let xss = app.visit("/health/logs?pattern=%3Cscript%3Ealert(1)%3C/script%3E").await;
     assert!(!xss.body.contains("<script>alert(1)"));
 }
