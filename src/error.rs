@@ -13,6 +13,10 @@ pub enum AppError {
     NotFound,
     #[error("forbidden")]
     Forbidden,
+    /// A form whose CSRF token no longer matches (a stale tab, a new sign-in) or that came
+    /// from another site: not a matter of permission.
+    #[error("form expired")]
+    FormExpired,
     /// Four eyes: the person who drafted something may not approve it.
     #[error("four eyes")]
     Forbidden4Eyes,
@@ -55,7 +59,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Forbidden | AppError::Forbidden4Eyes => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::Forbidden4Eyes | AppError::FormExpired => StatusCode::FORBIDDEN,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) | AppError::ConflictWith(..) => StatusCode::CONFLICT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -74,6 +78,9 @@ impl AppError {
             | AppError::Conflict(m)
             | AppError::ConflictWith(m, _)
             | AppError::Unavailable(m) => m.clone(),
+            AppError::FormExpired => {
+                "This form has expired (it was opened before your last sign-in, or came from another site). Reload the page and try again; nothing was done.".into()
+            }
             AppError::Forbidden4Eyes => {
                 "You drafted, edited or submitted this report, so another MLRO must review it (four eyes).".into()
             }

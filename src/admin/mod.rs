@@ -124,7 +124,7 @@ pub async fn disable_staff(
         Err(e) => return invalid(e),
     };
     if person.disabled {
-        return Err(AppError::Conflict(format!("{} is already disabled.", person.display_name)));
+        return invalid(format!("{} is already disabled: nothing to do.", person.display_name));
     }
     let intent = Intent {
         action: "staff_disabled",

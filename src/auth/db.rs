@@ -141,6 +141,14 @@ pub async fn end_stale_session(
     .await
 }
 
+/// Why a sign-in ended, once it has (an admin ended it, the person was disabled, …).
+pub async fn end_reason(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    let reason = sqlx::query_scalar!("select end_reason from console.staff_sessions where id = $1", id)
+        .fetch_optional(db)
+        .await?;
+    Ok(reason.flatten())
+}
+
 /// End a sign-in on purpose (sign-out, or an admin ending it). Needs its audit token.
 pub async fn end_session(
     conn: &mut PgConnection,

@@ -161,9 +161,16 @@ pub async fn signed_in(state: &AppState, session: &Session) -> Result<Option<Cur
             csrf: csrf_token(session).await?,
         })),
         None => {
-            let reason = db::end_stale_session(&state.pool, login.session_id, max, casework_max).await?;
+            let reason = match db::end_stale_session(&state.pool, login.session_id, max, casework_max).await? {
+                Some(reason) => Some(reason),
+                None => db::end_reason(&state.pool, login.session_id).await?,
+            };
             tracing::info!(reason = reason.as_deref().unwrap_or("ended"), "sign-in no longer valid");
             session.remove::<LoginRecord>(LOGIN_KEY).await.map_err(session_error)?;
+            // The sign-in page says why, once.
+            if let Some(reason) = reason {
+                session.insert(super::ENDED_KEY, reason).await.map_err(session_error)?;
+            }
             Ok(None)
         }
     }
@@ -179,7 +186,7 @@ async fn check_csrf(
     let path = request.uri().path().to_owned();
     let refuse = |why: &str| {
         tracing::warn!(reason = why, %path, "state-changing request refused");
-        AppError::Forbidden.into_response()
+        AppError::FormExpired.into_response()
     };
     let headers = request.headers();
     if let Some(site) = headers.get("sec-fetch-site") {
@@ -216,7 +223,7 @@ async fn check_csrf(
         }
         _ => {
             tracing::warn!(path = %parts.uri.path(), "missing or wrong CSRF token");
-            Err(AppError::Forbidden.into_response())
+            Err(AppError::FormExpired.into_response())
         }
     }
 }

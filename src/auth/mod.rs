@@ -28,6 +28,8 @@ pub(crate) const LOGIN_KEY: &str = "login";
 pub(crate) const CSRF_KEY: &str = "csrf";
 pub(crate) const PENDING_KEY: &str = "oidc_pending";
 pub(crate) const STASH_KEY: &str = "stashed_form";
+/// Why the last sign-in in this browser ended, for the sign-in page to say once.
+pub(crate) const ENDED_KEY: &str = "sign_in_ended";
 
 /// The signed-in member of staff, put in the request by the guard.
 #[derive(Clone, Debug)]

@@ -82,6 +82,17 @@ fn keep_briefly(session: &Session) {
     session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(ANONYMOUS_SESSION)));
 }
 
+/// Why the last sign-in ended, as the person should read it.
+fn ended_notice(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "ended_by_admin" => "An admin ended your sign-in. Sign in again; if you do not know why, ask an admin.",
+        "disabled" => "Your access to the console has been disabled by an admin.",
+        "expired" => "Your sign-in reached its maximum length. Sign in again to continue.",
+        "idle" => "You were signed out after a period without activity. Sign in again to continue.",
+        _ => return None,
+    })
+}
+
 /// `GET /auth/sign-in`: the dev form in demo mode, the provider button otherwise.
 pub async fn sign_in_page(
     State(state): State<AppState>,
@@ -103,13 +114,16 @@ pub async fn sign_in_page(
     } else {
         String::new()
     };
+    let ended: Option<String> = session.remove(super::ENDED_KEY).await.map_err(super::session_error)?;
     let page = SignInPage {
         shell: Shell::public(&state, "Sign in").with_csrf(csrf.clone()),
         csrf,
         next: safe_next(q.next.as_deref()),
         dev,
         step_up,
-        notice: if step_up {
+        notice: if let Some(why) = ended.as_deref().and_then(ended_notice) {
+            Some(why)
+        } else if step_up {
             Some("This action needs a recent sign-in. Sign in again to continue where you left off.")
         } else if q.signed_out.is_some() {
             Some("You are signed out.")

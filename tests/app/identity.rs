@@ -212,9 +212,20 @@ async fn an_admin_ends_another_persons_sign_in(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .unwrap();
+    assert!(
+        page.has(&format!(
+            "tr[data-session='{ola_session}'] details.end-sign-in form[action='/admin/sessions/{ola_session}/end']"
+        )),
+        "ending a sign-in asks first"
+    );
     let ended = app.submit(&format!("/admin/sessions/{ola_session}/end"), &[]).await;
     assert_eq!(ended.status, 303);
-    assert_eq!(other.visit("/").await.status, 303, "Ola is signed out");
+    let bounced = other.visit("/").await;
+    assert_eq!(bounced.status, 303, "Ola is signed out");
+    // …and told why, once.
+    let told = other.visit(bounced.location()).await;
+    assert!(told.text("main").contains("An admin ended your sign-in"), "{}", told.text("main"));
+    assert!(!other.visit(bounced.location()).await.text("main").contains("An admin ended"), "said once");
     let again = app.submit(&format!("/admin/sessions/{ola_session}/end"), &[]).await;
     assert_eq!(again.status, 409, "ending twice is explained, not repeated");
     let outcomes: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'staff_session_ended'")
@@ -362,4 +373,24 @@ async fn step_up_on_a_run_returns_to_its_confirmation_with_everything_typed(pool
         crate::runs::drive(&app).await;
         tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     }
+}
+
+/// A form from a stale tab (its CSRF token belongs to an earlier sign-in) is refused as
+/// expired, with the way out — not as a lack of permission.
+#[sqlx::test]
+async fn an_expired_form_says_reload_not_no_permission(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let refused = app
+        .request(
+            app.client()
+                .post(app.url("/health/checks/daily"))
+                .header("origin", app.url(""))
+                .form(&[("_csrf", "from-an-old-tab"), ("monitors_green_ok", "on")]),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let text = refused.text("main");
+    assert!(text.contains("This form has expired") && text.contains("Reload"), "{text}");
+    assert!(!text.contains("permission"), "{text}");
 }
