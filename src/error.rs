@@ -13,6 +13,9 @@ pub enum AppError {
     NotFound,
     #[error("forbidden")]
     Forbidden,
+    /// Signed in, but without a role the route needs: the message names the roles that may.
+    #[error("forbidden: {0}")]
+    NeedsRole(String),
     /// A form whose CSRF token no longer matches (a stale tab, a new sign-in) or that came
     /// from another site: not a matter of permission.
     #[error("form expired")]
@@ -59,7 +62,9 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Forbidden | AppError::Forbidden4Eyes | AppError::FormExpired => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::Forbidden4Eyes | AppError::FormExpired | AppError::NeedsRole(_) => {
+                StatusCode::FORBIDDEN
+            }
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) | AppError::ConflictWith(..) => StatusCode::CONFLICT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -77,7 +82,8 @@ impl AppError {
             AppError::Validation(m)
             | AppError::Conflict(m)
             | AppError::ConflictWith(m, _)
-            | AppError::Unavailable(m) => m.clone(),
+            | AppError::Unavailable(m)
+            | AppError::NeedsRole(m) => m.clone(),
             AppError::FormExpired => {
                 "This form has expired (it was opened before your last sign-in, or came from another site). Reload the page and try again; nothing was done.".into()
             }

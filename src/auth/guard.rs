@@ -22,7 +22,17 @@ use crate::web::is_htmx;
 
 pub async fn guard(State(state): State<AppState>, session: Session, request: Request, next: Next) -> Response {
     match check(&state, &session, request).await {
-        Ok(request) => next.run(request).await,
+        Ok(request) => {
+            let user = request.extensions().get::<CurrentUser>().cloned();
+            let mut response = next.run(request).await;
+            // Error pages keep the signed-in person's navigation (web::errors).
+            if let Some(user) =
+                user.filter(|_| response.status().is_client_error() || response.status().is_server_error())
+            {
+                response.extensions_mut().insert(user);
+            }
+            response
+        }
         Err(refusal) => refusal,
     }
 }
@@ -58,7 +68,10 @@ async fn check(state: &AppState, session: &Session, request: Request) -> Result<
     let meta = RequestMeta::new(request.headers(), request.extensions());
     // The route template, not the path: a path can carry a customer or STR id.
     let target = format!("{method} {path}");
-    check_role(state, &user, rule, meta, target).await?;
+    if let Err(mut refusal) = check_role(state, &user, rule, meta, target).await {
+        refusal.extensions_mut().insert(user);
+        return Err(refusal);
+    }
     if rule.step_up
         && Utc::now() - user.auth_time
             > chrono::Duration::from_std(state.config.auth.step_up_max_age).unwrap_or_default()
@@ -95,6 +108,21 @@ fn form_page(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String
         page = format!("{page}?{query}");
     }
     Some(page)
+}
+
+/// "This needs the On-call engineer or Admin role; you are signed in as Viewer. An admin can
+/// change your roles."
+fn needs(access: Access, user: &CurrentUser) -> String {
+    let Access::Roles(roles) = access else { return "You do not have permission to do this.".into() };
+    let wanted: Vec<&str> = roles.iter().map(|r| r.label()).collect();
+    let held: Vec<&str> = user.roles.iter().map(|r| r.label()).collect();
+    let wanted = match wanted.split_last() {
+        Some((last, [])) => format!("the {last} role"),
+        Some((last, rest)) => format!("the {} or {last} role", rest.join(", ")),
+        None => "a role nobody has".into(),
+    };
+    let held = if held.is_empty() { "no role".to_owned() } else { held.join(", ") };
+    format!("This needs {wanted}; you are signed in as {held}. An admin can change your roles.")
 }
 
 fn method_not_allowed(allowed: &[Method]) -> Response {
@@ -135,7 +163,7 @@ async fn check_role(
     if let Err(e) = audit::event(&state.pool, &ctx, denied).await {
         tracing::error!(error = ?e, "denial not audited");
     }
-    Err(AppError::Forbidden.into_response())
+    Err(AppError::NeedsRole(needs(rule.access, user)).into_response())
 }
 
 /// The live sign-in of this session, or `None`. Ends sign-ins that went idle, expired, or

@@ -41,6 +41,7 @@ pub async fn render_errors(State(state): State<AppState>, request: Request, next
         return response;
     }
     let report = response.extensions().get::<ErrorReport>().cloned();
+    let user = response.extensions().get::<crate::auth::CurrentUser>().cloned();
     // Responses that already carry a typed body (JSON from /health/ready, say) stay as they are.
     let has_body_type = response
         .headers()
@@ -62,7 +63,11 @@ pub async fn render_errors(State(state): State<AppState>, request: Request, next
         parts.headers.insert("hx-reswap", HeaderValue::from_static("beforeend"));
         ToastFragment { title, message, link, request_id }.render()
     } else {
-        let shell = Shell::public(&state, title);
+        // Signed in: the navigation stays, so the way on is one click.
+        let shell = match &user {
+            Some(user) => Shell::new(&state, user, crate::web::Area::Overview, title),
+            None => Shell::public(&state, title),
+        };
         ErrorPage { shell, status: status.as_u16(), title, message, link, request_id }.render()
     };
     match html {

@@ -133,3 +133,16 @@ async fn every_state_changing_route_refuses_a_request_without_the_csrf_token(poo
         sqlx::query_scalar("select count(*) from audit_log where kind <> 'event'").fetch_one(&pool).await.unwrap();
     assert_eq!(changes, 0, "no action started");
 }
+
+/// A refused page keeps the person's navigation and says which role it needs.
+#[sqlx::test]
+async fn a_refused_page_keeps_the_navigation_and_names_the_role_it_needs(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in_as("Vera Viewer", &["viewer"]).await;
+    let refused = app.visit("/deployments/confirm?procedure=restart").await;
+    assert_eq!(refused.status, 403);
+    let text = refused.text("main");
+    assert!(text.contains("On-call engineer") && text.contains("signed in as Viewer"), "{text}");
+    assert!(refused.has("nav a[href='/health']"), "the navigation stays: {}", refused.body);
+    assert!(!refused.has("nav a[href='/admin/staff']"), "and shows only what the role may open");
+}
