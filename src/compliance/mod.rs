@@ -6,13 +6,13 @@
 
 mod alerts;
 mod alerts_db;
-mod db;
+pub(crate) mod db;
 mod gdpr;
 mod gdpr_db;
 mod people;
 mod people_db;
 mod str;
-mod str_db;
+pub(crate) mod str_db;
 
 use askama::Template;
 use axum::extract::State;

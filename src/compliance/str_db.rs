@@ -355,3 +355,10 @@ pub async fn contributors(db: impl PgExecutor<'_>, id: &str) -> Result<Vec<Contr
     .fetch_all(db)
     .await
 }
+
+/// How many reports wait for an MLRO's review (the overview's count for MLROs).
+pub async fn awaiting_review(db: impl sqlx::PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(r#"select count(*) as "count!" from str_reports where status = 'pending_review'"#)
+        .fetch_one(db)
+        .await
+}

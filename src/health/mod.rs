@@ -2,7 +2,7 @@
 //! card green, amber, red or unknown-with-a-reason, refreshing itself. A red or unknown card
 //! links to the matching playbook entry.
 
-mod cards;
+pub(crate) mod cards;
 mod checks;
 mod logs;
 

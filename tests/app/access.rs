@@ -146,3 +146,35 @@ async fn a_refused_page_keeps_the_navigation_and_names_the_role_it_needs(pool: P
     assert!(refused.has("nav a[href='/health']"), "the navigation stays: {}", refused.body);
     assert!(!refused.has("nav a[href='/admin/staff']"), "and shows only what the role may open");
 }
+
+/// The overview is a status page for the role: on-call sees production and runs, compliance
+/// the queue in counts, an MLRO the reports awaiting review; each sees only the areas it may
+/// open.
+#[sqlx::test]
+async fn the_overview_is_a_status_page_for_the_role(pool: PgPool) {
+    dropops::demo::seed_if_empty(&pool, dropops::demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let oncall = app.visit("/").await;
+    assert!(oncall.has(".overview-health h2 .badge"), "production at a glance: {}", oncall.body);
+    assert!(oncall.text(".overview-health").contains("Routine checks"), "overdue checks are named");
+    assert!(!oncall.has(".overview-queue"), "no compliance queue for on-call");
+    assert!(!oncall.has("a.card-link[href='/compliance']") && oncall.has("a.card-link[href='/deployments']"));
+
+    let compliance = app.another_browser();
+    compliance.sign_in_as("Cora Compliance", &["compliance"]).await;
+    let page = compliance.visit("/").await;
+    let open: i64 =
+        sqlx::query_scalar("select count(*) from aml_alerts where status = 'open'").fetch_one(&pool).await.unwrap();
+    assert!(page.text(".overview-queue").contains(&open.to_string()), "{}", page.text(".overview-queue"));
+    assert!(!page.has(".awaiting-review"), "only the MLRO is told about reviews");
+    assert!(!page.has("a.card-link[href='/deployments']"));
+
+    let mlro = app.another_browser();
+    mlro.sign_in_as("Mari", &["mlro"]).await;
+    let waiting: i64 = sqlx::query_scalar("select count(*) from str_reports where status = 'pending_review'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mlro.visit("/").await.text(".awaiting-review"), waiting.to_string());
+}
