@@ -44,7 +44,7 @@ pub fn routes() -> Vec<Route> {
     // compliance staff and the MLRO only. Each handler is told its chain and reads no other.
     let (any, casework) = (Access::Roles(ANY_ROLE), Access::Roles(CASEWORK));
     vec![
-        Route::get("/audit", any, |s, u, c, q| list_audit(s, u, c, q, Chain::Operations)),
+        Route::get("/audit", any, |s, u, c, se, q| list_audit(s, u, c, se, q, Chain::Operations)),
         Route::get("/audit/export.csv", any, |s, u, c, q| export_audit(s, u, c, q, Chain::Operations)),
         Route::get("/audit/{id}", any, |s, u, p| show_entry(s, u, p, Chain::Operations)),
         Route::post("/audit/verify", any, |s, u, c, h| {
@@ -54,7 +54,7 @@ pub fn routes() -> Vec<Route> {
             verify_chain(s, u, c, h, Chain::Operations, Scope::Full)
         }),
         Route::get("/audit/verifications/{id}", any, |s, u, h, p| show_verification(s, u, h, p, Chain::Operations)),
-        Route::get("/audit/casework", casework, |s, u, c, q| list_audit(s, u, c, q, Chain::Casework)),
+        Route::get("/audit/casework", casework, |s, u, c, se, q| list_audit(s, u, c, se, q, Chain::Casework)),
         Route::get("/audit/casework/export.csv", casework, |s, u, c, q| export_audit(s, u, c, q, Chain::Casework)),
         Route::get("/audit/casework/{id}", casework, |s, u, p| show_entry(s, u, p, Chain::Casework)),
         Route::post("/audit/casework/verify", casework, |s, u, c, h| {
@@ -217,10 +217,34 @@ async fn record(
         .await
 }
 
+/// Searches already recorded in this sign-in, with when: a search is audited again after
+/// [`SEARCH_REMEMBERED`].
+const SEARCHES_KEY: &str = "audit_searches_recorded";
+const SEARCH_REMEMBERED: i64 = 30 * 60;
+
+/// Whether this search (chain and filter, whatever the page) is new in this sign-in; notes it.
+async fn first_time(session: &tower_sessions::Session, chain: Chain, query: &str) -> Result<bool, AppError> {
+    let key = format!("{}?{query}", chain.as_str());
+    let now = Utc::now().timestamp();
+    let mut seen: Vec<(String, i64)> =
+        session.get(SEARCHES_KEY).await.map_err(crate::auth::session_error)?.unwrap_or_default();
+    seen.retain(|(_, at)| now - at < SEARCH_REMEMBERED);
+    if seen.iter().any(|(k, _)| *k == key) {
+        return Ok(false);
+    }
+    seen.push((key, now));
+    // A bounded memory: the 50 most recent searches.
+    let excess = seen.len().saturating_sub(50);
+    seen.drain(..excess);
+    session.insert(SEARCHES_KEY, seen).await.map_err(crate::auth::session_error)?;
+    Ok(true)
+}
+
 pub async fn list_audit(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
+    session: tower_sessions::Session,
     Query(q): Query<AuditQuery>,
     chain: Chain,
 ) -> Result<Response, AppError> {
@@ -257,8 +281,9 @@ pub async fn list_audit(
             return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
         }
     };
-    if is_search(&parsed) {
-        record(&state, &user, &ctx, "audit_searched", chain, json!({ "filter": q.filter, "before": before })).await?;
+    // One audit_searched per distinct search: paging through it or refreshing it is the same.
+    if is_search(&parsed) && first_time(&session, chain, &query).await? {
+        record(&state, &user, &ctx, "audit_searched", chain, json!({ "filter": q.filter })).await?;
     }
     let mut entries = db::search(&state.pool, chain, &parsed, before, PAGE_SIZE + 1).await?;
     let older = if entries.len() as i64 > PAGE_SIZE {

@@ -698,3 +698,26 @@ async fn a_transaction_holding_the_chain_does_not_stall_the_console(pool: PgPool
     // Once the transaction ends, the same action works.
     assert_eq!(app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "Left")]).await.status, 303);
 }
+
+/// Reading the audit log does not flood it: one audit_searched per distinct search in a
+/// sign-in, however often it is paged through or refreshed.
+#[sqlx::test]
+async fn one_audit_searched_per_distinct_search(pool: PgPool) {
+    insert_test_rows(&pool, 120).await;
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Vera Viewer", &["viewer"]).await;
+    let searched = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from audit_log where action = 'audit_searched'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let first = app.visit("/audit?action=test_action").await;
+    assert_eq!(first.status, 200);
+    app.visit("/audit?action=test_action").await;
+    let older = first.attrs("a[rel=next]", "href").pop().expect("120 rows make more than one page");
+    assert_eq!(app.visit(&older).await.status, 200);
+    assert_eq!(searched().await, 1, "the same search, refreshed and paged: recorded once");
+    app.visit("/audit?action=sign_in").await;
+    assert_eq!(searched().await, 2, "a different search is recorded");
+}
