@@ -191,9 +191,13 @@ impl Run {
         self.procedure().map_or("/deployments", Procedure::home)
     }
 
-    /// What the run is about, in a few words: "b2e9f14", "min 2 / max 6".
+    /// What the run is about, in a few words: "b2e9f14", "min 2 / max 6", "JWT_SECRET".
     pub fn subject(&self) -> String {
         let p = &self.params;
+        // A rotation is about its secret, not the image it redeploys.
+        if let Some(secret) = p["env_name"].as_str() {
+            return secret.to_owned();
+        }
         if let Some(tag) = p["tag"].as_str() {
             return tag.to_owned();
         }
@@ -205,6 +209,43 @@ impl Run {
             .find_map(|k| p[*k].as_str())
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// The run as a heading: "Deploy b2e9f14", "Rollback to 7f3c2a1", "JWT secret rotation".
+    pub fn heading(&self) -> String {
+        let label = capitalise(self.label());
+        match self.procedure() {
+            Some(Procedure::Rollback) => format!("{label} to {}", self.subject()),
+            Some(Procedure::RotateJwtSecret | Procedure::RotateDbPassword) => label,
+            _ if self.subject().is_empty() => label,
+            _ => format!("{label} {}", self.subject()),
+        }
+    }
+
+    /// What to do next with a finished deploy or rollback: try it again, or roll back to the
+    /// image that ran before it (by digest). Links to the confirmation, never a button.
+    pub fn next_actions(&self) -> Vec<(String, String)> {
+        let mut actions = vec![];
+        if self.active() || !matches!(self.procedure(), Some(Procedure::Deploy | Procedure::Rollback)) {
+            return actions;
+        }
+        if self.status != "succeeded" {
+            if let Some(digest) = self.params["digest"].as_str() {
+                let procedure = self.procedure.as_str();
+                actions
+                    .push((format!("/deployments/confirm?procedure={procedure}&digest={digest}"), "Try again".into()));
+            }
+        }
+        let previous = self.facts["previous_image"].as_str().and_then(|i| i.split_once('@')).map(|(_, d)| d);
+        let rolled_back = self.outcome.as_deref().is_some_and(|o| o.contains("Rolled back automatically"));
+        if let (Some(digest), false) = (previous, rolled_back) {
+            let tag = self.facts["previous_tag"].as_str().unwrap_or("the image before");
+            actions.push((
+                format!("/deployments/confirm?procedure=rollback&digest={digest}"),
+                format!("Roll back to {tag}"),
+            ));
+        }
+        actions
     }
 
     /// How long it ran, or has been running: "3 min 12 s".

@@ -91,6 +91,11 @@ impl RunProgress {
     pub fn error_of(step: &Step) -> Option<&str> {
         step.state["error"].as_str()
     }
+
+    /// Where the error text sends people to the application logs, a link to them.
+    pub fn mentions_logs(step: &Step) -> bool {
+        Self::error_of(step).is_some_and(|e| e.contains("application logs"))
+    }
 }
 
 fn parse_id(text: &str) -> Result<Uuid, AppError> {
@@ -116,7 +121,7 @@ pub async fn show_run(
     Path(id): Path<String>,
 ) -> Result<Html<String>, AppError> {
     let progress = progress(&state, &user, parse_id(&id)?).await?;
-    let title = format!("{} {}", super::capitalise(progress.run.label()), progress.run.subject());
+    let title = progress.run.heading();
     let area = if progress.run.home() == "/secrets" { Area::Secrets } else { Area::Deployments };
     page_or_fragment(htmx, progress, |progress| RunPage { shell: Shell::new(&state, &user, area, title), progress })
 }

@@ -500,7 +500,6 @@ impl Worker {
         )
         .execute(&mut *tx)
         .await?;
-        super::note(&mut *tx, run.id, Some(step.position), &format!("Started: {}", step.title)).await?;
         // The outcome is written when the step ends, perhaps by another replica: it finds the
         // intent again through `intent_id` (audit::open_intent).
         tx.commit().await?;
@@ -533,11 +532,14 @@ impl Worker {
         sqlx::query!("update console.runs set facts = facts || $2 where id = $1", run.id, learned)
             .execute(&mut *tx)
             .await?;
-        let line = if learned["adopted"].as_bool() == Some(true) {
-            format!("Done: {} (the operation started before the interruption was found and followed)", step.title)
-        } else {
-            format!("Done: {}", step.title)
-        };
+        // One line per event: what was done, with its evidence.
+        let mut line = format!("Done: {}", step.title);
+        if let Some(version) = learned["health_version"].as_str() {
+            line = format!("Done: health ok, version {version}");
+        }
+        if learned["adopted"].as_bool() == Some(true) {
+            line.push_str(" (the operation started before the interruption was found and followed)");
+        }
         super::note(&mut *tx, run.id, Some(step.position), &line).await?;
         tx.commit().await?;
         tracing::info!(run = %run.id, step = kind.as_str(), "run step done");
@@ -559,7 +561,6 @@ impl Worker {
         )
         .execute(&mut *tx)
         .await?;
-        super::note(&mut *tx, run.id, Some(step.position), &format!("Failed: {} — {why}", step.title)).await?;
         tx.commit().await?;
         tracing::warn!(run = %run.id, step = %step.name, reason = why, "run step failed");
         Ok(())

@@ -154,7 +154,7 @@ async fn a_deploy_snapshots_opens_a_window_deploys_and_verifies(pool: PgPool) {
     let done = app.visit(&format!("/runs/{run}")).await;
     assert!(!done.has("#run-progress[hx-trigger]"), "a finished run stops polling");
     assert!(done.text("main").contains("Succeeded"));
-    assert!(done.text(".run-log").contains("Done: Take the pre-deploy RDS snapshot"));
+    assert!(done.text(".run-log").contains("Done: Take the pre-deploy RDS snapshot"), "{}", done.text(".run-log"));
     let deployments = app.visit("/deployments").await;
     assert!(deployments.text("main").contains("by Ola Oncall"), "who deployed what runs now");
     let previous = digest(&app, "7f3c2a1").await;
@@ -759,4 +759,34 @@ async fn a_production_deploy_needs_a_bounded_reason(pool: PgPool) {
         app.submit("/secrets/rotations", &[("secret", "jwt_secret"), ("understood", "yes"), ("reason", &long)]).await;
     assert_eq!(rotation.status, 422);
     assert!(rotation.has("#reason-error"));
+}
+
+/// The run page reads as a record of events: headings without guesswork, one line per event
+/// with its evidence, and the next sensible action on a finished deploy.
+#[sqlx::test]
+async fn a_finished_run_reads_well_and_offers_what_comes_next(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let newest = digest(&app, "b2e9f14").await;
+    let run = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
+    drive(&app).await;
+    let page = app.visit(&format!("/runs/{run}")).await;
+    assert_eq!(page.text("h1").split_whitespace().take(2).collect::<Vec<_>>(), ["Deploy", "b2e9f14"]);
+    let log = page.text(".run-steps");
+    assert!(!log.contains("Started:"), "no Started/Done pairs: {log}");
+    assert!(log.contains("Done: health ok, version b2e9f14"), "the health step records its evidence: {log}");
+    let actions = page.texts("a.next-action");
+    assert_eq!(actions, ["Roll back to 7f3c2a1"], "{actions:?}");
+    let back = page.attrs("a.next-action", "href").pop().unwrap();
+    let confirm = app.visit(&back).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.text("h1").contains("Roll back production to 7f3c2a1"), "{}", confirm.text("h1"));
+
+    let rollback = start(&app, &[("procedure", "rollback"), ("digest", &digest(&app, "7f3c2a1").await)]).await;
+    drive(&app).await;
+    assert!(app.visit(&format!("/runs/{rollback}")).await.text("h1").starts_with("Rollback to 7f3c2a1"));
+    let rotation = app
+        .submit("/secrets/rotations", &[("secret", "jwt_secret"), ("understood", "yes"), ("reason", "schedule")])
+        .await;
+    let title = app.visit(rotation.location()).await.text("h1");
+    assert!(title.starts_with("JWT secret rotation") && !title.contains("7f3c2a1"), "{title}");
 }
