@@ -105,6 +105,7 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
         screenshot(&browser, "sign-in").await?;
         browser.find(Locator::Css("#name")).await?.send_keys("Kari Nordmann").await?;
         browser.find(Locator::Css("input[name=role][value=admin]")).await?.click().await?;
+        browser.find(Locator::Css("input[name=role][value=compliance]")).await?.click().await?;
         browser.find(Locator::Css("form[action='/auth/dev'] button[type=submit]")).await?.click().await?;
         browser.wait().for_element(Locator::Css("nav[aria-label=Main]")).await?;
         let mut hrefs = Vec::new();
@@ -154,11 +155,44 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
         // The run page and the pages that start runs, on a phone.
         browser.set_window_size(390, 844).await?;
         screenshot(&browser, "phone-deploy-run").await?;
-        for href in ["/deployments", "/secrets", "/database"] {
+        let actions_first = browser
+            .execute(
+                "const a = document.querySelector('.run-actions'), s = document.querySelector('#steps-title');
+                 return !!a && a.getBoundingClientRect().top < s.getBoundingClientRect().top",
+                vec![],
+            )
+            .await?;
+        assert_eq!(actions_first, json!(true), "run actions sit above the steps on a phone");
+        for href in ["/", "/health", "/deployments", "/secrets", "/database", "/compliance/alerts", "/audit"] {
             browser.goto(&app.url(href)).await?;
             browser.wait().for_element(Locator::Css("main h1")).await?;
             screenshot(&browser, &format!("phone{}", href.replace('/', "-"))).await?;
+            let overflow =
+                browser.execute("return document.documentElement.scrollWidth - window.innerWidth", vec![]).await?;
+            if !overflow.as_i64().is_some_and(|px| px <= 0) {
+                let culprit = browser
+                    .execute(
+                        "const w = window.innerWidth;
+                         const clipped = e => { for (let p = e.parentElement; p; p = p.parentElement) {
+                           if (getComputedStyle(p).overflowX !== 'visible' && p.getBoundingClientRect().right <= w + 1) return true; } return false; };
+                         return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1 && !clipped(e))
+                           .slice(0, 4).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join(' | ')",
+                        vec![],
+                    )
+                    .await?;
+                panic!("{href} is {overflow} px wider than the phone: {culprit}");
+            }
         }
+        browser.goto(&app.url("/deployments")).await?;
+        browser.wait().for_element(Locator::Css("table.images")).await?;
+        let out_of_reach = browser
+            .execute(
+                "return [...document.querySelectorAll('table.images a.button')]
+                   .filter(a => a.getBoundingClientRect().right > window.innerWidth).length",
+                vec![],
+            )
+            .await?;
+        assert_eq!(out_of_reach, json!(0), "the image table's actions are reachable without scrolling sideways");
         browser.set_window_size(1280, 900).await?;
         for href in
             ["/secrets/rotate?secret=database_url", "/deployments/confirm?procedure=emergency_restart", "/deployments"]
