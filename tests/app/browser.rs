@@ -169,7 +169,7 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
             screenshot(&browser, &format!("phone{}", href.replace('/', "-"))).await?;
             let overflow =
                 browser.execute("return document.documentElement.scrollWidth - window.innerWidth", vec![]).await?;
-            if !overflow.as_i64().is_some_and(|px| px <= 0) {
+            if overflow.as_i64().is_none_or(|px| px > 0) {
                 let culprit = browser
                     .execute(
                         "const w = window.innerWidth;
