@@ -234,6 +234,70 @@ impl AuditToken {
     }
 }
 
+/// The actions the operations chain records, for the audit page's action list.
+pub const OPERATIONS_ACTIONS: [&str; 39] = [
+    "access_denied",
+    "apprunner_deploy_image",
+    "apprunner_pause",
+    "apprunner_resume",
+    "apprunner_rollback_image",
+    "apprunner_set_scaling",
+    "apprunner_start_deployment",
+    "audit_chain_full_verification",
+    "audit_chain_verification",
+    "audit_exported",
+    "audit_searched",
+    "checklist_submitted",
+    "maintenance_window_close",
+    "maintenance_window_open",
+    "personal_data_viewed",
+    "rds_master_password_set",
+    "rds_restore_drill_delete",
+    "rds_restore_drill_start",
+    "rds_snapshot_create",
+    "run_cancel_requested",
+    "run_finished",
+    "run_precheck",
+    "run_resumed",
+    "run_started",
+    "run_verify_health",
+    "run_wait",
+    "secret_rotated",
+    "secret_value_staged",
+    "serving_role_granted",
+    "sign_in",
+    "sign_in_failed",
+    "sign_out",
+    "sim_fault_off",
+    "sim_fault_on",
+    "staff_disabled",
+    "staff_enabled",
+    "staff_session_ended",
+    "str_four_eyes_refused",
+    "user_sessions_revoked",
+];
+
+/// The actions the casework chain records (listed only to those who may read it).
+pub const CASEWORK_ACTIONS: [&str; 17] = [
+    "access_denied",
+    "aml_alert_assigned",
+    "aml_alert_closed",
+    "aml_alert_reopened",
+    "audit_exported",
+    "audit_searched",
+    "data_access_request_fulfilled",
+    "personal_data_erased",
+    "personal_data_exported",
+    "personal_data_viewed",
+    "str_approved",
+    "str_drafted",
+    "str_filed",
+    "str_four_eyes_refused",
+    "str_returned",
+    "str_submitted",
+    "str_updated",
+];
+
 pub enum Outcome {
     Succeeded,
     /// The error as an operator should read it; never a secret.

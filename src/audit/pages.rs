@@ -200,6 +200,27 @@ pub struct AuditPage {
     pub query: String,
 }
 
+impl AuditPage {
+    pub fn is_chosen(&self, action: &str) -> bool {
+        self.filter.action.trim() == action
+    }
+
+    /// The actions this chain records, to choose from; an action typed in a link that is not
+    /// one of them is kept as the first choice.
+    pub fn known_actions(&self) -> Vec<&str> {
+        let known: &[&str] = match self.chain {
+            Chain::Operations => &super::OPERATIONS_ACTIONS,
+            Chain::Casework => &super::CASEWORK_ACTIONS,
+        };
+        let mut list: Vec<&str> = known.to_vec();
+        let typed = self.filter.action.trim();
+        if !typed.is_empty() && !list.contains(&typed) {
+            list.insert(0, typed);
+        }
+        list
+    }
+}
+
 /// Record a search or export. What compliance staff and the MLRO look for in the log (an STR
 /// id, a customer, `action=str_filed`) is casework, kept in the casework chain whichever
 /// chain they searched.
