@@ -192,6 +192,8 @@ pub struct AlertPage {
     pub notes_error: Option<String>,
     pub reopen_error: Option<String>,
     pub mine: bool,
+    /// Just closed by the reader: the page confirms it and offers the next alert.
+    pub just_closed: bool,
 }
 
 impl super::Casework for AlertPage {
@@ -245,7 +247,14 @@ async fn alert_page(state: &AppState, user: &CurrentUser, id: &str, form: CloseF
         notes_error: None,
         reopen_error: None,
         mine,
+        just_closed: false,
     })
+}
+
+#[derive(Deserialize, Default)]
+pub struct AlertQuery {
+    #[serde(default)]
+    closed: Option<String>,
 }
 
 pub async fn show_alert(
@@ -253,8 +262,10 @@ pub async fn show_alert(
     user: CurrentUser,
     ctx: AuditContext,
     Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<AlertQuery>,
 ) -> Result<Response, AppError> {
-    let page = alert_page(&state, &user, &id, CloseForm::default()).await?;
+    let mut page = alert_page(&state, &user, &id, CloseForm::default()).await?;
+    page.just_closed = q.closed.is_some() && page.alert.status != "open";
     super::show(&state, &ctx, StatusCode::OK, &page).await
 }
 
@@ -262,19 +273,38 @@ fn staff(user: &CurrentUser) -> (uuid::Uuid, &str) {
     (user.staff_id, user.name.as_str())
 }
 
+#[derive(Deserialize, Default)]
+pub struct AssignForm {
+    /// "yes": the reader confirmed taking the alert over from the colleague who holds it.
+    #[serde(default)]
+    takeover: String,
+}
+
 pub async fn assign_alert(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
     Path(id): Path<String>,
+    Form(form): Form<AssignForm>,
 ) -> Result<Response, AppError> {
-    alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let alert = alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    // Held by a colleague: taken over only when confirmed, and recorded as a takeover.
+    let held_by = alert.assignee_id.filter(|a| *a != user.staff_id).map(|_| alert.assignee_name.clone());
+    if held_by.is_some() && form.takeover != "yes" {
+        return Err(AppError::Conflict(format!(
+            "{} is working on this alert. Confirm on the alert page that you take it over.",
+            held_by.flatten().unwrap_or_else(|| "A colleague".into())
+        )));
+    }
     let intent = Intent {
         action: "aml_alert_assigned",
         resource_type: "aml_alert",
         resource_id: id.clone(),
         reason: None,
-        details: json!({ "to": user.name }),
+        details: match &held_by {
+            Some(from) => json!({ "to": user.name, "takeover": true, "from": from }),
+            None => json!({ "to": user.name }),
+        },
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
         changed(alerts_db::assign(tx, token, &id, staff(&user)).await?, "Only open alerts can be assigned.")
@@ -338,7 +368,7 @@ pub async fn close_alert(
         )
     })
     .await?;
-    Ok(Redirect::to(&format!("/compliance/alerts/{id}")).into_response())
+    Ok(Redirect::to(&format!("/compliance/alerts/{id}?closed=1")).into_response())
 }
 
 pub async fn reopen_alert(

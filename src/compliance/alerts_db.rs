@@ -145,6 +145,8 @@ pub async fn for_person(db: impl PgExecutor<'_>, user_id: &str, except: &str) ->
            left join transactions t on t.id = a.transaction_id
            left join console.staff s on s.id = a.assignee_id
            where a.user_id = $1 and a.id <> $2
+             -- Earlier means raised before this one.
+             and a.created_at < (select created_at from aml_alerts where id = $2)
            order by a.created_at desc
            limit 50"#,
         user_id,

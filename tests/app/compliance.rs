@@ -365,3 +365,55 @@ async fn a_casework_form_sent_back_with_errors_records_the_view_it_shows(pool: P
         assert_eq!((after - before, kind.as_str(), status.as_deref()), (1, resource_type, Some("422")), "{path}");
     }
 }
+
+/// Closing confirms itself and offers the next alert; taking over a colleague's alert asks
+/// first and is recorded as a takeover; notes keep their line breaks; "earlier alerts" are
+/// earlier.
+#[sqlx::test]
+async fn closing_offers_the_next_alert_and_taking_over_asks_first(pool: PgPool) {
+    let app = seeded(&pool).await;
+    app.sign_in_as("Cato Compliance", &["compliance"]).await;
+    let colleague = app.another_browser();
+    colleague.sign_in_as("Kim Compliance", &["compliance"]).await;
+    let first = colleague.submit("/compliance/alerts/next", &[]).await.location().to_owned();
+    let id = first.trim_start_matches("/compliance/alerts/").to_owned();
+
+    let page = app.visit(&first).await;
+    assert!(page.text("details.takeover summary").contains("Take over from Kim Compliance"), "{}", page.body);
+    let refused = app.submit(&format!("/compliance/alerts/{id}/assign"), &[]).await;
+    assert_eq!(refused.status, 409, "not without confirming");
+    assert!(refused.text("main").contains("Kim Compliance is working on this alert"));
+    let taken = app.submit(&format!("/compliance/alerts/{id}/assign"), &[("takeover", "yes")]).await;
+    assert_eq!(taken.status, 303);
+    let details: serde_json::Value = sqlx::query_scalar(
+        "select details from audit_log where action = 'aml_alert_assigned' and kind = 'intent' order by id desc limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((details["takeover"].as_bool(), details["from"].as_str()), (Some(true), Some("Kim Compliance")));
+
+    let closed = app
+        .submit(
+            &format!("/compliance/alerts/{id}/close"),
+            &[("outcome", "legitimate"), ("notes", "Salary.\nEmployer confirmed.")],
+        )
+        .await;
+    assert_eq!(closed.location(), format!("/compliance/alerts/{id}?closed=1"));
+    let page = app.visit(closed.location()).await;
+    assert!(page.text(".alert-closed").contains("Closed"), "{}", page.body);
+    assert!(page.has(".alert-closed form[action='/compliance/alerts/next'] button"), "take the next one");
+    assert!(page.has("p.notes"), "notes are shown with their line breaks kept");
+    assert!(page.body.contains("Salary.\nEmployer confirmed."));
+    let raised: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("select created_at from aml_alerts where id = $1").bind(&id).fetch_one(&pool).await.unwrap();
+    for earlier in page.attrs("#earlier-title + ul a", "href") {
+        let other = earlier.trim_start_matches("/compliance/alerts/");
+        let at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("select created_at from aml_alerts where id = $1")
+            .bind(other)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(at < raised, "{other} is not earlier");
+    }
+}
