@@ -271,6 +271,8 @@ pub struct ReportPage {
     pub own_hand: bool,
     /// Everyone who shaped the report, oldest first.
     pub contributors: Vec<Contributor>,
+    /// Submitted, returned (with comments), approved, filed: from the casework audit log.
+    pub review: Vec<str_db::ReviewStep>,
     pub is_mlro: bool,
     pub comment_error: Option<String>,
     pub filing_errors: FilingErrors,
@@ -351,6 +353,7 @@ async fn report_page(state: &AppState, user: &CurrentUser, id: &str) -> Result<R
         can_review: is_mlro && !own_hand,
         own_hand,
         contributors,
+        review: str_db::review_history(&state.pool, id).await?,
         is_mlro,
         report,
         person,

@@ -362,3 +362,28 @@ pub async fn awaiting_review(db: impl sqlx::PgExecutor<'_>) -> Result<i64, sqlx:
         .fetch_one(db)
         .await
 }
+
+/// One step of a report's review, from the casework audit log: submitted, returned (with the
+/// MLRO's comment), approved, filed.
+pub struct ReviewStep {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub reason: Option<String>,
+}
+
+/// A report's review history, oldest first (the audit log's resource index).
+pub async fn review_history(db: impl PgExecutor<'_>, id: &str) -> Result<Vec<ReviewStep>, sqlx::Error> {
+    sqlx::query_as!(
+        ReviewStep,
+        "select created_at as at, actor, action, reason from audit_log
+          where resource_type = 'str_report' and resource_id = $1 and kind = 'intent'
+            and action in ('str_submitted', 'str_returned', 'str_approved', 'str_filed')
+            and exists (select 1 from audit_log o where o.kind = 'outcome' and o.intent_id = audit_log.id
+                         and o.outcome = 'succeeded')
+          order by id limit 200",
+        id
+    )
+    .fetch_all(db)
+    .await
+}

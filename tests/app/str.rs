@@ -426,3 +426,30 @@ async fn a_draft_form_submitted_twice_makes_one_draft(pool: PgPool) {
         sqlx::query_scalar("select count(*) from str_reports where status = 'draft'").fetch_one(&pool).await.unwrap();
     assert_eq!(drafts, 1);
 }
+
+/// The STR page links the alert it came from and shows its review history with the MLRO's
+/// comments.
+#[sqlx::test]
+async fn an_str_links_its_alert_and_shows_its_review_history(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    let case = escalated_alert(&pool).await;
+    app.sign_in_as("Cato Compliance", &["compliance"]).await;
+    let id = draft(&app, &case, "Three transfers just under the threshold.").await;
+    assert_eq!(app.submit(&format!("/compliance/str/{id}/submit"), &[]).await.status, 303);
+    let mlro = app.another_browser();
+    mlro.sign_in_as("Mari", &["mlro"]).await;
+    let returned = mlro
+        .submit(&format!("/compliance/str/{id}/return"), &[("comment", "Add the recipient bank.\nAnd the dates.")])
+        .await;
+    assert_eq!(returned.status, 303, "{}", returned.body);
+    let page = app.visit(&format!("/compliance/str/{id}")).await;
+    assert_eq!(page.attrs("a.str-alert", "href"), [format!("/compliance/alerts/{}", case.alert)]);
+    let history = page.texts("ol.review-history li");
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(history[0].starts_with("Submitted for review by Cato Compliance"), "{history:?}");
+    assert!(
+        history[1].starts_with("Returned by Mari") && history[1].contains("Add the recipient bank."),
+        "{history:?}"
+    );
+}
