@@ -404,13 +404,7 @@ pub async fn search(
                   (select o.outcome from audit_log o where o.kind = 'outcome' and o.intent_id = a.id
                    order by o.id desc limit 1) as result
            from audit_log a
-           where ($1::text is null or lower(a.actor) = lower($1) or lower(a.actor_email) = lower($1)
-                  -- Part of a name or an address: the staff it names (a small table), then
-                  -- their rows by exact match.
-                  or exists (select 1 from console.staff st
-                              where (st.display_name ilike '%' || replace(replace(replace($1, '\', '\\'), '%', '\%'), '_', '\_') || '%'
-                                     or st.email ilike '%' || replace(replace(replace($1, '\', '\\'), '%', '\%'), '_', '\_') || '%')
-                                and (lower(a.actor) = lower(st.display_name) or lower(a.actor_email) = lower(st.email))))
+           where ($1::text is null or lower(a.actor) = lower($1) or lower(a.actor_email) = lower($1))
              and ($2::text is null or a.action = $2)
              and ($3::text is null or a.resource_id = $3 or a.resource_type = $3)
              and ($4::text is null or a.outcome = $4

@@ -297,7 +297,7 @@ async fn the_dashboard_reads_production_through_the_aws_adapter(pool: sqlx::PgPo
     assert_eq!(card("app").tone, Tone::Red, "140 ms is over the 100 ms threshold");
     assert!(card("app").detail.contains("7f3c2a1"));
     assert_eq!(card("rds").tone, Tone::Green, "{}", card("rds").detail);
-    assert_eq!(card("staging-app").tone, Tone::Unknown);
+    assert_eq!(card("staging-app").tone, Tone::Red, "a 503 from health is a definite red");
     assert!(card("staging-app").detail.contains("503: database unreachable"));
     assert_eq!(card("storage").tone, Tone::Unknown, "no datapoint yet: {}", card("storage").detail);
     assert_eq!(card("apprunner").tone, Tone::Unknown, "moto has no App Runner: {}", card("apprunner").detail);

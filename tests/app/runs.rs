@@ -656,6 +656,13 @@ async fn an_emergency_restart_whose_pause_fails_leaves_the_service_as_it_was(poo
     let app = oncall(pool.clone()).await;
     // Someone started a deployment in the AWS console: App Runner refuses to pause.
     app.state.cloud.app_runner.start_deployment().await.unwrap();
+    // It lasts as long as a real one, however slowly this machine drives the run.
+    sqlx::query(
+        "update console.sim_operations set ends_at = now() + interval '1 hour' where kind = 'START_DEPLOYMENT'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     let run = start(&app, &[("procedure", "emergency_restart"), ("understood", "yes")]).await;
     drive(&app).await;
     let (status, outcome) = run_row(&pool, run).await;
