@@ -380,11 +380,37 @@ pub struct AuditFilter {
 /// A filter checked and ready for SQL.
 pub struct ParsedFilter {
     pub actor: Option<String>,
+    /// The actor term and, when it is part of a staff member's name or email, that person's
+    /// name and email: lowercase, matched exactly against the rows (see [`staff_matching`]).
+    pub actors: Option<Vec<String>>,
     pub action: Option<String>,
     pub resource: Option<String>,
     pub outcome: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+}
+
+/// A staff member an actor search names.
+pub struct StaffMatch {
+    pub display_name: String,
+    pub email: Option<String>,
+}
+
+/// Staff whose name, last name or email begins with `term` (any case), by index: the audit
+/// log's rows name their actor in full, so part of a name finds the people it could mean.
+pub async fn staff_matching(db: impl PgExecutor<'_>, term: &str) -> Result<Vec<StaffMatch>, sqlx::Error> {
+    sqlx::query_as!(
+        StaffMatch,
+        r#"select display_name, email from console.staff
+           where (lower(display_name) ~>=~ lower($1) and lower(display_name) ~<~ (lower($1) || chr(1114111)))
+              or (lower(email) ~>=~ lower($1) and lower(email) ~<~ (lower($1) || chr(1114111)))
+              or (console.last_word(display_name) ~>=~ lower($1)
+                  and console.last_word(display_name) ~<~ (lower($1) || chr(1114111)))
+           order by display_name limit 20"#,
+        term
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// One page of a chain's rows matching `f`, newest first: a backward range of the primary
@@ -404,7 +430,7 @@ pub async fn search(
                   (select o.outcome from audit_log o where o.kind = 'outcome' and o.intent_id = a.id
                    order by o.id desc limit 1) as result
            from audit_log a
-           where ($1::text is null or lower(a.actor) = lower($1) or lower(a.actor_email) = lower($1))
+           where ($1::text[] is null or lower(a.actor) = any($1) or lower(a.actor_email) = any($1))
              and ($2::text is null or a.action = $2)
              and ($3::text is null or a.resource_id = $3 or a.resource_type = $3)
              and ($4::text is null or a.outcome = $4
@@ -415,7 +441,7 @@ pub async fn search(
              and a.id >= $9::bigint and a.id < least($7::bigint, $10::bigint)
            order by a.id desc
            limit $8"#,
-        f.actor,
+        f.actors.as_deref(),
         f.action,
         f.resource,
         f.outcome,

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::db::{self, AuditEntry, AuditFilter, ParsedFilter};
+use super::db::{self, AuditEntry, AuditFilter, ParsedFilter, StaffMatch};
 use super::verify::{self, Report, Scope};
 use super::{AuditContext, CASEWORK_LOG, Chain, Event};
 use crate::auth::CurrentUser;
@@ -151,12 +151,29 @@ pub fn parse_filter(f: &AuditFilter) -> Result<ParsedFilter, FilterErrors> {
     }
     Ok(ParsedFilter {
         actor: non_empty(&f.actor),
+        actors: None,
         action: non_empty(&f.action),
         resource: non_empty(&f.resource),
         outcome,
         from,
         to,
     })
+}
+
+/// The actors a filter's actor term stands for: the term itself (an exact name, an email,
+/// `system`) and the staff whose name or email begins with it.
+async fn with_actors(state: &AppState, mut f: ParsedFilter) -> Result<(ParsedFilter, Vec<StaffMatch>), AppError> {
+    let Some(term) = f.actor.clone() else { return Ok((f, vec![])) };
+    let staff = db::staff_matching(&state.pool, &term).await?;
+    let mut actors = vec![term.to_lowercase()];
+    for s in &staff {
+        actors.push(s.display_name.to_lowercase());
+        actors.extend(s.email.as_deref().map(str::to_lowercase));
+    }
+    actors.sort_unstable();
+    actors.dedup();
+    f.actors = Some(actors);
+    Ok((f, staff))
 }
 
 /// Compliance staff and the MLRO read the casework chain; nobody else does.
@@ -198,6 +215,8 @@ pub struct AuditPage {
     pub older: Option<String>,
     pub paged: bool,
     pub query: String,
+    /// The staff an actor search found by part of their name or email.
+    pub actor_matches: Vec<StaffMatch>,
 }
 
 impl AuditPage {
@@ -298,6 +317,7 @@ pub async fn list_audit(
                 older: None,
                 paged: false,
                 query,
+                actor_matches: vec![],
             };
             return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
         }
@@ -306,6 +326,7 @@ pub async fn list_audit(
     if is_search(&parsed) && first_time(&session, chain, &query).await? {
         record(&state, &user, &ctx, "audit_searched", chain, json!({ "filter": q.filter })).await?;
     }
+    let (parsed, actor_matches) = with_actors(&state, parsed).await?;
     let mut entries = db::search(&state.pool, chain, &parsed, before, PAGE_SIZE + 1).await?;
     let older = if entries.len() as i64 > PAGE_SIZE {
         entries.truncate(PAGE_SIZE as usize);
@@ -326,6 +347,7 @@ pub async fn list_audit(
         older,
         paged: before.is_some(),
         query,
+        actor_matches,
     };
     Ok(render(&page)?.into_response())
 }
@@ -372,6 +394,7 @@ pub async fn export_audit(
     let parsed = parse_filter(&q.filter)
         .map_err(|_| AppError::Validation("The filter is not valid; fix it on the audit page first.".into()))?;
     record(&state, &user, &ctx, "audit_exported", chain, json!({ "filter": q.filter, "limit": EXPORT_LIMIT })).await?;
+    let (parsed, _) = with_actors(&state, parsed).await?;
     let rows = db::search(&state.pool, chain, &parsed, None, EXPORT_LIMIT).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let write = |out: &mut csv::Writer<Vec<u8>>, record: Vec<String>| {

@@ -210,6 +210,25 @@ impl AlertPage {
     pub fn label(&self, outcome: &str) -> &'static str {
         outcome_label(outcome)
     }
+
+    /// What in Drop's data made the rule fire: the transaction it names and, for a rule about
+    /// new accounts, how old the account was.
+    pub fn triggered_by(&self) -> String {
+        let mut facts = Vec::new();
+        if let Some(t) = &self.transaction {
+            let to = t.recipient_country.as_deref().map(|c| format!(" to {c}")).unwrap_or_default();
+            facts.push(format!("{}{to} on {} ({})", t.amount(), t.created_at.format("%Y-%m-%d %H:%M UTC"), t.id));
+        }
+        if super::rules::about_account_age(&self.alert.rule) {
+            let days = (self.alert.created_at - self.person.created_at).num_days().max(0);
+            facts.push(format!("the account was {days} days old"));
+        }
+        if facts.is_empty() {
+            "The alert names no transaction: see the person's history below.".into()
+        } else {
+            facts.join("; ")
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]

@@ -11,6 +11,7 @@ mod gdpr;
 mod gdpr_db;
 mod people;
 mod people_db;
+pub(crate) mod rules;
 mod str;
 pub(crate) mod str_db;
 

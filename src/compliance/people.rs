@@ -38,7 +38,14 @@ pub struct PeoplePage {
     pub error: Option<&'static str>,
     pub people: Vec<Person>,
     pub searched: bool,
+    /// Whether more people match than are listed.
+    pub more: bool,
 }
+
+/// Shortest start of a name or address searched for.
+const MIN_PARTIAL: usize = 2;
+/// Most people a partial search lists.
+const PARTIAL_LIMIT: i64 = 25;
 
 /// `GET /compliance/people?q=`: one match opens the person, several are listed.
 pub async fn find_person(
@@ -50,7 +57,8 @@ pub async fn find_person(
     let shell = Shell::new(&state, &user, Area::Compliance, "People");
     let q = p.q.trim().to_owned();
     if q.is_empty() {
-        return Ok(render(&PeoplePage { shell, q, error: None, people: vec![], searched: false })?.into_response());
+        let page = PeoplePage { shell, q, error: None, people: vec![], searched: false, more: false };
+        return Ok(render(&page)?.into_response());
     }
     if q.chars().count() > 320 {
         let page = PeoplePage {
@@ -59,17 +67,47 @@ pub async fn find_person(
             error: Some("That is longer than any email address."),
             people: vec![],
             searched: false,
+            more: false,
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
-    let people = people_db::lookup(&state.pool, &q).await?;
+    // An id or a whole address opens the person; otherwise the start of a name, last name or
+    // address lists who it could be.
+    let exact = people_db::lookup(&state.pool, &q).await?;
+    let opens = exact.len() == 1;
+    let (people, more) = if !exact.is_empty() {
+        (exact, false)
+    } else if q.chars().count() < MIN_PARTIAL {
+        let page = PeoplePage {
+            shell,
+            q,
+            error: Some("Type at least two letters of a name or an email address."),
+            people: vec![],
+            searched: false,
+            more: false,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    } else {
+        let mut found = people_db::starting_with(&state.pool, &q, PARTIAL_LIMIT + 1).await?;
+        let more = found.len() as i64 > PARTIAL_LIMIT;
+        found.truncate(PARTIAL_LIMIT as usize);
+        (found, more)
+    };
     // A look-up is a view of personal data even when it finds nothing: it tells whether the
-    // person is a customer.
-    audit::viewed(&state.pool, &ctx, "person", q.clone(), json!({ "via": "lookup", "matches": people.len() })).await?;
-    if let [only] = people.as_slice() {
-        return Ok(Redirect::to(&format!("/compliance/people/{}", only.id)).into_response());
+    // person is a customer. The ids listed are recorded with it.
+    let listed: Vec<&str> = people.iter().map(|p| p.id.as_str()).collect();
+    audit::viewed(
+        &state.pool,
+        &ctx,
+        "person",
+        q.clone(),
+        json!({ "via": "lookup", "matches": people.len(), "listed": listed }),
+    )
+    .await?;
+    if opens {
+        return Ok(Redirect::to(&format!("/compliance/people/{}", people[0].id)).into_response());
     }
-    Ok(render(&PeoplePage { shell, q, error: None, people, searched: true })?.into_response())
+    Ok(render(&PeoplePage { shell, q, error: None, people, searched: true, more })?.into_response())
 }
 
 #[derive(Deserialize, Default)]

@@ -46,6 +46,26 @@ pub async fn lookup(db: impl PgExecutor<'_>, term: &str) -> Result<Vec<Person>, 
     .await
 }
 
+/// People whose email, name or last name begins with `term` (any case), by index, in name
+/// order: at most `limit`.
+pub async fn starting_with(db: impl PgExecutor<'_>, term: &str, limit: i64) -> Result<Vec<Person>, sqlx::Error> {
+    sqlx::query_as!(
+        Person,
+        r#"select id, email, full_name, country::text as "country!", kyc_status, kyc_updated_at, auth_provider,
+                  created_at, deleted_at, erased_at, retention_ends_at
+           from users
+           where (lower(email) ~>=~ lower($1) and lower(email) ~<~ (lower($1) || chr(1114111)))
+              or (lower(full_name) ~>=~ lower($1) and lower(full_name) ~<~ (lower($1) || chr(1114111)))
+              or (console.last_word(full_name) ~>=~ lower($1)
+                  and console.last_word(full_name) ~<~ (lower($1) || chr(1114111)))
+           order by lower(full_name), id limit $2"#,
+        term,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// Of `terms`, the ids of the people they name: a user id, or an email in any case.
 pub async fn named(db: impl PgExecutor<'_>, terms: &[String]) -> Result<Vec<String>, sqlx::Error> {
     let lower: Vec<String> = terms.iter().map(|t| t.to_lowercase()).collect();

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, Utc};
 use openidconnect::url::form_urlencoded;
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -537,48 +537,124 @@ pub async fn return_report(
 }
 
 /// The report as a structured document whose fields map to MT-0002 (docs/mt-0002-mapping.md).
-fn document(state: &AppState, r: &StrRow, p: &Person, txs: &[LinkedTx]) -> Value {
-    json!({
-        "form": "MT-0002",
-        "report_id": r.id,
-        "report_type": "suspicious_transaction",
-        "reporting_entity": {
-            "name": "Drop",
-            "contact_role": "MLRO",
-            "approved_by": r.approved_by_name,
-            "approved_at": r.approved_at.map(|t| t.to_rfc3339()),
-        },
-        "subject": {
-            "customer_id": p.id,
-            "name": p.full_name,
-            "email": p.email,
-            "country": p.country,
-            "customer_since": p.created_at.date_naive().to_string(),
-            "kyc_status": p.kyc_status,
-            "sign_in_method": p.auth_provider,
-        },
-        "grounds": { "summary": r.reason(), "description": r.narrative() },
-        "transactions": txs.iter().map(|t| json!({
-            "id": t.id,
-            "date": t.created_at.to_rfc3339(),
-            "type": t.kind,
-            "status": t.status,
-            "amount": t.send_amount.to_string(),
-            "currency": t.send_currency,
-            "counterparty_country": t.recipient_country,
-        })).collect::<Vec<_>>(),
-        "totals": totals(txs),
-        "related_alert": r.alert_id,
-        "environment": state.config.mode,
-    })
+/// The report as filed with Økokrim: Altinn form MT-0002's sections (docs/mt-0002-mapping.md).
+/// The JSON export is this document; the print view reads the same fields; the filed snapshot
+/// is this document with its filing receipt, and its hash is over its JSON (keys ordered).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Mt0002 {
+    pub form: String,
+    pub report_id: String,
+    pub report_type: String,
+    pub reporting_entity: ReportingEntity,
+    pub subject: Subject,
+    pub grounds: Grounds,
+    pub transactions: Vec<ReportedTx>,
+    pub totals: Vec<String>,
+    pub related_alert: Option<String>,
+    pub environment: crate::config::Mode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filing: Option<Receipt>,
 }
 
-async fn load_document(state: &AppState, id: &str) -> Result<(StrRow, Value), AppError> {
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReportingEntity {
+    pub name: String,
+    pub contact_role: String,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Subject {
+    pub customer_id: String,
+    pub name: String,
+    pub email: String,
+    pub country: String,
+    pub customer_since: String,
+    pub kyc_status: String,
+    pub sign_in_method: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Grounds {
+    pub summary: String,
+    pub description: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReportedTx {
+    pub id: String,
+    pub date: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub amount: String,
+    pub currency: String,
+    pub counterparty_country: Option<String>,
+}
+
+impl ReportedTx {
+    /// The date part of the RFC 3339 timestamp, as the form asks for it.
+    pub fn day(&self) -> &str {
+        self.date.get(..10).unwrap_or(&self.date)
+    }
+}
+
+/// Altinn's receipt, recorded when the MLRO files the report.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Receipt {
+    pub reference: String,
+    pub filed_on: String,
+    pub filed_by: String,
+}
+
+fn document(state: &AppState, r: &StrRow, p: &Person, txs: &[LinkedTx]) -> Mt0002 {
+    Mt0002 {
+        form: "MT-0002".into(),
+        report_id: r.id.clone(),
+        report_type: "suspicious_transaction".into(),
+        reporting_entity: ReportingEntity {
+            name: "Drop".into(),
+            contact_role: "MLRO".into(),
+            approved_by: r.approved_by_name.clone(),
+            approved_at: r.approved_at.map(|t| t.to_rfc3339()),
+        },
+        subject: Subject {
+            customer_id: p.id.clone(),
+            name: p.full_name.clone(),
+            email: p.email.clone(),
+            country: p.country.clone(),
+            customer_since: p.created_at.date_naive().to_string(),
+            kyc_status: p.kyc_status.clone(),
+            sign_in_method: p.auth_provider.clone(),
+        },
+        grounds: Grounds { summary: r.reason().to_owned(), description: r.narrative().to_owned() },
+        transactions: txs
+            .iter()
+            .map(|t| ReportedTx {
+                id: t.id.clone(),
+                date: t.created_at.to_rfc3339(),
+                kind: t.kind.clone(),
+                status: t.status.clone(),
+                amount: t.send_amount.to_string(),
+                currency: t.send_currency.clone(),
+                counterparty_country: t.recipient_country.clone(),
+            })
+            .collect(),
+        totals: totals(txs),
+        related_alert: r.alert_id.clone(),
+        environment: state.config.mode,
+        filing: None,
+    }
+}
+
+async fn load_document(state: &AppState, id: &str) -> Result<(StrRow, Mt0002), AppError> {
     let report = str_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     // A filed report is read back exactly as it was filed.
     if report.status == "filed" {
         if let Some(snapshot) = str_db::filed_snapshot(&state.pool, id).await? {
-            return Ok((report, snapshot));
+            let doc = serde_json::from_value(snapshot).map_err(|e| AppError::Internal(e.into()))?;
+            return Ok((report, doc));
         }
     }
     let person = people_db::find(&state.pool, &report.user_id).await?.ok_or(AppError::NotFound)?;
@@ -609,8 +685,7 @@ pub async fn export_report(
 pub struct PrintPage {
     pub shell: Shell,
     pub report: StrRow,
-    pub doc: Value,
-    pub pretty: String,
+    pub doc: Mt0002,
 }
 
 pub async fn print_report(
@@ -621,13 +696,8 @@ pub async fn print_report(
 ) -> Result<Response, AppError> {
     let (report, doc) = load_document(&state, &id).await?;
     audit::viewed(&state.pool, &ctx, "str_report", id.clone(), json!({ "export": "print" })).await?;
-    let pretty = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    let page = PrintPage {
-        shell: Shell::new(&state, &user, Area::Compliance, format!("STR {id} for filing")),
-        report,
-        doc,
-        pretty,
-    };
+    let page =
+        PrintPage { shell: Shell::new(&state, &user, Area::Compliance, format!("STR {id} for filing")), report, doc };
     Ok(render(&page)?.into_response())
 }
 
@@ -663,8 +733,10 @@ pub async fn file_report(
         return Err(AppError::Conflict("Only an approved report can be filed.".into()));
     }
     let filed_at = filed_on.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc();
-    doc["filing"] = json!({ "reference": reference, "filed_on": filed_on.to_string(), "filed_by": user.name });
-    // serde_json orders object keys, so the same report always hashes the same.
+    doc.filing =
+        Some(Receipt { reference: reference.clone(), filed_on: filed_on.to_string(), filed_by: user.name.clone() });
+    // Through a Value, whose object keys are ordered: the same report always hashes the same.
+    let doc = serde_json::to_value(&doc).map_err(|e| AppError::Internal(e.into()))?;
     let hash = hex::encode(Sha256::digest(doc.to_string().as_bytes()));
     let intent = Intent {
         action: "str_filed",

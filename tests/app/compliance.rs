@@ -189,7 +189,46 @@ async fn looking_a_person_up_is_audited_and_opens_their_page(pool: PgPool) {
     .unwrap();
     assert_eq!(views, [email.to_uppercase(), id]);
     let none = app.visit("/compliance/people?q=nobody@example.invalid").await;
-    assert_eq!(none.text(".empty"), "Nobody with that email or id.");
+    assert_eq!(none.text(".empty"), "Nobody whose id, name, last name or email begins with “nobody@example.invalid”.");
+}
+
+/// Compliance often has only a name from a bank's letter, or part of an address: the start of
+/// a name, a last name or an email lists who it could be, by index, and the look-up is audited
+/// with whom it listed.
+#[sqlx::test]
+async fn people_are_found_by_the_start_of_their_name_last_name_or_email(pool: PgPool) {
+    let app = seeded(&pool).await;
+    app.sign_in_as("Cato", &["compliance"]).await;
+    let (id, email, name): (String, String, String) =
+        sqlx::query_as("select id, email, full_name from users where full_name like '% %' order by id limit 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let last = name.rsplit(' ').next().unwrap().to_owned();
+    let first = name.split(' ').next().unwrap().to_owned();
+    for term in [first[..2].to_lowercase(), last[..3].to_uppercase(), email[..email.find('@').unwrap()].to_owned()] {
+        let page = app.visit(&format!("/compliance/people?q={}", term)).await;
+        assert_eq!(page.status, 200, "{term}: {}", page.body);
+        let names = page.texts("table.people tbody tr td:first-child a");
+        assert!(names.contains(&name), "{term} lists {name}: {names:?}");
+        assert!(
+            page.texts("table.people tbody tr td:nth-child(2)").iter().all(|e| !e.is_empty()),
+            "each row says who it is"
+        );
+    }
+    let listed: serde_json::Value = sqlx::query_scalar(
+        "select details from audit_log where action = 'personal_data_viewed' and actor = 'Cato' order by seq desc limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(listed["listed"].as_array().unwrap().iter().any(|v| v == id.as_str()), "{listed}");
+    let short = app.visit("/compliance/people?q=k").await;
+    assert_eq!(short.status, 422);
+    assert_eq!(short.text("#q-error"), "Type at least two letters of a name or an email address.");
+    assert_eq!(short.attrs("#q", "value"), ["k"], "what was typed is kept");
+    // A pattern typed is text: "%" begins no one's name.
+    assert!(app.visit("/compliance/people?q=%25%25").await.texts("table.people tbody tr").is_empty());
 }
 
 #[sqlx::test]
@@ -416,4 +455,37 @@ async fn closing_offers_the_next_alert_and_taking_over_asks_first(pool: PgPool) 
             .unwrap();
         assert!(at < raised, "{other} is not earlier");
     }
+}
+
+/// Rules read as compliance speaks: a label rather than the alerting job's code, what the rule
+/// looks for, and what in the data made it fire.
+#[sqlx::test]
+async fn an_alert_says_which_rule_fired_in_words_and_on_what(pool: PgPool) {
+    let app = seeded(&pool).await;
+    app.sign_in(&["compliance"]).await;
+    let (id, tx): (String, String) = sqlx::query_as(
+        "select id, transaction_id from aml_alerts where rule = 'large_transaction' and transaction_id is not null
+         order by created_at limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let page = app.visit(&format!("/compliance/alerts/{id}")).await;
+    assert!(page.text("h1").ends_with("Large transaction"), "{}", page.text("h1"));
+    let why = page.text("section.why-raised");
+    assert!(why.contains("A single transfer above the reporting threshold."), "{why}");
+    assert!(why.contains(&tx), "the triggering transaction is named: {why}");
+
+    // A rule Drop added after this console was written is still readable.
+    sqlx::query("update aml_alerts set rule = 'velocity_check_v2' where id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let page = app.visit(&format!("/compliance/alerts/{id}")).await;
+    assert!(page.text("h1").ends_with("Velocity check v2"));
+    assert!(!page.text("section.why-raised").contains("Looks for"));
+    let queue = app.visit("/compliance/alerts?status=all").await;
+    assert!(queue.texts("select#rule option").contains(&"Velocity check v2".to_owned()));
+    assert!(!queue.text("table.alerts").contains("large_transaction"), "codes are not what compliance reads");
 }

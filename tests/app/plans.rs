@@ -152,6 +152,9 @@ async fn every_page_reads_growing_tables_by_index_in_a_fixed_number_of_statement
         ("/compliance/transactions?view=large".into(), 8, LIST),
         (format!("/compliance/people/{person}"), 10, LIST),
         (format!("/compliance/people?q={}", email.replace('@', "%40")), 8, false),
+        // The start of a name, last name or address: by the prefix indexes.
+        (format!("/compliance/people?q={}", &email[..3]), 8, false),
+        ("/audit?actor=volume".into(), 8, false),
         ("/compliance/kyc".into(), 8, LIST),
         ("/compliance/gdpr".into(), 8, false),
         ("/compliance/str".into(), 10, false),

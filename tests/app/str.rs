@@ -74,6 +74,16 @@ async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(po
     assert_eq!(doc["subject"]["customer_id"], case.user.as_str());
     assert_eq!(doc["transactions"][0]["id"], case.tx.as_str());
     assert_eq!(doc["reporting_entity"]["approved_by"], "Mari MLRO");
+    // The print view is the form to key in: its sections and fields, not a JSON dump.
+    let print = mlro.visit(&format!("/compliance/str/{id}/print")).await;
+    assert_eq!(
+        print.texts("article h2"),
+        ["Reporting entity", "Subject", "Grounds for suspicion", "Transactions (1)", "Filing"]
+    );
+    assert!(!print.has("pre"), "no raw document");
+    assert_eq!(print.texts("table.print-transactions tbody tr td code"), std::slice::from_ref(&case.tx));
+    assert!(print.text("article").contains("Customer could not explain the origin of the funds."));
+    assert!(print.text("article").contains("not filed yet"), "{}", print.text("article"));
 
     let future = (chrono::Utc::now() + chrono::Duration::days(2)).date_naive().to_string();
     let refused =
@@ -118,6 +128,8 @@ async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(po
         .await
         .unwrap();
     assert_eq!(again, snapshot, "the export of a filed report is exactly what was filed");
+    let print = app.visit(&format!("/compliance/str/{id}/print")).await;
+    assert!(print.text("article").contains("AR-2026-0042"), "the receipt is on the filed form");
 }
 
 #[sqlx::test]
