@@ -66,7 +66,8 @@ impl Card {
     }
 
     fn unknown(self, why: CloudError) -> Self {
-        self.judged(Tone::Unknown, "Unknown", why.to_string())
+        // The badge already says "Unknown".
+        self.judged(Tone::Unknown, "Cannot be read", why.to_string())
     }
 
     pub fn needs_playbook(&self) -> bool {
@@ -301,7 +302,7 @@ fn secrets_card(secrets: Vec<crate::secrets::ManagedSecret>) -> Card {
     if !overdue.is_empty() {
         card.judged(Tone::Red, "Overdue", format!("{} past the maximum age", overdue.join(", ")))
     } else if !unknown.is_empty() {
-        card.judged(Tone::Unknown, "Unknown", unknown.join("; "))
+        card.judged(Tone::Unknown, "Dates cannot be read", unknown.join("; "))
     } else if !soon.is_empty() {
         card.judged(Tone::Amber, "Due soon", format!("{} due within the warning period", soon.join(", ")))
     } else {

@@ -183,6 +183,19 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
                 panic!("{href} is {overflow} px wider than the phone: {culprit}");
             }
         }
+        // The dashboard's first screen on a phone shows health, not only the navigation.
+        for (href, first) in [("/", "#health-title"), ("/health", "[data-card]")] {
+            browser.goto(&app.url(href)).await?;
+            browser.wait().for_element(Locator::Css(first)).await?;
+            let top = browser
+                .execute(
+                    "const e = document.querySelector(arguments[0]);
+                     return e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2 < window.innerHeight",
+                    vec![json!(first)],
+                )
+                .await?;
+            assert_eq!(top, json!(true), "{href}: {first} is on the phone's first screen");
+        }
         browser.goto(&app.url("/deployments")).await?;
         browser.wait().for_element(Locator::Css("table.images")).await?;
         let out_of_reach = browser

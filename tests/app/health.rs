@@ -66,6 +66,10 @@ async fn each_fault_shows_on_its_card_with_the_playbook(pool: PgPool) {
         assert_eq!(page.status, 200);
         assert_eq!(tone(&page, card), expected, "{fault}: {}", card_text(&page, card));
         assert!(card_text(&page, card).contains(says), "{fault}: {}", card_text(&page, card));
+        for value in page.texts(".health-value") {
+            let words: Vec<&str> = value.split_whitespace().collect();
+            assert!(!words.windows(2).any(|w| w[0] == w[1]), "{fault}: a card says a word twice: {value}");
+        }
         if expected != "amber" {
             let link = page.attrs(&format!("[data-card='{card}'] a"), "href");
             assert!(link.iter().any(|h| h.starts_with("/health/playbook#")), "{fault}: {link:?}");
