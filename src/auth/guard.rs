@@ -97,7 +97,7 @@ async fn check(state: &AppState, session: &Session, request: Request) -> Result<
 
 /// The console page a form was posted from (its `Referer`, when that is one of the console's
 /// own origins): path and query, to return to.
-fn form_page(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
+pub(crate) fn form_page(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
     let referer = url::Url::parse(headers.get(header::REFERER)?.to_str().ok()?).ok()?;
     let origin = referer.origin().ascii_serialization();
     if !state.config.accepted_origins().iter().any(|o| o.eq_ignore_ascii_case(&origin)) {

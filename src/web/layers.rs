@@ -35,6 +35,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn_with_state(state.clone(), database_gate))
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), forget_rejected_posts))
         .layer(CompressionLayer::new().gzip(true))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), refuse_foreign_host))
@@ -42,6 +43,46 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(middleware::from_fn_with_state(state.clone(), identify_request))
+}
+
+/// Largest page a rejected form's re-render is rewritten in (larger ones pass unchanged).
+const REWRITE_LIMIT: usize = 4 * 1024 * 1024;
+
+/// A form sent back with its errors (422 to a POST) is a history entry the browser would post
+/// again on Back or reload ("Confirm Form Resubmission"). The page names the form's own page
+/// (the `Referer` it was posted from) in a `<meta name="dropops-get-url">`, and `app.js`
+/// replaces the POST entry with that page's address: Back after the corrected submission, or
+/// a reload, loads the form afresh instead of asking to resend it.
+async fn forget_rejected_posts(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let page = (request.method() == axum::http::Method::POST)
+        .then(|| crate::auth::guard::form_page(&state, request.headers()))
+        .flatten();
+    let response = next.run(request).await;
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let Some(page) = page.filter(|_| response.status() == StatusCode::UNPROCESSABLE_ENTITY && is_html) else {
+        return response;
+    };
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, REWRITE_LIMIT).await else {
+        return AppError::Internal(anyhow::anyhow!("a rejected form's page could not be read")).into_response();
+    };
+    let html = String::from_utf8_lossy(&bytes);
+    let meta = format!(r#"<meta name="dropops-get-url" content="{}">"#, attribute(&page));
+    let html = match html.find("<head>") {
+        Some(at) => format!("{}{meta}{}", &html[..at + 6], &html[at + 6..]),
+        None => html.into_owned(),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(html))
+}
+
+/// Text safe inside a double-quoted HTML attribute.
+fn attribute(text: &str) -> String {
+    text.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// During a database outage every page would wait the pool's full timeout before its 503,

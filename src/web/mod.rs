@@ -53,6 +53,7 @@ pub struct Shell {
     pub demo: bool,
     pub css_url: String,
     pub htmx_url: String,
+    pub app_js_url: String,
     pub htmx_license_url: String,
     pub favicon_url: String,
     /// The areas this person may open; empty before sign-in.
@@ -95,6 +96,7 @@ impl Shell {
             demo: state.config.mode == Mode::Demo,
             css_url: state.assets.url("app.css").to_owned(),
             htmx_url: state.assets.url("vendor/htmx/htmx.min.js").to_owned(),
+            app_js_url: state.assets.url("app.js").to_owned(),
             htmx_license_url: state.assets.url("vendor/htmx/LICENSE").to_owned(),
             favicon_url: state.assets.url("favicon.svg").to_owned(),
             nav: Vec::new(),

@@ -141,11 +141,33 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
         browser.find(Locator::Css("table.images a[href*='procedure=deploy']")).await?.click().await?;
         browser.wait().for_element(Locator::Css("form[action='/deployments/runs']")).await?;
         screenshot(&browser, "deploy-confirm").await?;
-        // A production deploy says why (the field is required).
+        let confirm_url = browser.current_url().await?;
+        // A production deploy says why (the field is required). Sent without one anyway (as a
+        // browser that does not check `required` would), the form comes back with the error,
+        // under the confirmation page's own address, not the POST's.
+        browser.execute("document.querySelector('#reason').removeAttribute('required')", vec![]).await?;
+        browser.find(Locator::Css("form[action='/deployments/runs'] button[type=submit]")).await?.click().await?;
+        browser.wait().for_element(Locator::Css("#reason-error")).await?;
+        assert_eq!(browser.current_url().await?, confirm_url, "the rejected POST is not a history entry to resend");
+        // Chromium logs the 422 it was just sent, as it should; anything else is a problem.
+        problems.extend(
+            severe_entries(&browser.issue_cmd(BrowserLog).await?)
+                .into_iter()
+                .filter(|m| !(m.contains("/deployments/runs") && m.contains("422")))
+                .map(|m| format!("deploy confirm: {m}")),
+        );
         browser.find(Locator::Css("#reason")).await?.send_keys("release 2026-12-02").await?;
         browser.find(Locator::Css("form[action='/deployments/runs'] button[type=submit]")).await?.click().await?;
         browser.wait().for_element(Locator::Css("#run-progress")).await?;
-        assert!(browser.current_url().await?.path().starts_with("/runs/"));
+        let run_url = browser.current_url().await?;
+        assert!(run_url.path().starts_with("/runs/"));
+        // Back from the run goes to the confirmation page afresh: no "Confirm Form Resubmission".
+        browser.back().await?;
+        browser.wait().for_element(Locator::Css("form[action='/deployments/runs']")).await?;
+        assert_eq!(browser.current_url().await?, confirm_url);
+        assert!(browser.find(Locator::Css("#reason-error")).await.is_err(), "a fresh form, not the rejected one");
+        browser.goto(run_url.as_str()).await?;
+        browser.wait().for_element(Locator::Css("#run-progress")).await?;
         browser
             .wait()
             .at_most(std::time::Duration::from_secs(30))

@@ -236,3 +236,31 @@ async fn a_throttled_cloud_leaves_the_pages_readable(pool: PgPool) {
     assert_eq!(secrets.status, 200);
     assert!(secrets.text("tr[data-secret='jwt_secret']").contains("Unknown"));
 }
+
+/// A form sent back with its errors names the page it was posted from, for the browser to
+/// put in place of the POST history entry (static/app.js); only the console's own pages, and
+/// only on a 422 to a POST.
+#[sqlx::test]
+async fn a_rejected_form_names_its_own_page_for_the_history_entry(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["oncall"]).await;
+    let token = app.csrf().await;
+    let post = |referer: String| {
+        app.client()
+            .post(app.url("/deployments/runs"))
+            .header("origin", app.url(""))
+            .header("referer", referer)
+            .form(&[("procedure", "restart"), ("reason", &"x".repeat(501)), ("_csrf", &token)])
+    };
+    let page = app.request(post(app.url("/deployments/confirm?procedure=restart&a=\"b\""))).await;
+    assert_eq!(page.status, 422);
+    assert_eq!(
+        page.attrs("meta[name=dropops-get-url]", "content"),
+        ["/deployments/confirm?procedure=restart&a=%22b%22"]
+    );
+    assert_eq!(page.attrs("script[src*='/static/app.']", "defer").len(), 1, "the script that uses it is loaded");
+    let foreign = app.request(post("https://evil.example/deployments/confirm".into())).await;
+    assert_eq!(foreign.status, 422);
+    assert!(!foreign.has("meta[name=dropops-get-url]"), "another site's page is never put in the history");
+    assert!(!app.visit("/deployments/confirm?procedure=restart").await.has("meta[name=dropops-get-url]"));
+}
