@@ -84,12 +84,19 @@ impl Procedure {
     }
 
     /// Where the run page's "back" link goes.
-    pub fn home(self) -> &'static str {
+    /// The area of the console the procedure belongs to: its runs are shown under it.
+    pub fn area(self) -> crate::web::Area {
+        use crate::web::Area;
         match self {
-            Procedure::RotateJwtSecret | Procedure::RotateDbPassword => "/secrets",
-            Procedure::Snapshot | Procedure::RestoreDrill => "/database",
-            _ => "/deployments",
+            Procedure::RotateJwtSecret | Procedure::RotateDbPassword => Area::Secrets,
+            Procedure::Snapshot | Procedure::RestoreDrill => Area::Database,
+            _ => Area::Deployments,
         }
+    }
+
+    /// The page of that area, to go back to.
+    pub fn home(self) -> &'static str {
+        self.area().href()
     }
 }
 
@@ -188,7 +195,11 @@ impl Run {
     }
 
     pub fn home(&self) -> &'static str {
-        self.procedure().map_or("/deployments", Procedure::home)
+        self.area().href()
+    }
+
+    pub fn area(&self) -> crate::web::Area {
+        self.procedure().map_or(crate::web::Area::Deployments, Procedure::area)
     }
 
     /// What the run is about, in a few words: "b2e9f14", "min 2 / max 6", "JWT_SECRET".

@@ -3,7 +3,8 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::{Html, Redirect};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
 use super::{LogLine, Procedure, Run, Step};
@@ -12,7 +13,7 @@ use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::{Area, Htmx, Shell, page_or_fragment};
+use crate::web::{Htmx, Shell, page_or_fragment};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -119,11 +120,22 @@ pub async fn show_run(
     user: CurrentUser,
     htmx: Htmx,
     Path(id): Path<String>,
-) -> Result<Html<String>, AppError> {
+) -> Result<Response, AppError> {
     let progress = progress(&state, &user, parse_id(&id)?).await?;
+    // Polling a run that has ended gets its last progress with htmx's "stop polling" (286).
+    let status = if htmx.0 && !progress.run.active() { stop_polling() } else { StatusCode::OK };
     let title = progress.run.heading();
-    let area = if progress.run.home() == "/secrets" { Area::Secrets } else { Area::Deployments };
-    page_or_fragment(htmx, progress, |progress| RunPage { shell: Shell::new(&state, &user, area, title), progress })
+    let area = progress.run.area();
+    let html = page_or_fragment(htmx, progress, |progress| RunPage {
+        shell: Shell::new(&state, &user, area, title),
+        progress,
+    })?;
+    Ok((status, html).into_response())
+}
+
+/// htmx stops a polling trigger when the answer has this status (and still swaps it in).
+fn stop_polling() -> StatusCode {
+    StatusCode::from_u16(286).unwrap_or(StatusCode::OK)
 }
 
 /// `POST /runs/{id}/cancel`: stop before the next step (a step in progress finishes first).

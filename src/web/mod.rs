@@ -31,6 +31,13 @@ pub enum Area {
     Admin,
 }
 
+impl Area {
+    /// The area's page: the navigation's link, or the overview.
+    pub fn href(self) -> &'static str {
+        NAV.iter().find(|item| item.area == self).map_or("/", |item| item.href)
+    }
+}
+
 pub struct NavItem {
     pub area: Area,
     pub label: &'static str,

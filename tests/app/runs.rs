@@ -580,8 +580,17 @@ async fn a_manual_snapshot_and_a_restore_drill_from_the_database_page(pool: PgPo
     assert!(confirm.text("main").contains("production — RDS instance drop-db in eu-west-1"));
     assert!(!confirm.text("main").contains("Running now"), "a snapshot does not touch the service");
     let snapshot = start(&app, &[("procedure", "snapshot")]).await;
+    // Followed live while it runs; once it has ended, polling is told to stop (htmx's 286).
+    assert_eq!(app.visit_htmx(&format!("/runs/{snapshot}")).await.status, 200);
     drive(&app).await;
     assert_eq!(run_row(&pool, snapshot).await.0, "succeeded");
+    let ended = app.visit_htmx(&format!("/runs/{snapshot}")).await;
+    assert_eq!(ended.status, 286, "the page stops polling a run that has ended");
+    assert!(ended.has("#steps-title"), "with the final progress swapped in");
+    let page = app.visit(&format!("/runs/{snapshot}")).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.texts("nav a[aria-current=page]"), ["Database"], "a snapshot run is under Database");
+    assert_eq!(page.attrs("main p.muted a", "href")[0], "/database");
     let id: String = sqlx::query_scalar("select params ->> 'snapshot_id' from console.runs where id = $1")
         .bind(snapshot)
         .fetch_one(&pool)
