@@ -566,6 +566,8 @@ impl Config {
         require(self.oidc.client_secret.is_some(), "oidc.client_secret");
         require(!self.oidc.roles.is_empty(), "oidc.roles");
         require(self.aws.region.is_some(), "aws.region");
+        // The ECR image reference App Runner pulls names the account: never a made-up one.
+        require(self.aws.account_id.is_some(), "aws.account_id");
         require(self.public_url.is_some(), "public_url");
         require(self.audit.fingerprint_key.is_some(), "audit.fingerprint_key");
         require(self.audit.anchor_log_group.is_some(), "audit.anchor_log_group");
@@ -581,6 +583,11 @@ impl Config {
             (d.jwt_secret_id.is_some(), "drop.jwt_secret_id"),
         ] {
             require(present, key);
+        }
+        if let Some(account) = &self.aws.account_id {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                errors.push(format!("aws.account_id: an AWS account id is 12 digits (got {account:?})"));
+            }
         }
         if let Some(url) = &self.public_url {
             if !url.starts_with("https://") {
@@ -778,12 +785,20 @@ mod tests {
             "oidc.client_id",
             "oidc.client_secret",
             "aws.region",
+            "aws.account_id",
             "drop.rds_instance",
             "public_url",
         ] {
             assert!(text.contains(key), "{key} missing from:\n{text}");
         }
         assert!(err.0.len() >= 10, "{text}");
+    }
+
+    #[test]
+    fn production_refuses_an_account_id_that_is_not_one() {
+        let err = Config::load(None, env(&[("DROPOPS_MODE", "production"), ("DROPOPS_AWS__ACCOUNT_ID", "drop-prod")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("aws.account_id: an AWS account id is 12 digits"), "{err}");
     }
 
     #[test]

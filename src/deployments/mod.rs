@@ -55,15 +55,17 @@ pub fn environment(state: &AppState) -> String {
     )
 }
 
-/// The ECR image reference App Runner pulls, pinned by digest.
-fn image_reference(state: &AppState, digest: &str) -> String {
+/// The ECR image reference App Runner pulls, pinned by digest. Production refuses to start
+/// without `aws.account_id` (config); a reference is never made up.
+fn image_reference(state: &AppState, digest: &str) -> Result<String, AppError> {
     let c = &state.config;
-    format!(
-        "{}.dkr.ecr.{}.amazonaws.com/{}@{digest}",
-        c.aws.account_id.as_deref().unwrap_or("000000000000"),
-        c.aws.region.as_deref().unwrap_or("eu-west-1"),
-        c.drop.ecr_repository.as_deref().unwrap_or("drop-web")
-    )
+    let (Some(account), Some(region)) = (c.aws.account_id.as_deref(), c.aws.region.as_deref()) else {
+        return Err(AppError::Unavailable(
+            "aws.account_id and aws.region must be configured to name the image App Runner pulls.".into(),
+        ));
+    };
+    let repository = c.drop.ecr_repository.as_deref().unwrap_or("drop-web");
+    Ok(format!("{account}.dkr.ecr.{region}.amazonaws.com/{repository}@{digest}"))
 }
 
 #[derive(Template)]
@@ -306,13 +308,13 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
                 "No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. The image running now cannot be identified in ECR, so if health fails afterwards there is NO automatic rollback: you would have to choose an image to roll back to.".to_owned()
             },
             Plan::deploy(&service, image.tag(), &snapshot, state.config.runs.maintenance_window_minutes),
-            json!({ "image": image_reference(state, &image.digest), "digest": image.digest, "tag": image.tag(), "snapshot_id": snapshot }),
+            json!({ "image": image_reference(state, &image.digest)?, "digest": image.digest, "tag": image.tag(), "snapshot_id": snapshot }),
         ),
         (Procedure::Rollback, Some(image)) => (
             format!("Roll back production to {}", image.tag()),
             format!("No downtime expected. {} replaces {running_tag}, which stops serving once {} is healthy. Database changes made by newer releases are not undone.", image.tag(), image.tag()),
             Plan::rollback(&service, image.tag()),
-            json!({ "image": image_reference(state, &image.digest), "digest": image.digest, "tag": image.tag() }),
+            json!({ "image": image_reference(state, &image.digest)?, "digest": image.digest, "tag": image.tag() }),
         ),
         (Procedure::Restart, _) => (
             "Rolling restart of production".to_owned(),
