@@ -43,26 +43,85 @@ pub fn status_label(status: &str) -> &'static str {
 #[template(path = "compliance/str_list.html")]
 pub struct StrListPage {
     pub shell: Shell,
-    pub drafts: Vec<StrRow>,
-    pub pending_review: Vec<StrRow>,
-    pub approved: Vec<StrRow>,
-    pub filed: Vec<StrRow>,
+    pub sections: Vec<StrSection>,
+    /// Showing one status, page by page (`?status=`), rather than the overview.
+    pub one_status: bool,
 }
 
-/// `GET /compliance/str`: everything in flight, pending filings first (the monthly check).
+impl StrListPage {
+    /// The section's count as shown: "50+" when more follow.
+    pub fn count(&self, s: &StrSection) -> String {
+        if s.more.is_some() { format!("{}+", s.rows.len()) } else { s.rows.len().to_string() }
+    }
+}
+
+/// One status's reports: a page of them, and the link to the next when there are more.
+pub struct StrSection {
+    pub title: &'static str,
+    pub empty: &'static str,
+    pub rows: Vec<StrRow>,
+    pub more: Option<String>,
+}
+
+/// The list's sections in the monthly check's order: (status, title, empty text).
+const SECTIONS: [(&str, &str, &str); 4] = [
+    ("approved", "Pending filing (approved)", "Nothing waits to be filed."),
+    ("pending_review", "Waiting for MLRO review", "Nothing waits for review."),
+    ("draft", "Drafts", "No drafts."),
+    ("filed", "Filed", "Nothing filed yet."),
+];
+
+/// Reports per section on the overview, and per page of one status.
+const SECTION_ROWS: i64 = 50;
+
+#[derive(Deserialize, Default)]
+pub struct ListParams {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    before: String,
+}
+
+/// `GET /compliance/str`: everything in flight, pending filings first (the monthly check);
+/// `?status=` lists one status page by page, so no report is ever cut from view.
 pub async fn list_reports(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
+    Query(p): Query<ListParams>,
 ) -> Result<Response, AppError> {
-    audit::viewed(&state.pool, &ctx, "str_report", "list".into(), json!({})).await?;
-    let page = StrListPage {
-        shell: Shell::new(&state, &user, Area::Compliance, "STRs"),
-        drafts: str_db::in_status(&state.pool, "draft", 200).await?,
-        pending_review: str_db::in_status(&state.pool, "pending_review", 200).await?,
-        approved: str_db::in_status(&state.pool, "approved", 200).await?,
-        filed: str_db::in_status(&state.pool, "filed", 50).await?,
+    let chosen: Vec<_> = match p.status.as_str() {
+        "" => SECTIONS.to_vec(),
+        s => SECTIONS.iter().filter(|(status, _, _)| *status == s).copied().collect(),
     };
+    if chosen.is_empty() {
+        return Err(AppError::Validation("Choose approved, pending_review, draft or filed.".into()));
+    }
+    let before = match p.before.as_str() {
+        "" => None,
+        text => Some(
+            crate::web::forms::parse_time_cursor(text)
+                .ok_or_else(|| AppError::Validation("That page link is not valid; start from the list.".into()))?,
+        ),
+    };
+    audit::viewed(&state.pool, &ctx, "str_report", "list".into(), json!({ "status": p.status })).await?;
+    let one_status = !p.status.is_empty();
+    let mut sections = Vec::new();
+    for (status, title, empty) in chosen {
+        let mut rows = str_db::in_status(&state.pool, status, before.as_ref(), SECTION_ROWS + 1).await?;
+        let more = (rows.len() as i64 > SECTION_ROWS).then(|| {
+            rows.truncate(SECTION_ROWS as usize);
+            match rows.last() {
+                Some(last) if one_status => format!(
+                    "/compliance/str?status={status}&before={}",
+                    crate::web::forms::time_cursor(last.updated_at, &last.id)
+                ),
+                _ => format!("/compliance/str?status={status}"),
+            }
+        });
+        sections.push(StrSection { title, empty, rows, more });
+    }
+    let page = StrListPage { shell: Shell::new(&state, &user, Area::Compliance, "STRs"), sections, one_status };
     Ok(render(&page)?.into_response())
 }
 

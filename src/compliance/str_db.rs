@@ -51,7 +51,14 @@ pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<StrRow>, s
 }
 
 /// Reports in one status, newest first (the filed archive is paged by the caller's limit).
-pub async fn in_status(db: impl PgExecutor<'_>, status: &str, limit: i64) -> Result<Vec<StrRow>, sqlx::Error> {
+/// Reports in `status`, most recently changed first, after the keyset cursor `before`
+/// ((updated_at, id) of the last row of the previous page).
+pub async fn in_status(
+    db: impl PgExecutor<'_>,
+    status: &str,
+    before: Option<&(DateTime<Utc>, String)>,
+    limit: i64,
+) -> Result<Vec<StrRow>, sqlx::Error> {
     sqlx::query_as!(
         StrRow,
         "select r.id, r.user_id, u.full_name, r.alert_id, r.status, r.details, r.created_at, r.updated_at,
@@ -59,9 +66,12 @@ pub async fn in_status(db: impl PgExecutor<'_>, status: &str, limit: i64) -> Res
                 r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash
          from str_reports r join users u on u.id = r.user_id
          where r.status = $1
+           and ($2::timestamptz is null or r.updated_at < $2 or (r.updated_at = $2 and r.id > $3))
          order by r.updated_at desc, r.id
-         limit $2",
+         limit $4",
         status,
+        before.map(|b| b.0),
+        before.map(|b| b.1.as_str()).unwrap_or(""),
         limit
     )
     .fetch_all(db)

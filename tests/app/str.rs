@@ -465,3 +465,39 @@ async fn an_str_links_its_alert_and_shows_its_review_history(pool: PgPool) {
         "{history:?}"
     );
 }
+
+/// No report is cut from view: past a page, each status is listed page by page.
+#[sqlx::test]
+async fn every_report_in_a_status_can_be_reached_page_by_page(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    sqlx::query(
+        "insert into str_reports (id, user_id, details, status, updated_at)
+         select 'str_bulk' || lpad(g::text, 6, '0'), (select id from users order by id limit 1),
+                jsonb_build_object('reason', 'bulk ' || g, 'narrative', 'n'), 'draft', now() - make_interval(mins => g)
+         from generate_series(1, 110) g",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let drafts: i64 =
+        sqlx::query_scalar("select count(*) from str_reports where status = 'draft'").fetch_one(&pool).await.unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["compliance"]).await;
+    let list = app.visit("/compliance/str").await;
+    let more = list.attrs("nav[aria-label='Drafts pages'] a", "href");
+    assert_eq!(more, ["/compliance/str?status=draft"], "the overview says there are more drafts");
+    assert!(list.text("h2").contains("50+"), "{}", list.text("main"));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut next = Some(more[0].clone());
+    while let Some(path) = next {
+        let page = app.visit(&path).await;
+        assert_eq!(page.status, 200, "{path}");
+        for id in page.attrs("table.strs tbody tr", "data-str") {
+            assert!(seen.insert(id), "a report on two pages");
+        }
+        next = page.attrs("a[rel=next]", "href").pop();
+    }
+    assert_eq!(seen.len() as i64, drafts, "every draft is on exactly one page");
+    assert_eq!(app.visit("/compliance/str?status=burned").await.status, 422);
+    assert_eq!(app.visit("/compliance/str?status=draft&before=garbage").await.status, 422);
+}
