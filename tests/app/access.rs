@@ -19,6 +19,36 @@ async fn call(browser: &Browser, method: &Method, path: &str) -> u16 {
     if *method == Method::GET { browser.visit(path).await.status } else { browser.submit(path, &[]).await.status }
 }
 
+/// The access table as reviewed: one line per route, "METHOD path: who". The matrix below
+/// checks the server against the table; this checks the table against a copy a person signed
+/// off, so a rule loosened in the code shows up as a diff here. `UPDATE_GOLDEN=1` rewrites it.
+#[test]
+fn the_access_table_is_the_reviewed_one() {
+    let mut lines: Vec<String> = dropops::routes()
+        .iter()
+        .map(|route| {
+            let who = match route.rule.access {
+                Access::Public => "everyone".to_owned(),
+                Access::PublicReport => "everyone (reports only)".to_owned(),
+                Access::Roles(roles) => roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+            };
+            format!("{} {}: {who}", route.method, route.path)
+        })
+        .collect();
+    lines.sort();
+    let table = lines.join("\n") + "\n";
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/app/access.golden");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(golden, &table).expect("write the golden access table");
+    }
+    let reviewed = std::fs::read_to_string(golden).expect("tests/app/access.golden");
+    assert!(
+        table == reviewed,
+        "the access table differs from tests/app/access.golden (review, then UPDATE_GOLDEN=1):\n{}",
+        lines.iter().filter(|l| !reviewed.lines().any(|r| r == l.as_str())).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
 #[sqlx::test]
 async fn every_route_admits_exactly_the_roles_its_rule_names(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
