@@ -298,6 +298,30 @@ pub struct DropEnvironment {
     pub secret_due_soon_days: Option<u32>,
 }
 
+/// Drop's names, resolved once: the configured value, or (demo mode; production requires
+/// each, see `check_production`) the name the runbook gives it. Nothing else spells them.
+impl DropEnvironment {
+    /// The App Runner service: `drop-web`.
+    pub fn service_name(&self) -> &str {
+        self.apprunner_service_name.as_deref().unwrap_or("drop-web")
+    }
+
+    /// The ECR repository the service's images are in: `drop-web`.
+    pub fn repository(&self) -> &str {
+        self.ecr_repository.as_deref().unwrap_or("drop-web")
+    }
+
+    /// The RDS instance: `drop-db`.
+    pub fn instance(&self) -> &str {
+        self.rds_instance.as_deref().unwrap_or("drop-db")
+    }
+
+    /// The application's database on that instance: `dropapp`.
+    pub fn database(&self) -> &str {
+        self.database_name.as_deref().unwrap_or("dropapp")
+    }
+}
+
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }

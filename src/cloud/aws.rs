@@ -72,9 +72,9 @@ impl AwsCloud {
             logs: client!(aws_sdk_cloudwatchlogs, &e.logs),
             ecr: client!(aws_sdk_ecr, &e.ecr),
             secrets: client!(aws_sdk_secretsmanager, &e.secretsmanager),
-            repository: d.ecr_repository.clone().unwrap_or_default(),
+            repository: d.repository().to_owned(),
             service_arn: d.apprunner_service_arn.clone().unwrap_or_default(),
-            db_instance: d.rds_instance.clone().unwrap_or_default(),
+            db_instance: d.instance().to_owned(),
             log_group: d.log_group.clone().unwrap_or_default(),
             anchor_group: config.audit.anchor_log_group.clone().unwrap_or_default(),
         }

@@ -110,12 +110,12 @@ impl Simulator {
         let d = &config.drop;
         Self {
             pool,
-            service_name: d.apprunner_service_name.clone().unwrap_or_else(|| "drop-web".into()),
+            service_name: d.service_name().to_owned(),
             region: config.aws.region.clone().unwrap_or_else(|| "eu-west-1".into()),
             account: config.aws.account_id.clone().unwrap_or_else(|| "324480209768".into()),
-            repository: d.ecr_repository.clone().unwrap_or_else(|| "drop-web".into()),
-            instance: d.rds_instance.clone().unwrap_or_else(|| "drop-db".into()),
-            database: d.database_name.clone().unwrap_or_else(|| "dropapp".into()),
+            repository: d.repository().to_owned(),
+            instance: d.instance().to_owned(),
+            database: d.database().to_owned(),
             database_url_secret: d.database_url_secret_id.clone(),
             booted: Utc::now() - Span::hours(26),
             time_scale: config.simulator_time_scale,

@@ -56,7 +56,7 @@ pub async fn show_database(
         // The 10-second refresh: only the statistics, no AWS call.
         return page_or_fragment(htmx, stats, |stats| stats);
     }
-    let instance = state.config.drop.rds_instance.clone().unwrap_or_else(|| "drop-db".into());
+    let instance = state.config.drop.instance().to_owned();
     let snapshots = bounded(std::time::Duration::from_secs(3), state.cloud.rds.snapshots())
         .await
         .map(|mut list| {

@@ -43,7 +43,7 @@ pub fn target(state: &AppState) -> String {
 }
 
 pub fn service_name(state: &AppState) -> String {
-    state.config.drop.apprunner_service_name.clone().unwrap_or_else(|| "drop-web".into())
+    state.config.drop.service_name().to_owned()
 }
 
 /// "production — App Runner service drop-web in eu-west-1": said on every confirmation.
@@ -64,7 +64,7 @@ fn image_reference(state: &AppState, digest: &str) -> Result<String, AppError> {
             "aws.account_id and aws.region must be configured to name the image App Runner pulls.".into(),
         ));
     };
-    let repository = c.drop.ecr_repository.as_deref().unwrap_or("drop-web");
+    let repository = c.drop.repository();
     Ok(format!("{account}.dkr.ecr.{region}.amazonaws.com/{repository}@{digest}"))
 }
 
@@ -297,8 +297,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
     } else {
         None
     };
-    let snapshot =
-        format!("{}-pre-deploy-{}", state.config.drop.rds_instance.as_deref().unwrap_or("drop-db"), run.stamp());
+    let snapshot = format!("{}-pre-deploy-{}", state.config.drop.instance(), run.stamp());
     let (heading, impact, plan, params) = match (procedure, &chosen) {
         (Procedure::Deploy, Some(image)) => (
             format!("Deploy {} to production", image.tag()),
@@ -442,7 +441,7 @@ async fn prepare_database(
     procedure: Procedure,
     run: RunId,
 ) -> Result<Prepared, AppError> {
-    let instance = state.config.drop.rds_instance.clone().unwrap_or_else(|| "drop-db".into());
+    let instance = state.config.drop.instance().to_owned();
     let (heading, impact, plan, params) = if procedure == Procedure::Snapshot {
         let id = format!("{instance}-manual-{}", run.stamp());
         (

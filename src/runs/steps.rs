@@ -358,7 +358,7 @@ impl StepContext<'_> {
     }
 
     fn service(&self) -> String {
-        self.state.config.drop.apprunner_service_name.clone().unwrap_or_else(|| "the service".into())
+        self.state.config.drop.service_name().to_owned()
     }
 }
 

@@ -582,7 +582,7 @@ impl Worker {
                 .note(lease, Some(failed.position), "Automatic rollback is off: roll back from the deployments page")
                 .await;
         }
-        let service = self.state.config.drop.apprunner_service_name.clone().unwrap_or_else(|| "the service".into());
+        let service = self.state.config.drop.service_name().to_owned();
         let plan = Plan::automatic_rollback(&service, &previous);
         let gap = plan.steps.len() as i32;
         let mut tx = self.state.pool.begin().await?;

@@ -150,11 +150,8 @@ pub async fn managed(state: &AppState) -> Vec<ManagedSecret> {
             name: "Database master password",
             secret_id: d.database_url_secret_id.clone(),
             location: match &d.database_url_secret_id {
-                Some(id) => format!(
-                    "RDS instance {} and the DATABASE_URL secret {id}",
-                    d.rds_instance.as_deref().unwrap_or("not configured")
-                ),
-                None => format!("RDS instance {}", d.rds_instance.as_deref().unwrap_or("not configured")),
+                Some(id) => format!("RDS instance {} and the DATABASE_URL secret {id}", d.instance()),
+                None => format!("RDS instance {}", d.instance()),
             },
             generated: "32 random bytes, base64 (URL-safe alphabet: RDS refuses /)",
             impact: "Production is down if the password changes but DATABASE_URL is not updated; the rotation must run to completion.",
@@ -261,7 +258,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
         .or_else(|| reference_tag(&running.image))
         .unwrap_or_else(|| "the running image".into());
     let service = service_name(state);
-    let instance = d.rds_instance.clone().unwrap_or_else(|| "drop-db".into());
+    let instance = d.instance().to_owned();
     let (procedure, plan, heading, impact, understand) = match rotated {
         Rotated::JwtSecret => (
             Procedure::RotateJwtSecret,
