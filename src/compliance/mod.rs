@@ -11,9 +11,9 @@ mod gdpr;
 mod gdpr_db;
 mod people;
 mod people_db;
+mod reports;
+pub(crate) mod reports_db;
 pub(crate) mod rules;
-mod str;
-pub(crate) mod str_db;
 
 use askama::Template;
 use axum::extract::State;
@@ -94,17 +94,17 @@ pub fn routes() -> Vec<Route> {
         Route::get("/compliance/people/{id}/export.csv", casework, gdpr::export_csv),
         Route::get("/compliance/people/{id}/erase", casework, gdpr::confirm_erase),
         Route::post("/compliance/people/{id}/erase", casework, gdpr::erase).step_up(),
-        Route::get("/compliance/str", casework, str::list_reports),
-        Route::post("/compliance/str", casework, str::create_report),
-        Route::get("/compliance/str/new", casework, str::new_report),
-        Route::get("/compliance/str/{id}", casework, str::show_report),
-        Route::post("/compliance/str/{id}", casework, str::update_report),
-        Route::post("/compliance/str/{id}/submit", casework, str::submit_report),
-        Route::post("/compliance/str/{id}/approve", Access::Roles(MLRO), str::approve_report).step_up(),
-        Route::post("/compliance/str/{id}/return", Access::Roles(MLRO), str::return_report),
-        Route::get("/compliance/str/{id}/print", casework, str::print_report),
-        Route::get("/compliance/str/{id}/export.json", casework, str::export_report),
-        Route::post("/compliance/str/{id}/file", Access::Roles(MLRO), str::file_report).step_up(),
+        Route::get("/compliance/str", casework, reports::list_reports),
+        Route::post("/compliance/str", casework, reports::create_report),
+        Route::get("/compliance/str/new", casework, reports::new_report),
+        Route::get("/compliance/str/{id}", casework, reports::show_report),
+        Route::post("/compliance/str/{id}", casework, reports::update_report),
+        Route::post("/compliance/str/{id}/submit", casework, reports::submit_report),
+        Route::post("/compliance/str/{id}/approve", Access::Roles(MLRO), reports::approve_report).step_up(),
+        Route::post("/compliance/str/{id}/return", Access::Roles(MLRO), reports::return_report),
+        Route::get("/compliance/str/{id}/print", casework, reports::print_report),
+        Route::get("/compliance/str/{id}/export.json", casework, reports::export_report),
+        Route::post("/compliance/str/{id}/file", Access::Roles(MLRO), reports::file_report).step_up(),
     ]
 }
 

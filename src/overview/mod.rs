@@ -126,7 +126,7 @@ pub async fn show_overview(State(state): State<AppState>, user: CurrentUser) -> 
         page.queue = Some(crate::compliance::db::queue_counts(&state.pool).await?);
     }
     if user.has(Role::Mlro) {
-        page.awaiting_review = Some(crate::compliance::str_db::awaiting_review(&state.pool).await?);
+        page.awaiting_review = Some(crate::compliance::reports_db::awaiting_review(&state.pool).await?);
     }
     render(&page)
 }

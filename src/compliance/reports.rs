@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::money;
 use super::people_db::{self, Person};
-use super::str_db::{self, Contribution, Contributor, Filing, LinkedTx, NewStr, StrRow};
+use super::reports_db::{self, Contribution, Contributor, Filing, LinkedTx, NewStr, StrRow};
 use crate::audit::{self, AuditContext, Event, Intent};
 use crate::auth::CurrentUser;
 use crate::config::Role;
@@ -108,7 +108,7 @@ pub async fn list_reports(
     let one_status = !p.status.is_empty();
     let mut sections = Vec::new();
     for (status, title, empty) in chosen {
-        let mut rows = str_db::in_status(&state.pool, status, before.as_ref(), SECTION_ROWS + 1).await?;
+        let mut rows = reports_db::in_status(&state.pool, status, before.as_ref(), SECTION_ROWS + 1).await?;
         let more = (rows.len() as i64 > SECTION_ROWS).then(|| {
             rows.truncate(SECTION_ROWS as usize);
             match rows.last() {
@@ -200,7 +200,7 @@ pub async fn new_report(
         return Err(AppError::Validation("Start a report from an alert or from a person's page.".into()));
     };
     let person = people_db::find(&state.pool, &user_id).await?.ok_or(AppError::NotFound)?;
-    let candidates = str_db::candidate_transactions(&state.pool, &person.id, None).await?;
+    let candidates = reports_db::candidate_transactions(&state.pool, &person.id, None).await?;
     let page = DraftPage {
         shell: Shell::new(&state, &user, Area::Compliance, "New STR"),
         action: "/compliance/str".into(),
@@ -237,7 +237,7 @@ async fn check_draft(
     let reason = required_text(&form.reason, 300, "the reason in one line").map_err(|e| errors.reason = Some(e)).ok();
     let narrative =
         required_text(&form.narrative, 20_000, "the narrative").map_err(|e| errors.narrative = Some(e)).ok();
-    let own = str_db::own_transactions(&state.pool, user_id, &form.transactions).await?;
+    let own = reports_db::own_transactions(&state.pool, user_id, &form.transactions).await?;
     if own.is_empty() {
         errors.transactions = Some("Link at least one of the person's transactions.".into());
     } else if own.len() != form.transactions.len() {
@@ -269,7 +269,7 @@ pub async fn create_report(
         return Ok(Redirect::to(&went_to).into_response());
     }
     if errors.any() {
-        let candidates = str_db::candidate_transactions(&state.pool, &person.id, None).await?;
+        let candidates = reports_db::candidate_transactions(&state.pool, &person.id, None).await?;
         let page = DraftPage {
             shell: Shell::new(&state, &user, Area::Compliance, "New STR"),
             action: "/compliance/str".into(),
@@ -300,8 +300,8 @@ pub async fn create_report(
     let went_to = format!("/compliance/str/{id}");
     let created = audit::audited(&state.pool, &ctx, intent, async |tx, token| {
         once::record(tx, Some(form.once), user.staff_id, &went_to).await?;
-        str_db::create(tx, token, new).await?;
-        str_db::contributed(tx, token, &id, (user.staff_id, &user.name), Contribution::Drafted).await?;
+        reports_db::create(tx, token, new).await?;
+        reports_db::contributed(tx, token, &id, (user.staff_id, &user.name), Contribution::Drafted).await?;
         Ok(())
     })
     .await;
@@ -331,7 +331,7 @@ pub struct ReportPage {
     /// Everyone who shaped the report, oldest first.
     pub contributors: Vec<Contributor>,
     /// Submitted, returned (with comments), approved, filed: from the casework audit log.
-    pub review: Vec<str_db::ReviewStep>,
+    pub review: Vec<reports_db::ReviewStep>,
     pub is_mlro: bool,
     pub comment_error: Option<String>,
     pub filing_errors: FilingErrors,
@@ -379,11 +379,11 @@ fn totals(transactions: &[LinkedTx]) -> Vec<String> {
 }
 
 async fn report_page(state: &AppState, user: &CurrentUser, id: &str) -> Result<ReportPage, AppError> {
-    let report = str_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    let report = reports_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     let person = people_db::find(&state.pool, &report.user_id).await?.ok_or(AppError::NotFound)?;
-    let transactions = str_db::linked_transactions(&state.pool, id).await?;
+    let transactions = reports_db::linked_transactions(&state.pool, id).await?;
     let edit = if report.status == "draft" {
-        let candidates = str_db::candidate_transactions(&state.pool, &report.user_id, Some(id)).await?;
+        let candidates = reports_db::candidate_transactions(&state.pool, &report.user_id, Some(id)).await?;
         let form = DraftForm {
             reason: report.reason().to_owned(),
             narrative: report.narrative().to_owned(),
@@ -402,7 +402,7 @@ async fn report_page(state: &AppState, user: &CurrentUser, id: &str) -> Result<R
     } else {
         None
     };
-    let contributors = str_db::contributors(&state.pool, id).await?;
+    let contributors = reports_db::contributors(&state.pool, id).await?;
     let own_hand =
         report.drafted_by == Some(user.staff_id) || contributors.iter().any(|c| c.staff_id == Some(user.staff_id));
     let is_mlro = user.has(Role::Mlro);
@@ -412,7 +412,7 @@ async fn report_page(state: &AppState, user: &CurrentUser, id: &str) -> Result<R
         can_review: is_mlro && !own_hand,
         own_hand,
         contributors,
-        review: str_db::review_history(&state.pool, id).await?,
+        review: reports_db::review_history(&state.pool, id).await?,
         is_mlro,
         report,
         person,
@@ -448,7 +448,7 @@ pub async fn update_report(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let report = str_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let report = reports_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let fields = parse_fields(&body);
     let (form, errors, details) = check_draft(&state, &report.user_id, &fields).await?;
     if errors.any() {
@@ -467,9 +467,9 @@ pub async fn update_report(
         details: json!({ "transactions": form.transactions }),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        let done = str_db::update_draft(tx, token, &id, details, &form.transactions).await?;
+        let done = reports_db::update_draft(tx, token, &id, details, &form.transactions).await?;
         if done {
-            str_db::contributed(tx, token, &id, (user.staff_id, &user.name), Contribution::Edited).await?;
+            reports_db::contributed(tx, token, &id, (user.staff_id, &user.name), Contribution::Edited).await?;
         }
         changed(done, "Only a draft can be changed; this report has moved on.")
     })
@@ -485,7 +485,7 @@ pub async fn submit_report(
     ctx: AuditContext,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    str_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    reports_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let intent = Intent {
         action: "str_submitted",
         resource_type: "str_report",
@@ -494,9 +494,9 @@ pub async fn submit_report(
         details: json!({ "from": "draft", "to": "pending_review" }),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        let done = str_db::advance(tx, token, &id, "draft", "pending_review").await?;
+        let done = reports_db::advance(tx, token, &id, "draft", "pending_review").await?;
         if done {
-            str_db::contributed(tx, token, &id, (user.staff_id, &user.name), Contribution::Submitted).await?;
+            reports_db::contributed(tx, token, &id, (user.staff_id, &user.name), Contribution::Submitted).await?;
         }
         changed(done, "The report is no longer a draft.")
     })
@@ -513,7 +513,7 @@ async fn four_eyes(
     report: &StrRow,
     attempted: &'static str,
 ) -> Result<(), AppError> {
-    let contributors = str_db::contributors(&state.pool, &report.id).await?;
+    let contributors = reports_db::contributors(&state.pool, &report.id).await?;
     let mut hands: Vec<&str> =
         contributors.iter().filter(|c| c.staff_id == Some(user.staff_id)).map(|c| c.kind.label()).collect();
     if report.drafted_by == Some(user.staff_id) && !contributors.iter().any(|c| c.kind == Contribution::Drafted) {
@@ -542,7 +542,7 @@ pub async fn approve_report(
     ctx: AuditContext,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let report = str_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let report = reports_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     four_eyes(&state, &ctx, &user, &report, "approve").await?;
     let intent = Intent {
         action: "str_approved",
@@ -553,7 +553,7 @@ pub async fn approve_report(
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
         changed(
-            str_db::approve(tx, token, &id, (user.staff_id, &user.name)).await?,
+            reports_db::approve(tx, token, &id, (user.staff_id, &user.name)).await?,
             "The report is not waiting for review, or it is not what was submitted for review: reload it, \
              and return it to the drafter if it has no recorded submission.",
         )
@@ -579,7 +579,7 @@ pub async fn return_report(
             return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
         }
     };
-    let report = str_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let report = reports_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     four_eyes(&state, &ctx, &user, &report, "return").await?;
     let intent = Intent {
         action: "str_returned",
@@ -589,7 +589,7 @@ pub async fn return_report(
         details: json!({}),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        changed(str_db::send_back(tx, token, &id, &comment).await?, "The report is not waiting for review.")
+        changed(reports_db::send_back(tx, token, &id, &comment).await?, "The report is not waiting for review.")
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/str/{id}")).into_response())
@@ -708,16 +708,16 @@ fn document(state: &AppState, r: &StrRow, p: &Person, txs: &[LinkedTx]) -> Mt000
 }
 
 async fn load_document(state: &AppState, id: &str) -> Result<(StrRow, Mt0002), AppError> {
-    let report = str_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    let report = reports_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     // A filed report is read back exactly as it was filed.
     if report.status == "filed" {
-        if let Some(snapshot) = str_db::filed_snapshot(&state.pool, id).await? {
+        if let Some(snapshot) = reports_db::filed_snapshot(&state.pool, id).await? {
             let doc = serde_json::from_value(snapshot).map_err(|e| AppError::Internal(e.into()))?;
             return Ok((report, doc));
         }
     }
     let person = people_db::find(&state.pool, &report.user_id).await?.ok_or(AppError::NotFound)?;
-    let txs = str_db::linked_transactions(&state.pool, id).await?;
+    let txs = reports_db::linked_transactions(&state.pool, id).await?;
     let doc = document(state, &report, &person, &txs);
     Ok((report, doc))
 }
@@ -807,7 +807,7 @@ pub async fn file_report(
     let filing = Filing { reference: &reference, filed_at, by: &user.name, snapshot: doc, hash: &hash };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
         changed(
-            str_db::mark_filed(tx, token, &id, filing).await?,
+            reports_db::mark_filed(tx, token, &id, filing).await?,
             "The report is not approved, or was filed meanwhile.",
         )
     })
