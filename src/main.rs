@@ -139,7 +139,7 @@ async fn grant_serving_role(database: &Database, role: &str) -> anyhow::Result<(
     let ctx = AuditContext { actor: Actor::command_line(), meta: Default::default() };
     let intent = Intent {
         action: "serving_role_granted",
-        resource_type: "database_role",
+        resource_type: dropops::audit::Resource::DatabaseRole,
         resource_id: role.to_owned(),
         reason: None,
         details: serde_json::json!({}),

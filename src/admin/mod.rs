@@ -10,6 +10,7 @@ use serde_json::json;
 use tower_sessions::Session;
 use uuid::Uuid;
 
+use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::policy::{ADMIN, Access, Route};
 use crate::auth::{self, CurrentUser, SessionRow, Staff, take_stashed_form};
@@ -128,7 +129,7 @@ pub async fn disable_staff(
     }
     let intent = Intent {
         action: "staff_disabled",
-        resource_type: "staff",
+        resource_type: Resource::Staff,
         resource_id: id.to_string(),
         reason: Some(reason.clone()),
         details: json!({ "name": person.display_name, "issuer": person.issuer, "subject": person.subject }),
@@ -150,7 +151,7 @@ pub async fn enable_staff(
     }
     let intent = Intent {
         action: "staff_enabled",
-        resource_type: "staff",
+        resource_type: Resource::Staff,
         resource_id: id.to_string(),
         reason: None,
         details: json!({ "name": person.display_name }),
@@ -181,7 +182,7 @@ pub async fn end_session(
     let id = parse_id(&id)?;
     let intent = Intent {
         action: "staff_session_ended",
-        resource_type: "staff_session",
+        resource_type: Resource::StaffSession,
         resource_id: id.to_string(),
         reason: None,
         details: json!({}),
@@ -233,7 +234,7 @@ pub async fn set_fault(
     };
     let intent = Intent {
         action: if active { "sim_fault_on" } else { "sim_fault_off" },
-        resource_type: "simulator",
+        resource_type: Resource::Simulator,
         resource_id: fault.name.into(),
         reason: None,
         details: json!({ "fault": fault.label }),

@@ -11,6 +11,8 @@ pub struct NewRow<'a> {
     pub intent_id: Option<i64>,
     pub action: &'a str,
     pub resource_type: &'a str,
+    /// The chain the row goes to: its resource's, or (an outcome) its intent's.
+    pub chain: Chain,
     pub resource_id: &'a str,
     pub reason: Option<&'a str>,
     pub details: &'a serde_json::Value,
@@ -24,7 +26,8 @@ impl<'a> NewRow<'a> {
             kind,
             intent_id: None,
             action: what.action,
-            resource_type: what.resource_type,
+            resource_type: what.resource_type.as_str(),
+            chain: what.resource_type.chain(),
             resource_id: &what.resource_id,
             reason: what.reason.as_deref(),
             details: &what.details,
@@ -75,7 +78,7 @@ pub async fn insert(conn: &mut PgConnection, ctx: &AuditContext, row: NewRow<'_>
         row.outcome,
         row.error,
         details.as_ref(),
-        Chain::of(row.resource_type).as_str(),
+        row.chain.as_str(),
     )
     .fetch_one(conn)
     .await
@@ -85,13 +88,15 @@ pub struct IntentSummary {
     pub action: String,
     pub resource_type: String,
     pub resource_id: String,
+    pub chain: Chain,
 }
 
 /// The action and resource of an intent, repeated on its outcome row so each row reads alone.
 pub async fn intent_summary(conn: &mut PgConnection, intent_id: i64) -> Result<IntentSummary, sqlx::Error> {
     sqlx::query_as!(
         IntentSummary,
-        "select action, resource_type, resource_id from audit_log where id = $1 and kind = 'intent'",
+        r#"select action, resource_type, resource_id, chain as "chain: Chain" from audit_log
+           where id = $1 and kind = 'intent'"#,
         intent_id
     )
     .fetch_one(conn)

@@ -9,6 +9,7 @@
 pub mod anchor;
 mod db;
 mod pages;
+mod resource;
 pub mod verify;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use crate::error::AppError;
 use db::NewRow;
 pub use db::{AuditEntry, AuditFilter, Verification};
 pub use pages::{csv_safe, routes};
+pub use resource::Resource;
 pub use verify::Scope;
 
 /// The audit log keeps two hash chains. Casework (alerts, STRs, people, and what compliance
@@ -41,32 +43,11 @@ pub enum Chain {
     Casework,
 }
 
-/// Resource types whose rows belong to the casework chain.
-pub const CASEWORK_RESOURCES: &[&str] = &[
-    "str_report",
-    "aml_alert",
-    "aml_alert_queue",
-    "person",
-    "transactions",
-    "kyc_queue",
-    CASEWORK_LOG,
-    CASEWORK_ROUTE,
-];
-/// Searches, exports and verifications by compliance staff and the MLRO: what they look for
-/// in the log is casework too.
-pub const CASEWORK_LOG: &str = "casework_log";
-/// A refused request for a casework page.
-pub const CASEWORK_ROUTE: &str = "casework_route";
-
 /// Casework ids start here; operations ids stay below (see the casework chain migration).
 const CASEWORK_FIRST_ID: i64 = 1_000_000_000_000_000;
 
 impl Chain {
     pub const ALL: [Chain; 2] = [Chain::Operations, Chain::Casework];
-
-    pub fn of(resource_type: &str) -> Self {
-        if CASEWORK_RESOURCES.contains(&resource_type) { Self::Casework } else { Self::Operations }
-    }
 
     /// The chain an id belongs to.
     pub fn of_id(id: i64) -> Self {
@@ -211,7 +192,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AuditContext {
 #[derive(Clone, Debug)]
 pub struct Intent {
     pub action: &'static str,
-    pub resource_type: &'static str,
+    pub resource_type: Resource,
     pub resource_id: String,
     pub reason: Option<String>,
     pub details: Value,
@@ -353,6 +334,7 @@ pub async fn outcome(
         intent_id: Some(token.intent_id),
         action: &of.action,
         resource_type: &of.resource_type,
+        chain: of.chain,
         resource_id: &of.resource_id,
         reason: None,
         details: &Value::Object(Default::default()),
@@ -394,7 +376,7 @@ pub async fn event(pool: &PgPool, ctx: &AuditContext, event: Event) -> Result<()
 pub async fn viewed(
     pool: &PgPool,
     ctx: &AuditContext,
-    resource_type: &'static str,
+    resource_type: Resource,
     resource_id: String,
     details: Value,
 ) -> Result<(), AppError> {

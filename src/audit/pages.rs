@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::db::{self, AuditEntry, AuditFilter, ParsedFilter, StaffMatch};
 use super::verify::{self, Report, Scope};
-use super::{AuditContext, CASEWORK_LOG, Chain, Event};
+use super::{AuditContext, Chain, Event, Resource};
 use crate::auth::CurrentUser;
 use crate::auth::policy::{ANY_ROLE, Access, CASEWORK, MLRO, Route};
 use crate::config::Role;
@@ -251,7 +251,7 @@ async fn record(
     chain: Chain,
     details: serde_json::Value,
 ) -> Result<(), AppError> {
-    let resource_type = if is_casework(user) { CASEWORK_LOG } else { "audit_log" };
+    let resource_type = Resource::log_of(if is_casework(user) { Chain::Casework } else { Chain::Operations });
     let details = json!({ "chain": chain.as_str(), "search": details });
     super::event(&state.pool, ctx, Event { action, resource_type, resource_id: "search".into(), reason: None, details })
         .await

@@ -10,7 +10,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 
 use super::db::{self, Verification};
-use super::{AuditContext, CASEWORK_LOG, Chain, Intent, Outcome};
+use super::{AuditContext, Chain, Intent, Outcome, Resource};
 use crate::error::AppError;
 
 /// Rows recomputed per statement.
@@ -120,10 +120,7 @@ pub async fn report(pool: &PgPool, id: i64) -> Result<Option<Report>, sqlx::Erro
 fn intent(chain: Chain, scope: Scope) -> Intent {
     Intent {
         action: if scope == Scope::Full { "audit_chain_full_verification" } else { "audit_chain_verification" },
-        resource_type: match chain {
-            Chain::Operations => "audit_log",
-            Chain::Casework => CASEWORK_LOG,
-        },
+        resource_type: Resource::log_of(chain),
         resource_id: "chain".into(),
         reason: None,
         details: serde_json::json!({ "scope": if scope == Scope::Full { "full" } else { "since_checkpoint" } }),

@@ -155,7 +155,7 @@ async fn check_role(
         action: "access_denied",
         // Someone knocking on a casework page is casework: kept in that chain, out of sight
         // of the roles it is kept from.
-        resource_type: if rule.access.is_casework() { audit::CASEWORK_ROUTE } else { "route" },
+        resource_type: if rule.access.is_casework() { audit::Resource::CaseworkRoute } else { audit::Resource::Route },
         resource_id: target,
         reason: None,
         details: json!({ "roles_held": user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>() }),

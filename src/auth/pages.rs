@@ -16,6 +16,7 @@ use super::flood::Decision;
 use super::oidc::{self, Identity, PendingLogin, Provider};
 use super::policy::{Access, Route};
 use super::{CSRF_KEY, LOGIN_KEY, LoginRecord, PENDING_KEY, csrf_token, db, random_token, safe_next, session_error};
+use crate::audit::Resource;
 use crate::audit::{self, Actor, AuditContext, Event, Intent};
 use crate::config::{Mode, Role};
 use crate::error::AppError;
@@ -205,7 +206,7 @@ async fn audit_refusal(state: &AppState, ctx: &AuditContext, subject: &str, reas
     };
     let event = Event {
         action: "sign_in_failed",
-        resource_type: "staff",
+        resource_type: Resource::Staff,
         resource_id: subject.to_owned(),
         reason: Some(reason.chars().take(500).collect()),
         details,
@@ -314,7 +315,7 @@ async fn establish(
     };
     let signed_in = Event {
         action: "sign_in",
-        resource_type: "staff",
+        resource_type: Resource::Staff,
         resource_id: staff.id.to_string(),
         reason: None,
         details: json!({ "auth_time": identity.auth_time.to_rfc3339() }),
@@ -382,7 +383,7 @@ pub async fn sign_out(
         let ctx = AuditContext { actor: Actor::staff(user), meta: ctx.meta };
         let intent = Intent {
             action: "sign_out",
-            resource_type: "staff_session",
+            resource_type: Resource::StaffSession,
             resource_id: user.session_id.to_string(),
             reason: None,
             details: json!({}),

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::alerts_db::{self, AlertDetail, AlertEvent, AlertRow, QueueQuery};
 use super::people_db::{self, Person, TxRow};
 use super::{age, money};
+use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::CurrentUser;
 use crate::error::{AppError, changed};
@@ -161,7 +162,7 @@ pub async fn list_alerts(
         }
     };
     // The queue lists customers' emails and amounts: a view of personal data.
-    audit::viewed(&state.pool, &ctx, "aml_alert_queue", "list".into(), json!({ "filter": params })).await?;
+    audit::viewed(&state.pool, &ctx, Resource::AmlAlertQueue, "list".into(), json!({ "filter": params })).await?;
     let mut alerts = alerts_db::queue(&state.pool, &q, PAGE_SIZE + 1).await?;
     let next = if alerts.len() as i64 > PAGE_SIZE {
         alerts.truncate(PAGE_SIZE as usize);
@@ -199,7 +200,7 @@ pub struct AlertPage {
 impl super::Casework for AlertPage {
     fn seen(&self) -> super::Seen {
         super::Seen {
-            resource_type: "person",
+            resource_type: Resource::Person,
             resource_id: self.person.id.clone(),
             details: json!({ "via": "aml_alert", "alert": self.alert.id }),
         }
@@ -317,7 +318,7 @@ pub async fn assign_alert(
     }
     let intent = Intent {
         action: "aml_alert_assigned",
-        resource_type: "aml_alert",
+        resource_type: Resource::AmlAlert,
         resource_id: id.clone(),
         reason: None,
         details: match &held_by {
@@ -345,7 +346,7 @@ pub async fn take_next_alert(
     };
     let intent = Intent {
         action: "aml_alert_assigned",
-        resource_type: "aml_alert",
+        resource_type: Resource::AmlAlert,
         resource_id: id.clone(),
         reason: None,
         details: json!({ "to": user.name, "via": "next" }),
@@ -375,7 +376,7 @@ pub async fn close_alert(
     };
     let intent = Intent {
         action: "aml_alert_closed",
-        resource_type: "aml_alert",
+        resource_type: Resource::AmlAlert,
         resource_id: id.clone(),
         reason: Some(notes.clone()),
         details: json!({ "outcome": outcome }),
@@ -408,7 +409,7 @@ pub async fn reopen_alert(
     };
     let intent = Intent {
         action: "aml_alert_reopened",
-        resource_type: "aml_alert",
+        resource_type: Resource::AmlAlert,
         resource_id: id.clone(),
         reason: Some(reason.clone()),
         details: json!({}),

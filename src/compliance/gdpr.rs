@@ -13,6 +13,7 @@ use tower_sessions::Session;
 
 use super::gdpr_db::{self, AccessRequest, Blockers};
 use super::people_db::{self, Person};
+use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::{CurrentUser, take_stashed_form};
 use crate::error::{AppError, changed};
@@ -32,7 +33,7 @@ pub async fn list_requests(
     user: CurrentUser,
     ctx: AuditContext,
 ) -> Result<Response, AppError> {
-    audit::viewed(&state.pool, &ctx, "person", "data_access_requests".into(), json!({})).await?;
+    audit::viewed(&state.pool, &ctx, Resource::Person, "data_access_requests".into(), json!({})).await?;
     let requests = gdpr_db::requests(&state.pool).await?;
     Ok(render(&GdprPage { shell: Shell::new(&state, &user, Area::Compliance, "GDPR"), requests })?.into_response())
 }
@@ -45,7 +46,7 @@ pub async fn fulfil_request(
     let person = gdpr_db::request_person(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let intent = Intent {
         action: "data_access_request_fulfilled",
-        resource_type: "person",
+        resource_type: Resource::Person,
         resource_id: person,
         reason: None,
         details: json!({ "request": id }),
@@ -64,7 +65,7 @@ async fn exported(state: &AppState, ctx: &AuditContext, id: &str, format: &str) 
         ctx,
         audit::Event {
             action: "personal_data_exported",
-            resource_type: "person",
+            resource_type: Resource::Person,
             resource_id: id.to_owned(),
             reason: None,
             details: json!({ "format": format }),
@@ -147,7 +148,7 @@ pub struct ErasePage {
 impl super::Casework for ErasePage {
     fn seen(&self) -> super::Seen {
         super::Seen {
-            resource_type: "person",
+            resource_type: Resource::Person,
             resource_id: self.person.id.clone(),
             details: json!({ "via": "erasure" }),
         }
@@ -222,7 +223,7 @@ pub async fn erase(
     let retention_ends = page.retention_ends;
     let intent = Intent {
         action: "personal_data_erased",
-        resource_type: "person",
+        resource_type: Resource::Person,
         resource_id: id.clone(),
         reason: Some(reason),
         details: json!({ "retention_ends_at": retention_ends.to_rfc3339(), "kept_for": "hvitvaskingsloven" }),

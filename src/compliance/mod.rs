@@ -20,6 +20,7 @@ use axum::extract::State;
 use axum::response::Html;
 use rust_decimal::Decimal;
 
+use crate::audit::Resource;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, CASEWORK, COMPLIANCE_SUMMARY, MLRO, Route};
 use crate::config::Role;
@@ -46,7 +47,7 @@ pub async fn people_named(state: &AppState, text: &str) -> Result<Vec<String>, A
 
 /// What a casework page shows of a person or a case, recorded as a view before it is sent.
 pub struct Seen {
-    pub resource_type: &'static str,
+    pub resource_type: Resource,
     pub resource_id: String,
     pub details: serde_json::Value,
 }

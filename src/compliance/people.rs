@@ -15,6 +15,7 @@ use super::age;
 use super::alerts::outcome_label;
 use super::alerts_db::{self, AlertRow};
 use super::people_db::{self, KycRow, Person, TxList, TxRow};
+use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
@@ -99,7 +100,7 @@ pub async fn find_person(
     audit::viewed(
         &state.pool,
         &ctx,
-        "person",
+        Resource::Person,
         q.clone(),
         json!({ "via": "lookup", "matches": people.len(), "listed": listed }),
     )
@@ -132,7 +133,7 @@ pub struct PersonPage {
 impl super::Casework for PersonPage {
     fn seen(&self) -> super::Seen {
         super::Seen {
-            resource_type: "person",
+            resource_type: Resource::Person,
             resource_id: self.person.id.clone(),
             details: json!({ "via": "person_page" }),
         }
@@ -203,7 +204,7 @@ pub async fn revoke_sessions(
     people_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let intent = Intent {
         action: "user_sessions_revoked",
-        resource_type: "person",
+        resource_type: Resource::Person,
         resource_id: id.clone(),
         reason: Some(reason),
         details: json!({}),
@@ -245,7 +246,7 @@ pub async fn list_transactions(
         _ => return Err(AppError::Validation("Choose one of the lists: recent, failed or large.".into())),
     };
     let thresholds: Vec<(String, Decimal)> = state.config.compliance.large_transaction.clone().into_iter().collect();
-    audit::viewed(&state.pool, &ctx, "transactions", view.into(), json!({ "before": p.before })).await?;
+    audit::viewed(&state.pool, &ctx, Resource::Transactions, view.into(), json!({ "before": p.before })).await?;
     let mut transactions =
         people_db::list(&state.pool, which, &thresholds, parse_time_cursor(&p.before), PAGE_SIZE + 1).await?;
     let older = next_cursor(&mut transactions);
@@ -280,7 +281,7 @@ pub async fn list_kyc(
     user: CurrentUser,
     ctx: AuditContext,
 ) -> Result<Response, AppError> {
-    audit::viewed(&state.pool, &ctx, "kyc_queue", "pending".into(), json!({})).await?;
+    audit::viewed(&state.pool, &ctx, Resource::KycQueue, "pending".into(), json!({})).await?;
     let stuck = people_db::kyc_pending_over(&state.pool, 2).await?;
     let day = chrono::Duration::hours(24);
     let (over_day, stuck): (Vec<KycRow>, Vec<KycRow>) =

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::money;
 use super::people_db::{self, Person};
 use super::reports_db::{self, Contribution, Contributor, Filing, LinkedTx, NewStr, StrRow};
+use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Event, Intent};
 use crate::auth::CurrentUser;
 use crate::config::Role;
@@ -104,7 +105,7 @@ pub async fn list_reports(
                 .ok_or_else(|| AppError::Validation("That page link is not valid; start from the list.".into()))?,
         ),
     };
-    audit::viewed(&state.pool, &ctx, "str_report", "list".into(), json!({ "status": p.status })).await?;
+    audit::viewed(&state.pool, &ctx, Resource::StrReport, "list".into(), json!({ "status": p.status })).await?;
     let one_status = !p.status.is_empty();
     let mut sections = Vec::new();
     for (status, title, empty) in chosen {
@@ -163,7 +164,7 @@ pub struct DraftPage {
 impl super::Casework for DraftPage {
     fn seen(&self) -> super::Seen {
         super::Seen {
-            resource_type: "person",
+            resource_type: Resource::Person,
             resource_id: self.person.id.clone(),
             details: json!({ "via": "str_draft" }),
         }
@@ -284,7 +285,7 @@ pub async fn create_report(
     let id = format!("str_{}", &crate::auth::random_token()[..16]);
     let intent = Intent {
         action: "str_drafted",
-        resource_type: "str_report",
+        resource_type: Resource::StrReport,
         resource_id: id.clone(),
         reason: None,
         details: json!({ "person": person.id, "alert": alert_id, "transactions": form.transactions }),
@@ -341,7 +342,7 @@ pub struct ReportPage {
 impl super::Casework for ReportPage {
     fn seen(&self) -> super::Seen {
         super::Seen {
-            resource_type: "str_report",
+            resource_type: Resource::StrReport,
             resource_id: self.report.id.clone(),
             details: json!({ "person": self.person.id }),
         }
@@ -461,7 +462,7 @@ pub async fn update_report(
     }
     let intent = Intent {
         action: "str_updated",
-        resource_type: "str_report",
+        resource_type: Resource::StrReport,
         resource_id: id.clone(),
         reason: None,
         details: json!({ "transactions": form.transactions }),
@@ -488,7 +489,7 @@ pub async fn submit_report(
     reports_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let intent = Intent {
         action: "str_submitted",
-        resource_type: "str_report",
+        resource_type: Resource::StrReport,
         resource_id: id.clone(),
         reason: None,
         details: json!({ "from": "draft", "to": "pending_review" }),
@@ -526,7 +527,7 @@ async fn four_eyes(
     hands.dedup();
     let refused = Event {
         action: "str_four_eyes_refused",
-        resource_type: "str_report",
+        resource_type: Resource::StrReport,
         resource_id: report.id.clone(),
         reason: None,
         details: json!({ "attempted": attempted, "contributed": hands }),
@@ -546,7 +547,7 @@ pub async fn approve_report(
     four_eyes(&state, &ctx, &user, &report, "approve").await?;
     let intent = Intent {
         action: "str_approved",
-        resource_type: "str_report",
+        resource_type: Resource::StrReport,
         resource_id: id.clone(),
         reason: None,
         details: json!({}),
@@ -583,7 +584,7 @@ pub async fn return_report(
     four_eyes(&state, &ctx, &user, &report, "return").await?;
     let intent = Intent {
         action: "str_returned",
-        resource_type: "str_report",
+        resource_type: Resource::StrReport,
         resource_id: id.clone(),
         reason: Some(comment.clone()),
         details: json!({}),
@@ -732,7 +733,7 @@ pub async fn export_report(
     if report.status == "draft" || report.status == "pending_review" {
         return Err(AppError::Conflict("Only an approved report can be exported for filing.".into()));
     }
-    audit::viewed(&state.pool, &ctx, "str_report", id.clone(), json!({ "export": "json" })).await?;
+    audit::viewed(&state.pool, &ctx, Resource::StrReport, id.clone(), json!({ "export": "json" })).await?;
     let body = serde_json::to_string_pretty(&doc).map_err(|e| AppError::Internal(e.into()))?;
     let disposition = format!("attachment; filename=\"{id}-mt0002.json\"");
     Ok(([(header::CONTENT_TYPE, "application/json".to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
@@ -754,7 +755,7 @@ pub async fn print_report(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let (report, doc) = load_document(&state, &id).await?;
-    audit::viewed(&state.pool, &ctx, "str_report", id.clone(), json!({ "export": "print" })).await?;
+    audit::viewed(&state.pool, &ctx, Resource::StrReport, id.clone(), json!({ "export": "print" })).await?;
     let page =
         PrintPage { shell: Shell::new(&state, &user, Area::Compliance, format!("STR {id} for filing")), report, doc };
     Ok(render(&page)?.into_response())
@@ -799,7 +800,7 @@ pub async fn file_report(
     let hash = hex::encode(Sha256::digest(doc.to_string().as_bytes()));
     let intent = Intent {
         action: "str_filed",
-        resource_type: "str_report",
+        resource_type: Resource::StrReport,
         resource_id: id.clone(),
         reason: None,
         details: json!({ "reference": reference, "filed_on": filed_on.to_string(), "sha256": hash }),

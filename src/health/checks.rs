@@ -14,6 +14,7 @@ use serde_json::json;
 use sqlx::PgExecutor;
 
 use super::cards::{self, Tone};
+use crate::audit::Resource;
 use crate::audit::{self, AuditContext, AuditToken, Intent};
 use crate::auth::CurrentUser;
 use crate::config::Role;
@@ -346,7 +347,7 @@ pub async fn submit_checklist(
     let problems = items.iter().filter(|i| !i.ok).count();
     let intent = Intent {
         action: "checklist_submitted",
-        resource_type: "checklist",
+        resource_type: Resource::Checklist,
         resource_id: c.name.into(),
         reason: None,
         details: json!({ "problems": problems, "items": items }),

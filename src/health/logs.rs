@@ -9,6 +9,7 @@ use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::audit::Resource;
 use crate::audit::{self, AuditContext};
 use crate::auth::CurrentUser;
 use crate::cloud::{LogEvent, LogQuery, bounded};
@@ -148,7 +149,7 @@ pub async fn search_logs(
         audit::viewed(
             &state.pool,
             &ctx,
-            "person",
+            Resource::Person,
             person,
             json!({ "via": "logs", "pattern": pattern, "minutes": minutes }),
         )

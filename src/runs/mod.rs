@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::audit::Resource;
 use crate::audit::{self, AuditContext, AuditToken, Intent};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
@@ -321,7 +322,7 @@ pub async fn start(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, new: N
     let id = new.id.uuid();
     let intent = Intent {
         action: "run_started",
-        resource_type: "run",
+        resource_type: Resource::Run,
         resource_id: id.to_string(),
         reason: new.reason.clone(),
         details: json!({
@@ -448,7 +449,7 @@ pub fn too_late_to_cancel(steps: &[Step]) -> Option<String> {
 pub async fn request_cancel(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, id: Uuid) -> Result<(), AppError> {
     let intent = Intent {
         action: "run_cancel_requested",
-        resource_type: "run",
+        resource_type: Resource::Run,
         resource_id: id.to_string(),
         reason: None,
         details: json!({}),
@@ -484,7 +485,7 @@ pub async fn request_resume(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
     let id = run.id;
     let intent = Intent {
         action: "run_resumed",
-        resource_type: "run",
+        resource_type: Resource::Run,
         resource_id: id.to_string(),
         reason: None,
         details: json!({ "procedure": run.procedure }),

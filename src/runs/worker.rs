@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use super::steps::{self, Plan, Progress, StepContext, StepKind};
 use super::{Procedure, Run, Step};
+use crate::audit::Resource;
 use crate::audit::{self, Actor, AuditContext, Intent, Outcome, RequestMeta};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -655,7 +656,7 @@ impl Worker {
         tx.commit().await?;
         let event = audit::Event {
             action: "run_finished",
-            resource_type: "run",
+            resource_type: Resource::Run,
             resource_id: run.id.to_string(),
             reason: None,
             details: json!({ "procedure": run.procedure, "status": status, "outcome": outcome }),
@@ -724,7 +725,7 @@ fn step_intent(run: &Run, step: &Step, kind: StepKind) -> Intent {
         // runbook §4: action secret_rotated, resource_type secret, resource_id JWT_SECRET.
         return Intent {
             action: kind.action(),
-            resource_type: "secret",
+            resource_type: Resource::Secret,
             resource_id: run.params["env_name"].as_str().unwrap_or("secret").to_owned(),
             reason: run.reason.clone(),
             details: json!({
@@ -737,7 +738,7 @@ fn step_intent(run: &Run, step: &Step, kind: StepKind) -> Intent {
     }
     Intent {
         action: kind.action(),
-        resource_type: "run",
+        resource_type: Resource::Run,
         resource_id: run.id.to_string(),
         reason: None,
         details: json!({

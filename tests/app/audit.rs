@@ -64,7 +64,7 @@ async fn fifty_concurrent_actions_extend_one_unbroken_chain(pool: PgPool) {
         tasks.push(tokio::spawn(async move {
             let intent = Intent {
                 action: "test_action",
-                resource_type: "test",
+                resource_type: audit::Resource::Run,
                 resource_id: n.to_string(),
                 reason: None,
                 details: json!({ "n": n }),
@@ -285,7 +285,7 @@ async fn intents_without_an_outcome_are_marked_unknown_and_shown(pool: PgPool) {
     let ctx = AuditContext { actor: Actor::system(), meta: RequestMeta::default() };
     let intent = Intent {
         action: "deploy_started",
-        resource_type: "service",
+        resource_type: audit::Resource::Run,
         resource_id: "drop-web".into(),
         reason: None,
         details: json!({}),
