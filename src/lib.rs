@@ -14,6 +14,7 @@ pub mod demo;
 pub mod deployments;
 pub mod error;
 pub mod health;
+pub mod ids;
 pub mod ops;
 pub mod overview;
 pub mod runs;

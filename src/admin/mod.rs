@@ -16,7 +16,9 @@ use crate::auth::policy::{ADMIN, Access, Route};
 use crate::auth::{self, CurrentUser, SessionRow, Staff, take_stashed_form};
 use crate::cloud::sim::{FAULTS, FaultState, Simulator};
 use crate::error::{AppError, changed};
+use crate::ids::{StaffId, StaffSessionId};
 use crate::state::AppState;
+use crate::web::PathId;
 use crate::web::forms::{ReasonForm, required_text};
 use crate::web::{Area, Shell, render};
 
@@ -33,10 +35,6 @@ pub fn routes() -> Vec<Route> {
         Route::get("/admin/simulator", Access::Roles(ADMIN), show_simulator),
         Route::post("/admin/simulator/{name}", Access::Roles(ADMIN), set_fault),
     ]
-}
-
-fn parse_id(text: &str) -> Result<Uuid, AppError> {
-    text.parse().map_err(|_| AppError::NotFound)
 }
 
 #[derive(Deserialize, Default)]
@@ -85,9 +83,8 @@ pub async fn confirm_disable(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
-    Path(id): Path<String>,
+    PathId(StaffId(id)): PathId<StaffId>,
 ) -> Result<Html<String>, AppError> {
-    let id = parse_id(&id)?;
     let person = auth::find_staff(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     let stash = take_stashed_form(&session, &format!("/admin/staff/{id}/disable")).await;
     let reason = stash.get("reason").unwrap_or_default().to_owned();
@@ -103,10 +100,9 @@ pub async fn disable_staff(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(StaffId(id)): PathId<StaffId>,
     Form(form): Form<ReasonForm>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
     let person = auth::find_staff(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     let invalid = |reason_error: String| -> Result<Response, AppError> {
         let page = DisablePage {
@@ -142,9 +138,8 @@ pub async fn disable_staff(
 pub async fn enable_staff(
     State(state): State<AppState>,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(StaffId(id)): PathId<StaffId>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
     let person = auth::find_staff(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     if !person.disabled {
         return Err(AppError::Conflict(format!("{} is not disabled.", person.display_name)));
@@ -177,9 +172,8 @@ pub async fn list_sessions(State(state): State<AppState>, user: CurrentUser) -> 
 pub async fn end_session(
     State(state): State<AppState>,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(StaffSessionId(id)): PathId<StaffSessionId>,
 ) -> Result<Response, AppError> {
-    let id = parse_id(&id)?;
     let intent = Intent {
         action: "staff_session_ended",
         resource_type: Resource::StaffSession,

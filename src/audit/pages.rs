@@ -3,7 +3,7 @@
 //! exports and verifications are themselves audited.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -19,7 +19,7 @@ use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::forms::{non_empty, query_string};
-use crate::web::{Area, Htmx, Shell, page_or_fragment, render};
+use crate::web::{Area, Htmx, PathId, Shell, page_or_fragment, render};
 
 /// Entries per page.
 pub const PAGE_SIZE: i64 = 50;
@@ -365,11 +365,13 @@ pub struct EntryPage {
 pub async fn show_entry(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    PathId(id): PathId<i64>,
     chain: Chain,
 ) -> Result<Html<String>, AppError> {
     // An id of the other chain is not found here, whoever asks: the page names one chain.
-    let id: i64 = id.parse().ok().filter(|id| Chain::of_id(*id) == chain).ok_or(AppError::NotFound)?;
+    if Chain::of_id(id) != chain {
+        return Err(AppError::NotFound);
+    }
     let rows = db::with_links(&state.pool, id).await?;
     if !rows.iter().any(|r| r.id == id) {
         return Err(AppError::NotFound);
@@ -498,10 +500,9 @@ pub async fn show_verification(
     State(state): State<AppState>,
     user: CurrentUser,
     htmx: Htmx,
-    Path(id): Path<String>,
+    PathId(id): PathId<i64>,
     chain: Chain,
 ) -> Result<Html<String>, AppError> {
-    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let report = verify::report(&state.pool, id).await?.filter(|r| r.verification.chain == chain);
     show_report(&state, &user, htmx, report.ok_or(AppError::NotFound)?)
 }

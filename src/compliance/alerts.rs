@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
@@ -17,7 +17,9 @@ use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::CurrentUser;
 use crate::error::{AppError, changed};
+use crate::ids::AlertId;
 use crate::state::AppState;
+use crate::web::PathId;
 use crate::web::forms::{non_empty, parse_time_cursor, query_string, required_text, time_cursor};
 use crate::web::{Area, Shell, render};
 
@@ -281,7 +283,7 @@ pub async fn show_alert(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<AlertId>,
     axum::extract::Query(q): axum::extract::Query<AlertQuery>,
 ) -> Result<Response, AppError> {
     let mut page = alert_page(&state, &user, &id, CloseForm::default()).await?;
@@ -304,7 +306,7 @@ pub async fn assign_alert(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<AlertId>,
     Form(form): Form<AssignForm>,
 ) -> Result<Response, AppError> {
     let alert = alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
@@ -319,7 +321,7 @@ pub async fn assign_alert(
     let intent = Intent {
         action: "aml_alert_assigned",
         resource_type: Resource::AmlAlert,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: None,
         details: match &held_by {
             Some(from) => json!({ "to": user.name, "takeover": true, "from": from }),
@@ -347,7 +349,7 @@ pub async fn take_next_alert(
     let intent = Intent {
         action: "aml_alert_assigned",
         resource_type: Resource::AmlAlert,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: None,
         details: json!({ "to": user.name, "via": "next" }),
     };
@@ -362,7 +364,7 @@ pub async fn close_alert(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<AlertId>,
     Form(form): Form<CloseForm>,
 ) -> Result<Response, AppError> {
     alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
@@ -377,7 +379,7 @@ pub async fn close_alert(
     let intent = Intent {
         action: "aml_alert_closed",
         resource_type: Resource::AmlAlert,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: Some(notes.clone()),
         details: json!({ "outcome": outcome }),
     };
@@ -395,7 +397,7 @@ pub async fn reopen_alert(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<AlertId>,
     Form(form): Form<CloseForm>,
 ) -> Result<Response, AppError> {
     alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
@@ -410,7 +412,7 @@ pub async fn reopen_alert(
     let intent = Intent {
         action: "aml_alert_reopened",
         resource_type: Resource::AmlAlert,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: Some(reason.clone()),
         details: json!({}),
     };

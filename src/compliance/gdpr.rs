@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Months, Utc};
@@ -17,7 +17,9 @@ use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::{CurrentUser, take_stashed_form};
 use crate::error::{AppError, changed};
+use crate::ids::{DataRequestId, PersonId};
 use crate::state::AppState;
+use crate::web::PathId;
 use crate::web::forms::{ReasonForm, required_text};
 use crate::web::{Area, Shell, render};
 
@@ -41,7 +43,7 @@ pub async fn list_requests(
 pub async fn fulfil_request(
     State(state): State<AppState>,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<DataRequestId>,
 ) -> Result<Response, AppError> {
     let person = gdpr_db::request_person(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let intent = Intent {
@@ -90,7 +92,7 @@ fn attachment(name: String, content_type: &str, body: String) -> Response {
 pub async fn export_json(
     State(state): State<AppState>,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<PersonId>,
 ) -> Result<Response, AppError> {
     let data = exported(&state, &ctx, &id, "json").await?;
     let body = serde_json::to_string_pretty(&data).map_err(|e| AppError::Internal(e.into()))?;
@@ -101,7 +103,7 @@ pub async fn export_json(
 pub async fn export_csv(
     State(state): State<AppState>,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<PersonId>,
 ) -> Result<Response, AppError> {
     let data = exported(&state, &ctx, &id, "csv").await?;
     let mut out = csv::Writer::from_writer(Vec::new());
@@ -190,7 +192,7 @@ pub async fn confirm_erase(
     user: CurrentUser,
     session: Session,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<PersonId>,
 ) -> Result<Response, AppError> {
     let stash = take_stashed_form(&session, &format!("/compliance/people/{id}/erase")).await;
     let page = erase_page(&state, &user, &id, stash.get("reason").unwrap_or_default().to_owned()).await?;
@@ -201,7 +203,7 @@ pub async fn erase(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<PersonId>,
     Form(form): Form<ReasonForm>,
 ) -> Result<Response, AppError> {
     let mut page = erase_page(&state, &user, &id, form.reason.clone()).await?;
@@ -224,7 +226,7 @@ pub async fn erase(
     let intent = Intent {
         action: "personal_data_erased",
         resource_type: Resource::Person,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: Some(reason),
         details: json!({ "retention_ends_at": retention_ends.to_rfc3339(), "kept_for": "hvitvaskingsloven" }),
     };

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
@@ -19,7 +19,9 @@ use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
+use crate::ids::PersonId;
 use crate::state::AppState;
+use crate::web::PathId;
 use crate::web::forms::{ReasonForm, parse_time_cursor, required_text, time_cursor};
 use crate::web::{Area, Shell, render};
 
@@ -177,7 +179,7 @@ pub async fn show_person(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<PersonId>,
     Query(p): Query<PersonParams>,
 ) -> Result<Response, AppError> {
     let page = person_page(&state, &user, &id, &p.before).await?;
@@ -189,7 +191,7 @@ pub async fn revoke_sessions(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<PersonId>,
     Form(form): Form<ReasonForm>,
 ) -> Result<Response, AppError> {
     let reason = match required_text(&form.reason, 2000, "a reason") {
@@ -205,7 +207,7 @@ pub async fn revoke_sessions(
     let intent = Intent {
         action: "user_sessions_revoked",
         resource_type: Resource::Person,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: Some(reason),
         details: json!({}),
     };

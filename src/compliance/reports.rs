@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, Utc};
@@ -25,7 +25,9 @@ use crate::audit::{self, AuditContext, Event, Intent};
 use crate::auth::CurrentUser;
 use crate::config::Role;
 use crate::error::{AppError, changed};
+use crate::ids::StrId;
 use crate::state::AppState;
+use crate::web::PathId;
 use crate::web::forms::required_text;
 use crate::web::once::{self, Once};
 use crate::web::{Area, Shell, render};
@@ -286,7 +288,7 @@ pub async fn create_report(
     let intent = Intent {
         action: "str_drafted",
         resource_type: Resource::StrReport,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: None,
         details: json!({ "person": person.id, "alert": alert_id, "transactions": form.transactions }),
     };
@@ -430,7 +432,7 @@ pub async fn show_report(
     user: CurrentUser,
     ctx: AuditContext,
     session: tower_sessions::Session,
-    Path(id): Path<String>,
+    PathId(id): PathId<StrId>,
 ) -> Result<Response, AppError> {
     let mut page = report_page(&state, &user, &id).await?;
     // Back from a step-up sign-in before filing: the Altinn receipt typed is filled in again.
@@ -446,7 +448,7 @@ pub async fn update_report(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<StrId>,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let report = reports_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
@@ -463,7 +465,7 @@ pub async fn update_report(
     let intent = Intent {
         action: "str_updated",
         resource_type: Resource::StrReport,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: None,
         details: json!({ "transactions": form.transactions }),
     };
@@ -484,13 +486,13 @@ pub async fn submit_report(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<StrId>,
 ) -> Result<Response, AppError> {
     reports_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let intent = Intent {
         action: "str_submitted",
         resource_type: Resource::StrReport,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: None,
         details: json!({ "from": "draft", "to": "pending_review" }),
     };
@@ -541,14 +543,14 @@ pub async fn approve_report(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<StrId>,
 ) -> Result<Response, AppError> {
     let report = reports_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     four_eyes(&state, &ctx, &user, &report, "approve").await?;
     let intent = Intent {
         action: "str_approved",
         resource_type: Resource::StrReport,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: None,
         details: json!({}),
     };
@@ -568,7 +570,7 @@ pub async fn return_report(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<StrId>,
     axum::Form(form): axum::Form<FilingForm>,
 ) -> Result<Response, AppError> {
     let comment = match required_text(&form.comment, 5000, "a comment for the drafter") {
@@ -585,7 +587,7 @@ pub async fn return_report(
     let intent = Intent {
         action: "str_returned",
         resource_type: Resource::StrReport,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: Some(comment.clone()),
         details: json!({}),
     };
@@ -727,13 +729,13 @@ async fn load_document(state: &AppState, id: &str) -> Result<(StrRow, Mt0002), A
 pub async fn export_report(
     State(state): State<AppState>,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<StrId>,
 ) -> Result<Response, AppError> {
     let (report, doc) = load_document(&state, &id).await?;
     if report.status == "draft" || report.status == "pending_review" {
         return Err(AppError::Conflict("Only an approved report can be exported for filing.".into()));
     }
-    audit::viewed(&state.pool, &ctx, Resource::StrReport, id.clone(), json!({ "export": "json" })).await?;
+    audit::viewed(&state.pool, &ctx, Resource::StrReport, id.to_string(), json!({ "export": "json" })).await?;
     let body = serde_json::to_string_pretty(&doc).map_err(|e| AppError::Internal(e.into()))?;
     let disposition = format!("attachment; filename=\"{id}-mt0002.json\"");
     Ok(([(header::CONTENT_TYPE, "application/json".to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
@@ -752,10 +754,10 @@ pub async fn print_report(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<StrId>,
 ) -> Result<Response, AppError> {
     let (report, doc) = load_document(&state, &id).await?;
-    audit::viewed(&state.pool, &ctx, Resource::StrReport, id.clone(), json!({ "export": "print" })).await?;
+    audit::viewed(&state.pool, &ctx, Resource::StrReport, id.to_string(), json!({ "export": "print" })).await?;
     let page =
         PrintPage { shell: Shell::new(&state, &user, Area::Compliance, format!("STR {id} for filing")), report, doc };
     Ok(render(&page)?.into_response())
@@ -767,7 +769,7 @@ pub async fn file_report(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<StrId>,
     axum::Form(form): axum::Form<FilingForm>,
 ) -> Result<Response, AppError> {
     let mut errors = FilingErrors::default();
@@ -801,7 +803,7 @@ pub async fn file_report(
     let intent = Intent {
         action: "str_filed",
         resource_type: Resource::StrReport,
-        resource_id: id.clone(),
+        resource_id: id.to_string(),
         reason: None,
         details: json!({ "reference": reference, "filed_on": filed_on.to_string(), "sha256": hash }),
     };

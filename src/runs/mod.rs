@@ -101,6 +101,15 @@ impl Procedure {
     }
 }
 
+/// Any run's id, as a path names it (runs made before ids were UUIDv7 included).
+impl std::str::FromStr for RunId {
+    type Err = crate::ids::BadId;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.parse().map(Self).map_err(|_| crate::ids::BadId("a run id"))
+    }
+}
+
 /// A run's id, chosen when its confirmation page is shown: a UUIDv7, so it carries the time it
 /// was made. Names derived from it (the pre-deploy snapshot, a restore drill's instance) are
 /// shown on the confirmation exactly as they will be used and are unique per run; a

@@ -2,18 +2,18 @@
 //! the step log, and cancel / resume.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
-use super::{LogLine, Procedure, Run, Step};
+use super::{LogLine, Procedure, Run, RunId, Step};
 use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::{Htmx, Shell, page_or_fragment};
+use crate::web::{Htmx, PathId, Shell, page_or_fragment};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -99,10 +99,6 @@ impl RunProgress {
     }
 }
 
-fn parse_id(text: &str) -> Result<Uuid, AppError> {
-    text.parse().map_err(|_| AppError::NotFound)
-}
-
 async fn progress(state: &AppState, user: &CurrentUser, id: Uuid) -> Result<RunProgress, AppError> {
     let run = super::get(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     Ok(RunProgress {
@@ -119,9 +115,9 @@ pub async fn show_run(
     State(state): State<AppState>,
     user: CurrentUser,
     htmx: Htmx,
-    Path(id): Path<String>,
+    PathId(id): PathId<RunId>,
 ) -> Result<Response, AppError> {
-    let progress = progress(&state, &user, parse_id(&id)?).await?;
+    let progress = progress(&state, &user, id.uuid()).await?;
     // Polling a run that has ended gets its last progress with htmx's "stop polling" (286).
     let status = if htmx.0 && !progress.run.active() { stop_polling() } else { StatusCode::OK };
     let title = progress.run.heading();
@@ -143,9 +139,9 @@ pub async fn cancel_run(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<RunId>,
 ) -> Result<Redirect, AppError> {
-    let id = parse_id(&id)?;
+    let id = id.uuid();
     super::request_cancel(&state.pool, &ctx, &user, id).await?;
     Ok(Redirect::to(&format!("/runs/{id}")))
 }
@@ -155,9 +151,9 @@ pub async fn resume_run(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Path(id): Path<String>,
+    PathId(id): PathId<RunId>,
 ) -> Result<Redirect, AppError> {
-    let id = parse_id(&id)?;
+    let id = id.uuid();
     let p = progress(&state, &user, id).await?;
     if !p.resumable() {
         return Err(AppError::Conflict(

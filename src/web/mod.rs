@@ -161,6 +161,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Htmx {
     }
 }
 
+/// Extractor: the path's `{id}` as a typed id; one that does not parse is a 404, before any
+/// query runs (see [`crate::ids`]).
+pub struct PathId<T>(pub T);
+
+impl<S: Send + Sync, T: std::str::FromStr + Send> FromRequestParts<S> for PathId<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(text) =
+            axum::extract::Path::<String>::from_request_parts(parts, state).await.map_err(|_| AppError::NotFound)?;
+        text.parse().map(PathId).map_err(|_| AppError::NotFound)
+    }
+}
+
 /// Render a template into an HTML response.
 pub fn render(template: &impl Template) -> Result<Html<String>, AppError> {
     Ok(Html(template.render()?))

@@ -208,3 +208,21 @@ async fn the_overview_is_a_status_page_for_the_role(pool: PgPool) {
         .unwrap();
     assert_eq!(mlro.visit("/").await.text(".awaiting-review"), waiting.to_string());
 }
+
+/// An id in a path is a typed id: text that is not one (a person's id where an alert's goes,
+/// markup, a path) is a 404 before any query runs, for every route that takes one.
+#[sqlx::test]
+async fn a_path_id_that_is_not_one_is_not_found(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sign_in(&["viewer", "oncall", "compliance", "mlro", "admin"]).await;
+    let mut checked = 0;
+    for route in dropops::routes().iter().filter(|r| r.path.contains("{id}")) {
+        for bad in ["usr_wrongkind0", "alert_%3Cscript%3E", "12abc", "00000000-0000-0000-0000-00000000000g"] {
+            let path = route.path.replace("{id}", bad);
+            let status = call(&app, &route.method, &path).await;
+            assert_eq!(status, 404, "{} {path}", route.method);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 80, "{checked}");
+}
