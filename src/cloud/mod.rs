@@ -497,6 +497,12 @@ impl Secrets for Disconnected {
 /// The image an image reference (`repo:tag` or `repo@sha256:…`) points to, looked up in ECR:
 /// by digest, or by the tag (which names one image). `None` when ECR has no such image —
 /// never a guess.
+/// The address of an ECR repository, as App Runner names an image in it (`…/repo@digest`,
+/// `…/repo:tag`). The adapter and the simulator both name images so.
+pub fn ecr_repository_uri(account: &str, region: &str, repository: &str) -> String {
+    format!("{account}.dkr.ecr.{region}.amazonaws.com/{repository}")
+}
+
 pub fn image_of<'a>(images: &'a [Image], reference: &str) -> Option<&'a Image> {
     match reference.split_once('@') {
         Some((_, digest)) => images.iter().find(|i| i.digest == digest),

@@ -195,7 +195,7 @@ impl Simulator {
     }
 
     fn repository_uri(&self) -> String {
-        format!("{}.dkr.ecr.{}.amazonaws.com/{}", self.account, self.region, self.repository)
+        super::ecr_repository_uri(&self.account, &self.region, &self.repository)
     }
 
     /// The simulated ECR repository: the newest image was pushed an hour ago and is not

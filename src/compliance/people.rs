@@ -45,6 +45,13 @@ pub struct PeoplePage {
     pub more: bool,
 }
 
+impl PeoplePage {
+    /// The search form alone: before a search, or sent back with `error`.
+    fn form(shell: Shell, q: String, error: Option<&'static str>) -> Self {
+        Self { shell, q, error, people: vec![], searched: false, more: false }
+    }
+}
+
 /// Shortest start of a name or address searched for.
 const MIN_PARTIAL: usize = 2;
 /// Most people a partial search lists.
@@ -60,18 +67,17 @@ pub async fn find_person(
     let shell = Shell::new(&state, &user, Area::Compliance, "People");
     let q = p.q.trim().to_owned();
     if q.is_empty() {
-        let page = PeoplePage { shell, q, error: None, people: vec![], searched: false, more: false };
-        return Ok(render(&page)?.into_response());
+        return Ok(render(&PeoplePage::form(shell, q, None))?.into_response());
     }
-    if q.chars().count() > 320 {
-        let page = PeoplePage {
-            shell,
-            q: String::new(),
-            error: Some("That is longer than any email address."),
-            people: vec![],
-            searched: false,
-            more: false,
-        };
+    // Longer than any address, or shorter than any id, address or start worth listing: refused
+    // before any query.
+    let refusal = match q.chars().count() {
+        n if n > 320 => Some(("That is longer than any email address.", String::new())),
+        n if n < MIN_PARTIAL => Some(("Type at least two letters of a name or an email address.", q.clone())),
+        _ => None,
+    };
+    if let Some((error, kept)) = refusal {
+        let page = PeoplePage::form(shell, kept, Some(error));
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
     // An id or a whole address opens the person; otherwise the start of a name, last name or
@@ -80,16 +86,6 @@ pub async fn find_person(
     let opens = exact.len() == 1;
     let (people, more) = if !exact.is_empty() {
         (exact, false)
-    } else if q.chars().count() < MIN_PARTIAL {
-        let page = PeoplePage {
-            shell,
-            q,
-            error: Some("Type at least two letters of a name or an email address."),
-            people: vec![],
-            searched: false,
-            more: false,
-        };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     } else {
         let mut found = people_db::starting_with(&state.pool, &q, PARTIAL_LIMIT + 1).await?;
         let more = found.len() as i64 > PARTIAL_LIMIT;

@@ -64,8 +64,7 @@ fn image_reference(state: &AppState, digest: &str) -> Result<String, AppError> {
             "aws.account_id and aws.region must be configured to name the image App Runner pulls.".into(),
         ));
     };
-    let repository = c.drop.repository();
-    Ok(format!("{account}.dkr.ecr.{region}.amazonaws.com/{repository}@{digest}"))
+    Ok(format!("{}@{digest}", crate::cloud::ecr_repository_uri(account, region, c.drop.repository())))
 }
 
 #[derive(Template)]

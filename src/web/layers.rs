@@ -71,18 +71,14 @@ async fn forget_rejected_posts(State(state): State<AppState>, request: Request, 
         return AppError::Internal(anyhow::anyhow!("a rejected form's page could not be read")).into_response();
     };
     let html = String::from_utf8_lossy(&bytes);
-    let meta = format!(r#"<meta name="dropops-get-url" content="{}">"#, attribute(&page));
+    let page = askama::filters::escape(&page, askama::filters::Html).map_or_else(|e| match e {}, |e| e.to_string());
+    let meta = format!(r#"<meta name="dropops-get-url" content="{page}">"#);
     let html = match html.find("<head>") {
         Some(at) => format!("{}{meta}{}", &html[..at + 6], &html[at + 6..]),
         None => html.into_owned(),
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(html))
-}
-
-/// Text safe inside a double-quoted HTML attribute.
-fn attribute(text: &str) -> String {
-    text.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// During a database outage every page would wait the pool's full timeout before its 503,
