@@ -11,7 +11,7 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::audit::Resource;
-use crate::audit::{self, AuditContext, Intent};
+use crate::audit::{self, AuditContext, Intent, Reason};
 use crate::auth::policy::{ADMIN, Access, Route};
 use crate::auth::{self, CurrentUser, SessionRow, Staff, take_stashed_form};
 use crate::cloud::sim::{FAULTS, FaultState, Simulator};
@@ -19,7 +19,7 @@ use crate::error::{AppError, changed};
 use crate::ids::{StaffId, StaffSessionId};
 use crate::state::AppState;
 use crate::web::PathId;
-use crate::web::forms::{ReasonForm, required_text};
+use crate::web::forms::ReasonForm;
 use crate::web::{Area, Shell, render};
 
 const PAGE_SIZE: i64 = 50;
@@ -116,7 +116,7 @@ pub async fn disable_staff(
     if id == user.staff_id {
         return invalid("You cannot disable yourself; ask another admin.".into());
     }
-    let reason = match required_text(&form.reason, 500, "a reason: it goes into the audit log") {
+    let reason = match Reason::parse(&form.reason, "a reason: it goes into the audit log") {
         Ok(r) => r,
         Err(e) => return invalid(e),
     };

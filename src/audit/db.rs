@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
-use super::{AuditContext, Chain, Intent};
+use super::{AuditContext, Chain, Intent, Reason};
 
 /// One row to append; the trigger adds time, sequence and hashes.
 pub struct NewRow<'a> {
@@ -29,7 +29,7 @@ impl<'a> NewRow<'a> {
             resource_type: what.resource_type.as_str(),
             chain: what.resource_type.chain(),
             resource_id: &what.resource_id,
-            reason: what.reason.as_deref(),
+            reason: what.reason.as_ref().map(Reason::as_str),
             details: &what.details,
             outcome: None,
             error: None,

@@ -9,6 +9,7 @@
 pub mod anchor;
 mod db;
 mod pages;
+mod reason;
 mod resource;
 pub mod verify;
 
@@ -28,6 +29,7 @@ use crate::error::AppError;
 use db::NewRow;
 pub use db::{AuditEntry, AuditFilter, Verification};
 pub use pages::{csv_safe, routes};
+pub use reason::Reason;
 pub use resource::Resource;
 pub use verify::Scope;
 
@@ -194,7 +196,7 @@ pub struct Intent {
     pub action: &'static str,
     pub resource_type: Resource,
     pub resource_id: String,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub details: Value,
 }
 

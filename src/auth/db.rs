@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::audit::AuditToken;
+use crate::audit::{AuditToken, Reason};
 
 #[derive(Clone)]
 pub struct Staff {
@@ -206,13 +206,13 @@ pub async fn disable_staff(
     conn: &mut PgConnection,
     _audited: &AuditToken,
     id: Uuid,
-    reason: &str,
+    reason: &Reason,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         "update console.staff set disabled = true, disabled_at = now(), disabled_reason = $2
          where id = $1 and not disabled",
         id,
-        reason
+        reason.as_str()
     )
     .execute(&mut *conn)
     .await?;

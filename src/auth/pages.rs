@@ -17,7 +17,7 @@ use super::oidc::{self, Identity, PendingLogin, Provider};
 use super::policy::{Access, Route};
 use super::{CSRF_KEY, LOGIN_KEY, LoginRecord, PENDING_KEY, csrf_token, db, random_token, safe_next, session_error};
 use crate::audit::Resource;
-use crate::audit::{self, Actor, AuditContext, Event, Intent};
+use crate::audit::{self, Actor, AuditContext, Event, Intent, Reason};
 use crate::config::{Mode, Role};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -208,7 +208,7 @@ async fn audit_refusal(state: &AppState, ctx: &AuditContext, subject: &str, reas
         action: "sign_in_failed",
         resource_type: Resource::Staff,
         resource_id: subject.to_owned(),
-        reason: Some(reason.chars().take(500).collect()),
+        reason: Some(Reason::cut(reason)),
         details,
     };
     if let Err(e) = audit::event(&state.pool, ctx, event).await {

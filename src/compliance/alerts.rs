@@ -14,13 +14,13 @@ use super::alerts_db::{self, AlertDetail, AlertEvent, AlertRow, QueueQuery};
 use super::people_db::{self, Person, TxRow};
 use super::{age, money};
 use crate::audit::Resource;
-use crate::audit::{self, AuditContext, Intent};
+use crate::audit::{self, AuditContext, Intent, Reason};
 use crate::auth::CurrentUser;
 use crate::error::{AppError, changed};
 use crate::ids::AlertId;
 use crate::state::AppState;
 use crate::web::PathId;
-use crate::web::forms::{non_empty, parse_time_cursor, query_string, required_text, time_cursor};
+use crate::web::forms::{non_empty, parse_time_cursor, query_string, time_cursor};
 use crate::web::{Area, Shell, render};
 
 const PAGE_SIZE: i64 = 50;
@@ -369,7 +369,7 @@ pub async fn close_alert(
 ) -> Result<Response, AppError> {
     alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let outcome = OUTCOMES.iter().find(|(v, _)| *v == form.outcome).map(|(v, _)| *v);
-    let notes = required_text(&form.notes, 5000, "review notes");
+    let notes = Reason::parse(&form.notes, "review notes");
     let (Some(outcome), Ok(notes)) = (outcome, notes.clone()) else {
         let mut page = alert_page(&state, &user, &id, form).await?;
         page.outcome_error = outcome.is_none().then(|| "Choose an outcome.".to_owned());
@@ -401,7 +401,7 @@ pub async fn reopen_alert(
     Form(form): Form<CloseForm>,
 ) -> Result<Response, AppError> {
     alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
-    let reason = match required_text(&form.reason, 2000, "a reason for reopening") {
+    let reason = match Reason::parse(&form.reason, "a reason for reopening") {
         Ok(r) => r,
         Err(e) => {
             let mut page = alert_page(&state, &user, &id, form).await?;

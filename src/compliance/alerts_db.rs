@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::audit::AuditToken;
+use crate::audit::{AuditToken, Reason};
 
 pub struct AlertRow {
     pub id: String,
@@ -162,7 +162,7 @@ async fn log_event(
     staff: (Uuid, &str),
     kind: &str,
     outcome: Option<&str>,
-    notes: Option<&str>,
+    notes: Option<&Reason>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "insert into console.alert_events (alert_id, staff_id, staff_name, kind, outcome, notes) values ($1, $2, $3, $4, $5, $6)",
@@ -171,7 +171,7 @@ async fn log_event(
         staff.1,
         kind,
         outcome,
-        notes
+        notes.map(Reason::as_str)
     )
     .execute(conn)
     .await?;
@@ -211,14 +211,14 @@ pub async fn close(
     id: &str,
     staff: (Uuid, &str),
     outcome: &str,
-    notes: &str,
+    notes: &Reason,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         "update aml_alerts set status = 'closed', outcome = $2, reviewer_notes = $3, reviewed_at = now()
          where id = $1 and status = 'open'",
         id,
         outcome,
-        notes
+        notes.as_str()
     )
     .execute(&mut *conn)
     .await?;
@@ -233,7 +233,7 @@ pub async fn reopen(
     _audited: &AuditToken,
     id: &str,
     staff: (Uuid, &str),
-    reason: &str,
+    reason: &Reason,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         "update aml_alerts set status = 'open', outcome = null, reviewed_at = null where id = $1 and status = 'closed'",

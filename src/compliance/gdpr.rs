@@ -14,13 +14,13 @@ use tower_sessions::Session;
 use super::gdpr_db::{self, AccessRequest, Blockers};
 use super::people_db::{self, Person};
 use crate::audit::Resource;
-use crate::audit::{self, AuditContext, Intent};
+use crate::audit::{self, AuditContext, Intent, Reason};
 use crate::auth::{CurrentUser, take_stashed_form};
 use crate::error::{AppError, changed};
 use crate::ids::{DataRequestId, PersonId};
 use crate::state::AppState;
 use crate::web::PathId;
-use crate::web::forms::{ReasonForm, required_text};
+use crate::web::forms::ReasonForm;
 use crate::web::{Area, Shell, render};
 
 #[derive(Template)]
@@ -215,7 +215,7 @@ pub async fn erase(
             "Erasure has to wait: this person has an open AML alert or an STR that is not filed yet.".into(),
         ));
     }
-    let reason = match required_text(&form.reason, 2000, "the reason, such as the request it answers") {
+    let reason = match Reason::parse(&form.reason, "the reason, such as the request it answers") {
         Ok(r) => r,
         Err(e) => {
             page.reason_error = Some(e);

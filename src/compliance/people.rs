@@ -16,13 +16,13 @@ use super::alerts::outcome_label;
 use super::alerts_db::{self, AlertRow};
 use super::people_db::{self, KycRow, Person, TxList, TxRow};
 use crate::audit::Resource;
-use crate::audit::{self, AuditContext, Intent};
+use crate::audit::{self, AuditContext, Intent, Reason};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
 use crate::ids::PersonId;
 use crate::state::AppState;
 use crate::web::PathId;
-use crate::web::forms::{ReasonForm, parse_time_cursor, required_text, time_cursor};
+use crate::web::forms::{ReasonForm, parse_time_cursor, time_cursor};
 use crate::web::{Area, Shell, render};
 
 const PAGE_SIZE: i64 = 50;
@@ -190,7 +190,7 @@ pub async fn revoke_sessions(
     PathId(id): PathId<PersonId>,
     Form(form): Form<ReasonForm>,
 ) -> Result<Response, AppError> {
-    let reason = match required_text(&form.reason, 2000, "a reason") {
+    let reason = match Reason::parse(&form.reason, "a reason") {
         Ok(r) => r,
         Err(e) => {
             let mut page = person_page(&state, &user, &id, "").await?;

@@ -21,7 +21,7 @@ use super::money;
 use super::people_db::{self, Person};
 use super::reports_db::{self, Contribution, Contributor, Filing, LinkedTx, NewStr, StrRow};
 use crate::audit::Resource;
-use crate::audit::{self, AuditContext, Event, Intent};
+use crate::audit::{self, AuditContext, Event, Intent, Reason};
 use crate::auth::CurrentUser;
 use crate::config::Role;
 use crate::error::{AppError, changed};
@@ -573,7 +573,7 @@ pub async fn return_report(
     PathId(id): PathId<StrId>,
     axum::Form(form): axum::Form<FilingForm>,
 ) -> Result<Response, AppError> {
-    let comment = match required_text(&form.comment, 5000, "a comment for the drafter") {
+    let comment = match Reason::parse(&form.comment, "a comment for the drafter") {
         Ok(c) => c,
         Err(e) => {
             let mut page = report_page(&state, &user, &id).await?;

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::audit::AuditToken;
+use crate::audit::{AuditToken, Reason};
 
 pub struct StrRow {
     pub id: String,
@@ -255,12 +255,12 @@ pub async fn send_back(
     conn: &mut PgConnection,
     _audited: &AuditToken,
     id: &str,
-    comment: &str,
+    comment: &Reason,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         "update str_reports set status = 'draft', review_comment = $2, updated_at = now() where id = $1 and status = 'pending_review'",
         id,
-        comment
+        comment.as_str()
     )
     .execute(conn)
     .await?;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::audit::AuditContext;
+use crate::audit::{AuditContext, Reason};
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded, image_of, reference_tag, tag_of};
@@ -18,7 +18,6 @@ use crate::config::DropEnvironment;
 use crate::error::AppError;
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId};
 use crate::state::AppState;
-use crate::web::forms::{non_empty, optional_text, required_text};
 use crate::web::{Area, Shell, render};
 
 pub fn routes() -> Vec<Route> {
@@ -242,9 +241,6 @@ impl ConfirmPage {
     }
 }
 
-/// The longest reason a run may carry (the form says so too).
-const REASON_MAX: usize = 500;
-
 /// Everything a deployment run needs, worked out from what runs now and the choice made.
 struct Prepared {
     page: ConfirmPage,
@@ -372,7 +368,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
         environment: "production".into(),
         params,
         facts: json!({}),
-        reason: non_empty(&form.reason),
+        reason: None,
         plan,
     };
     Ok(Prepared { page, new })
@@ -406,7 +402,7 @@ pub async fn start(
     ctx: AuditContext,
     Form(form): Form<RunForm>,
 ) -> Result<Response, AppError> {
-    let Prepared { mut page, new } = prepare(&state, &user, form.clone()).await?;
+    let Prepared { mut page, mut new } = prepare(&state, &user, form.clone()).await?;
     if page.understand.is_some() && form.understood != "yes" {
         page.understood_error = Some(match page.procedure {
             Procedure::EmergencyRestart => "Tick the box to confirm that Drop will be down during the restart.".into(),
@@ -417,12 +413,14 @@ pub async fn start(
         page.scaling_error = Some("Give the minimum and maximum number of instances.".into());
     }
     let reason = if page.procedure == Procedure::Deploy {
-        required_text(&form.reason, REASON_MAX, "why you deploy (the release, the fix): it goes to the audit log")
-            .map(Some)
+        Reason::parse(&form.reason, "why you deploy (the release, the fix): it goes to the audit log").map(Some)
     } else {
-        optional_text(&form.reason, REASON_MAX, "the reason")
+        Reason::optional(&form.reason, "the reason")
     };
-    page.reason_error = reason.err();
+    match reason {
+        Ok(reason) => new.reason = reason,
+        Err(e) => page.reason_error = Some(e),
+    }
     if page.scaling_error.is_some() || page.understood_error.is_some() || page.reason_error.is_some() {
         let mut response = render(&page)?.into_response();
         *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
@@ -501,7 +499,7 @@ async fn prepare_database(
         environment: "production".into(),
         params,
         facts: json!({}),
-        reason: non_empty(&form.reason),
+        reason: None,
         plan,
     };
     Ok(Prepared { page, new })

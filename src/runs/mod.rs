@@ -19,7 +19,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::audit::Resource;
-use crate::audit::{self, AuditContext, AuditToken, Intent};
+use crate::audit::{self, AuditContext, AuditToken, Intent, Reason};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
 pub use steps::{Plan, StepKind};
@@ -321,7 +321,8 @@ pub struct NewRun {
     pub environment: String,
     pub params: Value,
     pub facts: Value,
-    pub reason: Option<String>,
+    /// Bounded by the one rule of reasons; set when the confirmation is posted.
+    pub reason: Option<Reason>,
     pub plan: Plan,
 }
 
@@ -394,7 +395,7 @@ async fn insert_run(
         new.environment,
         new.params,
         new.facts,
-        new.reason,
+        new.reason.as_ref().map(Reason::as_str),
         user.staff_id,
         user.name
     )

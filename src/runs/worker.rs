@@ -27,7 +27,7 @@ use uuid::Uuid;
 use super::steps::{self, Plan, Progress, StepContext, StepKind};
 use super::{Procedure, Run, Step};
 use crate::audit::Resource;
-use crate::audit::{self, Actor, AuditContext, Intent, Outcome, RequestMeta};
+use crate::audit::{self, Actor, AuditContext, Intent, Outcome, Reason, RequestMeta};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -727,7 +727,7 @@ fn step_intent(run: &Run, step: &Step, kind: StepKind) -> Intent {
             action: kind.action(),
             resource_type: Resource::Secret,
             resource_id: run.params["env_name"].as_str().unwrap_or("secret").to_owned(),
-            reason: run.reason.clone(),
+            reason: run.reason.as_deref().map(Reason::cut),
             details: json!({
                 "rotated_at": chrono::Utc::now(),
                 "secret_id": run.params["secret_id"],

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::AuditContext;
+use crate::audit::{AuditContext, Reason};
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{bounded, reference_tag, tag_of};
@@ -20,7 +20,6 @@ use crate::error::AppError;
 use crate::runs::rotation::Rotated;
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId};
 use crate::state::AppState;
-use crate::web::forms::non_empty;
 use crate::web::{Area, Shell, render};
 
 pub fn routes() -> Vec<Route> {
@@ -304,7 +303,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
             "tag": tag,
         }),
         facts: json!({}),
-        reason: non_empty(&form.reason),
+        reason: None,
         plan,
     };
     Ok(PreparedRotation { page, new })
@@ -332,8 +331,11 @@ pub async fn start_rotation(
     ctx: AuditContext,
     Form(form): Form<RotationForm>,
 ) -> Result<Response, AppError> {
-    let PreparedRotation { mut page, new } = prepare(&state, &user, form.clone()).await?;
-    page.reason_error = crate::web::forms::optional_text(&form.reason, 500, "the reason").err();
+    let PreparedRotation { mut page, mut new } = prepare(&state, &user, form.clone()).await?;
+    match Reason::optional(&form.reason, "the reason") {
+        Ok(reason) => new.reason = reason,
+        Err(e) => page.reason_error = Some(e),
+    }
     if form.understood != "yes" || page.reason_error.is_some() {
         if form.understood != "yes" {
             page.understood_error = Some("Tick the box to confirm you have read what this rotation does.".into());

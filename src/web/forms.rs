@@ -36,7 +36,8 @@ pub fn parse_time_cursor(text: &str) -> Option<(chrono::DateTime<chrono::Utc>, S
     Some((chrono::DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&chrono::Utc), id.to_owned()))
 }
 
-/// A required free-text field (a reason, notes, a narrative): trimmed, 1..=`max` characters.
+/// A required free-text field of a document (an STR's narrative, a reference): trimmed,
+/// 1..=`max` characters. Reasons for an action are [`crate::audit::Reason`]s instead.
 pub fn required_text(value: &str, max: usize, what: &str) -> Result<String, String> {
     let text = value.trim();
     match text.chars().count() {
@@ -44,11 +45,6 @@ pub fn required_text(value: &str, max: usize, what: &str) -> Result<String, Stri
         n if n > max => Err(format!("Keep {what} under {max} characters (now {n}).")),
         _ => Ok(text.to_owned()),
     }
-}
-
-/// A reason that may be left out, but not be unbounded: `None` when blank.
-pub fn optional_text(value: &str, max: usize, what: &str) -> Result<Option<String>, String> {
-    if value.trim().is_empty() { Ok(None) } else { required_text(value, max, what).map(Some) }
 }
 
 #[cfg(test)]

@@ -92,11 +92,14 @@ async fn closing_without_an_outcome_or_notes_explains_and_changes_nothing(pool: 
     assert_eq!(page.status, 422);
     assert_eq!(page.text("#outcome-error"), "Choose an outcome.");
     assert_eq!(page.text("#notes-error"), "Enter review notes.");
-    let long = "x".repeat(5001);
+    let long = "x".repeat(dropops::audit::Reason::MAX + 1);
     let page =
         app.submit(&format!("/compliance/alerts/{id}/close"), &[("outcome", "legitimate"), ("notes", &long)]).await;
     assert_eq!(page.status, 422);
-    assert!(page.text("#notes-error").starts_with("Keep review notes under 5000 characters"));
+    assert!(
+        page.text("#notes-error")
+            .starts_with(&format!("Keep review notes under {} characters", dropops::audit::Reason::MAX))
+    );
     assert_eq!(page.attrs("input[name=outcome][checked]", "value"), ["legitimate"], "the choice is kept");
     assert_eq!(count(&pool, "select count(*) from aml_alerts where status = 'open'").await, 12);
     assert_eq!(count(&pool, "select count(*) from audit_log where action = 'aml_alert_closed'").await, 0);
@@ -488,4 +491,34 @@ async fn an_alert_says_which_rule_fired_in_words_and_on_what(pool: PgPool) {
     let queue = app.visit("/compliance/alerts?status=all").await;
     assert!(queue.texts("select#rule option").contains(&"Velocity check v2".to_owned()));
     assert!(!queue.text("table.alerts").contains("large_transaction"), "codes are not what compliance reads");
+}
+
+/// Every reason field, wherever it is, keeps the one rule of `audit::Reason`: the forms say
+/// the same bound, and a longer reason is refused with the same words, changing nothing.
+#[sqlx::test]
+async fn every_reason_field_keeps_one_rule(pool: PgPool) {
+    let app = seeded(&pool).await;
+    app.sign_in(&["compliance", "mlro", "admin", "oncall"]).await;
+    let max = dropops::audit::Reason::MAX.to_string();
+    let alert = open_alert(&pool).await;
+    let user: String =
+        sqlx::query_scalar("select user_id from sessions where revoked = 0 limit 1").fetch_one(&pool).await.unwrap();
+    let staff: String =
+        sqlx::query_scalar("select id::text from console.staff limit 1").fetch_one(&pool).await.unwrap();
+    for (page, field) in [
+        (format!("/compliance/alerts/{alert}"), "textarea#notes"),
+        (format!("/compliance/people/{user}"), "textarea#reason"),
+        (format!("/compliance/people/{user}/erase"), "textarea#reason"),
+        (format!("/admin/staff/{staff}/disable"), "textarea#reason"),
+        ("/deployments/confirm?procedure=restart".to_owned(), "input#reason"),
+        ("/secrets/rotate?secret=jwt_secret".to_owned(), "input#reason"),
+    ] {
+        let shown = app.visit(&page).await;
+        assert_eq!(shown.attrs(field, "maxlength"), [max.clone()], "{page}");
+    }
+    let long = "x".repeat(dropops::audit::Reason::MAX + 1);
+    let refused = app.submit(&format!("/compliance/people/{user}/revoke-sessions"), &[("reason", &long)]).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.text("#reason-error").starts_with(&format!("Keep a reason under {max} characters")));
+    assert_eq!(count(&pool, "select count(*) from audit_log where action = 'user_sessions_revoked'").await, 0);
 }

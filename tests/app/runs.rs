@@ -765,10 +765,10 @@ async fn a_production_deploy_needs_a_bounded_reason(pool: PgPool) {
         app.submit("/deployments/runs", &[("procedure", "deploy"), ("digest", &newest), ("reason", "  ")]).await;
     assert_eq!(missing.status, 422);
     assert!(missing.text("#reason-error").contains("why you deploy"), "{}", missing.body);
-    let long = "x".repeat(501);
+    let long = "x".repeat(dropops::audit::Reason::MAX + 1);
     let too_long = app.submit("/deployments/runs", &[("procedure", "restart"), ("reason", &long)]).await;
     assert_eq!(too_long.status, 422);
-    assert!(too_long.text("#reason-error").contains("under 500 characters"), "{}", too_long.body);
+    assert!(too_long.text("#reason-error").contains("under 2000 characters"), "{}", too_long.body);
     let runs: i64 = sqlx::query_scalar("select count(*) from console.runs").fetch_one(&pool).await.unwrap();
     assert_eq!(runs, 0, "nothing started");
     let rotation =

@@ -246,11 +246,9 @@ async fn a_rejected_form_names_its_own_page_for_the_history_entry(pool: PgPool) 
     app.sign_in(&["oncall"]).await;
     let token = app.csrf().await;
     let post = |referer: String| {
-        app.client()
-            .post(app.url("/deployments/runs"))
-            .header("origin", app.url(""))
-            .header("referer", referer)
-            .form(&[("procedure", "restart"), ("reason", &"x".repeat(501)), ("_csrf", &token)])
+        app.client().post(app.url("/deployments/runs")).header("origin", app.url("")).header("referer", referer).form(
+            &[("procedure", "restart"), ("reason", &"x".repeat(dropops::audit::Reason::MAX + 1)), ("_csrf", &token)],
+        )
     };
     let page = app.request(post(app.url("/deployments/confirm?procedure=restart&a=\"b\""))).await;
     assert_eq!(page.status, 422);
