@@ -514,7 +514,7 @@ async fn every_reason_field_keeps_one_rule(pool: PgPool) {
         ("/secrets/rotate?secret=jwt_secret".to_owned(), "input#reason"),
     ] {
         let shown = app.visit(&page).await;
-        assert_eq!(shown.attrs(field, "maxlength"), [max.clone()], "{page}");
+        assert_eq!(shown.attrs(field, "maxlength"), [max.as_str()], "{page}");
     }
     let long = "x".repeat(dropops::audit::Reason::MAX + 1);
     let refused = app.submit(&format!("/compliance/people/{user}/revoke-sessions"), &[("reason", &long)]).await;
