@@ -172,6 +172,59 @@ impl std::fmt::Display for RunId {
     }
 }
 
+crate::db::text_enum! {
+    /// Where a run is (`console.runs.status`).
+    pub enum RunStatus {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+impl RunStatus {
+    /// Queued or running: the run holds its target, and its page keeps watching it.
+    pub fn active(self) -> bool {
+        matches!(self, Self::Queued | Self::Running)
+    }
+
+    /// The colour of its badge.
+    pub fn tone(self) -> &'static str {
+        match self {
+            Self::Succeeded => "green",
+            Self::Failed => "red",
+            Self::Cancelled => "amber",
+            Self::Running => "blue",
+            Self::Queued => "grey",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+            Self::Cancelled => "Cancelled",
+            Self::Running => "Running",
+            Self::Queued => "Queued",
+        }
+    }
+}
+
+crate::db::text_enum! {
+    /// Where a step of a run is (`console.run_steps.status`).
+    pub enum StepStatus {
+        Pending = "pending",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        /// Not run because the run was cancelled before it.
+        Cancelled = "cancelled",
+        /// Not run because a step before it failed.
+        Skipped = "skipped",
+    }
+}
+
 /// A run as the pages show it.
 #[derive(Clone, Debug)]
 pub struct Run {
@@ -181,7 +234,7 @@ pub struct Run {
     pub environment: String,
     pub params: Value,
     pub facts: Value,
-    pub status: String,
+    pub status: RunStatus,
     pub reason: Option<String>,
     pub started_by: Uuid,
     pub started_by_name: String,
@@ -193,7 +246,7 @@ pub struct Run {
 
 impl Run {
     pub fn active(&self) -> bool {
-        matches!(self.status.as_str(), "queued" | "running")
+        self.status.active()
     }
 
     pub fn procedure(&self) -> Option<Procedure> {
@@ -250,7 +303,7 @@ impl Run {
         if self.active() || !matches!(self.procedure(), Some(Procedure::Deploy | Procedure::Rollback)) {
             return actions;
         }
-        if self.status != "succeeded" {
+        if self.status != RunStatus::Succeeded {
             if let Some(digest) = self.params["digest"].as_str() {
                 let procedure = self.procedure.as_str();
                 actions
@@ -290,7 +343,7 @@ pub struct Step {
     pub position: i32,
     pub name: String,
     pub title: String,
-    pub status: String,
+    pub status: StepStatus,
     pub always: bool,
     pub state: Value,
     pub started_at: Option<DateTime<Utc>>,
@@ -445,7 +498,7 @@ pub(crate) fn capitalise(text: &str) -> String {
 pub fn too_late_to_cancel(steps: &[Step]) -> Option<String> {
     steps.iter().find_map(|s| {
         let consequence = StepKind::parse(&s.name)?.commits()?;
-        (s.status != "pending").then(|| {
+        (s.status != StepStatus::Pending).then(|| {
             format!(
                 "Too late to cancel: \"{}\" has started. Stopping now would leave production inconsistent ({consequence}), so the run finishes its remaining steps on its own. Follow it here; if it fails, the run page offers the repair.",
                 s.title
@@ -466,11 +519,14 @@ pub async fn request_cancel(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
     };
     audit::audited(pool, ctx, intent, async |tx, _token| {
         // The run's row lock orders this against the worker starting a step (its fence).
-        let run = sqlx::query!("select status, cancel_requested_by from console.runs where id = $1 for update", id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        if !matches!(run.status.as_str(), "queued" | "running") || run.cancel_requested_by.is_some() {
+        let run = sqlx::query!(
+            r#"select status as "status: RunStatus", cancel_requested_by from console.runs where id = $1 for update"#,
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+        if !run.status.active() || run.cancel_requested_by.is_some() {
             return Err(AppError::Conflict("This run has already ended or is already being cancelled.".into()));
         }
         let steps = steps_in(&mut *tx, id).await?;
@@ -515,7 +571,7 @@ pub async fn request_resume(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
         let steps = steps_in(&mut *tx, id).await?;
         let redo: Vec<i32> = steps
             .iter()
-            .filter(|s| s.status == "failed")
+            .filter(|s| s.status == StepStatus::Failed)
             .filter_map(|failed| {
                 let starters = StepKind::parse(&failed.name)?.started_by();
                 steps
@@ -568,11 +624,14 @@ pub async fn request_resume(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
 /// new password but before health was verified with it: production may be unable to
 /// connect, now or on its next restart. Resuming the run repairs it.
 pub fn half_finished(run: &Run, steps: &[Step]) -> bool {
-    let status = |kind: StepKind| steps.iter().find(|s| s.name == kind.as_str()).map(|s| s.status.as_str());
+    let status = |kind: StepKind| steps.iter().find(|s| s.name == kind.as_str()).map(|s| s.status);
     run.procedure() == Some(Procedure::RotateDbPassword)
-        && matches!(run.status.as_str(), "failed" | "cancelled" | "running" | "queued")
-        && matches!(status(StepKind::SetDbPassword), Some("running" | "succeeded" | "failed"))
-        && status(StepKind::VerifyHealth) != Some("succeeded")
+        && run.status != RunStatus::Succeeded
+        && matches!(
+            status(StepKind::SetDbPassword),
+            Some(StepStatus::Running | StepStatus::Succeeded | StepStatus::Failed)
+        )
+        && status(StepKind::VerifyHealth) != Some(StepStatus::Succeeded)
 }
 
 /// Ended runs that left production inconsistent and are not yet repaired (a later run of the
@@ -581,21 +640,21 @@ pub fn half_finished(run: &Run, steps: &[Step]) -> bool {
 pub async fn needing_repair(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
     let candidates = sqlx::query_as!(
         Run,
-        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
            from console.runs r
           where procedure = 'rotate_db_password' and status in ('failed', 'cancelled')
             and not exists (select 1 from console.runs later
                              where later.procedure = r.procedure and later.target = r.target
                                and later.created_at > r.created_at and later.status = 'succeeded')
-          order by created_at desc limit 5"
+          order by created_at desc limit 5"#
     )
     .fetch_all(pool)
     .await?;
     let ids: Vec<Uuid> = candidates.iter().map(|r| r.id).collect();
     let steps = sqlx::query!(
-        "select run_id, position, name, title, status, always, state, started_at, finished_at, intent_id
-           from console.run_steps where run_id = any($1) order by run_id, position",
+        r#"select run_id, position, name, title, status as "status: StepStatus", always, state, started_at, finished_at, intent_id
+           from console.run_steps where run_id = any($1) order by run_id, position"#,
         &ids
     )
     .fetch_all(pool)
@@ -610,7 +669,7 @@ pub async fn needing_repair(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
                     position: s.position,
                     name: s.name.clone(),
                     title: s.title.clone(),
-                    status: s.status.clone(),
+                    status: s.status,
                     always: s.always,
                     state: s.state.clone(),
                     started_at: s.started_at,
@@ -626,9 +685,9 @@ pub async fn needing_repair(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Run>, sqlx::Error> {
     sqlx::query_as!(
         Run,
-        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
-           from console.runs where id = $1",
+           from console.runs where id = $1"#,
         id
     )
     .fetch_optional(pool)
@@ -639,9 +698,9 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Run>, sqlx::Error> {
 pub async fn active_on(pool: &PgPool, target: &str) -> Result<Option<Run>, sqlx::Error> {
     sqlx::query_as!(
         Run,
-        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
-           from console.runs where target = $1 and status in ('queued', 'running')",
+           from console.runs where target = $1 and status in ('queued', 'running')"#,
         target
     )
     .fetch_optional(pool)
@@ -690,13 +749,13 @@ pub async fn history(
     let procedures: Vec<String> = procedures.iter().map(|p| (*p).to_owned()).collect();
     sqlx::query_as!(
         Run,
-        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
            from console.runs
           where procedure = any($1)
             and ($2::timestamptz is null or (created_at, id) < ($2, $3))
           order by created_at desc, id desc
-          limit $4",
+          limit $4"#,
         &procedures,
         after.map(|(at, _)| at),
         after.map(|(_, id)| id),
@@ -713,8 +772,8 @@ pub async fn steps(pool: &PgPool, run: Uuid) -> Result<Vec<Step>, sqlx::Error> {
 async fn steps_in(db: impl sqlx::PgExecutor<'_>, run: Uuid) -> Result<Vec<Step>, sqlx::Error> {
     sqlx::query_as!(
         Step,
-        "select position, name, title, status, always, state, started_at, finished_at, intent_id
-           from console.run_steps where run_id = $1 order by position",
+        r#"select position, name, title, status as "status: StepStatus", always, state, started_at, finished_at, intent_id
+           from console.run_steps where run_id = $1 order by position"#,
         run
     )
     .fetch_all(db)
@@ -737,7 +796,7 @@ pub async fn log(pool: &PgPool, run: Uuid) -> Result<Vec<LogLine>, sqlx::Error> 
 pub async fn last_success_with_tag(pool: &PgPool, tag: &str) -> Result<Option<Run>, sqlx::Error> {
     sqlx::query_as!(
         Run,
-        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
            from console.runs r
           where (status = 'succeeded' and params ->> 'tag' = $1
@@ -745,7 +804,7 @@ pub async fn last_success_with_tag(pool: &PgPool, tag: &str) -> Result<Option<Ru
              or (procedure = 'deploy' and status = 'failed' and facts ->> 'previous_tag' = $1
                  and exists (select 1 from console.run_steps s
                               where s.run_id = r.id and s.name = 'verify_rollback' and s.status = 'succeeded'))
-          order by created_at desc limit 1",
+          order by created_at desc limit 1"#,
         tag
     )
     .fetch_optional(pool)
@@ -773,9 +832,9 @@ pub async fn operation_followed_elsewhere(pool: &PgPool, operation: &str, run: U
 pub async fn active(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
     sqlx::query_as!(
         Run,
-        "select id, procedure, target, environment, params, facts, status, reason, started_by, started_by_name,
+        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
-           from console.runs where status in ('queued', 'running') order by created_at limit 20"
+           from console.runs where status in ('queued', 'running') order by created_at limit 20"#
     )
     .fetch_all(pool)
     .await

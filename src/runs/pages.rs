@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
-use super::{LogLine, Procedure, Run, RunId, Step};
+use super::{LogLine, Procedure, Run, RunId, RunStatus, Step, StepStatus};
 use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
@@ -42,23 +42,23 @@ pub struct RunProgress {
 
 impl RunProgress {
     pub fn step_tone(step: &Step) -> &'static str {
-        match step.status.as_str() {
-            "succeeded" => "green",
-            "failed" => "red",
-            "running" => "blue",
-            "cancelled" | "skipped" => "amber",
-            _ => "grey",
+        match step.status {
+            StepStatus::Succeeded => "green",
+            StepStatus::Failed => "red",
+            StepStatus::Running => "blue",
+            StepStatus::Cancelled | StepStatus::Skipped => "amber",
+            StepStatus::Pending => "grey",
         }
     }
 
     pub fn step_label(step: &Step) -> &'static str {
-        match step.status.as_str() {
-            "succeeded" => "Done",
-            "failed" => "Failed",
-            "running" => "In progress",
-            "cancelled" => "Cancelled",
-            "skipped" => "Skipped",
-            _ => "Waiting",
+        match step.status {
+            StepStatus::Succeeded => "Done",
+            StepStatus::Failed => "Failed",
+            StepStatus::Running => "In progress",
+            StepStatus::Cancelled => "Cancelled",
+            StepStatus::Skipped => "Skipped",
+            StepStatus::Pending => "Waiting",
         }
     }
 
@@ -86,7 +86,9 @@ impl RunProgress {
     /// step continues with the value already stored, never a new one.
     pub fn resumable(&self) -> bool {
         let rotation = matches!(self.run.procedure(), Some(Procedure::RotateDbPassword | Procedure::RotateJwtSecret));
-        rotation && (self.run.status == "failed" || (self.run.status == "cancelled" && self.half_rotated()))
+        rotation
+            && (self.run.status == RunStatus::Failed
+                || (self.run.status == RunStatus::Cancelled && self.half_rotated()))
     }
 
     pub fn error_of(step: &Step) -> Option<&str> {

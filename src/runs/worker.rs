@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::steps::{self, Plan, Progress, StepContext, StepKind};
-use super::{Procedure, Run, Step};
+use super::{Procedure, Run, RunStatus, Step, StepStatus};
 use crate::audit::Resource;
 use crate::audit::{self, Actor, AuditContext, Intent, Outcome, Reason, RequestMeta};
 use crate::error::AppError;
@@ -354,25 +354,26 @@ impl Worker {
             let Some(run) = super::get(pool, id).await? else { return Ok(Driven::Finished) };
             let steps = super::steps(pool, id).await?;
             let ctx = acting_for(pool, &run).await?;
-            let failed = steps.iter().any(|s| s.status == "failed");
+            let failed = steps.iter().any(|s| s.status == StepStatus::Failed);
             let stopping = failed || run.cancel_requested_by.is_some();
             // Steps that will not run now: skipped after a failure, cancelled on request.
             if stopping {
-                let status = if failed { "skipped" } else { "cancelled" };
+                let status = if failed { StepStatus::Skipped } else { StepStatus::Cancelled };
                 let mut tx = pool.begin().await?;
                 self.fence(&mut tx, lease).await?;
                 sqlx::query!(
                     "update console.run_steps set status = $2, finished_at = now()
                       where run_id = $1 and status = 'pending' and not always",
                     id,
-                    status
+                    status.as_str()
                 )
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
             }
-            let current =
-                steps.iter().find(|s| s.status == "running" || (s.status == "pending" && (!stopping || s.always)));
+            let current = steps.iter().find(|s| {
+                s.status == StepStatus::Running || (s.status == StepStatus::Pending && (!stopping || s.always))
+            });
             let Some(step) = current else {
                 self.finish(lease, &run, &ctx).await?;
                 return Ok(Driven::Finished);
@@ -389,7 +390,7 @@ impl Worker {
                 continue;
             };
             let mut step = step.clone();
-            if step.status == "pending" {
+            if step.status == StepStatus::Pending {
                 match self.start_step(lease, &run, &ctx, &step, kind).await {
                     Ok(true) => {}
                     // A cancel arrived before a step past the point of no return: it stops here.
@@ -615,12 +616,13 @@ impl Worker {
     /// No step left: record how the run ended, release it, and say so in the audit log.
     async fn finish(&self, lease: &Lease, run: &Run, ctx: &AuditContext) -> Driving<()> {
         let steps = super::steps(&self.state.pool, run.id).await?;
-        let first_failure = steps.iter().find(|s| s.status == "failed");
+        let first_failure = steps.iter().find(|s| s.status == StepStatus::Failed);
         let (status, outcome) = match first_failure {
             Some(step) => {
                 let why = step.state["error"].as_str().unwrap_or("it failed");
-                let rolled_back =
-                    steps.iter().any(|s| s.name == StepKind::VerifyRollback.as_str() && s.status == "succeeded");
+                let rolled_back = steps
+                    .iter()
+                    .any(|s| s.name == StepKind::VerifyRollback.as_str() && s.status == StepStatus::Succeeded);
                 let mut outcome = format!("{}: {why}", step.title);
                 if rolled_back {
                     outcome.push_str(&format!(
@@ -628,12 +630,12 @@ impl Worker {
                         run.facts["previous_tag"].as_str().unwrap_or("the previous image")
                     ));
                 }
-                ("failed", Some(outcome))
+                (RunStatus::Failed, Some(outcome))
             }
-            None if run.cancel_requested_by.is_some() && steps.iter().any(|s| s.status == "cancelled") => {
-                ("cancelled", Some(cancelled_outcome(run, &steps)))
+            None if run.cancel_requested_by.is_some() && steps.iter().any(|s| s.status == StepStatus::Cancelled) => {
+                (RunStatus::Cancelled, Some(cancelled_outcome(run, &steps)))
             }
-            None => ("succeeded", None),
+            None => (RunStatus::Succeeded, None),
         };
         let mut tx = self.state.pool.begin().await?;
         self.fence(&mut tx, lease).await?;
@@ -641,7 +643,7 @@ impl Worker {
             "update console.runs set status = $2, outcome = $3, finished_at = now(), lease_owner = null, lease_until = null
               where id = $1",
             run.id,
-            status,
+            status.as_str(),
             outcome
         )
         .execute(&mut *tx)
@@ -674,14 +676,15 @@ fn cancelled_outcome(run: &Run, steps: &[Step]) -> String {
     let who = run.cancel_requested_by.as_deref().unwrap_or("someone");
     let changed: Vec<&str> = steps
         .iter()
-        .filter(|s| s.status == "succeeded")
+        .filter(|s| s.status == StepStatus::Succeeded)
         .filter(|s| {
             StepKind::parse(&s.name)
                 .is_some_and(|k| k.commits().is_some() || matches!(k, StepKind::Pause | StepKind::Resume))
         })
         .map(|s| s.title.as_str())
         .collect();
-    let skipped: Vec<&str> = steps.iter().filter(|s| s.status == "cancelled").map(|s| s.title.as_str()).collect();
+    let skipped: Vec<&str> =
+        steps.iter().filter(|s| s.status == StepStatus::Cancelled).map(|s| s.title.as_str()).collect();
     let serving = run.facts["previous_tag"].as_str().filter(|t| *t != "unknown");
     if changed.is_empty() {
         let still = serving.map(|t| format!(": {t} still serves")).unwrap_or_default();
