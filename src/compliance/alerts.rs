@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::alerts_db::{self, AlertDetail, AlertEvent, AlertRow, QueueQuery};
 use super::people_db::{self, Person, TxRow};
+use super::status::AlertStatus;
 use super::{age, money};
 use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent, Reason};
@@ -88,7 +89,7 @@ pub struct AlertsPage {
 
 impl AlertsPage {
     pub fn overdue(&self, alert: &AlertRow) -> bool {
-        alert.status == "open" && alert.created_at < self.sla
+        alert.status == AlertStatus::Open && alert.created_at < self.sla
     }
 }
 
@@ -114,9 +115,8 @@ fn parse_queue(p: &QueueParams, user: &CurrentUser) -> Result<QueueQuery, QueueE
         return Err(errors);
     }
     let status = match p.status.as_str() {
-        "" | "open" => Some("open".to_owned()),
-        "closed" => Some("closed".to_owned()),
-        _ => None,
+        "" => Some(AlertStatus::Open),
+        other => AlertStatus::parse(other),
     };
     let after = parse_time_cursor(&p.after);
     Ok(QueueQuery {
@@ -287,7 +287,7 @@ pub async fn show_alert(
     axum::extract::Query(q): axum::extract::Query<AlertQuery>,
 ) -> Result<Response, AppError> {
     let mut page = alert_page(&state, &user, &id, CloseForm::default()).await?;
-    page.just_closed = q.closed.is_some() && page.alert.status != "open";
+    page.just_closed = q.closed.is_some() && page.alert.status != AlertStatus::Open;
     super::show(&state, &ctx, StatusCode::OK, &page).await
 }
 

@@ -5,13 +5,14 @@ use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::status::AlertStatus;
 use crate::audit::{AuditToken, Reason};
 
 pub struct AlertRow {
     pub id: String,
     pub email: String,
     pub rule: String,
-    pub status: String,
+    pub status: AlertStatus,
     pub outcome: Option<String>,
     pub created_at: DateTime<Utc>,
     pub assignee_name: Option<String>,
@@ -21,7 +22,7 @@ pub struct AlertRow {
 
 /// Queue criteria, checked.
 pub struct QueueQuery {
-    pub status: Option<String>,
+    pub status: Option<AlertStatus>,
     pub rule: Option<String>,
     /// "me" or "unassigned".
     pub assignee: Option<String>,
@@ -37,7 +38,7 @@ pub async fn queue(db: impl PgExecutor<'_>, q: &QueueQuery, limit: i64) -> Resul
     let (after_time, after_id) = q.after.clone().unzip();
     sqlx::query_as!(
         AlertRow,
-        r#"select a.id, u.email, a.rule, a.status, a.outcome, a.created_at,
+        r#"select a.id, u.email, a.rule, a.status as "status: AlertStatus", a.outcome, a.created_at,
                   s.display_name as "assignee_name?",
                   t.send_amount as "send_amount?", t.send_currency::text as "send_currency?"
            from aml_alerts a
@@ -56,7 +57,7 @@ pub async fn queue(db: impl PgExecutor<'_>, q: &QueueQuery, limit: i64) -> Resul
            order by case when $8 then a.created_at end desc, case when $8 then a.id end desc,
                     a.created_at, a.id
            limit $11"#,
-        q.status,
+        q.status.map(AlertStatus::as_str),
         q.rule,
         q.assignee,
         q.me,
@@ -92,7 +93,7 @@ pub struct AlertDetail {
     pub id: String,
     pub user_id: String,
     pub rule: String,
-    pub status: String,
+    pub status: AlertStatus,
     pub outcome: Option<String>,
     pub created_at: DateTime<Utc>,
     pub reviewed_at: Option<DateTime<Utc>>,
@@ -105,7 +106,7 @@ pub struct AlertDetail {
 pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<AlertDetail>, sqlx::Error> {
     sqlx::query_as!(
         AlertDetail,
-        r#"select a.id, a.user_id, a.rule, a.status, a.outcome, a.created_at, a.reviewed_at, a.reviewer_notes,
+        r#"select a.id, a.user_id, a.rule, a.status as "status: AlertStatus", a.outcome, a.created_at, a.reviewed_at, a.reviewer_notes,
                   a.assignee_id, s.display_name as "assignee_name?", a.transaction_id
            from aml_alerts a left join console.staff s on s.id = a.assignee_id
            where a.id = $1"#,
@@ -137,7 +138,7 @@ pub async fn events(db: impl PgExecutor<'_>, alert_id: &str) -> Result<Vec<Alert
 pub async fn for_person(db: impl PgExecutor<'_>, user_id: &str, except: &str) -> Result<Vec<AlertRow>, sqlx::Error> {
     sqlx::query_as!(
         AlertRow,
-        r#"select a.id, u.email, a.rule, a.status, a.outcome, a.created_at,
+        r#"select a.id, u.email, a.rule, a.status as "status: AlertStatus", a.outcome, a.created_at,
                   s.display_name as "assignee_name?",
                   t.send_amount as "send_amount?", t.send_currency::text as "send_currency?"
            from aml_alerts a

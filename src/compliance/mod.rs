@@ -14,6 +14,7 @@ mod people_db;
 mod reports;
 pub(crate) mod reports_db;
 pub(crate) mod rules;
+pub mod status;
 
 use askama::Template;
 use axum::extract::State;

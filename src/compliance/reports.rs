@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::money;
 use super::people_db::{self, Person};
 use super::reports_db::{self, Contribution, Contributor, Filing, LinkedTx, NewStr, StrRow};
+use super::status::{StrStatus, StrTransition};
 use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Event, Intent, Reason};
 use crate::auth::CurrentUser;
@@ -31,16 +32,6 @@ use crate::web::PathId;
 use crate::web::forms::required_text;
 use crate::web::once::{self, Once};
 use crate::web::{Area, Shell, render};
-
-pub fn status_label(status: &str) -> &'static str {
-    match status {
-        "draft" => "Draft",
-        "pending_review" => "Waiting for MLRO review",
-        "approved" => "Approved, to be filed",
-        "filed" => "Filed",
-        _ => "Unknown",
-    }
-}
 
 #[derive(Template)]
 #[template(path = "compliance/str_list.html")]
@@ -67,11 +58,11 @@ pub struct StrSection {
 }
 
 /// The list's sections in the monthly check's order: (status, title, empty text).
-const SECTIONS: [(&str, &str, &str); 4] = [
-    ("approved", "Pending filing (approved)", "Nothing waits to be filed."),
-    ("pending_review", "Waiting for MLRO review", "Nothing waits for review."),
-    ("draft", "Drafts", "No drafts."),
-    ("filed", "Filed", "Nothing filed yet."),
+const SECTIONS: [(StrStatus, &str, &str); 4] = [
+    (StrStatus::Approved, "Pending filing (approved)", "Nothing waits to be filed."),
+    (StrStatus::PendingReview, "Waiting for MLRO review", "Nothing waits for review."),
+    (StrStatus::Draft, "Drafts", "No drafts."),
+    (StrStatus::Filed, "Filed", "Nothing filed yet."),
 ];
 
 /// Reports per section on the overview, and per page of one status.
@@ -95,7 +86,7 @@ pub async fn list_reports(
 ) -> Result<Response, AppError> {
     let chosen: Vec<_> = match p.status.as_str() {
         "" => SECTIONS.to_vec(),
-        s => SECTIONS.iter().filter(|(status, _, _)| *status == s).copied().collect(),
+        s => SECTIONS.iter().filter(|(status, _, _)| Some(*status) == StrStatus::parse(s)).copied().collect(),
     };
     if chosen.is_empty() {
         return Err(AppError::Validation("Choose approved, pending_review, draft or filed.".into()));
@@ -353,7 +344,7 @@ impl super::Casework for ReportPage {
 
 impl ReportPage {
     pub fn status(&self) -> &'static str {
-        status_label(&self.report.status)
+        self.report.status.label()
     }
 }
 
@@ -385,7 +376,7 @@ async fn report_page(state: &AppState, user: &CurrentUser, id: &str) -> Result<R
     let report = reports_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     let person = people_db::find(&state.pool, &report.user_id).await?.ok_or(AppError::NotFound)?;
     let transactions = reports_db::linked_transactions(&state.pool, id).await?;
-    let edit = if report.status == "draft" {
+    let edit = if report.status == StrStatus::Draft {
         let candidates = reports_db::candidate_transactions(&state.pool, &report.user_id, Some(id)).await?;
         let form = DraftForm {
             reason: report.reason().to_owned(),
@@ -494,10 +485,10 @@ pub async fn submit_report(
         resource_type: Resource::StrReport,
         resource_id: id.to_string(),
         reason: None,
-        details: json!({ "from": "draft", "to": "pending_review" }),
+        details: StrTransition::Submit.details(),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        let done = reports_db::advance(tx, token, &id, "draft", "pending_review").await?;
+        let done = reports_db::submit(tx, token, &id).await?;
         if done {
             reports_db::contributed(tx, token, &id, (user.staff_id, &user.name), Contribution::Submitted).await?;
         }
@@ -713,7 +704,7 @@ fn document(state: &AppState, r: &StrRow, p: &Person, txs: &[LinkedTx]) -> Mt000
 async fn load_document(state: &AppState, id: &str) -> Result<(StrRow, Mt0002), AppError> {
     let report = reports_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     // A filed report is read back exactly as it was filed.
-    if report.status == "filed" {
+    if report.status == StrStatus::Filed {
         if let Some(snapshot) = reports_db::filed_snapshot(&state.pool, id).await? {
             let doc = serde_json::from_value(snapshot).map_err(|e| AppError::Internal(e.into()))?;
             return Ok((report, doc));
@@ -732,7 +723,7 @@ pub async fn export_report(
     PathId(id): PathId<StrId>,
 ) -> Result<Response, AppError> {
     let (report, doc) = load_document(&state, &id).await?;
-    if report.status == "draft" || report.status == "pending_review" {
+    if !report.status.approved() {
         return Err(AppError::Conflict("Only an approved report can be exported for filing.".into()));
     }
     audit::viewed(&state.pool, &ctx, Resource::StrReport, id.to_string(), json!({ "export": "json" })).await?;
@@ -791,7 +782,7 @@ pub async fn file_report(
         return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
     };
     let (report, mut doc) = load_document(&state, &id).await?;
-    if report.status != "approved" {
+    if report.status != StrTransition::File.from() {
         return Err(AppError::Conflict("Only an approved report can be filed.".into()));
     }
     let filed_at = filed_on.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc();

@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::status::{StrStatus, StrTransition};
 use crate::audit::{AuditToken, Reason};
 
 pub struct StrRow {
@@ -12,7 +13,7 @@ pub struct StrRow {
     pub user_id: String,
     pub full_name: String,
     pub alert_id: Option<String>,
-    pub status: String,
+    pub status: StrStatus,
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -40,36 +41,35 @@ impl StrRow {
 pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<StrRow>, sqlx::Error> {
     sqlx::query_as!(
         StrRow,
-        "select r.id, r.user_id, u.full_name, r.alert_id, r.status, r.details, r.created_at, r.updated_at,
-                r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
+        r#"select r.id, r.user_id, u.full_name, r.alert_id, r.status as "status: StrStatus", r.details, r.created_at,
+                r.updated_at, r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
                 r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash
-         from str_reports r join users u on u.id = r.user_id where r.id = $1",
+         from str_reports r join users u on u.id = r.user_id where r.id = $1"#,
         id
     )
     .fetch_optional(db)
     .await
 }
 
-/// Reports in one status, newest first (the filed archive is paged by the caller's limit).
 /// Reports in `status`, most recently changed first, after the keyset cursor `before`
 /// ((updated_at, id) of the last row of the previous page).
 pub async fn in_status(
     db: impl PgExecutor<'_>,
-    status: &str,
+    status: StrStatus,
     before: Option<&(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<Vec<StrRow>, sqlx::Error> {
     sqlx::query_as!(
         StrRow,
-        "select r.id, r.user_id, u.full_name, r.alert_id, r.status, r.details, r.created_at, r.updated_at,
-                r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
+        r#"select r.id, r.user_id, u.full_name, r.alert_id, r.status as "status: StrStatus", r.details, r.created_at,
+                r.updated_at, r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
                 r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash
          from str_reports r join users u on u.id = r.user_id
          where r.status = $1
            and ($2::timestamptz is null or r.updated_at < $2 or (r.updated_at = $2 and r.id > $3))
          order by r.updated_at desc, r.id
-         limit $4",
-        status,
+         limit $4"#,
+        status.as_str(),
         before.map(|b| b.0),
         before.map(|b| b.1.as_str()).unwrap_or(""),
         limit
@@ -206,21 +206,14 @@ pub async fn update_draft(
     Ok(done.rows_affected() == 1)
 }
 
-/// Move a report from one status to the next; false when it was not in `from`.
-pub async fn advance(
-    conn: &mut PgConnection,
-    _audited: &AuditToken,
-    id: &str,
-    from: &str,
-    to: &str,
-) -> Result<bool, sqlx::Error> {
+/// Send a draft for review, clearing the MLRO's last comment; false when it was no draft.
+pub async fn submit(conn: &mut PgConnection, _audited: &AuditToken, id: &str) -> Result<bool, sqlx::Error> {
+    let edge = StrTransition::Submit;
     let done = sqlx::query!(
-        "update str_reports set status = $3, review_comment = case when $3 = 'pending_review' then null else review_comment end,
-                updated_at = now()
-         where id = $1 and status = $2",
+        "update str_reports set status = $3, review_comment = null, updated_at = now() where id = $1 and status = $2",
         id,
-        from,
-        to
+        edge.from().as_str(),
+        edge.to().as_str()
     )
     .execute(conn)
     .await?;
@@ -236,15 +229,18 @@ pub async fn approve(
     id: &str,
     mlro: (Uuid, &str),
 ) -> Result<bool, sqlx::Error> {
+    let edge = StrTransition::Approve;
     let done = sqlx::query!(
-        "update str_reports set status = 'approved', approved_by = $2, approved_by_name = $3, approved_at = now(), updated_at = now()
-         where id = $1 and status = 'pending_review' and drafted_by is distinct from $2
+        "update str_reports set status = $5, approved_by = $2, approved_by_name = $3, approved_at = now(), updated_at = now()
+         where id = $1 and status = $4 and drafted_by is distinct from $2
            and not exists (select 1 from console.str_contributions c where c.str_id = $1 and c.staff_id = $2)
            and console.str_content_sha256($1) = (select c.content_sha256 from console.str_contributions c
                                                   where c.str_id = $1 and c.kind = 'submitted' order by c.id desc limit 1)",
         id,
         mlro.0,
-        mlro.1
+        mlro.1,
+        edge.from().as_str(),
+        edge.to().as_str()
     )
     .execute(conn)
     .await?;
@@ -257,10 +253,13 @@ pub async fn send_back(
     id: &str,
     comment: &Reason,
 ) -> Result<bool, sqlx::Error> {
+    let edge = StrTransition::Return;
     let done = sqlx::query!(
-        "update str_reports set status = 'draft', review_comment = $2, updated_at = now() where id = $1 and status = 'pending_review'",
+        "update str_reports set status = $4, review_comment = $2, updated_at = now() where id = $1 and status = $3",
         id,
-        comment.as_str()
+        comment.as_str(),
+        edge.from().as_str(),
+        edge.to().as_str()
     )
     .execute(conn)
     .await?;
@@ -281,16 +280,19 @@ pub async fn mark_filed(
     id: &str,
     f: Filing<'_>,
 ) -> Result<bool, sqlx::Error> {
+    let edge = StrTransition::File;
     let done = sqlx::query!(
-        "update str_reports set status = 'filed', filing_reference = $2, filed_at = $3, filed_by_name = $4,
+        "update str_reports set status = $8, filing_reference = $2, filed_at = $3, filed_by_name = $4,
                 filed_snapshot = $5, filed_hash = $6, updated_at = now()
-         where id = $1 and status = 'approved'",
+         where id = $1 and status = $7",
         id,
         f.reference,
         f.filed_at,
         f.by,
         f.snapshot,
-        f.hash
+        f.hash,
+        edge.from().as_str(),
+        edge.to().as_str()
     )
     .execute(conn)
     .await?;
