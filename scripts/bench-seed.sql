@@ -58,7 +58,7 @@ insert into console.staff (issuer, subject, display_name, roles)
 values ('bench', 'bench', 'Bench Oncall', '{oncall}') on conflict do nothing;
 insert into console.runs (id, procedure, target, environment, params, status, started_by, started_by_name,
                           created_at, finished_at)
-select gen_random_uuid(), 'deploy', 'apprunner:drop-web', 'production', jsonb_build_object('tag', 'b' || g),
+select gen_random_uuid(), 'deploy', 'apprunner:drop-web', 'production', jsonb_build_object('image', 'bench/drop-api@sha256:' || g, 'digest', 'sha256:' || g, 'tag', 'b' || g),
        'succeeded', (select id from console.staff where subject = 'bench'), 'Bench Oncall',
        now() - make_interval(hours => g::int), now() - make_interval(hours => g::int) + interval '4 minutes'
   from generate_series(:lo::bigint, :hi::bigint) g;

@@ -16,7 +16,8 @@ use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded, image_of, reference_tag, tag_of};
 use crate::config::DropEnvironment;
 use crate::error::AppError;
-use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId};
+use crate::runs::params::{DrillParams, ImageParams, RestartParams, ScaleParams, SnapshotParams};
+use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
 use crate::state::AppState;
 use crate::web::{Area, Shell, render};
 
@@ -302,25 +303,35 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
                 "No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. The image running now cannot be identified in ECR, so if health fails afterwards there is NO automatic rollback: you would have to choose an image to roll back to.".to_owned()
             },
             Plan::deploy(&service, image.tag(), &snapshot, state.config.runs.maintenance_window_minutes),
-            json!({ "image": image_reference(state, &image.digest)?, "digest": image.digest, "tag": image.tag(), "snapshot_id": snapshot }),
+            RunParams::Deploy(ImageParams {
+                image: image_reference(state, &image.digest)?,
+                digest: image.digest.clone(),
+                tag: image.tag().to_owned(),
+                snapshot_id: Some(snapshot),
+            }),
         ),
         (Procedure::Rollback, Some(image)) => (
             format!("Roll back production to {}", image.tag()),
             format!("No downtime expected. {} replaces {running_tag}, which stops serving once {} is healthy. Database changes made by newer releases are not undone.", image.tag(), image.tag()),
             Plan::rollback(&service, image.tag()),
-            json!({ "image": image_reference(state, &image.digest)?, "digest": image.digest, "tag": image.tag() }),
+            RunParams::Rollback(ImageParams {
+                image: image_reference(state, &image.digest)?,
+                digest: image.digest.clone(),
+                tag: image.tag().to_owned(),
+                snapshot_id: None,
+            }),
         ),
         (Procedure::Restart, _) => (
             "Rolling restart of production".to_owned(),
             format!("No downtime expected: App Runner starts fresh instances of {running_tag} and moves traffic once they are healthy. Typically 3–5 minutes."),
             Plan::restart(&service, &running_tag),
-            json!({ "tag": running_tag }),
+            RunParams::Restart(RestartParams { tag: running_tag.clone() }),
         ),
         (Procedure::EmergencyRestart, _) => (
             "Emergency restart of production".to_owned(),
             "Drop is DOWN for every user from the pause until the resume completes — typically 1–3 minutes. Use it only when a rolling restart cannot help (the service is wedged).".to_owned(),
             Plan::emergency_restart(&service, &running_tag),
-            json!({ "tag": running_tag }),
+            RunParams::EmergencyRestart(RestartParams { tag: running_tag.clone() }),
         ),
         (Procedure::Scale, _) => {
             let s = scaling.unwrap_or(Scaling { min: 1, max: 4 });
@@ -328,7 +339,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
                 "Change production auto-scaling".to_owned(),
                 "No downtime expected: App Runner adds or removes instances within the new bounds. More instances cost more.".to_owned(),
                 Plan::scale(&service, s),
-                json!({ "min": s.min, "max": s.max }),
+                RunParams::Scale(ScaleParams { min: s.min, max: s.max }),
             )
         }
         _ => return Err(AppError::Validation("Choose an image.".into())),
@@ -363,7 +374,6 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
     };
     let new = NewRun {
         id: run,
-        procedure,
         target: target(state),
         environment: "production".into(),
         params,
@@ -445,7 +455,7 @@ async fn prepare_database(
             format!("Take a manual snapshot of {instance}"),
             "No downtime: RDS snapshots a single-AZ instance with a brief I/O pause, a Multi-AZ one from its standby. Manual snapshots are kept until deleted.".to_owned(),
             Plan::snapshot(&instance, &id),
-            json!({ "snapshot_id": id }),
+            RunParams::Snapshot(SnapshotParams { snapshot_id: id }),
         )
     } else {
         let snapshots = bounded(LIMIT, state.cloud.rds.snapshots()).await.map_err(|e| {
@@ -465,7 +475,7 @@ async fn prepare_database(
                 newest.created_at.format("%Y-%m-%d %H:%M UTC")
             ),
             Plan::restore_drill(&newest.id, &drill),
-            json!({ "from_snapshot": newest.id, "drill_instance": drill }),
+            RunParams::RestoreDrill(DrillParams { from_snapshot: newest.id.clone(), drill_instance: drill }),
         )
     };
     let environment = format!(
@@ -492,15 +502,7 @@ async fn prepare_database(
         procedure,
         form: form.clone(),
     };
-    let new = NewRun {
-        id: run,
-        procedure,
-        target,
-        environment: "production".into(),
-        params,
-        facts: json!({}),
-        reason: None,
-        plan,
-    };
+    let new =
+        NewRun { id: run, target, environment: "production".into(), params, facts: json!({}), reason: None, plan };
     Ok(Prepared { page, new })
 }

@@ -9,6 +9,7 @@
 //! after a crash without repeating a side effect.
 
 pub mod pages;
+pub mod params;
 pub mod rotation;
 pub mod steps;
 pub mod worker;
@@ -22,6 +23,8 @@ use crate::audit::Resource;
 use crate::audit::{self, AuditContext, AuditToken, Intent, Reason};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
+
+pub use params::RunParams;
 pub use steps::{Plan, StepKind};
 
 /// The procedures, as stored in `console.runs.procedure`.
@@ -225,14 +228,54 @@ crate::db::text_enum! {
     }
 }
 
-/// A run as the pages show it.
-#[derive(Clone, Debug)]
-pub struct Run {
+/// A run as stored (`console.runs`), before its parameters are read by its procedure.
+pub(crate) struct RunRow {
     pub id: Uuid,
     pub procedure: String,
     pub target: String,
     pub environment: String,
     pub params: Value,
+    pub facts: Value,
+    pub status: RunStatus,
+    pub reason: Option<String>,
+    pub started_by: Uuid,
+    pub started_by_name: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub cancel_requested_by: Option<String>,
+}
+
+impl From<RunRow> for Run {
+    fn from(r: RunRow) -> Self {
+        Self {
+            params: RunParams::read(&r.procedure, r.params),
+            id: r.id,
+            procedure: r.procedure,
+            target: r.target,
+            environment: r.environment,
+            facts: r.facts,
+            status: r.status,
+            reason: r.reason,
+            started_by: r.started_by,
+            started_by_name: r.started_by_name,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+            outcome: r.outcome,
+            cancel_requested_by: r.cancel_requested_by,
+        }
+    }
+}
+
+/// A run as the pages show it.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub id: Uuid,
+    /// As stored: a procedure this version does not know still shows.
+    pub procedure: String,
+    pub target: String,
+    pub environment: String,
+    pub params: RunParams,
     pub facts: Value,
     pub status: RunStatus,
     pub reason: Option<String>,
@@ -267,22 +310,7 @@ impl Run {
 
     /// What the run is about, in a few words: "b2e9f14", "min 2 / max 6", "JWT_SECRET".
     pub fn subject(&self) -> String {
-        let p = &self.params;
-        // A rotation is about its secret, not the image it redeploys.
-        if let Some(secret) = p["env_name"].as_str() {
-            return secret.to_owned();
-        }
-        if let Some(tag) = p["tag"].as_str() {
-            return tag.to_owned();
-        }
-        if let (Some(min), Some(max)) = (p["min"].as_i64(), p["max"].as_i64()) {
-            return format!("min {min} / max {max}");
-        }
-        ["snapshot_id", "drill_instance", "secret_id"]
-            .iter()
-            .find_map(|k| p[*k].as_str())
-            .unwrap_or_default()
-            .to_owned()
+        self.params.subject()
     }
 
     /// The run as a heading: "Deploy b2e9f14", "Rollback to 7f3c2a1", "JWT secret rotation".
@@ -304,7 +332,7 @@ impl Run {
             return actions;
         }
         if self.status != RunStatus::Succeeded {
-            if let Some(digest) = self.params["digest"].as_str() {
+            if let Some(digest) = self.params.image().map(|i| &i.digest) {
                 let procedure = self.procedure.as_str();
                 actions
                     .push((format!("/deployments/confirm?procedure={procedure}&digest={digest}"), "Try again".into()));
@@ -369,10 +397,10 @@ pub struct LogLine {
 /// What starting a run needs besides its plan.
 pub struct NewRun {
     pub id: RunId,
-    pub procedure: Procedure,
     pub target: String,
     pub environment: String,
-    pub params: Value,
+    /// What it runs with; the variant is the procedure.
+    pub params: RunParams,
     pub facts: Value,
     /// Bounded by the one rule of reasons; set when the confirmation is posted.
     pub reason: Option<Reason>,
@@ -383,13 +411,17 @@ pub struct NewRun {
 /// the target already has an active one.
 pub async fn start(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, new: NewRun) -> Result<Uuid, AppError> {
     let id = new.id.uuid();
+    let procedure = new
+        .params
+        .procedure()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a new run was given parameters it cannot store")))?;
     let intent = Intent {
         action: "run_started",
         resource_type: Resource::Run,
         resource_id: id.to_string(),
         reason: new.reason.clone(),
         details: json!({
-            "procedure": new.procedure.as_str(),
+            "procedure": procedure.as_str(),
             "target": new.target,
             "environment": new.environment,
             "params": new.params,
@@ -397,7 +429,7 @@ pub async fn start(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, new: N
         }),
     };
     let inserted = audit::audited(pool, ctx, intent, async |tx, token| {
-        insert_run(tx, token, id, user, &new).await.map_err(AppError::from)
+        insert_run(tx, token, id, user, procedure, &new).await.map_err(AppError::from)
     })
     .await;
     match inserted {
@@ -437,16 +469,17 @@ async fn insert_run(
     _audited: &AuditToken,
     id: Uuid,
     user: &CurrentUser,
+    procedure: Procedure,
     new: &NewRun,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "insert into console.runs (id, procedure, target, environment, params, facts, reason, started_by, started_by_name)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         id,
-        new.procedure.as_str(),
+        procedure.as_str(),
         new.target,
         new.environment,
-        new.params,
+        new.params.to_json(),
         new.facts,
         new.reason.as_ref().map(Reason::as_str),
         user.staff_id,
@@ -455,7 +488,7 @@ async fn insert_run(
     .execute(&mut *tx)
     .await?;
     insert_steps(tx, id, 0, &new.plan).await?;
-    note(&mut *tx, id, None, &format!("{} started by {}", capitalise(new.procedure.label()), user.name)).await?;
+    note(&mut *tx, id, None, &format!("{} started by {}", capitalise(procedure.label()), user.name)).await?;
     Ok(())
 }
 
@@ -638,8 +671,8 @@ pub fn half_finished(run: &Run, steps: &[Step]) -> bool {
 /// same procedure on the same target that succeeded repairs them): the dashboard's and the
 /// secrets page's red notice.
 pub async fn needing_repair(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
-    let candidates = sqlx::query_as!(
-        Run,
+    let candidates: Vec<Run> = sqlx::query_as!(
+        RunRow,
         r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
            from console.runs r
@@ -650,7 +683,8 @@ pub async fn needing_repair(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
           order by created_at desc limit 5"#
     )
     .fetch_all(pool)
-    .await?;
+    .await
+    .map(|rows| rows.into_iter().map(Run::from).collect())?;
     let ids: Vec<Uuid> = candidates.iter().map(|r| r.id).collect();
     let steps = sqlx::query!(
         r#"select run_id, position, name, title, status as "status: StepStatus", always, state, started_at, finished_at, intent_id
@@ -684,7 +718,7 @@ pub async fn needing_repair(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Run>, sqlx::Error> {
     sqlx::query_as!(
-        Run,
+        RunRow,
         r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
            from console.runs where id = $1"#,
@@ -692,12 +726,13 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Run>, sqlx::Error> {
     )
     .fetch_optional(pool)
     .await
+    .map(|row| row.map(Run::from))
 }
 
 /// The active run on a target, if any.
 pub async fn active_on(pool: &PgPool, target: &str) -> Result<Option<Run>, sqlx::Error> {
     sqlx::query_as!(
-        Run,
+        RunRow,
         r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
            from console.runs where target = $1 and status in ('queued', 'running')"#,
@@ -705,6 +740,7 @@ pub async fn active_on(pool: &PgPool, target: &str) -> Result<Option<Run>, sqlx:
     )
     .fetch_optional(pool)
     .await
+    .map(|row| row.map(Run::from))
 }
 
 /// `?before=<cursor>`: the page of a run history after the last run shown.
@@ -748,7 +784,7 @@ pub async fn history(
 ) -> Result<Vec<Run>, sqlx::Error> {
     let procedures: Vec<String> = procedures.iter().map(|p| (*p).to_owned()).collect();
     sqlx::query_as!(
-        Run,
+        RunRow,
         r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
            from console.runs
@@ -763,6 +799,7 @@ pub async fn history(
     )
     .fetch_all(pool)
     .await
+    .map(|rows| rows.into_iter().map(Run::from).collect())
 }
 
 pub async fn steps(pool: &PgPool, run: Uuid) -> Result<Vec<Step>, sqlx::Error> {
@@ -795,7 +832,7 @@ pub async fn log(pool: &PgPool, run: Uuid) -> Result<Vec<LogLine>, sqlx::Error> 
 /// automatic rollback brought it back.
 pub async fn last_success_with_tag(pool: &PgPool, tag: &str) -> Result<Option<Run>, sqlx::Error> {
     sqlx::query_as!(
-        Run,
+        RunRow,
         r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
            from console.runs r
@@ -809,6 +846,7 @@ pub async fn last_success_with_tag(pool: &PgPool, tag: &str) -> Result<Option<Ru
     )
     .fetch_optional(pool)
     .await
+    .map(|row| row.map(Run::from))
 }
 
 /// Whether another run already follows this App Runner operation: a resumed step must not
@@ -831,13 +869,14 @@ pub async fn operation_followed_elsewhere(pool: &PgPool, operation: &str, run: U
 /// Every run in progress, oldest first (the health dashboard's notice).
 pub async fn active(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
     sqlx::query_as!(
-        Run,
+        RunRow,
         r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
                 created_at, finished_at, outcome, cancel_requested_by
            from console.runs where status in ('queued', 'running') order by created_at limit 20"#
     )
     .fetch_all(pool)
     .await
+    .map(|rows| rows.into_iter().map(Run::from).collect())
 }
 
 /// When each open maintenance window ends.

@@ -12,7 +12,8 @@ use crate::audit;
 use crate::config::Secret;
 
 /// What a rotation rotates, as stored in the run's params.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Rotated {
     /// `JWT_SECRET`: 48 random bytes, base64.
     JwtSecret,
@@ -36,22 +37,11 @@ impl Rotated {
             Rotated::DatabaseUrl => "DATABASE_URL",
         }
     }
-
-    fn of(cx: &StepContext<'_>) -> Option<Self> {
-        match cx.run.params["rotated"].as_str()? {
-            "jwt_secret" => Some(Rotated::JwtSecret),
-            "database_url" => Some(Rotated::DatabaseUrl),
-            _ => None,
-        }
-    }
 }
 
 fn target(cx: &StepContext<'_>) -> Result<(Rotated, String, String), Progress> {
-    let fail = |what: &str| Progress::Failed(format!("the run names no {what}"));
-    let rotated = Rotated::of(cx).ok_or_else(|| fail("secret kind"))?;
-    let id = cx.run.params["secret_id"].as_str().ok_or_else(|| fail("secret"))?.to_owned();
-    let version = cx.run.params["version"].as_str().ok_or_else(|| fail("secret version"))?.to_owned();
-    Ok((rotated, id, version))
+    let p = cx.run.params.rotation().ok_or_else(|| Progress::Failed("the run names no secret to rotate".into()))?;
+    Ok((p.rotated, p.secret_id.clone(), p.version.clone()))
 }
 
 /// The password inside a `postgres://user:password@host/db` URL.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::params::DrillParams;
 use super::{Run, Step};
 use crate::cloud::{CloudError, Environment, Operation, Scaling, pinned, tag_of};
 use crate::state::AppState;
@@ -340,10 +341,6 @@ pub struct StepContext<'a> {
 }
 
 impl StepContext<'_> {
-    fn param(&self, key: &str) -> Result<&str, String> {
-        self.run.params[key].as_str().ok_or_else(|| format!("the run has no {key}"))
-    }
-
     fn fact(&self, key: &str) -> Option<&str> {
         self.run.facts[key].as_str().or_else(|| self.step.state[key].as_str())
     }
@@ -387,7 +384,9 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
             precheck(cx).await
         }
         StepKind::Snapshot => {
-            let Ok(id) = cx.param("snapshot_id") else { return Progress::Failed("the run names no snapshot".into()) };
+            let Some(id) = cx.run.params.snapshot_id() else {
+                return Progress::Failed("the run names no snapshot".into());
+            };
             // The snapshot id is the client token: asking again takes no second snapshot.
             match cloud.rds.create_snapshot(id).await {
                 Ok(()) => Progress::Done(json!({ "snapshot_id": id })),
@@ -395,7 +394,9 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
             }
         }
         StepKind::WaitSnapshot => {
-            let Ok(id) = cx.param("snapshot_id") else { return Progress::Failed("the run names no snapshot".into()) };
+            let Some(id) = cx.run.params.snapshot_id() else {
+                return Progress::Failed("the run names no snapshot".into());
+            };
             match cloud.rds.snapshot(id).await {
                 Ok(Some(s)) if s.status == "available" => Progress::Done(json!({})),
                 Ok(Some(s)) if matches!(s.status.as_str(), "failed" | "deleted" | "deleting") => Progress::Failed(
@@ -413,7 +414,9 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
         StepKind::OpenWindow => open_window(cx).await,
         StepKind::CloseWindow => close_window(cx).await,
         StepKind::DeployImage => {
-            let Ok(image) = cx.param("image") else { return Progress::Failed("the run names no image".into()) };
+            let Some(image) = cx.run.params.image().map(|i| i.image.as_str()) else {
+                return Progress::Failed("the run names no image".into());
+            };
             start_operation(cx, "operation_id", &["UPDATE_SERVICE", "START_DEPLOYMENT"], async || {
                 cloud.app_runner.deploy_image(image).await
             })
@@ -454,9 +457,8 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
                 .await
         }
         StepKind::SetScaling => {
-            let scaling = Scaling {
-                min: cx.run.params["min"].as_i64().unwrap_or(1) as i32,
-                max: cx.run.params["max"].as_i64().unwrap_or(1) as i32,
+            let Some(scaling) = cx.run.params.scaling() else {
+                return Progress::Failed("the run names no scaling bounds".into());
             };
             start_operation(cx, "operation_id", &["UPDATE_SERVICE"], async || {
                 cloud.app_runner.set_scaling(scaling).await
@@ -467,9 +469,9 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
         StepKind::WaitRollback => wait_operation(cx, "rollback_operation_id").await,
         StepKind::WaitPaused => wait_operation(cx, "pause_operation_id").await,
         StepKind::WaitResumed => wait_operation(cx, "resume_operation_id").await,
-        StepKind::VerifyHealth => match cx.param("tag") {
-            Ok(tag) => verify_health(cx, tag).await,
-            Err(_) => match cx.fact("previous_tag").map(str::to_owned) {
+        StepKind::VerifyHealth => match cx.run.params.tag() {
+            Some(tag) => verify_health(cx, tag).await,
+            None => match cx.fact("previous_tag").map(str::to_owned) {
                 Some(tag) => verify_health(cx, &tag).await,
                 None => Progress::Failed("the version to expect is not known".into()),
             },
@@ -635,7 +637,7 @@ async fn notify_window(cx: &StepContext<'_>, event: &str, ends_at: Option<DateTi
 async fn ci_is_not_green(cx: &StepContext<'_>) -> Option<String> {
     let runs = &cx.state.config.runs;
     let template = runs.ci_status_url.as_ref()?;
-    let Ok(tag) = cx.param("tag") else { return Some("the run names no commit to check CI for".into()) };
+    let Some(tag) = cx.run.params.tag() else { return Some("the run names no commit to check CI for".into()) };
     let url = template.replace("{sha}", tag);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
     let mut request = client.get(&url).header("accept", "application/json").header("user-agent", "dropops");
@@ -702,7 +704,7 @@ async fn precheck(cx: &StepContext<'_>) -> Progress {
 async fn restore_drill(cx: &StepContext<'_>, kind: StepKind) -> Progress {
     let rds = &cx.state.cloud.rds;
     let limits = &cx.state.config.runs;
-    let (Ok(snapshot), Ok(drill)) = (cx.param("from_snapshot"), cx.param("drill_instance")) else {
+    let Some(DrillParams { from_snapshot: snapshot, drill_instance: drill }) = cx.run.params.drill() else {
         return Progress::Failed("the run names no snapshot or temporary instance".into());
     };
     match kind {

@@ -729,11 +729,11 @@ fn step_intent(run: &Run, step: &Step, kind: StepKind) -> Intent {
         return Intent {
             action: kind.action(),
             resource_type: Resource::Secret,
-            resource_id: run.params["env_name"].as_str().unwrap_or("secret").to_owned(),
+            resource_id: run.params.rotation().map_or("secret", |p| p.env_name.as_str()).to_owned(),
             reason: run.reason.as_deref().map(Reason::cut),
             details: json!({
                 "rotated_at": chrono::Utc::now(),
-                "secret_id": run.params["secret_id"],
+                "secret_id": run.params.rotation().map(|p| p.secret_id.as_str()),
                 "fingerprint": run.facts["fingerprint"],
                 "run_id": run.id,
             }),

@@ -17,8 +17,9 @@ use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{bounded, reference_tag, tag_of};
 use crate::deployments::{environment, service_name, target};
 use crate::error::AppError;
+use crate::runs::params::RotationParams;
 use crate::runs::rotation::Rotated;
-use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId};
+use crate::runs::{self, NewRun, Plan, Run, RunId, RunParams};
 use crate::state::AppState;
 use crate::web::{Area, Shell, render};
 
@@ -258,16 +259,14 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
         .unwrap_or_else(|| "the running image".into());
     let service = service_name(state);
     let instance = d.instance().to_owned();
-    let (procedure, plan, heading, impact, understand) = match rotated {
+    let (plan, heading, impact, understand) = match rotated {
         Rotated::JwtSecret => (
-            Procedure::RotateJwtSecret,
             Plan::rotate_jwt_secret(&service, &secret_id, &tag),
             "Rotate JWT_SECRET in production".to_owned(),
             "Every Drop user will be signed out. All sessions become invalid as soon as the app restarts with the new secret; customers sign in again with BankID. The app keeps serving throughout (rolling redeploy, 3–5 minutes).",
             "I understand that every Drop user will be signed out.",
         ),
         Rotated::DatabaseUrl => (
-            Procedure::RotateDbPassword,
             Plan::rotate_db_password(&service, &instance, &secret_id, &tag),
             "Rotate the database master password in production".to_owned(),
             "New database connections need the new password from the moment RDS takes it until the app is redeployed with the new DATABASE_URL (a few minutes). If the run stops half-way, production cannot connect after its next restart: the run page says so, and resuming finishes it with the same password.",
@@ -290,18 +289,21 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
     };
     let new = NewRun {
         id: run,
-        procedure,
         target: target(state),
         environment: "production".into(),
-        params: json!({
-            "rotated": rotated.as_str(),
-            "env_name": rotated.env_name(),
-            "secret_id": secret_id,
-            // The pending version's id: Secrets Manager's client token, fixed now so that a
-            // resumed run finds the value it stored instead of making another.
-            "version": Uuid::new_v4().to_string(),
-            "tag": tag,
-        }),
+        params: {
+            let rotation = RotationParams {
+                rotated,
+                env_name: rotated.env_name().to_owned(),
+                secret_id,
+                version: Uuid::new_v4().to_string(),
+                tag,
+            };
+            match rotated {
+                Rotated::JwtSecret => RunParams::RotateJwtSecret(rotation),
+                Rotated::DatabaseUrl => RunParams::RotateDbPassword(rotation),
+            }
+        },
         facts: json!({}),
         reason: None,
         plan,

@@ -81,7 +81,7 @@ async fn add_volume(pool: &PgPool) {
     sqlx::query(
         "insert into console.runs (id, procedure, target, environment, params, status, started_by, started_by_name,
                                    created_at, finished_at)
-         select gen_random_uuid(), 'deploy', 'apprunner:drop-web', 'production', jsonb_build_object('tag', 'v' || g),
+         select gen_random_uuid(), 'deploy', 'apprunner:drop-web', 'production', jsonb_build_object('image', 'r/drop-api@sha256:' || g, 'digest', 'sha256:' || g, 'tag', 'v' || g),
                 'succeeded', s.id, s.display_name, now() - make_interval(hours => g),
                 now() - make_interval(hours => g) + interval '4 minutes'
          from generate_series(1, 30) g, (select id, display_name from console.staff limit 1) s",
