@@ -8,6 +8,7 @@
 //! after, reads the current state before acting, and so can be resumed by another replica
 //! after a crash without repeating a side effect.
 
+mod db;
 pub mod pages;
 pub mod params;
 pub mod rotation;
@@ -16,14 +17,19 @@ pub mod worker;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::Resource;
-use crate::audit::{self, AuditContext, AuditToken, Intent, Reason};
+use crate::audit::{self, AuditContext, Intent, Reason};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
 
+pub(crate) use db::note;
+pub use db::{
+    Activity, active, active_on, activity, get, history, last_success_with_tag, log, open_windows,
+    operation_followed_elsewhere, steps,
+};
 pub use params::RunParams;
 pub use steps::{Plan, StepKind};
 
@@ -228,45 +234,6 @@ crate::db::text_enum! {
     }
 }
 
-/// A run as stored (`console.runs`), before its parameters are read by its procedure.
-pub(crate) struct RunRow {
-    pub id: Uuid,
-    pub procedure: String,
-    pub target: String,
-    pub environment: String,
-    pub params: Value,
-    pub facts: Value,
-    pub status: RunStatus,
-    pub reason: Option<String>,
-    pub started_by: Uuid,
-    pub started_by_name: String,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub outcome: Option<String>,
-    pub cancel_requested_by: Option<String>,
-}
-
-impl From<RunRow> for Run {
-    fn from(r: RunRow) -> Self {
-        Self {
-            params: RunParams::read(&r.procedure, r.params),
-            id: r.id,
-            procedure: r.procedure,
-            target: r.target,
-            environment: r.environment,
-            facts: r.facts,
-            status: r.status,
-            reason: r.reason,
-            started_by: r.started_by,
-            started_by_name: r.started_by_name,
-            created_at: r.created_at,
-            finished_at: r.finished_at,
-            outcome: r.outcome,
-            cancel_requested_by: r.cancel_requested_by,
-        }
-    }
-}
-
 /// A run as the pages show it.
 #[derive(Clone, Debug)]
 pub struct Run {
@@ -429,7 +396,9 @@ pub async fn start(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, new: N
         }),
     };
     let inserted = audit::audited(pool, ctx, intent, async |tx, token| {
-        insert_run(tx, token, id, user, procedure, &new).await.map_err(AppError::from)
+        db::insert_run(tx, token, id, user, procedure, &new).await?;
+        db::note(&mut *tx, id, None, &format!("{} started by {}", capitalise(procedure.label()), user.name)).await?;
+        Ok(())
     })
     .await;
     match inserted {
@@ -464,63 +433,6 @@ async fn already_running(pool: &PgPool, target: &str) -> AppError {
     }
 }
 
-async fn insert_run(
-    tx: &mut PgConnection,
-    _audited: &AuditToken,
-    id: Uuid,
-    user: &CurrentUser,
-    procedure: Procedure,
-    new: &NewRun,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "insert into console.runs (id, procedure, target, environment, params, facts, reason, started_by, started_by_name)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        id,
-        procedure.as_str(),
-        new.target,
-        new.environment,
-        new.params.to_json(),
-        new.facts,
-        new.reason.as_ref().map(Reason::as_str),
-        user.staff_id,
-        user.name
-    )
-    .execute(&mut *tx)
-    .await?;
-    insert_steps(tx, id, 0, &new.plan).await?;
-    note(&mut *tx, id, None, &format!("{} started by {}", capitalise(procedure.label()), user.name)).await?;
-    Ok(())
-}
-
-pub(crate) async fn insert_steps(tx: &mut PgConnection, run: Uuid, from: i32, plan: &Plan) -> Result<(), sqlx::Error> {
-    for (i, step) in plan.steps.iter().enumerate() {
-        sqlx::query!(
-            "insert into console.run_steps (run_id, position, name, title, always) values ($1, $2, $3, $4, $5)",
-            run,
-            from + i as i32,
-            step.kind.as_str(),
-            step.title,
-            step.always
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Append a line to a run's log (`position`: the step it is about, if any).
-pub(crate) async fn note(
-    db: impl sqlx::PgExecutor<'_>,
-    run: Uuid,
-    position: Option<i32>,
-    line: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!("insert into console.run_log (run_id, position, line) values ($1, $2, $3)", run, position, line)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
 pub(crate) fn capitalise(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
@@ -550,26 +462,18 @@ pub async fn request_cancel(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
         reason: None,
         details: json!({}),
     };
-    audit::audited(pool, ctx, intent, async |tx, _token| {
-        // The run's row lock orders this against the worker starting a step (its fence).
-        let run = sqlx::query!(
-            r#"select status as "status: RunStatus", cancel_requested_by from console.runs where id = $1 for update"#,
-            id
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
-        if !run.status.active() || run.cancel_requested_by.is_some() {
+    audit::audited(pool, ctx, intent, async |tx, token| {
+        let (status, cancel_requested_by) = db::lock_for_cancel(tx, id).await?.ok_or(AppError::NotFound)?;
+        if !status.active() || cancel_requested_by.is_some() {
             return Err(AppError::Conflict("This run has already ended or is already being cancelled.".into()));
         }
-        let steps = steps_in(&mut *tx, id).await?;
+        let steps = db::steps_in(&mut *tx, id).await?;
         if let Some(why) = too_late_to_cancel(&steps) {
             return Err(AppError::Conflict(why));
         }
-        sqlx::query!("update console.runs set cancel_requested_by = $2 where id = $1", id, user.name)
-            .execute(&mut *tx)
+        db::request_cancel(tx, token, id, &user.name).await?;
+        db::note(&mut *tx, id, None, &format!("{} asked to cancel: the run stops before its next step", user.name))
             .await?;
-        note(&mut *tx, id, None, &format!("{} asked to cancel: the run stops before its next step", user.name)).await?;
         Ok(())
     })
     .await
@@ -589,19 +493,8 @@ pub async fn request_resume(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
         reason: None,
         details: json!({ "procedure": run.procedure }),
     };
-    let resumed = audit::audited(pool, ctx, intent, async |tx, _token| {
-        let done = sqlx::query!(
-            "update console.runs set status = 'queued', finished_at = null, outcome = null, lease_owner = null,
-                    lease_until = null, cancel_requested_by = null
-              where id = $1 and status in ('failed', 'cancelled')",
-            id
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        crate::error::changed(done, "This run is no longer failed.")?;
-        let steps = steps_in(&mut *tx, id).await?;
+    let resumed = audit::audited(pool, ctx, intent, async |tx, token| {
+        let steps = db::steps_in(&mut *tx, id).await?;
         let redo: Vec<i32> = steps
             .iter()
             .filter(|s| s.status == StepStatus::Failed)
@@ -614,36 +507,13 @@ pub async fn request_resume(pool: &PgPool, ctx: &AuditContext, user: &CurrentUse
                     .map(|s| s.position)
             })
             .collect();
-        sqlx::query!(
-            "update console.run_steps set status = 'pending', finished_at = null, started_at = null, intent_id = null,
-                    state = state - 'error'
-              where run_id = $1 and status in ('failed', 'skipped', 'cancelled')",
-            id
-        )
-        .execute(&mut *tx)
-        .await?;
-        // The operation it started is kept as `previous_operation_id`: followed if it still
-        // runs, replaced by a new one if it ended.
-        sqlx::query!(
-            r#"update console.run_steps
-                  set status = 'pending', finished_at = null, started_at = null, intent_id = null,
-                      state = (state - 'operation_id' - 'rollback_operation_id' - 'pause_operation_id'
-                                     - 'resume_operation_id' - 'adopted' - 'resumed')
-                              || jsonb_build_object('previous_operation_id',
-                                     coalesce(state ->> 'operation_id', state ->> 'rollback_operation_id',
-                                              state ->> 'pause_operation_id', state ->> 'resume_operation_id'))
-                where run_id = $1 and position = any($2)"#,
-            id,
-            &redo
-        )
-        .execute(&mut *tx)
-        .await?;
+        crate::error::changed(db::requeue(tx, token, id, &redo).await?, "This run is no longer failed.")?;
         let line = if redo.is_empty() {
             format!("{} resumed the run from the step that failed", user.name)
         } else {
             format!("{} resumed the run: the operation that failed is started again", user.name)
         };
-        note(&mut *tx, id, None, &line).await?;
+        db::note(&mut *tx, id, None, &line).await?;
         Ok(())
     })
     .await;
@@ -671,76 +541,16 @@ pub fn half_finished(run: &Run, steps: &[Step]) -> bool {
 /// same procedure on the same target that succeeded repairs them): the dashboard's and the
 /// secrets page's red notice.
 pub async fn needing_repair(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
-    let candidates: Vec<Run> = sqlx::query_as!(
-        RunRow,
-        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
-                created_at, finished_at, outcome, cancel_requested_by
-           from console.runs r
-          where procedure = 'rotate_db_password' and status in ('failed', 'cancelled')
-            and not exists (select 1 from console.runs later
-                             where later.procedure = r.procedure and later.target = r.target
-                               and later.created_at > r.created_at and later.status = 'succeeded')
-          order by created_at desc limit 5"#
-    )
-    .fetch_all(pool)
-    .await
-    .map(|rows| rows.into_iter().map(Run::from).collect())?;
+    let candidates = db::unrepaired_rotations(pool).await?;
     let ids: Vec<Uuid> = candidates.iter().map(|r| r.id).collect();
-    let steps = sqlx::query!(
-        r#"select run_id, position, name, title, status as "status: StepStatus", always, state, started_at, finished_at, intent_id
-           from console.run_steps where run_id = any($1) order by run_id, position"#,
-        &ids
-    )
-    .fetch_all(pool)
-    .await?;
+    let steps = db::steps_of(pool, &ids).await?;
     Ok(candidates
         .into_iter()
         .filter(|run| {
-            let of_run: Vec<Step> = steps
-                .iter()
-                .filter(|s| s.run_id == run.id)
-                .map(|s| Step {
-                    position: s.position,
-                    name: s.name.clone(),
-                    title: s.title.clone(),
-                    status: s.status,
-                    always: s.always,
-                    state: s.state.clone(),
-                    started_at: s.started_at,
-                    finished_at: s.finished_at,
-                    intent_id: s.intent_id,
-                })
-                .collect();
+            let of_run: Vec<Step> = steps.iter().filter(|(id, _)| *id == run.id).map(|(_, s)| s.clone()).collect();
             half_finished(run, &of_run)
         })
         .collect())
-}
-
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Run>, sqlx::Error> {
-    sqlx::query_as!(
-        RunRow,
-        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
-                created_at, finished_at, outcome, cancel_requested_by
-           from console.runs where id = $1"#,
-        id
-    )
-    .fetch_optional(pool)
-    .await
-    .map(|row| row.map(Run::from))
-}
-
-/// The active run on a target, if any.
-pub async fn active_on(pool: &PgPool, target: &str) -> Result<Option<Run>, sqlx::Error> {
-    sqlx::query_as!(
-        RunRow,
-        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
-                created_at, finished_at, outcome, cancel_requested_by
-           from console.runs where target = $1 and status in ('queued', 'running')"#,
-        target
-    )
-    .fetch_optional(pool)
-    .await
-    .map(|row| row.map(Run::from))
 }
 
 /// `?before=<cursor>`: the page of a run history after the last run shown.
@@ -773,141 +583,4 @@ pub async fn history_page(
         None
     };
     Ok(HistoryPage { runs, next })
-}
-
-/// Runs of some procedures, newest first, after a (created_at, id) cursor.
-pub async fn history(
-    pool: &PgPool,
-    procedures: &[&str],
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
-) -> Result<Vec<Run>, sqlx::Error> {
-    let procedures: Vec<String> = procedures.iter().map(|p| (*p).to_owned()).collect();
-    sqlx::query_as!(
-        RunRow,
-        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
-                created_at, finished_at, outcome, cancel_requested_by
-           from console.runs
-          where procedure = any($1)
-            and ($2::timestamptz is null or (created_at, id) < ($2, $3))
-          order by created_at desc, id desc
-          limit $4"#,
-        &procedures,
-        after.map(|(at, _)| at),
-        after.map(|(_, id)| id),
-        limit
-    )
-    .fetch_all(pool)
-    .await
-    .map(|rows| rows.into_iter().map(Run::from).collect())
-}
-
-pub async fn steps(pool: &PgPool, run: Uuid) -> Result<Vec<Step>, sqlx::Error> {
-    steps_in(pool, run).await
-}
-
-async fn steps_in(db: impl sqlx::PgExecutor<'_>, run: Uuid) -> Result<Vec<Step>, sqlx::Error> {
-    sqlx::query_as!(
-        Step,
-        r#"select position, name, title, status as "status: StepStatus", always, state, started_at, finished_at, intent_id
-           from console.run_steps where run_id = $1 order by position"#,
-        run
-    )
-    .fetch_all(db)
-    .await
-}
-
-pub async fn log(pool: &PgPool, run: Uuid) -> Result<Vec<LogLine>, sqlx::Error> {
-    sqlx::query_as!(
-        LogLine,
-        "select id, position, at, line from console.run_log where run_id = $1 order by id limit 2000",
-        run
-    )
-    .fetch_all(pool)
-    .await
-}
-
-/// The newest finished run that put a given image in place (who deployed what runs now): a
-/// deploy or rollback to it, a restart or rotation that redeployed it, or a failed deploy whose
-/// automatic rollback brought it back.
-pub async fn last_success_with_tag(pool: &PgPool, tag: &str) -> Result<Option<Run>, sqlx::Error> {
-    sqlx::query_as!(
-        RunRow,
-        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
-                created_at, finished_at, outcome, cancel_requested_by
-           from console.runs r
-          where (status = 'succeeded' and params ->> 'tag' = $1
-                 and procedure in ('deploy', 'rollback', 'restart', 'rotate_jwt_secret', 'rotate_db_password'))
-             or (procedure = 'deploy' and status = 'failed' and facts ->> 'previous_tag' = $1
-                 and exists (select 1 from console.run_steps s
-                              where s.run_id = r.id and s.name = 'verify_rollback' and s.status = 'succeeded'))
-          order by created_at desc limit 1"#,
-        tag
-    )
-    .fetch_optional(pool)
-    .await
-    .map(|row| row.map(Run::from))
-}
-
-/// Whether another run already follows this App Runner operation: a resumed step must not
-/// adopt an operation that is not its own.
-pub async fn operation_followed_elsewhere(pool: &PgPool, operation: &str, run: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"select exists (
-               select 1 from console.run_steps
-                where run_id <> $2
-                  and $1 in (state ->> 'operation_id', state ->> 'rollback_operation_id',
-                             state ->> 'pause_operation_id', state ->> 'resume_operation_id')
-           ) as "followed!""#,
-        operation,
-        run
-    )
-    .fetch_one(pool)
-    .await
-}
-
-/// Every run in progress, oldest first (the health dashboard's notice).
-pub async fn active(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
-    sqlx::query_as!(
-        RunRow,
-        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
-                created_at, finished_at, outcome, cancel_requested_by
-           from console.runs where status in ('queued', 'running') order by created_at limit 20"#
-    )
-    .fetch_all(pool)
-    .await
-    .map(|rows| rows.into_iter().map(Run::from).collect())
-}
-
-/// When each open maintenance window ends.
-pub async fn open_windows(pool: &PgPool) -> Result<Vec<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar!(
-        "select ends_at from console.maintenance_windows where closed_at is null and ends_at > now() order by ends_at"
-    )
-    .fetch_all(pool)
-    .await
-}
-
-/// What /metrics says about runs.
-pub struct Activity {
-    /// Active runs by procedure.
-    pub active: Vec<(String, i64)>,
-    /// Active runs older than 5 minutes whose lease is empty or lapsed 5 minutes ago.
-    pub unattended: i64,
-}
-
-pub async fn activity(pool: &PgPool) -> Result<Activity, sqlx::Error> {
-    let rows = sqlx::query!(
-        r#"select procedure, count(*) as "count!",
-                  count(*) filter (where created_at < now() - interval '5 minutes'
-                                     and (lease_until is null or lease_until < now() - interval '5 minutes'))
-                      as "unattended!"
-             from console.runs where status in ('queued', 'running') group by procedure"#
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(Activity {
-        unattended: rows.iter().map(|r| r.unattended).sum(),
-        active: rows.into_iter().map(|r| (r.procedure, r.count)).collect(),
-    })
 }

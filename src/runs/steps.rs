@@ -580,16 +580,7 @@ async fn verify_health(cx: &StepContext<'_>, tag: &str) -> Progress {
 
 async fn open_window(cx: &StepContext<'_>) -> Progress {
     let minutes = cx.state.config.runs.maintenance_window_minutes;
-    let opened = sqlx::query_scalar!(
-        "insert into console.maintenance_windows (run_id, ends_at)
-         values ($1, now() + $2::int * interval '1 minute')
-         on conflict (run_id) do update set ends_at = console.maintenance_windows.ends_at
-         returning ends_at",
-        cx.run.id,
-        minutes as i32
-    )
-    .fetch_one(&cx.state.pool)
-    .await;
+    let opened = super::db::open_window(&cx.state.pool, cx.run.id, minutes as i32).await;
     match opened {
         Ok(ends_at) => {
             let told = notify_window(cx, "opened", Some(ends_at)).await;
@@ -600,15 +591,9 @@ async fn open_window(cx: &StepContext<'_>) -> Progress {
 }
 
 async fn close_window(cx: &StepContext<'_>) -> Progress {
-    let closed = sqlx::query!(
-        "update console.maintenance_windows set closed_at = coalesce(closed_at, now()) where run_id = $1",
-        cx.run.id
-    )
-    .execute(&cx.state.pool)
-    .await;
-    match closed {
-        Ok(r) if r.rows_affected() == 0 => Progress::Done(json!({ "window": "none was open" })),
-        Ok(_) => Progress::Done(json!({ "webhook": notify_window(cx, "closed", None).await })),
+    match super::db::close_window(&cx.state.pool, cx.run.id).await {
+        Ok(false) => Progress::Done(json!({ "window": "none was open" })),
+        Ok(true) => Progress::Done(json!({ "webhook": notify_window(cx, "closed", None).await })),
         Err(e) => Progress::Failed(format!("the maintenance window could not be closed: {e}")),
     }
 }

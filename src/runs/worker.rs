@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::db::{self, Fenced};
 use super::steps::{self, Plan, Progress, StepContext, StepKind};
 use super::{Procedure, Run, RunStatus, Step, StepStatus};
 use crate::audit::Resource;
@@ -227,21 +228,9 @@ impl Worker {
 
     /// Take the oldest runnable run whose lease is free or lapsed, with a new epoch.
     pub async fn claim(&self) -> Result<Option<Claim>, sqlx::Error> {
-        let claimed = sqlx::query!(
-            "update console.runs r
-                set status = 'running', lease_owner = $1, lease_epoch = r.lease_epoch + 1,
-                    lease_until = now() + $2::bigint * interval '1 millisecond'
-              where r.id = (select id from console.runs
-                             where status in ('queued', 'running') and (lease_until is null or lease_until < now())
-                             order by created_at limit 1
-                             for update skip locked)
-             returning r.id, r.lease_epoch",
-            self.id,
-            self.state.config.runs.lease.as_millis() as i64
-        )
-        .fetch_optional(&self.state.pool)
-        .await?;
-        Ok(claimed.map(|c| Claim { run: c.id, epoch: c.lease_epoch }))
+        let lease_ms = self.state.config.runs.lease.as_millis() as i64;
+        let claimed = db::claim(&self.state.pool, self.id, lease_ms).await?;
+        Ok(claimed.map(|(run, epoch)| Claim { run, epoch }))
     }
 
     /// Hold a claimed run's lease: renew it every quarter lease while the run is driven. Acting
@@ -276,36 +265,16 @@ impl Worker {
 
     /// Give a run back (shutdown, or after an interruption), fenced like every other write.
     async fn release(&self, claim: Claim) {
-        let released = sqlx::query!(
-            "update console.runs set lease_owner = null, lease_until = null
-              where id = $1 and lease_owner = $2 and lease_epoch = $3 and status = 'running'",
-            claim.run,
-            self.id,
-            claim.epoch
-        )
-        .execute(&self.state.pool)
-        .await;
-        if let Err(e) = released {
+        if let Err(e) = db::release(&self.state.pool, claim.run, self.id, claim.epoch).await {
             tracing::warn!(error = %e, run = %claim.run, "lease not released: it lapses on its own");
         }
     }
 
     /// The fence: lock the run's row and check that this worker still holds its lease with
     /// the claimed epoch. Every write about a run goes through it, in the same transaction.
-    /// Returns who asked to cancel the run, if anyone.
-    async fn fence(&self, tx: &mut PgConnection, lease: &Lease) -> Driving<Option<String>> {
-        let held = sqlx::query_scalar!(
-            "select cancel_requested_by from console.runs
-              where id = $1 and lease_owner = $2 and lease_epoch = $3 and status = 'running'
-                and lease_until > clock_timestamp()
-                for update",
-            lease.claim.run,
-            self.id,
-            lease.claim.epoch
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        held.ok_or(Interrupt::LeaseLost)
+    /// The proof it returns is what the run's writers take, and says who asked to cancel.
+    async fn fence(&self, tx: &mut PgConnection, lease: &Lease) -> Driving<Fenced> {
+        db::fence(tx, lease.claim.run, self.id, lease.claim.epoch).await?.ok_or(Interrupt::LeaseLost)
     }
 
     fn halted(&self, position: i32, phase: Phase) -> bool {
@@ -360,15 +329,8 @@ impl Worker {
             if stopping {
                 let status = if failed { StepStatus::Skipped } else { StepStatus::Cancelled };
                 let mut tx = pool.begin().await?;
-                self.fence(&mut tx, lease).await?;
-                sqlx::query!(
-                    "update console.run_steps set status = $2, finished_at = now()
-                      where run_id = $1 and status = 'pending' and not always",
-                    id,
-                    status.as_str()
-                )
-                .execute(&mut *tx)
-                .await?;
+                let fenced = self.fence(&mut tx, lease).await?;
+                db::stop_pending(&mut tx, &fenced, id, status).await?;
                 tx.commit().await?;
             }
             let current = steps.iter().find(|s| {
@@ -407,7 +369,7 @@ impl Worker {
             } else if resumed_here.insert(step.position) && step.state["resumed"].as_bool() != Some(true) {
                 // Found in progress: another replica (or this one before a restart) started it.
                 let mut tx = pool.begin().await?;
-                self.fence(&mut tx, lease).await?;
+                let fenced = self.fence(&mut tx, lease).await?;
                 super::note(
                     &mut *tx,
                     id,
@@ -415,13 +377,7 @@ impl Worker {
                     "Resumed after an interruption: checking what was already done",
                 )
                 .await?;
-                sqlx::query!(
-                    "update console.run_steps set state = state || '{\"resumed\": true}' where run_id = $1 and position = $2",
-                    id,
-                    step.position
-                )
-                .execute(&mut *tx)
-                .await?;
+                db::mark_resumed(&mut tx, &fenced, id, step.position).await?;
                 tx.commit().await?;
                 step.state["resumed"] = json!(true);
             }
@@ -489,19 +445,11 @@ impl Worker {
         let mut tx = self.state.pool.begin().await?;
         // The audit chain's lock first, then the run's row, as every audited request does.
         let token = audit::intent(&mut tx, ctx, step_intent(run, step, kind)).await.map_err(app_failed)?;
-        let cancel_requested = self.fence(&mut tx, lease).await?;
-        if cancel_requested.is_some() && kind.commits().is_some() {
+        let fenced = self.fence(&mut tx, lease).await?;
+        if fenced.cancel_requested_by.is_some() && kind.commits().is_some() {
             return Ok(false);
         }
-        sqlx::query!(
-            "update console.run_steps set status = 'running', started_at = now(), intent_id = $3
-              where run_id = $1 and position = $2 and status = 'pending'",
-            run.id,
-            step.position,
-            token.intent_id()
-        )
-        .execute(&mut *tx)
-        .await?;
+        db::step_started(&mut tx, &fenced, &token, run.id, step.position).await?;
         // The outcome is written when the step ends, perhaps by another replica: it finds the
         // intent again through `intent_id` (audit::open_intent).
         tx.commit().await?;
@@ -521,19 +469,8 @@ impl Worker {
         if let Some(token) = audit::open_intent(&mut tx, step.intent_id).await? {
             audit::outcome(&mut tx, ctx, token, Outcome::Succeeded).await.map_err(app_failed)?;
         }
-        self.fence(&mut tx, lease).await?;
-        sqlx::query!(
-            "update console.run_steps set status = 'succeeded', finished_at = now(), state = state || $3
-              where run_id = $1 and position = $2",
-            run.id,
-            step.position,
-            learned
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!("update console.runs set facts = facts || $2 where id = $1", run.id, learned)
-            .execute(&mut *tx)
-            .await?;
+        let fenced = self.fence(&mut tx, lease).await?;
+        db::step_succeeded(&mut tx, &fenced, run.id, step.position, &learned).await?;
         // One line per event: what was done, with its evidence.
         let mut line = format!("Done: {}", step.title);
         if let Some(version) = learned["health_version"].as_str() {
@@ -553,16 +490,8 @@ impl Worker {
         if let Some(token) = audit::open_intent(&mut tx, step.intent_id).await? {
             audit::outcome(&mut tx, ctx, token, Outcome::Failed(why.to_owned())).await.map_err(app_failed)?;
         }
-        self.fence(&mut tx, lease).await?;
-        sqlx::query!(
-            "update console.run_steps set status = 'failed', finished_at = now(), state = state || $3
-              where run_id = $1 and position = $2",
-            run.id,
-            step.position,
-            json!({ "error": why })
-        )
-        .execute(&mut *tx)
-        .await?;
+        let fenced = self.fence(&mut tx, lease).await?;
+        db::step_failed(&mut tx, &fenced, run.id, step.position, why).await?;
         tx.commit().await?;
         tracing::warn!(run = %run.id, step = %step.name, reason = why, "run step failed");
         Ok(())
@@ -588,20 +517,9 @@ impl Worker {
         let plan = Plan::automatic_rollback(&service, &previous);
         let gap = plan.steps.len() as i32;
         let mut tx = self.state.pool.begin().await?;
-        self.fence(&mut tx, lease).await?;
-        // Move the later steps out of the way (two moves: positions are a primary key).
-        sqlx::query!(
-            "update console.run_steps set position = -position - $3 where run_id = $1 and position > $2",
-            run.id,
-            failed.position,
-            gap
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!("update console.run_steps set position = -position where run_id = $1 and position < 0", run.id)
-            .execute(&mut *tx)
-            .await?;
-        super::insert_steps(&mut tx, run.id, failed.position + 1, &plan).await?;
+        let fenced = self.fence(&mut tx, lease).await?;
+        db::open_gap(&mut tx, &fenced, run.id, failed.position, gap).await?;
+        db::insert_steps(&mut tx, run.id, failed.position + 1, &plan).await?;
         super::note(
             &mut *tx,
             run.id,
@@ -638,16 +556,8 @@ impl Worker {
             None => (RunStatus::Succeeded, None),
         };
         let mut tx = self.state.pool.begin().await?;
-        self.fence(&mut tx, lease).await?;
-        sqlx::query!(
-            "update console.runs set status = $2, outcome = $3, finished_at = now(), lease_owner = null, lease_until = null
-              where id = $1",
-            run.id,
-            status.as_str(),
-            outcome
-        )
-        .execute(&mut *tx)
-        .await?;
+        let fenced = self.fence(&mut tx, lease).await?;
+        db::finish(&mut tx, &fenced, run.id, status, outcome.as_deref()).await?;
         super::note(
             &mut *tx,
             run.id,
@@ -700,17 +610,7 @@ fn cancelled_outcome(run: &Run, steps: &[Step]) -> String {
 
 /// Extend the lease, if this worker still holds it with the claimed epoch.
 async fn renew(pool: &PgPool, claim: Claim, owner: Uuid, lease: Duration) -> Result<bool, sqlx::Error> {
-    let renewed = sqlx::query!(
-        "update console.runs set lease_until = now() + $4::bigint * interval '1 millisecond'
-          where id = $1 and lease_owner = $2 and lease_epoch = $3 and status = 'running'",
-        claim.run,
-        owner,
-        claim.epoch,
-        lease.as_millis() as i64
-    )
-    .execute(pool)
-    .await?;
-    Ok(renewed.rows_affected() == 1)
+    db::renew(pool, claim.run, owner, claim.epoch, lease.as_millis() as i64).await
 }
 
 /// An audit write that failed stops the step like a database error does.
@@ -756,10 +656,7 @@ fn step_intent(run: &Run, step: &Step, kind: StepKind) -> Intent {
 
 /// The audit identity a run acts under: the person who started it.
 async fn acting_for(pool: &PgPool, run: &Run) -> Result<AuditContext, sqlx::Error> {
-    let staff =
-        sqlx::query!("select issuer, subject, email, display_name from console.staff where id = $1", run.started_by)
-            .fetch_one(pool)
-            .await?;
+    let staff = db::starter(pool, run.started_by).await?;
     Ok(AuditContext {
         actor: Actor {
             name: staff.display_name,
