@@ -260,8 +260,8 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         ],
         staging: vec![app_health_card("staging-app", "App health (Fly.io)", staging_health, latency_alert)],
         console,
-        overdue_checks: match super::checks::last_submitted(&state.pool).await {
-            Ok(last) => super::checks::overdue(&last),
+        overdue_checks: match super::schedule::last_submitted(&state.pool).await {
+            Ok(last) => super::schedule::overdue(&last),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read routine checks");
                 vec![]

@@ -11,63 +11,18 @@ use chrono::{DateTime, Duration, Utc};
 use openidconnect::url::form_urlencoded;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::PgExecutor;
 
 use super::cards::{self, Tone};
+use super::db;
+use super::schedule::{self, CHECKLISTS, Checklist};
 use crate::audit::Resource;
-use crate::audit::{self, AuditContext, AuditToken, Intent};
+use crate::audit::{self, AuditContext, Intent};
 use crate::auth::CurrentUser;
 use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::once::{self, Once};
 use crate::web::{Area, Shell, render};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Checklist {
-    pub name: &'static str,
-    pub title: &'static str,
-    /// Overdue when the last submission is older than this.
-    pub every: Duration,
-    pub manual: &'static [(&'static str, &'static str)],
-    /// Keys of the measured items (see `measure`).
-    pub automatic: &'static [&'static str],
-}
-
-pub const CHECKLISTS: [Checklist; 3] = [
-    Checklist {
-        name: "daily",
-        title: "Daily",
-        every: Duration::hours(24),
-        manual: &[
-            ("monitors_green", "All BetterStack monitors are green (health, landing, US east)"),
-            ("no_critical_alert", "No unresolved critical alert in the last 24 hours (Slack)"),
-        ],
-        automatic: &["apprunner", "snapshot"],
-    },
-    Checklist {
-        name: "weekly",
-        title: "Weekly",
-        every: Duration::days(7),
-        manual: &[
-            ("log_patterns", "No recurring error pattern in the application logs"),
-            ("ecr_cleanup", "Untagged ECR images cleaned up"),
-        ],
-        automatic: &["storage", "certificate", "open_alerts", "kyc_stuck"],
-    },
-    Checklist {
-        name: "monthly",
-        title: "Monthly",
-        every: Duration::days(31),
-        manual: &[
-            ("sla_report", "SLA report written (uptime, error rate, p99 latency)"),
-            ("escalation_test", "Monitor alerts tested: they escalate"),
-            ("restore_drill", "An RDS snapshot was restored to a temporary instance, checked and deleted"),
-            ("str_filings", "Compliance confirms no STR awaits filing"),
-        ],
-        automatic: &["secrets"],
-    },
-];
 
 fn checklist(name: &str) -> Result<&'static Checklist, AppError> {
     CHECKLISTS.iter().find(|c| c.name == name).ok_or(AppError::NotFound)
@@ -132,7 +87,7 @@ async fn measure(state: &AppState, keys: &[&str]) -> Result<Vec<Item>, AppError>
     Ok(items)
 }
 
-pub struct Run {
+pub struct Submission {
     pub id: i64,
     pub submitted_by_name: String,
     pub submitted_at: DateTime<Utc>,
@@ -140,7 +95,7 @@ pub struct Run {
     pub items: serde_json::Value,
 }
 
-impl Run {
+impl Submission {
     pub fn problems(&self) -> Vec<String> {
         let items: Vec<Item> = serde_json::from_value(self.items.clone()).unwrap_or_default();
         items
@@ -149,42 +104,6 @@ impl Run {
             .map(|i| if i.note.is_empty() { i.label } else { format!("{}: {}", i.label, i.note) })
             .collect()
     }
-}
-
-async fn history(db: impl PgExecutor<'_>, name: &str, limit: i64) -> Result<Vec<Run>, sqlx::Error> {
-    sqlx::query_as!(
-        Run,
-        "select id, submitted_by_name, submitted_at, all_ok, items from console.checklist_runs
-         where checklist = $1 order by submitted_at desc, id desc limit $2",
-        name,
-        limit
-    )
-    .fetch_all(db)
-    .await
-}
-
-/// When each checklist was last submitted: one index probe per checklist, whatever the history.
-pub async fn last_submitted(db: impl PgExecutor<'_>) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
-    let names: Vec<String> = CHECKLISTS.iter().map(|c| c.name.to_owned()).collect();
-    let rows = sqlx::query!(
-        r#"select c.name as "checklist!", last.at as "at!"
-           from unnest($1::text[]) as c(name)
-           cross join lateral (select r.submitted_at as at from console.checklist_runs r
-                               where r.checklist = c.name order by r.submitted_at desc, r.id desc limit 1) last"#,
-        &names
-    )
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.checklist, r.at)).collect())
-}
-
-/// The checklists that are overdue now.
-pub fn overdue(last: &[(String, DateTime<Utc>)]) -> Vec<&'static str> {
-    CHECKLISTS
-        .iter()
-        .filter(|c| last.iter().find(|(n, _)| n == c.name).is_none_or(|(_, at)| Utc::now() - *at > c.every))
-        .map(|c| c.title)
-        .collect()
 }
 
 pub struct Summary {
@@ -201,8 +120,8 @@ pub struct ChecksPage {
 }
 
 pub async fn list_checks(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
-    let last = last_submitted(&state.pool).await?;
-    let late = overdue(&last);
+    let last = schedule::last_submitted(&state.pool).await?;
+    let late = schedule::overdue(&last);
     let summaries = CHECKLISTS
         .iter()
         .map(|c| Summary {
@@ -224,7 +143,7 @@ pub struct ChecklistPage {
     pub manual: Vec<Item>,
     pub errors: Vec<(String, String)>,
     pub can_submit: bool,
-    pub runs: Vec<Run>,
+    pub runs: Vec<Submission>,
     /// The form's submission token (one checklist run per rendered form).
     pub once: Once,
     /// Just submitted: the page confirms it.
@@ -264,7 +183,7 @@ async fn checklist_page(
         manual,
         errors: vec![],
         can_submit: user.has(Role::Oncall) || user.has(Role::Admin),
-        runs: history(&state.pool, c.name, 30).await?,
+        runs: db::history(&state.pool, c.name, 30).await?,
         once: Once::new(),
         submitted: false,
     })
@@ -286,27 +205,6 @@ pub async fn show_checklist(
     let mut page = checklist_page(&state, &user, c, manual_items(c)).await?;
     page.submitted = q.submitted.is_some();
     Ok(render(&page)?.into_response())
-}
-
-async fn store(
-    conn: &mut sqlx::PgConnection,
-    _audited: &AuditToken,
-    name: &str,
-    user: &CurrentUser,
-    items: &[Item],
-) -> Result<(), sqlx::Error> {
-    let all_ok = items.iter().all(|i| i.ok);
-    sqlx::query!(
-        "insert into console.checklist_runs (checklist, submitted_by, submitted_by_name, all_ok, items) values ($1, $2, $3, $4, $5)",
-        name,
-        user.staff_id,
-        user.name,
-        all_ok,
-        serde_json::to_value(items).unwrap_or_default()
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Submit: each manual item is confirmed, or carries a note saying what is wrong.
@@ -354,7 +252,7 @@ pub async fn submit_checklist(
     };
     let stored = audit::audited(&state.pool, &ctx, intent, async |tx, token| {
         once::record(tx, once, user.staff_id, &done).await?;
-        Ok(store(tx, token, c.name, &user, &items).await?)
+        Ok(db::store(tx, token, c.name, &user, &items).await?)
     })
     .await;
     match stored {

@@ -4,7 +4,9 @@
 
 pub(crate) mod cards;
 mod checks;
+mod db;
 mod logs;
+mod schedule;
 
 use askama::Template;
 use axum::extract::State;

@@ -1,0 +1,66 @@
+//! When the routine checks (runbook §2) are due: the checklists and their rhythm, and which are
+//! overdue now. The dashboard and the checklist pages both read it; it reads neither.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::PgExecutor;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checklist {
+    pub name: &'static str,
+    pub title: &'static str,
+    /// Overdue when the last submission is older than this.
+    pub every: Duration,
+    pub manual: &'static [(&'static str, &'static str)],
+    /// Keys of the measured items (see `measure`).
+    pub automatic: &'static [&'static str],
+}
+
+pub const CHECKLISTS: [Checklist; 3] = [
+    Checklist {
+        name: "daily",
+        title: "Daily",
+        every: Duration::hours(24),
+        manual: &[
+            ("monitors_green", "All BetterStack monitors are green (health, landing, US east)"),
+            ("no_critical_alert", "No unresolved critical alert in the last 24 hours (Slack)"),
+        ],
+        automatic: &["apprunner", "snapshot"],
+    },
+    Checklist {
+        name: "weekly",
+        title: "Weekly",
+        every: Duration::days(7),
+        manual: &[
+            ("log_patterns", "No recurring error pattern in the application logs"),
+            ("ecr_cleanup", "Untagged ECR images cleaned up"),
+        ],
+        automatic: &["storage", "certificate", "open_alerts", "kyc_stuck"],
+    },
+    Checklist {
+        name: "monthly",
+        title: "Monthly",
+        every: Duration::days(31),
+        manual: &[
+            ("sla_report", "SLA report written (uptime, error rate, p99 latency)"),
+            ("escalation_test", "Monitor alerts tested: they escalate"),
+            ("restore_drill", "An RDS snapshot was restored to a temporary instance, checked and deleted"),
+            ("str_filings", "Compliance confirms no STR awaits filing"),
+        ],
+        automatic: &["secrets"],
+    },
+];
+
+/// When each checklist was last submitted.
+pub async fn last_submitted(db: impl PgExecutor<'_>) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
+    let names: Vec<String> = CHECKLISTS.iter().map(|c| c.name.to_owned()).collect();
+    super::db::last_submitted(db, &names).await
+}
+
+/// The checklists that are overdue now.
+pub fn overdue(last: &[(String, DateTime<Utc>)]) -> Vec<&'static str> {
+    CHECKLISTS
+        .iter()
+        .filter(|c| last.iter().find(|(n, _)| n == c.name).is_none_or(|(_, at)| Utc::now() - *at > c.every))
+        .map(|c| c.title)
+        .collect()
+}
