@@ -47,6 +47,7 @@ impl AppState {
     }
 
     pub fn with_cloud(pool: PgPool, config: Config, cloud: Cloud) -> Self {
+        let cloud = cloud.with_hooks(&config.runs);
         Self {
             probe_pool: pool.clone(),
             pool,

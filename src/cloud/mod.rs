@@ -4,6 +4,7 @@
 //! reason a person can act on, never a crash.
 
 pub mod aws;
+pub mod hooks;
 pub mod http;
 pub mod sim;
 
@@ -315,6 +316,10 @@ pub struct Cloud {
     pub ecr: Arc<dyn Ecr>,
     pub secrets: Arc<dyn Secrets>,
     pub anchors: Arc<dyn AuditAnchors>,
+    /// CI's commit statuses, when configured (`runs.ci_status_url`).
+    pub ci: Option<Arc<dyn hooks::Ci>>,
+    /// The monitoring relay for maintenance windows, when configured.
+    pub relay: Option<Arc<dyn hooks::MaintenanceRelay>>,
     /// The simulator, when that is what is plugged in (demo and training).
     pub sim: Option<Arc<sim::Simulator>>,
 }
@@ -330,6 +335,8 @@ impl Cloud {
             logs: sim.clone(),
             ecr: sim.clone(),
             secrets: sim.clone(),
+            ci: None,
+            relay: None,
             sim: Some(sim),
         }
     }
@@ -346,8 +353,17 @@ impl Cloud {
             ecr: aws.clone(),
             secrets: aws.clone(),
             anchors: aws,
+            ci: None,
+            relay: None,
             sim: None,
         }
+    }
+
+    /// CI and the monitoring relay as configured, where no adapter was plugged in already.
+    pub fn with_hooks(mut self, runs: &crate::config::RunsConfig) -> Self {
+        self.ci = self.ci.or_else(|| hooks::ci_from(runs));
+        self.relay = self.relay.or_else(|| hooks::relay_from(runs));
+        self
     }
 
     /// Nothing connected: every read says so plainly (a production console whose AWS settings
@@ -363,6 +379,8 @@ impl Cloud {
             ecr: none.clone(),
             secrets: none.clone(),
             anchors: none,
+            ci: None,
+            relay: None,
             sim: None,
         }
     }

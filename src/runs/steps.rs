@@ -602,7 +602,7 @@ async fn close_window(cx: &StepContext<'_>) -> Progress {
 /// `Idempotency-Key` lets it drop a repeat); a relay that does not answer does not stop a
 /// deploy, it is only noted in the step's state.
 async fn notify_window(cx: &StepContext<'_>, event: &str, ends_at: Option<DateTime<Utc>>) -> &'static str {
-    let Some(url) = &cx.state.config.runs.maintenance_webhook else { return "not configured" };
+    let Some(relay) = &cx.state.cloud.relay else { return "not configured" };
     let body = json!({
         "event": event,
         "run_id": cx.run.id,
@@ -610,36 +610,20 @@ async fn notify_window(cx: &StepContext<'_>, event: &str, ends_at: Option<DateTi
         "ends_at": ends_at,
         "reason": format!("{} by {}", cx.run.label(), cx.run.started_by_name),
     });
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
-    match client.post(url).header("Idempotency-Key", format!("{}-{event}", cx.run.id)).json(&body).send().await {
-        Ok(r) if r.status().is_success() => "told",
-        Ok(_) | Err(_) => "did not answer",
+    match relay.tell(&format!("{}-{event}", cx.run.id), &body).await {
+        Ok(()) => "told",
+        Err(_) => "did not answer",
     }
 }
 
 /// Why CI does not allow this deploy, if it does not: the commit status of the image's tag
 /// (its short sha) must be "success". `None` when CI is green or no CI check is configured.
 async fn ci_is_not_green(cx: &StepContext<'_>) -> Option<String> {
-    let runs = &cx.state.config.runs;
-    let template = runs.ci_status_url.as_ref()?;
+    let ci = cx.state.cloud.ci.as_ref()?;
     let Some(tag) = cx.run.params.tag() else { return Some("the run names no commit to check CI for".into()) };
-    let url = template.replace("{sha}", tag);
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
-    let mut request = client.get(&url).header("accept", "application/json").header("user-agent", "dropops");
-    if let Some(token) = &runs.ci_token {
-        request = request.bearer_auth(token.expose());
-    }
-    let state = match request.send().await {
-        Ok(r) if r.status().is_success() => {
-            r.json::<Value>().await.ok().and_then(|v| v["state"].as_str().map(str::to_owned))
-        }
-        Ok(r) => {
-            return Some(format!(
-                "CI status for {tag} could not be read (HTTP {}): nothing was changed",
-                r.status().as_u16()
-            ));
-        }
-        Err(_) => return Some(format!("CI status for {tag} could not be read (no answer): nothing was changed")),
+    let state = match ci.commit_state(tag).await {
+        Ok(state) => state,
+        Err(e) => return Some(format!("CI status for {tag} could not be read ({e}): nothing was changed")),
     };
     match state.as_deref() {
         Some("success") => None,
