@@ -807,12 +807,17 @@ async fn a_finished_run_reads_well_and_offers_what_comes_next(pool: PgPool) {
     assert!(title.starts_with("JWT secret rotation") && !title.contains("7f3c2a1"), "{title}");
 }
 
+/// A commit CI was asked about, and the Authorization header it came with.
+type Asked = (String, Option<String>);
+/// An event the relay was told, with its Idempotency-Key.
+type Told = (Option<String>, Value);
+
 /// What the local CI and monitoring relay were asked.
 #[derive(Clone, Default)]
 struct Outside {
     ci_state: Arc<std::sync::Mutex<(u16, &'static str)>>,
-    ci_asked: Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>,
-    told: Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>,
+    ci_asked: Arc<std::sync::Mutex<Vec<Asked>>>,
+    told: Arc<std::sync::Mutex<Vec<Told>>>,
 }
 
 /// GitHub's combined commit status (`GET /repos/{owner}/{repo}/commits/{ref}/status`, answering
