@@ -15,6 +15,7 @@ pub mod deployments;
 pub mod error;
 pub mod health;
 pub mod ids;
+pub mod metrics;
 pub mod ops;
 pub mod overview;
 pub mod runs;

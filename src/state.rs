@@ -8,7 +8,7 @@ use crate::auth::oidc::Provider;
 use crate::auth::policy::Policy;
 use crate::cloud::{Cloud, sim::Simulator};
 use crate::config::{Config, Mode};
-use crate::ops::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::web::assets::Assets;
 
 #[derive(Clone)]
@@ -28,7 +28,7 @@ pub struct AppState {
     /// How many failed sign-ins each address may still have audited one by one.
     pub sign_in_failures: Arc<crate::auth::flood::FloodGuard>,
     /// How many CSP reports may still be logged this minute.
-    pub csp_log: Arc<crate::ops::LogBudget>,
+    pub csp_log: Arc<crate::metrics::LogBudget>,
     /// Whether the database was last found unreachable (fail fast during an outage).
     pub db_gate: Arc<crate::db::DatabaseGate>,
 }

@@ -20,7 +20,7 @@ use crate::ids::{StaffId, StaffSessionId};
 use crate::state::AppState;
 use crate::web::PathId;
 use crate::web::forms::ReasonForm;
-use crate::web::{Area, Shell, render};
+use crate::web::{Area, Shell, paging, render};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -60,12 +60,8 @@ pub async fn list_staff(
     // Keyset: the page after (name, id) of the last row shown.
     let after = q.after.split_once('|').and_then(|(name, id)| id.parse::<Uuid>().ok().map(|id| (name.to_owned(), id)));
     let mut staff = auth::list_staff(&state.pool, after.as_ref().map(|(n, i)| (n.as_str(), *i)), PAGE_SIZE + 1).await?;
-    let next = if staff.len() as i64 > PAGE_SIZE {
-        staff.truncate(PAGE_SIZE as usize);
-        staff.last().map(|s| crate::auth::guard::encode(&format!("{}|{}", s.display_name.to_lowercase(), s.id)))
-    } else {
-        None
-    };
+    let next = paging::next_page(&mut staff, PAGE_SIZE)
+        .map(|s| crate::web::forms::encode(&format!("{}|{}", s.display_name.to_lowercase(), s.id)));
     render(&StaffPage { shell: Shell::new(&state, &user, Area::Admin, "Staff"), staff, me: user.staff_id, next })
 }
 

@@ -328,15 +328,10 @@ pub async fn list_audit(
     }
     let (parsed, actor_matches) = with_actors(&state, parsed).await?;
     let mut entries = db::search(&state.pool, chain, &parsed, before, PAGE_SIZE + 1).await?;
-    let older = if entries.len() as i64 > PAGE_SIZE {
-        entries.truncate(PAGE_SIZE as usize);
-        entries.last().map(|e| {
-            let before = format!("before={}", e.id);
-            if query.is_empty() { before } else { format!("{query}&{before}") }
-        })
-    } else {
-        None
-    };
+    let older = crate::web::paging::next_page(&mut entries, PAGE_SIZE).map(|e| {
+        let before = format!("before={}", e.id);
+        if query.is_empty() { before } else { format!("{query}&{before}") }
+    });
     let page = AuditPage {
         shell,
         chain,

@@ -88,7 +88,7 @@ async fn check(state: &AppState, session: &Session, request: Request) -> Result<
             fields: fields.into_iter().filter(|(k, _)| k != "_csrf").collect(),
         };
         session.insert(STASH_KEY, stash).await.map_err(|e| session_error(e).into_response())?;
-        let target = format!("/auth/login?step_up=1&next={}", encode(&page));
+        let target = format!("/auth/login?step_up=1&next={}", crate::web::forms::encode(&page));
         return Err(redirect(&request, &target));
     }
     request.extensions_mut().insert(user);
@@ -264,7 +264,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// 401 for anything that is not a page load.
 pub fn to_sign_in(request: &Request) -> Response {
     let back = request.uri().path_and_query().map_or("/".to_owned(), |p| p.as_str().to_owned());
-    let target = format!("/auth/sign-in?next={}", encode(&back));
+    let target = format!("/auth/sign-in?next={}", crate::web::forms::encode(&back));
     if request.method() == Method::GET && !is_htmx(request.headers()) {
         return Redirect::to(&target).into_response();
     }
@@ -285,8 +285,4 @@ fn redirect(request: &Request, target: &str) -> Response {
     } else {
         Redirect::to(target).into_response()
     }
-}
-
-pub fn encode(value: &str) -> String {
-    form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }

@@ -161,7 +161,9 @@ pub async fn start_login(
     let next = safe_next(q.next.as_deref());
     if dev_allowed(&state) && state.config.oidc.issuer_url.is_none() {
         let step = if q.step_up.is_some() { "&step_up=1" } else { "" };
-        return Ok(Redirect::to(&format!("/auth/sign-in?next={}{step}", super::guard::encode(&next))).into_response());
+        return Ok(
+            Redirect::to(&format!("/auth/sign-in?next={}{step}", crate::web::forms::encode(&next))).into_response()
+        );
     }
     let provider = provider(&state).await?;
     let max_age = q.step_up.is_some().then_some(std::time::Duration::ZERO);

@@ -21,7 +21,8 @@ use crate::error::{AppError, changed};
 use crate::ids::AlertId;
 use crate::state::AppState;
 use crate::web::PathId;
-use crate::web::forms::{non_empty, parse_time_cursor, query_string, time_cursor};
+use crate::web::forms::{non_empty, query_string};
+use crate::web::paging::{next_page, parse_time_cursor, time_cursor};
 use crate::web::{Area, Shell, render};
 
 const PAGE_SIZE: i64 = 50;
@@ -166,15 +167,10 @@ pub async fn list_alerts(
     // The queue lists customers' emails and amounts: a view of personal data.
     audit::viewed(&state.pool, &ctx, Resource::AmlAlertQueue, "list".into(), json!({ "filter": params })).await?;
     let mut alerts = alerts_db::queue(&state.pool, &q, PAGE_SIZE + 1).await?;
-    let next = if alerts.len() as i64 > PAGE_SIZE {
-        alerts.truncate(PAGE_SIZE as usize);
-        alerts.last().map(|a| {
-            let after = time_cursor(a.created_at, &a.id);
-            if query.is_empty() { format!("after={after}") } else { format!("{query}&after={after}") }
-        })
-    } else {
-        None
-    };
+    let next = next_page(&mut alerts, PAGE_SIZE).map(|a| {
+        let after = time_cursor(a.created_at, &a.id);
+        if query.is_empty() { format!("after={after}") } else { format!("{query}&after={after}") }
+    });
     let page = AlertsPage { shell, params, errors: QueueErrors::default(), rules, alerts, sla, sla_hours, next, query };
     Ok(render(&page)?.into_response())
 }

@@ -22,7 +22,8 @@ use crate::error::AppError;
 use crate::ids::PersonId;
 use crate::state::AppState;
 use crate::web::PathId;
-use crate::web::forms::{ReasonForm, parse_time_cursor, time_cursor};
+use crate::web::forms::ReasonForm;
+use crate::web::paging::{next_page, parse_time_cursor, time_cursor};
 use crate::web::{Area, Shell, render};
 
 const PAGE_SIZE: i64 = 50;
@@ -145,12 +146,7 @@ impl PersonPage {
 }
 
 fn next_cursor(rows: &mut Vec<TxRow>) -> Option<String> {
-    if rows.len() as i64 > PAGE_SIZE {
-        rows.truncate(PAGE_SIZE as usize);
-        rows.last().map(|t| time_cursor(t.created_at, &t.id))
-    } else {
-        None
-    }
+    next_page(rows, PAGE_SIZE).map(|t| time_cursor(t.created_at, &t.id))
 }
 
 async fn person_page(state: &AppState, user: &CurrentUser, id: &str, before: &str) -> Result<PersonPage, AppError> {

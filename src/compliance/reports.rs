@@ -94,7 +94,7 @@ pub async fn list_reports(
     let before = match p.before.as_str() {
         "" => None,
         text => Some(
-            crate::web::forms::parse_time_cursor(text)
+            crate::web::paging::parse_time_cursor(text)
                 .ok_or_else(|| AppError::Validation("That page link is not valid; start from the list.".into()))?,
         ),
     };
@@ -103,14 +103,14 @@ pub async fn list_reports(
     let mut sections = Vec::new();
     for (status, title, empty) in chosen {
         let mut rows = reports_db::in_status(&state.pool, status, before.as_ref(), SECTION_ROWS + 1).await?;
-        let more = (rows.len() as i64 > SECTION_ROWS).then(|| {
-            rows.truncate(SECTION_ROWS as usize);
-            match rows.last() {
-                Some(last) if one_status => format!(
+        let more = crate::web::paging::next_page(&mut rows, SECTION_ROWS).map(|last| {
+            if one_status {
+                format!(
                     "/compliance/str?status={status}&before={}",
-                    crate::web::forms::time_cursor(last.updated_at, &last.id)
-                ),
-                _ => format!("/compliance/str?status={status}"),
+                    crate::web::paging::time_cursor(last.updated_at, &last.id)
+                )
+            } else {
+                format!("/compliance/str?status={status}")
             }
         });
         sections.push(StrSection { title, empty, rows, more });

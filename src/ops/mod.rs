@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::auth::policy::{Access, Route};
 use crate::db;
+use crate::metrics::Budget;
 use crate::state::AppState;
 
 /// The console's own endpoints: open to probes and scrapers, no sign-in.
@@ -41,11 +42,11 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `POST /csp-report`: browsers report Content-Security-Policy violations here. They are
-/// counted, and logged up to [`CSP_LOGS_PER_MINUTE`] a minute (anyone may post one): only the
+/// counted, and logged up to [`crate::metrics::CSP_LOGS_PER_MINUTE`] a minute (anyone may post one): only the
 /// directive, blocked and document URIs, with control characters escaped so that a report
 /// cannot forge a log line.
 pub async fn csp_report(State(state): State<AppState>, body: String) -> StatusCode {
-    state.metrics.csp_violations.inc();
+    state.metrics.csp_violation();
     match state.csp_log.take() {
         Budget::Log { suppressed } => {
             let report: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
@@ -64,45 +65,9 @@ pub async fn csp_report(State(state): State<AppState>, body: String) -> StatusCo
     StatusCode::NO_CONTENT
 }
 
-/// At most this many CSP reports are logged a minute; the rest are counted only.
-pub const CSP_LOGS_PER_MINUTE: u32 = 10;
-
 /// Text from outside, fit for a log line: bounded, every control character escaped.
 fn escaped(text: &str, max: usize) -> String {
     text.chars().take(max).flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }).collect()
-}
-
-/// Whether one more report may be logged this minute.
-pub enum Budget {
-    /// Log it; `suppressed` reports went unlogged since the last one that was.
-    Log {
-        suppressed: u64,
-    },
-    Spent,
-}
-
-/// A per-minute log budget for what anonymous requests make the console log.
-#[derive(Default)]
-pub struct LogBudget {
-    window: std::sync::Mutex<(Option<std::time::Instant>, u32, u64)>,
-}
-
-impl LogBudget {
-    pub fn take(&self) -> Budget {
-        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        let (start, used, suppressed) = &mut *w;
-        if start.is_none_or(|s| s.elapsed() >= std::time::Duration::from_secs(60)) {
-            *start = Some(std::time::Instant::now());
-            *used = 0;
-        }
-        if *used < CSP_LOGS_PER_MINUTE {
-            *used += 1;
-            Budget::Log { suppressed: std::mem::take(suppressed) }
-        } else {
-            *suppressed += 1;
-            Budget::Spent
-        }
-    }
 }
 
 #[cfg(test)]
@@ -115,17 +80,5 @@ mod tests {
         assert!(!forged.chars().any(char::is_control), "{forged}");
         assert!(forged.starts_with("inline\\n2026"), "{forged}");
         assert_eq!(escaped(&"x".repeat(1000), 300).len(), 300);
-    }
-
-    #[test]
-    fn reports_beyond_the_budget_are_counted_not_logged() {
-        let budget = LogBudget::default();
-        for _ in 0..CSP_LOGS_PER_MINUTE {
-            assert!(matches!(budget.take(), Budget::Log { suppressed: 0 }));
-        }
-        assert!(matches!(budget.take(), Budget::Spent));
-        assert!(matches!(budget.take(), Budget::Spent));
-        budget.window.lock().unwrap().0 = Some(std::time::Instant::now() - std::time::Duration::from_secs(61));
-        assert!(matches!(budget.take(), Budget::Log { suppressed: 2 }), "the next minute says how many were skipped");
     }
 }

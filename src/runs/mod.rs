@@ -573,14 +573,9 @@ pub async fn history_page(
     q: &HistoryQuery,
     size: i64,
 ) -> Result<HistoryPage, sqlx::Error> {
-    use crate::web::forms::{parse_time_cursor, time_cursor};
+    use crate::web::paging::{next_page, parse_time_cursor, time_cursor};
     let after = parse_time_cursor(&q.before).and_then(|(at, id)| id.parse::<Uuid>().ok().map(|id| (at, id)));
     let mut runs = history(pool, procedures, after, size + 1).await?;
-    let next = if runs.len() as i64 > size {
-        runs.truncate(size as usize);
-        runs.last().map(|r| time_cursor(r.created_at, &r.id.to_string()))
-    } else {
-        None
-    };
+    let next = next_page(&mut runs, size).map(|r| time_cursor(r.created_at, &r.id.to_string()));
     Ok(HistoryPage { runs, next })
 }

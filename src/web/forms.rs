@@ -13,6 +13,11 @@ pub fn non_empty(text: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_owned())
 }
 
+/// A value for a URL's query string.
+pub fn encode(value: &str) -> String {
+    openidconnect::url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
 /// The query string of a form's fields, leaving out the blank ones: for links that keep a
 /// search (pagination, export, a polling refresh).
 pub fn query_string(pairs: &[(&str, &str)]) -> String {
@@ -23,17 +28,6 @@ pub fn query_string(pairs: &[(&str, &str)]) -> String {
         }
     }
     out.finish()
-}
-
-/// A keyset cursor on (time, id), URL-encoded, for "older" / "next page" links.
-pub fn time_cursor(at: chrono::DateTime<chrono::Utc>, id: &str) -> String {
-    crate::auth::guard::encode(&format!("{}|{id}", at.to_rfc3339()))
-}
-
-/// The (time, id) of a cursor made by [`time_cursor`]; `None` for anything else.
-pub fn parse_time_cursor(text: &str) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
-    let (at, id) = text.split_once('|')?;
-    Some((chrono::DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&chrono::Utc), id.to_owned()))
 }
 
 /// A required free-text field of a document (an STR's narrative, a reference): trimmed,
@@ -52,14 +46,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queries_keep_only_what_was_typed_and_cursors_round_trip() {
+    fn queries_keep_only_what_was_typed() {
         assert_eq!(query_string(&[("a", " x y "), ("b", "  "), ("c", "&")]), "a=x+y&c=%26");
-        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let cursor = time_cursor(at, "tx_abc");
-        let decoded: String =
-            openidconnect::url::form_urlencoded::parse(format!("c={cursor}").as_bytes()).next().unwrap().1.into_owned();
-        assert_eq!(parse_time_cursor(&decoded), Some((at, "tx_abc".to_owned())));
-        assert_eq!(parse_time_cursor("garbage"), None);
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(CompressionLayer::new().gzip(true))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), refuse_foreign_host))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::ops::metrics::record))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::record))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(middleware::from_fn_with_state(state.clone(), identify_request))

@@ -6,6 +6,7 @@ pub mod errors;
 pub mod forms;
 pub mod layers;
 pub mod once;
+pub mod paging;
 
 use askama::Template;
 use axum::extract::FromRequestParts;

@@ -103,6 +103,6 @@ async fn anonymous_csp_reports_cannot_flood_or_forge_the_log(pool: PgPool) {
     assert!(app.metrics().await.contains("dropops_csp_violations_total 15"), "every report is counted");
     let logs = crate::harness::captured_logs();
     let lines: Vec<&str> = logs.lines().filter(|l| l.contains(&marker)).collect();
-    assert_eq!(lines.len(), dropops::ops::CSP_LOGS_PER_MINUTE as usize, "the rest are counted, not logged");
+    assert_eq!(lines.len(), dropops::metrics::CSP_LOGS_PER_MINUTE as usize, "the rest are counted, not logged");
     assert!(lines.iter().all(|l| l.contains(r"\\n2026")), "the newline is escaped in the field: {}", lines[0]);
 }
