@@ -355,6 +355,20 @@ fn line_and_column(text: &str, offset: usize) -> String {
 }
 
 impl Config {
+    /// Drop's App Runner service as runs name their target: one active run per target.
+    pub fn service_target(&self) -> String {
+        format!("apprunner:{}", self.drop.service_name())
+    }
+
+    /// "production — App Runner service drop-web in eu-west-1": said on every confirmation.
+    pub fn service_environment(&self) -> String {
+        format!(
+            "production — App Runner service {} in {}",
+            self.drop.service_name(),
+            self.aws.region.as_deref().unwrap_or("an unconfigured region")
+        )
+    }
+
     /// Load from an optional TOML file and the given environment (pass `std::env::vars()`).
     pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigErrors> {
         let mut errors = Vec::new();

@@ -64,7 +64,7 @@ pub async fn show_database(
             list
         })
         .map_err(|e| e.to_string());
-    let history = runs::history_page(&state.pool, &crate::deployments::DATABASE_PROCEDURES, &q, HISTORY_PAGE).await?;
+    let history = runs::history_page(&state.pool, Area::Database, &q, HISTORY_PAGE).await?;
     page_or_fragment(htmx, stats, |stats| DatabasePage {
         shell: Shell::new(&state, &user, Area::Database, "Database"),
         stats,

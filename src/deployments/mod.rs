@@ -29,30 +29,19 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// Deployment procedures listed on this page.
-const PROCEDURES: [&str; 5] = ["deploy", "rollback", "restart", "emergency_restart", "scale"];
-/// RDS procedures (runbook §5 and the monthly restore drill), started from the database page
-/// through the same confirmation.
-pub const DATABASE_PROCEDURES: [&str; 2] = ["snapshot", "restore_drill"];
 const HISTORY_PAGE: i64 = 20;
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// The App Runner service as the confirmation and run pages name it.
-pub fn target(state: &AppState) -> String {
-    format!("apprunner:{}", service_name(state))
+fn target(state: &AppState) -> String {
+    state.config.service_target()
 }
 
-pub fn service_name(state: &AppState) -> String {
+fn service_name(state: &AppState) -> String {
     state.config.drop.service_name().to_owned()
 }
 
-/// "production — App Runner service drop-web in eu-west-1": said on every confirmation.
-pub fn environment(state: &AppState) -> String {
-    format!(
-        "production — App Runner service {} in {}",
-        service_name(state),
-        state.config.aws.region.as_deref().unwrap_or("an unconfigured region")
-    )
+fn environment(state: &AppState) -> String {
+    state.config.service_environment()
 }
 
 /// The ECR image reference App Runner pulls, pinned by digest. Production refuses to start
@@ -151,7 +140,7 @@ pub async fn show_deployments(
         bounded(LIMIT, state.cloud.app_runner.scaling()),
         bounded(LIMIT, state.cloud.app_runner.recent_operations()),
     );
-    let history = runs::history_page(&state.pool, &PROCEDURES, &q, HISTORY_PAGE).await?;
+    let history = runs::history_page(&state.pool, Area::Deployments, &q, HISTORY_PAGE).await?;
     let tag = match (&running, &images) {
         (Ok(s), Ok(list)) => tag_of(list, &s.image),
         _ => None,
@@ -238,7 +227,7 @@ impl ConfirmPage {
 
     /// Whether the run changes the App Runner service (then what runs now is shown).
     pub fn about_service(&self) -> bool {
-        !DATABASE_PROCEDURES.contains(&self.procedure.as_str())
+        self.procedure.area() != Area::Database
     }
 }
 
@@ -252,9 +241,9 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
     let run = RunId::from_form(&form.run)?;
     let form = RunForm { run: run.to_string(), ..form };
     let procedure = Procedure::parse(&form.procedure)
-        .filter(|p| PROCEDURES.contains(&p.as_str()) || DATABASE_PROCEDURES.contains(&p.as_str()))
+        .filter(|p| matches!(p.area(), Area::Deployments | Area::Database))
         .ok_or_else(|| AppError::Validation("Choose deploy, rollback, restart, emergency restart or scale.".into()))?;
-    if DATABASE_PROCEDURES.contains(&procedure.as_str()) {
+    if procedure.area() == Area::Database {
         return prepare_database(state, user, form, procedure, run).await;
     }
     let (running, images) =

@@ -108,6 +108,11 @@ impl Procedure {
     pub fn home(self) -> &'static str {
         self.area().href()
     }
+
+    /// The procedures started from an area's page, as the table spells them.
+    pub fn of_area(area: crate::web::Area) -> Vec<&'static str> {
+        Self::ALL.iter().filter(|p| p.area() == area).map(|p| p.as_str()).collect()
+    }
 }
 
 /// Any run's id, as a path names it (runs made before ids were UUIDv7 included).
@@ -569,13 +574,13 @@ pub struct HistoryPage {
 /// A page of the history of some procedures, newest first (keyset on created_at, id).
 pub async fn history_page(
     pool: &PgPool,
-    procedures: &[&str],
+    area: crate::web::Area,
     q: &HistoryQuery,
     size: i64,
 ) -> Result<HistoryPage, sqlx::Error> {
     use crate::web::paging::{next_page, parse_time_cursor, time_cursor};
     let after = parse_time_cursor(&q.before).and_then(|(at, id)| id.parse::<Uuid>().ok().map(|id| (at, id)));
-    let mut runs = history(pool, procedures, after, size + 1).await?;
+    let mut runs = history(pool, &Procedure::of_area(area), after, size + 1).await?;
     let next = next_page(&mut runs, size).map(|r| time_cursor(r.created_at, &r.id.to_string()));
     Ok(HistoryPage { runs, next })
 }

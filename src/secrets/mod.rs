@@ -15,7 +15,6 @@ use crate::audit::{AuditContext, Reason};
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{bounded, reference_tag, tag_of};
-use crate::deployments::{environment, service_name, target};
 use crate::error::AppError;
 use crate::runs::params::RotationParams;
 use crate::runs::rotation::Rotated;
@@ -31,7 +30,6 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-const ROTATIONS: [&str; 2] = ["rotate_jwt_secret", "rotate_db_password"];
 const HISTORY_PAGE: i64 = 20;
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -179,11 +177,11 @@ pub async fn show_secrets(
     user: CurrentUser,
     Query(q): Query<runs::HistoryQuery>,
 ) -> Result<Html<String>, AppError> {
-    let history = runs::history_page(&state.pool, &ROTATIONS, &q, HISTORY_PAGE).await?;
+    let history = runs::history_page(&state.pool, Area::Secrets, &q, HISTORY_PAGE).await?;
     render(&SecretsPage {
         shell: Shell::new(&state, &user, Area::Secrets, "Secrets"),
         secrets: managed(&state).await,
-        active: runs::active_on(&state.pool, &target(&state)).await?,
+        active: runs::active_on(&state.pool, &state.config.service_target()).await?,
         needing_repair: runs::needing_repair(&state.pool).await?,
         history: history.runs,
         next: history.next,
@@ -257,7 +255,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
     let tag = tag_of(&images.unwrap_or_default(), &running.image)
         .or_else(|| reference_tag(&running.image))
         .unwrap_or_else(|| "the running image".into());
-    let service = service_name(state);
+    let service = state.config.drop.service_name().to_owned();
     let instance = d.instance().to_owned();
     let (plan, heading, impact, understand) = match rotated {
         Rotated::JwtSecret => (
@@ -277,7 +275,7 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
         shell: Shell::new(state, user, Area::Secrets, heading.clone()),
         form: form.clone(),
         heading,
-        environment: environment(state),
+        environment: state.config.service_environment(),
         secret_id: secret_id.clone(),
         impact,
         understand: Some(understand),
@@ -285,11 +283,11 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
         steps: plan.steps.iter().map(|s| s.title.clone()).collect(),
         understood_error: None,
         reason_error: None,
-        active: runs::active_on(&state.pool, &target(state)).await?,
+        active: runs::active_on(&state.pool, &state.config.service_target()).await?,
     };
     let new = NewRun {
         id: run,
-        target: target(state),
+        target: state.config.service_target(),
         environment: "production".into(),
         params: {
             let rotation = RotationParams {
