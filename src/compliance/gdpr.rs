@@ -21,6 +21,7 @@ use crate::ids::{DataRequestId, PersonId};
 use crate::state::AppState;
 use crate::web::PathId;
 use crate::web::forms::ReasonForm;
+use crate::web::tabs::Tab;
 use crate::web::{Area, Shell, render};
 
 #[derive(Template)]
@@ -37,7 +38,8 @@ pub async fn list_requests(
 ) -> Result<Response, AppError> {
     audit::viewed(&state.pool, &ctx, Resource::Person, "data_access_requests".into(), json!({})).await?;
     let requests = gdpr_db::requests(&state.pool).await?;
-    Ok(render(&GdprPage { shell: Shell::new(&state, &user, Area::Compliance, "GDPR"), requests })?.into_response())
+    Ok(render(&GdprPage { shell: Shell::new(&state, &user, Area::Compliance, "GDPR").in_tab(Tab::Gdpr), requests })?
+        .into_response())
 }
 
 pub async fn fulfil_request(
@@ -176,7 +178,7 @@ async fn erase_page(state: &AppState, user: &CurrentUser, id: &str, reason: Stri
     let last_activity = gdpr_db::last_activity(&state.pool, id).await?;
     let years = state.config.compliance.aml_retention_years;
     Ok(ErasePage {
-        shell: Shell::new(state, user, Area::Compliance, "Erase personal data"),
+        shell: Shell::new(state, user, Area::Compliance, "Erase personal data").in_tab(Tab::Gdpr),
         retention_ends: person.retention_ends_at.unwrap_or_else(|| retention_end(years, last_activity)),
         person,
         blockers,

@@ -27,6 +27,7 @@ use crate::auth::policy::{Access, CASEWORK, COMPLIANCE_SUMMARY, MLRO, Route};
 use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::tabs::Tab;
 use crate::web::{Area, Shell, render};
 
 pub use db::{QueueCounts, queue_counts};
@@ -121,7 +122,11 @@ pub struct CompliancePage {
 pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     let counts = db::queue_counts(&state.pool).await?;
     let casework = user.has(Role::Compliance) || user.has(Role::Mlro);
-    render(&CompliancePage { shell: Shell::new(&state, &user, Area::Compliance, "Compliance"), counts, casework })
+    render(&CompliancePage {
+        shell: Shell::new(&state, &user, Area::Compliance, "Compliance").in_tab(Tab::Summary),
+        counts,
+        casework,
+    })
 }
 
 /// An amount as people read it: `NOK 12,345.67`.

@@ -31,6 +31,7 @@ use crate::state::AppState;
 use crate::web::PathId;
 use crate::web::forms::required_text;
 use crate::web::once::{self, Once};
+use crate::web::tabs::Tab;
 use crate::web::{Area, Shell, render};
 
 #[derive(Template)]
@@ -115,7 +116,11 @@ pub async fn list_reports(
         });
         sections.push(StrSection { title, empty, rows, more });
     }
-    let page = StrListPage { shell: Shell::new(&state, &user, Area::Compliance, "STRs"), sections, one_status };
+    let page = StrListPage {
+        shell: Shell::new(&state, &user, Area::Compliance, "STRs").in_tab(Tab::Strs),
+        sections,
+        one_status,
+    };
     Ok(render(&page)?.into_response())
 }
 
@@ -196,7 +201,7 @@ pub async fn new_report(
     let person = people_db::find(&state.pool, &user_id).await?.ok_or(AppError::NotFound)?;
     let candidates = reports_db::candidate_transactions(&state.pool, &person.id, None).await?;
     let page = DraftPage {
-        shell: Shell::new(&state, &user, Area::Compliance, "New STR"),
+        shell: Shell::new(&state, &user, Area::Compliance, "New STR").in_tab(Tab::Strs),
         action: "/compliance/str".into(),
         person,
         alert_id,
@@ -265,7 +270,7 @@ pub async fn create_report(
     if errors.any() {
         let candidates = reports_db::candidate_transactions(&state.pool, &person.id, None).await?;
         let page = DraftPage {
-            shell: Shell::new(&state, &user, Area::Compliance, "New STR"),
+            shell: Shell::new(&state, &user, Area::Compliance, "New STR").in_tab(Tab::Strs),
             action: "/compliance/str".into(),
             person,
             alert_id,
@@ -385,7 +390,7 @@ async fn report_page(state: &AppState, user: &CurrentUser, id: &str) -> Result<R
             once: Once::new(),
         };
         Some(DraftPage {
-            shell: Shell::new(state, user, Area::Compliance, "STR"),
+            shell: Shell::new(state, user, Area::Compliance, "STR").in_tab(Tab::Strs),
             action: format!("/compliance/str/{id}"),
             person: people_db::find(&state.pool, &report.user_id).await?.ok_or(AppError::NotFound)?,
             alert_id: report.alert_id.clone(),
@@ -401,7 +406,7 @@ async fn report_page(state: &AppState, user: &CurrentUser, id: &str) -> Result<R
         report.drafted_by == Some(user.staff_id) || contributors.iter().any(|c| c.staff_id == Some(user.staff_id));
     let is_mlro = user.has(Role::Mlro);
     Ok(ReportPage {
-        shell: Shell::new(state, user, Area::Compliance, format!("STR {id}")),
+        shell: Shell::new(state, user, Area::Compliance, format!("STR {id}")).in_tab(Tab::Strs),
         totals: totals(&transactions),
         can_review: is_mlro && !own_hand,
         own_hand,
@@ -749,8 +754,11 @@ pub async fn print_report(
 ) -> Result<Response, AppError> {
     let (report, doc) = load_document(&state, &id).await?;
     audit::viewed(&state.pool, &ctx, Resource::StrReport, id.to_string(), json!({ "export": "print" })).await?;
-    let page =
-        PrintPage { shell: Shell::new(&state, &user, Area::Compliance, format!("STR {id} for filing")), report, doc };
+    let page = PrintPage {
+        shell: Shell::new(&state, &user, Area::Compliance, format!("STR {id} for filing")).in_tab(Tab::Strs),
+        report,
+        doc,
+    };
     Ok(render(&page)?.into_response())
 }
 

@@ -22,6 +22,7 @@ use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::once::{self, Once};
+use crate::web::tabs::Tab;
 use crate::web::{Area, Shell, render};
 
 fn checklist(name: &str) -> Result<&'static Checklist, AppError> {
@@ -130,8 +131,11 @@ pub async fn list_checks(State(state): State<AppState>, user: CurrentUser) -> Re
             overdue: late.contains(&c.title),
         })
         .collect();
-    Ok(render(&ChecksPage { shell: Shell::new(&state, &user, Area::Health, "Routine checks"), summaries })?
-        .into_response())
+    Ok(render(&ChecksPage {
+        shell: Shell::new(&state, &user, Area::Health, "Routine checks").in_tab(Tab::Checks),
+        summaries,
+    })?
+    .into_response())
 }
 
 #[derive(Template)]
@@ -177,7 +181,7 @@ async fn checklist_page(
     manual: Vec<Item>,
 ) -> Result<ChecklistPage, AppError> {
     Ok(ChecklistPage {
-        shell: Shell::new(state, user, Area::Health, format!("{} checks", c.title)),
+        shell: Shell::new(state, user, Area::Health, format!("{} checks", c.title)).in_tab(Tab::Checks),
         checklist: c,
         measured: measure(state, c.automatic).await?,
         manual,

@@ -7,6 +7,7 @@ pub mod forms;
 pub mod layers;
 pub mod once;
 pub mod paging;
+pub mod tabs;
 
 use askama::Template;
 use axum::extract::FromRequestParts;
@@ -69,6 +70,8 @@ pub struct Shell {
     pub user: Option<UserBadge>,
     /// The session's CSRF token: sent by htmx as a header, and put in every form.
     pub csrf: String,
+    /// The tab of the area this page is in, if the area has tabs.
+    pub tab: Option<tabs::Tab>,
     roles: Vec<Role>,
     policy: std::sync::Arc<crate::auth::policy::Policy>,
 }
@@ -110,6 +113,7 @@ impl Shell {
             nav: Vec::new(),
             user: None,
             csrf: String::new(),
+            tab: None,
             roles: Vec::new(),
             policy: state.policy.clone(),
         }
@@ -124,6 +128,31 @@ impl Shell {
     fn with_active(mut self, active: Area) -> Self {
         self.active = active;
         self
+    }
+
+    /// The page is this tab of its area.
+    pub fn in_tab(mut self, tab: tabs::Tab) -> Self {
+        self.active = tab.area();
+        self.tab = Some(tab);
+        self
+    }
+
+    /// The tabs of this page's area that this person may open, this page's current.
+    pub fn tabs(&self) -> Vec<tabs::TabLink> {
+        let Some(current) = self.tab else { return vec![] };
+        tabs::Tab::ALL
+            .iter()
+            .filter(|t| t.area() == current.area() && self.may(t.href()))
+            .map(|t| tabs::TabLink { href: t.href(), label: t.label(), current: *t == current })
+            .collect()
+    }
+
+    /// How the tabs are named for a screen reader: the area's name.
+    pub fn tabs_label(&self) -> &'static str {
+        match self.active {
+            Area::Admin => "Administration",
+            area => NAV.iter().find(|item| item.area == area).map_or("Sections", |item| item.label),
+        }
     }
 
     /// Whether this person may open the page at `path`: for links to show or hide.

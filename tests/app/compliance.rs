@@ -522,3 +522,25 @@ async fn every_reason_field_keeps_one_rule(pool: PgPool) {
     assert!(refused.text("#reason-error").starts_with(&format!("Keep a reason under {max} characters")));
     assert_eq!(count(&pool, "select count(*) from audit_log where action = 'user_sessions_revoked'").await, 0);
 }
+
+/// Each page marks its own tab, named by the page (Shell::in_tab), including pages whose
+/// titles are a person's name or an id.
+#[sqlx::test]
+async fn each_page_marks_its_own_tab(pool: PgPool) {
+    let app = seeded(&pool).await;
+    app.sign_in(&["compliance", "mlro", "admin", "oncall"]).await;
+    let alert = open_alert(&pool).await;
+    let user: String = sqlx::query_scalar("select id from users order by id limit 1").fetch_one(&pool).await.unwrap();
+    for (page, tab) in [
+        ("/compliance".to_owned(), "/compliance"),
+        (format!("/compliance/alerts/{alert}"), "/compliance/alerts"),
+        (format!("/compliance/people/{user}"), "/compliance/people"),
+        ("/compliance/kyc".to_owned(), "/compliance/kyc"),
+        ("/admin/sessions".to_owned(), "/admin/sessions"),
+        ("/health/checks/daily".to_owned(), "/health/checks"),
+        ("/health/playbook".to_owned(), "/health/playbook"),
+    ] {
+        let shown = app.visit(&page).await;
+        assert_eq!(shown.attrs("nav.tabs a[aria-current=page]", "href"), [tab], "{page}");
+    }
+}

@@ -1,0 +1,97 @@
+//! The tabs inside an area (health, compliance, administration): a page names its tab, and
+//! the shell lists the area's tabs with that one current, so no template matches page titles.
+
+use super::Area;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Dashboard,
+    Checks,
+    Logs,
+    Playbook,
+    Summary,
+    Alerts,
+    Transactions,
+    People,
+    Strs,
+    Gdpr,
+    Kyc,
+    Staff,
+    SignIns,
+    Simulator,
+}
+
+impl Tab {
+    /// In the order they are shown.
+    pub const ALL: [Tab; 14] = [
+        Tab::Dashboard,
+        Tab::Checks,
+        Tab::Logs,
+        Tab::Playbook,
+        Tab::Summary,
+        Tab::Alerts,
+        Tab::Transactions,
+        Tab::People,
+        Tab::Strs,
+        Tab::Gdpr,
+        Tab::Kyc,
+        Tab::Staff,
+        Tab::SignIns,
+        Tab::Simulator,
+    ];
+
+    pub fn area(self) -> Area {
+        match self {
+            Tab::Dashboard | Tab::Checks | Tab::Logs | Tab::Playbook => Area::Health,
+            Tab::Summary | Tab::Alerts | Tab::Transactions | Tab::People | Tab::Strs | Tab::Gdpr | Tab::Kyc => {
+                Area::Compliance
+            }
+            Tab::Staff | Tab::SignIns | Tab::Simulator => Area::Admin,
+        }
+    }
+
+    pub fn href(self) -> &'static str {
+        match self {
+            Tab::Dashboard => "/health",
+            Tab::Checks => "/health/checks",
+            Tab::Logs => "/health/logs",
+            Tab::Playbook => "/health/playbook",
+            Tab::Summary => "/compliance",
+            Tab::Alerts => "/compliance/alerts",
+            Tab::Transactions => "/compliance/transactions",
+            Tab::People => "/compliance/people",
+            Tab::Strs => "/compliance/str",
+            Tab::Gdpr => "/compliance/gdpr",
+            Tab::Kyc => "/compliance/kyc",
+            Tab::Staff => "/admin/staff",
+            Tab::SignIns => "/admin/sessions",
+            Tab::Simulator => "/admin/simulator",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::Dashboard => "Dashboard",
+            Tab::Checks => "Routine checks",
+            Tab::Logs => "Logs",
+            Tab::Playbook => "Playbook",
+            Tab::Summary => "Summary",
+            Tab::Alerts => "AML alerts",
+            Tab::Transactions => "Transactions",
+            Tab::People => "People",
+            Tab::Strs => "STRs",
+            Tab::Gdpr => "GDPR",
+            Tab::Kyc => "KYC",
+            Tab::Staff => "Staff",
+            Tab::SignIns => "Sign-ins",
+            Tab::Simulator => "Simulator",
+        }
+    }
+}
+
+/// A tab as the page shows it.
+pub struct TabLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
