@@ -2,12 +2,10 @@
 //! and callback, and sign-out.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use openidconnect::url::form_urlencoded;
 use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
@@ -21,6 +19,7 @@ use crate::audit::{self, Actor, AuditContext, Event, Intent, Reason};
 use crate::config::{Mode, Role};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::forms::Fields;
 use crate::web::{Shell, render};
 
 /// Issuer recorded for people signed in through the demo-only dev form.
@@ -331,16 +330,14 @@ pub async fn dev_sign_in(
     State(state): State<AppState>,
     session: Session,
     ctx: AuditContext,
-    body: Bytes,
+    fields: Fields,
 ) -> Result<Response, AppError> {
     if !dev_allowed(&state) {
         return Err(AppError::NotFound);
     }
-    let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let field = |k: &str| fields.iter().find(|(name, _)| name == k).map(|(_, v)| v.trim().to_owned());
-    let name = field("name").unwrap_or_default();
-    let roles: Vec<Role> = fields.iter().filter(|(k, _)| k == "role").filter_map(|(_, v)| Role::parse(v)).collect();
-    let next = safe_next(field("next").as_deref());
+    let name = fields.one("name").trim().to_owned();
+    let roles: Vec<Role> = fields.all("role").filter_map(Role::parse).collect();
+    let next = safe_next(Some(fields.one("next").trim()).filter(|n| !n.is_empty()));
     let name_error = match name.chars().count() {
         0 => Some("Enter a name."),
         n if n > 100 => Some("Use at most 100 characters."),

@@ -6,12 +6,10 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, Utc};
-use openidconnect::url::form_urlencoded;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -29,7 +27,7 @@ use crate::error::{AppError, changed};
 use crate::ids::StrId;
 use crate::state::AppState;
 use crate::web::PathId;
-use crate::web::forms::required_text;
+use crate::web::forms::{Fields, required_text};
 use crate::web::once::{self, Once};
 use crate::web::tabs::Tab;
 use crate::web::{Area, Shell, render};
@@ -212,25 +210,17 @@ pub async fn new_report(
     super::show(&state, &ctx, StatusCode::OK, &page).await
 }
 
-fn parse_fields(body: &Bytes) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).into_owned().collect()
-}
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
-}
-
 /// Check a submitted draft; the transactions must be the person's own.
 async fn check_draft(
     state: &AppState,
     user_id: &str,
-    fields: &[(String, String)],
+    fields: &Fields,
 ) -> Result<(DraftForm, DraftErrors, Value), AppError> {
     let form = DraftForm {
-        reason: field(fields, "reason").to_owned(),
-        narrative: field(fields, "narrative").to_owned(),
-        transactions: fields.iter().filter(|(k, _)| k == "tx").map(|(_, v)| v.clone()).collect(),
-        once: Once::of(field(fields, once::FIELD)).unwrap_or_default(),
+        reason: fields.one("reason").to_owned(),
+        narrative: fields.one("narrative").to_owned(),
+        transactions: fields.all("tx").map(str::to_owned).collect(),
+        once: Once::of(fields.one(once::FIELD)).unwrap_or_default(),
     };
     let mut errors = DraftErrors::default();
     let reason = required_text(&form.reason, 300, "the reason in one line").map_err(|e| errors.reason = Some(e)).ok();
@@ -251,11 +241,10 @@ pub async fn create_report(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    body: Bytes,
+    fields: Fields,
 ) -> Result<Response, AppError> {
-    let fields = parse_fields(&body);
-    let person = people_db::find(&state.pool, field(&fields, "person")).await?.ok_or(AppError::NotFound)?;
-    let alert_id = Some(field(&fields, "alert").to_owned()).filter(|a| !a.is_empty());
+    let person = people_db::find(&state.pool, fields.one("person")).await?.ok_or(AppError::NotFound)?;
+    let alert_id = Some(fields.one("alert").to_owned()).filter(|a| !a.is_empty());
     if let Some(alert) = &alert_id {
         let found = super::alerts_db::find(&state.pool, alert).await?.ok_or(AppError::NotFound)?;
         if found.user_id != person.id {
@@ -445,10 +434,9 @@ pub async fn update_report(
     user: CurrentUser,
     ctx: AuditContext,
     PathId(id): PathId<StrId>,
-    body: Bytes,
+    fields: Fields,
 ) -> Result<Response, AppError> {
     let report = reports_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
-    let fields = parse_fields(&body);
     let (form, errors, details) = check_draft(&state, &report.user_id, &fields).await?;
     if errors.any() {
         let mut page = report_page(&state, &user, &id).await?;

@@ -3,12 +3,10 @@
 //! submission stores who, when and every value as evidence, through the audit core.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
-use openidconnect::url::form_urlencoded;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -21,6 +19,7 @@ use crate::auth::CurrentUser;
 use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::forms::Fields;
 use crate::web::once::{self, Once};
 use crate::web::tabs::Tab;
 use crate::web::{Area, Shell, render};
@@ -217,11 +216,10 @@ pub async fn submit_checklist(
     user: CurrentUser,
     ctx: AuditContext,
     Path(name): Path<String>,
-    body: Bytes,
+    fields: Fields,
 ) -> Result<Response, AppError> {
     let c = checklist(&name)?;
-    let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let value = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let value = |k: &str| fields.one(k).trim().to_owned();
     let once = Once::of(&value(once::FIELD));
     let done = format!("/health/checks/{}?submitted=1", c.name);
     if let Some(went_to) = once::already(&state.pool, once, user.staff_id).await? {

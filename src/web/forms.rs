@@ -1,5 +1,35 @@
 //! Checking what people type: trimmed, required, bounded. Messages are shown next to the field.
 
+/// A form's fields as sent, for forms with repeated fields (checkboxes named alike, roles,
+/// transactions) or fields named at run time (a checklist's items): the one extractor for them.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    pub fn parse(body: &[u8]) -> Self {
+        Self(openidconnect::url::form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// The first value of `name`, as typed; "" when absent.
+    pub fn one(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`, in the order sent.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Fields {
+    type Rejection = axum::extract::rejection::BytesRejection;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = axum::body::Bytes::from_request(request, state).await?;
+        Ok(Self::parse(&body))
+    }
+}
+
 /// A form whose one field is a reason (disable a person, revoke sessions, erase data).
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ReasonForm {
