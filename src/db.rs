@@ -309,3 +309,21 @@ macro_rules! text_enum {
     };
 }
 pub(crate) use text_enum;
+
+/// The range of text that begins with a search term, for a prefix search that uses a
+/// `text_pattern_ops` index: `column ~>=~ from and column ~<~ to`. Bound parameters, so
+/// the plan holds for any term (a `like $1 || '%'` would not use the index under a generic
+/// plan). The term is lowercased here; the column side is `lower(…)` in the index.
+pub struct PrefixRange {
+    pub from: String,
+    pub to: String,
+}
+
+impl PrefixRange {
+    pub fn of(term: &str) -> Self {
+        let from = term.to_lowercase();
+        // The highest code point sorts after every continuation of the prefix.
+        let to = format!("{from}{}", char::MAX);
+        Self { from, to }
+    }
+}

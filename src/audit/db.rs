@@ -404,15 +404,16 @@ pub struct StaffMatch {
 /// Staff whose name, last name or email begins with `term` (any case), by index: the audit
 /// log's rows name their actor in full, so part of a name finds the people it could mean.
 pub async fn staff_matching(db: impl PgExecutor<'_>, term: &str) -> Result<Vec<StaffMatch>, sqlx::Error> {
+    let range = crate::db::PrefixRange::of(term);
     sqlx::query_as!(
         StaffMatch,
         r#"select display_name, email from console.staff
-           where (lower(display_name) ~>=~ lower($1) and lower(display_name) ~<~ (lower($1) || chr(1114111)))
-              or (lower(email) ~>=~ lower($1) and lower(email) ~<~ (lower($1) || chr(1114111)))
-              or (console.last_word(display_name) ~>=~ lower($1)
-                  and console.last_word(display_name) ~<~ (lower($1) || chr(1114111)))
+           where (lower(display_name) ~>=~ $1 and lower(display_name) ~<~ $2)
+              or (lower(email) ~>=~ $1 and lower(email) ~<~ $2)
+              or (console.last_word(display_name) ~>=~ $1 and console.last_word(display_name) ~<~ $2)
            order by display_name limit 20"#,
-        term
+        range.from,
+        range.to
     )
     .fetch_all(db)
     .await

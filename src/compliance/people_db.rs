@@ -49,17 +49,18 @@ pub async fn lookup(db: impl PgExecutor<'_>, term: &str) -> Result<Vec<Person>, 
 /// People whose email, name or last name begins with `term` (any case), by index, in name
 /// order: at most `limit`.
 pub async fn starting_with(db: impl PgExecutor<'_>, term: &str, limit: i64) -> Result<Vec<Person>, sqlx::Error> {
+    let range = crate::db::PrefixRange::of(term);
     sqlx::query_as!(
         Person,
         r#"select id, email, full_name, country::text as "country!", kyc_status, kyc_updated_at, auth_provider,
                   created_at, deleted_at, erased_at, retention_ends_at
            from users
-           where (lower(email) ~>=~ lower($1) and lower(email) ~<~ (lower($1) || chr(1114111)))
-              or (lower(full_name) ~>=~ lower($1) and lower(full_name) ~<~ (lower($1) || chr(1114111)))
-              or (console.last_word(full_name) ~>=~ lower($1)
-                  and console.last_word(full_name) ~<~ (lower($1) || chr(1114111)))
-           order by lower(full_name), id limit $2"#,
-        term,
+           where (lower(email) ~>=~ $1 and lower(email) ~<~ $2)
+              or (lower(full_name) ~>=~ $1 and lower(full_name) ~<~ $2)
+              or (console.last_word(full_name) ~>=~ $1 and console.last_word(full_name) ~<~ $2)
+           order by lower(full_name), id limit $3"#,
+        range.from,
+        range.to,
         limit
     )
     .fetch_all(db)
