@@ -20,6 +20,7 @@ pub mod ops;
 pub mod overview;
 pub mod runs;
 pub mod secrets;
+pub mod simulator;
 pub mod state;
 pub mod web;
 
@@ -48,6 +49,7 @@ pub fn routes() -> Vec<Route> {
         database::routes(),
         audit::routes(),
         admin::routes(),
+        simulator::routes(),
     ]
     .into_iter()
     .flatten()

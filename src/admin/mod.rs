@@ -2,7 +2,7 @@
 //! live sign-ins (end one). Every change is audited in the same transaction as the change.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Form, http::StatusCode};
 use serde::Deserialize;
@@ -14,7 +14,6 @@ use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent, Reason};
 use crate::auth::policy::{ADMIN, Access, Route};
 use crate::auth::{self, CurrentUser, SessionRow, Staff, take_stashed_form};
-use crate::cloud::sim::{FAULTS, FaultState, Simulator};
 use crate::error::{AppError, changed};
 use crate::ids::{StaffId, StaffSessionId};
 use crate::state::AppState;
@@ -33,8 +32,6 @@ pub fn routes() -> Vec<Route> {
         Route::post("/admin/staff/{id}/enable", Access::Roles(ADMIN), enable_staff),
         Route::get("/admin/sessions", Access::Roles(ADMIN), list_sessions),
         Route::post("/admin/sessions/{id}/end", Access::Roles(ADMIN), end_session),
-        Route::get("/admin/simulator", Access::Roles(ADMIN), show_simulator),
-        Route::post("/admin/simulator/{name}", Access::Roles(ADMIN), set_fault),
     ]
 }
 
@@ -192,56 +189,4 @@ pub async fn end_session(
     })
     .await?;
     Ok(Redirect::to("/admin/sessions").into_response())
-}
-
-#[derive(Template)]
-#[template(path = "admin/simulator.html")]
-pub struct SimulatorPage {
-    pub shell: Shell,
-    pub faults: Vec<FaultState>,
-}
-
-fn simulator(state: &AppState) -> Result<&Simulator, AppError> {
-    // Only demo mode runs the simulator; production has nothing to inject faults into.
-    state.cloud.sim.as_deref().ok_or(AppError::NotFound)
-}
-
-/// `GET /admin/simulator`: the faults people can switch on to practise the playbook.
-pub async fn show_simulator(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
-    let faults = simulator(&state)?.faults().await?;
-    render(&SimulatorPage { shell: Shell::new(&state, &user, Area::Admin, "Simulator").in_tab(Tab::Simulator), faults })
-}
-
-#[derive(Deserialize)]
-pub struct FaultForm {
-    #[serde(default)]
-    active: String,
-}
-
-pub async fn set_fault(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ctx: AuditContext,
-    Path(name): Path<String>,
-    Form(form): Form<FaultForm>,
-) -> Result<Response, AppError> {
-    simulator(&state)?;
-    let fault = FAULTS.iter().find(|f| f.name == name).ok_or(AppError::NotFound)?;
-    let active = match form.active.as_str() {
-        "true" => true,
-        "false" => false,
-        _ => return Err(AppError::Validation("Say whether to switch the fault on or off.".into())),
-    };
-    let intent = Intent {
-        action: if active { "sim_fault_on" } else { "sim_fault_off" },
-        resource_type: Resource::Simulator,
-        resource_id: fault.name.into(),
-        reason: None,
-        details: json!({ "fault": fault.label }),
-    };
-    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        Ok(Simulator::set_fault(tx, token, fault.name, active, &user.name).await?)
-    })
-    .await?;
-    Ok(Redirect::to("/admin/simulator").into_response())
 }

@@ -359,6 +359,11 @@ impl Cloud {
         }
     }
 
+    /// Whether the simulator is plugged in (demo and training): its fault switches exist.
+    pub fn is_simulated(&self) -> bool {
+        self.sim.is_some()
+    }
+
     /// CI and the monitoring relay as configured, where no adapter was plugged in already.
     pub fn with_hooks(mut self, runs: &crate::config::RunsConfig) -> Self {
         self.ci = self.ci.or_else(|| hooks::ci_from(runs));

@@ -15,7 +15,6 @@ use super::{
     LogEvent, LogQuery, Logs, Operation, Probes, Rds, Scaling, SecretInfo, Secrets, ServiceStatus, Snapshot,
     pattern_terms,
 };
-use crate::audit::AuditToken;
 use crate::config::{Config, Secret};
 
 /// A fault that can be injected, and what it does.
@@ -89,13 +88,6 @@ pub struct Simulator {
     time_scale: f64,
 }
 
-pub struct FaultState {
-    pub fault: Fault,
-    pub active: bool,
-    pub changed_by: Option<String>,
-    pub changed_at: Option<DateTime<Utc>>,
-}
-
 fn sim_error(e: sqlx::Error) -> CloudError {
     CloudError::Unavailable(format!("the simulator's state cannot be read: {e}"))
 }
@@ -148,44 +140,6 @@ impl Simulator {
     /// A simulated duration, scaled.
     fn takes(&self, secs: f64) -> Span {
         Span::milliseconds((secs * self.time_scale * 1000.0).round() as i64)
-    }
-
-    pub async fn faults(&self) -> Result<Vec<FaultState>, sqlx::Error> {
-        let rows = sqlx::query!("select name, active, changed_by, changed_at from console.sim_faults")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(FAULTS
-            .iter()
-            .map(|f| {
-                let row = rows.iter().find(|r| r.name == f.name);
-                FaultState {
-                    fault: *f,
-                    active: row.is_some_and(|r| r.active),
-                    changed_by: row.map(|r| r.changed_by.clone()),
-                    changed_at: row.map(|r| r.changed_at),
-                }
-            })
-            .collect())
-    }
-
-    /// Switch a fault on or off. Needs its audit token.
-    pub async fn set_fault(
-        conn: &mut sqlx::PgConnection,
-        _audited: &AuditToken,
-        name: &str,
-        active: bool,
-        by: &str,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query!(
-            "insert into console.sim_faults (name, active, changed_by) values ($1, $2, $3)
-             on conflict (name) do update set active = excluded.active, changed_by = excluded.changed_by, changed_at = now()",
-            name,
-            active,
-            by
-        )
-        .execute(conn)
-        .await?;
-        Ok(())
     }
 
     /// Last night's 03:00 UTC: when RDS takes its automated snapshot.
