@@ -24,13 +24,11 @@ pub mod simulator;
 pub mod state;
 pub mod web;
 
-use std::sync::Arc;
-
 use axum::Router;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::auth::policy::{Policy, Route};
+use crate::auth::policy::Route;
 use crate::auth::store::PgSessionStore;
 pub use crate::state::AppState;
 
@@ -57,14 +55,11 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// The console's router with every middleware applied.
-pub fn app(mut state: AppState) -> Router {
-    let mut policy = Policy::default();
+pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
     for route in routes() {
-        policy.insert(route.method.clone(), route.path, route.rule);
         router = router.route(route.path, route.handler);
     }
-    state.policy = Arc::new(policy);
     let router = router
         .fallback(|| async { error::AppError::NotFound })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard::guard))

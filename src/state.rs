@@ -54,7 +54,8 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             assets: Arc::new(Assets::load()),
-            policy: Arc::new(Policy::default()),
+            // The access table of every route the app serves, complete before any request.
+            policy: Arc::new(Policy::of(&crate::routes())),
             oidc: Arc::new(tokio::sync::OnceCell::new()),
             cloud,
             sign_in_failures: Arc::default(),

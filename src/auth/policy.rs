@@ -82,6 +82,15 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The access table of these routes.
+    pub fn of(routes: &[Route]) -> Self {
+        let mut policy = Self::default();
+        for route in routes {
+            policy.insert(route.method.clone(), route.path, route.rule);
+        }
+        policy
+    }
+
     pub fn insert(&mut self, method: Method, path: &'static str, rule: Rule) {
         let rules = self.rules.entry(path).or_default();
         assert!(!rules.iter().any(|(m, _)| *m == method), "route {method} {path} is declared twice");
