@@ -14,6 +14,15 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
+/// The person's sessions still live.
+async fn live_sessions(pool: &PgPool, user: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from sessions where user_id = $1 and revoked = 0")
+        .bind(user)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 async fn open_alert(pool: &PgPool) -> String {
     sqlx::query_scalar("select id from aml_alerts where status = 'open' order by created_at limit 1")
         .fetch_one(pool)
@@ -88,13 +97,12 @@ async fn closing_without_an_outcome_or_notes_explains_and_changes_nothing(pool: 
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
     let id = open_alert(&pool).await;
-    let page = app.submit(&format!("/compliance/alerts/{id}/close"), &[("outcome", ""), ("notes", "   ")]).await;
+    let page = app.close_alert(&id, "", "   ").await;
     assert_eq!(page.status, 422);
     assert_eq!(page.text("#outcome-error"), "Choose an outcome.");
     assert_eq!(page.text("#notes-error"), "Enter review notes.");
     let long = "x".repeat(dropops::audit::Reason::MAX + 1);
-    let page =
-        app.submit(&format!("/compliance/alerts/{id}/close"), &[("outcome", "legitimate"), ("notes", &long)]).await;
+    let page = app.close_alert(&id, "legitimate", &long).await;
     assert_eq!(page.status, 422);
     assert!(
         page.text("#notes-error")
@@ -149,7 +157,7 @@ async fn notes_are_shown_as_text_never_as_markup(pool: PgPool) {
     app.sign_in(&["compliance"]).await;
     let id = open_alert(&pool).await;
     let payload = "<script>alert('x')</script><img src=x onerror=alert(1)>";
-    app.submit(&format!("/compliance/alerts/{id}/close"), &[("outcome", "legitimate"), ("notes", payload)]).await;
+    app.close_alert(&id, "legitimate", payload).await;
     let page = app.visit(&format!("/compliance/alerts/{id}")).await;
     assert!(!page.body.contains("<script>alert") && !page.body.contains("<img src=x"), "escaped");
     assert!(page.text("ol.timeline").contains(payload), "but readable");
@@ -240,17 +248,14 @@ async fn revoking_a_persons_sessions_needs_a_reason(pool: PgPool) {
     app.sign_in(&["compliance"]).await;
     let user: String =
         sqlx::query_scalar("select user_id from sessions where revoked = 0 limit 1").fetch_one(&pool).await.unwrap();
-    let refused = app.submit(&format!("/compliance/people/{user}/revoke-sessions"), &[("reason", "")]).await;
+    let refused = app.revoke_sessions(&user, "").await;
     assert_eq!(refused.status, 422);
-    assert!(count(&pool, &format!("select count(*) from sessions where user_id = '{user}' and revoked = 0")).await > 0);
+    assert!(live_sessions(&pool, &user).await > 0);
     let done = app
         .submit(&format!("/compliance/people/{user}/revoke-sessions"), &[("reason", "Phone stolen, reported by phone")])
         .await;
     assert_eq!(done.status, 303);
-    assert_eq!(
-        count(&pool, &format!("select count(*) from sessions where user_id = '{user}' and revoked = 0")).await,
-        0
-    );
+    assert_eq!(live_sessions(&pool, &user).await, 0);
     let page = app.visit(&format!("/compliance/people/{user}")).await;
     assert_eq!(page.text("form[action$=revoke-sessions] button"), "Revoke 0 session(s)");
     assert_eq!(
@@ -329,8 +334,7 @@ async fn when_the_change_fails_its_audit_intent_is_rolled_back_with_it(pool: PgP
         .execute(&pool)
         .await
         .unwrap();
-    let page =
-        app.submit(&format!("/compliance/alerts/{id}/close"), &[("outcome", "legitimate"), ("notes", "ok")]).await;
+    let page = app.close_alert(&id, "legitimate", "ok").await;
     assert_eq!(page.status, 500);
     assert!(!page.body.contains("storage failure"), "the raw error stays in the log");
     assert_eq!(
@@ -517,7 +521,7 @@ async fn every_reason_field_keeps_one_rule(pool: PgPool) {
         assert_eq!(shown.attrs(field, "maxlength"), [max.as_str()], "{page}");
     }
     let long = "x".repeat(dropops::audit::Reason::MAX + 1);
-    let refused = app.submit(&format!("/compliance/people/{user}/revoke-sessions"), &[("reason", &long)]).await;
+    let refused = app.revoke_sessions(&user, &long).await;
     assert_eq!(refused.status, 422);
     assert!(refused.text("#reason-error").starts_with(&format!("Keep a reason under {max} characters")));
     assert_eq!(count(&pool, "select count(*) from audit_log where action = 'user_sessions_revoked'").await, 0);

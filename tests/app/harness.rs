@@ -223,6 +223,16 @@ impl Browser {
     pub async fn metrics(&self) -> String {
         self.visit("/metrics").await.body
     }
+
+    /// Close an AML alert with an outcome and review notes (the alert page's Decide form).
+    pub async fn close_alert(&self, alert: &str, outcome: &str, notes: &str) -> Page {
+        self.submit(&format!("/compliance/alerts/{alert}/close"), &[("outcome", outcome), ("notes", notes)]).await
+    }
+
+    /// Sign a customer out of Drop everywhere (the person page's emergency form).
+    pub async fn revoke_sessions(&self, person: &str, reason: &str) -> Page {
+        self.submit(&format!("/compliance/people/{person}/revoke-sessions"), &[("reason", reason)]).await
+    }
 }
 
 /// The demo configuration with settings changed through the same environment overrides an
