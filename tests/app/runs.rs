@@ -520,8 +520,9 @@ async fn deploy_rollback_and_restart_through_the_aws_adapter(pool: PgPool) {
     assert_eq!(mock.calls("StartDeployment"), 1);
 }
 
-/// A CI status endpoint answering `state` per commit, as GitHub's combined status does.
-async fn ci_status(green: &'static str) -> String {
+/// A CI status endpoint answering `state` per commit, as GitHub's combined status does; for
+/// the `broken` commit it answers HTTP 500.
+async fn ci_status(green: &'static str, broken: &'static str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = axum::Router::new().route(
@@ -530,7 +531,12 @@ async fn ci_status(green: &'static str) -> String {
             move |axum::extract::Path(sha): axum::extract::Path<String>, headers: axum::http::HeaderMap| async move {
                 assert_eq!(headers.get("authorization").and_then(|v| v.to_str().ok()), Some("Bearer ci-read-token"));
                 let state = if sha == green { "success" } else { "pending" };
-                axum::Json(serde_json::json!({ "state": state, "sha": sha }))
+                let status = if sha == broken {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                };
+                (status, axum::Json(serde_json::json!({ "state": state, "sha": sha })))
             },
         ),
     );
@@ -540,7 +546,7 @@ async fn ci_status(green: &'static str) -> String {
 
 #[sqlx::test]
 async fn a_deploy_needs_green_ci_when_ci_is_configured(pool: PgPool) {
-    let ci = ci_status("7f3c2a1").await;
+    let ci = ci_status("7f3c2a1", "c0ffee4").await;
     let config = config_with(&[
         ("DROPOPS_SIMULATOR_TIME_SCALE", "0.001"),
         ("DROPOPS_RUNS__POLL_INTERVAL_MS", "10"),
@@ -559,6 +565,11 @@ async fn a_deploy_needs_green_ci_when_ci_is_configured(pool: PgPool) {
     let snapshots: i64 =
         sqlx::query_scalar("select count(*) from console.sim_snapshots").fetch_one(&pool).await.unwrap();
     assert_eq!(snapshots, 0, "not even the snapshot");
+    // CI that cannot answer stops the deploy the same way, saying why.
+    let broken = start(&app, &[("procedure", "deploy"), ("digest", &digest(&app, "c0ffee4").await)]).await;
+    drive(&app).await;
+    assert!(run_row(&pool, broken).await.1.unwrap().contains("could not be read (HTTP 500): nothing was changed"));
+    assert_eq!(operations_during(&pool, broken, "UPDATE_SERVICE").await, 0);
     // A green commit deploys.
     let older = digest(&app, "c0ffee4").await;
     let rollback = start(&app, &[("procedure", "rollback"), ("digest", &older)]).await;
@@ -657,6 +668,8 @@ async fn the_maintenance_window_is_announced_to_the_monitoring_webhook(pool: PgP
     assert_eq!(events, [("opened", format!("{run}-opened").as_str()), ("closed", format!("{run}-closed").as_str())]);
     assert_eq!(told[0].2["service"], "drop-web");
     assert!(told[0].2["ends_at"].is_string(), "monitoring knows when the window ends");
+    assert!(told[1].2["ends_at"].is_null(), "a closed window has no end to announce");
+    assert_eq!(told[0].2["run_id"], run.to_string());
     assert!(told[0].2["reason"].as_str().unwrap().contains("deploy by Ola Oncall"));
 }
 
@@ -805,97 +818,4 @@ async fn a_finished_run_reads_well_and_offers_what_comes_next(pool: PgPool) {
         .await;
     let title = app.visit(rotation.location()).await.text("h1");
     assert!(title.starts_with("JWT secret rotation") && !title.contains("7f3c2a1"), "{title}");
-}
-
-/// A commit CI was asked about, and the Authorization header it came with.
-type Asked = (String, Option<String>);
-/// An event the relay was told, with its Idempotency-Key.
-type Told = (Option<String>, Value);
-
-/// What the local CI and monitoring relay were asked.
-#[derive(Clone, Default)]
-struct Outside {
-    ci_state: Arc<std::sync::Mutex<(u16, &'static str)>>,
-    ci_asked: Arc<std::sync::Mutex<Vec<Asked>>>,
-    told: Arc<std::sync::Mutex<Vec<Told>>>,
-}
-
-/// GitHub's combined commit status (`GET /repos/{owner}/{repo}/commits/{ref}/status`, answering
-/// `{"state": …}`) and a maintenance relay taking JSON posts, on a local port.
-async fn outside_services(outside: Outside) -> String {
-    use axum::extract::{Path, State};
-    use axum::http::{HeaderMap, StatusCode};
-    async fn status(
-        State(o): State<Outside>,
-        Path(sha): Path<String>,
-        headers: HeaderMap,
-    ) -> (StatusCode, axum::Json<Value>) {
-        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        o.ci_asked.lock().unwrap().push((sha.clone(), auth));
-        let (code, state) = *o.ci_state.lock().unwrap();
-        (StatusCode::from_u16(code).unwrap(), axum::Json(serde_json::json!({ "state": state, "sha": sha })))
-    }
-    async fn relay(State(o): State<Outside>, headers: HeaderMap, axum::Json(body): axum::Json<Value>) -> StatusCode {
-        let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        o.told.lock().unwrap().push((key, body));
-        StatusCode::ACCEPTED
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .route("/repos/drop/api/commits/{sha}/status", axum::routing::get(status))
-        .route("/relay", axum::routing::post(relay))
-        .with_state(outside);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
-
-/// A deploy asks CI about the image's commit, with the configured token, and goes ahead only
-/// on "success"; monitoring is told when the window opens and closes, once per event.
-#[sqlx::test]
-async fn a_deploy_asks_ci_first_and_tells_monitoring_about_its_window(pool: PgPool) {
-    let outside = Outside::default();
-    *outside.ci_state.lock().unwrap() = (200, "pending");
-    let base = outside_services(outside.clone()).await;
-    let ci = format!("{base}/repos/drop/api/commits/{{sha}}/status");
-    let relay = format!("{base}/relay");
-    let mut config = fast();
-    config.runs.ci_status_url = Some(ci);
-    config.runs.ci_token = Some(dropops::config::Secret::new("ci-t0ken"));
-    config.runs.maintenance_webhook = Some(relay);
-    let app = TestApp::spawn_with(pool.clone(), config).await;
-    app.sign_in_as("Ola Oncall", &["oncall"]).await;
-    let newest = digest(&app, "b2e9f14").await;
-
-    let pending = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
-    drive(&app).await;
-    let (status, outcome) = run_row(&pool, pending).await;
-    assert_eq!(status, "failed");
-    assert!(outcome.unwrap().contains("CI is not green for b2e9f14 (state: pending): nothing was changed"));
-    assert_eq!(operations_during(&pool, pending, "UPDATE_SERVICE").await, 0, "nothing deployed");
-    assert_eq!(
-        outside.ci_asked.lock().unwrap().clone(),
-        [("b2e9f14".to_owned(), Some("Bearer ci-t0ken".to_owned()))],
-        "CI is asked about the image's commit, with the token"
-    );
-
-    *outside.ci_state.lock().unwrap() = (500, "error");
-    let broken = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
-    drive(&app).await;
-    assert!(run_row(&pool, broken).await.1.unwrap().contains("could not be read (HTTP 500): nothing was changed"));
-
-    *outside.ci_state.lock().unwrap() = (200, "success");
-    let green = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
-    drive(&app).await;
-    assert_eq!(run_row(&pool, green).await.0, "succeeded");
-    let told = outside.told.lock().unwrap().clone();
-    let events: Vec<(Option<String>, &str)> =
-        told.iter().map(|(key, body)| (key.clone(), body["event"].as_str().unwrap_or_default())).collect();
-    assert_eq!(
-        events,
-        [(Some(format!("{green}-opened")), "opened"), (Some(format!("{green}-closed")), "closed")],
-        "each window event once, keyed so a repeat can be dropped"
-    );
-    assert_eq!(told[0].1["run_id"], green.to_string());
-    assert!(told[0].1["ends_at"].is_string() && told[1].1["ends_at"].is_null());
 }
