@@ -33,51 +33,22 @@ pub use db::{
 pub use params::RunParams;
 pub use steps::{Plan, StepKind};
 
-/// The procedures, as stored in `console.runs.procedure`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Procedure {
-    Deploy,
-    Rollback,
-    Restart,
-    EmergencyRestart,
-    Scale,
-    RotateJwtSecret,
-    RotateDbPassword,
-    Snapshot,
-    RestoreDrill,
+crate::db::text_enum! {
+    /// The procedures, as stored in `console.runs.procedure`.
+    pub enum Procedure {
+        Deploy = "deploy",
+        Rollback = "rollback",
+        Restart = "restart",
+        EmergencyRestart = "emergency_restart",
+        Scale = "scale",
+        RotateJwtSecret = "rotate_jwt_secret",
+        RotateDbPassword = "rotate_db_password",
+        Snapshot = "snapshot",
+        RestoreDrill = "restore_drill",
+    }
 }
 
 impl Procedure {
-    pub const ALL: [Procedure; 9] = [
-        Procedure::Deploy,
-        Procedure::Rollback,
-        Procedure::Restart,
-        Procedure::EmergencyRestart,
-        Procedure::Scale,
-        Procedure::RotateJwtSecret,
-        Procedure::RotateDbPassword,
-        Procedure::Snapshot,
-        Procedure::RestoreDrill,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Procedure::Deploy => "deploy",
-            Procedure::Rollback => "rollback",
-            Procedure::Restart => "restart",
-            Procedure::EmergencyRestart => "emergency_restart",
-            Procedure::Scale => "scale",
-            Procedure::RotateJwtSecret => "rotate_jwt_secret",
-            Procedure::RotateDbPassword => "rotate_db_password",
-            Procedure::Snapshot => "snapshot",
-            Procedure::RestoreDrill => "restore_drill",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == text)
-    }
-
     /// How the procedure reads in a sentence: "a deploy by Kari is already running".
     pub fn label(self) -> &'static str {
         match self {
