@@ -5,21 +5,30 @@
 mod db;
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Query, State};
-use axum::response::Html;
+use axum::response::{Html, Response};
+use serde_json::json;
 
+use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
-use crate::auth::policy::{Access, OPS, Route};
+use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{Snapshot, bounded};
 use crate::error::AppError;
-use crate::runs::{self, Run};
+use crate::runs::confirm::{self, Fact, Proposal, ReasonRule, RunForm};
+use crate::runs::params::{DrillParams, SnapshotParams};
+use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
 use crate::state::AppState;
 use crate::web::{Area, Htmx, Shell, page_or_fragment};
 
 pub use db::{ConnectionCount, DatabaseOverview};
 
 pub fn routes() -> Vec<Route> {
-    vec![Route::get("/database", Access::Roles(OPS), show_database)]
+    vec![
+        Route::get("/database", Access::Roles(OPS), show_database),
+        Route::get("/database/confirm", Access::Roles(ONCALL), confirm_run),
+        Route::post("/database/runs", Access::Roles(ONCALL), start_run).step_up(),
+    ]
 }
 
 #[derive(Template)]
@@ -35,6 +44,7 @@ pub struct DatabasePage {
 }
 
 const HISTORY_PAGE: i64 = 10;
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Template)]
 #[template(path = "database/_stats.html")]
@@ -57,7 +67,7 @@ pub async fn show_database(
         return page_or_fragment(htmx, stats, |stats| stats);
     }
     let instance = state.config.drop.instance().to_owned();
-    let snapshots = bounded(std::time::Duration::from_secs(3), state.cloud.rds.snapshots())
+    let snapshots = bounded(LIMIT, state.cloud.rds.snapshots())
         .await
         .map(|mut list| {
             list.truncate(10);
@@ -73,4 +83,90 @@ pub async fn show_database(
         next: history.next,
         instance,
     })
+}
+
+/// The confirmation of a manual snapshot or a restore drill of Drop's RDS instance.
+async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
+    let run = RunId::from_form(&form.run)?;
+    let instance = state.config.drop.instance().to_owned();
+    let (procedure, heading, impact, plan, params) = match Procedure::parse(&form.procedure) {
+        Some(Procedure::Snapshot) => {
+            let id = format!("{instance}-manual-{}", run.stamp());
+            (
+                Procedure::Snapshot,
+                format!("Take a manual snapshot of {instance}"),
+                "No downtime: RDS snapshots a single-AZ instance with a brief I/O pause, a Multi-AZ one from its standby. Manual snapshots are kept until deleted.".to_owned(),
+                Plan::snapshot(&instance, &id),
+                RunParams::Snapshot(SnapshotParams { snapshot_id: id }),
+            )
+        }
+        Some(Procedure::RestoreDrill) => {
+            let snapshots = bounded(LIMIT, state.cloud.rds.snapshots()).await.map_err(|e| {
+                AppError::Unavailable(format!("The snapshots cannot be read, so nothing can be planned: {e}"))
+            })?;
+            let newest = snapshots
+                .iter()
+                .filter(|s| s.automated && s.status == "available")
+                .max_by_key(|s| s.created_at)
+                .ok_or_else(|| AppError::Conflict("There is no available automated snapshot to restore.".into()))?;
+            let drill = format!("{instance}-restore-drill-{}", run.stamp());
+            (
+                Procedure::RestoreDrill,
+                format!("Restore drill from {}", newest.id),
+                format!(
+                    "Drop is not touched. A temporary instance {drill} is created from the newest automated snapshot (taken {}), checked, and deleted again — even if a step fails. It costs money while it exists (typically 15–30 minutes).",
+                    newest.created_at.format("%Y-%m-%d %H:%M UTC")
+                ),
+                Plan::restore_drill(&newest.id, &drill),
+                RunParams::RestoreDrill(DrillParams { from_snapshot: newest.id.clone(), drill_instance: drill }),
+            )
+        }
+        _ => return Err(AppError::Validation("Choose a manual snapshot or a restore drill.".into())),
+    };
+    Ok(Proposal {
+        procedure,
+        heading,
+        impact,
+        dangerous: false,
+        environment: format!(
+            "production — RDS instance {instance} in {}",
+            state.config.aws.region.as_deref().unwrap_or("an unconfigured region")
+        ),
+        facts: Vec::<Fact>::new(),
+        understand: None,
+        reason: ReasonRule::Optional,
+        reason_example: "e.g. before the manual data fix, or: monthly check",
+        scale: None,
+        action: "/database/runs",
+        new: NewRun {
+            id: run,
+            target: format!("rds:{instance}"),
+            environment: "production".into(),
+            params,
+            facts: json!({}),
+            reason: None,
+            plan,
+        },
+    })
+}
+
+/// `GET /database/confirm?procedure=snapshot|restore_drill`: what will happen, and the button.
+pub async fn confirm_run(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: tower_sessions::Session,
+    Query(form): Query<RunForm>,
+) -> Result<Html<String>, AppError> {
+    let form = form.restored(&session, "/database/confirm").await;
+    confirm::show(&state, &user, propose(&state, &form).await?, form).await
+}
+
+/// `POST /database/runs`: start the confirmed snapshot or drill and follow it.
+pub async fn start_run(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Form(form): Form<RunForm>,
+) -> Result<Response, AppError> {
+    confirm::start(&state, &user, &ctx, propose(&state, &form).await?, form).await
 }

@@ -5,18 +5,18 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Response};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::json;
 
-use crate::audit::{AuditContext, Reason};
+use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded, image_of, reference_tag, tag_of};
 use crate::config::DropEnvironment;
 use crate::error::AppError;
-use crate::runs::params::{DrillParams, ImageParams, RestartParams, ScaleParams, SnapshotParams};
+use crate::runs::confirm::{self, Fact, Proposal, ReasonRule, RunForm, ScaleChoice, Understand};
+use crate::runs::params::{ImageParams, RestartParams, ScaleParams};
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
 use crate::state::AppState;
 use crate::web::{Area, Shell, render};
@@ -31,18 +31,6 @@ pub fn routes() -> Vec<Route> {
 
 const HISTORY_PAGE: i64 = 20;
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
-
-fn target(state: &AppState) -> String {
-    state.config.service_target()
-}
-
-fn service_name(state: &AppState) -> String {
-    state.config.drop.service_name().to_owned()
-}
-
-fn environment(state: &AppState) -> String {
-    state.config.service_environment()
-}
 
 /// The ECR image reference App Runner pulls, pinned by digest. Production refuses to start
 /// without `aws.account_id` (config); a reference is never made up.
@@ -158,7 +146,7 @@ pub async fn show_deployments(
         images: images.map_err(|e| e.to_string()),
         scaling: scaling.map_err(|e| e.to_string()),
         deployed_by,
-        active: runs::active_on(&state.pool, &target(&state)).await?,
+        active: runs::active_on(&state.pool, &state.config.service_target()).await?,
         history: history.runs,
         next: history.next,
     })
@@ -175,77 +163,11 @@ fn last_deployed(operations: &[Operation]) -> Option<DateTime<Utc>> {
         .max()
 }
 
-/// What the person asked for, from the query string or the form.
-#[derive(Deserialize, Default, Clone)]
-pub struct RunForm {
-    #[serde(default)]
-    pub procedure: String,
-    #[serde(default)]
-    pub digest: String,
-    #[serde(default)]
-    pub min: String,
-    #[serde(default)]
-    pub max: String,
-    #[serde(default)]
-    pub reason: String,
-    #[serde(default)]
-    pub understood: String,
-    /// The run's id, chosen when the confirmation was shown ([`RunId`]).
-    #[serde(default)]
-    pub run: String,
-}
-
-#[derive(Template)]
-#[template(path = "deployments/confirm.html")]
-pub struct ConfirmPage {
-    pub shell: Shell,
-    pub form: RunForm,
-    pub procedure: Procedure,
-    pub environment: String,
-    pub heading: String,
-    pub impact: String,
-    pub running: Option<Image>,
-    pub running_reference: String,
-    pub chosen: Option<Image>,
-    pub steps: Vec<String>,
-    pub scaling: Option<Scaling>,
-    pub scaling_error: Option<String>,
-    pub understood_error: Option<String>,
-    /// What the person ticks to confirm an impact that needs it.
-    pub understand: Option<&'static str>,
-    /// Next to the reason field: a production deploy needs one; every reason is bounded.
-    pub reason_error: Option<String>,
-    pub reason_example: &'static str,
-    pub active: Option<Run>,
-}
-
-impl ConfirmPage {
-    /// A production deploy must say why.
-    pub fn reason_required(&self) -> bool {
-        self.procedure == Procedure::Deploy
-    }
-
-    /// Whether the run changes the App Runner service (then what runs now is shown).
-    pub fn about_service(&self) -> bool {
-        self.procedure.area() != Area::Database
-    }
-}
-
-/// Everything a deployment run needs, worked out from what runs now and the choice made.
-struct Prepared {
-    page: ConfirmPage,
-    new: NewRun,
-}
-
-async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<Prepared, AppError> {
+/// The confirmation of a deployment run, worked out from what runs now and the choice made.
+async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
     let run = RunId::from_form(&form.run)?;
-    let form = RunForm { run: run.to_string(), ..form };
-    let procedure = Procedure::parse(&form.procedure)
-        .filter(|p| matches!(p.area(), Area::Deployments | Area::Database))
-        .ok_or_else(|| AppError::Validation("Choose deploy, rollback, restart, emergency restart or scale.".into()))?;
-    if procedure.area() == Area::Database {
-        return prepare_database(state, user, form, procedure, run).await;
-    }
+    let unknown = || AppError::Validation("Choose deploy, rollback, restart, emergency restart or scale.".into());
+    let procedure = Procedure::parse(&form.procedure).filter(|p| p.area() == Area::Deployments).ok_or_else(unknown)?;
     let (running, images) =
         tokio::join!(bounded(LIMIT, state.cloud.app_runner.service_status()), bounded(LIMIT, state.cloud.ecr.images()));
     let running = running
@@ -256,121 +178,117 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RunForm) -> Result<
     // What a redeploy of the same reference (restart) will report as its version.
     let running_tag =
         tag_of(&images, &running.image).or_else(|| reference_tag(&running.image)).unwrap_or_else(|| "unknown".into());
-    let service = service_name(state);
-    let chosen = match procedure {
-        Procedure::Deploy | Procedure::Rollback => {
-            let image =
-                images.iter().find(|i| i.digest == form.digest && !i.tags.is_empty()).cloned().ok_or_else(|| {
-                    AppError::Validation("Choose a tagged image from the list on the deployments page.".into())
-                })?;
-            Some(image)
-        }
-        _ => None,
+    let service = state.config.drop.service_name().to_owned();
+    let chosen =
+        || {
+            images.iter().find(|i| i.digest == form.digest && !i.tags.is_empty()).cloned().ok_or_else(|| {
+                AppError::Validation("Choose a tagged image from the list on the deployments page.".into())
+            })
+        };
+    let image_params = |image: &Image, snapshot_id: Option<String>| -> Result<ImageParams, AppError> {
+        Ok(ImageParams {
+            image: image_reference(state, &image.digest)?,
+            digest: image.digest.clone(),
+            tag: image.tag().to_owned(),
+            snapshot_id,
+        })
     };
-    let mut scaling_error = None;
-    let scaling = if procedure == Procedure::Scale {
-        let now = bounded(LIMIT, state.cloud.app_runner.scaling()).await.ok();
-        match (form.min.trim().parse::<i32>(), form.max.trim().parse::<i32>()) {
-            (Ok(min), Ok(max)) if (1..=25).contains(&min) && (min..=25).contains(&max) => Some(Scaling { min, max }),
-            _ if form.min.trim().is_empty() && form.max.trim().is_empty() => now,
-            _ => {
-                scaling_error =
-                    Some("Give whole numbers: at least 1 instance, at most 25, minimum not above maximum.".into());
-                now
-            }
-        }
-    } else {
-        None
-    };
-    let snapshot = format!("{}-pre-deploy-{}", state.config.drop.instance(), run.stamp());
-    let (heading, impact, plan, params) = match (procedure, &chosen) {
-        (Procedure::Deploy, Some(image)) => (
-            format!("Deploy {} to production", image.tag()),
-            if running_image.is_some() {
-                format!("No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. If health fails afterwards, the console rolls back to {running_tag}, the image running now.")
-            } else {
-                "No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. The image running now cannot be identified in ECR, so if health fails afterwards there is NO automatic rollback: you would have to choose an image to roll back to.".to_owned()
-            },
-            Plan::deploy(&service, image.tag(), &snapshot, state.config.runs.maintenance_window_minutes),
-            RunParams::Deploy(ImageParams {
-                image: image_reference(state, &image.digest)?,
-                digest: image.digest.clone(),
-                tag: image.tag().to_owned(),
-                snapshot_id: Some(snapshot),
-            }),
-        ),
-        (Procedure::Rollback, Some(image)) => (
-            format!("Roll back production to {}", image.tag()),
-            format!("No downtime expected. {} replaces {running_tag}, which stops serving once {} is healthy. Database changes made by newer releases are not undone.", image.tag(), image.tag()),
-            Plan::rollback(&service, image.tag()),
-            RunParams::Rollback(ImageParams {
-                image: image_reference(state, &image.digest)?,
-                digest: image.digest.clone(),
-                tag: image.tag().to_owned(),
-                snapshot_id: None,
-            }),
-        ),
-        (Procedure::Restart, _) => (
-            "Rolling restart of production".to_owned(),
-            format!("No downtime expected: App Runner starts fresh instances of {running_tag} and moves traffic once they are healthy. Typically 3–5 minutes."),
-            Plan::restart(&service, &running_tag),
-            RunParams::Restart(RestartParams { tag: running_tag.clone() }),
-        ),
-        (Procedure::EmergencyRestart, _) => (
-            "Emergency restart of production".to_owned(),
-            "Drop is DOWN for every user from the pause until the resume completes — typically 1–3 minutes. Use it only when a rolling restart cannot help (the service is wedged).".to_owned(),
-            Plan::emergency_restart(&service, &running_tag),
-            RunParams::EmergencyRestart(RestartParams { tag: running_tag.clone() }),
-        ),
-        (Procedure::Scale, _) => {
-            let s = scaling.unwrap_or(Scaling { min: 1, max: 4 });
-            (
-                "Change production auto-scaling".to_owned(),
-                "No downtime expected: App Runner adds or removes instances within the new bounds. More instances cost more.".to_owned(),
-                Plan::scale(&service, s),
-                RunParams::Scale(ScaleParams { min: s.min, max: s.max }),
-            )
-        }
-        _ => return Err(AppError::Validation("Choose an image.".into())),
-    };
-    let running_known = running_image.is_some();
-    let page = ConfirmPage {
-        shell: Shell::new(state, user, Area::Deployments, heading.clone()),
-        environment: environment(state),
-        heading,
-        impact,
-        running: running_image,
-        running_reference: running.image.clone(),
-        chosen,
-        steps: plan.steps.iter().map(|s| s.title.clone()).collect(),
-        scaling,
-        scaling_error,
-        understood_error: None,
-        reason_error: None,
-        understand: match procedure {
-            Procedure::EmergencyRestart => {
-                Some("I understand Drop is down for every user until the service has resumed.")
-            }
-            Procedure::Deploy if !running_known => Some(
-                "I understand the image running now is unknown, so a failed deploy cannot be rolled back automatically.",
-            ),
-            _ => None,
-        },
-        reason_example: "e.g. release 2026-11-29, fixes payout retries",
-        active: runs::active_on(&state.pool, &target(state)).await?,
+    let running_fact = Fact::Running(running_image.clone(), running.image.clone());
+    let mut proposal = Proposal {
         procedure,
-        form: form.clone(),
+        heading: String::new(),
+        impact: String::new(),
+        dangerous: false,
+        environment: state.config.service_environment(),
+        facts: vec![running_fact],
+        understand: None,
+        reason: ReasonRule::Optional,
+        reason_example: "e.g. release 2026-11-29, fixes payout retries",
+        scale: None,
+        action: "/deployments/runs",
+        new: NewRun {
+            id: run,
+            target: state.config.service_target(),
+            environment: "production".into(),
+            params: RunParams::Restart(RestartParams { tag: running_tag.clone() }),
+            facts: json!({}),
+            reason: None,
+            plan: Plan::restart(&service, &running_tag),
+        },
     };
-    let new = NewRun {
-        id: run,
-        target: target(state),
-        environment: "production".into(),
-        params,
-        facts: json!({}),
-        reason: None,
-        plan,
-    };
-    Ok(Prepared { page, new })
+    let p = &mut proposal;
+    match procedure {
+        Procedure::Deploy => {
+            let image = chosen()?;
+            let snapshot = format!("{}-pre-deploy-{}", state.config.drop.instance(), run.stamp());
+            p.heading = format!("Deploy {} to production", image.tag());
+            p.impact = if running_image.is_some() {
+                format!(
+                    "No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. If health fails afterwards, the console rolls back to {running_tag}, the image running now."
+                )
+            } else {
+                p.understand = Some(Understand {
+                    statement: "I understand the image running now is unknown, so a failed deploy cannot be rolled back automatically.",
+                    missing: "Tick the box to confirm that you deploy without an automatic rollback.",
+                });
+                "No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. The image running now cannot be identified in ECR, so if health fails afterwards there is NO automatic rollback: you would have to choose an image to roll back to.".to_owned()
+            };
+            p.reason = ReasonRule::Required("why you deploy (the release, the fix): it goes to the audit log");
+            p.new.plan = Plan::deploy(&service, image.tag(), &snapshot, state.config.runs.maintenance_window_minutes);
+            p.new.params = RunParams::Deploy(image_params(&image, Some(snapshot))?);
+            p.facts.push(Fact::WillRun(image));
+        }
+        Procedure::Rollback => {
+            let image = chosen()?;
+            p.heading = format!("Roll back production to {}", image.tag());
+            p.impact = format!(
+                "No downtime expected. {} replaces {running_tag}, which stops serving once {} is healthy. Database changes made by newer releases are not undone.",
+                image.tag(),
+                image.tag()
+            );
+            p.new.plan = Plan::rollback(&service, image.tag());
+            p.new.params = RunParams::Rollback(image_params(&image, None)?);
+            p.facts.push(Fact::WillRun(image));
+        }
+        Procedure::Restart => {
+            p.heading = "Rolling restart of production".to_owned();
+            p.impact = format!(
+                "No downtime expected: App Runner starts fresh instances of {running_tag} and moves traffic once they are healthy. Typically 3–5 minutes."
+            );
+        }
+        Procedure::EmergencyRestart => {
+            p.heading = "Emergency restart of production".to_owned();
+            p.impact = "Drop is DOWN for every user from the pause until the resume completes — typically 1–3 minutes. Use it only when a rolling restart cannot help (the service is wedged).".to_owned();
+            p.dangerous = true;
+            p.understand = Some(Understand {
+                statement: "I understand Drop is down for every user until the service has resumed.",
+                missing: "Tick the box to confirm that Drop will be down during the restart.",
+            });
+            p.new.plan = Plan::emergency_restart(&service, &running_tag);
+            p.new.params = RunParams::EmergencyRestart(RestartParams { tag: running_tag.clone() });
+        }
+        Procedure::Scale => {
+            let now = bounded(LIMIT, state.cloud.app_runner.scaling()).await.ok();
+            let (chosen, error) = match (form.min.trim().parse::<i32>(), form.max.trim().parse::<i32>()) {
+                (Ok(min), Ok(max)) if (1..=25).contains(&min) && (min..=25).contains(&max) => {
+                    (Some(Scaling { min, max }), None)
+                }
+                _ if form.min.trim().is_empty() && form.max.trim().is_empty() => (now, None),
+                _ => (
+                    now,
+                    Some("Give whole numbers: at least 1 instance, at most 25, minimum not above maximum.".into()),
+                ),
+            };
+            let s = chosen.unwrap_or(Scaling { min: 1, max: 4 });
+            p.heading = "Change production auto-scaling".to_owned();
+            p.impact = "No downtime expected: App Runner adds or removes instances within the new bounds. More instances cost more.".to_owned();
+            p.scale = Some(ScaleChoice { now, error });
+            p.new.plan = Plan::scale(&service, s);
+            p.new.params = RunParams::Scale(ScaleParams { min: s.min, max: s.max });
+        }
+        _ => return Err(unknown()),
+    }
+    Ok(proposal)
 }
 
 /// `GET /deployments/confirm?procedure=…`: what will happen, where, and the button.
@@ -378,20 +296,10 @@ pub async fn confirm(
     State(state): State<AppState>,
     user: CurrentUser,
     session: tower_sessions::Session,
-    Query(mut form): Query<RunForm>,
+    Query(form): Query<RunForm>,
 ) -> Result<Html<String>, AppError> {
-    // Back from a step-up sign-in: everything typed before it is filled in again.
-    let stash = crate::auth::take_stashed_form(&session, "/deployments/confirm").await;
-    for (name, field) in [
-        ("reason", &mut form.reason),
-        ("understood", &mut form.understood),
-        ("min", &mut form.min),
-        ("max", &mut form.max),
-        ("run", &mut form.run),
-    ] {
-        stash.restore(name, field);
-    }
-    render(&prepare(&state, &user, form).await?.page)
+    let form = form.restored(&session, "/deployments/confirm").await;
+    confirm::show(&state, &user, propose(&state, &form).await?, form).await
 }
 
 /// `POST /deployments/runs`: start the confirmed run and follow it.
@@ -401,97 +309,5 @@ pub async fn start(
     ctx: AuditContext,
     Form(form): Form<RunForm>,
 ) -> Result<Response, AppError> {
-    let Prepared { mut page, mut new } = prepare(&state, &user, form.clone()).await?;
-    if page.understand.is_some() && form.understood != "yes" {
-        page.understood_error = Some(match page.procedure {
-            Procedure::EmergencyRestart => "Tick the box to confirm that Drop will be down during the restart.".into(),
-            _ => "Tick the box to confirm that you deploy without an automatic rollback.".into(),
-        });
-    }
-    if page.procedure == Procedure::Scale && page.scaling_error.is_none() && form.min.trim().is_empty() {
-        page.scaling_error = Some("Give the minimum and maximum number of instances.".into());
-    }
-    let reason = if page.procedure == Procedure::Deploy {
-        Reason::parse(&form.reason, "why you deploy (the release, the fix): it goes to the audit log").map(Some)
-    } else {
-        Reason::optional(&form.reason, "the reason")
-    };
-    match reason {
-        Ok(reason) => new.reason = reason,
-        Err(e) => page.reason_error = Some(e),
-    }
-    if page.scaling_error.is_some() || page.understood_error.is_some() || page.reason_error.is_some() {
-        let mut response = render(&page)?.into_response();
-        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-        return Ok(response);
-    }
-    let id = runs::start(&state.pool, &ctx, &user, new).await?;
-    Ok(Redirect::to(&format!("/runs/{id}")).into_response())
-}
-
-/// A manual snapshot or a restore drill of Drop's RDS instance.
-async fn prepare_database(
-    state: &AppState,
-    user: &CurrentUser,
-    form: RunForm,
-    procedure: Procedure,
-    run: RunId,
-) -> Result<Prepared, AppError> {
-    let instance = state.config.drop.instance().to_owned();
-    let (heading, impact, plan, params) = if procedure == Procedure::Snapshot {
-        let id = format!("{instance}-manual-{}", run.stamp());
-        (
-            format!("Take a manual snapshot of {instance}"),
-            "No downtime: RDS snapshots a single-AZ instance with a brief I/O pause, a Multi-AZ one from its standby. Manual snapshots are kept until deleted.".to_owned(),
-            Plan::snapshot(&instance, &id),
-            RunParams::Snapshot(SnapshotParams { snapshot_id: id }),
-        )
-    } else {
-        let snapshots = bounded(LIMIT, state.cloud.rds.snapshots()).await.map_err(|e| {
-            AppError::Unavailable(format!("The snapshots cannot be read, so nothing can be planned: {e}"))
-        })?;
-        let newest =
-            snapshots
-                .iter()
-                .filter(|s| s.automated && s.status == "available")
-                .max_by_key(|s| s.created_at)
-                .ok_or_else(|| AppError::Conflict("There is no available automated snapshot to restore.".into()))?;
-        let drill = format!("{instance}-restore-drill-{}", run.stamp());
-        (
-            format!("Restore drill from {}", newest.id),
-            format!(
-                "Drop is not touched. A temporary instance {drill} is created from the newest automated snapshot (taken {}), checked, and deleted again — even if a step fails. It costs money while it exists (typically 15–30 minutes).",
-                newest.created_at.format("%Y-%m-%d %H:%M UTC")
-            ),
-            Plan::restore_drill(&newest.id, &drill),
-            RunParams::RestoreDrill(DrillParams { from_snapshot: newest.id.clone(), drill_instance: drill }),
-        )
-    };
-    let environment = format!(
-        "production — RDS instance {instance} in {}",
-        state.config.aws.region.as_deref().unwrap_or("an unconfigured region")
-    );
-    let target = format!("rds:{instance}");
-    let page = ConfirmPage {
-        shell: Shell::new(state, user, Area::Database, heading.clone()),
-        environment,
-        heading,
-        impact,
-        running: None,
-        running_reference: String::new(),
-        chosen: None,
-        steps: plan.steps.iter().map(|s| s.title.clone()).collect(),
-        scaling: None,
-        scaling_error: None,
-        understood_error: None,
-        reason_error: None,
-        understand: None,
-        reason_example: "e.g. before the manual data fix, or: monthly check",
-        active: runs::active_on(&state.pool, &target).await?,
-        procedure,
-        form: form.clone(),
-    };
-    let new =
-        NewRun { id: run, target, environment: "production".into(), params, facts: json!({}), reason: None, plan };
-    Ok(Prepared { page, new })
+    confirm::start(&state, &user, &ctx, propose(&state, &form).await?, form).await
 }

@@ -8,6 +8,7 @@
 //! after, reads the current state before acting, and so can be resumed by another replica
 //! after a crash without repeating a side effect.
 
+pub mod confirm;
 mod db;
 pub mod pages;
 pub mod params;

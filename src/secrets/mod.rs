@@ -5,20 +5,20 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Response};
 use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::{AuditContext, Reason};
+use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{bounded, reference_tag, tag_of};
 use crate::error::AppError;
+use crate::runs::confirm::{self, Fact, Proposal, ReasonRule, RunForm, Understand};
 use crate::runs::params::RotationParams;
 use crate::runs::rotation::Rotated;
-use crate::runs::{self, NewRun, Plan, Run, RunId, RunParams};
+use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
 use crate::state::AppState;
 use crate::web::{Area, Shell, render};
 
@@ -188,52 +188,9 @@ pub async fn show_secrets(
     })
 }
 
-#[derive(Deserialize, Default, Clone)]
-pub struct RotationForm {
-    #[serde(default)]
-    pub secret: String,
-    #[serde(default)]
-    pub reason: String,
-    #[serde(default)]
-    pub understood: String,
-    /// The run's id, chosen when the confirmation was shown ([`RunId`]).
-    #[serde(default)]
-    pub run: String,
-}
-
-#[derive(Template)]
-#[template(path = "secrets/confirm.html")]
-pub struct RotationConfirmPage {
-    pub shell: Shell,
-    pub form: RotationForm,
-    pub heading: String,
-    pub environment: String,
-    pub secret_id: String,
-    pub impact: &'static str,
-    pub understand: Option<&'static str>,
-    pub reason_example: &'static str,
-    pub steps: Vec<String>,
-    pub understood_error: Option<String>,
-    /// Next to the reason field: every reason is bounded.
-    pub reason_error: Option<String>,
-    pub active: Option<Run>,
-}
-
-impl RotationConfirmPage {
-    /// A reason is asked for, not required, for a rotation.
-    pub fn reason_required(&self) -> bool {
-        false
-    }
-}
-
-struct PreparedRotation {
-    page: RotationConfirmPage,
-    new: NewRun,
-}
-
-async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Result<PreparedRotation, AppError> {
+/// The confirmation of a rotation: what rotating this secret does, and the run it starts.
+async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
     let run = RunId::from_form(&form.run)?;
-    let form = RotationForm { run: run.to_string(), ..form };
     let d = &state.config.drop;
     let (rotated, secret_id) = match form.secret.as_str() {
         "jwt_secret" => (Rotated::JwtSecret, d.jwt_secret_id.clone()),
@@ -255,58 +212,64 @@ async fn prepare(state: &AppState, user: &CurrentUser, form: RotationForm) -> Re
     let tag = tag_of(&images.unwrap_or_default(), &running.image)
         .or_else(|| reference_tag(&running.image))
         .unwrap_or_else(|| "the running image".into());
-    let service = state.config.drop.service_name().to_owned();
-    let instance = d.instance().to_owned();
-    let (plan, heading, impact, understand) = match rotated {
+    let service = d.service_name().to_owned();
+    let (procedure, plan, heading, impact, understand) = match rotated {
         Rotated::JwtSecret => (
+            Procedure::RotateJwtSecret,
             Plan::rotate_jwt_secret(&service, &secret_id, &tag),
-            "Rotate JWT_SECRET in production".to_owned(),
+            "Rotate JWT_SECRET in production",
             "Every Drop user will be signed out. All sessions become invalid as soon as the app restarts with the new secret; customers sign in again with BankID. The app keeps serving throughout (rolling redeploy, 3–5 minutes).",
             "I understand that every Drop user will be signed out.",
         ),
         Rotated::DatabaseUrl => (
-            Plan::rotate_db_password(&service, &instance, &secret_id, &tag),
-            "Rotate the database master password in production".to_owned(),
+            Procedure::RotateDbPassword,
+            Plan::rotate_db_password(&service, d.instance(), &secret_id, &tag),
+            "Rotate the database master password in production",
             "New database connections need the new password from the moment RDS takes it until the app is redeployed with the new DATABASE_URL (a few minutes). If the run stops half-way, production cannot connect after its next restart: the run page says so, and resuming finishes it with the same password.",
             "I understand the rotation must run to completion once the password has changed.",
         ),
     };
-    let page = RotationConfirmPage {
-        shell: Shell::new(state, user, Area::Secrets, heading.clone()),
-        form: form.clone(),
-        heading,
-        environment: state.config.service_environment(),
+    let rotation = RotationParams {
+        rotated,
+        env_name: rotated.env_name().to_owned(),
         secret_id: secret_id.clone(),
-        impact,
-        understand: Some(understand),
-        reason_example: "e.g. scheduled rotation, or: suspected leak",
-        steps: plan.steps.iter().map(|s| s.title.clone()).collect(),
-        understood_error: None,
-        reason_error: None,
-        active: runs::active_on(&state.pool, &state.config.service_target()).await?,
+        version: Uuid::new_v4().to_string(),
+        tag,
     };
-    let new = NewRun {
-        id: run,
-        target: state.config.service_target(),
-        environment: "production".into(),
-        params: {
-            let rotation = RotationParams {
-                rotated,
-                env_name: rotated.env_name().to_owned(),
-                secret_id,
-                version: Uuid::new_v4().to_string(),
-                tag,
-            };
-            match rotated {
+    Ok(Proposal {
+        procedure,
+        heading: heading.to_owned(),
+        impact: impact.to_owned(),
+        dangerous: true,
+        environment: state.config.service_environment(),
+        facts: vec![
+            Fact::Code("Secret in AWS Secrets Manager", secret_id),
+            Fact::Text(
+                "New value",
+                "Generated by the console, stored only in Secrets Manager. It is never shown, logged or put in the audit log, which records its HMAC fingerprint.".into(),
+            ),
+        ],
+        understand: Some(Understand {
+            statement: understand,
+            missing: "Tick the box to confirm you have read what this rotation does.",
+        }),
+        reason: ReasonRule::Optional,
+        reason_example: "e.g. scheduled rotation, or: suspected leak",
+        scale: None,
+        action: "/secrets/rotations",
+        new: NewRun {
+            id: run,
+            target: state.config.service_target(),
+            environment: "production".into(),
+            params: match rotated {
                 Rotated::JwtSecret => RunParams::RotateJwtSecret(rotation),
                 Rotated::DatabaseUrl => RunParams::RotateDbPassword(rotation),
-            }
+            },
+            facts: json!({}),
+            reason: None,
+            plan,
         },
-        facts: json!({}),
-        reason: None,
-        plan,
-    };
-    Ok(PreparedRotation { page, new })
+    })
 }
 
 /// `GET /secrets/rotate?secret=…`: what rotating does, where, and the button.
@@ -314,14 +277,10 @@ pub async fn confirm_rotation(
     State(state): State<AppState>,
     user: CurrentUser,
     session: tower_sessions::Session,
-    Query(mut form): Query<RotationForm>,
+    Query(form): Query<RunForm>,
 ) -> Result<Html<String>, AppError> {
-    // Back from a step-up sign-in: everything typed before it is filled in again.
-    let stash = crate::auth::take_stashed_form(&session, "/secrets/rotate").await;
-    for (name, field) in [("reason", &mut form.reason), ("understood", &mut form.understood), ("run", &mut form.run)] {
-        stash.restore(name, field);
-    }
-    render(&prepare(&state, &user, form).await?.page)
+    let form = form.restored(&session, "/secrets/rotate").await;
+    confirm::show(&state, &user, propose(&state, &form).await?, form).await
 }
 
 /// `POST /secrets/rotations`: start the confirmed rotation and follow it.
@@ -329,23 +288,9 @@ pub async fn start_rotation(
     State(state): State<AppState>,
     user: CurrentUser,
     ctx: AuditContext,
-    Form(form): Form<RotationForm>,
+    Form(form): Form<RunForm>,
 ) -> Result<Response, AppError> {
-    let PreparedRotation { mut page, mut new } = prepare(&state, &user, form.clone()).await?;
-    match Reason::optional(&form.reason, "the reason") {
-        Ok(reason) => new.reason = reason,
-        Err(e) => page.reason_error = Some(e),
-    }
-    if form.understood != "yes" || page.reason_error.is_some() {
-        if form.understood != "yes" {
-            page.understood_error = Some("Tick the box to confirm you have read what this rotation does.".into());
-        }
-        let mut response = render(&page)?.into_response();
-        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-        return Ok(response);
-    }
-    let id = runs::start(&state.pool, &ctx, &user, new).await?;
-    Ok(Redirect::to(&format!("/runs/{id}")).into_response())
+    confirm::start(&state, &user, &ctx, propose(&state, &form).await?, form).await
 }
 
 #[cfg(test)]

@@ -34,7 +34,12 @@ pub async fn start(app: &TestApp, fields: &[(&str, &str)]) -> Uuid {
     if fields.contains(&("procedure", "deploy")) && !fields.iter().any(|(k, _)| *k == "reason") {
         fields.push(("reason", "release 2026-12-02"));
     }
-    let page = app.submit("/deployments/runs", &fields).await;
+    // Each area starts its own runs: the database's snapshots and drills from its page.
+    let path = match fields.iter().find(|(k, _)| *k == "procedure") {
+        Some((_, "snapshot" | "restore_drill")) => "/database/runs",
+        _ => "/deployments/runs",
+    };
+    let page = app.submit(path, &fields).await;
     assert_eq!(page.status, 303, "the run did not start:\n{}", page.body);
     page.location().trim_start_matches("/runs/").parse().expect("a run id in the redirect")
 }
@@ -585,9 +590,9 @@ async fn a_deploy_needs_green_ci_when_ci_is_configured(pool: PgPool) {
 async fn a_manual_snapshot_and_a_restore_drill_from_the_database_page(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let page = app.visit("/database").await;
-    assert!(page.has("a[href='/deployments/confirm?procedure=snapshot']"));
+    assert!(page.has("a[href='/database/confirm?procedure=snapshot']"));
     assert!(page.texts("table.snapshots tbody tr").len() >= 7, "the nightly snapshots are listed");
-    let confirm = app.visit("/deployments/confirm?procedure=snapshot").await;
+    let confirm = app.visit("/database/confirm?procedure=snapshot").await;
     assert!(confirm.text("main").contains("production — RDS instance drop-db in eu-west-1"));
     assert!(!confirm.text("main").contains("Running now"), "a snapshot does not touch the service");
     let snapshot = start(&app, &[("procedure", "snapshot")]).await;
@@ -611,7 +616,7 @@ async fn a_manual_snapshot_and_a_restore_drill_from_the_database_page(pool: PgPo
     assert_eq!(app.state.cloud.rds.snapshot(&id).await.unwrap().unwrap().status, "available");
     assert!(app.visit("/database").await.has(&format!("tr[data-snapshot='{id}']")));
 
-    let confirm = app.visit("/deployments/confirm?procedure=restore_drill").await;
+    let confirm = app.visit("/database/confirm?procedure=restore_drill").await;
     assert!(confirm.text("main").contains("deleted again — even if a step fails"));
     let drill = start(&app, &[("procedure", "restore_drill"), ("reason", "monthly check")]).await;
     drive(&app).await;
@@ -626,7 +631,12 @@ async fn a_manual_snapshot_and_a_restore_drill_from_the_database_page(pool: PgPo
     assert!(app.visit("/database").await.has(&format!("tr[data-run='{drill}']")));
     // A deploy may run meanwhile: snapshots and drills lock the database, not the service.
     let run = start(&app, &[("procedure", "restart")]).await;
-    let meanwhile = app.submit("/deployments/runs", &[("procedure", "snapshot")]).await;
+    let meanwhile = app.submit("/database/runs", &[("procedure", "snapshot")]).await;
+    assert_eq!(
+        app.submit("/deployments/runs", &[("procedure", "snapshot")]).await.status,
+        422,
+        "each area starts only its own procedures"
+    );
     assert_eq!(meanwhile.status, 303, "the database is free while the service restarts");
     drive(&app).await;
     assert_eq!(run_row(&pool, run).await.0, "succeeded");

@@ -1,0 +1,218 @@
+//! The one confirmation page every run passes through: what will happen, where, the steps,
+//! the run in the way (if any), and the button — with the reason and, where the impact needs
+//! it, a ticked statement.
+//!
+//! A feature works out a [`Proposal`] from what it was asked (`RunForm`) and the world as it
+//! is; [`show`] renders it, [`start`] checks the answers and starts the run it carries. The
+//! proposal is worked out again on POST from the same form, and the run id chosen when the
+//! page was shown (`run`) fixes every name derived from it, so what runs is what was shown.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{NewRun, Procedure, Run};
+use crate::audit::{AuditContext, Reason};
+use crate::auth::CurrentUser;
+use crate::cloud::{Image, Scaling};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::{Shell, render};
+
+/// What the person asked for, from the query string or the confirmation form. Each feature
+/// reads the fields its procedures need; the page sends back those that are set.
+#[derive(Deserialize, Default, Clone)]
+pub struct RunForm {
+    #[serde(default)]
+    pub procedure: String,
+    /// The image chosen for a deploy or rollback.
+    #[serde(default)]
+    pub digest: String,
+    /// The secret chosen for a rotation.
+    #[serde(default)]
+    pub secret: String,
+    #[serde(default)]
+    pub min: String,
+    #[serde(default)]
+    pub max: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub understood: String,
+    /// The run's id, chosen when the confirmation was shown ([`super::RunId`]).
+    #[serde(default)]
+    pub run: String,
+}
+
+impl RunForm {
+    /// Back from a step-up sign-in: everything typed before it is filled in again.
+    pub async fn restored(mut self, session: &Session, path: &str) -> Self {
+        let stash = crate::auth::take_stashed_form(session, path).await;
+        for (name, field) in [
+            ("reason", &mut self.reason),
+            ("understood", &mut self.understood),
+            ("min", &mut self.min),
+            ("max", &mut self.max),
+            ("run", &mut self.run),
+        ] {
+            stash.restore(name, field);
+        }
+        self
+    }
+}
+
+/// One line of "What will happen".
+pub enum Fact {
+    Text(&'static str, String),
+    /// A value shown as code: an id, a name in AWS.
+    Code(&'static str, String),
+    /// What the service runs now: the image ECR knows, or the reference it does not.
+    Running(Option<Image>, String),
+    /// The image the run puts in place.
+    WillRun(Image),
+}
+
+/// A statement the person must tick, and what to say when they did not.
+pub struct Understand {
+    pub statement: &'static str,
+    pub missing: &'static str,
+}
+
+/// Whether the run must say why.
+pub enum ReasonRule {
+    /// Required; the words say what the reason is about.
+    Required(&'static str),
+    Optional,
+}
+
+/// The number of instances, for a scaling run: as App Runner has them now, and what is wrong
+/// with the numbers given.
+pub struct ScaleChoice {
+    pub now: Option<Scaling>,
+    pub error: Option<String>,
+}
+
+/// Everything a run's confirmation shows and the run it starts when confirmed.
+pub struct Proposal {
+    pub procedure: Procedure,
+    pub heading: String,
+    pub impact: String,
+    /// The impact is an outage or cannot be stopped half-way: said in red, on a red button.
+    pub dangerous: bool,
+    pub environment: String,
+    pub facts: Vec<Fact>,
+    pub understand: Option<Understand>,
+    pub reason: ReasonRule,
+    pub reason_example: &'static str,
+    pub scale: Option<ScaleChoice>,
+    /// Where the form posts: the feature's start route.
+    pub action: &'static str,
+    pub new: NewRun,
+}
+
+#[derive(Template)]
+#[template(path = "runs/confirm.html")]
+pub struct ConfirmPage {
+    pub shell: Shell,
+    pub form: RunForm,
+    pub proposal: Proposal,
+    pub steps: Vec<String>,
+    pub active: Option<Run>,
+    pub reason_error: Option<String>,
+    pub understood_error: Option<String>,
+}
+
+impl ConfirmPage {
+    pub fn reason_required(&self) -> bool {
+        matches!(self.proposal.reason, ReasonRule::Required(_))
+    }
+
+    pub fn scaling_error(&self) -> Option<&str> {
+        self.proposal.scale.as_ref()?.error.as_deref()
+    }
+
+    /// The number shown in a scaling field: what was typed, else what App Runner has now.
+    pub fn scaling_value(&self, typed: &str, now: fn(&Scaling) -> i32) -> String {
+        if !typed.is_empty() {
+            return typed.to_owned();
+        }
+        self.proposal.scale.as_ref().and_then(|s| s.now.as_ref()).map(|s| now(s).to_string()).unwrap_or_default()
+    }
+
+    pub fn min_of(s: &Scaling) -> i32 {
+        s.min
+    }
+
+    pub fn max_of(s: &Scaling) -> i32 {
+        s.max
+    }
+}
+
+async fn page(
+    state: &AppState,
+    user: &CurrentUser,
+    proposal: Proposal,
+    form: RunForm,
+) -> Result<ConfirmPage, AppError> {
+    let form = RunForm { run: proposal.new.id.to_string(), ..form };
+    Ok(ConfirmPage {
+        shell: Shell::new(state, user, proposal.procedure.area(), proposal.heading.clone()),
+        steps: proposal.new.plan.steps.iter().map(|s| s.title.clone()).collect(),
+        active: super::active_on(&state.pool, &proposal.new.target).await?,
+        form,
+        proposal,
+        reason_error: None,
+        understood_error: None,
+    })
+}
+
+/// `GET` of a confirmation: what will happen, and the button.
+pub async fn show(
+    state: &AppState,
+    user: &CurrentUser,
+    proposal: Proposal,
+    form: RunForm,
+) -> Result<Html<String>, AppError> {
+    render(&page(state, user, proposal, form).await?)
+}
+
+/// `POST` of a confirmation: the answers checked (a 422 re-render keeps what was typed and
+/// says what is missing next to it), then the run started and followed.
+pub async fn start(
+    state: &AppState,
+    user: &CurrentUser,
+    ctx: &AuditContext,
+    proposal: Proposal,
+    form: RunForm,
+) -> Result<Response, AppError> {
+    let mut page = page(state, user, proposal, form).await?;
+    let form = &page.form;
+    if let Some(understand) = &page.proposal.understand
+        && form.understood != "yes"
+    {
+        page.understood_error = Some(understand.missing.to_owned());
+    }
+    if let Some(scale) = &mut page.proposal.scale
+        && scale.error.is_none()
+        && form.min.trim().is_empty()
+    {
+        scale.error = Some("Give the minimum and maximum number of instances.".into());
+    }
+    let reason = match page.proposal.reason {
+        ReasonRule::Required(what) => Reason::parse(&form.reason, what).map(Some),
+        ReasonRule::Optional => Reason::optional(&form.reason, "the reason"),
+    };
+    match reason {
+        Ok(reason) => page.proposal.new.reason = reason,
+        Err(e) => page.reason_error = Some(e),
+    }
+    if page.scaling_error().is_some() || page.understood_error.is_some() || page.reason_error.is_some() {
+        let mut response = render(&page)?.into_response();
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(response);
+    }
+    let id = super::start(&state.pool, ctx, user, page.proposal.new).await?;
+    Ok(Redirect::to(&format!("/runs/{id}")).into_response())
+}
