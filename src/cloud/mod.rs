@@ -320,8 +320,8 @@ pub struct Cloud {
     pub ci: Option<Arc<dyn hooks::Ci>>,
     /// The monitoring relay for maintenance windows, when configured.
     pub relay: Option<Arc<dyn hooks::MaintenanceRelay>>,
-    /// The simulator, when that is what is plugged in (demo and training).
-    pub sim: Option<Arc<sim::Simulator>>,
+    /// Whether the simulator is what is plugged in (demo and training).
+    simulated: bool,
 }
 
 impl Cloud {
@@ -335,9 +335,9 @@ impl Cloud {
             logs: sim.clone(),
             ecr: sim.clone(),
             secrets: sim.clone(),
-            ci: None,
-            relay: None,
-            sim: Some(sim),
+            ci: Some(sim.clone()),
+            relay: Some(sim),
+            simulated: true,
         }
     }
 
@@ -355,19 +355,20 @@ impl Cloud {
             anchors: aws,
             ci: None,
             relay: None,
-            sim: None,
+            simulated: false,
         }
     }
 
     /// Whether the simulator is plugged in (demo and training): its fault switches exist.
     pub fn is_simulated(&self) -> bool {
-        self.sim.is_some()
+        self.simulated
     }
 
-    /// CI and the monitoring relay as configured, where no adapter was plugged in already.
+    /// CI and the monitoring relay as configured; without a configuration, what was plugged
+    /// in (the simulator plays both in demo mode).
     pub fn with_hooks(mut self, runs: &crate::config::RunsConfig) -> Self {
-        self.ci = self.ci.or_else(|| hooks::ci_from(runs));
-        self.relay = self.relay.or_else(|| hooks::relay_from(runs));
+        self.ci = hooks::ci_from(runs).or(self.ci);
+        self.relay = hooks::relay_from(runs).or(self.relay);
         self
     }
 
@@ -386,7 +387,7 @@ impl Cloud {
             anchors: none,
             ci: None,
             relay: None,
-            sim: None,
+            simulated: false,
         }
     }
 }

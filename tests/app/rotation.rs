@@ -33,8 +33,10 @@ async fn oncall(pool: PgPool) -> TestApp {
     app
 }
 
-pub fn sim(app: &TestApp) -> &Simulator {
-    app.state.cloud.sim.as_deref().expect("demo mode simulates AWS")
+/// The simulated world the console under test talks to (its state is in the database).
+pub fn sim(app: &TestApp) -> Simulator {
+    assert!(app.state.cloud.is_simulated(), "demo mode simulates AWS");
+    Simulator::new(app.state.pool.clone(), &app.state.config)
 }
 
 pub async fn current(app: &TestApp, id: &str) -> String {

@@ -586,6 +586,58 @@ async fn a_deploy_needs_green_ci_when_ci_is_configured(pool: PgPool) {
     assert_eq!(run_row(&pool, deploy).await.0, "succeeded");
 }
 
+/// In demo mode the simulator plays CI and the monitoring relay, so training meets both: a red
+/// CI stops a deploy before anything changes; a relay that is down is said in the run, which
+/// carries on.
+#[sqlx::test]
+async fn in_demo_mode_the_simulator_plays_ci_and_the_monitoring_relay(pool: PgPool) {
+    let app = oncall(pool.clone()).await;
+    let window = |run: Uuid| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "select state ->> 'webhook' from console.run_steps where run_id = $1 and name = 'open_window'",
+            )
+            .bind(run)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let switch = |name: &'static str, on: bool| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(
+                "insert into console.sim_faults (name, active, changed_by) values ($1, $2, 'test')
+                 on conflict (name) do update set active = excluded.active",
+            )
+            .bind(name)
+            .bind(on)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    switch("ci_failing", true).await;
+    let newest = digest(&app, "b2e9f14").await;
+    let red = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
+    drive(&app).await;
+    assert!(run_row(&pool, red).await.1.unwrap().contains("CI is not green for b2e9f14 (state: failure)"));
+    assert_eq!(operations_during(&pool, red, "UPDATE_SERVICE").await, 0, "nothing was changed");
+    switch("ci_failing", false).await;
+    switch("monitoring_unreachable", true).await;
+    let unannounced = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, unannounced).await.0, "succeeded", "a relay that is down does not stop a deploy");
+    assert_eq!(window(unannounced).await, "did not answer");
+    switch("monitoring_unreachable", false).await;
+    let older = digest(&app, "7f3c2a1").await;
+    let announced = start(&app, &[("procedure", "deploy"), ("digest", &older)]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, announced).await.0, "succeeded");
+    assert_eq!(window(announced).await, "told");
+}
+
 #[sqlx::test]
 async fn a_manual_snapshot_and_a_restore_drill_from_the_database_page(pool: PgPool) {
     let app = oncall(pool.clone()).await;
