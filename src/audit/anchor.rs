@@ -39,7 +39,7 @@ fn signature(config: &Config, a: &Anchor) -> String {
 
 /// Publish the head of each chain that has rows; returns what was published.
 pub async fn publish(pool: &PgPool, anchors: &dyn AuditAnchors, config: &Config) -> anyhow::Result<Vec<Anchor>> {
-    let database: String = sqlx::query_scalar("select current_database()::text").fetch_one(pool).await?;
+    let database = db::database_name(pool).await?;
     let mut published = Vec::new();
     for chain in Chain::ALL {
         let (seq, hash) = db::chain_head(pool, chain).await?;
@@ -71,7 +71,7 @@ pub struct Check {
 /// Check the chains against every anchor published for this database: each must be signed
 /// with the audit key, and the row it names must still have the hash it had.
 pub async fn check(pool: &PgPool, anchors: &dyn AuditAnchors, config: &Config) -> anyhow::Result<Check> {
-    let database: String = sqlx::query_scalar("select current_database()::text").fetch_one(pool).await?;
+    let database = db::database_name(pool).await?;
     let mut result = Check::default();
     for line in anchors.published().await? {
         let Ok(anchor) = serde_json::from_str::<Anchor>(&line) else {

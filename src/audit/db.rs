@@ -506,3 +506,8 @@ pub async fn is_open_intent(conn: &mut PgConnection, id: i64) -> Result<bool, sq
     .fetch_one(conn)
     .await
 }
+
+/// The database's own name: anchors say which database's chains they pin.
+pub async fn database_name(pool: &sqlx::PgPool) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar!(r#"select current_database()::text as "name!""#).fetch_one(pool).await
+}

@@ -267,3 +267,63 @@ pub async fn live_sessions(
     .fetch_all(db)
     .await
 }
+
+/// The web sessions' table, for [`super::store::PgSessionStore`]. Inserts a new session
+/// unless the id is taken (then `false`: the store draws another).
+pub async fn insert_session(
+    pool: &sqlx::PgPool,
+    id: &str,
+    data: serde_json::Value,
+    expiry: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query!(
+        "insert into console.web_sessions (id, data, expiry_date) values ($1, $2, $3) on conflict (id) do nothing",
+        id,
+        data,
+        expiry,
+    )
+    .execute(pool)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+pub async fn save_session(
+    pool: &sqlx::PgPool,
+    id: &str,
+    data: serde_json::Value,
+    expiry: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into console.web_sessions (id, data, expiry_date) values ($1, $2, $3)
+         on conflict (id) do update set data = excluded.data, expiry_date = excluded.expiry_date",
+        id,
+        data,
+        expiry,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A session's data and expiry, unless it has expired.
+pub async fn load_session(
+    pool: &sqlx::PgPool,
+    id: &str,
+) -> Result<Option<(serde_json::Value, DateTime<Utc>)>, sqlx::Error> {
+    let row =
+        sqlx::query!("select data, expiry_date from console.web_sessions where id = $1 and expiry_date > now()", id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|r| (r.data, r.expiry_date)))
+}
+
+pub async fn delete_session(pool: &sqlx::PgPool, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!("delete from console.web_sessions where id = $1", id).execute(pool).await?;
+    Ok(())
+}
+
+/// Remove sessions past their expiry; returns how many.
+pub async fn delete_expired_sessions(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!("delete from console.web_sessions where expiry_date < now()").execute(pool).await?;
+    Ok(done.rows_affected())
+}

@@ -1,4 +1,5 @@
-//! tower-sessions' store in `console.web_sessions`, with compile-checked queries.
+//! tower-sessions' store in `console.web_sessions`, with compile-checked queries (in
+//! `auth::db`).
 //!
 //! The published sqlx store enables sqlx's `time` feature, which turns every timestamp of
 //! every query in this crate into `time::OffsetDateTime`; this one keeps the crate on chrono.
@@ -9,6 +10,8 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
+
+use super::db;
 
 #[derive(Clone, Debug)]
 pub struct PgSessionStore {
@@ -22,9 +25,7 @@ impl PgSessionStore {
 
     /// Remove records past their expiry; returns how many.
     pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
-        let done =
-            sqlx::query!("delete from console.web_sessions where expiry_date < now()").execute(&self.pool).await?;
-        Ok(done.rows_affected())
+        db::delete_expired_sessions(&self.pool).await
     }
 }
 
@@ -44,16 +45,11 @@ fn encode(record: &Record) -> Result<serde_json::Value, session_store::Error> {
 impl SessionStore for PgSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         loop {
-            let inserted = sqlx::query!(
-                "insert into console.web_sessions (id, data, expiry_date) values ($1, $2, $3) on conflict (id) do nothing",
-                record.id.to_string(),
-                encode(record)?,
-                to_chrono(record.expiry_date),
-            )
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-            if inserted.rows_affected() == 1 {
+            let id = record.id.to_string();
+            let inserted = db::insert_session(&self.pool, &id, encode(record)?, to_chrono(record.expiry_date))
+                .await
+                .map_err(backend)?;
+            if inserted {
                 return Ok(());
             }
             // An id collision: draw another.
@@ -62,39 +58,21 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        sqlx::query!(
-            "insert into console.web_sessions (id, data, expiry_date) values ($1, $2, $3)
-             on conflict (id) do update set data = excluded.data, expiry_date = excluded.expiry_date",
-            record.id.to_string(),
-            encode(record)?,
-            to_chrono(record.expiry_date),
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        db::save_session(&self.pool, &record.id.to_string(), encode(record)?, to_chrono(record.expiry_date))
+            .await
+            .map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row = sqlx::query!(
-            "select data, expiry_date from console.web_sessions where id = $1 and expiry_date > now()",
-            id.to_string()
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let data = serde_json::from_value(row.data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
-        let expiry_date = OffsetDateTime::from_unix_timestamp(row.expiry_date.timestamp())
+        let row = db::load_session(&self.pool, &id.to_string()).await.map_err(backend)?;
+        let Some((data, expiry)) = row else { return Ok(None) };
+        let data = serde_json::from_value(data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = OffsetDateTime::from_unix_timestamp(expiry.timestamp())
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         Ok(Some(Record { id: *id, data, expiry_date }))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query!("delete from console.web_sessions where id = $1", id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
+        db::delete_session(&self.pool, &id.to_string()).await.map_err(backend)
     }
 }

@@ -4,7 +4,10 @@
 //! Times are offsets from the moment of seeding, so "the last 24 hours" always has rows. The
 //! generator only ever runs on a database whose `users` table is empty.
 
+mod db;
 mod names;
+
+pub use db::{SeedInfo, seed_if_empty, seeded};
 
 use chrono::{DateTime, Duration, Utc};
 use rand::seq::SliceRandom;
@@ -12,8 +15,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use serde_json::json;
-use sha2::Digest;
-use sqlx::PgPool;
 
 /// The seed `cargo run` uses: the same people and numbers on every machine.
 pub const DEFAULT_SEED: u64 = 20_260_131;
@@ -325,177 +326,6 @@ pub fn generate(seed: u64, now: DateTime<Utc>) -> Dataset {
         });
     }
     data
-}
-
-/// Seed the database once: refuses if it holds people the generator did not write.
-pub async fn seed_if_empty(pool: &PgPool, seed: u64) -> anyhow::Result<SeedOutcome> {
-    let mut tx = pool.begin().await?;
-    // One seeder at a time, even with several console replicas starting together.
-    sqlx::query!("lock table console.demo_seed in exclusive mode").execute(&mut *tx).await?;
-    if sqlx::query_scalar!("select exists(select 1 from console.demo_seed) as \"seeded!\"").fetch_one(&mut *tx).await? {
-        return Ok(SeedOutcome::AlreadySeeded);
-    }
-    if sqlx::query_scalar!("select exists(select 1 from users) as \"any!\"").fetch_one(&mut *tx).await? {
-        return Ok(SeedOutcome::RefusedRealData);
-    }
-    let data = generate(seed, Utc::now());
-    insert(&mut tx, &data).await?;
-    sqlx::query!(
-        "insert into console.demo_seed (seed, users, transactions) values ($1, $2, $3)",
-        seed as i64,
-        data.users.len() as i32,
-        data.transactions.len() as i32,
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "insert into audit_log (actor, action, resource_type, resource_id, details) values ('system', 'demo_data_seeded', 'database', 'demo', $1)",
-        json!({ "seed": seed, "users": data.users.len(), "transactions": data.transactions.len() }),
-    )
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(SeedOutcome::Seeded { users: data.users.len(), transactions: data.transactions.len() })
-}
-
-/// The seeding recorded in this database, if any: (seed, when, users, transactions).
-pub async fn seeded(pool: &PgPool) -> Result<Option<SeedInfo>, sqlx::Error> {
-    sqlx::query_as!(
-        SeedInfo,
-        "select seed, seeded_at, users, transactions from console.demo_seed order by seeded_at desc limit 1"
-    )
-    .fetch_optional(pool)
-    .await
-}
-
-pub struct SeedInfo {
-    pub seed: i64,
-    pub seeded_at: DateTime<Utc>,
-    pub users: i32,
-    pub transactions: i32,
-}
-
-async fn insert(tx: &mut sqlx::PgConnection, d: &Dataset) -> Result<(), sqlx::Error> {
-    let u = &d.users;
-    sqlx::query!(
-        "insert into users (id, email, full_name, kyc_status, kyc_updated_at, auth_provider, created_at, deleted_at)
-         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::timestamptz[], $8::timestamptz[])",
-        &u.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
-        &u.iter().map(|x| x.email.clone()).collect::<Vec<_>>(),
-        &u.iter().map(|x| x.full_name.clone()).collect::<Vec<_>>(),
-        &u.iter().map(|x| x.kyc_status.to_owned()).collect::<Vec<_>>(),
-        &u.iter().map(|x| x.kyc_updated_at).collect::<Vec<_>>(),
-        &u.iter().map(|x| x.auth_provider.to_owned()).collect::<Vec<_>>(),
-        &u.iter().map(|x| x.created_at).collect::<Vec<_>>(),
-        &u.iter().map(|x| x.deleted_at).collect::<Vec<_>>() as _,
-    )
-    .execute(&mut *tx)
-    .await?;
-    let s = &d.sessions;
-    sqlx::query!(
-        "insert into sessions (id, user_id, revoked, created_at, last_seen_at)
-         select id, user_id, revoked, created_at, created_at from unnest($1::text[], $2::text[], $3::int2[], $4::timestamptz[]) as t(id, user_id, revoked, created_at)",
-        &s.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
-        &s.iter().map(|x| x.user_id.clone()).collect::<Vec<_>>(),
-        &s.iter().map(|x| x.revoked).collect::<Vec<_>>(),
-        &s.iter().map(|x| x.created_at).collect::<Vec<_>>(),
-    )
-    .execute(&mut *tx)
-    .await?;
-    let t = &d.transactions;
-    sqlx::query!(
-        "insert into transactions (id, user_id, type, status, send_amount, send_currency, receive_amount, receive_currency, recipient_country, failure_reason, created_at)
-         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::numeric[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])",
-        &t.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
-        &t.iter().map(|x| x.user_id.clone()).collect::<Vec<_>>(),
-        &t.iter().map(|x| x.kind.to_owned()).collect::<Vec<_>>(),
-        &t.iter().map(|x| x.status.to_owned()).collect::<Vec<_>>(),
-        &t.iter().map(|x| x.send_amount).collect::<Vec<_>>(),
-        &t.iter().map(|x| x.send_currency.to_owned()).collect::<Vec<_>>(),
-        &t.iter().map(|x| x.receive_amount).collect::<Vec<_>>(),
-        &t.iter().map(|x| x.receive_currency.to_owned()).collect::<Vec<_>>(),
-        &t.iter().map(|x| x.recipient_country.to_owned()).collect::<Vec<_>>(),
-        &t.iter().map(|x| x.failure_reason.map(str::to_owned)).collect::<Vec<_>>() as _,
-        &t.iter().map(|x| x.created_at).collect::<Vec<_>>(),
-    )
-    .execute(&mut *tx)
-    .await?;
-    let a = &d.alerts;
-    sqlx::query!(
-        "insert into aml_alerts (id, user_id, transaction_id, rule, status, created_at, reviewed_at, reviewer_notes, outcome)
-         select id, user_id, transaction_id, rule, case when reviewed_at is null then 'open' else 'closed' end, created_at,
-                reviewed_at, reviewer_notes, outcome
-         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[])
-           as t(id, user_id, transaction_id, rule, created_at, reviewed_at, reviewer_notes, outcome)",
-        &a.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
-        &a.iter().map(|x| x.user_id.clone()).collect::<Vec<_>>(),
-        &a.iter().map(|x| x.transaction_id.clone()).collect::<Vec<_>>() as _,
-        &a.iter().map(|x| x.rule.to_owned()).collect::<Vec<_>>(),
-        &a.iter().map(|x| x.created_at).collect::<Vec<_>>(),
-        &a.iter().map(|x| x.reviewed_at).collect::<Vec<_>>() as _,
-        &a.iter().map(|x| x.reviewer_notes.map(str::to_owned)).collect::<Vec<_>>() as _,
-        &a.iter().map(|x| x.outcome.map(str::to_owned)).collect::<Vec<_>>() as _,
-    )
-    .execute(&mut *tx)
-    .await?;
-    for r in &d.str_reports {
-        // A filed report is frozen as sent: its snapshot and hash are part of the row.
-        let filed = r.filed_at.is_some();
-        let snapshot = filed.then(|| r.details.clone());
-        let hash = snapshot.as_ref().map(|s| hex::encode(sha2::Sha256::digest(s.to_string().as_bytes())));
-        sqlx::query!(
-            "insert into str_reports (id, user_id, transaction_id, alert_id, status, details, created_at, filed_at,
-                                      drafted_by_name, approved_by_name, approved_at, filed_by_name, filing_reference,
-                                      filed_snapshot, filed_hash)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, 'Demo Compliance Officer',
-                     case when $8::timestamptz is null then null else 'Demo MLRO' end, $8,
-                     case when $8::timestamptz is null then null else 'Demo MLRO' end,
-                     case when $8::timestamptz is null then null else 'AR-DEMO-' || upper(substr($1, 5, 8)) end, $9, $10)",
-            r.id,
-            r.user_id,
-            r.transaction_id,
-            r.alert_id,
-            r.status,
-            r.details,
-            r.created_at,
-            r.filed_at,
-            snapshot,
-            hash,
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query!(
-            "insert into console.str_transactions (str_id, transaction_id) values ($1, $2)",
-            r.id,
-            r.transaction_id
-        )
-        .execute(&mut *tx)
-        .await?;
-        // Four eyes over the demo's officer, who is not a console user.
-        let kinds: &[&str] = if r.status == "pending_review" { &["drafted", "submitted"] } else { &["drafted"] };
-        sqlx::query!(
-            "insert into console.str_contributions (str_id, staff_id, staff_name, kind, content_sha256, at)
-             select $1, null, 'Demo Compliance Officer', k, console.str_content_sha256($1), $2 from unnest($3::text[]) k",
-            r.id,
-            r.created_at,
-            &kinds.iter().map(|k| k.to_string()).collect::<Vec<_>>()
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-    let r = &d.access_requests;
-    sqlx::query!(
-        "insert into data_access_requests (id, user_id, status, created_at, fulfilled_at)
-         select id, user_id, case when fulfilled_at is null then 'open' else 'fulfilled' end, created_at, fulfilled_at
-         from unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) as t(id, user_id, created_at, fulfilled_at)",
-        &r.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
-        &r.iter().map(|x| x.user_id.clone()).collect::<Vec<_>>(),
-        &r.iter().map(|x| x.created_at).collect::<Vec<_>>(),
-        &r.iter().map(|x| x.fulfilled_at).collect::<Vec<_>>() as _,
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! error rendering, security headers and static assets.
 
 pub mod assets;
+mod db;
 pub mod errors;
 pub mod forms;
 pub mod layers;

@@ -45,26 +45,13 @@ impl std::fmt::Display for Once {
 /// Where an earlier submission of this form by this person went, if there was one.
 pub async fn already(pool: &PgPool, once: Option<Once>, staff: Uuid) -> Result<Option<String>, sqlx::Error> {
     let Some(Once(token)) = once else { return Ok(None) };
-    sqlx::query_scalar!("select went_to from console.form_submissions where token = $1 and staff_id = $2", token, staff)
-        .fetch_optional(pool)
-        .await
+    super::db::submission_went_to(pool, token, staff).await
 }
 
 /// Record the submission, in the transaction of what it adds.
 pub async fn record(tx: &mut PgConnection, once: Option<Once>, staff: Uuid, went_to: &str) -> Result<(), sqlx::Error> {
     let Some(Once(token)) = once else { return Ok(()) };
-    sqlx::query!("delete from console.form_submissions where submitted_at < now() - interval '1 day'")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query!(
-        "insert into console.form_submissions (token, staff_id, went_to) values ($1, $2, $3)",
-        token,
-        staff,
-        went_to
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    super::db::record_submission(tx, token, staff, went_to).await
 }
 
 /// A submission that lost the race against its own twin: it was submitted already.
