@@ -7,6 +7,7 @@
 mod alerts;
 mod alerts_db;
 pub(crate) mod db;
+mod filing;
 mod gdpr;
 mod gdpr_db;
 mod people;
@@ -105,9 +106,9 @@ pub fn routes() -> Vec<Route> {
         Route::post("/compliance/str/{id}/submit", casework, reports::submit_report),
         Route::post("/compliance/str/{id}/approve", Access::Roles(MLRO), reports::approve_report).step_up(),
         Route::post("/compliance/str/{id}/return", Access::Roles(MLRO), reports::return_report),
-        Route::get("/compliance/str/{id}/print", casework, reports::print_report),
-        Route::get("/compliance/str/{id}/export.json", casework, reports::export_report),
-        Route::post("/compliance/str/{id}/file", Access::Roles(MLRO), reports::file_report).step_up(),
+        Route::get("/compliance/str/{id}/print", casework, filing::print_report),
+        Route::get("/compliance/str/{id}/export.json", casework, filing::export_report),
+        Route::post("/compliance/str/{id}/file", Access::Roles(MLRO), filing::file_report).step_up(),
     ]
 }
 
