@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::steps::Plan;
+use super::plan::Plan;
 use super::{LogLine, NewRun, Procedure, Run, RunParams, RunStatus, Step, StepStatus};
 use crate::audit::{AuditToken, Reason};
 use crate::auth::CurrentUser;

@@ -10,8 +10,10 @@
 
 pub mod confirm;
 mod db;
+pub mod facts;
 pub mod pages;
 pub mod params;
+pub mod plan;
 pub mod rotation;
 pub mod steps;
 pub mod worker;
@@ -32,7 +34,7 @@ pub use db::{
     operation_followed_elsewhere, steps,
 };
 pub use params::RunParams;
-pub use steps::{Plan, StepKind};
+pub use plan::{Plan, StepKind};
 
 crate::db::text_enum! {
     /// The procedures, as stored in `console.runs.procedure`.
@@ -282,10 +284,10 @@ impl Run {
                     .push((format!("/deployments/confirm?procedure={procedure}&digest={digest}"), "Try again".into()));
             }
         }
-        let previous = self.facts["previous_image"].as_str().and_then(|i| i.split_once('@')).map(|(_, d)| d);
+        let previous = facts::Fact::PreviousImage.of(&self.facts).and_then(|i| i.split_once('@')).map(|(_, d)| d);
         let rolled_back = self.outcome.as_deref().is_some_and(|o| o.contains("Rolled back automatically"));
         if let (Some(digest), false) = (previous, rolled_back) {
-            let tag = self.facts["previous_tag"].as_str().unwrap_or("the image before");
+            let tag = facts::Fact::PreviousTag.of(&self.facts).unwrap_or("the image before");
             actions.push((
                 format!("/deployments/confirm?procedure=rollback&digest={digest}"),
                 format!("Roll back to {tag}"),

@@ -7,6 +7,7 @@
 
 use serde_json::json;
 
+use super::facts::{Fact, learned};
 use super::steps::{Progress, StepContext, trouble};
 use crate::audit;
 use crate::config::Secret;
@@ -71,7 +72,10 @@ pub async fn stage(cx: &StepContext<'_>) -> Progress {
     let limit = cx.state.config.runs.retry_limit;
     match secrets.value(&id, Some(&version)).await {
         Ok(Some(existing)) => {
-            return Progress::Done(json!({ "staged": version, "fingerprint": fingerprint(&existing) }));
+            return Progress::Done(learned([
+                (Fact::Staged, version.into()),
+                (Fact::Fingerprint, fingerprint(&existing).into()),
+            ]));
         }
         Ok(None) => {}
         Err(e) => return trouble(cx, limit, e),
@@ -95,7 +99,9 @@ pub async fn stage(cx: &StepContext<'_>) -> Progress {
         }
     };
     match secrets.stage_value(&id, &version, &value).await {
-        Ok(()) => Progress::Done(json!({ "staged": version, "fingerprint": fingerprint(&value) })),
+        Ok(()) => {
+            Progress::Done(learned([(Fact::Staged, version.into()), (Fact::Fingerprint, fingerprint(&value).into())]))
+        }
         Err(e) => trouble(cx, limit, e),
     }
 }

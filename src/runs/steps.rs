@@ -8,321 +8,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::facts::{Fact, Slot, learned};
 use super::params::DrillParams;
+use super::plan::StepKind;
 use super::{Run, Step};
-use crate::cloud::{CloudError, Environment, Operation, Scaling, pinned, tag_of};
+use crate::cloud::{CloudError, Environment, Operation, pinned, tag_of};
 use crate::state::AppState;
-
-/// What a step does, as stored in `console.run_steps.name`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StepKind {
-    /// The service is RUNNING; records what runs before the change.
-    Precheck,
-    /// Start the pre-deploy snapshot (its id is the client token).
-    Snapshot,
-    WaitSnapshot,
-    OpenWindow,
-    /// Point the service at the run's image; App Runner deploys it.
-    DeployImage,
-    /// Redeploy the image the service is set to (rolling restart, rotations).
-    Redeploy,
-    WaitDeployment,
-    VerifyHealth,
-    /// Automatic rollback after failed health: point at the image that ran before.
-    RollbackImage,
-    WaitRollback,
-    VerifyRollback,
-    CloseWindow,
-    Pause,
-    WaitPaused,
-    Resume,
-    WaitResumed,
-    SetScaling,
-    WaitScaling,
-    /// Generate a new value and store it as the secret's pending version (never regenerated).
-    StageSecret,
-    /// Set the RDS master password to the one in the pending DATABASE_URL.
-    SetDbPassword,
-    WaitDbAvailable,
-    /// Make the pending version current: the app reads it on its next deployment.
-    PromoteSecret,
-    /// Restore a snapshot to the drill's temporary instance (its name is the client token).
-    RestoreDrill,
-    WaitDrillAvailable,
-    /// Delete the drill's temporary instance (runs even after a failure: no instance is left).
-    DeleteDrill,
-    WaitDrillDeleted,
-}
-
-impl StepKind {
-    pub const ALL: [StepKind; 26] = [
-        StepKind::Precheck,
-        StepKind::Snapshot,
-        StepKind::WaitSnapshot,
-        StepKind::OpenWindow,
-        StepKind::DeployImage,
-        StepKind::Redeploy,
-        StepKind::WaitDeployment,
-        StepKind::VerifyHealth,
-        StepKind::RollbackImage,
-        StepKind::WaitRollback,
-        StepKind::VerifyRollback,
-        StepKind::CloseWindow,
-        StepKind::Pause,
-        StepKind::WaitPaused,
-        StepKind::Resume,
-        StepKind::WaitResumed,
-        StepKind::SetScaling,
-        StepKind::WaitScaling,
-        StepKind::StageSecret,
-        StepKind::SetDbPassword,
-        StepKind::WaitDbAvailable,
-        StepKind::PromoteSecret,
-        StepKind::RestoreDrill,
-        StepKind::WaitDrillAvailable,
-        StepKind::DeleteDrill,
-        StepKind::WaitDrillDeleted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepKind::Precheck => "precheck",
-            StepKind::Snapshot => "snapshot",
-            StepKind::WaitSnapshot => "wait_snapshot",
-            StepKind::OpenWindow => "open_window",
-            StepKind::DeployImage => "deploy_image",
-            StepKind::Redeploy => "redeploy",
-            StepKind::WaitDeployment => "wait_deployment",
-            StepKind::VerifyHealth => "verify_health",
-            StepKind::RollbackImage => "rollback_image",
-            StepKind::WaitRollback => "wait_rollback",
-            StepKind::VerifyRollback => "verify_rollback",
-            StepKind::CloseWindow => "close_window",
-            StepKind::Pause => "pause",
-            StepKind::WaitPaused => "wait_paused",
-            StepKind::Resume => "resume",
-            StepKind::WaitResumed => "wait_resumed",
-            StepKind::SetScaling => "set_scaling",
-            StepKind::WaitScaling => "wait_scaling",
-            StepKind::StageSecret => "stage_secret",
-            StepKind::SetDbPassword => "set_db_password",
-            StepKind::WaitDbAvailable => "wait_db_available",
-            StepKind::PromoteSecret => "promote_secret",
-            StepKind::RestoreDrill => "restore_drill",
-            StepKind::WaitDrillAvailable => "wait_drill_available",
-            StepKind::DeleteDrill => "delete_drill",
-            StepKind::WaitDrillDeleted => "wait_drill_deleted",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
-    /// Whether the step is a point of no return: once it has started, stopping the run
-    /// would leave production inconsistent, so the run may no longer be cancelled and finishes
-    /// on its own. The text says what stopping would leave behind.
-    pub fn commits(self) -> Option<&'static str> {
-        match self {
-            StepKind::SetDbPassword => Some(
-                "RDS would keep the new password while the app's DATABASE_URL holds the old one, and the next restart of Drop could not connect",
-            ),
-            StepKind::PromoteSecret => {
-                Some("the new secret would be current while the app still runs with the old one")
-            }
-            StepKind::DeployImage | StepKind::RollbackImage | StepKind::Redeploy => {
-                Some("the new version would go live with no health check and no automatic rollback")
-            }
-            StepKind::SetScaling => Some("the scaling change would be applied without being checked"),
-            _ => None,
-        }
-    }
-
-    /// For a step that waits for an App Runner operation: the steps that may have started it.
-    pub fn started_by(self) -> &'static [StepKind] {
-        match self {
-            StepKind::WaitRollback => &[StepKind::RollbackImage],
-            StepKind::WaitPaused => &[StepKind::Pause],
-            StepKind::WaitResumed => &[StepKind::Resume],
-            StepKind::WaitScaling => &[StepKind::SetScaling],
-            StepKind::WaitDeployment => &[StepKind::DeployImage, StepKind::Redeploy],
-            _ => &[],
-        }
-    }
-
-    /// The audit action of the step's intent and outcome.
-    pub fn action(self) -> &'static str {
-        match self {
-            StepKind::Precheck => "run_precheck",
-            StepKind::Snapshot => "rds_snapshot_create",
-            StepKind::WaitSnapshot | StepKind::WaitDeployment | StepKind::WaitRollback => "run_wait",
-            StepKind::WaitPaused | StepKind::WaitResumed | StepKind::WaitScaling | StepKind::WaitDbAvailable => {
-                "run_wait"
-            }
-            StepKind::OpenWindow => "maintenance_window_open",
-            StepKind::CloseWindow => "maintenance_window_close",
-            StepKind::DeployImage => "apprunner_deploy_image",
-            StepKind::RollbackImage => "apprunner_rollback_image",
-            StepKind::Redeploy => "apprunner_start_deployment",
-            StepKind::VerifyHealth | StepKind::VerifyRollback => "run_verify_health",
-            StepKind::Pause => "apprunner_pause",
-            StepKind::Resume => "apprunner_resume",
-            StepKind::SetScaling => "apprunner_set_scaling",
-            StepKind::StageSecret => "secret_value_staged",
-            StepKind::SetDbPassword => "rds_master_password_set",
-            StepKind::PromoteSecret => "secret_rotated",
-            StepKind::RestoreDrill => "rds_restore_drill_start",
-            StepKind::WaitDrillAvailable | StepKind::WaitDrillDeleted => "run_wait",
-            StepKind::DeleteDrill => "rds_restore_drill_delete",
-        }
-    }
-}
-
-pub struct PlannedStep {
-    pub kind: StepKind,
-    pub title: String,
-    pub always: bool,
-}
-
-/// The ordered steps of a run.
-#[derive(Default)]
-pub struct Plan {
-    pub steps: Vec<PlannedStep>,
-}
-
-impl Plan {
-    fn step(mut self, kind: StepKind, title: impl Into<String>) -> Self {
-        self.steps.push(PlannedStep { kind, title: title.into(), always: false });
-        self
-    }
-
-    /// A step that runs even after an earlier one failed.
-    fn cleanup(mut self, kind: StepKind, title: impl Into<String>) -> Self {
-        self.steps.push(PlannedStep { kind, title: title.into(), always: true });
-        self
-    }
-
-    /// runbook §3: snapshot, maintenance window, deploy, poll, verify, close.
-    pub fn deploy(service: &str, tag: &str, snapshot: &str, window_minutes: u32) -> Self {
-        Plan::default()
-            .step(StepKind::Precheck, format!("Check that {service} is RUNNING and note the image it runs"))
-            .step(StepKind::Snapshot, format!("Take the pre-deploy RDS snapshot {snapshot}"))
-            .step(StepKind::WaitSnapshot, "Wait until the snapshot is available")
-            .step(StepKind::OpenWindow, format!("Open a {window_minutes}-minute monitoring maintenance window"))
-            .step(StepKind::DeployImage, format!("Point {service} at image {tag} and start the deployment"))
-            .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
-            .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
-            .cleanup(StepKind::CloseWindow, "Close the maintenance window")
-    }
-
-    /// What a failed deploy health check appends: back to the image that ran before.
-    pub fn automatic_rollback(service: &str, previous_tag: &str) -> Self {
-        // Added after a failure, so they run as clean-up steps do.
-        Plan::default()
-            .cleanup(
-                StepKind::RollbackImage,
-                format!("Roll back: point {service} at the previous image {previous_tag}"),
-            )
-            .cleanup(StepKind::WaitRollback, format!("Wait until {service} is RUNNING again"))
-            .cleanup(StepKind::VerifyRollback, format!("Verify health reports ok and version {previous_tag}"))
-    }
-
-    /// runbook §3 rollback: point at an earlier image, deploy, poll, verify.
-    pub fn rollback(service: &str, tag: &str) -> Self {
-        Plan::default()
-            .step(StepKind::Precheck, format!("Check that {service} is RUNNING and note the image it runs"))
-            .step(StepKind::DeployImage, format!("Point {service} at image {tag} and start the deployment"))
-            .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
-            .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
-    }
-
-    /// Rolling restart: redeploy the same image, no downtime.
-    pub fn restart(service: &str, tag: &str) -> Self {
-        Plan::default()
-            .step(StepKind::Precheck, format!("Check that {service} is RUNNING and note the image it runs"))
-            .step(StepKind::Redeploy, format!("Start a deployment of the running image {tag}"))
-            .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
-            .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
-    }
-
-    /// Emergency restart: pause, then resume. Drop is down in between.
-    pub fn emergency_restart(service: &str, tag: &str) -> Self {
-        Plan::default()
-            .step(StepKind::Pause, format!("Pause {service} (Drop stops answering)"))
-            .step(StepKind::WaitPaused, format!("Wait until {service} is PAUSED"))
-            .cleanup(StepKind::Resume, format!("Resume {service}"))
-            .cleanup(StepKind::WaitResumed, format!("Wait until {service} is RUNNING again"))
-            .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
-    }
-
-    /// runbook §4, JWT_SECRET: new value, make it current, redeploy so the app reads it.
-    pub fn rotate_jwt_secret(service: &str, secret_id: &str, tag: &str) -> Self {
-        Plan::default()
-            .step(StepKind::Precheck, format!("Check that {service} is RUNNING and note the image it runs"))
-            .step(
-                StepKind::StageSecret,
-                format!("Generate 48 random bytes and store them as the pending version of {secret_id}"),
-            )
-            .step(StepKind::PromoteSecret, format!("Make the new value of {secret_id} current"))
-            .step(
-                StepKind::Redeploy,
-                format!("Redeploy {service} ({tag}) so the app reads it: every Drop user is signed out"),
-            )
-            .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
-            .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
-    }
-
-    /// runbook §4, database master password. The new DATABASE_URL is stored (pending) before
-    /// RDS changes, so a stopped run always resumes with the same password.
-    pub fn rotate_db_password(service: &str, instance: &str, secret_id: &str, tag: &str) -> Self {
-        Plan::default()
-            .step(StepKind::Precheck, format!("Check that {service} is RUNNING and note the image it runs"))
-            .step(
-                StepKind::StageSecret,
-                format!(
-                    "Generate a 32-byte password and store the new DATABASE_URL as the pending version of {secret_id}"
-                ),
-            )
-            .step(
-                StepKind::SetDbPassword,
-                format!("Set the master password of RDS instance {instance} (applied immediately)"),
-            )
-            .step(StepKind::WaitDbAvailable, format!("Wait until {instance} is available"))
-            .step(StepKind::PromoteSecret, format!("Make the new DATABASE_URL in {secret_id} current"))
-            .step(StepKind::Redeploy, format!("Redeploy {service} ({tag}) so the app connects with the new password"))
-            .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
-            .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
-    }
-
-    /// runbook §5: a manual snapshot, waited for.
-    pub fn snapshot(instance: &str, snapshot: &str) -> Self {
-        Plan::default()
-            .step(StepKind::Snapshot, format!("Take the manual RDS snapshot {snapshot} of {instance}"))
-            .step(StepKind::WaitSnapshot, "Wait until the snapshot is available")
-    }
-
-    /// runbook §2 monthly: prove a snapshot restores — restore it to a temporary instance,
-    /// check it, delete it.
-    pub fn restore_drill(snapshot: &str, drill: &str) -> Self {
-        Plan::default()
-            .step(StepKind::RestoreDrill, format!("Restore snapshot {snapshot} to the temporary instance {drill}"))
-            .step(
-                StepKind::WaitDrillAvailable,
-                format!("Wait until {drill} is available and check its engine and storage"),
-            )
-            .cleanup(StepKind::DeleteDrill, format!("Delete {drill} (no final snapshot)"))
-            .cleanup(StepKind::WaitDrillDeleted, format!("Wait until {drill} is gone"))
-    }
-
-    pub fn scale(service: &str, scaling: Scaling) -> Self {
-        Plan::default()
-            .step(
-                StepKind::SetScaling,
-                format!("Set {service} auto-scaling to {} – {} instances", scaling.min, scaling.max),
-            )
-            .step(StepKind::WaitScaling, format!("Wait until {service} is RUNNING with the new bounds"))
-    }
-}
 
 /// What one attempt at a step came to.
 pub enum Progress {
@@ -341,8 +32,9 @@ pub struct StepContext<'a> {
 }
 
 impl StepContext<'_> {
-    fn fact(&self, key: &str) -> Option<&str> {
-        self.run.facts[key].as_str().or_else(|| self.step.state[key].as_str())
+    /// A fact of the run, or learned by this step in an earlier attempt.
+    fn fact(&self, fact: Fact) -> Option<&str> {
+        fact.of(&self.run.facts).or_else(|| fact.of(&self.step.state))
     }
 
     fn started(&self) -> DateTime<Utc> {
@@ -417,66 +109,64 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
             let Some(image) = cx.run.params.image().map(|i| i.image.as_str()) else {
                 return Progress::Failed("the run names no image".into());
             };
-            start_operation(cx, "operation_id", &["UPDATE_SERVICE", "START_DEPLOYMENT"], async || {
+            start_operation(cx, Slot::Change, &["UPDATE_SERVICE", "START_DEPLOYMENT"], async || {
                 cloud.app_runner.deploy_image(image).await
             })
             .await
         }
         StepKind::RollbackImage => {
-            let Some(image) = cx.fact("previous_image").map(str::to_owned) else {
+            let Some(image) = cx.fact(Fact::PreviousImage).map(str::to_owned) else {
                 return Progress::Failed(
                     "the image that ran before is not known, so there is nothing to roll back to".into(),
                 );
             };
-            start_operation(cx, "rollback_operation_id", &["UPDATE_SERVICE", "START_DEPLOYMENT"], async || {
+            start_operation(cx, Slot::Rollback, &["UPDATE_SERVICE", "START_DEPLOYMENT"], async || {
                 cloud.app_runner.deploy_image(&image).await
             })
             .await
         }
         StepKind::Redeploy => {
-            start_operation(cx, "operation_id", &["START_DEPLOYMENT"], async || {
-                cloud.app_runner.start_deployment().await
-            })
-            .await
+            start_operation(cx, Slot::Change, &["START_DEPLOYMENT"], async || cloud.app_runner.start_deployment().await)
+                .await
         }
         StepKind::Pause => {
-            start_operation(cx, "pause_operation_id", &["PAUSE_SERVICE"], async || cloud.app_runner.pause().await).await
+            start_operation(cx, Slot::Pause, &["PAUSE_SERVICE"], async || cloud.app_runner.pause().await).await
         }
         StepKind::Resume => {
             // A clean-up step: after a pause that never happened there is nothing to resume.
-            if cx.fact("pause_operation_id").is_none() && cx.step.state["resumed"].as_bool() != Some(true) {
+            if cx.fact(Fact::Operation(Slot::Pause)).is_none() && cx.step.state["resumed"].as_bool() != Some(true) {
                 match cloud.app_runner.service_status().await {
                     Ok(s) if s.status != "PAUSED" => {
-                        return Progress::Done(json!({ "resume": format!("not needed: the service is {}", s.status) }));
+                        return Progress::Done(learned([(
+                            Fact::Resume,
+                            format!("not needed: the service is {}", s.status).into(),
+                        )]));
                     }
                     Ok(_) => {}
                     Err(e) => return trouble(cx, cx.state.config.runs.retry_limit, e),
                 }
             }
-            start_operation(cx, "resume_operation_id", &["RESUME_SERVICE"], async || cloud.app_runner.resume().await)
-                .await
+            start_operation(cx, Slot::Resume, &["RESUME_SERVICE"], async || cloud.app_runner.resume().await).await
         }
         StepKind::SetScaling => {
             let Some(scaling) = cx.run.params.scaling() else {
                 return Progress::Failed("the run names no scaling bounds".into());
             };
-            start_operation(cx, "operation_id", &["UPDATE_SERVICE"], async || {
-                cloud.app_runner.set_scaling(scaling).await
-            })
-            .await
+            start_operation(cx, Slot::Change, &["UPDATE_SERVICE"], async || cloud.app_runner.set_scaling(scaling).await)
+                .await
         }
-        StepKind::WaitDeployment | StepKind::WaitScaling => wait_operation(cx, "operation_id").await,
-        StepKind::WaitRollback => wait_operation(cx, "rollback_operation_id").await,
-        StepKind::WaitPaused => wait_operation(cx, "pause_operation_id").await,
-        StepKind::WaitResumed => wait_operation(cx, "resume_operation_id").await,
+        StepKind::WaitDeployment | StepKind::WaitScaling => wait_operation(cx, Slot::Change).await,
+        StepKind::WaitRollback => wait_operation(cx, Slot::Rollback).await,
+        StepKind::WaitPaused => wait_operation(cx, Slot::Pause).await,
+        StepKind::WaitResumed => wait_operation(cx, Slot::Resume).await,
         StepKind::VerifyHealth => match cx.run.params.tag() {
             Some(tag) => verify_health(cx, tag).await,
-            None => match cx.fact("previous_tag").map(str::to_owned) {
+            None => match cx.fact(Fact::PreviousTag).map(str::to_owned) {
                 Some(tag) => verify_health(cx, &tag).await,
                 None => Progress::Failed("the version to expect is not known".into()),
             },
         },
-        StepKind::VerifyRollback => match cx.fact("previous_tag").map(str::to_owned) {
+        StepKind::VerifyRollback => match cx.fact(Fact::PreviousTag).map(str::to_owned) {
             Some(tag) => verify_health(cx, &tag).await,
             None => Progress::Failed("the version to expect is not known".into()),
         },
@@ -495,11 +185,12 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
 /// after the step did.
 async fn start_operation(
     cx: &StepContext<'_>,
-    key: &str,
+    slot: Slot,
     kinds: &[&str],
     start: impl AsyncFnOnce() -> crate::cloud::CloudResult<String>,
 ) -> Progress {
-    if let Some(id) = cx.step.state[key].as_str() {
+    let key = Fact::Operation(slot).key();
+    if let Some(id) = Fact::Operation(slot).of(&cx.step.state) {
         return Progress::Done(json!({ key: id }));
     }
     // Redone after a resume: the operation started last time is followed if it still runs.
@@ -533,10 +224,11 @@ async fn start_operation(
     }
 }
 
-async fn wait_operation(cx: &StepContext<'_>, key: &str) -> Progress {
+async fn wait_operation(cx: &StepContext<'_>, slot: Slot) -> Progress {
     let runs = &cx.state.config.runs;
-    let Some(id) = cx.fact(key).map(str::to_owned) else {
-        if cx.fact("resume").is_some_and(|r| r.starts_with("not needed")) {
+    let key = Fact::Operation(slot).key();
+    let Some(id) = cx.fact(Fact::Operation(slot)).map(str::to_owned) else {
+        if cx.fact(Fact::Resume).is_some_and(|r| r.starts_with("not needed")) {
             return Progress::Done(json!({}));
         }
         return Progress::Failed("the operation to wait for is not known".into());
@@ -652,11 +344,14 @@ async fn precheck(cx: &StepContext<'_>) -> Progress {
             // What a rollback would point at: the running image by digest (a tag can move).
             // Not resolvable in ECR: unknown, and no automatic rollback — never a guess.
             match pinned(&images, &s.image) {
-                Some(image) => Progress::Done(json!({
-                    "previous_image": image,
-                    "previous_tag": tag_of(&images, &s.image).unwrap_or_else(|| "untagged".into()),
-                })),
-                None => Progress::Done(json!({ "previous_tag": "unknown", "previous_reference": s.image })),
+                Some(image) => Progress::Done(learned([
+                    (Fact::PreviousImage, image.into()),
+                    (Fact::PreviousTag, tag_of(&images, &s.image).unwrap_or_else(|| "untagged".into()).into()),
+                ])),
+                None => Progress::Done(learned([
+                    (Fact::PreviousTag, "unknown".into()),
+                    (Fact::PreviousReference, s.image.into()),
+                ])),
             }
         }
         Ok(s) => Progress::Failed(format!(

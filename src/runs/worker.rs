@@ -25,7 +25,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::db::{self, Fenced};
-use super::steps::{self, Plan, Progress, StepContext, StepKind};
+use super::facts::Fact;
+use super::plan::{Plan, StepKind};
+use super::steps::{self, Progress, StepContext};
 use super::{Procedure, Run, RunStatus, Step, StepStatus};
 use crate::audit::Resource;
 use crate::audit::{self, Actor, AuditContext, Intent, Outcome, Reason, RequestMeta};
@@ -503,8 +505,8 @@ impl Worker {
         if run.procedure() != Some(Procedure::Deploy) {
             return Ok(());
         }
-        let previous = run.facts["previous_tag"].as_str().unwrap_or_default().to_owned();
-        if run.facts["previous_image"].as_str().is_none() {
+        let previous = Fact::PreviousTag.of(&run.facts).unwrap_or_default().to_owned();
+        if Fact::PreviousImage.of(&run.facts).is_none() {
             let line = "The image that ran before could not be identified in ECR, so there is no automatic rollback: choose an image to roll back to on the deployments page";
             return self.note(lease, Some(failed.position), line).await;
         }
@@ -545,7 +547,7 @@ impl Worker {
                 if rolled_back {
                     outcome.push_str(&format!(
                         ". Rolled back automatically: {} runs again and is healthy.",
-                        run.facts["previous_tag"].as_str().unwrap_or("the previous image")
+                        Fact::PreviousTag.of(&run.facts).unwrap_or("the previous image")
                     ));
                 }
                 (RunStatus::Failed, Some(outcome))
@@ -595,7 +597,7 @@ fn cancelled_outcome(run: &Run, steps: &[Step]) -> String {
         .collect();
     let skipped: Vec<&str> =
         steps.iter().filter(|s| s.status == StepStatus::Cancelled).map(|s| s.title.as_str()).collect();
-    let serving = run.facts["previous_tag"].as_str().filter(|t| *t != "unknown");
+    let serving = Fact::PreviousTag.of(&run.facts).filter(|t| *t != "unknown");
     if changed.is_empty() {
         let still = serving.map(|t| format!(": {t} still serves")).unwrap_or_default();
         format!("Cancelled by {who} before anything changed{still}.")
@@ -634,7 +636,7 @@ fn step_intent(run: &Run, step: &Step, kind: StepKind) -> Intent {
             details: json!({
                 "rotated_at": chrono::Utc::now(),
                 "secret_id": run.params.rotation().map(|p| p.secret_id.as_str()),
-                "fingerprint": run.facts["fingerprint"],
+                "fingerprint": Fact::Fingerprint.of(&run.facts),
                 "run_id": run.id,
             }),
         };
