@@ -15,7 +15,7 @@ use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{Snapshot, bounded};
 use crate::error::AppError;
-use crate::runs::confirm::{self, Fact, Proposal, ReasonRule, RunForm};
+use crate::runs::confirm::{self, Fact, Impact, Proposal, ReasonRule, RunForm};
 use crate::runs::params::{DrillParams, SnapshotParams};
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
 use crate::state::AppState;
@@ -95,7 +95,7 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
             (
                 Procedure::Snapshot,
                 format!("Take a manual snapshot of {instance}"),
-                "No downtime: RDS snapshots a single-AZ instance with a brief I/O pause, a Multi-AZ one from its standby. Manual snapshots are kept until deleted.".to_owned(),
+                Impact::Snapshot,
                 Plan::snapshot(&instance, &id),
                 RunParams::Snapshot(SnapshotParams { snapshot_id: id }),
             )
@@ -113,10 +113,7 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
             (
                 Procedure::RestoreDrill,
                 format!("Restore drill from {}", newest.id),
-                format!(
-                    "Drop is not touched. A temporary instance {drill} is created from the newest automated snapshot (taken {}), checked, and deleted again — even if a step fails. It costs money while it exists (typically 15–30 minutes).",
-                    newest.created_at.format("%Y-%m-%d %H:%M UTC")
-                ),
+                Impact::RestoreDrill { drill: drill.clone(), taken: newest.created_at },
                 Plan::restore_drill(&newest.id, &drill),
                 RunParams::RestoreDrill(DrillParams { from_snapshot: newest.id.clone(), drill_instance: drill }),
             )
@@ -127,7 +124,6 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
         procedure,
         heading,
         impact,
-        dangerous: false,
         environment: format!(
             "production — RDS instance {instance} in {}",
             state.config.aws.region.as_deref().unwrap_or("an unconfigured region")

@@ -15,7 +15,7 @@ use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded, image_of, reference_tag, tag_of};
 use crate::config::DropEnvironment;
 use crate::error::AppError;
-use crate::runs::confirm::{self, Fact, Proposal, ReasonRule, RunForm, ScaleChoice, Understand};
+use crate::runs::confirm::{self, Fact, Impact, Proposal, ReasonRule, RunForm, ScaleChoice, Understand};
 use crate::runs::params::{ImageParams, RestartParams, ScaleParams};
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
 use crate::state::AppState;
@@ -163,44 +163,74 @@ fn last_deployed(operations: &[Operation]) -> Option<DateTime<Utc>> {
         .max()
 }
 
+/// What the service runs now, as every deployment plan needs it.
+struct Serving {
+    /// The image reference App Runner is set to.
+    reference: String,
+    /// That image in ECR, resolved through it (a tag names one image), or unknown: never a guess.
+    image: Option<Image>,
+    /// What a redeploy of the same reference (restart) will report as its version.
+    tag: String,
+    images: Vec<Image>,
+}
+
+impl Serving {
+    async fn read(state: &AppState) -> Result<Self, AppError> {
+        let (running, images) = tokio::join!(
+            bounded(LIMIT, state.cloud.app_runner.service_status()),
+            bounded(LIMIT, state.cloud.ecr.images())
+        );
+        let running = running.map_err(|e| {
+            AppError::Unavailable(format!("What runs now cannot be read, so nothing can be planned: {e}"))
+        })?;
+        let images = images.map_err(|e| AppError::Unavailable(format!("The images in ECR cannot be read: {e}")))?;
+        Ok(Self {
+            image: image_of(&images, &running.image).cloned(),
+            tag: tag_of(&images, &running.image)
+                .or_else(|| reference_tag(&running.image))
+                .unwrap_or_else(|| "unknown".into()),
+            reference: running.image,
+            images,
+        })
+    }
+
+    /// The tagged image chosen on the deployments page.
+    fn chosen(&self, digest: &str) -> Result<Image, AppError> {
+        self.images
+            .iter()
+            .find(|i| i.digest == digest && !i.tags.is_empty())
+            .cloned()
+            .ok_or_else(|| AppError::Validation("Choose a tagged image from the list on the deployments page.".into()))
+    }
+}
+
+/// The parameters of a run that puts `image` in place.
+fn image_params(state: &AppState, image: &Image, snapshot_id: Option<String>) -> Result<ImageParams, AppError> {
+    Ok(ImageParams {
+        image: image_reference(state, &image.digest)?,
+        digest: image.digest.clone(),
+        tag: image.tag().to_owned(),
+        snapshot_id,
+    })
+}
+
 /// The confirmation of a deployment run, worked out from what runs now and the choice made.
 async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
     let run = RunId::from_form(&form.run)?;
     let unknown = || AppError::Validation("Choose deploy, rollback, restart, emergency restart or scale.".into());
-    let procedure = Procedure::parse(&form.procedure).filter(|p| p.area() == Area::Deployments).ok_or_else(unknown)?;
-    let (running, images) =
-        tokio::join!(bounded(LIMIT, state.cloud.app_runner.service_status()), bounded(LIMIT, state.cloud.ecr.images()));
-    let running = running
-        .map_err(|e| AppError::Unavailable(format!("What runs now cannot be read, so nothing can be planned: {e}")))?;
-    let images = images.map_err(|e| AppError::Unavailable(format!("The images in ECR cannot be read: {e}")))?;
-    // Resolved through ECR (a tag reference names one image), or unknown: never a guess.
-    let running_image = image_of(&images, &running.image).cloned();
-    // What a redeploy of the same reference (restart) will report as its version.
-    let running_tag =
-        tag_of(&images, &running.image).or_else(|| reference_tag(&running.image)).unwrap_or_else(|| "unknown".into());
-    let service = state.config.drop.service_name().to_owned();
-    let chosen =
-        || {
-            images.iter().find(|i| i.digest == form.digest && !i.tags.is_empty()).cloned().ok_or_else(|| {
-                AppError::Validation("Choose a tagged image from the list on the deployments page.".into())
-            })
-        };
-    let image_params = |image: &Image, snapshot_id: Option<String>| -> Result<ImageParams, AppError> {
-        Ok(ImageParams {
-            image: image_reference(state, &image.digest)?,
-            digest: image.digest.clone(),
-            tag: image.tag().to_owned(),
-            snapshot_id,
-        })
-    };
-    let running_fact = Fact::Running(running_image.clone(), running.image.clone());
-    let mut proposal = Proposal {
-        procedure,
-        heading: String::new(),
-        impact: String::new(),
-        dangerous: false,
+    let procedure = Procedure::parse(&form.procedure).ok_or_else(unknown)?;
+    if procedure.area() != Area::Deployments {
+        return Err(unknown());
+    }
+    let serving = Serving::read(state).await?;
+    let service = state.config.drop.service_name();
+    // A rolling restart of what runs now; each other procedure says what it changes.
+    let mut p = Proposal {
+        procedure: Procedure::Restart,
+        heading: "Rolling restart of production".to_owned(),
+        impact: Impact::Restart { tag: serving.tag.clone() },
         environment: state.config.service_environment(),
-        facts: vec![running_fact],
+        facts: vec![Fact::Running(serving.image.clone(), serving.reference.clone())],
         understand: None,
         reason: ReasonRule::Optional,
         reason_example: "e.g. release 2026-11-29, fixes payout retries",
@@ -210,85 +240,81 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
             id: run,
             target: state.config.service_target(),
             environment: "production".into(),
-            params: RunParams::Restart(RestartParams { tag: running_tag.clone() }),
+            params: RunParams::Restart(RestartParams { tag: serving.tag.clone() }),
             facts: json!({}),
             reason: None,
-            plan: Plan::restart(&service, &running_tag),
+            plan: Plan::restart(service, &serving.tag),
         },
     };
-    let p = &mut proposal;
     match procedure {
+        Procedure::Restart => {}
         Procedure::Deploy => {
-            let image = chosen()?;
+            let image = serving.chosen(&form.digest)?;
             let snapshot = format!("{}-pre-deploy-{}", state.config.drop.instance(), run.stamp());
             p.heading = format!("Deploy {} to production", image.tag());
-            p.impact = if running_image.is_some() {
-                format!(
-                    "No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. If health fails afterwards, the console rolls back to {running_tag}, the image running now."
-                )
-            } else {
+            p.impact = Impact::Deploy { rollback_to: serving.image.as_ref().map(|_| serving.tag.clone()) };
+            if serving.image.is_none() {
                 p.understand = Some(Understand {
                     statement: "I understand the image running now is unknown, so a failed deploy cannot be rolled back automatically.",
                     missing: "Tick the box to confirm that you deploy without an automatic rollback.",
                 });
-                "No downtime expected: App Runner moves traffic to the new version once it is healthy. Typically 3–5 minutes, plus the snapshot. The image running now cannot be identified in ECR, so if health fails afterwards there is NO automatic rollback: you would have to choose an image to roll back to.".to_owned()
-            };
+            }
             p.reason = ReasonRule::Required("why you deploy (the release, the fix): it goes to the audit log");
-            p.new.plan = Plan::deploy(&service, image.tag(), &snapshot, state.config.runs.maintenance_window_minutes);
-            p.new.params = RunParams::Deploy(image_params(&image, Some(snapshot))?);
+            p.new.plan = Plan::deploy(service, image.tag(), &snapshot, state.config.runs.maintenance_window_minutes);
+            p.new.params = RunParams::Deploy(image_params(state, &image, Some(snapshot))?);
             p.facts.push(Fact::WillRun(image));
         }
         Procedure::Rollback => {
-            let image = chosen()?;
+            let image = serving.chosen(&form.digest)?;
             p.heading = format!("Roll back production to {}", image.tag());
-            p.impact = format!(
-                "No downtime expected. {} replaces {running_tag}, which stops serving once {} is healthy. Database changes made by newer releases are not undone.",
-                image.tag(),
-                image.tag()
-            );
-            p.new.plan = Plan::rollback(&service, image.tag());
-            p.new.params = RunParams::Rollback(image_params(&image, None)?);
+            p.impact = Impact::Rollback { to: image.tag().to_owned(), replaces: serving.tag.clone() };
+            p.new.plan = Plan::rollback(service, image.tag());
+            p.new.params = RunParams::Rollback(image_params(state, &image, None)?);
             p.facts.push(Fact::WillRun(image));
-        }
-        Procedure::Restart => {
-            p.heading = "Rolling restart of production".to_owned();
-            p.impact = format!(
-                "No downtime expected: App Runner starts fresh instances of {running_tag} and moves traffic once they are healthy. Typically 3–5 minutes."
-            );
         }
         Procedure::EmergencyRestart => {
             p.heading = "Emergency restart of production".to_owned();
-            p.impact = "Drop is DOWN for every user from the pause until the resume completes — typically 1–3 minutes. Use it only when a rolling restart cannot help (the service is wedged).".to_owned();
-            p.dangerous = true;
+            p.impact = Impact::EmergencyRestart;
             p.understand = Some(Understand {
                 statement: "I understand Drop is down for every user until the service has resumed.",
                 missing: "Tick the box to confirm that Drop will be down during the restart.",
             });
-            p.new.plan = Plan::emergency_restart(&service, &running_tag);
-            p.new.params = RunParams::EmergencyRestart(RestartParams { tag: running_tag.clone() });
+            p.new.plan = Plan::emergency_restart(service, &serving.tag);
+            p.new.params = RunParams::EmergencyRestart(RestartParams { tag: serving.tag.clone() });
         }
         Procedure::Scale => {
             let now = bounded(LIMIT, state.cloud.app_runner.scaling()).await.ok();
-            let (chosen, error) = match (form.min.trim().parse::<i32>(), form.max.trim().parse::<i32>()) {
-                (Ok(min), Ok(max)) if (1..=25).contains(&min) && (min..=25).contains(&max) => {
-                    (Some(Scaling { min, max }), None)
-                }
-                _ if form.min.trim().is_empty() && form.max.trim().is_empty() => (now, None),
-                _ => (
-                    now,
-                    Some("Give whole numbers: at least 1 instance, at most 25, minimum not above maximum.".into()),
-                ),
-            };
-            let s = chosen.unwrap_or(Scaling { min: 1, max: 4 });
+            let choice = scale_choice(form, now);
+            let s = choice.chosen.unwrap_or(Scaling { min: 1, max: 4 });
             p.heading = "Change production auto-scaling".to_owned();
-            p.impact = "No downtime expected: App Runner adds or removes instances within the new bounds. More instances cost more.".to_owned();
-            p.scale = Some(ScaleChoice { now, error });
-            p.new.plan = Plan::scale(&service, s);
+            p.impact = Impact::Scale;
+            p.scale = Some(ScaleChoice { now, error: choice.error });
+            p.new.plan = Plan::scale(service, s);
             p.new.params = RunParams::Scale(ScaleParams { min: s.min, max: s.max });
         }
         _ => return Err(unknown()),
     }
-    Ok(proposal)
+    p.procedure = procedure;
+    Ok(p)
+}
+
+/// The instance bounds asked for: typed, or App Runner's as they are when nothing was typed.
+struct Chosen {
+    chosen: Option<Scaling>,
+    error: Option<String>,
+}
+
+fn scale_choice(form: &RunForm, now: Option<Scaling>) -> Chosen {
+    match (form.min.trim().parse::<i32>(), form.max.trim().parse::<i32>()) {
+        (Ok(min), Ok(max)) if (1..=25).contains(&min) && (min..=25).contains(&max) => {
+            Chosen { chosen: Some(Scaling { min, max }), error: None }
+        }
+        _ if form.min.trim().is_empty() && form.max.trim().is_empty() => Chosen { chosen: now, error: None },
+        _ => Chosen {
+            chosen: now,
+            error: Some("Give whole numbers: at least 1 instance, at most 25, minimum not above maximum.".into()),
+        },
+    }
 }
 
 /// `GET /deployments/confirm?procedure=…`: what will happen, where, and the button.

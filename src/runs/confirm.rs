@@ -10,6 +10,7 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -74,6 +75,43 @@ pub enum Fact {
     WillRun(Image),
 }
 
+/// What a run does to Drop while it runs, said on the confirmation page in the words of
+/// `runs/_impact.html` (operator prose lives in the template, the facts it needs here).
+pub enum Impact {
+    /// A new image; rolled back to `rollback_to` if health fails, or not at all when what
+    /// runs now is unknown.
+    Deploy {
+        rollback_to: Option<String>,
+    },
+    /// Back to an earlier image: `to` replaces `replaces`.
+    Rollback {
+        to: String,
+        replaces: String,
+    },
+    Restart {
+        tag: String,
+    },
+    /// Pause and resume: Drop is down in between.
+    EmergencyRestart,
+    Scale,
+    /// Every Drop user is signed out.
+    RotateJwtSecret,
+    /// Must run to completion once RDS has the new password.
+    RotateDbPassword,
+    Snapshot,
+    RestoreDrill {
+        drill: String,
+        taken: DateTime<Utc>,
+    },
+}
+
+impl Impact {
+    /// An outage, or a change that cannot be stopped half-way: said in red, on a red button.
+    pub fn dangerous(&self) -> bool {
+        matches!(self, Impact::EmergencyRestart | Impact::RotateJwtSecret | Impact::RotateDbPassword)
+    }
+}
+
 /// A statement the person must tick, and what to say when they did not.
 pub struct Understand {
     pub statement: &'static str,
@@ -98,9 +136,7 @@ pub struct ScaleChoice {
 pub struct Proposal {
     pub procedure: Procedure,
     pub heading: String,
-    pub impact: String,
-    /// The impact is an outage or cannot be stopped half-way: said in red, on a red button.
-    pub dangerous: bool,
+    pub impact: Impact,
     pub environment: String,
     pub facts: Vec<Fact>,
     pub understand: Option<Understand>,

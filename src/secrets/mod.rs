@@ -15,7 +15,7 @@ use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{bounded, reference_tag, tag_of};
 use crate::error::AppError;
-use crate::runs::confirm::{self, Fact, Proposal, ReasonRule, RunForm, Understand};
+use crate::runs::confirm::{self, Fact, Impact, Proposal, ReasonRule, RunForm, Understand};
 use crate::runs::params::RotationParams;
 use crate::runs::rotation::Rotated;
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
@@ -218,14 +218,14 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
             Procedure::RotateJwtSecret,
             Plan::rotate_jwt_secret(&service, &secret_id, &tag),
             "Rotate JWT_SECRET in production",
-            "Every Drop user will be signed out. All sessions become invalid as soon as the app restarts with the new secret; customers sign in again with BankID. The app keeps serving throughout (rolling redeploy, 3–5 minutes).",
+            Impact::RotateJwtSecret,
             "I understand that every Drop user will be signed out.",
         ),
         Rotated::DatabaseUrl => (
             Procedure::RotateDbPassword,
             Plan::rotate_db_password(&service, d.instance(), &secret_id, &tag),
             "Rotate the database master password in production",
-            "New database connections need the new password from the moment RDS takes it until the app is redeployed with the new DATABASE_URL (a few minutes). If the run stops half-way, production cannot connect after its next restart: the run page says so, and resuming finishes it with the same password.",
+            Impact::RotateDbPassword,
             "I understand the rotation must run to completion once the password has changed.",
         ),
     };
@@ -239,8 +239,7 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
     Ok(Proposal {
         procedure,
         heading: heading.to_owned(),
-        impact: impact.to_owned(),
-        dangerous: true,
+        impact,
         environment: state.config.service_environment(),
         facts: vec![
             Fact::Code("Secret in AWS Secrets Manager", secret_id),
