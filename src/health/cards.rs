@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::CardsFragment;
-use crate::cloud::{CloudError, Environment, bounded};
+use crate::cloud::{CloudError, DbInstance, Environment, ServiceStatus, Snapshot, bounded};
 use crate::db;
 use crate::state::AppState;
 
@@ -144,122 +144,26 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
     );
     let latency_alert = d.health_db_latency_alert_ms.unwrap_or(100) as f64;
     let now = Utc::now();
-
-    let service = match service {
-        Err(e) => Card::new("apprunner", "App Runner", "service-down").unknown(e),
-        Ok(s) => {
-            let tone = match s.status.as_str() {
-                "RUNNING" => Tone::Green,
-                "OPERATION_IN_PROGRESS" => Tone::Amber,
-                _ => Tone::Red,
-            };
-            Card::new("apprunner", "App Runner", "service-down").judged(tone, s.status, s.image)
-        }
+    let max_snapshot_age = chrono::Duration::hours(i64::from(d.snapshot_max_age_hours.unwrap_or(24)));
+    let storage_floor = d.free_storage_alert_bytes.unwrap_or(2_000_000_000) as f64;
+    let certificate_warning = Warning {
+        days: i64::from(d.certificate_alert_days.unwrap_or(30)),
+        domain: d.public_domain.as_deref().unwrap_or("the public domain"),
     };
-    let database = match instance {
-        Err(e) => Card::new("rds", "RDS instance", "database-unreachable").unknown(e),
-        Ok(i) => {
-            let tone = match i.status.as_str() {
-                "available" => Tone::Green,
-                "backing-up" | "modifying" | "maintenance" => Tone::Amber,
-                _ => Tone::Red,
-            };
-            Card::new("rds", "RDS instance", "database-unreachable").judged(
-                tone,
-                i.status,
-                format!("{} · {} GB allocated", i.engine, i.allocated_gb),
-            )
-        }
-    };
-    let max_age = chrono::Duration::hours(i64::from(d.snapshot_max_age_hours.unwrap_or(24)));
-    let snapshot = match snapshots {
-        Err(e) => Card::new("snapshot", "Newest automated snapshot", "snapshot-missing").unknown(e),
-        Ok(list) => match list.iter().filter(|s| s.automated && s.status == "available").map(|s| s.created_at).max() {
-            None => Card::new("snapshot", "Newest automated snapshot", "snapshot-missing").judged(
-                Tone::Red,
-                "None",
-                "no automated snapshot exists",
-            ),
-            Some(at) => {
-                let age = now - at;
-                let tone = if age > max_age { Tone::Red } else { Tone::Green };
-                Card::new("snapshot", "Newest automated snapshot", "snapshot-missing").judged(
-                    tone,
-                    format!("{} old", since(age.to_std().unwrap_or_default())),
-                    format!("taken {}", at.format("%Y-%m-%d %H:%M UTC")),
-                )
-            }
-        },
-    };
-    let floor = d.free_storage_alert_bytes.unwrap_or(2_000_000_000) as f64;
-    let storage = match storage {
-        Err(e) => Card::new("storage", "Free storage", "disk-almost-full").unknown(e),
-        Ok(bytes) => Card::new("storage", "Free storage", "disk-almost-full").judged(
-            if bytes < floor { Tone::Red } else { Tone::Green },
-            gigabytes(bytes),
-            format!("alert under {}", gigabytes(floor)),
-        ),
-    };
-    let cpu = match cpu {
-        Err(e) => Card::new("cpu", "Database CPU", "high-cpu").unknown(e),
-        Ok(percent) => {
-            let tone = if percent > 95.0 {
-                Tone::Red
-            } else if percent > 80.0 {
-                Tone::Amber
-            } else {
-                Tone::Green
-            };
-            Card::new("cpu", "Database CPU", "high-cpu").judged(tone, format!("{percent:.0} %"), "5-minute average")
-        }
-    };
-    let warn_days = i64::from(d.certificate_alert_days.unwrap_or(30));
-    let certificate = match certificate {
-        Err(e) => Card::new("certificate", "TLS certificate", "certificate-expiring").unknown(e),
-        Ok(expires) => {
-            let days = (expires - now).num_days();
-            let tone = if days < 7 {
-                Tone::Red
-            } else if days < warn_days {
-                Tone::Amber
-            } else {
-                Tone::Green
-            };
-            Card::new("certificate", "TLS certificate", "certificate-expiring").judged(
-                tone,
-                format!("{days} days left"),
-                format!(
-                    "{} expires {}",
-                    d.public_domain.as_deref().unwrap_or("the public domain"),
-                    expires.format("%Y-%m-%d")
-                ),
-            )
-        }
-    };
-    let console = match console {
-        Ok(()) => Card::new("console", "This console", "console").judged(
-            Tone::Green,
-            "Ready",
-            "database reachable, migrations applied",
-        ),
-        Err(reason) => Card::new("console", "This console", "console").judged(Tone::Red, "Not ready", reason),
-    };
-    let secrets = secrets_card(secrets);
-    let traffic = traffic_card(traffic);
     CardsFragment {
         production: vec![
             app_health_card("app", "App health", prod_health, latency_alert),
-            traffic,
-            service,
-            database,
-            snapshot,
-            storage,
-            cpu,
-            certificate,
-            secrets,
+            traffic_card(traffic),
+            service_card(service),
+            database_card(instance),
+            snapshot_card(snapshots, max_snapshot_age, now),
+            storage_card(storage, storage_floor),
+            cpu_card(cpu),
+            certificate_card(certificate, &certificate_warning, now),
+            secrets_card(secrets),
         ],
         staging: vec![app_health_card("staging-app", "App health (Fly.io)", staging_health, latency_alert)],
-        console,
+        console: console_card(console),
         overdue_checks: match super::schedule::last_submitted(&state.pool).await {
             Ok(last) => super::schedule::overdue(&last),
             Err(e) => {
@@ -280,6 +184,127 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         operations_error: operations.as_ref().err().map(ToString::to_string),
         operations: operations.unwrap_or_default(),
         checked_at: now,
+    }
+}
+
+/// App Runner's own status: RUNNING is green, an operation under way amber, anything else red.
+fn service_card(service: Result<ServiceStatus, CloudError>) -> Card {
+    let card = Card::new("apprunner", "App Runner", "service-down");
+    match service {
+        Err(e) => card.unknown(e),
+        Ok(s) => {
+            let tone = match s.status.as_str() {
+                "RUNNING" => Tone::Green,
+                "OPERATION_IN_PROGRESS" => Tone::Amber,
+                _ => Tone::Red,
+            };
+            card.judged(tone, s.status, s.image)
+        }
+    }
+}
+
+/// The RDS instance: available is green, a backup, change or maintenance amber.
+fn database_card(instance: Result<DbInstance, CloudError>) -> Card {
+    let card = Card::new("rds", "RDS instance", "database-unreachable");
+    match instance {
+        Err(e) => card.unknown(e),
+        Ok(i) => {
+            let tone = match i.status.as_str() {
+                "available" => Tone::Green,
+                "backing-up" | "modifying" | "maintenance" => Tone::Amber,
+                _ => Tone::Red,
+            };
+            card.judged(tone, i.status, format!("{} · {} GB allocated", i.engine, i.allocated_gb))
+        }
+    }
+}
+
+/// The newest available automated snapshot, red when older than `max_age` or missing.
+fn snapshot_card(snapshots: Result<Vec<Snapshot>, CloudError>, max_age: chrono::Duration, now: DateTime<Utc>) -> Card {
+    let card = Card::new("snapshot", "Newest automated snapshot", "snapshot-missing");
+    let list = match snapshots {
+        Err(e) => return card.unknown(e),
+        Ok(list) => list,
+    };
+    match list.iter().filter(|s| s.automated && s.status == "available").map(|s| s.created_at).max() {
+        None => card.judged(Tone::Red, "None", "no automated snapshot exists"),
+        Some(at) => {
+            let age = now - at;
+            card.judged(
+                if age > max_age { Tone::Red } else { Tone::Green },
+                format!("{} old", since(age.to_std().unwrap_or_default())),
+                format!("taken {}", at.format("%Y-%m-%d %H:%M UTC")),
+            )
+        }
+    }
+}
+
+/// Free storage of the instance, red under `floor` bytes.
+fn storage_card(storage: Result<f64, CloudError>, floor: f64) -> Card {
+    let card = Card::new("storage", "Free storage", "disk-almost-full");
+    match storage {
+        Err(e) => card.unknown(e),
+        Ok(bytes) => card.judged(
+            if bytes < floor { Tone::Red } else { Tone::Green },
+            gigabytes(bytes),
+            format!("alert under {}", gigabytes(floor)),
+        ),
+    }
+}
+
+/// The database's CPU: amber over 80 %, red over 95 % (runbook: HighCPU).
+fn cpu_card(cpu: Result<f64, CloudError>) -> Card {
+    let card = Card::new("cpu", "Database CPU", "high-cpu");
+    match cpu {
+        Err(e) => card.unknown(e),
+        Ok(percent) => {
+            let tone = if percent > 95.0 {
+                Tone::Red
+            } else if percent > 80.0 {
+                Tone::Amber
+            } else {
+                Tone::Green
+            };
+            card.judged(tone, format!("{percent:.0} %"), "5-minute average")
+        }
+    }
+}
+
+/// When the public domain's certificate should worry us.
+struct Warning<'a> {
+    /// Amber under this many days left (red under 7).
+    days: i64,
+    domain: &'a str,
+}
+
+fn certificate_card(expiry: Result<DateTime<Utc>, CloudError>, warning: &Warning<'_>, now: DateTime<Utc>) -> Card {
+    let card = Card::new("certificate", "TLS certificate", "certificate-expiring");
+    match expiry {
+        Err(e) => card.unknown(e),
+        Ok(expires) => {
+            let days = (expires - now).num_days();
+            let tone = if days < 7 {
+                Tone::Red
+            } else if days < warning.days {
+                Tone::Amber
+            } else {
+                Tone::Green
+            };
+            card.judged(
+                tone,
+                format!("{days} days left"),
+                format!("{} expires {}", warning.domain, expires.format("%Y-%m-%d")),
+            )
+        }
+    }
+}
+
+/// The console itself: its database answers and its migrations are applied.
+fn console_card(readiness: Result<(), String>) -> Card {
+    let card = Card::new("console", "This console", "console");
+    match readiness {
+        Ok(()) => card.judged(Tone::Green, "Ready", "database reachable, migrations applied"),
+        Err(reason) => card.judged(Tone::Red, "Not ready", reason),
     }
 }
 
@@ -407,5 +432,31 @@ mod tests {
             Tone::Green,
             "a secret not managed here is not a problem here"
         );
+    }
+
+    #[test]
+    fn each_card_judges_its_own_reading() {
+        let now = Utc::now();
+        let snapshot = |hours: i64, automated: bool| Snapshot {
+            id: "rds:drop-production-2026".into(),
+            created_at: now - chrono::Duration::hours(hours),
+            status: "available".into(),
+            automated,
+        };
+        let day = chrono::Duration::hours(24);
+        assert_eq!(snapshot_card(Ok(vec![snapshot(3, true)]), day, now).tone, Tone::Green);
+        assert_eq!(snapshot_card(Ok(vec![snapshot(30, true), snapshot(1, false)]), day, now).tone, Tone::Red);
+        assert_eq!(snapshot_card(Ok(vec![]), day, now).value, "None");
+        assert_eq!(cpu_card(Ok(81.0)).tone, Tone::Amber);
+        assert_eq!(cpu_card(Ok(96.0)).tone, Tone::Red);
+        let warning = Warning { days: 30, domain: "drop.no" };
+        let expires = |days: i64| Ok(now + chrono::Duration::days(days) + chrono::Duration::hours(1));
+        assert_eq!(certificate_card(expires(60), &warning, now).tone, Tone::Green);
+        assert_eq!(certificate_card(expires(20), &warning, now).tone, Tone::Amber);
+        assert_eq!(certificate_card(expires(3), &warning, now).tone, Tone::Red);
+        assert!(certificate_card(expires(3), &warning, now).detail.starts_with("drop.no expires"));
+        assert_eq!(storage_card(Ok(1e9), 2e9).tone, Tone::Red);
+        assert_eq!(console_card(Err("migrations pending".into())).tone, Tone::Red);
+        assert_eq!(service_card(Err(CloudError::Throttled)).tone, Tone::Unknown);
     }
 }
