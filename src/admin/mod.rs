@@ -20,7 +20,7 @@ use crate::state::AppState;
 use crate::web::PathId;
 use crate::web::forms::ReasonForm;
 use crate::web::tabs::Tab;
-use crate::web::{Area, Shell, paging, render};
+use crate::web::{Shell, paging, render};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -60,12 +60,7 @@ pub async fn list_staff(
     let mut staff = auth::list_staff(&state.pool, after.as_ref().map(|(n, i)| (n.as_str(), *i)), PAGE_SIZE + 1).await?;
     let next = paging::next_page(&mut staff, PAGE_SIZE)
         .map(|s| crate::web::forms::encode(&format!("{}|{}", s.display_name.to_lowercase(), s.id)));
-    render(&StaffPage {
-        shell: Shell::new(&state, &user, Area::Admin, "Staff").in_tab(Tab::Staff),
-        staff,
-        me: user.staff_id,
-        next,
-    })
+    render(&StaffPage { shell: Shell::new(&state, &user, Tab::Staff, "Staff"), staff, me: user.staff_id, next })
 }
 
 #[derive(Template)]
@@ -88,7 +83,7 @@ pub async fn confirm_disable(
     let stash = take_stashed_form(&session, &format!("/admin/staff/{id}/disable")).await;
     let reason = stash.get("reason").unwrap_or_default().to_owned();
     render(&DisablePage {
-        shell: Shell::new(&state, &user, Area::Admin, "Disable access").in_tab(Tab::Staff),
+        shell: Shell::new(&state, &user, Tab::Staff, "Disable access"),
         person,
         reason,
         reason_error: None,
@@ -105,7 +100,7 @@ pub async fn disable_staff(
     let person = auth::find_staff(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     let invalid = |reason_error: String| -> Result<Response, AppError> {
         let page = DisablePage {
-            shell: Shell::new(&state, &user, Area::Admin, "Disable access").in_tab(Tab::Staff),
+            shell: Shell::new(&state, &user, Tab::Staff, "Disable access"),
             person: person.clone(),
             reason: form.reason.clone(),
             reason_error: Some(reason_error),
@@ -166,7 +161,7 @@ pub async fn list_sessions(State(state): State<AppState>, user: CurrentUser) -> 
     let idle = state.config.auth.idle_timeout.as_secs_f64();
     let sessions = auth::live_sessions(&state.pool, idle, 200).await?;
     render(&SessionsPage {
-        shell: Shell::new(&state, &user, Area::Admin, "Sign-ins").in_tab(Tab::SignIns),
+        shell: Shell::new(&state, &user, Tab::SignIns, "Sign-ins"),
         sessions,
         mine: user.session_id,
     })

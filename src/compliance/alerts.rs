@@ -24,7 +24,7 @@ use crate::web::PathId;
 use crate::web::forms::{non_empty, query_string};
 use crate::web::paging::{next_page, parse_time_cursor, time_cursor};
 use crate::web::tabs::Tab;
-use crate::web::{Area, Shell, render};
+use crate::web::{Shell, render};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -152,7 +152,7 @@ pub async fn list_alerts(
     ctx: AuditContext,
     Query(mut params): Query<QueueParams>,
 ) -> Result<Response, AppError> {
-    let shell = Shell::new(&state, &user, Area::Compliance, "AML alerts").in_tab(Tab::Alerts);
+    let shell = Shell::new(&state, &user, Tab::Alerts, "AML alerts");
     let rules = alerts_db::rules(&state.pool).await?;
     let sla_hours = state.config.compliance.alert_sla_hours;
     let sla = Utc::now() - Duration::hours(i64::from(sla_hours));
@@ -253,7 +253,7 @@ async fn alert_page(state: &AppState, user: &CurrentUser, id: &str, form: CloseF
     let events = alerts_db::events(&state.pool, &alert.id).await?;
     let mine = alert.assignee_id == Some(user.staff_id);
     Ok(AlertPage {
-        shell: Shell::new(state, user, Area::Compliance, format!("Alert {}", alert.id)).in_tab(Tab::Alerts),
+        shell: Shell::new(state, user, Tab::Alerts, format!("Alert {}", alert.id)),
         alert,
         person,
         transaction,

@@ -24,7 +24,7 @@ use crate::state::AppState;
 use crate::web::PathId;
 use crate::web::forms::required_text;
 use crate::web::tabs::Tab;
-use crate::web::{Area, Shell, render};
+use crate::web::{Shell, render};
 
 /// The report as filed with Økokrim: Altinn form MT-0002's sections (docs/mt-0002-mapping.md).
 /// The JSON export is this document; the print view reads the same fields; the filed snapshot
@@ -185,11 +185,7 @@ pub async fn print_report(
 ) -> Result<Response, AppError> {
     let (report, doc) = load_document(&state, &id).await?;
     audit::viewed(&state.pool, &ctx, Resource::StrReport, id.to_string(), json!({ "export": "print" })).await?;
-    let page = PrintPage {
-        shell: Shell::new(&state, &user, Area::Compliance, format!("STR {id} for filing")).in_tab(Tab::Strs),
-        report,
-        doc,
-    };
+    let page = PrintPage { shell: Shell::new(&state, &user, Tab::Strs, format!("STR {id} for filing")), report, doc };
     Ok(render(&page)?.into_response())
 }
 

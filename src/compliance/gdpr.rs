@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::web::PathId;
 use crate::web::forms::ReasonForm;
 use crate::web::tabs::Tab;
-use crate::web::{Area, Shell, render};
+use crate::web::{Shell, render};
 
 #[derive(Template)]
 #[template(path = "compliance/gdpr.html")]
@@ -38,8 +38,7 @@ pub async fn list_requests(
 ) -> Result<Response, AppError> {
     audit::viewed(&state.pool, &ctx, Resource::Person, "data_access_requests".into(), json!({})).await?;
     let requests = gdpr_db::requests(&state.pool).await?;
-    Ok(render(&GdprPage { shell: Shell::new(&state, &user, Area::Compliance, "GDPR").in_tab(Tab::Gdpr), requests })?
-        .into_response())
+    Ok(render(&GdprPage { shell: Shell::new(&state, &user, Tab::Gdpr, "GDPR"), requests })?.into_response())
 }
 
 pub async fn fulfil_request(
@@ -178,7 +177,7 @@ async fn erase_page(state: &AppState, user: &CurrentUser, id: &str, reason: Stri
     let last_activity = gdpr_db::last_activity(&state.pool, id).await?;
     let years = state.config.compliance.aml_retention_years;
     Ok(ErasePage {
-        shell: Shell::new(state, user, Area::Compliance, "Erase personal data").in_tab(Tab::Gdpr),
+        shell: Shell::new(state, user, Tab::Gdpr, "Erase personal data"),
         retention_ends: person.retention_ends_at.unwrap_or_else(|| retention_end(years, last_activity)),
         person,
         blockers,

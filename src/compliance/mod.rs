@@ -29,7 +29,7 @@ use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::tabs::Tab;
-use crate::web::{Area, Shell, render};
+use crate::web::{Shell, render};
 
 pub use db::{QueueCounts, queue_counts};
 
@@ -123,11 +123,7 @@ pub struct CompliancePage {
 pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     let counts = db::queue_counts(&state.pool).await?;
     let casework = user.has(Role::Compliance) || user.has(Role::Mlro);
-    render(&CompliancePage {
-        shell: Shell::new(&state, &user, Area::Compliance, "Compliance").in_tab(Tab::Summary),
-        counts,
-        casework,
-    })
+    render(&CompliancePage { shell: Shell::new(&state, &user, Tab::Summary, "Compliance"), counts, casework })
 }
 
 /// An amount as people read it: `NOK 12,345.67`.

@@ -25,7 +25,7 @@ use crate::web::PathId;
 use crate::web::forms::ReasonForm;
 use crate::web::paging::{next_page, parse_time_cursor, time_cursor};
 use crate::web::tabs::Tab;
-use crate::web::{Area, Shell, render};
+use crate::web::{Shell, render};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -66,7 +66,7 @@ pub async fn find_person(
     ctx: AuditContext,
     Query(p): Query<FindParams>,
 ) -> Result<Response, AppError> {
-    let shell = Shell::new(&state, &user, Area::Compliance, "People").in_tab(Tab::People);
+    let shell = Shell::new(&state, &user, Tab::People, "People");
     let q = p.q.trim().to_owned();
     if q.is_empty() {
         return Ok(render(&PeoplePage::form(shell, q, None))?.into_response());
@@ -157,7 +157,7 @@ async fn person_page(state: &AppState, user: &CurrentUser, id: &str, before: &st
     let older = next_cursor(&mut transactions);
     let alerts = alerts_db::for_person(&state.pool, id, "").await?;
     Ok(PersonPage {
-        shell: Shell::new(state, user, Area::Compliance, person.full_name.clone()).in_tab(Tab::People),
+        shell: Shell::new(state, user, Tab::People, person.full_name.clone()),
         person,
         live_sessions,
         transactions,
@@ -247,7 +247,7 @@ pub async fn list_transactions(
     let older = next_cursor(&mut transactions);
     let thresholds = thresholds.iter().map(|(c, v)| super::money(*v, c)).collect::<Vec<_>>().join(", ");
     let page = TransactionsPage {
-        shell: Shell::new(&state, &user, Area::Compliance, "Transactions").in_tab(Tab::Transactions),
+        shell: Shell::new(&state, &user, Tab::Transactions, "Transactions"),
         view,
         title,
         transactions,
@@ -281,10 +281,5 @@ pub async fn list_kyc(
     let day = chrono::Duration::hours(24);
     let (over_day, stuck): (Vec<KycRow>, Vec<KycRow>) =
         stuck.into_iter().partition(|k| Utc::now() - k.kyc_updated_at > day);
-    Ok(render(&KycPage {
-        shell: Shell::new(&state, &user, Area::Compliance, "KYC").in_tab(Tab::Kyc),
-        over_day,
-        stuck,
-    })?
-    .into_response())
+    Ok(render(&KycPage { shell: Shell::new(&state, &user, Tab::Kyc, "KYC"), over_day, stuck })?.into_response())
 }

@@ -28,7 +28,7 @@ use crate::web::PathId;
 use crate::web::forms::{Fields, required_text};
 use crate::web::once::{self, Once};
 use crate::web::tabs::Tab;
-use crate::web::{Area, Shell, render};
+use crate::web::{Shell, render};
 
 #[derive(Template)]
 #[template(path = "compliance/str_list.html")]
@@ -112,11 +112,7 @@ pub async fn list_reports(
         });
         sections.push(StrSection { title, empty, rows, more });
     }
-    let page = StrListPage {
-        shell: Shell::new(&state, &user, Area::Compliance, "STRs").in_tab(Tab::Strs),
-        sections,
-        one_status,
-    };
+    let page = StrListPage { shell: Shell::new(&state, &user, Tab::Strs, "STRs"), sections, one_status };
     Ok(render(&page)?.into_response())
 }
 
@@ -197,7 +193,7 @@ pub async fn new_report(
     let person = people_db::find(&state.pool, &user_id).await?.ok_or(AppError::NotFound)?;
     let candidates = reports_db::candidate_transactions(&state.pool, &person.id, None).await?;
     let page = DraftPage {
-        shell: Shell::new(&state, &user, Area::Compliance, "New STR").in_tab(Tab::Strs),
+        shell: Shell::new(&state, &user, Tab::Strs, "New STR"),
         action: "/compliance/str".into(),
         person,
         alert_id,
@@ -257,7 +253,7 @@ pub async fn create_report(
     if errors.any() {
         let candidates = reports_db::candidate_transactions(&state.pool, &person.id, None).await?;
         let page = DraftPage {
-            shell: Shell::new(&state, &user, Area::Compliance, "New STR").in_tab(Tab::Strs),
+            shell: Shell::new(&state, &user, Tab::Strs, "New STR"),
             action: "/compliance/str".into(),
             person,
             alert_id,
@@ -377,7 +373,7 @@ pub(super) async fn report_page(state: &AppState, user: &CurrentUser, id: &str) 
             once: Once::new(),
         };
         Some(DraftPage {
-            shell: Shell::new(state, user, Area::Compliance, "STR").in_tab(Tab::Strs),
+            shell: Shell::new(state, user, Tab::Strs, "STR"),
             action: format!("/compliance/str/{id}"),
             person: people_db::find(&state.pool, &report.user_id).await?.ok_or(AppError::NotFound)?,
             alert_id: report.alert_id.clone(),
@@ -393,7 +389,7 @@ pub(super) async fn report_page(state: &AppState, user: &CurrentUser, id: &str) 
         report.drafted_by == Some(user.staff_id) || contributors.iter().any(|c| c.staff_id == Some(user.staff_id));
     let is_mlro = user.has(Role::Mlro);
     Ok(ReportPage {
-        shell: Shell::new(state, user, Area::Compliance, format!("STR {id}")).in_tab(Tab::Strs),
+        shell: Shell::new(state, user, Tab::Strs, format!("STR {id}")),
         totals: totals(&transactions),
         can_review: is_mlro && !own_hand,
         own_hand,

@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::web::forms::Fields;
 use crate::web::once::{self, Once};
 use crate::web::tabs::Tab;
-use crate::web::{Area, Shell, render};
+use crate::web::{Shell, render};
 
 fn checklist(name: &str) -> Result<&'static Checklist, AppError> {
     CHECKLISTS.iter().find(|c| c.name == name).ok_or(AppError::NotFound)
@@ -130,11 +130,8 @@ pub async fn list_checks(State(state): State<AppState>, user: CurrentUser) -> Re
             overdue: late.contains(&c.title),
         })
         .collect();
-    Ok(render(&ChecksPage {
-        shell: Shell::new(&state, &user, Area::Health, "Routine checks").in_tab(Tab::Checks),
-        summaries,
-    })?
-    .into_response())
+    Ok(render(&ChecksPage { shell: Shell::new(&state, &user, Tab::Checks, "Routine checks"), summaries })?
+        .into_response())
 }
 
 #[derive(Template)]
@@ -180,7 +177,7 @@ async fn checklist_page(
     manual: Vec<Item>,
 ) -> Result<ChecklistPage, AppError> {
     Ok(ChecklistPage {
-        shell: Shell::new(state, user, Area::Health, format!("{} checks", c.title)).in_tab(Tab::Checks),
+        shell: Shell::new(state, user, Tab::Checks, format!("{} checks", c.title)),
         checklist: c,
         measured: measure(state, c.automatic).await?,
         manual,

@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::forms::query_string;
 use crate::web::tabs::Tab;
-use crate::web::{Area, Htmx, Shell, page_or_fragment};
+use crate::web::{Htmx, Shell, page_or_fragment};
 
 const LIMIT: usize = 200;
 
@@ -129,7 +129,7 @@ pub async fn search_logs(
     if !errors.is_empty() {
         let lines = LinesFragment { lines: vec![], error: None, limit: LIMIT };
         let page = LogsPage {
-            shell: Shell::new(&state, &user, Area::Health, "Logs").in_tab(Tab::Logs),
+            shell: Shell::new(&state, &user, Tab::Logs, "Logs"),
             params,
             windows: WINDOWS,
             presets: PRESETS,
@@ -169,7 +169,7 @@ pub async fn search_logs(
         Err(e) => LinesFragment { lines: vec![], error: Some(e.to_string()), limit: LIMIT },
     };
     let html = page_or_fragment(htmx, lines, |lines| LogsPage {
-        shell: Shell::new(&state, &user, Area::Health, "Logs").in_tab(Tab::Logs),
+        shell: Shell::new(&state, &user, Tab::Logs, "Logs"),
         params,
         windows: WINDOWS,
         presets: PRESETS,

@@ -17,7 +17,7 @@ use crate::auth::policy::{ANY_ROLE, Access, ONCALL, Route};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::tabs::Tab;
-use crate::web::{Area, Htmx, Shell, page_or_fragment, render};
+use crate::web::{Htmx, Shell, page_or_fragment, render};
 
 pub use cards::{Card, Tone, read_all};
 
@@ -68,7 +68,7 @@ pub async fn show_health(
     let mut fragment = cards::read_all(&state).await;
     fragment.may_follow_runs = state.policy.allows_page("/runs/{id}", &user.roles);
     page_or_fragment(htmx, fragment, |cards| HealthPage {
-        shell: Shell::new(&state, &user, Area::Health, "Health").in_tab(Tab::Dashboard),
+        shell: Shell::new(&state, &user, Tab::Dashboard, "Health"),
         cards,
     })
 }
@@ -81,5 +81,5 @@ pub struct PlaybookPage {
 
 /// `GET /health/playbook`: runbook §7's first looks, one anchor per alert.
 pub async fn show_playbook(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
-    render(&PlaybookPage { shell: Shell::new(&state, &user, Area::Health, "Playbook").in_tab(Tab::Playbook) })
+    render(&PlaybookPage { shell: Shell::new(&state, &user, Tab::Playbook, "Playbook") })
 }

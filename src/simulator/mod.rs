@@ -18,7 +18,7 @@ use crate::cloud::sim::FAULTS;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::tabs::Tab;
-use crate::web::{Area, Shell, render};
+use crate::web::{Shell, render};
 
 use db::FaultState;
 
@@ -45,7 +45,7 @@ fn simulated(state: &AppState) -> Result<(), AppError> {
 pub async fn show_simulator(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     simulated(&state)?;
     let faults = db::faults(&state.pool).await?;
-    render(&SimulatorPage { shell: Shell::new(&state, &user, Area::Admin, "Simulator").in_tab(Tab::Simulator), faults })
+    render(&SimulatorPage { shell: Shell::new(&state, &user, Tab::Simulator, "Simulator"), faults })
 }
 
 #[derive(Deserialize)]

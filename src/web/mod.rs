@@ -77,6 +77,25 @@ pub struct Shell {
     policy: std::sync::Arc<crate::auth::policy::Policy>,
 }
 
+/// Where a page sits in the navigation: an area without tabs, or one tab of an area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    Area(Area),
+    Tab(tabs::Tab),
+}
+
+impl From<Area> for Place {
+    fn from(area: Area) -> Self {
+        Place::Area(area)
+    }
+}
+
+impl From<tabs::Tab> for Place {
+    fn from(tab: tabs::Tab) -> Self {
+        Place::Tab(tab)
+    }
+}
+
 pub struct UserBadge {
     pub name: String,
     pub roles: String,
@@ -85,7 +104,8 @@ pub struct UserBadge {
 
 impl Shell {
     /// The shell of a page for a signed-in person: navigation filtered by the access table.
-    pub fn new(state: &AppState, user: &CurrentUser, active: Area, title: impl Into<String>) -> Self {
+    /// `place` is the page's area, or its tab where the area has tabs (the tab names its area).
+    pub fn new(state: &AppState, user: &CurrentUser, place: impl Into<Place>, title: impl Into<String>) -> Self {
         let nav = NAV.iter().filter(|item| state.policy.allows_page(item.href, &user.roles)).collect();
         Self {
             nav,
@@ -96,7 +116,7 @@ impl Shell {
             }),
             csrf: user.csrf.clone(),
             roles: user.roles.clone(),
-            ..Self::public(state, title).with_active(active)
+            ..Self::public(state, title).at(place.into())
         }
     }
 
@@ -126,15 +146,14 @@ impl Shell {
         self
     }
 
-    fn with_active(mut self, active: Area) -> Self {
-        self.active = active;
-        self
-    }
-
-    /// The page is this tab of its area.
-    pub fn in_tab(mut self, tab: tabs::Tab) -> Self {
-        self.active = tab.area();
-        self.tab = Some(tab);
+    fn at(mut self, place: Place) -> Self {
+        match place {
+            Place::Area(area) => self.active = area,
+            Place::Tab(tab) => {
+                self.active = tab.area();
+                self.tab = Some(tab);
+            }
+        }
         self
     }
 
