@@ -29,7 +29,7 @@ async fn when_the_intent_cannot_be_written_nothing_happens(pool: PgPool) {
         .await
         .unwrap();
 
-    let page = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "Left the company")]).await;
+    let page = app.disable_staff(&ola, "Left the company").await;
     assert_eq!(page.status, 503);
     assert!(
         page.text(".error-card").contains("The audit log cannot be written right now, so nothing was done."),
@@ -154,13 +154,13 @@ async fn tampering_before_the_checkpoint_is_found_by_a_full_verification_and_sta
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["admin"]).await;
     insert_test_rows(&pool, 5).await;
-    let verified = app.submit("/audit/verify", &[]).await;
+    let verified = app.verify_audit().await;
     assert!(verified.text(".verify-result").contains("Chain intact"), "{}", verified.body);
     assert!(verified.has("form[action='/audit/verify/full'] button"), "an admin is offered the full re-verification");
 
     let victim = tamper(&pool, "2").await;
     // A press verifies only what came after its checkpoint, and says so.
-    let since = app.submit("/audit/verify", &[]).await;
+    let since = app.verify_audit().await;
     let since_text = since.text(".verify-result");
     assert!(since_text.contains("Chain intact") && since_text.contains("since the checkpoint"), "{since_text}");
 
@@ -179,7 +179,7 @@ async fn tampering_before_the_checkpoint_is_found_by_a_full_verification_and_sta
 
     // Later checks since the checkpoint cannot hide the break: it stays until a full pass.
     insert_test_rows(&pool, 1).await;
-    let later = app.submit("/audit/verify", &[]).await;
+    let later = app.verify_audit().await;
     assert!(later.text(".verify-result .notice-red").contains("Broken earlier"), "{}", later.body);
 
     // The full re-verification is an audited action: intent first, then its failed outcome.
@@ -471,7 +471,7 @@ async fn the_casework_chain_exposes_tampering_to_the_mlro_and_the_cli(pool: PgPo
     rewrite(&pool, "update audit_log set actor = 'someone else' where id = $1", Some(victim)).await;
 
     // The operations chain is untouched, and says so to everyone.
-    let ops = app.submit("/audit/verify", &[]).await;
+    let ops = app.verify_audit().await;
     assert!(ops.text(".verify-result").contains("Chain intact"), "{}", ops.body);
     // Compliance may check the casework chain since its checkpoint; the MLRO recomputes it all.
     let mlro = app.another_browser();
@@ -528,7 +528,7 @@ async fn the_serving_role_cannot_rewrite_the_chain(pool: PgPool) {
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
     app.sign_in_as("Admin Astrid", &["admin"]).await;
     let ola = staff_id(&pool, "Ola").await;
-    assert_eq!(app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "Left")]).await.status, 303);
+    assert_eq!(app.disable_staff(&ola, "Left").await.status, 303);
     let ctx = AuditContext { actor: Actor::system(), meta: RequestMeta::default() };
     let report = verify::run(&serving, &ctx, Chain::Operations, Scope::Full).await.unwrap();
     assert_eq!(report.verification.problem, None);
@@ -696,7 +696,7 @@ async fn a_transaction_holding_the_chain_does_not_stall_the_console(pool: PgPool
             .unwrap();
     assert_eq!(disabled, None, "nothing was done");
     // Once the transaction ends, the same action works.
-    assert_eq!(app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "Left")]).await.status, 303);
+    assert_eq!(app.disable_staff(&ola, "Left").await.status, 303);
 }
 
 /// Reading the audit log does not flood it: one audit_searched per distinct search in a

@@ -35,7 +35,7 @@ async fn compliance_takes_the_next_alert_and_closes_it_with_an_outcome(pool: PgP
     let app = seeded(&pool).await;
     app.sign_in_as("Cato Compliance", &["compliance"]).await;
     let oldest = open_alert(&pool).await;
-    let taken = app.submit("/compliance/alerts/next", &[]).await;
+    let taken = app.take_next_alert().await;
     assert_eq!(taken.location(), format!("/compliance/alerts/{oldest}"));
     assert_eq!(crate::harness::audit_trail(&pool, "aml_alert_assigned").await, crate::harness::intent_then_success());
 
@@ -86,7 +86,7 @@ async fn two_people_taking_the_next_alert_get_different_ones(pool: PgPool) {
     app.sign_in_as("Cato", &["compliance"]).await;
     let other = app.another_browser();
     other.sign_in_as("Mia", &["mlro"]).await;
-    let (a, b) = tokio::join!(app.submit("/compliance/alerts/next", &[]), other.submit("/compliance/alerts/next", &[]));
+    let (a, b) = tokio::join!(app.take_next_alert(), other.take_next_alert());
     assert_ne!(a.location(), b.location());
     let mine = app.visit("/compliance/alerts?assignee=me").await;
     assert_eq!(mine.texts("table.alerts tbody tr").len(), 1);
@@ -109,7 +109,7 @@ async fn closing_without_an_outcome_or_notes_explains_and_changes_nothing(pool: 
             .starts_with(&format!("Keep review notes under {} characters", dropops::audit::Reason::MAX))
     );
     assert_eq!(page.attrs("input[name=outcome][checked]", "value"), ["legitimate"], "the choice is kept");
-    assert_eq!(count(&pool, "select count(*) from aml_alerts where status = 'open'").await, 12);
+    assert_eq!(count(&pool, "select count(*) from aml_alerts where status = 'open'").await, demo::OPEN_ALERTS as i64);
     assert_eq!(count(&pool, "select count(*) from audit_log where action = 'aml_alert_closed'").await, 0);
 }
 
@@ -134,11 +134,10 @@ async fn reopening_needs_a_reason_and_is_recorded(pool: PgPool) {
     app.sign_in(&["mlro"]).await;
     let id: String =
         sqlx::query_scalar("select id from aml_alerts where status = 'closed' limit 1").fetch_one(&pool).await.unwrap();
-    let refused = app.submit(&format!("/compliance/alerts/{id}/reopen"), &[("reason", "")]).await;
+    let refused = app.reopen_alert(&id, "").await;
     assert_eq!(refused.status, 422);
     assert_eq!(refused.text("#reopen-error"), "Enter a reason for reopening.");
-    let reopened =
-        app.submit(&format!("/compliance/alerts/{id}/reopen"), &[("reason", "New information from the bank")]).await;
+    let reopened = app.reopen_alert(&id, "New information from the bank").await;
     assert_eq!(reopened.status, 303);
     let status: String =
         sqlx::query_scalar("select status from aml_alerts where id = $1").bind(&id).fetch_one(&pool).await.unwrap();
@@ -168,7 +167,7 @@ async fn the_queue_filters_and_explains_bad_filters(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
     let all = app.visit("/compliance/alerts").await;
-    assert_eq!(all.texts("table.alerts tbody tr").len(), 12);
+    assert_eq!(all.texts("table.alerts tbody tr").len(), demo::OPEN_ALERTS);
     let overdue = all.texts("table.alerts tbody tr .badge-red").len();
     assert!(overdue > 0, "old demo alerts are past the 48 h SLA");
     let nok = app.visit("/compliance/alerts?status=all&currency=nok&min_amount=100000").await;
@@ -251,9 +250,7 @@ async fn revoking_a_persons_sessions_needs_a_reason(pool: PgPool) {
     let refused = app.revoke_sessions(&user, "").await;
     assert_eq!(refused.status, 422);
     assert!(live_sessions(&pool, &user).await > 0);
-    let done = app
-        .submit(&format!("/compliance/people/{user}/revoke-sessions"), &[("reason", "Phone stolen, reported by phone")])
-        .await;
+    let done = app.revoke_sessions(&user, "Phone stolen, reported by phone").await;
     assert_eq!(done.status, 303);
     assert_eq!(live_sessions(&pool, &user).await, 0);
     let page = app.visit(&format!("/compliance/people/{user}")).await;
@@ -421,15 +418,15 @@ async fn closing_offers_the_next_alert_and_taking_over_asks_first(pool: PgPool) 
     app.sign_in_as("Cato Compliance", &["compliance"]).await;
     let colleague = app.another_browser();
     colleague.sign_in_as("Kim Compliance", &["compliance"]).await;
-    let first = colleague.submit("/compliance/alerts/next", &[]).await.location().to_owned();
+    let first = colleague.take_next_alert().await.location().to_owned();
     let id = first.trim_start_matches("/compliance/alerts/").to_owned();
 
     let page = app.visit(&first).await;
     assert!(page.text("details.takeover summary").contains("Take over from Kim Compliance"), "{}", page.body);
-    let refused = app.submit(&format!("/compliance/alerts/{id}/assign"), &[]).await;
+    let refused = app.assign_alert(&id, false).await;
     assert_eq!(refused.status, 409, "not without confirming");
     assert!(refused.text("main").contains("Kim Compliance is working on this alert"));
-    let taken = app.submit(&format!("/compliance/alerts/{id}/assign"), &[("takeover", "yes")]).await;
+    let taken = app.assign_alert(&id, true).await;
     assert_eq!(taken.status, 303);
     let details: serde_json::Value = sqlx::query_scalar(
         "select details from audit_log where action = 'aml_alert_assigned' and kind = 'intent' order by id desc limit 1",

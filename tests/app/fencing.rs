@@ -132,7 +132,7 @@ async fn a_slow_step_does_not_starve_its_lease(pool: PgPool) {
     let admin = app.another_browser();
     admin.sign_in_as("Ada Admin", &["admin"]).await;
     let run = start(&app, &[("procedure", "scale"), ("min", "2"), ("max", "5")]).await;
-    assert_eq!(admin.submit("/admin/simulator/slow_responses", &[("active", "true")]).await.status, 303);
+    assert_eq!(admin.set_fault("slow_responses", true).await.status, 303);
     let worker = Worker::new(app.state.clone());
     let claim = worker.claim().await.unwrap().unwrap();
     let driving = tokio::spawn(async move { worker.drive(claim).await.unwrap() });
@@ -143,7 +143,7 @@ async fn a_slow_step_does_not_starve_its_lease(pool: PgPool) {
         assert!(other.claim().await.unwrap().is_none(), "nobody else may take a run whose step is acting");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(admin.submit("/admin/simulator/slow_responses", &[("active", "false")]).await.status, 303);
+    assert_eq!(admin.set_fault("slow_responses", false).await.status, 303);
     assert_eq!(driving.await.unwrap(), Driven::Finished);
     assert_eq!(run_row(&pool, run).await.0, "succeeded");
     assert_eq!(operations_during(&pool, run, "UPDATE_SERVICE").await, 1);
@@ -162,7 +162,7 @@ async fn a_rotation_cannot_be_cancelled_once_the_password_is_being_set(pool: PgP
     let page = app.visit(&format!("/runs/{run}")).await;
     assert!(!page.has(&format!("form[action='/runs/{run}/cancel']")), "no cancel is offered");
     assert!(page.text(".too-late-to-cancel").contains("Too late to cancel"), "{}", page.body);
-    let refused = app.submit(&format!("/runs/{run}/cancel"), &[]).await;
+    let refused = app.cancel_run(run).await;
     assert_eq!(refused.status, 409);
     assert!(refused.text("main").contains("could not connect"), "the reason: {}", refused.text("main"));
     let asked: Option<String> = sqlx::query_scalar("select cancel_requested_by from console.runs where id = $1")
@@ -195,7 +195,7 @@ async fn a_rotation_cancelled_before_the_password_is_set_leaves_rds_alone(pool: 
     let run = rotate(&app, "database_url").await;
     let halt = Arc::new(|p: i32, ph: Phase| p == 1 && ph == Phase::AfterAct);
     Worker::new(app.state.clone()).halting(halt).run_until_idle().await.unwrap();
-    assert_eq!(app.submit(&format!("/runs/{run}/cancel"), &[]).await.status, 303);
+    assert_eq!(app.cancel_run(run).await.status, 303);
     expire_lease(&pool, run).await;
     drive(&app).await;
     assert_eq!(status(&pool, run).await, "cancelled");
@@ -213,7 +213,7 @@ async fn a_half_finished_rotation_is_red_everywhere_until_resume_repairs_it(pool
     let app = oncall(pool.clone()).await;
     let admin = app.another_browser();
     admin.sign_in_as("Ada Admin", &["admin"]).await;
-    assert_eq!(admin.submit("/admin/simulator/deploy_fails", &[("active", "true")]).await.status, 303);
+    assert_eq!(admin.set_fault("deploy_fails", true).await.status, 303);
     let run = rotate(&app, "database_url").await;
     drive(&app).await;
     assert_eq!(status(&pool, run).await, "failed");
@@ -225,8 +225,8 @@ async fn a_half_finished_rotation_is_red_everywhere_until_resume_repairs_it(pool
     let dashboard = app.visit("/health").await;
     assert!(dashboard.has(&format!(".needs-repair a[href='/runs/{run}']")), "{}", dashboard.body);
 
-    assert_eq!(admin.submit("/admin/simulator/deploy_fails", &[("active", "false")]).await.status, 303);
-    assert_eq!(app.submit(&format!("/runs/{run}/resume"), &[]).await.status, 303);
+    assert_eq!(admin.set_fault("deploy_fails", false).await.status, 303);
+    assert_eq!(app.resume_run(run).await.status, 303);
     drive(&app).await;
     assert_eq!(status(&pool, run).await, "succeeded", "{:?}", step_statuses(&pool, run).await);
     assert_eq!(operations_during(&pool, run, "START_DEPLOYMENT").await, 2, "the redeploy was started again");

@@ -30,15 +30,8 @@ async fn the_export_holds_the_persons_data_but_nothing_about_aml_work(pool: PgPo
         .await
         .unwrap();
 
-    let json: serde_json::Value = app
-        .client()
-        .get(app.url(&format!("/compliance/people/{user}/export.json")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, json) = app.get_json(&format!("/compliance/people/{user}/export.json")).await;
+    assert_eq!(status, 200);
     assert_eq!(json["person"]["id"], user.as_str());
     let txs: i64 = sqlx::query_scalar("select count(*) from transactions where user_id = $1")
         .bind(&user)
@@ -81,8 +74,8 @@ async fn a_request_is_marked_fulfilled_once(pool: PgPool) {
         .unwrap();
     let page = app.visit("/compliance/gdpr").await;
     assert!(page.has(&format!("tr[data-request='{id}'] form")));
-    assert_eq!(app.submit(&format!("/compliance/gdpr/{id}/fulfil"), &[]).await.status, 303);
-    assert_eq!(app.submit(&format!("/compliance/gdpr/{id}/fulfil"), &[]).await.status, 409);
+    assert_eq!(app.fulfil_gdpr(&id).await.status, 303);
+    assert_eq!(app.fulfil_gdpr(&id).await.status, 409);
     assert_eq!(
         crate::harness::audit_trail(&pool, "data_access_request_fulfilled").await,
         crate::harness::intent_then_success(),
@@ -102,7 +95,7 @@ async fn erasure_waits_for_open_alerts(pool: PgPool) {
     let page = app.visit(&format!("/compliance/people/{user}/erase")).await;
     assert!(page.text(".notice").contains("Erasure has to wait"));
     assert!(!page.has("form[action$='/erase']"));
-    let refused = app.submit(&format!("/compliance/people/{user}/erase"), &[("reason", "Customer asked")]).await;
+    let refused = app.erase_person(&user, "Customer asked").await;
     assert_eq!(refused.status, 409);
     let deleted: Option<chrono::DateTime<chrono::Utc>> =
         sqlx::query_scalar("select deleted_at from users where id = $1").bind(&user).fetch_one(&pool).await.unwrap();
@@ -118,12 +111,11 @@ async fn erasure_is_a_soft_delete_with_the_retention_clock(pool: PgPool) {
     let confirm = app.visit(&format!("/compliance/people/{user}/erase")).await;
     assert!(confirm.text("dl.facts").contains("Retention ends"));
 
-    let no_reason = app.submit(&format!("/compliance/people/{user}/erase"), &[("reason", "")]).await;
+    let no_reason = app.erase_person(&user, "").await;
     assert_eq!(no_reason.status, 422);
     assert!(no_reason.text("#reason-error").starts_with("Enter the reason"));
 
-    let done =
-        app.submit(&format!("/compliance/people/{user}/erase"), &[("reason", "GDPR erasure request by email")]).await;
+    let done = app.erase_person(&user, "GDPR erasure request by email").await;
     assert_eq!(done.status, 303, "{}", done.body);
     let (deleted, retention, last_tx): (Option<chrono::DateTime<chrono::Utc>>, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
         "select deleted_at, retention_ends_at, (select max(created_at) from transactions where user_id = u.id) from users u where id = $1",
@@ -154,6 +146,6 @@ async fn erasure_is_a_soft_delete_with_the_retention_clock(pool: PgPool) {
             .await
             .unwrap();
     assert_eq!(audit, ["intent", "outcome"]);
-    let again = app.submit(&format!("/compliance/people/{user}/erase"), &[("reason", "again")]).await;
+    let again = app.erase_person(&user, "again").await;
     assert_eq!(again.status, 409);
 }

@@ -1,6 +1,7 @@
 //! `TestApp`: the console on a random port over a test database, and `Browser`: one cookie
 //! jar with one method per thing a person does. HTML is checked with CSS selectors.
 
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Once;
@@ -232,6 +233,127 @@ impl Browser {
     /// Sign a customer out of Drop everywhere (the person page's emergency form).
     pub async fn revoke_sessions(&self, person: &str, reason: &str) -> Page {
         self.submit(&format!("/compliance/people/{person}/revoke-sessions"), &[("reason", reason)]).await
+    }
+
+    /// Confirm a run on its confirmation page: a deployment run, or a snapshot or restore
+    /// drill (the database page's), with the fields the page sends.
+    pub async fn confirm_run(&self, fields: &[(&str, &str)]) -> Page {
+        let path = match fields.iter().find(|(k, _)| *k == "procedure") {
+            Some((_, "snapshot" | "restore_drill")) => "/database/runs",
+            _ => "/deployments/runs",
+        };
+        self.submit(path, fields).await
+    }
+
+    /// Confirm a secret's rotation (the secrets page's confirmation), with the fields sent.
+    pub async fn confirm_rotation(&self, fields: &[(&str, &str)]) -> Page {
+        self.submit("/secrets/rotations", fields).await
+    }
+
+    /// Press Cancel on a run's page.
+    pub async fn cancel_run(&self, run: impl Display) -> Page {
+        self.submit(&format!("/runs/{run}/cancel"), &[]).await
+    }
+
+    /// Press Resume on a stopped run's page.
+    pub async fn resume_run(&self, run: impl Display) -> Page {
+        self.submit(&format!("/runs/{run}/resume"), &[]).await
+    }
+
+    /// Draft an STR on the new-report form: the person, the alert it comes from, the reason in
+    /// one line, the narrative and the transactions ticked.
+    pub async fn draft_str(&self, person: &str, alert: &str, reason: &str, narrative: &str, txs: &[&str]) -> Page {
+        let mut fields = vec![("person", person), ("alert", alert), ("reason", reason), ("narrative", narrative)];
+        fields.extend(txs.iter().map(|tx| ("tx", *tx)));
+        self.submit("/compliance/str", &fields).await
+    }
+
+    /// Send a draft STR to review.
+    pub async fn submit_str(&self, id: impl Display) -> Page {
+        self.submit(&format!("/compliance/str/{id}/submit"), &[]).await
+    }
+
+    /// Approve an STR in review (the MLRO's four eyes).
+    pub async fn approve_str(&self, id: impl Display) -> Page {
+        self.submit(&format!("/compliance/str/{id}/approve"), &[]).await
+    }
+
+    /// Return an STR in review to its drafter, with the reviewer's comment.
+    pub async fn return_str(&self, id: impl Display, comment: &str) -> Page {
+        self.submit(&format!("/compliance/str/{id}/return"), &[("comment", comment)]).await
+    }
+
+    /// Record an approved STR as filed with Økokrim: their reference and the filing date.
+    pub async fn file_str(&self, id: impl Display, reference: &str, filed_on: &str) -> Page {
+        self.submit(&format!("/compliance/str/{id}/file"), &[("reference", reference), ("filed_on", filed_on)]).await
+    }
+
+    /// Sign out of the console.
+    pub async fn sign_out(&self) -> Page {
+        self.submit("/auth/logout", &[]).await
+    }
+
+    /// Disable a staff member's console access (admin), with the reason.
+    pub async fn disable_staff(&self, staff: impl Display, reason: &str) -> Page {
+        self.submit(&format!("/admin/staff/{staff}/disable"), &[("reason", reason)]).await
+    }
+
+    /// Give a disabled staff member their access back (admin).
+    pub async fn enable_staff(&self, staff: impl Display) -> Page {
+        self.submit(&format!("/admin/staff/{staff}/enable"), &[]).await
+    }
+
+    /// End one console session of a staff member (admin).
+    pub async fn end_session(&self, session: impl Display) -> Page {
+        self.submit(&format!("/admin/sessions/{session}/end"), &[]).await
+    }
+
+    /// Reopen a closed AML alert, with the reason.
+    pub async fn reopen_alert(&self, alert: impl Display, reason: &str) -> Page {
+        self.submit(&format!("/compliance/alerts/{alert}/reopen"), &[("reason", reason)]).await
+    }
+
+    /// Take an AML alert; `takeover` also when someone else holds it.
+    pub async fn assign_alert(&self, alert: impl Display, takeover: bool) -> Page {
+        let fields: &[(&str, &str)] = if takeover { &[("takeover", "yes")] } else { &[] };
+        self.submit(&format!("/compliance/alerts/{alert}/assign"), fields).await
+    }
+
+    /// Mark a GDPR access request answered (the export was sent).
+    pub async fn fulfil_gdpr(&self, request: impl Display) -> Page {
+        self.submit(&format!("/compliance/gdpr/{request}/fulfil"), &[]).await
+    }
+
+    /// Erase a person's personal data (GDPR), with the reason.
+    pub async fn erase_person(&self, person: impl Display, reason: &str) -> Page {
+        self.submit(&format!("/compliance/people/{person}/erase"), &[("reason", reason)]).await
+    }
+
+    /// Submit a routine checklist (`daily`, `weekly`, `monthly`) with the fields ticked.
+    pub async fn submit_checklist(&self, schedule: &str, fields: &[(&str, &str)]) -> Page {
+        self.submit(&format!("/health/checks/{schedule}"), fields).await
+    }
+
+    /// Press "Take the next alert" on the compliance queue.
+    pub async fn take_next_alert(&self) -> Page {
+        self.submit("/compliance/alerts/next", &[]).await
+    }
+
+    /// Switch one of the simulator's faults on or off (admin, demo mode).
+    pub async fn set_fault(&self, fault: &str, active: bool) -> Page {
+        self.submit(&format!("/admin/simulator/{fault}"), &[("active", if active { "true" } else { "false" })]).await
+    }
+
+    /// Press "Verify the chain" on the audit page.
+    pub async fn verify_audit(&self) -> Page {
+        self.submit("/audit/verify", &[]).await
+    }
+
+    /// A JSON endpoint as a script would read it: the status and the parsed body.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self.client.get(self.url(path)).send().await.expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
     }
 }
 

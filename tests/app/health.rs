@@ -87,7 +87,7 @@ async fn each_fault_shows_on_its_card_with_the_playbook(pool: PgPool) {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(audited, 16);
+    assert_eq!(audited as usize, 2 * cases.len(), "each switch on and off, audited");
 }
 
 #[sqlx::test]
@@ -145,7 +145,7 @@ async fn only_admins_switch_faults_and_unclear_requests_are_explained(pool: PgPo
     assert_eq!(app.visit("/admin/simulator").await.status, 403);
     let admin = app.another_browser();
     admin.sign_in(&["admin"]).await;
-    let unknown = admin.submit("/admin/simulator/meteor_strike", &[("active", "true")]).await;
+    let unknown = admin.set_fault("meteor_strike", true).await;
     assert_eq!(unknown.status, 404);
     let unclear = admin.submit("/admin/simulator/storage_low", &[("active", "maybe")]).await;
     assert_eq!(unclear.status, 422);
@@ -160,7 +160,7 @@ async fn a_checklist_is_attested_with_evidence_and_clears_its_overdue_flag(pool:
 
     let page = app.visit("/health/checks/daily").await;
     assert_eq!(page.texts("[data-item='apprunner']").len(), 1, "App Runner is measured");
-    let missing = app.submit("/health/checks/daily", &[("monitors_green_ok", "on")]).await;
+    let missing = app.submit_checklist("daily", &[("monitors_green_ok", "on")]).await;
     assert_eq!(missing.status, 422);
     assert_eq!(missing.text("#no_critical_alert-error"), "Confirm it, or say what is wrong.");
     assert_eq!(
@@ -202,7 +202,7 @@ async fn viewers_can_look_at_checklists_but_not_attest(pool: PgPool) {
     let page = app.visit("/health/checks/weekly").await;
     assert_eq!(page.status, 200);
     assert!(!page.has("form[action='/health/checks/weekly'] button"));
-    assert_eq!(app.submit("/health/checks/weekly", &[]).await.status, 403);
+    assert_eq!(app.submit_checklist("weekly", &[]).await.status, 403);
     assert_eq!(app.visit("/health/checks/yearly").await.status, 404);
 }
 
@@ -313,7 +313,7 @@ async fn the_weekly_checklist_tells_on_call_whether_compliance_must_act_never_ho
         assert!(["48", "24"].contains(&digits.as_str()), "{key} shows a state, not a count: {text}");
     }
     let fields = [("log_patterns_ok", "on"), ("ecr_cleanup_ok", "on")];
-    assert_eq!(app.submit("/health/checks/weekly", &fields).await.status, 303);
+    assert_eq!(app.submit_checklist("weekly", &fields).await.status, 303);
     let details: serde_json::Value =
         sqlx::query_scalar("select details from audit_log where action = 'checklist_submitted' and kind = 'intent'")
             .fetch_one(&pool)
@@ -336,10 +336,9 @@ async fn a_checklist_form_submitted_twice_records_once_and_confirms(pool: PgPool
     let form = app.visit("/health/checks/daily").await;
     let once = form.attrs("input[name=_once]", "value").pop().expect("the form carries a submission token");
     let fields = [("monitors_green_ok", "on"), ("no_critical_alert_ok", "on"), ("_once", once.as_str())];
-    let (first, second) =
-        tokio::join!(app.submit("/health/checks/daily", &fields), app.submit("/health/checks/daily", &fields));
+    let (first, second) = tokio::join!(app.submit_checklist("daily", &fields), app.submit_checklist("daily", &fields));
     assert_eq!((first.status, second.status), (303, 303));
-    let again = app.submit("/health/checks/daily", &fields).await;
+    let again = app.submit_checklist("daily", &fields).await;
     assert_eq!(again.status, 303);
     assert_eq!(again.location(), first.location(), "a repeat goes where the first went");
     let runs: i64 = sqlx::query_scalar("select count(*) from console.checklist_runs").fetch_one(&pool).await.unwrap();
@@ -356,7 +355,7 @@ async fn a_checklist_form_submitted_twice_records_once_and_confirms(pool: PgPool
     let fresh = app.visit("/health/checks/daily").await.attrs("input[name=_once]", "value").pop().unwrap();
     assert_ne!(fresh, once);
     let fields = [("monitors_green_ok", "on"), ("no_critical_alert_ok", "on"), ("_once", fresh.as_str())];
-    assert_eq!(app.submit("/health/checks/daily", &fields).await.status, 303);
+    assert_eq!(app.submit_checklist("daily", &fields).await.status, 303);
     let runs: i64 = sqlx::query_scalar("select count(*) from console.checklist_runs").fetch_one(&pool).await.unwrap();
     assert_eq!(runs, 2);
 }

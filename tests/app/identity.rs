@@ -53,7 +53,7 @@ async fn over_https_the_cookie_is_host_prefixed_and_secure(pool: PgPool) {
 async fn signing_out_ends_the_session_for_good(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["viewer"]).await;
-    let out = app.submit("/auth/logout", &[]).await;
+    let out = app.sign_out().await;
     assert_eq!(out.status, 303);
     assert_eq!(out.location(), "/auth/sign-in?signed_out=1");
     assert_eq!(app.visit("/").await.status, 303, "signed out");
@@ -72,7 +72,7 @@ async fn a_replayed_cookie_after_sign_out_is_refused(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let signed_in = app.sign_in_as("Ola", &["viewer"]).await;
     let cookie = signed_in.headers.get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
-    app.submit("/auth/logout", &[]).await;
+    app.sign_out().await;
     let thief = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let replay = thief.get(app.url("/")).header("cookie", cookie).send().await.unwrap();
     assert_eq!(replay.status(), 303, "the old cookie no longer signs anyone in");
@@ -164,7 +164,7 @@ async fn a_disabled_person_is_signed_out_on_their_next_request(pool: PgPool) {
     let lars = staff_id(&pool, "Leaving Lars").await;
     let confirm = admin.visit(&format!("/admin/staff/{lars}/disable")).await;
     assert!(confirm.text("h1").contains("Disable Leaving Lars?"));
-    let done = admin.submit(&format!("/admin/staff/{lars}/disable"), &[("reason", "Left the company")]).await;
+    let done = admin.disable_staff(&lars, "Left the company").await;
     assert_eq!(done.status, 303, "{}", done.body);
 
     assert_eq!(app.visit("/health").await.status, 303, "kicked out");
@@ -185,7 +185,7 @@ async fn disabling_needs_a_reason_and_changes_nothing_without_one(pool: PgPool) 
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
     app.sign_in_as("Admin Astrid", &["admin"]).await;
     let ola = staff_id(&pool, "Ola").await;
-    let page = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "   ")]).await;
+    let page = app.disable_staff(&ola, "   ").await;
     assert_eq!(page.status, 422);
     assert_eq!(page.text("#reason-error"), "Enter a reason: it goes into the audit log.");
     let disabled: bool = sqlx::query_scalar("select disabled from console.staff where display_name = 'Ola'")
@@ -218,7 +218,7 @@ async fn an_admin_ends_another_persons_sign_in(pool: PgPool) {
         )),
         "ending a sign-in asks first"
     );
-    let ended = app.submit(&format!("/admin/sessions/{ola_session}/end"), &[]).await;
+    let ended = app.end_session(&ola_session).await;
     assert_eq!(ended.status, 303);
     let bounced = other.visit("/").await;
     assert_eq!(bounced.status, 303, "Ola is signed out");
@@ -226,7 +226,7 @@ async fn an_admin_ends_another_persons_sign_in(pool: PgPool) {
     let told = other.visit(bounced.location()).await;
     assert!(told.text("main").contains("An admin ended your sign-in"), "{}", told.text("main"));
     assert!(!other.visit(bounced.location()).await.text("main").contains("An admin ended"), "said once");
-    let again = app.submit(&format!("/admin/sessions/{ola_session}/end"), &[]).await;
+    let again = app.end_session(&ola_session).await;
     assert_eq!(again.status, 409, "ending twice is explained, not repeated");
     let outcomes: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'staff_session_ended'")
         .fetch_one(&pool)
@@ -276,11 +276,11 @@ async fn enabling_a_person_again_is_audited_intent_then_outcome(pool: PgPool) {
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
     app.sign_in_as("Admin Astrid", &["admin"]).await;
     let ola = staff_id(&pool, "Ola").await;
-    app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "Parental leave")]).await;
+    app.disable_staff(&ola, "Parental leave").await;
     let listed = app.visit("/admin/staff").await;
     assert!(listed.text(&format!("tr[data-staff='{ola}']")).contains("Disabled"));
 
-    let enabled = app.submit(&format!("/admin/staff/{ola}/enable"), &[]).await;
+    let enabled = app.enable_staff(&ola).await;
     assert_eq!(enabled.status, 303);
     let rows: Vec<(String, Option<String>, i64)> =
         sqlx::query_as("select kind, outcome, seq from audit_log where action = 'staff_enabled' order by seq")
@@ -291,7 +291,7 @@ async fn enabling_a_person_again_is_audited_intent_then_outcome(pool: PgPool) {
         rows.iter().map(|r| (r.0.as_str(), r.1.as_deref())).collect::<Vec<_>>(),
         [("intent", None), ("outcome", Some("succeeded"))]
     );
-    let again = app.submit(&format!("/admin/staff/{ola}/enable"), &[]).await;
+    let again = app.enable_staff(&ola).await;
     assert_eq!(again.status, 409, "enabling twice is explained");
     assert!(again.text(".error-card").contains("Ola is not disabled."));
 }

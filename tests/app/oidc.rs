@@ -246,7 +246,7 @@ async fn step_up_sends_a_stale_sign_in_back_to_the_provider_and_returns_to_the_f
 async fn signing_out_also_ends_the_provider_session(pool: PgPool) {
     let app = TestApp::spawn_with(pool, config()).await;
     sign_in_via_provider(&app, "", person("kari", &["drop-ops-viewers"])).await;
-    let out = app.submit("/auth/logout", &[]).await;
+    let out = app.sign_out().await;
     assert_eq!(out.status, 303);
     let to = out.location();
     assert!(to.starts_with(&format!("{}/endsession", provider().issuer)), "{to}");
@@ -267,7 +267,7 @@ async fn stale_admin_about_to_step_up(app: &TestApp, pool: &PgPool) -> (Value, S
     .unwrap();
     let ola: String =
         sqlx::query_scalar("select id::text from console.staff where subject = 'ola'").fetch_one(pool).await.unwrap();
-    let stepped = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "Lost laptop")]).await;
+    let stepped = app.disable_staff(&ola, "Lost laptop").await;
     assert_eq!(stepped.status, 303);
     (admin, stepped.location().strip_prefix("/auth/login?").unwrap().to_owned())
 }

@@ -44,8 +44,7 @@ pub async fn current(app: &TestApp, id: &str) -> String {
 }
 
 pub async fn rotate(app: &TestApp, secret: &str) -> Uuid {
-    let page =
-        app.submit("/secrets/rotations", &[("secret", secret), ("understood", "yes"), ("reason", "schedule")]).await;
+    let page = app.confirm_rotation(&[("secret", secret), ("understood", "yes"), ("reason", "schedule")]).await;
     assert_eq!(page.status, 303, "{}", page.body);
     page.location().trim_start_matches("/runs/").parse().unwrap()
 }
@@ -86,7 +85,7 @@ async fn rotating_the_jwt_secret_says_everyone_is_signed_out_and_leaves_no_trace
     assert_eq!(confirm.status, 200);
     assert!(confirm.text("main").contains("Every Drop user will be signed out"), "the impact is said plainly");
     assert!(confirm.text("main").contains("production — App Runner service drop-web"));
-    let unconfirmed = app.submit("/secrets/rotations", &[("secret", "jwt_secret")]).await;
+    let unconfirmed = app.confirm_rotation(&[("secret", "jwt_secret")]).await;
     assert_eq!(unconfirmed.status, 422);
     assert!(unconfirmed.text("#understood-error").contains("Tick the box"));
     assert_eq!(sqlx::query_scalar::<_, i64>("select count(*) from console.runs").fetch_one(&pool).await.unwrap(), 0);
@@ -190,7 +189,7 @@ async fn a_failed_rotation_is_resumed_with_the_same_password(pool: PgPool) {
     // Stop just before RDS is asked; AWS starts throttling; the step gives up after its limit.
     let halt = Arc::new(|p: i32, ph: Phase| p == 2 && ph == Phase::BeforeAct);
     Worker::new(app.state.clone()).halting(halt).run_until_idle().await.unwrap();
-    assert_eq!(admin.submit("/admin/simulator/throttling", &[("active", "true")]).await.status, 303);
+    assert_eq!(admin.set_fault("throttling", true).await.status, 303);
     expire_lease(&pool, run).await;
     drive(&app).await;
     assert_eq!(status(&pool, run).await, "failed");
@@ -206,15 +205,15 @@ async fn a_failed_rotation_is_resumed_with_the_same_password(pool: PgPool) {
     let pending = app.state.cloud.secrets.value(DB_URL, Some(&staged)).await;
     assert!(pending.is_err(), "still throttled");
 
-    admin.submit("/admin/simulator/throttling", &[("active", "false")]).await;
+    admin.set_fault("throttling", false).await;
     let pending = app.state.cloud.secrets.value(DB_URL, Some(&staged)).await.unwrap().unwrap();
     let viewer = app.another_browser();
     viewer.sign_in(&["viewer"]).await;
-    assert_eq!(viewer.submit(&format!("/runs/{run}/resume"), &[]).await.status, 403);
+    assert_eq!(viewer.resume_run(run).await.status, 403);
     // While a restart holds the service, the rotation cannot carry on: told why, not queued.
-    let restart = app.submit("/deployments/runs", &[("procedure", "restart")]).await;
+    let restart = app.confirm_run(&[("procedure", "restart")]).await;
     assert_eq!(restart.status, 303);
-    let blocked = app.submit(&format!("/runs/{run}/resume"), &[]).await;
+    let blocked = app.resume_run(run).await;
     assert_eq!(blocked.status, 409);
     assert!(
         blocked.text("main").contains("rolling restart by Ola Oncall is already running"),
@@ -223,7 +222,7 @@ async fn a_failed_rotation_is_resumed_with_the_same_password(pool: PgPool) {
     );
     assert_eq!(status(&pool, run).await, "failed", "unchanged");
     drive(&app).await;
-    assert_eq!(app.submit(&format!("/runs/{run}/resume"), &[]).await.status, 303);
+    assert_eq!(app.resume_run(run).await.status, 303);
     drive(&app).await;
     assert_eq!(status(&pool, run).await, "succeeded");
     assert_eq!(current(&app, DB_URL).await, pending.expose(), "the value staged before the failure, not a new one");
@@ -258,19 +257,16 @@ async fn only_oncall_and_admins_rotate(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config(&[])).await;
     app.sign_in(&["compliance"]).await;
     assert_eq!(app.visit("/secrets/rotate?secret=jwt_secret").await.status, 403);
-    assert_eq!(app.submit("/secrets/rotations", &[("secret", "jwt_secret"), ("understood", "yes")]).await.status, 403);
+    assert_eq!(app.confirm_rotation(&[("secret", "jwt_secret"), ("understood", "yes")]).await.status, 403);
     let viewer = app.another_browser();
     viewer.sign_in(&["viewer"]).await;
     let page = viewer.visit("/secrets").await;
     assert_eq!(page.status, 200);
     assert!(!page.has("a[href^='/secrets/rotate']"));
-    assert_eq!(
-        viewer.submit("/secrets/rotations", &[("secret", "jwt_secret"), ("understood", "yes")]).await.status,
-        403
-    );
+    assert_eq!(viewer.confirm_rotation(&[("secret", "jwt_secret"), ("understood", "yes")]).await.status, 403);
     let admin = app.another_browser();
     admin.sign_in(&["admin"]).await;
-    let unknown = admin.submit("/secrets/rotations", &[("secret", "root_password"), ("understood", "yes")]).await;
+    let unknown = admin.confirm_rotation(&[("secret", "root_password"), ("understood", "yes")]).await;
     assert_eq!(unknown.status, 422);
     assert_eq!(sqlx::query_scalar::<_, i64>("select count(*) from console.runs").fetch_one(&pool).await.unwrap(), 0);
 }

@@ -34,12 +34,7 @@ pub async fn start(app: &TestApp, fields: &[(&str, &str)]) -> Uuid {
     if fields.contains(&("procedure", "deploy")) && !fields.iter().any(|(k, _)| *k == "reason") {
         fields.push(("reason", "release 2026-12-02"));
     }
-    // Each area starts its own runs: the database's snapshots and drills from its page.
-    let path = match fields.iter().find(|(k, _)| *k == "procedure") {
-        Some((_, "snapshot" | "restore_drill")) => "/database/runs",
-        _ => "/deployments/runs",
-    };
-    let page = app.submit(path, &fields).await;
+    let page = app.confirm_run(&fields).await;
     assert_eq!(page.status, 303, "the run did not start:\n{}", page.body);
     page.location().trim_start_matches("/runs/").parse().expect("a run id in the redirect")
 }
@@ -279,7 +274,7 @@ async fn two_deploys_at_once_make_one_run_and_the_second_is_told_why(pool: PgPoo
     other.sign_in_as("Kari Oncall", &["oncall"]).await;
     let newest = digest(&app, "b2e9f14").await;
     let form = [("procedure", "deploy"), ("digest", newest.as_str()), ("reason", "release")];
-    let (a, b) = tokio::join!(app.submit("/deployments/runs", &form), other.submit("/deployments/runs", &form));
+    let (a, b) = tokio::join!(app.confirm_run(&form), other.confirm_run(&form));
     let mut statuses = [a.status, b.status];
     statuses.sort();
     assert_eq!(statuses, [303, 409], "{}\n{}", a.body, b.body);
@@ -300,7 +295,7 @@ async fn failed_health_after_a_deploy_rolls_back_to_the_previous_image(pool: PgP
     let app = oncall(pool.clone()).await;
     let admin = app.another_browser();
     admin.sign_in_as("Ada Admin", &["admin"]).await;
-    assert_eq!(admin.submit("/admin/simulator/release_unhealthy", &[("active", "true")]).await.status, 303);
+    assert_eq!(admin.set_fault("release_unhealthy", true).await.status, 303);
     let newest = digest(&app, "b2e9f14").await;
     let run = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
     drive(&app).await;
@@ -332,7 +327,7 @@ async fn a_failed_deployment_fails_the_run_and_still_closes_the_window(pool: PgP
     let app = oncall(pool.clone()).await;
     let admin = app.another_browser();
     admin.sign_in_as("Ada Admin", &["admin"]).await;
-    admin.submit("/admin/simulator/deploy_fails", &[("active", "true")]).await;
+    admin.set_fault("deploy_fails", true).await;
     let newest = digest(&app, "b2e9f14").await;
     let run = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
     drive(&app).await;
@@ -364,7 +359,7 @@ async fn rollback_rolling_and_emergency_restart_and_scaling(pool: PgPool) {
 
     let confirm = app.visit("/deployments/confirm?procedure=emergency_restart").await;
     assert!(confirm.text("main").contains("Drop is DOWN for every user"), "the impact is stated");
-    let unconfirmed = app.submit("/deployments/runs", &[("procedure", "emergency_restart")]).await;
+    let unconfirmed = app.confirm_run(&[("procedure", "emergency_restart")]).await;
     assert_eq!(unconfirmed.status, 422);
     assert!(unconfirmed.text("#understood-error").contains("Tick the box"));
     let emergency = start(&app, &[("procedure", "emergency_restart"), ("understood", "yes")]).await;
@@ -374,7 +369,7 @@ async fn rollback_rolling_and_emergency_restart_and_scaling(pool: PgPool) {
     assert_eq!(operations_during(&pool, emergency, "RESUME_SERVICE").await, 1);
     assert_eq!(app.state.cloud.app_runner.service_status().await.unwrap().status, "RUNNING");
 
-    let bad = app.submit("/deployments/runs", &[("procedure", "scale"), ("min", "5"), ("max", "2")]).await;
+    let bad = app.confirm_run(&[("procedure", "scale"), ("min", "5"), ("max", "2")]).await;
     assert_eq!(bad.status, 422);
     assert!(bad.text("#scaling-error").contains("minimum not above maximum"));
     assert_eq!(bad.attrs("#min", "value"), ["5"], "what was typed stays");
@@ -395,8 +390,8 @@ async fn a_cancelled_run_stops_before_its_next_step_and_cleans_up(pool: PgPool) 
     Worker::new(app.state.clone()).halting(halt).run_until_idle().await.unwrap();
     let page = app.visit(&format!("/runs/{run}")).await;
     assert!(page.has(&format!("form[action='/runs/{run}/cancel']")));
-    assert_eq!(app.submit(&format!("/runs/{run}/cancel"), &[]).await.status, 303);
-    assert_eq!(app.submit(&format!("/runs/{run}/cancel"), &[]).await.status, 409, "once is enough");
+    assert_eq!(app.cancel_run(run).await.status, 303);
+    assert_eq!(app.cancel_run(run).await.status, 409, "once is enough");
     expire_lease(&pool, run).await;
     drive(&app).await;
     let (status, outcome) = run_row(&pool, run).await;
@@ -421,13 +416,13 @@ async fn compliance_and_viewers_cannot_deploy(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), fast()).await;
     app.sign_in(&["compliance"]).await;
     assert_eq!(app.visit("/deployments/confirm?procedure=restart").await.status, 403);
-    assert_eq!(app.submit("/deployments/runs", &[("procedure", "restart")]).await.status, 403);
+    assert_eq!(app.confirm_run(&[("procedure", "restart")]).await.status, 403);
     let viewer = app.another_browser();
     viewer.sign_in(&["viewer"]).await;
     let page = viewer.visit("/deployments").await;
     assert_eq!(page.status, 200);
     assert!(!page.has("a[href^='/deployments/confirm']"), "no buttons a viewer cannot use");
-    assert_eq!(viewer.submit("/deployments/runs", &[("procedure", "restart")]).await.status, 403);
+    assert_eq!(viewer.confirm_run(&[("procedure", "restart")]).await.status, 403);
     let runs: i64 = sqlx::query_scalar("select count(*) from console.runs").fetch_one(&pool).await.unwrap();
     assert_eq!(runs, 0);
     let denied: Vec<Value> =
@@ -441,7 +436,7 @@ async fn compliance_and_viewers_cannot_deploy(pool: PgPool) {
 #[sqlx::test]
 async fn bad_choices_are_explained_and_start_nothing(pool: PgPool) {
     let app = oncall(pool.clone()).await;
-    let unknown = app.submit("/deployments/runs", &[("procedure", "deploy"), ("digest", "sha256:nope")]).await;
+    let unknown = app.confirm_run(&[("procedure", "deploy"), ("digest", "sha256:nope")]).await;
     assert_eq!(unknown.status, 422);
     assert!(unknown.text("main").contains("Choose a tagged image"));
     let odd = app.visit("/deployments/confirm?procedure=format_disk").await;
@@ -683,7 +678,7 @@ async fn a_manual_snapshot_and_a_restore_drill_from_the_database_page(pool: PgPo
     assert!(app.visit("/database").await.has(&format!("tr[data-run='{drill}']")));
     // A deploy may run meanwhile: snapshots and drills lock the database, not the service.
     let run = start(&app, &[("procedure", "restart")]).await;
-    let meanwhile = app.submit("/database/runs", &[("procedure", "snapshot")]).await;
+    let meanwhile = app.confirm_run(&[("procedure", "snapshot")]).await;
     assert_eq!(
         app.submit("/deployments/runs", &[("procedure", "snapshot")]).await.status,
         422,
@@ -813,8 +808,7 @@ async fn the_deploy_confirmation_names_what_really_runs_or_says_unknown(pool: Pg
     let facts = confirm.text("dl.facts");
     assert!(facts.contains("Unknown") && facts.contains("hotfix-outside"), "{facts}");
     assert!(facts.contains("NO automatic rollback"), "{facts}");
-    let refused =
-        app.submit("/deployments/runs", &[("procedure", "deploy"), ("digest", &newest), ("reason", "release")]).await;
+    let refused = app.confirm_run(&[("procedure", "deploy"), ("digest", &newest), ("reason", "release")]).await;
     assert_eq!(refused.status, 422, "not without the acknowledgement");
     assert!(refused.text("#understood-error").contains("without an automatic rollback"), "{}", refused.body);
     let run =
@@ -836,18 +830,16 @@ async fn a_production_deploy_needs_a_bounded_reason(pool: PgPool) {
     let newest = digest(&app, "b2e9f14").await;
     let confirm = app.visit(&format!("/deployments/confirm?procedure=deploy&digest={newest}")).await;
     assert!(confirm.has("input#reason[required]"));
-    let missing =
-        app.submit("/deployments/runs", &[("procedure", "deploy"), ("digest", &newest), ("reason", "  ")]).await;
+    let missing = app.confirm_run(&[("procedure", "deploy"), ("digest", &newest), ("reason", "  ")]).await;
     assert_eq!(missing.status, 422);
     assert!(missing.text("#reason-error").contains("why you deploy"), "{}", missing.body);
     let long = "x".repeat(dropops::audit::Reason::MAX + 1);
-    let too_long = app.submit("/deployments/runs", &[("procedure", "restart"), ("reason", &long)]).await;
+    let too_long = app.confirm_run(&[("procedure", "restart"), ("reason", &long)]).await;
     assert_eq!(too_long.status, 422);
     assert!(too_long.text("#reason-error").contains("under 2000 characters"), "{}", too_long.body);
     let runs: i64 = sqlx::query_scalar("select count(*) from console.runs").fetch_one(&pool).await.unwrap();
     assert_eq!(runs, 0, "nothing started");
-    let rotation =
-        app.submit("/secrets/rotations", &[("secret", "jwt_secret"), ("understood", "yes"), ("reason", &long)]).await;
+    let rotation = app.confirm_rotation(&[("secret", "jwt_secret"), ("understood", "yes"), ("reason", &long)]).await;
     assert_eq!(rotation.status, 422);
     assert!(rotation.has("#reason-error"));
 }
@@ -875,9 +867,8 @@ async fn a_finished_run_reads_well_and_offers_what_comes_next(pool: PgPool) {
     let rollback = start(&app, &[("procedure", "rollback"), ("digest", &digest(&app, "7f3c2a1").await)]).await;
     drive(&app).await;
     assert!(app.visit(&format!("/runs/{rollback}")).await.text("h1").starts_with("Rollback to 7f3c2a1"));
-    let rotation = app
-        .submit("/secrets/rotations", &[("secret", "jwt_secret"), ("understood", "yes"), ("reason", "schedule")])
-        .await;
+    let rotation =
+        app.confirm_rotation(&[("secret", "jwt_secret"), ("understood", "yes"), ("reason", "schedule")]).await;
     let title = app.visit(rotation.location()).await.text("h1");
     assert!(title.starts_with("JWT secret rotation") && !title.contains("7f3c2a1"), "{title}");
 }

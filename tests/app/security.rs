@@ -17,7 +17,7 @@ async fn a_control_character_in_a_form_field_is_refused_before_anything_is_writt
     let ola = staff_id(&pool, "Ola").await;
     let before = audit_rows(&pool).await;
     for evil in ["left\u{0}", "vertical\u{b}tab", "form\u{c}feed", "escape\u{1b}[31m", "c1\u{85}"] {
-        let page = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", evil)]).await;
+        let page = app.disable_staff(&ola, evil).await;
         assert_eq!(page.status, 422, "{evil:?}: {}", page.body);
         assert!(page.body.contains("control character"), "{evil:?}: {}", page.body);
     }
@@ -28,7 +28,7 @@ async fn a_control_character_in_a_form_field_is_refused_before_anything_is_writt
         .unwrap();
     assert!(!disabled);
     // A textarea's line breaks are not control characters to refuse.
-    let page = app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "left the company\r\nticket 42")]).await;
+    let page = app.disable_staff(&ola, "left the company\r\nticket 42").await;
     assert_ne!(page.status, 422, "{}", page.body);
 }
 

@@ -228,7 +228,7 @@ async fn secrets_show_when_they_last_changed_never_their_value(pool: PgPool) {
 async fn a_throttled_cloud_leaves_the_pages_readable(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
-    app.submit("/admin/simulator/throttling", &[("active", "true")]).await;
+    app.set_fault("throttling", true).await;
     let deployments = app.visit("/deployments").await;
     assert_eq!(deployments.status, 200);
     assert!(deployments.text("#images-title ~ p").contains("AWS is throttling requests"));

@@ -23,18 +23,8 @@ async fn escalated_alert(pool: &PgPool) -> Case {
 }
 
 async fn draft(browser: &Browser, case: &Case, narrative: &str) -> String {
-    let page = browser
-        .submit(
-            "/compliance/str",
-            &[
-                ("person", &case.user),
-                ("alert", &case.alert),
-                ("reason", "Large transfer, source of funds unknown"),
-                ("narrative", narrative),
-                ("tx", &case.tx),
-            ],
-        )
-        .await;
+    let reason = "Large transfer, source of funds unknown";
+    let page = browser.draft_str(&case.user, &case.alert, reason, narrative, &[&case.tx]).await;
     assert_eq!(page.status, 303, "{}", page.body);
     page.location().trim_start_matches("/compliance/str/").to_owned()
 }
@@ -58,18 +48,18 @@ async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(po
 
     let id = draft(&app, &case, "Customer could not explain the origin of the funds.").await;
     assert_eq!(status(&pool, &id).await, "draft");
-    assert_eq!(app.submit(&format!("/compliance/str/{id}/submit"), &[]).await.status, 303);
+    assert_eq!(app.submit_str(&id).await.status, 303);
     assert_eq!(status(&pool, &id).await, "pending_review");
 
     let mlro = app.another_browser();
     mlro.sign_in_as("Mari MLRO", &["mlro"]).await;
     let review = mlro.visit(&format!("/compliance/str/{id}")).await;
     assert!(review.has("form[action$='/approve']"));
-    assert_eq!(mlro.submit(&format!("/compliance/str/{id}/approve"), &[]).await.status, 303);
+    assert_eq!(mlro.approve_str(&id).await.status, 303);
     assert_eq!(status(&pool, &id).await, "approved");
 
-    let export = mlro.client().get(mlro.url(&format!("/compliance/str/{id}/export.json"))).send().await.unwrap();
-    let doc: serde_json::Value = export.json().await.unwrap();
+    let (status, doc) = mlro.get_json(&format!("/compliance/str/{id}/export.json")).await;
+    assert_eq!(status, 200);
     assert_eq!(doc["form"], "MT-0002");
     assert_eq!(doc["subject"]["customer_id"], case.user.as_str());
     assert_eq!(doc["transactions"][0]["id"], case.tx.as_str());
@@ -86,14 +76,11 @@ async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(po
     assert!(print.text("article").contains("not filed yet"), "{}", print.text("article"));
 
     let future = (chrono::Utc::now() + chrono::Duration::days(2)).date_naive().to_string();
-    let refused =
-        mlro.submit(&format!("/compliance/str/{id}/file"), &[("reference", "AR123"), ("filed_on", &future)]).await;
+    let refused = mlro.file_str(&id, "AR123", &future).await;
     assert_eq!(refused.status, 422);
     assert_eq!(refused.text("#filed-on-error"), "The filing date cannot be in the future.");
     let today = chrono::Utc::now().date_naive().to_string();
-    let filed = mlro
-        .submit(&format!("/compliance/str/{id}/file"), &[("reference", "AR-2026-0042"), ("filed_on", &today)])
-        .await;
+    let filed = mlro.file_str(&id, "AR-2026-0042", &today).await;
     assert_eq!(filed.status, 303, "{}", filed.body);
 
     let (hash, snapshot): (String, serde_json::Value) =
@@ -118,15 +105,7 @@ async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(po
 
     let archive = app.visit("/compliance/str").await;
     assert!(archive.text("section.card:last-of-type").contains(&id), "readable in the archive");
-    let again: serde_json::Value = app
-        .client()
-        .get(app.url(&format!("/compliance/str/{id}/export.json")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, again) = app.get_json(&format!("/compliance/str/{id}/export.json")).await;
     assert_eq!(again, snapshot, "the export of a filed report is exactly what was filed");
     let print = app.visit(&format!("/compliance/str/{id}/print")).await;
     assert!(print.text("article").contains("AR-2026-0042"), "the receipt is on the filed form");
@@ -139,15 +118,15 @@ async fn the_drafter_can_never_approve_their_own_report(pool: PgPool) {
     let case = escalated_alert(&pool).await;
     app.sign_in_as("Mari MLRO", &["mlro"]).await;
     let id = draft(&app, &case, "Structuring below the threshold.").await;
-    app.submit(&format!("/compliance/str/{id}/submit"), &[]).await;
+    app.submit_str(&id).await;
     let page = app.visit(&format!("/compliance/str/{id}")).await;
     assert!(!page.has("form[action$='/approve']"), "no approve button for the drafter");
     assert!(page.text("#review-title + p").contains("four eyes"));
-    let refused = app.submit(&format!("/compliance/str/{id}/approve"), &[]).await;
+    let refused = app.approve_str(&id).await;
     assert_eq!(refused.status, 403);
     assert!(refused.text(".error-card").contains("another MLRO must review it"));
     assert_eq!(status(&pool, &id).await, "pending_review");
-    let returned = app.submit(&format!("/compliance/str/{id}/return"), &[("comment", "fine by me")]).await;
+    let returned = app.return_str(&id, "fine by me").await;
     assert_eq!(returned.status, 403, "nor return it");
     // The database holds the same line if the code ever slips.
     let err = sqlx::query("update str_reports set approved_by = drafted_by, status = 'approved' where id = $1")
@@ -176,7 +155,7 @@ async fn an_mlro_who_rewrote_or_submitted_a_colleagues_draft_cannot_approve_it(p
         )
         .await;
     assert_eq!(edited.status, 303, "{}", edited.body);
-    assert_eq!(mari.submit(&format!("/compliance/str/{id}/submit"), &[]).await.status, 303);
+    assert_eq!(mari.submit_str(&id).await.status, 303);
 
     let page = mari.visit(&format!("/compliance/str/{id}")).await;
     assert!(!page.has("form[action$='/approve']"), "no approve button for an editor");
@@ -185,10 +164,10 @@ async fn an_mlro_who_rewrote_or_submitted_a_colleagues_draft_cannot_approve_it(p
     assert!(hands[0].contains("Cato") && hands[0].contains("Drafted"), "{hands:?}");
     assert!(hands[1].contains("Mari") && hands[1].contains("Edited"), "{hands:?}");
     assert!(hands[2].contains("Mari") && hands[2].contains("Submitted"), "{hands:?}");
-    let refused = mari.submit(&format!("/compliance/str/{id}/approve"), &[]).await;
+    let refused = mari.approve_str(&id).await;
     assert_eq!(refused.status, 403);
     assert!(refused.text(".error-card").contains("edited or submitted"), "{}", refused.body);
-    assert_eq!(mari.submit(&format!("/compliance/str/{id}/return"), &[("comment", "ok")]).await.status, 403);
+    assert_eq!(mari.return_str(&id, "ok").await.status, 403);
     assert_eq!(status(&pool, &id).await, "pending_review");
 
     // Each refusal is recorded, in the casework chain only.
@@ -236,7 +215,7 @@ async fn an_mlro_who_rewrote_or_submitted_a_colleagues_draft_cannot_approve_it(p
     .unwrap();
 
     // A colleague who had no hand in it approves.
-    assert_eq!(nils.submit(&format!("/compliance/str/{id}/approve"), &[]).await.status, 303);
+    assert_eq!(nils.approve_str(&id).await.status, 303);
     assert_eq!(status(&pool, &id).await, "approved");
 }
 
@@ -247,16 +226,13 @@ async fn the_mlro_returns_a_report_with_a_comment(pool: PgPool) {
     let case = escalated_alert(&pool).await;
     app.sign_in_as("Cato", &["compliance"]).await;
     let id = draft(&app, &case, "Short.").await;
-    app.submit(&format!("/compliance/str/{id}/submit"), &[]).await;
+    app.submit_str(&id).await;
     let mlro = app.another_browser();
     mlro.sign_in_as("Mari", &["mlro"]).await;
-    let empty = mlro.submit(&format!("/compliance/str/{id}/return"), &[("comment", " ")]).await;
+    let empty = mlro.return_str(&id, " ").await;
     assert_eq!(empty.status, 422);
     assert_eq!(empty.text("#comment-error"), "Enter a comment for the drafter.");
-    assert_eq!(
-        mlro.submit(&format!("/compliance/str/{id}/return"), &[("comment", "Add the top-up history.")]).await.status,
-        303
-    );
+    assert_eq!(mlro.return_str(&id, "Add the top-up history.").await.status, 303);
     assert_eq!(status(&pool, &id).await, "draft");
     let page = app.visit(&format!("/compliance/str/{id}")).await;
     assert!(page.text(".notice").contains("Add the top-up history."));
@@ -353,11 +329,11 @@ async fn approving_and_filing_need_a_recent_sign_in(pool: PgPool) {
     let case = escalated_alert(&pool).await;
     app.sign_in(&["compliance"]).await;
     let id = draft(&app, &case, "Step-up test.").await;
-    app.submit(&format!("/compliance/str/{id}/submit"), &[]).await;
+    app.submit_str(&id).await;
     let mlro = app.another_browser();
     mlro.sign_in_as("Mari", &["mlro"]).await;
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let stepped = mlro.submit(&format!("/compliance/str/{id}/approve"), &[]).await;
+    let stepped = mlro.approve_str(&id).await;
     assert_eq!(stepped.status, 303);
     assert!(stepped.location().starts_with("/auth/login?step_up=1"), "{}", stepped.location());
     assert_eq!(status(&pool, &id).await, "pending_review", "nothing happened");
@@ -396,7 +372,7 @@ async fn a_report_waiting_for_review_without_a_recorded_submission_is_refused_no
         .unwrap();
     let page = app.visit(&format!("/compliance/str/{waiting}")).await;
     assert!(page.texts("table.contributors tbody tr").iter().any(|r| r.contains("Demo Compliance Officer")));
-    assert_eq!(app.submit(&format!("/compliance/str/{waiting}/approve"), &[]).await.status, 303);
+    assert_eq!(app.approve_str(&waiting).await.status, 303);
     assert_eq!(status(&pool, &waiting).await, "approved");
 
     // One that reached review outside the console, with no submission on record.
@@ -409,7 +385,7 @@ async fn a_report_waiting_for_review_without_a_recorded_submission_is_refused_no
         .execute(&pool)
         .await
         .unwrap();
-    let refused = app.submit(&format!("/compliance/str/{id}/approve"), &[]).await;
+    let refused = app.approve_str(&id).await;
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.text(".error-card").contains("not what was submitted"), "{}", refused.body);
     assert_eq!(status(&pool, &id).await, "pending_review");
@@ -448,12 +424,10 @@ async fn an_str_links_its_alert_and_shows_its_review_history(pool: PgPool) {
     let case = escalated_alert(&pool).await;
     app.sign_in_as("Cato Compliance", &["compliance"]).await;
     let id = draft(&app, &case, "Three transfers just under the threshold.").await;
-    assert_eq!(app.submit(&format!("/compliance/str/{id}/submit"), &[]).await.status, 303);
+    assert_eq!(app.submit_str(&id).await.status, 303);
     let mlro = app.another_browser();
     mlro.sign_in_as("Mari", &["mlro"]).await;
-    let returned = mlro
-        .submit(&format!("/compliance/str/{id}/return"), &[("comment", "Add the recipient bank.\nAnd the dates.")])
-        .await;
+    let returned = mlro.return_str(&id, "Add the recipient bank.\nAnd the dates.").await;
     assert_eq!(returned.status, 303, "{}", returned.body);
     let page = app.visit(&format!("/compliance/str/{id}")).await;
     assert_eq!(page.attrs("a.str-alert", "href"), [format!("/compliance/alerts/{}", case.alert)]);
