@@ -44,6 +44,11 @@ impl StrListPage {
     pub fn count(&self, s: &StrSection) -> String {
         if s.more.is_some() { format!("{}+", s.rows.len()) } else { s.rows.len().to_string() }
     }
+
+    /// Where a section's "more" link goes: on through one status, or into it from the overview.
+    pub fn more_label(&self) -> &'static str {
+        if self.one_status { "Older" } else { "All of them, page by page" }
+    }
 }
 
 /// One status's reports: a page of them, and the link to the next when there are more.

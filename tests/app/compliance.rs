@@ -178,7 +178,7 @@ async fn the_queue_filters_and_explains_bad_filters(pool: PgPool) {
     assert_eq!(bad.status, 422);
     assert_eq!(bad.text("#min-amount-error"), "Enter an amount like 50000.");
     assert_eq!(bad.text("#age-error"), "Enter whole hours, like 48.");
-    assert_eq!(bad.attrs("#min_amount", "value"), ["lots"], "what was typed is kept");
+    assert_eq!(bad.attrs("#min-amount", "value"), ["lots"], "what was typed is kept");
 }
 
 #[sqlx::test]
