@@ -5,17 +5,14 @@
 mod db;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
-use axum::response::{Html, Response};
-use serde_json::json;
+use axum::response::Html;
 
-use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{Snapshot, bounded};
 use crate::error::AppError;
-use crate::runs::confirm::{self, Fact, Impact, Proposal, ReasonRule, RunForm};
+use crate::runs::confirm::{self, Fact, Impact, Proposal, Proposer, ReasonRule, RunForm};
 use crate::runs::params::{DrillParams, SnapshotParams};
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
 use crate::state::AppState;
@@ -26,8 +23,8 @@ pub use db::{ConnectionCount, DatabaseOverview};
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/database", Access::Roles(OPS), show_database),
-        Route::get("/database/confirm", Access::Roles(ONCALL), confirm_run),
-        Route::post("/database/runs", Access::Roles(ONCALL), start_run).step_up(),
+        Route::get(DatabaseRuns::PAGE, Access::Roles(ONCALL), confirm::confirmation::<DatabaseRuns>),
+        Route::post("/database/runs", Access::Roles(ONCALL), confirm::confirmed::<DatabaseRuns>).step_up(),
     ]
 }
 
@@ -85,6 +82,17 @@ pub async fn show_database(
     })
 }
 
+/// The runs of the database page: a manual snapshot and the restore drill.
+pub struct DatabaseRuns;
+
+impl Proposer for DatabaseRuns {
+    const PAGE: &'static str = "/database/confirm";
+
+    async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
+        propose(state, form).await
+    }
+}
+
 /// The confirmation of a manual snapshot or a restore drill of Drop's RDS instance.
 async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
     let run = RunId::from_form(&form.run)?;
@@ -134,35 +142,6 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
         reason_example: "e.g. before the manual data fix, or: monthly check",
         scale: None,
         action: "/database/runs",
-        new: NewRun {
-            id: run,
-            target: format!("rds:{instance}"),
-            environment: "production".into(),
-            params,
-            facts: json!({}),
-            reason: None,
-            plan,
-        },
+        new: NewRun::production(run, format!("rds:{instance}"), params, plan),
     })
-}
-
-/// `GET /database/confirm?procedure=snapshot|restore_drill`: what will happen, and the button.
-pub async fn confirm_run(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    session: tower_sessions::Session,
-    Query(form): Query<RunForm>,
-) -> Result<Html<String>, AppError> {
-    let form = form.restored(&session, "/database/confirm").await;
-    confirm::show(&state, &user, propose(&state, &form).await?, form).await
-}
-
-/// `POST /database/runs`: start the confirmed snapshot or drill and follow it.
-pub async fn start_run(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ctx: AuditContext,
-    Form(form): Form<RunForm>,
-) -> Result<Response, AppError> {
-    confirm::start(&state, &user, &ctx, propose(&state, &form).await?, form).await
 }

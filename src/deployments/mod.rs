@@ -3,19 +3,16 @@
 //! a confirmation page that says exactly what will happen, where.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
-use axum::response::{Html, Response};
+use axum::response::Html;
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
-use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded, image_of, reference_tag, tag_of};
 use crate::config::DropEnvironment;
 use crate::error::AppError;
-use crate::runs::confirm::{self, Fact, Impact, Proposal, ReasonRule, RunForm, ScaleChoice, Understand};
+use crate::runs::confirm::{self, Fact, Impact, Proposal, Proposer, ReasonRule, RunForm, ScaleChoice, Understand};
 use crate::runs::params::{ImageParams, RestartParams, ScaleParams};
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
 use crate::state::AppState;
@@ -24,8 +21,8 @@ use crate::web::{Area, Shell, render};
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/deployments", Access::Roles(OPS), show_deployments),
-        Route::get("/deployments/confirm", Access::Roles(ONCALL), confirm),
-        Route::post("/deployments/runs", Access::Roles(ONCALL), start).step_up(),
+        Route::get(Deployments::PAGE, Access::Roles(ONCALL), confirm::confirmation::<Deployments>),
+        Route::post("/deployments/runs", Access::Roles(ONCALL), confirm::confirmed::<Deployments>).step_up(),
     ]
 }
 
@@ -214,6 +211,17 @@ fn image_params(state: &AppState, image: &Image, snapshot_id: Option<String>) ->
     })
 }
 
+/// The runs of the deployments page: deploy, rollback, rolling and emergency restart, scale.
+pub struct Deployments;
+
+impl Proposer for Deployments {
+    const PAGE: &'static str = "/deployments/confirm";
+
+    async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
+        propose(state, form).await
+    }
+}
+
 /// The confirmation of a deployment run, worked out from what runs now and the choice made.
 async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
     let run = RunId::from_form(&form.run)?;
@@ -236,15 +244,12 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
         reason_example: "e.g. release 2026-11-29, fixes payout retries",
         scale: None,
         action: "/deployments/runs",
-        new: NewRun {
-            id: run,
-            target: state.config.service_target(),
-            environment: "production".into(),
-            params: RunParams::Restart(RestartParams { tag: serving.tag.clone() }),
-            facts: json!({}),
-            reason: None,
-            plan: Plan::restart(service, &serving.tag),
-        },
+        new: NewRun::production(
+            run,
+            state.config.service_target(),
+            RunParams::Restart(RestartParams { tag: serving.tag.clone() }),
+            Plan::restart(service, &serving.tag),
+        ),
     };
     match procedure {
         Procedure::Restart => {}
@@ -315,25 +320,4 @@ fn scale_choice(form: &RunForm, now: Option<Scaling>) -> Chosen {
             error: Some("Give whole numbers: at least 1 instance, at most 25, minimum not above maximum.".into()),
         },
     }
-}
-
-/// `GET /deployments/confirm?procedure=…`: what will happen, where, and the button.
-pub async fn confirm(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    session: tower_sessions::Session,
-    Query(form): Query<RunForm>,
-) -> Result<Html<String>, AppError> {
-    let form = form.restored(&session, "/deployments/confirm").await;
-    confirm::show(&state, &user, propose(&state, &form).await?, form).await
-}
-
-/// `POST /deployments/runs`: start the confirmed run and follow it.
-pub async fn start(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ctx: AuditContext,
-    Form(form): Form<RunForm>,
-) -> Result<Response, AppError> {
-    confirm::start(&state, &user, &ctx, propose(&state, &form).await?, form).await
 }

@@ -8,6 +8,8 @@
 //! page was shown (`run`) fixes every name derived from it, so what runs is what was shown.
 
 use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
@@ -202,6 +204,37 @@ async fn page(
         reason_error: None,
         understood_error: None,
     })
+}
+
+/// A feature whose runs pass this page: it works out the [`Proposal`] from what was asked
+/// and the world as it is, and names the page (where a step-up sign-in brings the form back).
+/// Its routes are [`confirmation::<Self>`] and [`confirmed::<Self>`].
+pub trait Proposer: Send + Sync + 'static {
+    /// The confirmation page's path.
+    const PAGE: &'static str;
+
+    fn propose(state: &AppState, form: &RunForm) -> impl Future<Output = Result<Proposal, AppError>> + Send;
+}
+
+/// `GET` of a feature's confirmation page: what will happen, where, and the button.
+pub async fn confirmation<P: Proposer>(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Query(form): Query<RunForm>,
+) -> Result<Html<String>, AppError> {
+    let form = form.restored(&session, P::PAGE).await;
+    show(&state, &user, P::propose(&state, &form).await?, form).await
+}
+
+/// `POST` of a feature's confirmation: start the confirmed run and follow it.
+pub async fn confirmed<P: Proposer>(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Form(form): Form<RunForm>,
+) -> Result<Response, AppError> {
+    start(&state, &user, &ctx, P::propose(&state, &form).await?, form).await
 }
 
 /// `GET` of a confirmation: what will happen, and the button.

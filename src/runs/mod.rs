@@ -353,6 +353,22 @@ pub struct NewRun {
     pub plan: Plan,
 }
 
+impl NewRun {
+    /// A production run on `target` with what it runs with and its plan; nothing learned yet,
+    /// and no reason until the confirmation is posted.
+    pub fn production(id: RunId, target: String, params: RunParams, plan: Plan) -> Self {
+        Self {
+            id,
+            target,
+            environment: "production".into(),
+            params,
+            facts: Value::Object(Default::default()),
+            reason: None,
+            plan,
+        }
+    }
+}
+
 /// Create a run and its steps: audited, and refused with a link to the run in the way when
 /// the target already has an active one.
 pub async fn start(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, new: NewRun) -> Result<Uuid, AppError> {

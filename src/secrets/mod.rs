@@ -3,19 +3,16 @@
 //! confirmation that says plainly what rotating does. Values are never read into a page.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
-use axum::response::{Html, Response};
+use axum::response::Html;
 use chrono::{DateTime, Duration, Utc};
-use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::AuditContext;
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{bounded, reference_tag, tag_of};
 use crate::error::AppError;
-use crate::runs::confirm::{self, Fact, Impact, Proposal, ReasonRule, RunForm, Understand};
+use crate::runs::confirm::{self, Fact, Impact, Proposal, Proposer, ReasonRule, RunForm, Understand};
 use crate::runs::params::RotationParams;
 use crate::runs::rotation::Rotated;
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
@@ -25,8 +22,8 @@ use crate::web::{Area, Shell, render};
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/secrets", Access::Roles(OPS), show_secrets),
-        Route::get("/secrets/rotate", Access::Roles(ONCALL), confirm_rotation),
-        Route::post("/secrets/rotations", Access::Roles(ONCALL), start_rotation).step_up(),
+        Route::get(Rotations::PAGE, Access::Roles(ONCALL), confirm::confirmation::<Rotations>),
+        Route::post("/secrets/rotations", Access::Roles(ONCALL), confirm::confirmed::<Rotations>).step_up(),
     ]
 }
 
@@ -188,6 +185,17 @@ pub async fn show_secrets(
     })
 }
 
+/// The runs of the secrets page: the rotations.
+pub struct Rotations;
+
+impl Proposer for Rotations {
+    const PAGE: &'static str = "/secrets/rotate";
+
+    async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
+        propose(state, form).await
+    }
+}
+
 /// The confirmation of a rotation: what rotating this secret does, and the run it starts.
 async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
     let run = RunId::from_form(&form.run)?;
@@ -256,40 +264,16 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
         reason_example: "e.g. scheduled rotation, or: suspected leak",
         scale: None,
         action: "/secrets/rotations",
-        new: NewRun {
-            id: run,
-            target: state.config.service_target(),
-            environment: "production".into(),
-            params: match rotated {
+        new: NewRun::production(
+            run,
+            state.config.service_target(),
+            match rotated {
                 Rotated::JwtSecret => RunParams::RotateJwtSecret(rotation),
                 Rotated::DatabaseUrl => RunParams::RotateDbPassword(rotation),
             },
-            facts: json!({}),
-            reason: None,
             plan,
-        },
+        ),
     })
-}
-
-/// `GET /secrets/rotate?secret=…`: what rotating does, where, and the button.
-pub async fn confirm_rotation(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    session: tower_sessions::Session,
-    Query(form): Query<RunForm>,
-) -> Result<Html<String>, AppError> {
-    let form = form.restored(&session, "/secrets/rotate").await;
-    confirm::show(&state, &user, propose(&state, &form).await?, form).await
-}
-
-/// `POST /secrets/rotations`: start the confirmed rotation and follow it.
-pub async fn start_rotation(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ctx: AuditContext,
-    Form(form): Form<RunForm>,
-) -> Result<Response, AppError> {
-    confirm::start(&state, &user, &ctx, propose(&state, &form).await?, form).await
 }
 
 #[cfg(test)]
