@@ -175,14 +175,16 @@ pub async fn grant_serving_role(pool: &PgPool, role: &str) -> anyhow::Result<()>
         .fetch_one(pool)
         .await?;
     anyhow::ensure!(owner != role, "{role} owns the audit log: serve as a role that does not own the tables");
-    let statements = [
+    let mut statements = vec![
         format!("grant usage on schema public, console to {role}"),
         format!("grant select, insert, update, delete on all tables in schema console to {role}"),
-        // Drop's tables the console's procedures change; the rest it only reads.
-        format!(
-            "grant select, insert, update on users, sessions, transactions, aml_alerts, str_reports, \
-             data_access_requests to {role}"
-        ),
+    ];
+    // Drop's tables: what the schema contract says each feature needs, no more.
+    for grant in crate::contract::GRANTS.iter().filter(|g| g.table != "audit_log") {
+        statements.push(format!("revoke all on {} from {role}", grant.table));
+        statements.push(format!("grant {} on {} to {role}", grant.privileges.join(", "), grant.table));
+    }
+    statements.extend([
         format!("grant select on _sqlx_migrations to {role}"),
         format!("grant usage on all sequences in schema public, console to {role}"),
         // The audit log: read and append, never change. The chain's head and id sequences
@@ -193,7 +195,7 @@ pub async fn grant_serving_role(pool: &PgPool, role: &str) -> anyhow::Result<()>
         format!("grant select on console.audit_chain_head to {role}"),
         format!("revoke all on sequence console.audit_operation_ids, console.audit_casework_ids from {role}"),
         format!("grant execute on function console.audit_chain() to {role}"),
-    ];
+    ]);
     let mut tx = pool.begin().await?;
     for statement in &statements {
         sqlx::query(statement).execute(&mut *tx).await?;

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cloud;
 pub mod compliance;
 pub mod config;
+pub mod contract;
 pub mod database;
 pub mod db;
 pub mod demo;

@@ -31,6 +31,9 @@ pub struct AppState {
     pub csp_log: Arc<crate::metrics::LogBudget>,
     /// Whether the database was last found unreachable (fail fast during an outage).
     pub db_gate: Arc<crate::db::DatabaseGate>,
+    /// Drop's database measured against the schema contract ([`AppState::contract`]): kept
+    /// once it lets the console serve, measured again while it does not.
+    contract: Arc<std::sync::RwLock<Option<Arc<crate::contract::Report>>>>,
 }
 
 impl AppState {
@@ -61,7 +64,23 @@ impl AppState {
             sign_in_failures: Arc::default(),
             csp_log: Arc::default(),
             db_gate: Arc::default(),
+            contract: Arc::default(),
         }
+    }
+
+    /// What Drop's database has of what the console reads (the schema contract): pages ask
+    /// it before showing an optional column. Inspected once it is complete enough to serve; a
+    /// database still missing something (not migrated yet) is inspected again on each call, so
+    /// readiness turns green as soon as it is fixed.
+    pub async fn contract(&self) -> Result<Arc<crate::contract::Report>, sqlx::Error> {
+        if let Some(report) = self.contract.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Ok(report.clone());
+        }
+        let report = Arc::new(crate::contract::inspect(&self.pool).await?);
+        if report.blocking().is_empty() {
+            *self.contract.write().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
+        }
+        Ok(report)
     }
 
     /// Readiness checks on a pool of their own.

@@ -17,6 +17,7 @@ use super::{age, money};
 use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent, Reason};
 use crate::auth::CurrentUser;
+use crate::contract::Optional;
 use crate::error::{AppError, changed};
 use crate::ids::AlertId;
 use crate::state::AppState;
@@ -153,7 +154,9 @@ pub async fn list_alerts(
     Query(mut params): Query<QueueParams>,
 ) -> Result<Response, AppError> {
     let shell = Shell::new(&state, &user, Tab::Alerts, "AML alerts");
-    let rules = alerts_db::rules(&state.pool).await?;
+    // The rule filter exists where Drop records which rule raised an alert.
+    let rules =
+        if state.contract().await?.has(Optional::AlertRule) { alerts_db::rules(&state.pool).await? } else { vec![] };
     let sla_hours = state.config.compliance.alert_sla_hours;
     let sla = Utc::now() - Duration::hours(i64::from(sla_hours));
     let query = queue_query(&params);
@@ -219,7 +222,7 @@ impl AlertPage {
             let to = t.recipient_country.as_deref().map(|c| format!(" to {c}")).unwrap_or_default();
             facts.push(format!("{}{to} on {} ({})", t.amount(), t.created_at.format("%Y-%m-%d %H:%M UTC"), t.id));
         }
-        if super::rules::about_account_age(&self.alert.rule) {
+        if super::rules::about_account_age(self.alert.rule.as_deref()) {
             let days = (self.alert.created_at - self.person.created_at).num_days().max(0);
             facts.push(format!("the account was {days} days old"));
         }

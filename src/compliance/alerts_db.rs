@@ -11,7 +11,8 @@ use crate::audit::{AuditToken, Reason};
 pub struct AlertRow {
     pub id: String,
     pub email: String,
-    pub rule: String,
+    /// The rule's code: optional in the schema contract (`aml_alerts.rule`).
+    pub rule: Option<String>,
     pub status: AlertStatus,
     pub outcome: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -38,7 +39,7 @@ pub async fn queue(db: impl PgExecutor<'_>, q: &QueueQuery, limit: i64) -> Resul
     let (after_time, after_id) = q.after.clone().unzip();
     sqlx::query_as!(
         AlertRow,
-        r#"select a.id, u.email, a.rule, a.status as "status: AlertStatus", a.outcome, a.created_at,
+        r#"select a.id, u.email, to_jsonb(a) ->> 'rule' as rule, a.status as "status: AlertStatus", a.outcome, a.created_at,
                   s.display_name as "assignee_name?",
                   t.send_amount as "send_amount?", t.send_currency::text as "send_currency?"
            from aml_alerts a
@@ -46,7 +47,7 @@ pub async fn queue(db: impl PgExecutor<'_>, q: &QueueQuery, limit: i64) -> Resul
            left join transactions t on t.id = a.transaction_id
            left join console.staff s on s.id = a.assignee_id
            where ($1::text is null or a.status = $1)
-             and ($2::text is null or a.rule = $2)
+             and ($2::text is null or to_jsonb(a) ->> 'rule' = $2)
              and ($3::text is null or ($3 = 'me' and a.assignee_id = $4) or ($3 = 'unassigned' and a.assignee_id is null))
              and ($5::numeric is null or t.send_amount >= $5)
              and ($6::text is null or t.send_currency = $6)
@@ -73,7 +74,7 @@ pub async fn queue(db: impl PgExecutor<'_>, q: &QueueQuery, limit: i64) -> Resul
     .await
 }
 
-/// The rules alerts have been raised under, for the filter.
+/// The rules alerts have been raised under, for the filter (only where Drop records them).
 pub async fn rules(db: impl PgExecutor<'_>) -> Result<Vec<String>, sqlx::Error> {
     // A skip scan: one index probe per distinct rule, not a read of every alert.
     sqlx::query_scalar!(
@@ -92,7 +93,7 @@ pub async fn rules(db: impl PgExecutor<'_>) -> Result<Vec<String>, sqlx::Error> 
 pub struct AlertDetail {
     pub id: String,
     pub user_id: String,
-    pub rule: String,
+    pub rule: Option<String>,
     pub status: AlertStatus,
     pub outcome: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -106,7 +107,7 @@ pub struct AlertDetail {
 pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<AlertDetail>, sqlx::Error> {
     sqlx::query_as!(
         AlertDetail,
-        r#"select a.id, a.user_id, a.rule, a.status as "status: AlertStatus", a.outcome, a.created_at, a.reviewed_at, a.reviewer_notes,
+        r#"select a.id, a.user_id, to_jsonb(a) ->> 'rule' as rule, a.status as "status: AlertStatus", a.outcome, a.created_at, a.reviewed_at, a.reviewer_notes,
                   a.assignee_id, s.display_name as "assignee_name?", a.transaction_id
            from aml_alerts a left join console.staff s on s.id = a.assignee_id
            where a.id = $1"#,
@@ -138,7 +139,7 @@ pub async fn events(db: impl PgExecutor<'_>, alert_id: &str) -> Result<Vec<Alert
 pub async fn for_person(db: impl PgExecutor<'_>, user_id: &str, except: &str) -> Result<Vec<AlertRow>, sqlx::Error> {
     sqlx::query_as!(
         AlertRow,
-        r#"select a.id, u.email, a.rule, a.status as "status: AlertStatus", a.outcome, a.created_at,
+        r#"select a.id, u.email, to_jsonb(a) ->> 'rule' as rule, a.status as "status: AlertStatus", a.outcome, a.created_at,
                   s.display_name as "assignee_name?",
                   t.send_amount as "send_amount?", t.send_currency::text as "send_currency?"
            from aml_alerts a

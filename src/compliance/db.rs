@@ -19,9 +19,11 @@ pub async fn queue_counts(db: impl PgExecutor<'_>) -> Result<QueueCounts, sqlx::
              (select count(*) from aml_alerts where status = 'open') as "open_alerts!",
              (select min(created_at) from aml_alerts where status = 'open') as oldest_open_alert,
              (select count(*) from users where kyc_status = 'pending' and deleted_at is null) as "kyc_pending!",
-             (select count(*) from users
+             -- Since the KYC status last changed, or since sign-up where Drop records no change.
+             (select count(*) from users u
                where kyc_status = 'pending' and deleted_at is null
-                 and kyc_updated_at < now() - interval '24 hours') as "kyc_pending_over_24h!",
+                 and coalesce((to_jsonb(u) ->> 'kyc_updated_at')::timestamptz, u.created_at)
+                     < now() - interval '24 hours') as "kyc_pending_over_24h!",
              (select count(*) from data_access_requests where status = 'open') as "open_access_requests!""#
     )
     .fetch_one(db)

@@ -110,9 +110,9 @@ fn document(state: &AppState, r: &StrRow, p: &Person, txs: &[LinkedTx]) -> Mt000
         },
         subject: Subject {
             customer_id: p.id.clone(),
-            name: p.full_name.clone(),
+            name: p.full_name.clone().unwrap_or_default(),
             email: p.email.clone(),
-            country: p.country.clone(),
+            country: p.country.clone().unwrap_or_default(),
             customer_since: p.created_at.date_naive().to_string(),
             kyc_status: p.kyc_status.clone(),
             sign_in_method: p.auth_provider.clone(),

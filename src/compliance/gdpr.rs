@@ -16,6 +16,7 @@ use super::people_db::{self, Person};
 use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent, Reason};
 use crate::auth::{CurrentUser, take_stashed_form};
+use crate::contract::Optional;
 use crate::error::{AppError, changed};
 use crate::ids::{DataRequestId, PersonId};
 use crate::state::AppState;
@@ -224,6 +225,7 @@ pub async fn erase(
         }
     };
     let retention_ends = page.retention_ends;
+    let clear_devices = state.contract().await?.has(Optional::SessionDevice);
     let intent = Intent {
         action: "personal_data_erased",
         resource_type: Resource::Person,
@@ -232,7 +234,10 @@ pub async fn erase(
         details: json!({ "retention_ends_at": retention_ends.to_rfc3339(), "kept_for": "hvitvaskingsloven" }),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
-        changed(gdpr_db::erase(tx, token, &id, retention_ends).await?, "This person's data is already erased.")
+        changed(
+            gdpr_db::erase(tx, token, &id, retention_ends, clear_devices).await?,
+            "This person's data is already erased.",
+        )
     })
     .await?;
     Ok(Redirect::to(&format!("/compliance/people/{id}")).into_response())

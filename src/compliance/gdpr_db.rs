@@ -8,7 +8,8 @@ use crate::audit::AuditToken;
 pub struct AccessRequest {
     pub id: String,
     pub user_id: String,
-    pub full_name: String,
+    /// The person's name, or their email where Drop keeps no names.
+    pub person_name: String,
     pub email: String,
     pub kind: String,
     pub status: String,
@@ -20,12 +21,13 @@ pub struct AccessRequest {
 pub async fn requests(db: impl PgExecutor<'_>) -> Result<Vec<AccessRequest>, sqlx::Error> {
     sqlx::query_as!(
         AccessRequest,
-        r#"(select r.id as "id!", r.user_id as "user_id!", u.full_name as "full_name!", u.email as "email!",
-                  r.kind as "kind!", r.status as "status!", r.created_at as "created_at!", r.fulfilled_at
+        r#"(select r.id as "id!", r.user_id as "user_id!", coalesce(to_jsonb(u) ->> 'full_name', u.email) as "person_name!",
+                  u.email as "email!", coalesce(to_jsonb(r) ->> 'kind', 'access') as "kind!", r.status as "status!", r.created_at as "created_at!", r.fulfilled_at
           from data_access_requests r join users u on u.id = r.user_id
           where r.status = 'open' order by r.created_at, r.id limit 500)
          union all
-         (select r.id, r.user_id, u.full_name, u.email, r.kind, r.status, r.created_at, r.fulfilled_at
+         (select r.id, r.user_id, coalesce(to_jsonb(u) ->> 'full_name', u.email), u.email,
+                 coalesce(to_jsonb(r) ->> 'kind', 'access'), r.status, r.created_at, r.fulfilled_at
           from data_access_requests r join users u on u.id = r.user_id
           where r.status <> 'open' order by r.fulfilled_at desc nulls last, r.id limit 50)"#
     )
@@ -101,12 +103,14 @@ pub async fn last_activity(db: impl PgExecutor<'_>, user_id: &str) -> Result<Opt
 }
 
 /// Soft delete: mark the person deleted with their retention date, revoke every session and
-/// remove the device data (user agents) that the AML act does not require us to keep.
+/// remove the device data (user agents, where Drop keeps them: `clear_devices`) that the AML
+/// act does not require us to keep.
 pub async fn erase(
     conn: &mut PgConnection,
     _audited: &AuditToken,
     user_id: &str,
     retention_ends_at: DateTime<Utc>,
+    clear_devices: bool,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         "update users set deleted_at = now(), erased_at = now(), retention_ends_at = $2 where id = $1 and deleted_at is null",
@@ -115,10 +119,12 @@ pub async fn erase(
     )
     .execute(&mut *conn)
     .await?;
-    if done.rows_affected() == 1 {
+    if done.rows_affected() == 1 && clear_devices {
         sqlx::query!("update sessions set revoked = 1, user_agent = null where user_id = $1", user_id)
             .execute(&mut *conn)
             .await?;
+    } else if done.rows_affected() == 1 {
+        sqlx::query!("update sessions set revoked = 1 where user_id = $1", user_id).execute(&mut *conn).await?;
     }
     Ok(done.rows_affected() == 1)
 }

@@ -18,6 +18,7 @@ use super::people_db::{self, KycRow, Person, TxList, TxRow};
 use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent, Reason};
 use crate::auth::CurrentUser;
+use crate::contract::Optional;
 use crate::error::AppError;
 use crate::ids::PersonId;
 use crate::state::AppState;
@@ -89,7 +90,8 @@ pub async fn find_person(
     let (people, more) = if !exact.is_empty() {
         (exact, false)
     } else {
-        let mut found = people_db::starting_with(&state.pool, &q, PARTIAL_LIMIT + 1).await?;
+        let by_name = state.contract().await?.has(Optional::FullName);
+        let mut found = people_db::starting_with(&state.pool, &q, PARTIAL_LIMIT + 1, by_name).await?;
         let more = found.len() as i64 > PARTIAL_LIMIT;
         found.truncate(PARTIAL_LIMIT as usize);
         (found, more)
@@ -157,7 +159,7 @@ async fn person_page(state: &AppState, user: &CurrentUser, id: &str, before: &st
     let older = next_cursor(&mut transactions);
     let alerts = alerts_db::for_person(&state.pool, id, "").await?;
     Ok(PersonPage {
-        shell: Shell::new(state, user, Tab::People, person.full_name.clone()),
+        shell: Shell::new(state, user, Tab::People, person.name()),
         person,
         live_sessions,
         transactions,
@@ -263,11 +265,14 @@ pub struct KycPage {
     pub shell: Shell,
     pub over_day: Vec<KycRow>,
     pub stuck: Vec<KycRow>,
+    /// Whether waiting counts from the KYC status's last change (Drop records it) or from
+    /// sign-up.
+    pub since_change: bool,
 }
 
 impl KycRow {
     pub fn waiting(&self) -> String {
-        age(self.kyc_updated_at)
+        age(self.waiting_since)
     }
 }
 
@@ -277,9 +282,11 @@ pub async fn list_kyc(
     ctx: AuditContext,
 ) -> Result<Response, AppError> {
     audit::viewed(&state.pool, &ctx, Resource::KycQueue, "pending".into(), json!({})).await?;
-    let stuck = people_db::kyc_pending_over(&state.pool, 2).await?;
+    let since_change = state.contract().await?.has(Optional::KycUpdatedAt);
+    let stuck = people_db::kyc_pending_over(&state.pool, 2, since_change).await?;
     let day = chrono::Duration::hours(24);
     let (over_day, stuck): (Vec<KycRow>, Vec<KycRow>) =
-        stuck.into_iter().partition(|k| Utc::now() - k.kyc_updated_at > day);
-    Ok(render(&KycPage { shell: Shell::new(&state, &user, Tab::Kyc, "KYC"), over_day, stuck })?.into_response())
+        stuck.into_iter().partition(|k| Utc::now() - k.waiting_since > day);
+    let page = KycPage { shell: Shell::new(&state, &user, Tab::Kyc, "KYC"), over_day, stuck, since_change };
+    Ok(render(&page)?.into_response())
 }

@@ -6,13 +6,16 @@ use sqlx::{PgConnection, PgExecutor};
 
 use crate::audit::AuditToken;
 
+/// A person as Drop's `users` row has them. The name, country and KYC date are optional in
+/// the schema contract: read through `to_jsonb(u)`, they are `None` where Drop's table has no
+/// such column.
 pub struct Person {
     pub id: String,
     pub email: String,
-    pub full_name: String,
-    pub country: String,
+    pub full_name: Option<String>,
+    pub country: Option<String>,
     pub kyc_status: String,
-    pub kyc_updated_at: DateTime<Utc>,
+    pub kyc_updated_at: Option<DateTime<Utc>>,
     pub auth_provider: String,
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -20,12 +23,20 @@ pub struct Person {
     pub retention_ends_at: Option<DateTime<Utc>>,
 }
 
+impl Person {
+    /// How the person is named on a page: their name, or their email where Drop keeps none.
+    pub fn name(&self) -> &str {
+        self.full_name.as_deref().unwrap_or(&self.email)
+    }
+}
+
 pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<Person>, sqlx::Error> {
     sqlx::query_as!(
         Person,
-        r#"select id, email, full_name, country::text as "country!", kyc_status, kyc_updated_at, auth_provider,
+        r#"select id, email, to_jsonb(u) ->> 'full_name' as full_name, to_jsonb(u) ->> 'country' as country, kyc_status,
+                  (to_jsonb(u) ->> 'kyc_updated_at')::timestamptz as kyc_updated_at, auth_provider,
                   created_at, deleted_at, erased_at, retention_ends_at
-           from users where id = $1"#,
+           from users u where id = $1"#,
         id
     )
     .fetch_optional(db)
@@ -36,9 +47,10 @@ pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<Person>, s
 pub async fn lookup(db: impl PgExecutor<'_>, term: &str) -> Result<Vec<Person>, sqlx::Error> {
     sqlx::query_as!(
         Person,
-        r#"select id, email, full_name, country::text as "country!", kyc_status, kyc_updated_at, auth_provider,
+        r#"select id, email, to_jsonb(u) ->> 'full_name' as full_name, to_jsonb(u) ->> 'country' as country, kyc_status,
+                  (to_jsonb(u) ->> 'kyc_updated_at')::timestamptz as kyc_updated_at, auth_provider,
                   created_at, deleted_at, erased_at, retention_ends_at
-           from users where id = $1 or lower(email) = lower($1)
+           from users u where id = $1 or lower(email) = lower($1)
            order by created_at limit 20"#,
         term
     )
@@ -47,14 +59,36 @@ pub async fn lookup(db: impl PgExecutor<'_>, term: &str) -> Result<Vec<Person>, 
 }
 
 /// People whose email, name or last name begins with `term` (any case), by index, in name
-/// order: at most `limit`.
-pub async fn starting_with(db: impl PgExecutor<'_>, term: &str, limit: i64) -> Result<Vec<Person>, sqlx::Error> {
+/// order: at most `limit`. Where Drop keeps no names (`by_name` false), by email only.
+pub async fn starting_with(
+    db: impl PgExecutor<'_>,
+    term: &str,
+    limit: i64,
+    by_name: bool,
+) -> Result<Vec<Person>, sqlx::Error> {
     let range = crate::db::PrefixRange::of(term);
+    if !by_name {
+        return sqlx::query_as!(
+            Person,
+            r#"select id, email, null::text as full_name, to_jsonb(u) ->> 'country' as country, kyc_status,
+                      (to_jsonb(u) ->> 'kyc_updated_at')::timestamptz as kyc_updated_at, auth_provider,
+                      created_at, deleted_at, erased_at, retention_ends_at
+               from users u
+               where lower(email) ~>=~ $1 and lower(email) ~<~ $2
+               order by lower(email), id limit $3"#,
+            range.from,
+            range.to,
+            limit
+        )
+        .fetch_all(db)
+        .await;
+    }
     sqlx::query_as!(
         Person,
-        r#"select id, email, full_name, country::text as "country!", kyc_status, kyc_updated_at, auth_provider,
+        r#"select id, email, full_name, to_jsonb(u) ->> 'country' as country, kyc_status,
+                  (to_jsonb(u) ->> 'kyc_updated_at')::timestamptz as kyc_updated_at, auth_provider,
                   created_at, deleted_at, erased_at, retention_ends_at
-           from users
+           from users u
            where (lower(email) ~>=~ $1 and lower(email) ~<~ $2)
               or (lower(full_name) ~>=~ $1 and lower(full_name) ~<~ $2)
               or (console.last_word(full_name) ~>=~ $1 and console.last_word(full_name) ~<~ $2)
@@ -108,7 +142,9 @@ pub async fn transaction(db: impl PgExecutor<'_>, id: &str) -> Result<Option<TxR
     sqlx::query_as!(
         TxRow,
         r#"select t.id, t.user_id, u.email, t.type as kind, t.status, t.send_amount, t.send_currency::text as "send_currency!",
-                  t.receive_amount, t.receive_currency::text, t.recipient_country::text, t.failure_reason, t.created_at
+                  (to_jsonb(t) ->> 'receive_amount')::numeric as receive_amount, to_jsonb(t) ->> 'receive_currency' as receive_currency,
+                  to_jsonb(t) ->> 'recipient_country' as recipient_country, to_jsonb(t) ->> 'failure_reason' as failure_reason,
+                  t.created_at
            from transactions t join users u on u.id = t.user_id where t.id = $1"#,
         id
     )
@@ -127,7 +163,9 @@ pub async fn history(
     sqlx::query_as!(
         TxRow,
         r#"select t.id, t.user_id, u.email, t.type as kind, t.status, t.send_amount, t.send_currency::text as "send_currency!",
-                  t.receive_amount, t.receive_currency::text, t.recipient_country::text, t.failure_reason, t.created_at
+                  (to_jsonb(t) ->> 'receive_amount')::numeric as receive_amount, to_jsonb(t) ->> 'receive_currency' as receive_currency,
+                  to_jsonb(t) ->> 'recipient_country' as recipient_country, to_jsonb(t) ->> 'failure_reason' as failure_reason,
+                  t.created_at
            from transactions t join users u on u.id = t.user_id
            where t.user_id = $1 and ($2::timestamptz is null or (t.created_at, t.id) < ($2, $3))
            order by t.created_at desc, t.id desc
@@ -169,7 +207,9 @@ pub async fn list(
     sqlx::query_as!(
         TxRow,
         r#"select t.id, t.user_id, u.email, t.type as kind, t.status, t.send_amount, t.send_currency::text as "send_currency!",
-                  t.receive_amount, t.receive_currency::text, t.recipient_country::text, t.failure_reason, t.created_at
+                  (to_jsonb(t) ->> 'receive_amount')::numeric as receive_amount, to_jsonb(t) ->> 'receive_currency' as receive_currency,
+                  to_jsonb(t) ->> 'recipient_country' as recipient_country, to_jsonb(t) ->> 'failure_reason' as failure_reason,
+                  t.created_at
            from transactions t join users u on u.id = t.user_id
            where t.created_at > now() - make_interval(hours => $1)
              and (not $2 or t.status = 'failed')
@@ -194,18 +234,38 @@ pub async fn list(
 pub struct KycRow {
     pub id: String,
     pub email: String,
-    pub full_name: String,
+    pub full_name: Option<String>,
     pub auth_provider: String,
-    pub kyc_updated_at: DateTime<Utc>,
+    /// Since when the applicant waits: the KYC status's last change, or sign-up where Drop
+    /// does not record that.
+    pub waiting_since: DateTime<Utc>,
 }
 
-/// Applicants pending for longer than `hours`, longest waiting first.
-pub async fn kyc_pending_over(db: impl PgExecutor<'_>, hours: i32) -> Result<Vec<KycRow>, sqlx::Error> {
+/// Applicants pending for longer than `hours`, longest waiting first: by when their KYC status
+/// last changed, or (`since_change` false: Drop keeps no such date) since they signed up.
+pub async fn kyc_pending_over(
+    db: impl PgExecutor<'_>,
+    hours: i32,
+    since_change: bool,
+) -> Result<Vec<KycRow>, sqlx::Error> {
+    if !since_change {
+        return sqlx::query_as!(
+            KycRow,
+            r#"select id, email, to_jsonb(u) ->> 'full_name' as full_name, auth_provider, created_at as waiting_since
+               from users u
+               where kyc_status = 'pending' and deleted_at is null and created_at < now() - make_interval(hours => $1)
+               order by created_at limit 500"#,
+            hours
+        )
+        .fetch_all(db)
+        .await;
+    }
     sqlx::query_as!(
         KycRow,
-        "select id, email, full_name, auth_provider, kyc_updated_at from users
-         where kyc_status = 'pending' and deleted_at is null and kyc_updated_at < now() - make_interval(hours => $1)
-         order by kyc_updated_at limit 500",
+        r#"select id, email, to_jsonb(u) ->> 'full_name' as full_name, auth_provider, kyc_updated_at as "waiting_since!"
+           from users u
+           where kyc_status = 'pending' and deleted_at is null and kyc_updated_at < now() - make_interval(hours => $1)
+           order by kyc_updated_at limit 500"#,
         hours
     )
     .fetch_all(db)

@@ -11,7 +11,8 @@ use crate::audit::{AuditToken, Reason};
 pub struct StrRow {
     pub id: String,
     pub user_id: String,
-    pub full_name: String,
+    /// The person's name, or their email where Drop keeps no names.
+    pub person_name: String,
     pub alert_id: Option<String>,
     pub status: StrStatus,
     pub details: serde_json::Value,
@@ -41,7 +42,9 @@ impl StrRow {
 pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<StrRow>, sqlx::Error> {
     sqlx::query_as!(
         StrRow,
-        r#"select r.id, r.user_id, u.full_name, r.alert_id, r.status as "status: StrStatus", r.details, r.created_at,
+        r#"select r.id, r.user_id, coalesce(to_jsonb(u) ->> 'full_name', u.email) as "person_name!", r.alert_id,
+                r.status as "status: StrStatus", r.details,
+                coalesce((to_jsonb(r) ->> 'created_at')::timestamptz, r.updated_at) as "created_at!",
                 r.updated_at, r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
                 r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash
          from str_reports r join users u on u.id = r.user_id where r.id = $1"#,
@@ -61,7 +64,9 @@ pub async fn in_status(
 ) -> Result<Vec<StrRow>, sqlx::Error> {
     sqlx::query_as!(
         StrRow,
-        r#"select r.id, r.user_id, u.full_name, r.alert_id, r.status as "status: StrStatus", r.details, r.created_at,
+        r#"select r.id, r.user_id, coalesce(to_jsonb(u) ->> 'full_name', u.email) as "person_name!", r.alert_id,
+                r.status as "status: StrStatus", r.details,
+                coalesce((to_jsonb(r) ->> 'created_at')::timestamptz, r.updated_at) as "created_at!",
                 r.updated_at, r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
                 r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash
          from str_reports r join users u on u.id = r.user_id
@@ -103,7 +108,7 @@ pub async fn candidate_transactions(
     sqlx::query_as!(
         LinkedTx,
         r#"select t.id, t.created_at, t.type as kind, t.status, t.send_amount, t.send_currency::text as "send_currency!",
-                  t.recipient_country::text
+                  to_jsonb(t) ->> 'recipient_country' as recipient_country
            from transactions t
            where t.user_id = $1
              and (t.created_at > now() - interval '180 days'
@@ -121,7 +126,7 @@ pub async fn linked_transactions(db: impl PgExecutor<'_>, str_id: &str) -> Resul
     sqlx::query_as!(
         LinkedTx,
         r#"select t.id, t.created_at, t.type as kind, t.status, t.send_amount, t.send_currency::text as "send_currency!",
-                  t.recipient_country::text
+                  to_jsonb(t) ->> 'recipient_country' as recipient_country
            from console.str_transactions s join transactions t on t.id = s.transaction_id
            where s.str_id = $1
            order by t.created_at, t.id"#,

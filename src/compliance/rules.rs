@@ -45,8 +45,14 @@ pub fn looks_for(code: &str) -> Option<&'static str> {
 }
 
 /// Whether the rule is about how new the account was when it fired.
-pub fn about_account_age(code: &str) -> bool {
-    code == "new_account_high_volume"
+pub fn about_account_age(code: Option<&str>) -> bool {
+    code == Some("new_account_high_volume")
+}
+
+/// The label of an alert's rule, or what to show where Drop does not record which rule fired
+/// (`aml_alerts.rule` is optional in the schema contract).
+pub fn label_of(code: Option<&str>) -> String {
+    code.map_or_else(|| "Rule not recorded".to_owned(), label)
 }
 
 #[cfg(test)]

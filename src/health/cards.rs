@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::CardsFragment;
 use crate::cloud::{CloudError, DbInstance, Environment, ServiceStatus, Snapshot, bounded};
+use crate::contract::Report;
 use crate::db;
 use crate::state::AppState;
 
@@ -163,7 +164,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
             secrets_card(secrets),
         ],
         staging: vec![app_health_card("staging-app", "App health (Fly.io)", staging_health, latency_alert)],
-        console: console_card(console),
+        console: console_card(console, state.contract().await.as_deref().map_err(ToString::to_string)),
         overdue_checks: match super::schedule::last_submitted(&state.pool).await {
             Ok(last) => super::schedule::overdue(&last),
             Err(e) => {
@@ -299,12 +300,27 @@ fn certificate_card(expiry: Result<DateTime<Utc>, CloudError>, warning: &Warning
     }
 }
 
-/// The console itself: its database answers and its migrations are applied.
-fn console_card(readiness: Result<(), String>) -> Card {
+/// The console itself: its database answers, its migrations are applied, and Drop's tables
+/// hold what the schema contract needs (amber when an optional column is absent: a page shows
+/// less).
+fn console_card(readiness: Result<(), String>, contract: Result<&Report, String>) -> Card {
     let card = Card::new("console", "This console", "console");
-    match readiness {
-        Ok(()) => card.judged(Tone::Green, "Ready", "database reachable, migrations applied"),
-        Err(reason) => card.judged(Tone::Red, "Not ready", reason),
+    if let Err(reason) = readiness {
+        return card.judged(Tone::Red, "Not ready", reason);
+    }
+    let report = match contract {
+        Ok(report) => report,
+        Err(e) => {
+            return card.judged(Tone::Unknown, "Schema unknown", format!("Drop's tables cannot be inspected: {e}"));
+        }
+    };
+    let (blocking, degraded) = (report.blocking(), report.degraded());
+    if !blocking.is_empty() {
+        card.judged(Tone::Red, "Not ready", format!("{}; see `dropops check-db`", blocking.join("; ")))
+    } else if !degraded.is_empty() {
+        card.judged(Tone::Amber, "Ready, shows less", format!("{}; see `dropops check-db`", degraded.join("; ")))
+    } else {
+        card.judged(Tone::Green, "Ready", "database reachable, migrations applied, Drop's tables as expected")
     }
 }
 
@@ -456,7 +472,8 @@ mod tests {
         assert_eq!(certificate_card(expires(3), &warning, now).tone, Tone::Red);
         assert!(certificate_card(expires(3), &warning, now).detail.starts_with("drop.no expires"));
         assert_eq!(storage_card(Ok(1e9), 2e9).tone, Tone::Red);
-        assert_eq!(console_card(Err("migrations pending".into())).tone, Tone::Red);
+        assert_eq!(console_card(Err("migrations pending".into()), Ok(&Report::assume_complete())).tone, Tone::Red);
+        assert_eq!(console_card(Ok(()), Ok(&Report::assume_complete())).tone, Tone::Green);
         assert_eq!(service_card(Err(CloudError::Throttled)).tone, Tone::Unknown);
     }
 }

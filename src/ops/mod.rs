@@ -30,14 +30,27 @@ pub async fn live() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /health/ready`: the database answers and every migration is applied.
+/// `GET /health/ready`: the database answers, every migration is applied and Drop's tables
+/// hold what the schema contract requires. Counts only: which columns is for `check-db` and
+/// the dashboard, not for an unauthenticated probe.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match db::readiness(&state.probe_pool).await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok", "database": "ok" }))),
-        Err(reason) => {
-            tracing::warn!(%reason, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "database": reason })))
-        }
+    let unavailable = |database: String| {
+        tracing::warn!(reason = %database, "not ready");
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "database": database })))
+    };
+    if let Err(reason) = db::readiness(&state.probe_pool).await {
+        return unavailable(reason);
+    }
+    match state.contract().await {
+        Ok(report) if report.blocking().is_empty() => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "database": "ok", "optional_columns_absent": report.degraded().len() })),
+        ),
+        Ok(report) => unavailable(format!(
+            "{} items of the schema contract are missing: run `dropops check-db`",
+            report.blocking().len()
+        )),
+        Err(e) => unavailable(format!("the schema contract cannot be checked: {e}")),
     }
 }
 

@@ -8,6 +8,7 @@ mod aws;
 mod browser;
 mod cli;
 mod compliance;
+mod contract;
 mod database;
 #[cfg(feature = "embedded-db")]
 mod embedded;

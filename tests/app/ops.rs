@@ -9,7 +9,7 @@ async fn ready_when_the_database_answers_and_is_migrated(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let ready = app.visit("/health/ready").await;
     assert_eq!(ready.status, 200);
-    assert_eq!(ready.body, r#"{"database":"ok","status":"ok"}"#);
+    assert_eq!(ready.body, r#"{"database":"ok","optional_columns_absent":0,"status":"ok"}"#);
 }
 
 #[sqlx::test(migrations = false)]

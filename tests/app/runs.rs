@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::harness::{TestApp, config_with};
+use crate::harness::{Browser, TestApp, config_with};
 
 /// Simulated AWS a thousand times faster than life; the worker polls every 10 ms.
 pub fn fast() -> dropops::config::Config {
@@ -29,7 +29,7 @@ pub async fn oncall(pool: PgPool) -> TestApp {
 
 /// Submit the confirmation form; the answer is a redirect to the run page. A deploy needs a
 /// reason: one is given unless the test gives its own.
-pub async fn start(app: &TestApp, fields: &[(&str, &str)]) -> Uuid {
+pub async fn start(app: &Browser, fields: &[(&str, &str)]) -> Uuid {
     let mut fields = fields.to_vec();
     if fields.contains(&("procedure", "deploy")) && !fields.iter().any(|(k, _)| *k == "reason") {
         fields.push(("reason", "release 2026-12-02"));

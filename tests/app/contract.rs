@@ -1,0 +1,229 @@
+//! The schema contract (src/contract): Drop's tables as the console relies on them. What
+//! `check-db` says of a database, what readiness and the dashboard say, that every page still
+//! answers when Drop's tables lack the optional columns, and that the main flows work as the
+//! least-privileged role the contract's grants make.
+
+use dropops::demo;
+use sqlx::PgPool;
+
+use crate::harness::{TestApp, staff_id};
+use crate::runs::{drive, fast, run_row, start};
+
+/// This test's database, as a URL another process (or role) can connect to.
+async fn database_url(pool: &PgPool, role: Option<&str>) -> String {
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(pool).await.unwrap();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
+    match role {
+        Some(role) => url.replacen("postgres@", &format!("{role}@"), 1),
+        None => url,
+    }
+}
+
+fn check_db(url: &str) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dropops"))
+        .arg("check-db")
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("dropops runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn execute(pool: &PgPool, sql: &str) {
+    sqlx::query(sql).execute(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// What Drop's tables may lack: every optional column of the contract.
+const OPTIONAL: &str = "alter table users drop column full_name cascade, drop column country cascade,
+                                      drop column kyc_updated_at cascade;
+                        alter table transactions drop column receive_amount cascade,
+                                             drop column receive_currency cascade,
+                                             drop column recipient_country cascade,
+                                             drop column failure_reason cascade;
+                        alter table aml_alerts drop column rule cascade;
+                        alter table sessions drop column user_agent cascade;
+                        alter table str_reports drop column created_at cascade;
+                        alter table data_access_requests drop column kind cascade";
+
+#[sqlx::test]
+async fn check_db_names_what_is_missing_and_refuses_to_pass_without_a_required_column(pool: PgPool) {
+    let url = database_url(&pool, None).await;
+    let (code, out, err) = check_db(&url);
+    assert_eq!(code, 0, "the demo schema holds the whole contract:\n{out}{err}");
+    assert!(!out.contains("MISSING") && !out.contains("DEGRADES"), "{out}");
+    assert!(err.contains("serves the console"), "{err}");
+
+    execute(&pool, "alter table users drop column full_name cascade").await;
+    execute(&pool, "drop index transactions_created_idx").await;
+    let (code, out, _) = check_db(&url);
+    assert_eq!(code, 0, "an optional column and an index only narrow or slow the console:\n{out}");
+    assert!(
+        out.contains("DEGRADES users.full_name (optional) is missing: people are shown and searched by email only")
+    );
+    assert!(out.contains(
+        "INDEX    no index serves transactions of the last 24 h, large transactions on transactions: \
+         create index concurrently transactions_created_idx"
+    ));
+
+    execute(&pool, "alter table sessions drop column revoked cascade").await;
+    execute(&pool, "alter table aml_alerts alter column reviewed_at type text").await;
+    let (code, out, err) = check_db(&url);
+    assert_eq!(code, 2, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("MISSING"), "the worst first: {out}");
+    assert!(out.contains("sessions.revoked (required) is missing"), "{out}");
+    assert!(out.contains("aml_alerts.reviewed_at (required) is text, expected timestamptz"), "{out}");
+    assert!(err.contains("2 problems stop the console from serving"), "{err}");
+
+    // Readiness and the dashboard say the same, without naming columns to an anonymous probe.
+    let app = TestApp::spawn(pool.clone()).await;
+    let ready = app.visit("/health/ready").await;
+    assert_eq!(ready.status, 503);
+    assert!(ready.body.contains("2 items of the schema contract are missing"), "{}", ready.body);
+    assert!(!ready.body.contains("revoked"), "{}", ready.body);
+    app.sign_in(&["oncall"]).await;
+    let card = app.visit("/health").await;
+    let console = card.text("[data-card='console']");
+    assert!(console.contains("Not ready") && console.contains("sessions.revoked"), "{console}");
+}
+
+#[sqlx::test]
+async fn every_page_answers_when_drops_tables_lack_the_optional_columns(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let (alert, person, tx): (String, String, String) = sqlx::query_as(
+        "select id, user_id, transaction_id from aml_alerts
+          where status = 'open' and transaction_id is not null order by created_at limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let email: String =
+        sqlx::query_scalar("select email from users where id = $1").bind(&person).fetch_one(&pool).await.unwrap();
+    sqlx::raw_sql(OPTIONAL).execute(&pool).await.unwrap();
+
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["admin", "compliance", "oncall"]).await;
+    assert_eq!(app.visit("/health/ready").await.status, 200, "optional columns never stop the console");
+    for path in [
+        "/".to_owned(),
+        "/health".into(),
+        "/deployments".into(),
+        "/database".into(),
+        "/secrets".into(),
+        "/audit".into(),
+        "/compliance".into(),
+        "/compliance/alerts".into(),
+        format!("/compliance/alerts/{alert}"),
+        format!("/compliance/people?q={}", &email[..4]),
+        format!("/compliance/people/{person}"),
+        "/compliance/transactions".into(),
+        "/compliance/transactions?view=failed".into(),
+        "/compliance/transactions?view=large".into(),
+        "/compliance/kyc".into(),
+        "/compliance/str".into(),
+        format!("/compliance/str/new?alert={alert}"),
+        "/compliance/gdpr".into(),
+        format!("/compliance/people/{person}/erase"),
+        "/admin/staff".into(),
+    ] {
+        let page = app.visit(&path).await;
+        assert_eq!(page.status, 200, "{path}:\n{}", page.body);
+    }
+    // What degrades says so, instead of showing nothing or failing.
+    let card = app.visit("/health").await.text("[data-card='console']");
+    assert!(card.contains("Ready, shows less") && card.contains("users.full_name"), "{card}");
+    let shown = app.visit(&format!("/compliance/people/{person}")).await;
+    assert_eq!(shown.text("main h1"), email, "named by email where Drop keeps no names");
+    assert!(
+        shown.text("main").contains("Country—") || shown.text("main").contains("Country —"),
+        "{}",
+        shown.text("main")
+    );
+    assert!(app.visit("/compliance/kyc").await.text("main").contains("waiting is counted from sign-up"));
+    let queue = app.visit("/compliance/alerts").await;
+    assert!(queue.attrs("select#rule option", "value").iter().all(|v| v.is_empty()), "no rules to filter by");
+    assert!(app.visit(&format!("/compliance/alerts/{alert}")).await.text("main").contains("Rule not recorded"));
+    let found = app.visit(&format!("/compliance/people?q={}", &email[..4])).await;
+    assert!(found.body.contains(&person), "found by the start of the address: {}", found.text("main"));
+
+    // And the casework still gets done.
+    assert_eq!(app.close_alert(&alert, "legitimate", "Salary, documented").await.status, 303);
+    let draft = app.draft_str(&person, "", "Structuring", "Many transfers just below the threshold.", &[&tx]).await;
+    assert_eq!(draft.status, 303, "{}", draft.body);
+    assert_eq!(app.revoke_sessions(&person, "Phone stolen").await.status, 303);
+}
+
+#[sqlx::test]
+async fn the_main_flows_work_as_the_least_privileged_role(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await.unwrap();
+    let role = format!("least_{}", &database[database.len().saturating_sub(40)..]).to_lowercase();
+    execute(&pool, &format!("drop role if exists {role}")).await;
+    execute(&pool, &format!("create role {role} login")).await;
+    dropops::db::grant_serving_role(&pool, &role).await.unwrap();
+    let url = database_url(&pool, Some(&role)).await;
+
+    // check-db as that role: every table grant the contract asks for is held.
+    let (code, out, err) = check_db(&url);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains(" on users") && !out.contains("may not"), "no table grant missing:\n{out}");
+    assert!(out.contains("GRANT    the role is not a member of pg_signal_backend"), "{out}");
+
+    let serving = PgPool::connect(&url).await.unwrap();
+    let app = TestApp::spawn_with(serving.clone(), fast()).await;
+    app.sign_in_as("Cato Compliance", &["compliance"]).await;
+    let mlro = app.another_browser();
+    mlro.sign_in_as("Mari MLRO", &["mlro"]).await;
+    let (alert, person, tx): (String, String, String) = sqlx::query_as(
+        "select id, user_id, transaction_id from aml_alerts
+          where status = 'open' and transaction_id is not null order by created_at limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    // Alert close, STR draft → submit → approve → file.
+    assert_eq!(app.close_alert(&alert, "escalated_to_str", "Source of funds unknown").await.status, 303);
+    let draft = app.draft_str(&person, &alert, "Source of funds unknown", "Could not explain the funds.", &[&tx]).await;
+    assert_eq!(draft.status, 303, "{}", draft.body);
+    let str_id = draft.location().trim_start_matches("/compliance/str/").to_owned();
+    assert_eq!(app.submit_str(&str_id).await.status, 303);
+    assert_eq!(mlro.approve_str(&str_id).await.status, 303);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(mlro.file_str(&str_id, "AR-2026-0099", &today).await.status, 303);
+    let status: String = sqlx::query_scalar("select status from str_reports where id = $1")
+        .bind(&str_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "filed");
+    // Session revoke and GDPR erasure, of a person with nothing open.
+    let quiet: String = sqlx::query_scalar(
+        "select u.id from users u where deleted_at is null
+            and not exists (select 1 from aml_alerts a where a.user_id = u.id and a.status = 'open')
+            and not exists (select 1 from str_reports r where r.user_id = u.id and r.status <> 'filed')
+          order by id limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(app.revoke_sessions(&quiet, "Account takeover reported").await.status, 303);
+    assert_eq!(app.erase_person(&quiet, "GDPR erasure request by email").await.status, 303);
+    // A deploy run, and the audit chain verified.
+    let ops = app.another_browser();
+    ops.sign_in_as("Ola Oncall", &["oncall", "admin"]).await;
+    let run = start(&ops, &[("procedure", "restart")]).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, run).await.0, "succeeded");
+    let verified = ops.verify_audit().await;
+    assert!(verified.text(".verify-result").contains("Chain intact"), "{}", verified.body);
+    assert!(!staff_id(&pool, "Ola Oncall").await.is_empty());
+
+    serving.close().await;
+    drop(app);
+    execute(&pool, &format!("drop owned by {role}")).await;
+    execute(&pool, &format!("drop role {role}")).await;
+}
