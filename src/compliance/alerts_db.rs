@@ -39,16 +39,17 @@ pub async fn queue(db: impl PgExecutor<'_>, q: &QueueQuery, limit: i64) -> Resul
     let (after_time, after_id) = q.after.clone().unzip();
     sqlx::query_as!(
         AlertRow,
-        r#"select a.id, u.email, to_jsonb(a) ->> 'rule' as rule, a.status as "status: AlertStatus", a.outcome, a.created_at,
+        r#"select a.id, u.email, to_jsonb(a) ->> 'rule' as rule, a.status as "status: AlertStatus", r.outcome as "outcome?", a.created_at,
                   s.display_name as "assignee_name?",
                   t.send_amount as "send_amount?", t.send_currency::text as "send_currency?"
            from aml_alerts a
            join users u on u.id = a.user_id
            left join transactions t on t.id = a.transaction_id
-           left join console.staff s on s.id = a.assignee_id
+           left join console.alert_reviews r on r.alert_id = a.id
+           left join console.staff s on s.id = r.assignee_id
            where ($1::text is null or a.status = $1)
              and ($2::text is null or to_jsonb(a) ->> 'rule' = $2)
-             and ($3::text is null or ($3 = 'me' and a.assignee_id = $4) or ($3 = 'unassigned' and a.assignee_id is null))
+             and ($3::text is null or ($3 = 'me' and r.assignee_id = $4) or ($3 = 'unassigned' and r.assignee_id is null))
              and ($5::numeric is null or t.send_amount >= $5)
              and ($6::text is null or t.send_currency = $6)
              and ($7::int is null or a.created_at < now() - make_interval(hours => $7))
@@ -107,9 +108,11 @@ pub struct AlertDetail {
 pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<AlertDetail>, sqlx::Error> {
     sqlx::query_as!(
         AlertDetail,
-        r#"select a.id, a.user_id, to_jsonb(a) ->> 'rule' as rule, a.status as "status: AlertStatus", a.outcome, a.created_at, a.reviewed_at, a.reviewer_notes,
-                  a.assignee_id, s.display_name as "assignee_name?", a.transaction_id
-           from aml_alerts a left join console.staff s on s.id = a.assignee_id
+        r#"select a.id, a.user_id, to_jsonb(a) ->> 'rule' as rule, a.status as "status: AlertStatus", r.outcome as "outcome?", a.created_at, a.reviewed_at,
+                  a.reviewer_notes, r.assignee_id as "assignee_id?", s.display_name as "assignee_name?", a.transaction_id
+           from aml_alerts a
+           left join console.alert_reviews r on r.alert_id = a.id
+           left join console.staff s on s.id = r.assignee_id
            where a.id = $1"#,
         id
     )
@@ -139,13 +142,14 @@ pub async fn events(db: impl PgExecutor<'_>, alert_id: &str) -> Result<Vec<Alert
 pub async fn for_person(db: impl PgExecutor<'_>, user_id: &str, except: &str) -> Result<Vec<AlertRow>, sqlx::Error> {
     sqlx::query_as!(
         AlertRow,
-        r#"select a.id, u.email, to_jsonb(a) ->> 'rule' as rule, a.status as "status: AlertStatus", a.outcome, a.created_at,
+        r#"select a.id, u.email, to_jsonb(a) ->> 'rule' as rule, a.status as "status: AlertStatus", r.outcome as "outcome?", a.created_at,
                   s.display_name as "assignee_name?",
                   t.send_amount as "send_amount?", t.send_currency::text as "send_currency?"
            from aml_alerts a
            join users u on u.id = a.user_id
            left join transactions t on t.id = a.transaction_id
-           left join console.staff s on s.id = a.assignee_id
+           left join console.alert_reviews r on r.alert_id = a.id
+           left join console.staff s on s.id = r.assignee_id
            where a.user_id = $1 and a.id <> $2
              -- Earlier means raised before this one.
              and a.created_at < (select created_at from aml_alerts where id = $2)
@@ -187,9 +191,16 @@ pub async fn assign(
     id: &str,
     staff: (Uuid, &str),
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query!("update aml_alerts set assignee_id = $2 where id = $1 and status = 'open'", id, staff.0)
-        .execute(&mut *conn)
-        .await?;
+    // Who holds an alert is the console's (console.alert_reviews); Drop's row says it is open.
+    let done = sqlx::query!(
+        "insert into console.alert_reviews (alert_id, assignee_id)
+         select id, $2 from aml_alerts where id = $1 and status = 'open'
+         on conflict (alert_id) do update set assignee_id = excluded.assignee_id",
+        id,
+        staff.0
+    )
+    .execute(&mut *conn)
+    .await?;
     if done.rows_affected() == 1 {
         log_event(conn, id, staff, "assigned", None, None).await?;
     }
@@ -199,8 +210,10 @@ pub async fn assign(
 /// The oldest open alert nobody has taken, locked so two people pressing "next" get two.
 pub async fn oldest_unassigned(conn: &mut PgConnection) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar!(
-        "select id from aml_alerts where status = 'open' and assignee_id is null
-         order by created_at, id limit 1 for update skip locked"
+        "select a.id from aml_alerts a
+          where a.status = 'open'
+            and not exists (select 1 from console.alert_reviews r where r.alert_id = a.id and r.assignee_id is not null)
+          order by a.created_at, a.id limit 1 for update of a skip locked"
     )
     .fetch_optional(conn)
     .await
@@ -216,15 +229,22 @@ pub async fn close(
     notes: &Reason,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
-        "update aml_alerts set status = 'closed', outcome = $2, reviewer_notes = $3, reviewed_at = now()
+        "update aml_alerts set status = 'closed', reviewer_notes = $2, reviewed_at = now()
          where id = $1 and status = 'open'",
         id,
-        outcome,
         notes.as_str()
     )
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 1 {
+        sqlx::query!(
+            "insert into console.alert_reviews (alert_id, outcome) values ($1, $2)
+             on conflict (alert_id) do update set outcome = excluded.outcome",
+            id,
+            outcome
+        )
+        .execute(&mut *conn)
+        .await?;
         log_event(conn, id, staff, "closed", Some(outcome), Some(notes)).await?;
     }
     Ok(done.rows_affected() == 1)
@@ -238,12 +258,15 @@ pub async fn reopen(
     reason: &Reason,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
-        "update aml_alerts set status = 'open', outcome = null, reviewed_at = null where id = $1 and status = 'closed'",
+        "update aml_alerts set status = 'open', reviewed_at = null where id = $1 and status = 'closed'",
         id
     )
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 1 {
+        sqlx::query!("update console.alert_reviews set outcome = null where alert_id = $1", id)
+            .execute(&mut *conn)
+            .await?;
         log_event(conn, id, staff, "reopened", None, Some(reason)).await?;
     }
     Ok(done.rows_affected() == 1)

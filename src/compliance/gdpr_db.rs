@@ -112,13 +112,20 @@ pub async fn erase(
     retention_ends_at: DateTime<Utc>,
     clear_devices: bool,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query!(
-        "update users set deleted_at = now(), erased_at = now(), retention_ends_at = $2 where id = $1 and deleted_at is null",
-        user_id,
-        retention_ends_at
-    )
-    .execute(&mut *conn)
-    .await?;
+    // Drop's soft delete (the runbook's), and the console's record of when and until when.
+    let done = sqlx::query!("update users set deleted_at = now() where id = $1 and deleted_at is null", user_id)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 1 {
+        sqlx::query!(
+            "insert into console.erasures (user_id, retention_ends_at) values ($1, $2)
+             on conflict (user_id) do update set erased_at = now(), retention_ends_at = excluded.retention_ends_at",
+            user_id,
+            retention_ends_at
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     if done.rows_affected() == 1 && clear_devices {
         sqlx::query!("update sessions set revoked = 1, user_agent = null where user_id = $1", user_id)
             .execute(&mut *conn)

@@ -35,8 +35,8 @@ pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<Person>, s
         Person,
         r#"select id, email, to_jsonb(u) ->> 'full_name' as full_name, to_jsonb(u) ->> 'country' as country, kyc_status,
                   (to_jsonb(u) ->> 'kyc_updated_at')::timestamptz as kyc_updated_at, auth_provider,
-                  created_at, deleted_at, erased_at, retention_ends_at
-           from users u where id = $1"#,
+                  created_at, deleted_at, e.erased_at as "erased_at?", e.retention_ends_at as "retention_ends_at?"
+           from users u left join console.erasures e on e.user_id = u.id where u.id = $1"#,
         id
     )
     .fetch_optional(db)
@@ -49,8 +49,8 @@ pub async fn lookup(db: impl PgExecutor<'_>, term: &str) -> Result<Vec<Person>, 
         Person,
         r#"select id, email, to_jsonb(u) ->> 'full_name' as full_name, to_jsonb(u) ->> 'country' as country, kyc_status,
                   (to_jsonb(u) ->> 'kyc_updated_at')::timestamptz as kyc_updated_at, auth_provider,
-                  created_at, deleted_at, erased_at, retention_ends_at
-           from users u where id = $1 or lower(email) = lower($1)
+                  created_at, deleted_at, e.erased_at as "erased_at?", e.retention_ends_at as "retention_ends_at?"
+           from users u left join console.erasures e on e.user_id = u.id where u.id = $1 or lower(u.email) = lower($1)
            order by created_at limit 20"#,
         term
     )
@@ -72,8 +72,8 @@ pub async fn starting_with(
             Person,
             r#"select id, email, null::text as full_name, to_jsonb(u) ->> 'country' as country, kyc_status,
                       (to_jsonb(u) ->> 'kyc_updated_at')::timestamptz as kyc_updated_at, auth_provider,
-                      created_at, deleted_at, erased_at, retention_ends_at
-               from users u
+                      created_at, deleted_at, e.erased_at as "erased_at?", e.retention_ends_at as "retention_ends_at?"
+               from users u left join console.erasures e on e.user_id = u.id
                where lower(email) ~>=~ $1 and lower(email) ~<~ $2
                order by lower(email), id limit $3"#,
             range.from,
@@ -87,8 +87,8 @@ pub async fn starting_with(
         Person,
         r#"select id, email, full_name, to_jsonb(u) ->> 'country' as country, kyc_status,
                   (to_jsonb(u) ->> 'kyc_updated_at')::timestamptz as kyc_updated_at, auth_provider,
-                  created_at, deleted_at, erased_at, retention_ends_at
-           from users u
+                  created_at, deleted_at, e.erased_at as "erased_at?", e.retention_ends_at as "retention_ends_at?"
+           from users u left join console.erasures e on e.user_id = u.id
            where (lower(email) ~>=~ $1 and lower(email) ~<~ $2)
               or (lower(full_name) ~>=~ $1 and lower(full_name) ~<~ $2)
               or (console.last_word(full_name) ~>=~ $1 and console.last_word(full_name) ~<~ $2)

@@ -102,11 +102,19 @@ async fn insert(tx: &mut sqlx::PgConnection, d: &Dataset) -> Result<(), sqlx::Er
     .await?;
     let a = &d.alerts;
     sqlx::query!(
-        "insert into aml_alerts (id, user_id, transaction_id, rule, status, created_at, reviewed_at, reviewer_notes, outcome)
-         select id, user_id, transaction_id, rule, case when reviewed_at is null then 'open' else 'closed' end, created_at,
-                reviewed_at, reviewer_notes, outcome
-         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[])
-           as t(id, user_id, transaction_id, rule, created_at, reviewed_at, reviewer_notes, outcome)",
+        "with alerts as (
+           select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+                                $7::text[], $8::text[])
+             as t(id, user_id, transaction_id, rule, created_at, reviewed_at, reviewer_notes, outcome)
+         ), raised as (
+           insert into aml_alerts (id, user_id, transaction_id, rule, status, created_at, reviewed_at, reviewer_notes)
+           select id, user_id, transaction_id, rule, case when reviewed_at is null then 'open' else 'closed' end, created_at,
+                  reviewed_at, reviewer_notes
+           from alerts
+         )
+         -- The outcomes of the reviewed ones are the console's record, beside Drop's row.
+         insert into console.alert_reviews (alert_id, outcome)
+         select id, outcome from alerts where outcome is not null",
         &a.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
         &a.iter().map(|x| x.user_id.clone()).collect::<Vec<_>>(),
         &a.iter().map(|x| x.transaction_id.clone()).collect::<Vec<_>>() as _,

@@ -52,12 +52,14 @@ async fn compliance_takes_the_next_alert_and_closes_it_with_an_outcome(pool: PgP
         )
         .await;
     assert_eq!(closed.status, 303, "{}", closed.body);
-    let (status, outcome, notes): (String, String, String) =
-        sqlx::query_as("select status, outcome, reviewer_notes from aml_alerts where id = $1")
-            .bind(&oldest)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (status, outcome, notes): (String, String, String) = sqlx::query_as(
+        "select a.status, r.outcome, a.reviewer_notes
+               from aml_alerts a left join console.alert_reviews r on r.alert_id = a.id where a.id = $1",
+    )
+    .bind(&oldest)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(
         (status.as_str(), outcome.as_str(), notes.as_str()),
         ("closed", "escalated_to_str", "No source of funds.")

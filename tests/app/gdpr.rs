@@ -117,8 +117,13 @@ async fn erasure_is_a_soft_delete_with_the_retention_clock(pool: PgPool) {
 
     let done = app.erase_person(&user, "GDPR erasure request by email").await;
     assert_eq!(done.status, 303, "{}", done.body);
-    let (deleted, retention, last_tx): (Option<chrono::DateTime<chrono::Utc>>, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
-        "select deleted_at, retention_ends_at, (select max(created_at) from transactions where user_id = u.id) from users u where id = $1",
+    let (deleted, retention, last_tx): (
+        Option<chrono::DateTime<chrono::Utc>>,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    ) = sqlx::query_as(
+        "select u.deleted_at, e.retention_ends_at, (select max(created_at) from transactions where user_id = u.id)
+           from users u join console.erasures e on e.user_id = u.id where u.id = $1",
     )
     .bind(&user)
     .fetch_one(&pool)
