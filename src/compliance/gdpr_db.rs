@@ -89,7 +89,7 @@ pub async fn blockers(db: impl PgExecutor<'_>, user_id: &str) -> Result<Blockers
     sqlx::query_as!(
         Blockers,
         r#"select (select count(*) from aml_alerts where user_id = $1 and status = 'open') as "open_alerts!",
-                  (select count(*) from str_reports where user_id = $1 and status <> 'filed') as "unfiled_reports!""#,
+                  (select count(*) from console.str_cases where user_id = $1 and status <> 'filed') as "unfiled_reports!""#,
         user_id
     )
     .fetch_one(db)

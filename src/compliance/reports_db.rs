@@ -1,4 +1,6 @@
-//! STR (suspicious transaction report) SQL. A filed report is frozen by a trigger as well.
+//! STR (suspicious transaction report) SQL. A case lives in `console.str_cases` from its first
+//! draft to its filing, frozen by a trigger once filed; the filed report is also written to
+//! Drop's `str_reports`, in the runbook's shape.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -44,10 +46,10 @@ pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<StrRow>, s
         StrRow,
         r#"select r.id, r.user_id, coalesce(to_jsonb(u) ->> 'full_name', u.email) as "person_name!", r.alert_id,
                 r.status as "status: StrStatus", r.details,
-                coalesce((to_jsonb(r) ->> 'created_at')::timestamptz, r.updated_at) as "created_at!",
+                r.created_at,
                 r.updated_at, r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
                 r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash
-         from str_reports r join users u on u.id = r.user_id where r.id = $1"#,
+         from console.str_cases r join users u on u.id = r.user_id where r.id = $1"#,
         id
     )
     .fetch_optional(db)
@@ -66,10 +68,10 @@ pub async fn in_status(
         StrRow,
         r#"select r.id, r.user_id, coalesce(to_jsonb(u) ->> 'full_name', u.email) as "person_name!", r.alert_id,
                 r.status as "status: StrStatus", r.details,
-                coalesce((to_jsonb(r) ->> 'created_at')::timestamptz, r.updated_at) as "created_at!",
+                r.created_at,
                 r.updated_at, r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
                 r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash
-         from str_reports r join users u on u.id = r.user_id
+         from console.str_cases r join users u on u.id = r.user_id
          where r.status = $1
            and ($2::timestamptz is null or r.updated_at < $2 or (r.updated_at = $2 and r.id > $3))
          order by r.updated_at desc, r.id
@@ -162,7 +164,7 @@ pub struct NewStr<'a> {
 
 pub async fn create(conn: &mut PgConnection, _audited: &AuditToken, new: NewStr<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "insert into str_reports (id, user_id, transaction_id, alert_id, status, details, drafted_by, drafted_by_name)
+        "insert into console.str_cases (id, user_id, transaction_id, alert_id, status, details, drafted_by, drafted_by_name)
          values ($1, $2, $3, $4, 'draft', $5, $6, $7)",
         new.id,
         new.user_id,
@@ -198,7 +200,7 @@ pub async fn update_draft(
     transactions: &[String],
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
-        "update str_reports set details = $2, transaction_id = $3, updated_at = now() where id = $1 and status = 'draft'",
+        "update console.str_cases set details = $2, transaction_id = $3, updated_at = now() where id = $1 and status = 'draft'",
         id,
         details,
         transactions.first()
@@ -215,7 +217,7 @@ pub async fn update_draft(
 pub async fn submit(conn: &mut PgConnection, _audited: &AuditToken, id: &str) -> Result<bool, sqlx::Error> {
     let edge = StrTransition::Submit;
     let done = sqlx::query!(
-        "update str_reports set status = $3, review_comment = null, updated_at = now() where id = $1 and status = $2",
+        "update console.str_cases set status = $3, review_comment = null, updated_at = now() where id = $1 and status = $2",
         id,
         edge.from().as_str(),
         edge.to().as_str()
@@ -236,7 +238,7 @@ pub async fn approve(
 ) -> Result<bool, sqlx::Error> {
     let edge = StrTransition::Approve;
     let done = sqlx::query!(
-        "update str_reports set status = $5, approved_by = $2, approved_by_name = $3, approved_at = now(), updated_at = now()
+        "update console.str_cases set status = $5, approved_by = $2, approved_by_name = $3, approved_at = now(), updated_at = now()
          where id = $1 and status = $4 and drafted_by is distinct from $2
            and not exists (select 1 from console.str_contributions c where c.str_id = $1 and c.staff_id = $2)
            and console.str_content_sha256($1) = (select c.content_sha256 from console.str_contributions c
@@ -260,7 +262,7 @@ pub async fn send_back(
 ) -> Result<bool, sqlx::Error> {
     let edge = StrTransition::Return;
     let done = sqlx::query!(
-        "update str_reports set status = $4, review_comment = $2, updated_at = now() where id = $1 and status = $3",
+        "update console.str_cases set status = $4, review_comment = $2, updated_at = now() where id = $1 and status = $3",
         id,
         comment.as_str(),
         edge.from().as_str(),
@@ -287,7 +289,7 @@ pub async fn mark_filed(
 ) -> Result<bool, sqlx::Error> {
     let edge = StrTransition::File;
     let done = sqlx::query!(
-        "update str_reports set status = $8, filing_reference = $2, filed_at = $3, filed_by_name = $4,
+        "update console.str_cases set status = $8, filing_reference = $2, filed_at = $3, filed_by_name = $4,
                 filed_snapshot = $5, filed_hash = $6, updated_at = now()
          where id = $1 and status = $7",
         id,
@@ -299,13 +301,25 @@ pub async fn mark_filed(
         edge.from().as_str(),
         edge.to().as_str()
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if done.rows_affected() == 1 {
+        // What was filed goes to Drop's str_reports, in the runbook's shape: the frozen
+        // document as its details.
+        sqlx::query!(
+            "insert into str_reports (id, user_id, transaction_id, report_type, details, filed_at, status)
+             select id, user_id, transaction_id, 'suspicious_transaction', filed_snapshot, filed_at, 'filed'
+               from console.str_cases where id = $1",
+            id
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(done.rows_affected() == 1)
 }
 
 pub async fn filed_snapshot(db: impl PgExecutor<'_>, id: &str) -> Result<Option<serde_json::Value>, sqlx::Error> {
-    sqlx::query_scalar!("select filed_snapshot from str_reports where id = $1", id)
+    sqlx::query_scalar!("select filed_snapshot from console.str_cases where id = $1", id)
         .fetch_optional(db)
         .await
         .map(Option::flatten)
@@ -375,7 +389,7 @@ pub async fn contributors(db: impl PgExecutor<'_>, id: &str) -> Result<Vec<Contr
 
 /// How many reports wait for an MLRO's review (the overview's count for MLROs).
 pub async fn awaiting_review(db: impl sqlx::PgExecutor<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(r#"select count(*) as "count!" from str_reports where status = 'pending_review'"#)
+    sqlx::query_scalar!(r#"select count(*) as "count!" from console.str_cases where status = 'pending_review'"#)
         .fetch_one(db)
         .await
 }

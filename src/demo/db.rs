@@ -132,7 +132,7 @@ async fn insert(tx: &mut sqlx::PgConnection, d: &Dataset) -> Result<(), sqlx::Er
         let snapshot = filed.then(|| r.details.clone());
         let hash = snapshot.as_ref().map(|s| hex::encode(sha2::Sha256::digest(s.to_string().as_bytes())));
         sqlx::query!(
-            "insert into str_reports (id, user_id, transaction_id, alert_id, status, details, created_at, filed_at,
+            "insert into console.str_cases (id, user_id, transaction_id, alert_id, status, details, created_at, filed_at,
                                       drafted_by_name, approved_by_name, approved_at, filed_by_name, filing_reference,
                                       filed_snapshot, filed_hash)
              values ($1, $2, $3, $4, $5, $6, $7, $8, 'Demo Compliance Officer',
@@ -152,6 +152,20 @@ async fn insert(tx: &mut sqlx::PgConnection, d: &Dataset) -> Result<(), sqlx::Er
         )
         .execute(&mut *tx)
         .await?;
+        if filed {
+            // What was filed is in Drop's table too, as the runbook has it.
+            sqlx::query!(
+                "insert into str_reports (id, user_id, transaction_id, report_type, details, filed_at, status)
+                 values ($1, $2, $3, 'suspicious_transaction', $4, $5, 'filed')",
+                r.id,
+                r.user_id,
+                r.transaction_id,
+                r.details,
+                r.filed_at,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query!(
             "insert into console.str_transactions (str_id, transaction_id) values ($1, $2)",
             r.id,

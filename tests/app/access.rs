@@ -202,7 +202,7 @@ async fn the_overview_is_a_status_page_for_the_role(pool: PgPool) {
 
     let mlro = app.another_browser();
     mlro.sign_in_as("Mari", &["mlro"]).await;
-    let waiting: i64 = sqlx::query_scalar("select count(*) from str_reports where status = 'pending_review'")
+    let waiting: i64 = sqlx::query_scalar("select count(*) from console.str_cases where status = 'pending_review'")
         .fetch_one(&pool)
         .await
         .unwrap();

@@ -364,7 +364,7 @@ async fn a_casework_form_sent_back_with_errors_records_the_view_it_shows(pool: P
     let quiet: String = sqlx::query_scalar(
         "select u.id from users u where u.deleted_at is null
             and not exists (select 1 from aml_alerts a where a.user_id = u.id and a.status = 'open')
-            and not exists (select 1 from str_reports r where r.user_id = u.id and r.status <> 'filed')
+            and not exists (select 1 from console.str_cases r where r.user_id = u.id and r.status <> 'filed')
           order by u.id limit 1",
     )
     .fetch_one(&pool)

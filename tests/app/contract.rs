@@ -194,17 +194,27 @@ async fn the_main_flows_work_as_the_least_privileged_role(pool: PgPool) {
     assert_eq!(mlro.approve_str(&str_id).await.status, 303);
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     assert_eq!(mlro.file_str(&str_id, "AR-2026-0099", &today).await.status, 303);
-    let status: String = sqlx::query_scalar("select status from str_reports where id = $1")
+    let status: String = sqlx::query_scalar("select status from console.str_cases where id = $1")
         .bind(&str_id)
         .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(status, "filed");
+    let (kind, filed): (String, String) = sqlx::query_as("select report_type, status from str_reports where id = $1")
+        .bind(&str_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (kind.as_str(), filed.as_str()),
+        ("suspicious_transaction", "filed"),
+        "Drop's table holds the filed report"
+    );
     // Session revoke and GDPR erasure, of a person with nothing open.
     let quiet: String = sqlx::query_scalar(
         "select u.id from users u where deleted_at is null
             and not exists (select 1 from aml_alerts a where a.user_id = u.id and a.status = 'open')
-            and not exists (select 1 from str_reports r where r.user_id = u.id and r.status <> 'filed')
+            and not exists (select 1 from console.str_cases r where r.user_id = u.id and r.status <> 'filed')
           order by id limit 1",
     )
     .fetch_one(&pool)

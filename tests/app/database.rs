@@ -64,7 +64,7 @@ async fn demo_data_is_seeded_once_and_never_over_real_people(pool: PgPool) {
     assert_eq!(demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap(), SeedOutcome::AlreadySeeded);
 
     let (users, pending_str, currencies): (i64, i64, i64) = sqlx::query_as(
-        "select (select count(*) from users), (select count(*) from str_reports where status = 'pending_review'),
+        "select (select count(*) from users), (select count(*) from console.str_cases where status = 'pending_review'),
                 (select count(distinct send_currency) from transactions)",
     )
     .fetch_one(&pool)

@@ -23,7 +23,8 @@ async fn the_export_holds_the_persons_data_but_nothing_about_aml_work(pool: PgPo
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in_as("Cato", &["compliance"]).await;
-    let user: String = sqlx::query_scalar("select user_id from str_reports limit 1").fetch_one(&pool).await.unwrap();
+    let user: String =
+        sqlx::query_scalar("select user_id from console.str_cases limit 1").fetch_one(&pool).await.unwrap();
     sqlx::query("update users set full_name = '=HYPERLINK(\"http://evil\")' where id = $1")
         .bind(&user)
         .execute(&pool)

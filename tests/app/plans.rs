@@ -17,6 +17,9 @@ const GROWING: &[&str] = &[
     "transactions",
     "aml_alerts",
     "str_reports",
+    "str_cases",
+    "alert_reviews",
+    "erasures",
     "data_access_requests",
     "audit_log",
     "runs",
@@ -121,7 +124,7 @@ async fn every_page_reads_growing_tables_by_index_in_a_fixed_number_of_statement
         .fetch_one(&pool)
         .await
         .unwrap();
-    let str_id: Option<String> = sqlx::query_scalar("select id from str_reports order by created_at limit 1")
+    let str_id: Option<String> = sqlx::query_scalar("select id from console.str_cases order by created_at limit 1")
         .fetch_optional(&pool)
         .await
         .unwrap();

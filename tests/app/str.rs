@@ -30,7 +30,7 @@ async fn draft(browser: &Browser, case: &Case, narrative: &str) -> String {
 }
 
 async fn status(pool: &PgPool, id: &str) -> String {
-    sqlx::query_scalar("select status from str_reports where id = $1").bind(id).fetch_one(pool).await.unwrap()
+    sqlx::query_scalar("select status from console.str_cases where id = $1").bind(id).fetch_one(pool).await.unwrap()
 }
 
 #[sqlx::test]
@@ -84,7 +84,7 @@ async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(po
     assert_eq!(filed.status, 303, "{}", filed.body);
 
     let (hash, snapshot): (String, serde_json::Value) =
-        sqlx::query_as("select filed_hash, filed_snapshot from str_reports where id = $1")
+        sqlx::query_as("select filed_hash, filed_snapshot from console.str_cases where id = $1")
             .bind(&id)
             .fetch_one(&pool)
             .await
@@ -99,8 +99,11 @@ async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(po
         assert_eq!(crate::harness::audit_trail(&pool, action).await, crate::harness::intent_then_success(), "{action}");
     }
     assert_eq!(snapshot["filing"]["reference"], "AR-2026-0042");
-    let err =
-        sqlx::query("update str_reports set details = '{}' where id = $1").bind(&id).execute(&pool).await.unwrap_err();
+    let err = sqlx::query("update console.str_cases set details = '{}' where id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("is filed and cannot change"), "{err}");
 
     let archive = app.visit("/compliance/str").await;
@@ -129,7 +132,7 @@ async fn the_drafter_can_never_approve_their_own_report(pool: PgPool) {
     let returned = app.return_str(&id, "fine by me").await;
     assert_eq!(returned.status, 403, "nor return it");
     // The database holds the same line if the code ever slips.
-    let err = sqlx::query("update str_reports set approved_by = drafted_by, status = 'approved' where id = $1")
+    let err = sqlx::query("update console.str_cases set approved_by = drafted_by, status = 'approved' where id = $1")
         .bind(&id)
         .execute(&pool)
         .await
@@ -184,14 +187,14 @@ async fn an_mlro_who_rewrote_or_submitted_a_colleagues_draft_cannot_approve_it(p
 
     // The database holds the line too: no contributor, and only the submitted content.
     let mari_id = crate::harness::staff_id(&pool, "Mari").await;
-    let err = sqlx::query("update str_reports set approved_by = $2::uuid, status = 'approved' where id = $1")
+    let err = sqlx::query("update console.str_cases set approved_by = $2::uuid, status = 'approved' where id = $1")
         .bind(&id)
         .bind(&mari_id)
         .execute(&pool)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("four eyes"), "{err}");
-    sqlx::query("update str_reports set details = details || '{\"narrative\": \"swapped\"}' where id = $1")
+    sqlx::query("update console.str_cases set details = details || '{\"narrative\": \"swapped\"}' where id = $1")
         .bind(&id)
         .execute(&pool)
         .await
@@ -199,7 +202,7 @@ async fn an_mlro_who_rewrote_or_submitted_a_colleagues_draft_cannot_approve_it(p
     let nils = app.another_browser();
     nils.sign_in_as("Nils", &["mlro"]).await;
     let nils_id = crate::harness::staff_id(&pool, "Nils").await;
-    let err = sqlx::query("update str_reports set approved_by = $2::uuid, status = 'approved' where id = $1")
+    let err = sqlx::query("update console.str_cases set approved_by = $2::uuid, status = 'approved' where id = $1")
         .bind(&id)
         .bind(&nils_id)
         .execute(&pool)
@@ -207,7 +210,7 @@ async fn an_mlro_who_rewrote_or_submitted_a_colleagues_draft_cannot_approve_it(p
         .unwrap_err();
     assert!(err.to_string().contains("not what was submitted"), "{err}");
     sqlx::query(
-        "update str_reports set details = details || '{\"narrative\": \"Rewritten by the MLRO.\"}' where id = $1",
+        "update console.str_cases set details = details || '{\"narrative\": \"Rewritten by the MLRO.\"}' where id = $1",
     )
     .bind(&id)
     .execute(&pool)
@@ -265,8 +268,10 @@ async fn a_draft_needs_reason_narrative_and_the_persons_own_transactions(pool: P
     assert_eq!(page.text("#reason-error"), "Enter the reason in one line.");
     assert_eq!(page.text("#narrative-error"), "Enter the narrative.");
     assert_eq!(page.text("#tx-error"), "Link at least one of the person's transactions.");
-    let none: i64 =
-        sqlx::query_scalar("select count(*) from str_reports where status = 'draft'").fetch_one(&pool).await.unwrap();
+    let none: i64 = sqlx::query_scalar("select count(*) from console.str_cases where status = 'draft'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(none, 0);
 }
 
@@ -366,10 +371,11 @@ async fn a_report_waiting_for_review_without_a_recorded_submission_is_refused_no
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in_as("Mari", &["mlro"]).await;
-    let waiting: String = sqlx::query_scalar("select id from str_reports where status = 'pending_review' limit 1")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let waiting: String =
+        sqlx::query_scalar("select id from console.str_cases where status = 'pending_review' limit 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     let page = app.visit(&format!("/compliance/str/{waiting}")).await;
     assert!(page.texts("table.contributors tbody tr").iter().any(|r| r.contains("Demo Compliance Officer")));
     assert_eq!(app.approve_str(&waiting).await.status, 303);
@@ -380,7 +386,7 @@ async fn a_report_waiting_for_review_without_a_recorded_submission_is_refused_no
     let officer = app.another_browser();
     officer.sign_in_as("Cato", &["compliance"]).await;
     let id = draft(&officer, &case, "Reached review by hand.").await;
-    sqlx::query("update str_reports set status = 'pending_review' where id = $1")
+    sqlx::query("update console.str_cases set status = 'pending_review' where id = $1")
         .bind(&id)
         .execute(&pool)
         .await
@@ -410,8 +416,10 @@ async fn a_draft_form_submitted_twice_makes_one_draft(pool: PgPool) {
     let (a, b) = tokio::join!(app.submit("/compliance/str", &fields), app.submit("/compliance/str", &fields));
     assert_eq!((a.status, b.status), (303, 303), "{}\n{}", a.body, b.body);
     assert_eq!(a.location(), b.location(), "both land on the one draft");
-    let drafts: i64 =
-        sqlx::query_scalar("select count(*) from str_reports where status = 'draft'").fetch_one(&pool).await.unwrap();
+    let drafts: i64 = sqlx::query_scalar("select count(*) from console.str_cases where status = 'draft'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(drafts, 1);
 }
 
@@ -445,7 +453,7 @@ async fn an_str_links_its_alert_and_shows_its_review_history(pool: PgPool) {
 async fn every_report_in_a_status_can_be_reached_page_by_page(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     sqlx::query(
-        "insert into str_reports (id, user_id, details, status, updated_at)
+        "insert into console.str_cases (id, user_id, details, status, updated_at)
          select 'str_bulk' || lpad(g::text, 6, '0'), (select id from users order by id limit 1),
                 jsonb_build_object('reason', 'bulk ' || g, 'narrative', 'n'), 'draft', now() - make_interval(mins => g)
          from generate_series(1, 110) g",
@@ -453,8 +461,10 @@ async fn every_report_in_a_status_can_be_reached_page_by_page(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap();
-    let drafts: i64 =
-        sqlx::query_scalar("select count(*) from str_reports where status = 'draft'").fetch_one(&pool).await.unwrap();
+    let drafts: i64 = sqlx::query_scalar("select count(*) from console.str_cases where status = 'draft'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["compliance"]).await;
     let list = app.visit("/compliance/str").await;
