@@ -78,7 +78,7 @@ create or replace aggregate bench.chain(bytea, text) (sfunc = bench.chain_step, 
 -- own gap-free seq and id range, continued from its head.
 with heads as (select h.chain, h.seq, h.hash,
                       (select coalesce(max(a.id), case h.chain when 'casework' then 999999999999999 else 0 end)
-                         from audit_log a where a.chain = h.chain) as max_id
+                         from console.audit_entries a where a.chain = h.chain) as max_id
                  from console.audit_chain_head h),
 numbered as materialized (
     select g, c.chain, row_number() over (partition by c.chain order by g) as k
@@ -86,7 +86,7 @@ numbered as materialized (
            lateral (select case when g % 10 = 2 then 'operations' else 'casework' end as chain) c
 ),
 generated as materialized (
-    select jsonb_populate_record(null::audit_log, jsonb_build_object(
+    select jsonb_populate_record(null::console.audit_entries, jsonb_build_object(
                'id', h.max_id + n.k, 'seq', h.seq + n.k, 'chain', n.chain,
                'created_at', now() - make_interval(secs => (:total - g) * 6),
                'kind', case g % 10 when 0 then 'intent' when 1 then 'outcome' else 'event' end,
@@ -112,7 +112,7 @@ generated as materialized (
     select r, head_hash, bench.chain(head_hash, console.audit_canonical(r)) over w as hash
       from generated window w as (partition by (r).chain order by (r).seq)
 )
-insert into audit_log (id, seq, chain, created_at, kind, intent_id, actor, actor_issuer, actor_subject, actor_email,
+insert into console.audit_entries (id, seq, chain, created_at, kind, intent_id, actor, actor_issuer, actor_subject, actor_email,
                        actor_roles, action, resource_type, resource_id, reason, request_id, client_ip, user_agent,
                        session_fingerprint, outcome, error, details, prev_hash, hash)
 select (r).id, (r).seq, (r).chain, (r).created_at, (r).kind, (r).intent_id, (r).actor, (r).actor_issuer,
@@ -122,8 +122,8 @@ select (r).id, (r).seq, (r).chain, (r).created_at, (r).kind, (r).intent_id, (r).
   from chained window w as (partition by (r).chain order by (r).seq);
 
 update console.audit_chain_head h
-   set (seq, hash) = (select a.seq, a.hash from audit_log a where a.chain = h.chain order by a.seq desc limit 1)
- where exists (select 1 from audit_log a where a.chain = h.chain);
-select setval('console.audit_operation_ids', max(id)) from audit_log where chain = 'operations' having count(*) > 0;
-select setval('console.audit_casework_ids', max(id)) from audit_log where chain = 'casework' having count(*) > 0;
+   set (seq, hash) = (select a.seq, a.hash from console.audit_entries a where a.chain = h.chain order by a.seq desc limit 1)
+ where exists (select 1 from console.audit_entries a where a.chain = h.chain);
+select setval('console.audit_operation_ids', max(id)) from console.audit_entries where chain = 'operations' having count(*) > 0;
+select setval('console.audit_casework_ids', max(id)) from console.audit_entries where chain = 'casework' having count(*) > 0;
 \endif

@@ -164,33 +164,37 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 /// Give `role` what the serving console needs, and no more: run by the owner of the tables
 /// (who ran the migrations). The serving role owns no table, trigger or function, so it
 /// cannot disable the audit log's triggers, change a row or move the chain's head; it appends
-/// to audit_log through the chain trigger, which runs with the owner's rights.
+/// to the audit ledger through the chain trigger, which runs with the owner's rights and also
+/// writes Drop's audit_log: the serving role needs no right on Drop's audit_log at all.
 pub async fn grant_serving_role(pool: &PgPool, role: &str) -> anyhow::Result<()> {
     let valid = !role.is_empty()
         && role.len() <= 63
         && role.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && role.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     anyhow::ensure!(valid, "a role name is lower-case letters, digits and _ (got {role:?})");
-    let owner: String = sqlx::query_scalar("select tableowner::text from pg_tables where tablename = 'audit_log'")
-        .fetch_one(pool)
-        .await?;
+    let owner: String = sqlx::query_scalar(
+        "select tableowner::text from pg_tables where schemaname = 'console' and tablename = 'audit_entries'",
+    )
+    .fetch_one(pool)
+    .await?;
     anyhow::ensure!(owner != role, "{role} owns the audit log: serve as a role that does not own the tables");
     let mut statements = vec![
         format!("grant usage on schema public, console to {role}"),
         format!("grant select, insert, update, delete on all tables in schema console to {role}"),
     ];
     // Drop's tables: what the schema contract says each feature needs, no more.
-    for grant in crate::contract::GRANTS.iter().filter(|g| g.table != "audit_log") {
+    for grant in crate::contract::GRANTS {
         statements.push(format!("revoke all on {} from {role}", grant.table));
         statements.push(format!("grant {} on {} to {role}", grant.privileges.join(", "), grant.table));
     }
     statements.extend([
         format!("grant select on _sqlx_migrations to {role}"),
         format!("grant usage on all sequences in schema public, console to {role}"),
-        // The audit log: read and append, never change. The chain's head and id sequences
-        // are the trigger's alone to change.
+        // The audit ledger: read and append, never change; Drop's audit_log is the trigger's to
+        // write. The chain's head and id sequences are the trigger's alone to change.
         format!("revoke all on audit_log from {role}"),
-        format!("grant select, insert on audit_log to {role}"),
+        format!("revoke all on console.audit_entries from {role}"),
+        format!("grant select, insert on console.audit_entries to {role}"),
         format!("revoke all on console.audit_chain_head from {role}"),
         format!("grant select on console.audit_chain_head to {role}"),
         format!("revoke all on sequence console.audit_operation_ids, console.audit_casework_ids from {role}"),

@@ -55,7 +55,7 @@ pub async fn insert(conn: &mut PgConnection, ctx: &AuditContext, row: NewRow<'_>
     let a = &ctx.actor;
     let m = &ctx.meta;
     sqlx::query_scalar!(
-        "insert into audit_log (kind, intent_id, actor, actor_issuer, actor_subject, actor_email, actor_roles,
+        "insert into console.audit_entries (kind, intent_id, actor, actor_issuer, actor_subject, actor_email, actor_roles,
                                 action, resource_type, resource_id, reason, request_id, client_ip, user_agent,
                                 session_fingerprint, outcome, error, details, chain)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
@@ -95,7 +95,7 @@ pub struct IntentSummary {
 pub async fn intent_summary(conn: &mut PgConnection, intent_id: i64) -> Result<IntentSummary, sqlx::Error> {
     sqlx::query_as!(
         IntentSummary,
-        r#"select action, resource_type, resource_id, chain as "chain: Chain" from audit_log
+        r#"select action, resource_type, resource_id, chain as "chain: Chain" from console.audit_entries
            where id = $1 and kind = 'intent'"#,
         intent_id
     )
@@ -117,13 +117,13 @@ pub async fn mark_unknown_outcomes(pool: &sqlx::PgPool, timeout: std::time::Dura
         return Ok(0);
     };
     let done = sqlx::query!(
-        "insert into audit_log (kind, intent_id, actor, action, resource_type, resource_id, outcome, error, chain)
+        "insert into console.audit_entries (kind, intent_id, actor, action, resource_type, resource_id, outcome, error, chain)
          select 'outcome', i.id, 'system', i.action, i.resource_type, i.resource_id, 'unknown',
                 'no outcome was recorded in time: check the target system by hand', i.chain
-         from audit_log i
+         from console.audit_entries i
          where i.kind = 'intent' and i.created_at < now() - make_interval(secs => $1)
            and ($2::timestamptz is null or i.created_at >= $2 - interval '1 hour')
-           and not exists (select 1 from audit_log o where o.kind = 'outcome' and o.intent_id = i.id)
+           and not exists (select 1 from console.audit_entries o where o.kind = 'outcome' and o.intent_id = i.id)
          order by i.id",
         secs,
         mark,
@@ -166,7 +166,7 @@ pub async fn verify_stretch(
                     a.prev_hash is distinct from coalesce(lag(a.hash) over w, $2) as link_broken,
                     a.seq <> coalesce(lag(a.seq) over w, $1) + 1 as gap,
                     a.hash <> console.audit_row_hash(a.prev_hash, a) as changed
-             from audit_log a
+             from console.audit_entries a
              where a.chain = $4 and a.seq > $1 and a.seq <= $1 + $3
              window w as (order by a.seq)
            ), first as (
@@ -193,7 +193,7 @@ pub async fn verify_stretch(
 /// The first row after `seq`, by index: where a verification continues across a gap.
 pub async fn next_after(db: impl PgExecutor<'_>, chain: Chain, seq: i64) -> Result<Option<(i64, i64)>, sqlx::Error> {
     let row = sqlx::query!(
-        "select id, seq from audit_log where chain = $1 and seq > $2 order by seq limit 1",
+        "select id, seq from console.audit_entries where chain = $1 and seq > $2 order by seq limit 1",
         chain.as_str(),
         seq
     )
@@ -212,7 +212,7 @@ pub async fn chain_head(db: impl PgExecutor<'_>, chain: Chain) -> Result<(i64, O
 
 /// The hash of a chain's row number `seq`, if the row exists.
 pub async fn row_hash(db: impl PgExecutor<'_>, chain: Chain, seq: i64) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    sqlx::query_scalar!("select hash from audit_log where chain = $1 and seq = $2", chain.as_str(), seq)
+    sqlx::query_scalar!("select hash from console.audit_entries where chain = $1 and seq = $2", chain.as_str(), seq)
         .fetch_optional(db)
         .await
 }
@@ -433,14 +433,14 @@ pub async fn search(
         r#"select a.id, a.seq, a.created_at, a.kind, a.intent_id, a.actor, a.actor_email, a.actor_roles,
                   a.action, a.resource_type, a.resource_id, a.reason, a.request_id, a.client_ip, a.outcome,
                   a.error, a.details,
-                  (select o.outcome from audit_log o where o.kind = 'outcome' and o.intent_id = a.id
+                  (select o.outcome from console.audit_entries o where o.kind = 'outcome' and o.intent_id = a.id
                    order by o.id desc limit 1) as result
-           from audit_log a
+           from console.audit_entries a
            where ($1::text[] is null or lower(a.actor) = any($1) or lower(a.actor_email) = any($1))
              and ($2::text is null or a.action = $2)
              and ($3::text is null or a.resource_id = $3 or a.resource_type = $3)
              and ($4::text is null or a.outcome = $4
-                  or (a.kind = 'intent' and exists (select 1 from audit_log o where o.kind = 'outcome'
+                  or (a.kind = 'intent' and exists (select 1 from console.audit_entries o where o.kind = 'outcome'
                                                      and o.intent_id = a.id and o.outcome = $4)))
              and ($5::timestamptz is null or a.created_at >= $5)
              and ($6::timestamptz is null or a.created_at < $6)
@@ -469,11 +469,11 @@ pub async fn with_links(db: impl PgExecutor<'_>, id: i64) -> Result<Vec<AuditEnt
         r#"select a.id, a.seq, a.created_at, a.kind, a.intent_id, a.actor, a.actor_email, a.actor_roles,
                   a.action, a.resource_type, a.resource_id, a.reason, a.request_id, a.client_ip, a.outcome,
                   a.error, a.details, null::text as result
-           from audit_log a
+           from console.audit_entries a
            where a.id = $1
               or a.intent_id = $1
-              or a.id = (select intent_id from audit_log where id = $1)
-              or a.intent_id = (select intent_id from audit_log where id = $1)
+              or a.id = (select intent_id from console.audit_entries where id = $1)
+              or a.intent_id = (select intent_id from console.audit_entries where id = $1)
            order by a.id"#,
         id
     )
@@ -486,9 +486,9 @@ pub async fn row_intact(db: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::
     sqlx::query_scalar!(
         r#"select (a.hash = console.audit_row_hash(a.prev_hash, a)
                    and a.prev_hash is not distinct from
-                       (select p.hash from audit_log p where p.chain = a.chain and p.seq = a.seq - 1))
+                       (select p.hash from console.audit_entries p where p.chain = a.chain and p.seq = a.seq - 1))
                   as "intact!"
-           from audit_log a where a.id = $1"#,
+           from console.audit_entries a where a.id = $1"#,
         id
     )
     .fetch_one(db)
@@ -498,8 +498,8 @@ pub async fn row_intact(db: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::
 /// An intent with no real outcome yet (an `unknown` from the reconciler may get a late one).
 pub async fn is_open_intent(conn: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"select exists (select 1 from audit_log where id = $1 and kind = 'intent')
-              and not exists (select 1 from audit_log where intent_id = $1 and kind = 'outcome' and outcome <> 'unknown')
+        r#"select exists (select 1 from console.audit_entries where id = $1 and kind = 'intent')
+              and not exists (select 1 from console.audit_entries where intent_id = $1 and kind = 'outcome' and outcome <> 'unknown')
               as "open!""#,
         id
     )

@@ -407,10 +407,10 @@ pub struct ReviewStep {
 pub async fn review_history(db: impl PgExecutor<'_>, id: &str) -> Result<Vec<ReviewStep>, sqlx::Error> {
     sqlx::query_as!(
         ReviewStep,
-        "select created_at as at, actor, action, reason from audit_log
+        "select e.created_at as at, e.actor, e.action, e.reason from console.audit_entries e
           where resource_type = 'str_report' and resource_id = $1 and kind = 'intent'
             and action in ('str_submitted', 'str_returned', 'str_approved', 'str_filed')
-            and exists (select 1 from audit_log o where o.kind = 'outcome' and o.intent_id = audit_log.id
+            and exists (select 1 from console.audit_entries o where o.kind = 'outcome' and o.intent_id = e.id
                          and o.outcome = 'succeeded')
           order by id limit 200",
         id

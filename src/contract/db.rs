@@ -55,10 +55,21 @@ pub async fn inspect(pool: &PgPool) -> Result<Report, sqlx::Error> {
     .fetch_all(pool)
     .await?;
 
+    let triggers: Vec<(String, String)> = sqlx::query_as(
+        "select c.relname::text, t.tgname::text
+           from unnest($1::text[]) as wanted(name)
+           join pg_class c on c.oid = to_regclass(quote_ident(wanted.name))
+           join pg_trigger t on t.tgrelid = c.oid and not t.tgisinternal",
+    )
+    .bind(&tables)
+    .fetch_all(pool)
+    .await?;
+
     Ok(Report::from_catalog(
         &types,
         &held.into_iter().collect::<HashSet<_>>(),
         &member_of.into_iter().collect(),
         &indexes,
+        &triggers.into_iter().collect(),
     ))
 }

@@ -1,10 +1,10 @@
 //! Drop's schema as the console relies on it, written down once: every table and column of
 //! Drop's database (`dropapp`) the console reads or writes, the type it expects, and whether
 //! it is **required** (the runbook's own queries use it), **optional** (the console looks for
-//! it at start and the page that shows it degrades when it is absent) or **added** (created
-//! on Drop's table by `dropops migrate` today, listed so its absence is explained); what the
-//! console's role must be granted on each table; the server roles the database pages need; and
-//! the indexes the runbook's queries want.
+//! it at start and the page that shows it degrades when it is absent); the few objects
+//! `dropops migrate` attaches to Drop's tables (the audit log's triggers); what the console's
+//! role must be granted on each table; the server roles the database pages need; and the
+//! indexes the runbook's queries want.
 //!
 //! `dropops check-db` prints the findings, `/health/ready` refuses while a required item is
 //! missing, and the dashboard's "This console" card says what degrades. Pages ask
@@ -66,9 +66,6 @@ pub enum Need {
     Required,
     /// Shown where present; the words say what degrades without it.
     Optional(&'static str),
-    /// Created on Drop's table by the console's migrations (to move into the `console`
-    /// schema); absent until `dropops migrate` has run.
-    Added,
 }
 
 /// One column of Drop's the console reads or writes.
@@ -86,10 +83,6 @@ const fn required(table: &'static str, name: &'static str, kind: Kind) -> Column
 
 const fn optional(table: &'static str, name: &'static str, kind: Kind, degrades: &'static str) -> Column {
     Column { table, name, kind, need: Need::Optional(degrades) }
-}
-
-const fn added(table: &'static str, name: &'static str, kind: Kind) -> Column {
-    Column { table, name, kind, need: Need::Added }
 }
 
 use Kind::{Integer, Json, Numeric, Text, Timestamp};
@@ -142,32 +135,20 @@ pub const COLUMNS: &[Column] = &[
     required("data_access_requests", "status", Text),
     required("data_access_requests", "fulfilled_at", Timestamp),
     optional("data_access_requests", "kind", Text, "every request is taken for an access request"),
-    required("audit_log", "id", Kind::Any),
+    required("audit_log", "id", Kind::Uuid),
     required("audit_log", "action", Text),
     required("audit_log", "resource_type", Text),
     required("audit_log", "resource_id", Text),
     required("audit_log", "details", Json),
     required("audit_log", "created_at", Timestamp),
-    // The audit chain's columns, still on Drop's audit_log (to move into a console ledger keyed
-    // by Drop's uuid, so the runbook's own inserts keep Drop's shape).
-    added("audit_log", "seq", Integer),
-    added("audit_log", "chain", Text),
-    added("audit_log", "kind", Text),
-    added("audit_log", "intent_id", Integer),
-    added("audit_log", "actor", Text),
-    added("audit_log", "actor_issuer", Text),
-    added("audit_log", "actor_subject", Text),
-    added("audit_log", "actor_email", Text),
-    added("audit_log", "actor_roles", Kind::Any),
-    added("audit_log", "reason", Text),
-    added("audit_log", "request_id", Text),
-    added("audit_log", "client_ip", Text),
-    added("audit_log", "user_agent", Text),
-    added("audit_log", "session_fingerprint", Text),
-    added("audit_log", "outcome", Text),
-    added("audit_log", "error", Text),
-    added("audit_log", "prev_hash", Kind::Any),
-    added("audit_log", "hash", Kind::Any),
+];
+
+/// What `dropops migrate` attaches to Drop's tables: (table, trigger, what it keeps). Nothing
+/// else of Drop's is created or changed by the console.
+pub const TRIGGERS: &[(&str, &str, &str)] = &[
+    ("audit_log", "audit_log_adopt", "rows written into audit_log by hand are chained and verified"),
+    ("audit_log", "audit_log_no_change", "audit_log refuses updates and deletes"),
+    ("audit_log", "audit_log_no_truncate", "audit_log refuses truncation"),
 ];
 
 /// The tables of Drop's the console touches, in the order the report lists them.
@@ -193,7 +174,6 @@ pub const GRANTS: &[Grant] = &[
         privileges: &["SELECT", "UPDATE"],
         why: "the GDPR queue; marking a request answered",
     },
-    Grant { table: "audit_log", privileges: &["SELECT", "INSERT"], why: "every action's intent and outcome" },
 ];
 
 /// Built-in roles the database pages need membership of, and what is unknown without them.
@@ -316,17 +296,21 @@ pub struct Report {
     pub missing_roles: Vec<&'static str>,
     /// Recommended indexes not found.
     pub missing_indexes: Vec<&'static Index>,
+    /// The console's triggers on Drop's tables not attached (`dropops migrate` has not run).
+    pub missing_triggers: Vec<(&'static str, &'static str, &'static str)>,
     present: HashSet<(&'static str, &'static str)>,
 }
 
 impl Report {
     /// A report from what the catalog says: (table, column) → type name, the privileges the
-    /// role holds, its role memberships and the index definitions per table.
+    /// role holds, its role memberships, the index definitions per table and the triggers
+    /// (table, name) on Drop's tables.
     pub fn from_catalog(
         types: &HashMap<(String, String), String>,
         privileges: &HashSet<(String, String)>,
         roles: &HashSet<String>,
         index_definitions: &[(String, String)],
+        triggers: &HashSet<(String, String)>,
     ) -> Self {
         let mut report = Report::default();
         for column in COLUMNS {
@@ -354,6 +338,11 @@ impl Report {
             .filter(|i| table_exists(i.table))
             .filter(|i| !index_definitions.iter().any(|(table, def)| table == i.table && i.served_by(def)))
             .collect();
+        report.missing_triggers = TRIGGERS
+            .iter()
+            .filter(|(table, name, _)| !triggers.contains(&(table.to_string(), name.to_string())))
+            .copied()
+            .collect();
         report
     }
 
@@ -379,15 +368,11 @@ impl Report {
     }
 
     /// Everything that stops the console from serving: required columns missing or
-    /// unreadable, and its own additions absent (`dropops migrate` has not run).
+    /// unreadable, and its triggers on Drop's tables absent (`dropops migrate` has not run).
     pub fn blocking(&self) -> Vec<String> {
-        self.columns
-            .iter()
-            .filter_map(|(c, f)| match c.need {
-                Need::Optional(_) => None,
-                Need::Required | Need::Added => describe(c, f),
-            })
-            .collect()
+        let mut blocking = self.required_problems();
+        blocking.extend(self.missing_triggers.iter().map(|(table, name, _)| unattached(table, name)));
+        blocking
     }
 
     /// The optional columns absent, each with what degrades.
@@ -408,15 +393,17 @@ impl Report {
         let mut lines = Vec::new();
         for (column, finding) in &self.columns {
             let Some(text) = describe(column, finding) else { continue };
-            let severity = match column.need {
-                Need::Required => Severity::Missing,
-                Need::Added => Severity::Migrate,
-                Need::Optional(degrades) => {
-                    lines.push(Line { severity: Severity::Degrades, text: format!("{text}: {degrades}") });
-                    continue;
-                }
+            let line = match column.need {
+                Need::Required => Line { severity: Severity::Missing, text },
+                Need::Optional(degrades) => Line { severity: Severity::Degrades, text: format!("{text}: {degrades}") },
             };
-            lines.push(Line { severity, text });
+            lines.push(line);
+        }
+        for (table, name, keeps) in &self.missing_triggers {
+            lines.push(Line {
+                severity: Severity::Migrate,
+                text: format!("{} ({keeps}): run `dropops migrate`", unattached(table, name)),
+            });
         }
         for (table, privilege) in &self.missing_privileges {
             let why = GRANTS.iter().find(|g| g.table == *table).map_or("", |g| g.why);
@@ -443,11 +430,14 @@ impl Report {
     }
 }
 
+fn unattached(table: &str, trigger: &str) -> String {
+    format!("{table} has no trigger {trigger}")
+}
+
 fn describe(column: &Column, finding: &Finding) -> Option<String> {
     let what = match column.need {
         Need::Required => "required",
         Need::Optional(_) => "optional",
-        Need::Added => "added by `dropops migrate`",
     };
     match finding {
         Finding::Present => None,
@@ -463,7 +453,7 @@ fn describe(column: &Column, finding: &Finding) -> Option<String> {
 pub enum Severity {
     /// A required column is missing or unreadable: the console does not serve.
     Missing,
-    /// The console's own additions are absent: run `dropops migrate`.
+    /// The console's triggers on Drop's tables are absent: run `dropops migrate`.
     Migrate,
     /// The role lacks a grant: a feature fails or shows "unknown".
     Privilege,
@@ -520,6 +510,10 @@ mod tests {
             .collect()
     }
 
+    fn all_triggers() -> HashSet<(String, String)> {
+        TRIGGERS.iter().map(|(t, n, _)| (t.to_string(), n.to_string())).collect()
+    }
+
     fn all_privileges() -> HashSet<(String, String)> {
         GRANTS.iter().flat_map(|g| g.privileges.iter().map(|p| (g.table.to_owned(), p.to_string()))).collect()
     }
@@ -536,7 +530,7 @@ mod tests {
     #[test]
     fn a_missing_required_column_is_fatal_and_an_optional_one_degrades() {
         let types = catalog(&[("sessions", "revoked"), ("users", "full_name")], &[]);
-        let report = Report::from_catalog(&types, &all_privileges(), &HashSet::new(), &[]);
+        let report = Report::from_catalog(&types, &all_privileges(), &HashSet::new(), &[], &all_triggers());
         assert_eq!(report.required_problems(), ["sessions.revoked (required) is missing"]);
         assert!(!report.has(Optional::FullName));
         assert!(report.has(Optional::Country));
@@ -548,7 +542,7 @@ mod tests {
     #[test]
     fn a_column_of_another_family_is_named_with_both_types() {
         let types = catalog(&[], &[("str_reports", "details", "text"), ("sessions", "revoked", "int4")]);
-        let report = Report::from_catalog(&types, &all_privileges(), &HashSet::new(), &[]);
+        let report = Report::from_catalog(&types, &all_privileges(), &HashSet::new(), &[], &all_triggers());
         assert_eq!(report.required_problems(), ["str_reports.details (required) is text, expected json or jsonb"]);
     }
 
@@ -562,7 +556,7 @@ mod tests {
             "transactions".to_owned(),
             "CREATE INDEX t ON public.transactions USING btree (created_at DESC, id DESC)".to_owned(),
         )];
-        let report = Report::from_catalog(&types, &privileges, &roles, &indexes);
+        let report = Report::from_catalog(&types, &privileges, &roles, &indexes, &HashSet::new());
         assert_eq!(report.missing_privileges, [("sessions", "UPDATE")]);
         assert_eq!(report.missing_roles, ["pg_signal_backend"]);
         assert!(!report.missing_indexes.iter().any(|i| i.keys == "(created_at DESC, id DESC)"), "found by its keys");
@@ -573,5 +567,14 @@ mod tests {
         let open_alerts = INDEXES.iter().find(|i| i.table == "aml_alerts" && i.keys == "(created_at, id)").unwrap();
         assert!(open_alerts.served_by("CREATE INDEX a ON public.aml_alerts USING btree (created_at, id)"));
         assert!(report.required_problems().is_empty());
+        assert_eq!(
+            report.blocking(),
+            [
+                "audit_log has no trigger audit_log_adopt",
+                "audit_log has no trigger audit_log_no_change",
+                "audit_log has no trigger audit_log_no_truncate"
+            ],
+            "not migrated"
+        );
     }
 }

@@ -29,7 +29,7 @@ pub async fn seed_if_empty(pool: &PgPool, seed: u64) -> anyhow::Result<SeedOutco
     .execute(&mut *tx)
     .await?;
     sqlx::query!(
-        "insert into audit_log (actor, action, resource_type, resource_id, details) values ('system', 'demo_data_seeded', 'database', 'demo', $1)",
+        "insert into console.audit_entries (actor, action, resource_type, resource_id, details) values ('system', 'demo_data_seeded', 'database', 'demo', $1)",
         json!({ "seed": seed, "users": data.users.len(), "transactions": data.transactions.len() }),
     )
     .execute(&mut *tx)

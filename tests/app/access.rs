@@ -101,7 +101,7 @@ async fn a_refusal_is_audited_with_the_roles_held(pool: PgPool) {
     app.sign_in(&["viewer"]).await;
     assert_eq!(app.visit("/admin/staff").await.status, 403);
     let (resource, details): (String, serde_json::Value) =
-        sqlx::query_as("select resource_id, details from audit_log where action = 'access_denied'")
+        sqlx::query_as("select resource_id, details from console.audit_entries where action = 'access_denied'")
             .fetch_one(&pool)
             .await
             .unwrap();
@@ -159,8 +159,10 @@ async fn every_state_changing_route_refuses_a_request_without_the_csrf_token(poo
     }
     assert!(checked >= 6, "{checked} routes checked");
     assert_eq!(app.visit("/").await.status, 200, "still signed in: nothing was ended");
-    let changes: i64 =
-        sqlx::query_scalar("select count(*) from audit_log where kind <> 'event'").fetch_one(&pool).await.unwrap();
+    let changes: i64 = sqlx::query_scalar("select count(*) from console.audit_entries where kind <> 'event'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(changes, 0, "no action started");
 }
 

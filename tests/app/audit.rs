@@ -24,7 +24,7 @@ async fn when_the_intent_cannot_be_written_nothing_happens(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap();
-    sqlx::query("create trigger refuse_audit before insert on audit_log for each row execute function refuse_audit()")
+    sqlx::query("create trigger refuse_audit before insert on console.audit_entries for each row execute function refuse_audit()")
         .execute(&pool)
         .await
         .unwrap();
@@ -45,11 +45,15 @@ async fn when_the_intent_cannot_be_written_nothing_happens(pool: PgPool) {
 
 #[sqlx::test]
 async fn audit_rows_cannot_be_changed_or_removed(pool: PgPool) {
-    sqlx::query("insert into audit_log (action, resource_type, resource_id) values ('a', 'b', 'c')")
+    sqlx::query("insert into console.audit_entries (action, resource_type, resource_id) values ('a', 'b', 'c')")
         .execute(&pool)
         .await
         .unwrap();
-    for sql in ["update audit_log set action = 'x'", "delete from audit_log", "truncate audit_log cascade"] {
+    for sql in [
+        "update console.audit_entries set action = 'x'",
+        "delete from console.audit_entries",
+        "truncate console.audit_entries cascade",
+    ] {
         let err = sqlx::query(sql).execute(&pool).await.expect_err(sql);
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
@@ -78,7 +82,7 @@ async fn fifty_concurrent_actions_extend_one_unbroken_chain(pool: PgPool) {
         t.await.unwrap();
     }
     let (rows, distinct_prev, max_seq): (i64, i64, i64) =
-        sqlx::query_as("select count(*), count(distinct prev_hash) + count(*) filter (where prev_hash is null), max(seq) from audit_log")
+        sqlx::query_as("select count(*), count(distinct prev_hash) + count(*) filter (where prev_hash is null), max(seq) from console.audit_entries")
             .fetch_one(&pool)
             .await
             .unwrap();
@@ -94,17 +98,22 @@ async fn fifty_concurrent_actions_extend_one_unbroken_chain(pool: PgPool) {
             .await
             .unwrap();
     let newest: (i64, Vec<u8>) =
-        sqlx::query_as("select seq, hash from audit_log order by seq desc limit 1").fetch_one(&pool).await.unwrap();
+        sqlx::query_as("select seq, hash from console.audit_entries order by seq desc limit 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(head, newest, "the head table names the newest row (the verification's outcome)");
 }
 
 async fn insert_test_rows(pool: &PgPool, n: usize) {
     for n in 0..n {
-        sqlx::query("insert into audit_log (action, resource_type, resource_id) values ('test_action', 'test', $1)")
-            .bind(n.to_string())
-            .execute(pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "insert into console.audit_entries (action, resource_type, resource_id) values ('test_action', 'test', $1)",
+        )
+        .bind(n.to_string())
+        .execute(pool)
+        .await
+        .unwrap();
     }
 }
 
@@ -112,21 +121,27 @@ async fn insert_test_rows(pool: &PgPool, n: usize) {
 /// to `value` when it has one.
 async fn rewrite(pool: &PgPool, sql: &str, value: Option<i64>) {
     let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("alter table audit_log disable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
+    sqlx::query("alter table console.audit_entries disable trigger audit_log_no_change")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
     let query = sqlx::query(sql);
     let query = if let Some(v) = value { query.bind(v) } else { query };
     query.execute(&mut *conn).await.unwrap();
-    sqlx::query("alter table audit_log enable trigger audit_log_no_change").execute(&mut *conn).await.unwrap();
+    sqlx::query("alter table console.audit_entries enable trigger audit_log_no_change")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
 }
 
 /// Change the row of `resource_id` behind the chain's back.
 async fn tamper(pool: &PgPool, resource_id: &str) -> i64 {
-    let victim: i64 = sqlx::query_scalar("select id from audit_log where resource_id = $1")
+    let victim: i64 = sqlx::query_scalar("select id from console.audit_entries where resource_id = $1")
         .bind(resource_id)
         .fetch_one(pool)
         .await
         .unwrap();
-    rewrite(pool, "update audit_log set resource_id = 'nothing to see' where id = $1", Some(victim)).await;
+    rewrite(pool, "update console.audit_entries set resource_id = 'nothing to see' where id = $1", Some(victim)).await;
     victim
 }
 
@@ -184,7 +199,7 @@ async fn tampering_before_the_checkpoint_is_found_by_a_full_verification_and_sta
 
     // The full re-verification is an audited action: intent first, then its failed outcome.
     let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "select kind, outcome, error from audit_log where action = 'audit_chain_full_verification' order by seq",
+        "select kind, outcome, error from console.audit_entries where action = 'audit_chain_full_verification' order by seq",
     )
     .fetch_all(&pool)
     .await
@@ -226,7 +241,7 @@ async fn the_cli_verifies_in_stretches_and_reports_its_speed(pool: PgPool) {
     // More rows than one stretch, so the walk crosses stretch boundaries.
     let rows = verify::STRETCH as usize + 7;
     sqlx::query(
-        "insert into audit_log (action, resource_type, resource_id) select 'test_action', 'test', g::text
+        "insert into console.audit_entries (action, resource_type, resource_id) select 'test_action', 'test', g::text
          from generate_series(1, $1) g",
     )
     .bind(rows as i64)
@@ -244,7 +259,7 @@ async fn the_cli_verifies_in_stretches_and_reports_its_speed(pool: PgPool) {
     assert!(stdout.contains("2 entries checked"), "only the first run's intent and outcome: {stdout}");
 
     // A row removed from the middle is found across the stretch boundary.
-    rewrite(&pool, "delete from audit_log where seq = $1", Some(verify::STRETCH + 1)).await;
+    rewrite(&pool, "delete from console.audit_entries where seq = $1", Some(verify::STRETCH + 1)).await;
     let (code, stdout) = run_cli_verify(&database, &[]);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("a row before it is missing"), "{stdout}");
@@ -256,15 +271,17 @@ async fn appending_reads_the_head_row_not_the_log(pool: PgPool) {
     let mut tx = pool.begin().await.unwrap();
     sqlx::query("set local enable_indexscan = off").execute(&mut *tx).await.unwrap();
     sqlx::query("set local enable_bitmapscan = off").execute(&mut *tx).await.unwrap();
-    sqlx::query("insert into audit_log (action, resource_type, resource_id) values ('test_action', 'test', 'x')")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "insert into console.audit_entries (action, resource_type, resource_id) values ('test_action', 'test', 'x')",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     // Scans of audit_log and of its indexes made by this transaction, the trigger's included.
     let scans: i64 = sqlx::query_scalar(
-        "select pg_stat_get_xact_numscans('audit_log'::regclass)
+        "select pg_stat_get_xact_numscans('console.audit_entries'::regclass)
                 + coalesce((select sum(pg_stat_get_xact_numscans(indexrelid)) from pg_index
-                            where indrelid = 'audit_log'::regclass), 0)::bigint",
+                            where indrelid = 'console.audit_entries'::regclass), 0)::bigint",
     )
     .fetch_one(&mut *tx)
     .await
@@ -272,7 +289,7 @@ async fn appending_reads_the_head_row_not_the_log(pool: PgPool) {
     tx.commit().await.unwrap();
     assert_eq!(scans, 0, "the chain trigger found the previous row without reading audit_log");
     let (seq, last): (i64, i64) = sqlx::query_as(
-        "select h.seq, (select max(seq) from audit_log) from console.audit_chain_head h where chain = 'operations'",
+        "select h.seq, (select max(seq) from console.audit_entries) from console.audit_chain_head h where chain = 'operations'",
     )
     .fetch_one(&pool)
     .await
@@ -308,7 +325,7 @@ async fn intents_without_an_outcome_are_marked_unknown_and_shown(pool: PgPool) {
 async fn searches_and_exports_are_audited_and_the_csv_cannot_run_formulas(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in_as("Ola", &["viewer"]).await;
-    sqlx::query("insert into audit_log (action, resource_type, resource_id, reason) values ('test_action', 'test', '=HYPERLINK(\"http://evil\")', '+cmd')")
+    sqlx::query("insert into console.audit_entries (action, resource_type, resource_id, reason) values ('test_action', 'test', '=HYPERLINK(\"http://evil\")', '+cmd')")
         .execute(&pool)
         .await
         .unwrap();
@@ -323,7 +340,7 @@ async fn searches_and_exports_are_audited_and_the_csv_cannot_run_formulas(pool: 
     assert!(!csv.contains(",=HYPERLINK") && !csv.contains(",\"=HYPERLINK"), "{csv}");
 
     let recorded: Vec<(String, String)> = sqlx::query_as(
-        "select action, actor from audit_log where action in ('audit_searched', 'audit_exported') order by id",
+        "select action, actor from console.audit_entries where action in ('audit_searched', 'audit_exported') order by id",
     )
     .fetch_all(&pool)
     .await
@@ -339,7 +356,7 @@ async fn an_entry_shows_its_intent_outcome_and_chain_status(pool: PgPool) {
     let ola = staff_id(&pool, "Ola").await;
     app.submit(&format!("/admin/staff/{ola}/disable"), &[("reason", "<script>alert(1)</script>")]).await;
     let intent: i64 =
-        sqlx::query_scalar("select id from audit_log where action = 'staff_disabled' and kind = 'intent'")
+        sqlx::query_scalar("select id from console.audit_entries where action = 'staff_disabled' and kind = 'intent'")
             .fetch_one(&pool)
             .await
             .unwrap();
@@ -380,11 +397,13 @@ async fn casework_leaves_no_trace_in_the_log_other_roles_read(pool: PgPool) {
     // the numbers, a count, or a verification naming a hidden row) when casework happened.
     let app = TestApp::spawn(pool.clone()).await;
     let (person, _) = casework_activity(&pool, &app).await;
-    let casework_ids: Vec<i64> =
-        sqlx::query_scalar("select id from audit_log where chain = 'casework'").fetch_all(&pool).await.unwrap();
+    let casework_ids: Vec<i64> = sqlx::query_scalar("select id from console.audit_entries where chain = 'casework'")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     assert!(casework_ids.len() == 7, "the views, searches, export and denials are all casework: {casework_ids:?}");
     let kinds: Vec<String> = sqlx::query_scalar(
-        "select distinct resource_type from audit_log where chain = 'casework' order by resource_type",
+        "select distinct resource_type from console.audit_entries where chain = 'casework' order by resource_type",
     )
     .fetch_all(&pool)
     .await
@@ -411,7 +430,7 @@ async fn casework_leaves_no_trace_in_the_log_other_roles_read(pool: PgPool) {
         }
         // The operations chain is whole: its numbers and ids run without a gap.
         let (rows, max_seq, ids_span): (i64, i64, i64) = sqlx::query_as(
-            "select count(*), max(seq), max(id) - min(id) + 1 from audit_log where chain = 'operations'",
+            "select count(*), max(seq), max(id) - min(id) + 1 from console.audit_entries where chain = 'operations'",
         )
         .fetch_one(&pool)
         .await
@@ -430,7 +449,7 @@ async fn casework_leaves_no_trace_in_the_log_other_roles_read(pool: PgPool) {
         let text = verified.text(".verify-result");
         assert!(text.contains("Chain intact"), "{text}");
         let (checked, operations): (i64, i64) = sqlx::query_as(
-            "select v.rows, (select count(*) from audit_log where chain = 'operations' and seq <= v.checked_seq)
+            "select v.rows, (select count(*) from console.audit_entries where chain = 'operations' and seq <= v.checked_seq)
                from console.audit_verifications v where v.chain = 'operations' order by v.id desc limit 1",
         )
         .fetch_one(&pool)
@@ -448,7 +467,7 @@ async fn casework_leaves_no_trace_in_the_log_other_roles_read(pool: PgPool) {
     assert_eq!(app.visit(&format!("/audit/casework/{id}")).await.status, 200);
     assert_eq!(app.visit(&format!("/audit/{id}")).await.status, 404, "each chain's pages name only its rows");
     let denials: Vec<String> = sqlx::query_scalar(
-        "select resource_id from audit_log where action = 'access_denied' and chain = 'casework' order by id",
+        "select resource_id from console.audit_entries where action = 'access_denied' and chain = 'casework' order by id",
     )
     .fetch_all(&pool)
     .await
@@ -462,13 +481,13 @@ async fn the_casework_chain_exposes_tampering_to_the_mlro_and_the_cli(pool: PgPo
     let app = TestApp::spawn(pool.clone()).await;
     let (person, _) = casework_activity(&pool, &app).await;
     let victim: i64 = sqlx::query_scalar(
-        "select id from audit_log where chain = 'casework' and resource_id = $1 order by id limit 1",
+        "select id from console.audit_entries where chain = 'casework' and resource_id = $1 order by id limit 1",
     )
     .bind(&person)
     .fetch_one(&pool)
     .await
     .unwrap();
-    rewrite(&pool, "update audit_log set actor = 'someone else' where id = $1", Some(victim)).await;
+    rewrite(&pool, "update console.audit_entries set actor = 'someone else' where id = $1", Some(victim)).await;
 
     // The operations chain is untouched, and says so to everyone.
     let ops = app.verify_audit().await;
@@ -534,22 +553,22 @@ async fn the_serving_role_cannot_rewrite_the_chain(pool: PgPool) {
     assert_eq!(report.verification.problem, None);
 
     for attack in [
-        "alter table audit_log disable trigger audit_log_no_change",
-        "drop trigger audit_log_no_change on audit_log",
-        "update audit_log set actor = 'someone else'",
-        "delete from audit_log",
+        "alter table console.audit_entries disable trigger audit_log_no_change",
+        "drop trigger audit_log_no_change on console.audit_entries",
+        "update console.audit_entries set actor = 'someone else'",
+        "delete from console.audit_entries",
         "update console.audit_chain_head set hash = null",
         "select setval('console.audit_operation_ids', 1)",
         "select nextval('console.audit_casework_ids')",
         "create or replace function console.audit_chain() returns trigger language plpgsql as $$ begin return new; end $$",
-        "alter table audit_log owner to current_user",
+        "alter table console.audit_entries owner to current_user",
     ] {
         let err = sqlx::query(attack).execute(&serving).await.expect_err(attack);
         let message = err.to_string();
         assert!(message.contains("permission denied") || message.contains("must be owner"), "{attack}: {message}");
     }
     assert!(
-        dropops::db::grant_serving_role(&pool, "x; drop table audit_log").await.is_err(),
+        dropops::db::grant_serving_role(&pool, "x; drop table console.audit_entries").await.is_err(),
         "a role name is an identifier, never SQL"
     );
     serving.close().await;
@@ -575,14 +594,18 @@ async fn an_owner_who_rewrites_and_recomputes_the_chain_is_caught_by_the_anchors
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("anchors: 1 published heads checked"), "{stdout}");
 
-    rewrite(&pool, "update audit_log set resource_id = 'nothing to see' where chain = 'operations' and seq = 2", None)
-        .await;
     rewrite(
         &pool,
-        "do $$ declare r audit_log; prev bytea; begin
-           select hash into prev from audit_log where chain = 'operations' and seq = 1;
-           for r in select * from audit_log where chain = 'operations' and seq >= 2 order by seq loop
-             update audit_log set prev_hash = prev, hash = console.audit_row_hash(prev, r) where id = r.id
+        "update console.audit_entries set resource_id = 'nothing to see' where chain = 'operations' and seq = 2",
+        None,
+    )
+    .await;
+    rewrite(
+        &pool,
+        "do $$ declare r console.audit_entries; prev bytea; begin
+           select hash into prev from console.audit_entries where chain = 'operations' and seq = 1;
+           for r in select * from console.audit_entries where chain = 'operations' and seq >= 2 order by seq loop
+             update console.audit_entries set prev_hash = prev, hash = console.audit_row_hash(prev, r) where id = r.id
                returning hash into prev;
            end loop;
            update console.audit_chain_head set hash = prev where chain = 'operations';
@@ -632,7 +655,7 @@ async fn granting_the_serving_role_is_audited_intent_first(pool: PgPool) {
     let out = run(&role);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let trail: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "select resource_id, kind, outcome from audit_log where action = 'serving_role_granted' order by seq",
+        "select resource_id, kind, outcome from console.audit_entries where action = 'serving_role_granted' order by seq",
     )
     .fetch_all(&pool)
     .await
@@ -707,7 +730,7 @@ async fn one_audit_searched_per_distinct_search(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in_as("Vera Viewer", &["viewer"]).await;
     let searched = || async {
-        sqlx::query_scalar::<_, i64>("select count(*) from audit_log where action = 'audit_searched'")
+        sqlx::query_scalar::<_, i64>("select count(*) from console.audit_entries where action = 'audit_searched'")
             .fetch_one(&pool)
             .await
             .unwrap()

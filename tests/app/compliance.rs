@@ -73,7 +73,7 @@ async fn compliance_takes_the_next_alert_and_closes_it_with_an_outcome(pool: PgP
     );
     assert!(history.contains("Escalated to STR") && history.contains("No source of funds."), "{history}");
     let audit: Vec<(String, Option<String>)> = sqlx::query_as(
-        "select kind, outcome from audit_log where action = 'aml_alert_closed' and resource_id = $1 order by seq",
+        "select kind, outcome from console.audit_entries where action = 'aml_alert_closed' and resource_id = $1 order by seq",
     )
     .bind(&oldest)
     .fetch_all(&pool)
@@ -112,7 +112,7 @@ async fn closing_without_an_outcome_or_notes_explains_and_changes_nothing(pool: 
     );
     assert_eq!(page.attrs("input[name=outcome][checked]", "value"), ["legitimate"], "the choice is kept");
     assert_eq!(count(&pool, "select count(*) from aml_alerts where status = 'open'").await, demo::OPEN_ALERTS as i64);
-    assert_eq!(count(&pool, "select count(*) from audit_log where action = 'aml_alert_closed'").await, 0);
+    assert_eq!(count(&pool, "select count(*) from console.audit_entries where action = 'aml_alert_closed'").await, 0);
 }
 
 #[sqlx::test]
@@ -144,11 +144,12 @@ async fn reopening_needs_a_reason_and_is_recorded(pool: PgPool) {
     let status: String =
         sqlx::query_scalar("select status from aml_alerts where id = $1").bind(&id).fetch_one(&pool).await.unwrap();
     assert_eq!(status, "open");
-    let reason: String =
-        sqlx::query_scalar("select reason from audit_log where action = 'aml_alert_reopened' and kind = 'intent'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let reason: String = sqlx::query_scalar(
+        "select reason from console.audit_entries where action = 'aml_alert_reopened' and kind = 'intent'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(reason, "New information from the bank");
 }
 
@@ -194,7 +195,7 @@ async fn looking_a_person_up_is_audited_and_opens_their_page(pool: PgPool) {
     let page = app.visit(found.location()).await;
     assert_eq!(page.text(".page-header .lead"), email);
     let views: Vec<String> = sqlx::query_scalar(
-        "select resource_id from audit_log where action = 'personal_data_viewed' and actor = 'Cato' order by seq",
+        "select resource_id from console.audit_entries where action = 'personal_data_viewed' and actor = 'Cato' order by seq",
     )
     .fetch_all(&pool)
     .await
@@ -229,7 +230,7 @@ async fn people_are_found_by_the_start_of_their_name_last_name_or_email(pool: Pg
         );
     }
     let listed: serde_json::Value = sqlx::query_scalar(
-        "select details from audit_log where action = 'personal_data_viewed' and actor = 'Cato' order by seq desc limit 1",
+        "select details from console.audit_entries where action = 'personal_data_viewed' and actor = 'Cato' order by seq desc limit 1",
     )
     .fetch_one(&pool)
     .await
@@ -337,7 +338,7 @@ async fn when_the_change_fails_its_audit_intent_is_rolled_back_with_it(pool: PgP
     assert_eq!(page.status, 500);
     assert!(!page.body.contains("storage failure"), "the raw error stays in the log");
     assert_eq!(
-        count(&pool, "select count(*) from audit_log where action = 'aml_alert_closed'").await,
+        count(&pool, "select count(*) from console.audit_entries where action = 'aml_alert_closed'").await,
         0,
         "no intent claims a change that never happened"
     );
@@ -396,17 +397,19 @@ async fn a_casework_form_sent_back_with_errors_records_the_view_it_shows(pool: P
         (format!("/compliance/str/{str_id}"), vec![("reason", ""), ("narrative", ""), ("tx", &tx)], "str_report"),
     ];
     for (path, fields, resource_type) in forms {
-        let before = count(&pool, "select count(*) from audit_log where action = 'personal_data_viewed'").await;
+        let before =
+            count(&pool, "select count(*) from console.audit_entries where action = 'personal_data_viewed'").await;
         let page = app.submit(&path, &fields).await;
         assert_eq!(page.status, 422, "{path}: {}", page.body);
         let (kind, status): (String, Option<String>) = sqlx::query_as(
-            "select resource_type, details->>'status' from audit_log where action = 'personal_data_viewed'
+            "select resource_type, details->>'status' from console.audit_entries where action = 'personal_data_viewed'
               order by id desc limit 1",
         )
         .fetch_one(&pool)
         .await
         .unwrap();
-        let after = count(&pool, "select count(*) from audit_log where action = 'personal_data_viewed'").await;
+        let after =
+            count(&pool, "select count(*) from console.audit_entries where action = 'personal_data_viewed'").await;
         assert_eq!((after - before, kind.as_str(), status.as_deref()), (1, resource_type, Some("422")), "{path}");
     }
 }
@@ -431,7 +434,7 @@ async fn closing_offers_the_next_alert_and_taking_over_asks_first(pool: PgPool) 
     let taken = app.assign_alert(&id, true).await;
     assert_eq!(taken.status, 303);
     let details: serde_json::Value = sqlx::query_scalar(
-        "select details from audit_log where action = 'aml_alert_assigned' and kind = 'intent' order by id desc limit 1",
+        "select details from console.audit_entries where action = 'aml_alert_assigned' and kind = 'intent' order by id desc limit 1",
     )
     .fetch_one(&pool)
     .await
@@ -523,7 +526,10 @@ async fn every_reason_field_keeps_one_rule(pool: PgPool) {
     let refused = app.revoke_sessions(&user, &long).await;
     assert_eq!(refused.status, 422);
     assert!(refused.text("#reason-error").starts_with(&format!("Keep a reason under {max} characters")));
-    assert_eq!(count(&pool, "select count(*) from audit_log where action = 'user_sessions_revoked'").await, 0);
+    assert_eq!(
+        count(&pool, "select count(*) from console.audit_entries where action = 'user_sessions_revoked'").await,
+        0
+    );
 }
 
 /// Each page marks its own tab, named by the page (Shell::in_tab), including pages whose

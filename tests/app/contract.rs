@@ -237,3 +237,69 @@ async fn the_main_flows_work_as_the_least_privileged_role(pool: PgPool) {
     execute(&pool, &format!("drop owned by {role}")).await;
     execute(&pool, &format!("drop role {role}")).await;
 }
+
+#[sqlx::test]
+async fn drops_audit_log_keeps_its_shape_and_every_row_in_it_is_chained(pool: PgPool) {
+    use dropops::audit::verify::{self, Scope};
+    use dropops::audit::{Actor, AuditContext, Chain, RequestMeta};
+
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Admin Astrid", &["admin"]).await;
+    // The console's own entry is a row of Drop's audit_log too, in Drop's shape, with a uuid.
+    let (drop_id, action, details): (uuid::Uuid, String, serde_json::Value) = sqlx::query_as(
+        "select d.id, d.action, d.details from console.audit_entries e join audit_log d on d.id = e.drop_id
+          where e.action = 'sign_in' order by e.seq limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(action, "sign_in");
+    assert_eq!(details["actor"], "Admin Astrid", "{details}");
+    assert!(!drop_id.is_nil());
+
+    // The runbook's own insert (§4, recording a rotation) keeps working after attaching...
+    let manual: uuid::Uuid = sqlx::query_scalar(
+        "insert into audit_log (id, action, resource_type, resource_id, details)
+         values (gen_random_uuid(), 'secret_rotated', 'secret', 'JWT_SECRET', '{\"rotated_at\": \"2026-12-06T03:00:00Z\"}')
+         returning id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    // ...and the row is taken into the ledger, chained, by whoever wrote it.
+    let (kind, actor, chain): (String, String, String) =
+        sqlx::query_as("select kind, actor, chain from console.audit_entries where drop_id = $1")
+            .bind(manual)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((kind.as_str(), actor.as_str(), chain.as_str()), ("event", "database: postgres", "operations"));
+    // A row Drop's app writes about a customer is casework: operations staff never see it.
+    sqlx::query(
+        "insert into audit_log (id, action, resource_type, resource_id, details)
+         values (gen_random_uuid(), 'kyc_approved', 'user', 'usr_abcdef', '{}')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let chain: String = sqlx::query_scalar("select chain from console.audit_entries where action = 'kyc_approved'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(chain, "casework");
+    let shown = app.visit("/audit?action=secret_rotated").await;
+    assert!(shown.text("table.audit").contains("database: postgres"), "{}", shown.text("main"));
+    assert!(!app.visit("/audit").await.body.contains("kyc_approved"), "casework stays out of the operations log");
+
+    // Both chains verify with the hand-written rows in them.
+    let ctx = AuditContext { actor: Actor::system(), meta: RequestMeta::default() };
+    for chain in Chain::ALL {
+        let report = verify::run(&pool, &ctx, chain, Scope::Full).await.unwrap();
+        assert_eq!(report.verification.problem, None, "{chain:?}");
+    }
+    // And Drop's audit_log stays append-only.
+    for attack in ["update audit_log set action = 'nothing'", "delete from audit_log", "truncate audit_log"] {
+        let err = sqlx::query(attack).execute(&pool).await.expect_err(attack);
+        assert!(err.to_string().contains("append-only"), "{attack}: {err}");
+    }
+}

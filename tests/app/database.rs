@@ -20,7 +20,7 @@ async fn the_schema_refuses_values_the_runbook_does_not_allow(pool: PgPool) {
         "insert into aml_alerts (id, user_id, rule, status) values ('alert_abcdef', 'usr_abcdef', 'large_transaction', 'closed')",
         "insert into sessions (id, user_id, revoked) values ('s1', 'usr_abcdef', 2)",
         "insert into str_reports (id, user_id, status) values ('str_abcdef', 'usr_abcdef', 'filed')",
-        "insert into audit_log (action, resource_type, resource_id, details) values ('x', 'y', 'z', '[1]')",
+        "insert into console.audit_entries (action, resource_type, resource_id, details) values ('x', 'y', 'z', '[1]')",
     ];
     for sql in refused {
         let err = sqlx::query(sql).execute(&pool).await.expect_err(sql);
@@ -71,8 +71,10 @@ async fn demo_data_is_seeded_once_and_never_over_real_people(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!((users, pending_str, currencies), (240, 1, 4));
-    let action: String =
-        sqlx::query_scalar("select action from audit_log order by id desc limit 1").fetch_one(&pool).await.unwrap();
+    let action: String = sqlx::query_scalar("select action from console.audit_entries order by id desc limit 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(action, "demo_data_seeded");
 }
 
@@ -113,7 +115,7 @@ async fn the_compliance_page_counts_match_the_database(pool: PgPool) {
 async fn the_audit_page_pages_through_entries_newest_first(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["viewer"]).await; // entry 1: the sign-in itself
-    sqlx::query("insert into audit_log (action, resource_type, resource_id) select 'test_action', 'test', 'r' || n from generate_series(1, 120) n")
+    sqlx::query("insert into console.audit_entries (action, resource_type, resource_id) select 'test_action', 'test', 'r' || n from generate_series(1, 120) n")
         .execute(&pool)
         .await
         .unwrap();
@@ -144,7 +146,7 @@ async fn a_search_that_matches_nothing_says_so(pool: PgPool) {
 
 #[sqlx::test]
 async fn audit_details_are_escaped(pool: PgPool) {
-    sqlx::query("insert into audit_log (action, resource_type, resource_id, details) values ('x', 'user', '<script>alert(1)</script>', '{\"note\": \"<img src=x onerror=alert(1)>\"}')")
+    sqlx::query("insert into console.audit_entries (action, resource_type, resource_id, details) values ('x', 'user', '<script>alert(1)</script>', '{\"note\": \"<img src=x onerror=alert(1)>\"}')")
         .execute(&pool)
         .await
         .unwrap();

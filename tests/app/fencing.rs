@@ -98,7 +98,7 @@ async fn a_worker_that_stalls_past_its_lease_does_nothing_more(pool: PgPool) {
         let written = |pool: PgPool| async move {
             scalar_i64(
                 &pool,
-                "select (select count(*) from audit_log) + (select count(*) from console.run_log where run_id = $1)",
+                "select (select count(*) from console.audit_entries) + (select count(*) from console.run_log where run_id = $1)",
                 run,
             )
             .await
@@ -111,7 +111,7 @@ async fn a_worker_that_stalls_past_its_lease_does_nothing_more(pool: PgPool) {
         assert_eq!(running_tag(&app).await, target);
         let intents = scalar_i64(
             &pool,
-            "select count(*) from audit_log where resource_id = $1::text and kind = 'intent' and details ->> 'step' = '4'",
+            "select count(*) from console.audit_entries where resource_id = $1::text and kind = 'intent' and details ->> 'step' = '4'",
             run,
         )
         .await;

@@ -55,7 +55,7 @@ async fn the_export_holds_the_persons_data_but_nothing_about_aml_work(pool: PgPo
     assert!(csv.starts_with("table,record,field,value\n"));
     assert!(csv.contains("person,1,full_name,\"'=HYPERLINK"), "formula defused:\n{}", &csv[..300.min(csv.len())]);
     let exports: Vec<serde_json::Value> = sqlx::query_scalar(
-        "select details from audit_log where action = 'personal_data_exported' and resource_id = $1 order by seq",
+        "select details from console.audit_entries where action = 'personal_data_exported' and resource_id = $1 order by seq",
     )
     .bind(&user)
     .fetch_all(&pool)
@@ -147,7 +147,7 @@ async fn erasure_is_a_soft_delete_with_the_retention_clock(pool: PgPool) {
         .unwrap();
     assert!(kept > 0, "transactions are kept (AML)");
     let audit: Vec<String> =
-        sqlx::query_scalar("select kind from audit_log where action = 'personal_data_erased' order by seq")
+        sqlx::query_scalar("select kind from console.audit_entries where action = 'personal_data_erased' order by seq")
             .fetch_all(&pool)
             .await
             .unwrap();

@@ -378,7 +378,7 @@ pub async fn staff_id(pool: &PgPool, name: &str) -> String {
 /// Every audit row of an action, in chain order, as (kind, outcome): a mutating action shows
 /// as `[intent, outcome succeeded]`, the intent first.
 pub async fn audit_trail(pool: &PgPool, action: &str) -> Vec<(String, Option<String>)> {
-    sqlx::query_as("select kind, outcome from audit_log where action = $1 order by seq")
+    sqlx::query_as("select kind, outcome from console.audit_entries where action = $1 order by seq")
         .bind(action)
         .fetch_all(pool)
         .await

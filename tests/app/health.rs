@@ -82,7 +82,7 @@ async fn each_fault_shows_on_its_card_with_the_playbook(pool: PgPool) {
         switch(&app, fault, false).await;
     }
     let audited: i64 = sqlx::query_scalar(
-        "select count(*) from audit_log where action in ('sim_fault_on', 'sim_fault_off') and kind = 'outcome'",
+        "select count(*) from console.audit_entries where action in ('sim_fault_on', 'sim_fault_off') and kind = 'outcome'",
     )
     .fetch_one(&pool)
     .await
@@ -182,11 +182,12 @@ async fn a_checklist_is_attested_with_evidence_and_clears_its_overdue_flag(pool:
         run.contains("Problems") && run.contains("by Ola Oncall") && run.contains("P2 on BankID still open"),
         "{run}"
     );
-    let evidence: serde_json::Value =
-        sqlx::query_scalar("select details from audit_log where action = 'checklist_submitted' and kind = 'intent'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let evidence: serde_json::Value = sqlx::query_scalar(
+        "select details from console.audit_entries where action = 'checklist_submitted' and kind = 'intent'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     let items = evidence["items"].as_array().unwrap();
     assert!(items.iter().any(|i| i["key"] == "apprunner"
         && i["automatic"] == true
@@ -230,7 +231,7 @@ async fn searching_the_logs_for_a_user_is_audited(pool: PgPool) {
     let page = app.visit("/health/logs?user_id=usr_sim00000001&since=6h").await;
     assert_eq!(page.status, 200);
     let audited: Vec<(String, String)> =
-        sqlx::query_as("select actor, resource_id from audit_log where action = 'personal_data_viewed'")
+        sqlx::query_as("select actor, resource_id from console.audit_entries where action = 'personal_data_viewed'")
             .fetch_all(&pool)
             .await
             .unwrap();
@@ -254,11 +255,12 @@ async fn a_log_search_whose_pattern_names_a_customer_is_audited(pool: PgPool) {
         let query: String = url::form_urlencoded::byte_serialize(pattern.as_bytes()).collect();
         assert_eq!(app.visit(&format!("/health/logs?pattern={query}&since=6h")).await.status, 200);
     }
-    let audited: Vec<(String, String)> =
-        sqlx::query_as("select resource_id, chain from audit_log where action = 'personal_data_viewed' order by id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let audited: Vec<(String, String)> = sqlx::query_as(
+        "select resource_id, chain from console.audit_entries where action = 'personal_data_viewed' order by id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(audited, vec![(id.clone(), "casework".to_owned()); 3], "each search names the person");
 }
 
@@ -314,11 +316,12 @@ async fn the_weekly_checklist_tells_on_call_whether_compliance_must_act_never_ho
     }
     let fields = [("log_patterns_ok", "on"), ("ecr_cleanup_ok", "on")];
     assert_eq!(app.submit_checklist("weekly", &fields).await.status, 303);
-    let details: serde_json::Value =
-        sqlx::query_scalar("select details from audit_log where action = 'checklist_submitted' and kind = 'intent'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let details: serde_json::Value = sqlx::query_scalar(
+        "select details from console.audit_entries where action = 'checklist_submitted' and kind = 'intent'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     for item in details["items"].as_array().unwrap() {
         if ["open_alerts", "kyc_stuck"].contains(&item["key"].as_str().unwrap()) {
             let value = item["value"].as_str().unwrap();
@@ -343,11 +346,12 @@ async fn a_checklist_form_submitted_twice_records_once_and_confirms(pool: PgPool
     assert_eq!(again.location(), first.location(), "a repeat goes where the first went");
     let runs: i64 = sqlx::query_scalar("select count(*) from console.checklist_runs").fetch_one(&pool).await.unwrap();
     assert_eq!(runs, 1, "recorded once");
-    let audited: i64 =
-        sqlx::query_scalar("select count(*) from audit_log where action = 'checklist_submitted' and kind = 'intent'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from console.audit_entries where action = 'checklist_submitted' and kind = 'intent'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(audited, 1);
     let confirmed = app.visit(first.location()).await;
     assert!(confirmed.text(".checklist-recorded").contains("Recorded"), "{}", confirmed.body);

@@ -59,7 +59,7 @@ async fn signing_out_ends_the_session_for_good(pool: PgPool) {
     assert_eq!(app.visit("/").await.status, 303, "signed out");
     assert_eq!(end_reason(&pool).await, "signed_out");
     let audited: i64 = sqlx::query_scalar(
-        "select count(*) from audit_log where action = 'sign_out' and kind = 'outcome' and outcome = 'succeeded'",
+        "select count(*) from console.audit_entries where action = 'sign_out' and kind = 'outcome' and outcome = 'succeeded'",
     )
     .fetch_one(&pool)
     .await
@@ -139,10 +139,11 @@ async fn a_cross_site_post_is_refused(pool: PgPool) {
     assert_eq!(no_token.status, 403, "no token");
     let wrong = app.request(app.client().post(app.url("/audit/verify")).form(&[("_csrf", "0".repeat(64))])).await;
     assert_eq!(wrong.status, 403, "wrong token");
-    let verified: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'audit_chain_verified'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let verified: i64 =
+        sqlx::query_scalar("select count(*) from console.audit_entries where action = 'audit_chain_verified'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(verified, 0, "none of them ran");
 
     let htmx = app
@@ -172,7 +173,7 @@ async fn a_disabled_person_is_signed_out_on_their_next_request(pool: PgPool) {
     assert_eq!(again.status, 403);
     assert!(again.text("main").contains("disabled"));
     let audited: Vec<String> =
-        sqlx::query_scalar("select kind from audit_log where action = 'staff_disabled' order by id")
+        sqlx::query_scalar("select kind from console.audit_entries where action = 'staff_disabled' order by id")
             .fetch_all(&pool)
             .await
             .unwrap();
@@ -193,7 +194,7 @@ async fn disabling_needs_a_reason_and_changes_nothing_without_one(pool: PgPool) 
         .await
         .unwrap();
     assert!(!disabled);
-    let intents: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'staff_disabled'")
+    let intents: i64 = sqlx::query_scalar("select count(*) from console.audit_entries where action = 'staff_disabled'")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -228,10 +229,11 @@ async fn an_admin_ends_another_persons_sign_in(pool: PgPool) {
     assert!(!other.visit(bounced.location()).await.text("main").contains("An admin ended"), "said once");
     let again = app.end_session(&ola_session).await;
     assert_eq!(again.status, 409, "ending twice is explained, not repeated");
-    let outcomes: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'staff_session_ended'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let outcomes: i64 =
+        sqlx::query_scalar("select count(*) from console.audit_entries where action = 'staff_session_ended'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(outcomes, 2, "one intent and one outcome; the refused second attempt left nothing");
 }
 
@@ -282,11 +284,12 @@ async fn enabling_a_person_again_is_audited_intent_then_outcome(pool: PgPool) {
 
     let enabled = app.enable_staff(&ola).await;
     assert_eq!(enabled.status, 303);
-    let rows: Vec<(String, Option<String>, i64)> =
-        sqlx::query_as("select kind, outcome, seq from audit_log where action = 'staff_enabled' order by seq")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "select kind, outcome, seq from console.audit_entries where action = 'staff_enabled' order by seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(
         rows.iter().map(|r| (r.0.as_str(), r.1.as_deref())).collect::<Vec<_>>(),
         [("intent", None), ("outcome", Some("succeeded"))]

@@ -126,10 +126,11 @@ async fn a_person_without_a_console_group_is_refused(pool: PgPool) {
 async fn refused_with(pool: &PgPool, page: &Page, status: u16) {
     assert_eq!(page.status, status, "{}", page.body);
     assert_eq!(page.text("main h1"), "Sign-in refused");
-    let failures: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'sign_in_failed'")
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let failures: i64 =
+        sqlx::query_scalar("select count(*) from console.audit_entries where action = 'sign_in_failed'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
     assert_eq!(failures, 1, "the refusal is audited");
     let staff: i64 = sqlx::query_scalar("select count(*) from console.staff").fetch_one(pool).await.unwrap();
     assert_eq!(staff, 0, "nobody was signed in");
@@ -273,10 +274,12 @@ async fn stale_admin_about_to_step_up(app: &TestApp, pool: &PgPool) -> (Value, S
 }
 
 async fn refused_step_ups(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("select count(*) from audit_log where action = 'sign_in_failed' and reason like '%auth_time%'")
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "select count(*) from console.audit_entries where action = 'sign_in_failed' and reason like '%auth_time%'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 #[sqlx::test]

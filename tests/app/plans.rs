@@ -22,6 +22,7 @@ const GROWING: &[&str] = &[
     "erasures",
     "data_access_requests",
     "audit_log",
+    "audit_entries",
     "runs",
     "run_steps",
     "run_log",

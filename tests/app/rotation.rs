@@ -56,7 +56,7 @@ pub async fn status(pool: &PgPool, run: Uuid) -> String {
 /// The value must appear nowhere the console keeps or shows anything.
 async fn assert_nowhere(app: &TestApp, pool: &PgPool, value: &str, run: Uuid) {
     let tables: i64 = sqlx::query_scalar(
-        "select (select count(*) from audit_log a where row_to_json(a)::text like '%' || $1 || '%')
+        "select (select count(*) from console.audit_entries a where row_to_json(a)::text like '%' || $1 || '%')
               + (select count(*) from console.run_log l where row_to_json(l)::text like '%' || $1 || '%')
               + (select count(*) from console.run_steps s where row_to_json(s)::text like '%' || $1 || '%')
               + (select count(*) from console.runs r where row_to_json(r)::text like '%' || $1 || '%')
@@ -104,7 +104,7 @@ async fn rotating_the_jwt_secret_says_everyone_is_signed_out_and_leaves_no_trace
     assert_eq!(redeploys, 1, "the app was redeployed to read it");
 
     let (resource, details): (String, serde_json::Value) = sqlx::query_as(
-        "select resource_type || '/' || resource_id, details from audit_log where action = 'secret_rotated' and kind = 'intent'",
+        "select resource_type || '/' || resource_id, details from console.audit_entries where action = 'secret_rotated' and kind = 'intent'",
     )
     .fetch_one(&pool)
     .await

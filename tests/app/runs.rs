@@ -177,8 +177,8 @@ async fn every_step_writes_its_intent_before_it_acts_and_its_outcome_after(pool:
     let rows: Vec<(String, i64, String, i64, String)> = sqlx::query_as(
         "select s.name, i.seq, i.action, o.seq, o.outcome
            from console.run_steps s
-           join audit_log i on i.id = s.intent_id and i.kind = 'intent'
-           join audit_log o on o.intent_id = i.id and o.kind = 'outcome'
+           join console.audit_entries i on i.id = s.intent_id and i.kind = 'intent'
+           join console.audit_entries o on o.intent_id = i.id and o.kind = 'outcome'
           where s.run_id = $1 order by s.position",
     )
     .bind(run)
@@ -194,7 +194,7 @@ async fn every_step_writes_its_intent_before_it_acts_and_its_outcome_after(pool:
     // The deployment itself started after its intent was in the log.
     let ordered: bool = sqlx::query_scalar(
         "select i.created_at <= o.started_at
-           from console.run_steps s join audit_log i on i.id = s.intent_id, console.sim_operations o
+           from console.run_steps s join console.audit_entries i on i.id = s.intent_id, console.sim_operations o
           where s.run_id = $1 and s.name = 'deploy_image' and o.kind = 'UPDATE_SERVICE'",
     )
     .bind(run)
@@ -204,7 +204,7 @@ async fn every_step_writes_its_intent_before_it_acts_and_its_outcome_after(pool:
     assert!(ordered);
     let snapshot_ordered: bool = sqlx::query_scalar(
         "select i.created_at <= s.created_at
-           from console.run_steps r join audit_log i on i.id = r.intent_id, console.sim_snapshots s
+           from console.run_steps r join console.audit_entries i on i.id = r.intent_id, console.sim_snapshots s
           where r.run_id = $1 and r.name = 'snapshot'",
     )
     .bind(run)
@@ -213,7 +213,7 @@ async fn every_step_writes_its_intent_before_it_acts_and_its_outcome_after(pool:
     .unwrap();
     assert!(snapshot_ordered, "the snapshot was asked for after its intent was in the log");
     assert_eq!(crate::harness::audit_trail(&pool, "run_started").await, crate::harness::intent_then_success());
-    let actor: String = sqlx::query_scalar("select actor from audit_log where id = (select intent_id from console.run_steps where run_id = $1 and position = 4)")
+    let actor: String = sqlx::query_scalar("select actor from console.audit_entries where id = (select intent_id from console.run_steps where run_id = $1 and position = 4)")
         .bind(run)
         .fetch_one(&pool)
         .await
@@ -250,7 +250,7 @@ async fn a_deploy_killed_at_any_step_resumes_and_deploys_once(pool: PgPool) {
             );
             let open_intents: i64 = sqlx::query_scalar(
                 "select count(*) from console.run_steps s where s.run_id = $1 and not exists
-                   (select 1 from audit_log o where o.intent_id = s.intent_id and o.kind = 'outcome')",
+                   (select 1 from console.audit_entries o where o.intent_id = s.intent_id and o.kind = 'outcome')",
             )
             .bind(run)
             .fetch_one(&pool)
@@ -426,7 +426,7 @@ async fn compliance_and_viewers_cannot_deploy(pool: PgPool) {
     let runs: i64 = sqlx::query_scalar("select count(*) from console.runs").fetch_one(&pool).await.unwrap();
     assert_eq!(runs, 0);
     let denied: Vec<Value> =
-        sqlx::query_scalar("select details from audit_log where action = 'access_denied' order by id")
+        sqlx::query_scalar("select details from console.audit_entries where action = 'access_denied' order by id")
             .fetch_all(&pool)
             .await
             .unwrap();

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use crate::harness::{TestApp, captured_logs, staff_id};
 
 async fn audit_rows(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("select count(*) from audit_log").fetch_one(pool).await.unwrap()
+    sqlx::query_scalar("select count(*) from console.audit_entries").fetch_one(pool).await.unwrap()
 }
 
 #[sqlx::test]
@@ -127,10 +127,12 @@ fn production_refuses_to_start_without_a_metrics_token() {
 }
 
 async fn sign_in_row(pool: &PgPool) -> (Option<String>, Option<String>) {
-    sqlx::query_as("select client_ip, request_id from audit_log where action = 'sign_in' order by seq desc limit 1")
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "select client_ip, request_id from console.audit_entries where action = 'sign_in' order by seq desc limit 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 #[sqlx::test]
@@ -223,7 +225,7 @@ async fn a_stream_of_forged_callbacks_writes_a_bounded_number_of_audit_rows(pool
         let page = app.another_browser().visit(&format!("/auth/callback?state=forged{n}&code=x")).await;
         assert!(page.status >= 400, "{}", page.status);
     }
-    let rows: i64 = sqlx::query_scalar("select count(*) from audit_log where action = 'sign_in_failed'")
+    let rows: i64 = sqlx::query_scalar("select count(*) from console.audit_entries where action = 'sign_in_failed'")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -241,7 +243,9 @@ async fn a_huge_search_filter_is_refused_and_nothing_large_is_written(pool: PgPo
     app.sign_in(&["compliance"]).await;
     // Any other page that records its filter keeps at most a bounded head of it.
     app.visit(&format!("/compliance/alerts?rule={}", "y".repeat(20_000))).await;
-    let largest: i32 =
-        sqlx::query_scalar("select max(length(details::text)) from audit_log").fetch_one(&pool).await.unwrap();
+    let largest: i32 = sqlx::query_scalar("select max(length(details::text)) from console.audit_entries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert!(largest <= 4096, "an audit row's details are bounded ({largest} bytes)");
 }

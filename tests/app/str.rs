@@ -90,7 +90,7 @@ async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(po
             .await
             .unwrap();
     let audited: serde_json::Value =
-        sqlx::query_scalar("select details from audit_log where action = 'str_filed' and kind = 'intent'")
+        sqlx::query_scalar("select details from console.audit_entries where action = 'str_filed' and kind = 'intent'")
             .fetch_one(&pool)
             .await
             .unwrap();
@@ -175,7 +175,7 @@ async fn an_mlro_who_rewrote_or_submitted_a_colleagues_draft_cannot_approve_it(p
 
     // Each refusal is recorded, in the casework chain only.
     let refusals: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
-        "select chain, actor, details from audit_log where action = 'str_four_eyes_refused' order by id",
+        "select chain, actor, details from console.audit_entries where action = 'str_four_eyes_refused' order by id",
     )
     .fetch_all(&pool)
     .await
@@ -315,7 +315,7 @@ async fn only_compliance_and_the_mlro_learn_that_an_str_exists(pool: PgPool) {
             "{role}: no STRs"
         );
         let intent: i64 =
-            sqlx::query_scalar("select id from audit_log where action = 'str_drafted' and kind = 'intent'")
+            sqlx::query_scalar("select id from console.audit_entries where action = 'str_drafted' and kind = 'intent'")
                 .fetch_one(&pool)
                 .await
                 .unwrap();
