@@ -9,8 +9,26 @@ use sqlx::postgres::PgPoolOptions;
 
 use crate::config::Config;
 
-/// Every migration in `migrations/`, compiled into the binary.
+/// The console's migrations (`migrations/`): its own schema and its triggers on Drop's
+/// audit_log, nothing else of Drop's. What `dropops migrate` applies in production.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// Drop's tables as the demo has them (`fixtures/dropapp/`: the runbook's shape, then the
+/// optional columns and indexes), for demo mode and the tests only.
+static DROPAPP_FIXTURE: Migrator = sqlx::migrate!("fixtures/dropapp");
+
+/// Demo mode's migrator: the fixture's Drop tables and the console's migrations, in version
+/// order (the fixture's first steps come before the console's, its name-search index after).
+pub static DEMO_MIGRATOR: std::sync::LazyLock<Migrator> = std::sync::LazyLock::new(|| {
+    let mut migrations: Vec<_> = DROPAPP_FIXTURE.iter().chain(MIGRATOR.iter()).cloned().collect();
+    migrations.sort_by_key(|m| m.version);
+    Migrator { migrations: migrations.into(), ..Migrator::DEFAULT }
+});
+
+/// The versions of the migrations that created and widened Drop's tables (2026-11-28 to
+/// 2026-12-06), replaced by the console's one migration: a database that has one of them was
+/// set up by an older dropops.
+const OLD_HISTORY: std::ops::RangeInclusive<i64> = 20261128000001..=20261206000019;
 
 /// An open database and, in embedded mode, the server that must outlive the pool.
 pub struct Database {
@@ -156,9 +174,46 @@ impl DatabaseGate {
     }
 }
 
-/// Apply pending migrations.
-pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await
+/// Apply the console's pending migrations (production: Drop's tables exist already).
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    refuse_old_history(pool).await?;
+    // A demo database also records the fixture's versions, which this migrator does not have.
+    static CONSOLE_ONLY: std::sync::LazyLock<Migrator> = std::sync::LazyLock::new(|| Migrator {
+        migrations: MIGRATOR.migrations.clone(),
+        ignore_missing: true,
+        ..Migrator::DEFAULT
+    });
+    CONSOLE_ONLY.run(pool).await?;
+    Ok(())
+}
+
+/// Demo mode: create Drop's tables from the fixture where they are missing, then the console's.
+pub async fn migrate_demo(pool: &PgPool) -> anyhow::Result<()> {
+    refuse_old_history(pool).await?;
+    DEMO_MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// A database migrated by dropops before 2026-12-06 carries the migrations that created and
+/// widened Drop's tables; the console's one migration now replaces them and cannot follow on.
+async fn refuse_old_history(pool: &PgPool) -> anyhow::Result<()> {
+    let recorded: bool =
+        sqlx::query_scalar("select to_regclass('_sqlx_migrations') is not null").fetch_one(pool).await?;
+    let old = recorded
+        && sqlx::query_scalar::<_, bool>(
+            "select exists (select 1 from _sqlx_migrations where version between $1 and $2)",
+        )
+        .bind(OLD_HISTORY.start())
+        .bind(OLD_HISTORY.end())
+        .fetch_one(pool)
+        .await?;
+    anyhow::ensure!(
+        !old,
+        "this database was set up by an older dropops, whose migrations created Drop's tables; \
+         the console now attaches to Drop's tables instead. A demo database: delete its data \
+         directory (./.dropops/pg) and start again. Drop's database was never set up that way."
+    );
+    Ok(())
 }
 
 /// Give `role` what the serving console needs, and no more: run by the owner of the tables

@@ -125,7 +125,7 @@ fn init_tracing(config: &Config) {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let database = Database::open(&config).await?;
     let result = match command {
-        Command::Migrate => db::migrate(&database.pool).await.map_err(Into::into).map(|()| {
+        Command::Migrate => migrate(&database, config.mode).await.map(|()| {
             tracing::info!("migrations applied");
         }),
         Command::SeedDemo { seed } => seed_demo(&database, seed).await,
@@ -258,8 +258,16 @@ async fn verify_audit(database: &Database, config: &Config, since_checkpoint: bo
     Ok(())
 }
 
+/// The console's migrations; in demo mode Drop's tables are first created from the fixture.
+async fn migrate(database: &Database, mode: Mode) -> anyhow::Result<()> {
+    match mode {
+        Mode::Demo => db::migrate_demo(&database.pool).await,
+        Mode::Production => db::migrate(&database.pool).await,
+    }
+}
+
 async fn seed_demo(database: &Database, seed: u64) -> anyhow::Result<()> {
-    db::migrate(&database.pool).await?;
+    db::migrate_demo(&database.pool).await?;
     match demo::seed_if_empty(&database.pool, seed).await? {
         SeedOutcome::Seeded { users, transactions } => {
             tracing::info!(users, transactions, seed, "demo data seeded")
@@ -277,7 +285,7 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(config.bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
     if config.migrate_on_start {
-        db::migrate(&database.pool).await?;
+        migrate(database, config.mode).await?;
     } else if let Err(reason) = db::readiness(&database.pool).await {
         // Serve anyway: /health/ready reports it, and the owner can migrate without a restart.
         tracing::warn!(%reason, "database not migrated; run `dropops migrate` as the schema owner");

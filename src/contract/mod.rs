@@ -578,3 +578,36 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod migrations {
+    use super::{TABLES, TRIGGERS};
+
+    /// By design, not by luck: `dropops migrate` runs no DDL on Drop's tables but the triggers
+    /// it attaches to audit_log, so it never locks a big table of Drop's for a rewrite or an
+    /// index build.
+    #[test]
+    fn the_console_migrations_change_none_of_drops_tables() {
+        for migration in crate::db::MIGRATOR.iter() {
+            let sql = migration.sql.to_lowercase();
+            for table in TABLES {
+                for ddl in [
+                    format!("alter table public.{table} "),
+                    format!("alter table only public.{table} "),
+                    format!("alter table {table} "),
+                    format!("on public.{table} using"),
+                    format!("on {table} using"),
+                    format!("on {table} ("),
+                    format!("references public.{table}"),
+                    format!("references {table} "),
+                    format!("create table public.{table} "),
+                    format!("create table {table} "),
+                ] {
+                    assert!(!sql.contains(&ddl), "{}: `{ddl}` changes Drop's table", migration.description);
+                }
+            }
+            let attached = sql.matches(" on public.audit_log ").count();
+            assert_eq!(attached, TRIGGERS.len(), "{}: only the contract's triggers", migration.description);
+        }
+    }
+}

@@ -49,7 +49,7 @@ fn the_access_table_is_the_reviewed_one() {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn every_route_admits_exactly_the_roles_its_rule_names(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let mut browsers = Vec::new();
@@ -95,7 +95,7 @@ async fn every_route_admits_exactly_the_roles_its_rule_names(pool: PgPool) {
     assert!(checked > 100, "the matrix covered {checked} cases");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_refusal_is_audited_with_the_roles_held(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["viewer"]).await;
@@ -109,7 +109,7 @@ async fn a_refusal_is_audited_with_the_roles_held(pool: PgPool) {
     assert_eq!(details["roles_held"], serde_json::json!(["viewer"]));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn navigation_shows_only_the_areas_a_role_may_open(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["compliance"]).await;
@@ -119,7 +119,7 @@ async fn navigation_shows_only_the_areas_a_role_may_open(pool: PgPool) {
     assert!(!page.has(".user-menu a[href='/admin/staff']"), "no admin link for compliance");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_signed_out_visitor_is_sent_to_sign_in_and_back(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let page = app.visit("/audit?action=sign_in").await;
@@ -134,7 +134,7 @@ async fn a_signed_out_visitor_is_sent_to_sign_in_and_back(pool: PgPool) {
     assert_eq!(signed_in.location(), "/audit?action=sign_in");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn sign_in_never_redirects_off_site(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     for next in ["https://evil.example/", "//evil.example", "/\\evil.example"] {
@@ -143,7 +143,7 @@ async fn sign_in_never_redirects_off_site(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn every_state_changing_route_refuses_a_request_without_the_csrf_token(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["admin"]).await;
@@ -167,7 +167,7 @@ async fn every_state_changing_route_refuses_a_request_without_the_csrf_token(poo
 }
 
 /// A refused page keeps the person's navigation and says which role it needs.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_refused_page_keeps_the_navigation_and_names_the_role_it_needs(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in_as("Vera Viewer", &["viewer"]).await;
@@ -182,7 +182,7 @@ async fn a_refused_page_keeps_the_navigation_and_names_the_role_it_needs(pool: P
 /// The overview is a status page for the role: on-call sees production and runs, compliance
 /// the queue in counts, an MLRO the reports awaiting review; each sees only the areas it may
 /// open.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_overview_is_a_status_page_for_the_role(pool: PgPool) {
     dropops::demo::seed_if_empty(&pool, dropops::demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -213,7 +213,7 @@ async fn the_overview_is_a_status_page_for_the_role(pool: PgPool) {
 
 /// An id in a path is a typed id: text that is not one (a person's id where an alert's goes,
 /// markup, a path) is a 404 before any query runs, for every route that takes one.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_path_id_that_is_not_one_is_not_found(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["viewer", "oncall", "compliance", "mlro", "admin"]).await;

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 
 use crate::harness::{TestApp, staff_id};
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn when_the_intent_cannot_be_written_nothing_happens(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
@@ -43,7 +43,7 @@ async fn when_the_intent_cannot_be_written_nothing_happens(pool: PgPool) {
     assert!(!disabled, "the action did not run");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn audit_rows_cannot_be_changed_or_removed(pool: PgPool) {
     sqlx::query("insert into console.audit_entries (action, resource_type, resource_id) values ('a', 'b', 'c')")
         .execute(&pool)
@@ -59,7 +59,7 @@ async fn audit_rows_cannot_be_changed_or_removed(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn fifty_concurrent_actions_extend_one_unbroken_chain(pool: PgPool) {
     let ctx = AuditContext { actor: Actor::system(), meta: RequestMeta::default() };
     let mut tasks = Vec::new();
@@ -164,7 +164,7 @@ fn run_cli_verify_with(database: &str, args: &[&str], anchors: &std::path::Path)
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn tampering_before_the_checkpoint_is_found_by_a_full_verification_and_stays_shown(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["admin"]).await;
@@ -209,7 +209,7 @@ async fn tampering_before_the_checkpoint_is_found_by_a_full_verification_and_sta
     assert!(rows[1].2.as_deref().unwrap_or("").contains(&format!("entry {victim}")), "{rows:?}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn tampering_by_a_superuser_is_found_by_the_cli_and_the_audit_page(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["viewer"]).await;
@@ -236,7 +236,7 @@ async fn tampering_by_a_superuser_is_found_by_the_cli_and_the_audit_page(pool: P
     assert!(stdout.contains(&format!("BROKEN at entry {victim}")), "{stdout}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_cli_verifies_in_stretches_and_reports_its_speed(pool: PgPool) {
     // More rows than one stretch, so the walk crosses stretch boundaries.
     let rows = verify::STRETCH as usize + 7;
@@ -265,7 +265,7 @@ async fn the_cli_verifies_in_stretches_and_reports_its_speed(pool: PgPool) {
     assert!(stdout.contains("a row before it is missing"), "{stdout}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn appending_reads_the_head_row_not_the_log(pool: PgPool) {
     insert_test_rows(&pool, 50).await;
     let mut tx = pool.begin().await.unwrap();
@@ -297,7 +297,7 @@ async fn appending_reads_the_head_row_not_the_log(pool: PgPool) {
     assert_eq!((seq, last), (51, 51));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn intents_without_an_outcome_are_marked_unknown_and_shown(pool: PgPool) {
     let ctx = AuditContext { actor: Actor::system(), meta: RequestMeta::default() };
     let intent = Intent {
@@ -321,7 +321,7 @@ async fn intents_without_an_outcome_are_marked_unknown_and_shown(pool: PgPool) {
     assert!(rows.iter().all(|r| r.contains("deploy_started") && r.contains("Outcome unknown")), "{rows:?}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn searches_and_exports_are_audited_and_the_csv_cannot_run_formulas(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in_as("Ola", &["viewer"]).await;
@@ -348,7 +348,7 @@ async fn searches_and_exports_are_audited_and_the_csv_cannot_run_formulas(pool: 
     assert_eq!(recorded, [("audit_searched".into(), "Ola".into()), ("audit_exported".into(), "Ola".into())]);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_entry_shows_its_intent_outcome_and_chain_status(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
@@ -390,7 +390,7 @@ async fn casework_activity(pool: &PgPool, app: &TestApp) -> (String, crate::harn
     (person, viewer)
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn casework_leaves_no_trace_in_the_log_other_roles_read(pool: PgPool) {
     // Attack: tipping-off through the audit log. A viewer, on-call engineer or admin reading
     // the log learns who compliance looked up, that an STR was searched for, or (from a gap in
@@ -476,7 +476,7 @@ async fn casework_leaves_no_trace_in_the_log_other_roles_read(pool: PgPool) {
     assert_eq!(denials.len(), 5, "and so are the three the roles above got");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_casework_chain_exposes_tampering_to_the_mlro_and_the_cli(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let (person, _) = casework_activity(&pool, &app).await;
@@ -514,7 +514,7 @@ async fn the_casework_chain_exposes_tampering_to_the_mlro_and_the_cli(pool: PgPo
     assert!(stdout.contains(&format!("casework chain BROKEN at entry {victim}")), "{stdout}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_serving_role_cannot_rewrite_the_chain(pool: PgPool) {
     // Attack: a role that owns audit_log disables its trigger, changes a row and recomputes
     // the chain so that verification passes. Served as a role granted by
@@ -577,7 +577,7 @@ async fn the_serving_role_cannot_rewrite_the_chain(pool: PgPool) {
     sqlx::query(&format!("drop role {role}")).execute(&pool).await.unwrap();
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_owner_who_rewrites_and_recomputes_the_chain_is_caught_by_the_anchors(pool: PgPool) {
     // Attack: the database's owner changes a row and recomputes every hash after it, and the
     // head; the chain alone verifies again. The heads published outside the database do not
@@ -635,7 +635,7 @@ async fn an_owner_who_rewrites_and_recomputes_the_chain_is_caught_by_the_anchors
     let _ = std::fs::remove_file(&path);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn granting_the_serving_role_is_audited_intent_first(pool: PgPool) {
     let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await.unwrap();
     let base = std::env::var("DATABASE_URL").unwrap();
@@ -674,7 +674,7 @@ async fn granting_the_serving_role_is_audited_intent_first(pool: PgPool) {
 /// One slow audited transaction used to stall everything: every writer queued on the chain's
 /// head and the pool ran dry. Now a writer waits at most the lock timeout and is told the audit
 /// log is busy (nothing done), and readiness keeps connections of its own.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_transaction_holding_the_chain_does_not_stall_the_console(pool: PgPool) {
     let options = (*pool.connect_options()).clone();
     let probe = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_lazy_with(options);
@@ -724,7 +724,7 @@ async fn a_transaction_holding_the_chain_does_not_stall_the_console(pool: PgPool
 
 /// Reading the audit log does not flood it: one audit_searched per distinct search in a
 /// sign-in, however often it is paged through or refreshed.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn one_audit_searched_per_distinct_search(pool: PgPool) {
     insert_test_rows(&pool, 120).await;
     let app = TestApp::spawn(pool.clone()).await;
@@ -747,7 +747,7 @@ async fn one_audit_searched_per_distinct_search(pool: PgPool) {
 
 /// The actor filter takes the start of a name, last name or email; the action is chosen from
 /// the actions the chain records; an entry has one number, the same on the list and on its page.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_audit_filter_finds_people_by_part_of_their_name_and_offers_known_actions(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.another_browser().sign_in_as("Ola Nordmann", &["viewer"]).await;

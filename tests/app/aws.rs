@@ -275,7 +275,7 @@ async fn health_endpoint(status: StatusCode, body: serde_json::Value) -> String 
     url
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_dashboard_reads_production_through_the_aws_adapter(pool: sqlx::PgPool) {
     let sdk = sdk().await;
     let db = unique("drop-db");

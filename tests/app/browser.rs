@@ -79,7 +79,7 @@ fn severe_entries(log: &Value) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool: PgPool) {
     let app = TestApp::spawn_with(pool, crate::runs::fast()).await;
     dropops::runs::worker::Worker::new(app.state.clone()).spawn();

@@ -30,7 +30,7 @@ async fn open_alert(pool: &PgPool) -> String {
         .unwrap()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn compliance_takes_the_next_alert_and_closes_it_with_an_outcome(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in_as("Cato Compliance", &["compliance"]).await;
@@ -82,7 +82,7 @@ async fn compliance_takes_the_next_alert_and_closes_it_with_an_outcome(pool: PgP
     assert_eq!(audit, [("intent".to_owned(), None), ("outcome".to_owned(), Some("succeeded".to_owned()))]);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn two_people_taking_the_next_alert_get_different_ones(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in_as("Cato", &["compliance"]).await;
@@ -94,7 +94,7 @@ async fn two_people_taking_the_next_alert_get_different_ones(pool: PgPool) {
     assert_eq!(mine.texts("table.alerts tbody tr").len(), 1);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn closing_without_an_outcome_or_notes_explains_and_changes_nothing(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
@@ -115,7 +115,7 @@ async fn closing_without_an_outcome_or_notes_explains_and_changes_nothing(pool: 
     assert_eq!(count(&pool, "select count(*) from console.audit_entries where action = 'aml_alert_closed'").await, 0);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn closing_twice_and_unknown_alerts_are_explained(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
@@ -130,7 +130,7 @@ async fn closing_twice_and_unknown_alerts_are_explained(pool: PgPool) {
     assert_eq!(app.visit("/compliance/alerts/alert_doesnotexist").await.status, 404);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn reopening_needs_a_reason_and_is_recorded(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["mlro"]).await;
@@ -153,7 +153,7 @@ async fn reopening_needs_a_reason_and_is_recorded(pool: PgPool) {
     assert_eq!(reason, "New information from the bank");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn notes_are_shown_as_text_never_as_markup(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
@@ -165,7 +165,7 @@ async fn notes_are_shown_as_text_never_as_markup(pool: PgPool) {
     assert!(page.text("ol.timeline").contains(payload), "but readable");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_queue_filters_and_explains_bad_filters(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
@@ -184,7 +184,7 @@ async fn the_queue_filters_and_explains_bad_filters(pool: PgPool) {
     assert_eq!(bad.attrs("#min-amount", "value"), ["lots"], "what was typed is kept");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn looking_a_person_up_is_audited_and_opens_their_page(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in_as("Cato", &["compliance"]).await;
@@ -208,7 +208,7 @@ async fn looking_a_person_up_is_audited_and_opens_their_page(pool: PgPool) {
 /// Compliance often has only a name from a bank's letter, or part of an address: the start of
 /// a name, a last name or an email lists who it could be, by index, and the look-up is audited
 /// with whom it listed.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn people_are_found_by_the_start_of_their_name_last_name_or_email(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in_as("Cato", &["compliance"]).await;
@@ -244,7 +244,7 @@ async fn people_are_found_by_the_start_of_their_name_last_name_or_email(pool: Pg
     assert!(app.visit("/compliance/people?q=%25%25").await.texts("table.people tbody tr").is_empty());
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn revoking_a_persons_sessions_needs_a_reason(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
@@ -264,7 +264,7 @@ async fn revoking_a_persons_sessions_needs_a_reason(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_runbook_transaction_lists_hold_what_they_say(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
@@ -287,7 +287,7 @@ async fn the_runbook_transaction_lists_hold_what_they_say(pool: PgPool) {
     assert_eq!(app.visit("/compliance/transactions?view=everything").await.status, 422);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_kyc_page_lists_who_waits_too_long(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
@@ -302,7 +302,7 @@ async fn the_kyc_page_lists_who_waits_too_long(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn oncall_and_viewers_see_no_personal_data(pool: PgPool) {
     let app = seeded(&pool).await;
     for role in ["oncall", "viewer", "admin"] {
@@ -317,7 +317,7 @@ async fn oncall_and_viewers_see_no_personal_data(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn when_the_change_fails_its_audit_intent_is_rolled_back_with_it(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
@@ -344,7 +344,7 @@ async fn when_the_change_fails_its_audit_intent_is_rolled_back_with_it(pool: PgP
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_casework_form_sent_back_with_errors_records_the_view_it_shows(pool: PgPool) {
     // Attack: reading a person's data without an audit row, by posting a casework form with a
     // field left empty so that the 422 re-render shows the page the GET would have recorded.
@@ -417,7 +417,7 @@ async fn a_casework_form_sent_back_with_errors_records_the_view_it_shows(pool: P
 /// Closing confirms itself and offers the next alert; taking over a colleague's alert asks
 /// first and is recorded as a takeover; notes keep their line breaks; "earlier alerts" are
 /// earlier.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn closing_offers_the_next_alert_and_taking_over_asks_first(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in_as("Cato Compliance", &["compliance"]).await;
@@ -468,7 +468,7 @@ async fn closing_offers_the_next_alert_and_taking_over_asks_first(pool: PgPool) 
 
 /// Rules read as compliance speaks: a label rather than the alerting job's code, what the rule
 /// looks for, and what in the data made it fire.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_alert_says_which_rule_fired_in_words_and_on_what(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance"]).await;
@@ -501,7 +501,7 @@ async fn an_alert_says_which_rule_fired_in_words_and_on_what(pool: PgPool) {
 
 /// Every reason field, wherever it is, keeps the one rule of `audit::Reason`: the forms say
 /// the same bound, and a longer reason is refused with the same words, changing nothing.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn every_reason_field_keeps_one_rule(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance", "mlro", "admin", "oncall"]).await;
@@ -534,7 +534,7 @@ async fn every_reason_field_keeps_one_rule(pool: PgPool) {
 
 /// Each page marks its own tab, named by the page (Shell::in_tab), including pages whose
 /// titles are a person's name or an id.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn each_page_marks_its_own_tab(pool: PgPool) {
     let app = seeded(&pool).await;
     app.sign_in(&["compliance", "mlro", "admin", "oncall"]).await;

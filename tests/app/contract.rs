@@ -49,7 +49,7 @@ const OPTIONAL: &str = "alter table users drop column full_name cascade, drop co
                         alter table str_reports drop column created_at cascade;
                         alter table data_access_requests drop column kind cascade";
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn check_db_names_what_is_missing_and_refuses_to_pass_without_a_required_column(pool: PgPool) {
     let url = database_url(&pool, None).await;
     let (code, out, err) = check_db(&url);
@@ -91,7 +91,7 @@ async fn check_db_names_what_is_missing_and_refuses_to_pass_without_a_required_c
     assert!(console.contains("Not ready") && console.contains("sessions.revoked"), "{console}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn every_page_answers_when_drops_tables_lack_the_optional_columns(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let (alert, person, tx): (String, String, String) = sqlx::query_as(
@@ -157,7 +157,7 @@ async fn every_page_answers_when_drops_tables_lack_the_optional_columns(pool: Pg
     assert_eq!(app.revoke_sessions(&person, "Phone stolen").await.status, 303);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_main_flows_work_as_the_least_privileged_role(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await.unwrap();
@@ -238,7 +238,7 @@ async fn the_main_flows_work_as_the_least_privileged_role(pool: PgPool) {
     execute(&pool, &format!("drop role {role}")).await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn drops_audit_log_keeps_its_shape_and_every_row_in_it_is_chained(pool: PgPool) {
     use dropops::audit::verify::{self, Scope};
     use dropops::audit::{Actor, AuditContext, Chain, RequestMeta};
@@ -302,4 +302,150 @@ async fn drops_audit_log_keeps_its_shape_and_every_row_in_it_is_chained(pool: Pg
         let err = sqlx::query(attack).execute(&pool).await.expect_err(attack);
         assert!(err.to_string().contains("append-only"), "{attack}: {err}");
     }
+}
+
+/// The issue's acceptance test: Drop's tables written only from the runbook's columns (uuid
+/// audit ids, integer `revoked`), owned by another role; `dropops migrate` attaches to them.
+#[sqlx::test(migrations = false)]
+async fn the_console_attaches_to_a_dropapp_of_the_runbook_shape_owned_by_drop(pool: PgPool) {
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await.unwrap();
+    let owner = format!("dropapp_{}", &database[database.len().saturating_sub(40)..]).to_lowercase();
+    execute(&pool, &format!("drop role if exists {owner}")).await;
+    execute(&pool, &format!("create role {owner}")).await;
+    execute(&pool, &format!("grant create on schema public to {owner}")).await;
+    {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::raw_sql(&format!(
+            "set role {owner}; {} reset role;",
+            include_str!("../../fixtures/dropapp/20261101000001_dropapp_runbook.sql")
+        ))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    let objects = |kind: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let sql = match kind {
+                "relations" => {
+                    "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public'"
+                }
+                _ => {
+                    "select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'public'"
+                }
+            };
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap()
+        }
+    };
+    let (relations, functions) = (objects("relations").await, objects("functions").await);
+
+    // The production path: the console's migrations only.
+    dropops::db::migrate(&pool).await.unwrap();
+    let added: Vec<String> = sqlx::query_scalar(
+        "select c.relname::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where n.nspname = 'public' and c.relname like '\\_sqlx%' order by 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(added, ["_sqlx_migrations", "_sqlx_migrations_pkey"], "the migrator's own record");
+    assert_eq!(objects("relations").await, relations + 2, "no other table, index or sequence in Drop's schema");
+    assert_eq!(objects("functions").await, functions, "no function added to Drop's schema");
+    let triggers: Vec<String> = sqlx::query_scalar(
+        "select c.relname || '.' || t.tgname from pg_trigger t join pg_class c on c.oid = t.tgrelid
+           join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and not t.tgisinternal order by 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        triggers,
+        ["audit_log.audit_log_adopt", "audit_log.audit_log_no_change", "audit_log.audit_log_no_truncate"],
+        "the documented triggers, and nothing else on Drop's tables"
+    );
+    let owned: String = sqlx::query_scalar("select tableowner::text from pg_tables where tablename = 'users'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(owned, owner, "Drop's tables stay Drop's");
+
+    // A little of Drop's business, in the runbook's columns only.
+    sqlx::raw_sql(
+        "insert into users (id, email, kyc_status, auth_provider) values ('usr_runbook1', 'kari@example.invalid', 'pending', 'bankid');
+         insert into sessions (user_id, revoked) values ('usr_runbook1', 0);
+         insert into transactions (id, user_id, type, status, send_amount, send_currency)
+              values ('tx_runbook1', 'usr_runbook1', 'transfer', 'completed', 75000, 'NOK');
+         insert into aml_alerts (id, user_id, transaction_id, status) values ('alert_runbook1', 'usr_runbook1', 'tx_runbook1', 'open');
+         insert into data_access_requests (id, user_id) values ('dar_runbook1', 'usr_runbook1');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let url = database_url(&pool, None).await;
+    let (code, out, err) = check_db(&url);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("MISSING") && !out.contains("MIGRATE"), "{out}");
+    assert!(out.contains("DEGRADES users.full_name"), "{out}");
+
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["admin", "compliance", "oncall"]).await;
+    for path in [
+        "/",
+        "/health",
+        "/deployments",
+        "/database",
+        "/secrets",
+        "/audit",
+        "/audit/casework",
+        "/compliance",
+        "/compliance/alerts",
+        "/compliance/alerts/alert_runbook1",
+        "/compliance/people?q=kari",
+        "/compliance/people/usr_runbook1",
+        "/compliance/transactions",
+        "/compliance/transactions?view=large",
+        "/compliance/kyc",
+        "/compliance/str",
+        "/compliance/str/new?alert=alert_runbook1",
+        "/compliance/gdpr",
+        "/admin/staff",
+    ] {
+        let page = app.visit(path).await;
+        assert_eq!(page.status, 200, "{path}:\n{}", page.text("main"));
+    }
+    assert_eq!(app.visit("/health/ready").await.status, 200);
+    assert_eq!(app.close_alert("alert_runbook1", "escalated_to_str", "Could not explain the funds").await.status, 303);
+    assert_eq!(app.revoke_sessions("usr_runbook1", "Account takeover").await.status, 303);
+    let revoked: i32 = sqlx::query_scalar("select revoked from sessions where user_id = 'usr_runbook1'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(revoked, 1);
+
+    // The runbook's manual audit insert, as Drop's own role: accepted, chained, verified.
+    {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::raw_sql(&format!(
+            "set role {owner};
+             insert into audit_log (id, action, resource_type, resource_id, details)
+             values (gen_random_uuid(), 'secret_rotated', 'secret', 'JWT_SECRET', '{{\"rotated_at\": \"2026-12-06\"}}');
+             reset role;"
+        ))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    let actor: String = sqlx::query_scalar("select actor from console.audit_entries where action = 'secret_rotated'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(actor, "database: postgres", "the connecting role, whoever it set");
+    let verified = app.verify_audit().await;
+    assert!(verified.text(".verify-result").contains("Chain intact"), "{}", verified.text("main"));
+
+    drop(app);
+    execute(&pool, &format!("reassign owned by {owner} to postgres")).await;
+    execute(&pool, &format!("drop owned by {owner}")).await;
+    execute(&pool, &format!("drop role {owner}")).await;
 }

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 
 use crate::harness::TestApp;
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_schema_refuses_values_the_runbook_does_not_allow(pool: PgPool) {
     sqlx::query("insert into users (id, email, full_name, kyc_status, auth_provider) values ('usr_abcdef', 'a@example.invalid', 'A', 'approved', 'bankid')")
         .execute(&pool)
@@ -29,13 +29,14 @@ async fn the_schema_refuses_values_the_runbook_does_not_allow(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn migrations_can_run_again_without_effect(pool: PgPool) {
+    dropops::db::migrate_demo(&pool).await.unwrap();
     dropops::db::migrate(&pool).await.unwrap();
     assert!(dropops::db::readiness(&pool).await.is_ok());
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn every_runbook_list_has_an_index(pool: PgPool) {
     let indexes: Vec<String> = sqlx::query_scalar("select indexname::text from pg_indexes where schemaname = 'public'")
         .fetch_all(&pool)
@@ -57,7 +58,7 @@ async fn every_runbook_list_has_an_index(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn demo_data_is_seeded_once_and_never_over_real_people(pool: PgPool) {
     let outcome = demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     assert!(matches!(outcome, SeedOutcome::Seeded { users: 240, transactions: 3000 }), "{outcome:?}");
@@ -78,7 +79,7 @@ async fn demo_data_is_seeded_once_and_never_over_real_people(pool: PgPool) {
     assert_eq!(action, "demo_data_seeded");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn demo_seeding_refuses_a_database_with_real_people(pool: PgPool) {
     sqlx::query("insert into users (id, email, full_name, kyc_status, auth_provider) values ('usr_realone', 'real@getdrop.no', 'Real', 'approved', 'bankid')")
         .execute(&pool)
@@ -89,7 +90,7 @@ async fn demo_seeding_refuses_a_database_with_real_people(pool: PgPool) {
     assert_eq!(users, 1);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_compliance_page_counts_match_the_database(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -111,7 +112,7 @@ async fn the_compliance_page_counts_match_the_database(pool: PgPool) {
     assert!(!page.body.contains("@example.invalid"), "no personal data on this page");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_audit_page_pages_through_entries_newest_first(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["viewer"]).await; // entry 1: the sign-in itself
@@ -136,7 +137,7 @@ async fn the_audit_page_pages_through_entries_newest_first(pool: PgPool) {
     assert!(third.attrs("a[rel=next]", "href").is_empty(), "no link past the oldest entry");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_search_that_matches_nothing_says_so(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["viewer"]).await;
@@ -144,7 +145,7 @@ async fn a_search_that_matches_nothing_says_so(pool: PgPool) {
     assert_eq!(page.text(".empty"), "Nothing matches this search.");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn audit_details_are_escaped(pool: PgPool) {
     sqlx::query("insert into console.audit_entries (action, resource_type, resource_id, details) values ('x', 'user', '<script>alert(1)</script>', '{\"note\": \"<img src=x onerror=alert(1)>\"}')")
         .execute(&pool)

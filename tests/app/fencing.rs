@@ -75,7 +75,7 @@ async fn lease_lapsed(pool: &PgPool, run: Uuid) -> bool {
 /// deploy step, before and after acting; a second replica takes the run over and finishes it;
 /// then the first wakes up and must do nothing more — no AWS call, no step result, no log
 /// line, no audit row.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_worker_that_stalls_past_its_lease_does_nothing_more(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), short_lease()).await;
     app.sign_in_as("Ola Oncall", &["oncall"]).await;
@@ -123,7 +123,7 @@ async fn a_worker_that_stalls_past_its_lease_does_nothing_more(pool: PgPool) {
 
 /// A step whose AWS calls take longer than the lease (5 s each, lease 2 s) keeps its lease:
 /// it is renewed while the step acts, so no other replica can take the run meanwhile.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_slow_step_does_not_starve_its_lease(pool: PgPool) {
     let mut config = short_lease();
     config.runs.lease = Duration::from_secs(2);
@@ -152,7 +152,7 @@ async fn a_slow_step_does_not_starve_its_lease(pool: PgPool) {
 /// Cancelled right after RDS took the new password, a rotation broke production: now the
 /// cancel is refused with the reason, the page offers no cancel, and the run finishes to a
 /// consistent state.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_rotation_cannot_be_cancelled_once_the_password_is_being_set(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let run = rotate(&app, "database_url").await;
@@ -188,7 +188,7 @@ async fn a_rotation_cannot_be_cancelled_once_the_password_is_being_set(pool: PgP
 
 /// A cancel that arrives while the step before the point of no return is in progress stops
 /// the run before RDS is touched: the world stays as it was.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_rotation_cancelled_before_the_password_is_set_leaves_rds_alone(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let before = sim(&app).master_password().await.unwrap().expose().to_owned();
@@ -208,7 +208,7 @@ async fn a_rotation_cancelled_before_the_password_is_set_leaves_rds_alone(pool: 
 /// A rotation whose redeploy failed after RDS and the secret changed is red on the run, the
 /// secrets page and the dashboard; resuming redoes the redeploy (not only the wait) and
 /// clears it.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_half_finished_rotation_is_red_everywhere_until_resume_repairs_it(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let admin = app.another_browser();
@@ -241,7 +241,7 @@ async fn a_half_finished_rotation_is_red_everywhere_until_resume_repairs_it(pool
 
 /// Two deploys in the same minute each get a snapshot of their own, named on the
 /// confirmation exactly as used; the same confirmation submitted twice starts one run.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn every_deploy_has_its_own_snapshot_named_on_the_confirmation(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let mut snapshots = vec![];
@@ -290,7 +290,7 @@ async fn every_deploy_has_its_own_snapshot_named_on_the_confirmation(pool: PgPoo
 
 /// SIGTERM: the worker stops after the step in progress and releases the lease, so another
 /// replica continues at once instead of after the lease.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn shutdown_hands_a_run_over_at_once(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let image = digest(&app, "b2e9f14").await;
@@ -316,7 +316,7 @@ async fn shutdown_hands_a_run_over_at_once(pool: PgPool) {
     assert_eq!(operations_during(&pool, run, "UPDATE_SERVICE").await, 1);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn cancelling_an_unknown_run_is_not_found(pool: PgPool) {
     let app = oncall(pool).await;
     assert_eq!(app.submit(&format!("/runs/{}/cancel", Uuid::new_v4()), &[]).await.status, 404);
@@ -347,7 +347,7 @@ async fn during_a_database_outage_pages_answer_503_fast() {
 
 /// While the audit log cannot be written (its chain held by a slow transaction) a step does
 /// not start; once it recovers the same worker carries on at once, without waiting out a lease.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_run_waits_for_the_audit_log_and_carries_on_when_it_recovers(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let run = start(&app, &[("procedure", "restart")]).await;

@@ -18,7 +18,7 @@ async fn person_without_alerts(pool: &PgPool) -> String {
     .unwrap()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_export_holds_the_persons_data_but_nothing_about_aml_work(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -64,7 +64,7 @@ async fn the_export_holds_the_persons_data_but_nothing_about_aml_work(pool: PgPo
     assert_eq!(exports, [serde_json::json!({ "format": "json" }), serde_json::json!({ "format": "csv" })]);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_request_is_marked_fulfilled_once(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -84,7 +84,7 @@ async fn a_request_is_marked_fulfilled_once(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn erasure_waits_for_open_alerts(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -103,7 +103,7 @@ async fn erasure_waits_for_open_alerts(pool: PgPool) {
     assert!(deleted.is_none());
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn erasure_is_a_soft_delete_with_the_retention_clock(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;

@@ -20,7 +20,7 @@ async fn switch(app: &TestApp, fault: &str, on: bool) {
     assert_eq!(page.status, 303, "{}", page.body);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_calm_environment_is_green_everywhere(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["viewer"]).await;
@@ -45,7 +45,7 @@ async fn a_calm_environment_is_green_everywhere(pool: PgPool) {
     assert_eq!(page.attrs("#health-cards", "hx-trigger"), ["every 10s"]);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn each_fault_shows_on_its_card_with_the_playbook(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["admin"]).await;
@@ -90,7 +90,7 @@ async fn each_fault_shows_on_its_card_with_the_playbook(pool: PgPool) {
     assert_eq!(audited as usize, 2 * cases.len(), "each switch on and off, audited");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_slow_cloud_shows_unknown_with_the_time_limit_not_a_hang(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -105,7 +105,7 @@ async fn a_slow_cloud_shows_unknown_with_the_time_limit_not_a_hang(pool: PgPool)
     assert!(page.attrs("[data-card='app'] a", "href")[0].ends_with("#slow-database"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn faults_survive_a_restart_of_the_console(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["admin"]).await;
@@ -115,7 +115,7 @@ async fn faults_survive_a_restart_of_the_console(pool: PgPool) {
     assert_eq!(tone(&restarted.visit("/health").await, "storage"), "red");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_dashboard_refreshes_as_a_fragment(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["oncall"]).await;
@@ -124,7 +124,7 @@ async fn the_dashboard_refreshes_as_a_fragment(pool: PgPool) {
     assert!(!fragment.body.contains("<html") && fragment.has("[data-card='app']"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn without_an_aws_connection_every_card_says_so(pool: PgPool) {
     let mut config = dropops::config::Config::demo();
     config.mode = dropops::config::Mode::Production;
@@ -138,7 +138,7 @@ async fn without_an_aws_connection_every_card_says_so(pool: PgPool) {
     assert_eq!(cards.console.tone, dropops::health::Tone::Green);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn only_admins_switch_faults_and_unclear_requests_are_explained(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["oncall"]).await;
@@ -151,7 +151,7 @@ async fn only_admins_switch_faults_and_unclear_requests_are_explained(pool: PgPo
     assert_eq!(unclear.status, 422);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_checklist_is_attested_with_evidence_and_clears_its_overdue_flag(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in_as("Ola Oncall", &["oncall"]).await;
@@ -196,7 +196,7 @@ async fn a_checklist_is_attested_with_evidence_and_clears_its_overdue_flag(pool:
     assert!(app.visit("/health").await.text(".overdue-checks").contains("Weekly, Monthly"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn viewers_can_look_at_checklists_but_not_attest(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["viewer"]).await;
@@ -207,7 +207,7 @@ async fn viewers_can_look_at_checklists_but_not_attest(pool: PgPool) {
     assert_eq!(app.visit("/health/checks/yearly").await.status, 404);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_log_presets_find_what_the_runbook_looks_for(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["oncall"]).await;
@@ -223,7 +223,7 @@ async fn the_log_presets_find_what_the_runbook_looks_for(pool: PgPool) {
     assert!(bankid.texts("ol.log-lines li").iter().all(|l| l.contains("BankID authentication failed")));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn searching_the_logs_for_a_user_is_audited(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in_as("Ola Oncall", &["oncall"]).await;
@@ -242,7 +242,7 @@ async fn searching_the_logs_for_a_user_is_audited(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_log_search_whose_pattern_names_a_customer_is_audited(pool: PgPool) {
     // Attack: following a customer through the logs unrecorded, by typing their id or email
     // into the free-text pattern instead of the user id field.
@@ -264,7 +264,7 @@ async fn a_log_search_whose_pattern_names_a_customer_is_audited(pool: PgPool) {
     assert_eq!(audited, vec![(id.clone(), "casework".to_owned()); 3], "each search names the person");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn follow_mode_refreshes_the_same_search(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["oncall"]).await;
@@ -276,7 +276,7 @@ async fn follow_mode_refreshes_the_same_search(pool: PgPool) {
     assert!(!fragment.body.contains("<html") && fragment.has("ol.log-lines"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn injected_faults_show_in_the_logs_and_unreadable_logs_say_why(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -296,7 +296,7 @@ async fn injected_faults_show_in_the_logs_and_unreadable_logs_say_why(pool: PgPo
     assert!(!xss.body.contains("<script>alert(1)"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_weekly_checklist_tells_on_call_whether_compliance_must_act_never_how_many(pool: PgPool) {
     // Leak: /compliance (counts) is refused to on-call, yet the weekly checklist showed them
     // the number of open AML alerts and stuck KYC applicants, and wrote it to the audit log.
@@ -332,7 +332,7 @@ async fn the_weekly_checklist_tells_on_call_whether_compliance_must_act_never_ho
 
 /// A checklist submitted twice from the same rendered form (a double click, Back and
 /// resubmit) is recorded once; the page after it confirms the submission.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_checklist_form_submitted_twice_records_once_and_confirms(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in_as("Ola Oncall", &["oncall"]).await;

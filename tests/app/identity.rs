@@ -17,7 +17,7 @@ fn session_cookie(page: &crate::harness::Page) -> Option<String> {
         .map(|c| c.split(';').next().unwrap_or_default().to_owned())
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_session_id_changes_at_sign_in(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let before = session_cookie(&app.visit("/auth/sign-in").await).expect("a pre-login session");
@@ -25,7 +25,7 @@ async fn the_session_id_changes_at_sign_in(pool: PgPool) {
     assert_ne!(before, after, "a fixed session id would let a planted cookie ride the sign-in");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_session_cookie_is_http_only_and_same_site(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let page = app.sign_in_as("Ola", &["viewer"]).await;
@@ -40,7 +40,7 @@ async fn the_session_cookie_is_http_only_and_same_site(pool: PgPool) {
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn over_https_the_cookie_is_host_prefixed_and_secure(pool: PgPool) {
     let app = TestApp::spawn_with(pool, config_with(&[("DROPOPS_PUBLIC_URL", "https://ops.example.test")])).await;
     // As behind App Runner's TLS front end: the browser asked for the public host.
@@ -49,7 +49,7 @@ async fn over_https_the_cookie_is_host_prefixed_and_secure(pool: PgPool) {
     assert!(cookie.starts_with("__Host-dropops=") && cookie.contains("Secure"), "{cookie}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn signing_out_ends_the_session_for_good(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["viewer"]).await;
@@ -67,7 +67,7 @@ async fn signing_out_ends_the_session_for_good(pool: PgPool) {
     assert_eq!(audited, 1);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_replayed_cookie_after_sign_out_is_refused(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let signed_in = app.sign_in_as("Ola", &["viewer"]).await;
@@ -78,7 +78,7 @@ async fn a_replayed_cookie_after_sign_out_is_refused(pool: PgPool) {
     assert_eq!(replay.status(), 303, "the old cookie no longer signs anyone in");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_idle_sign_in_ends(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config_with(&[("DROPOPS_AUTH__IDLE_TIMEOUT_SECS", "1")])).await;
     app.sign_in(&["viewer"]).await;
@@ -88,7 +88,7 @@ async fn an_idle_sign_in_ends(pool: PgPool) {
     assert_eq!(end_reason(&pool).await, "idle");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_sign_in_ends_at_its_absolute_lifetime_however_busy(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config_with(&[("DROPOPS_AUTH__MAX_LIFETIME_SECS", "2")])).await;
     app.sign_in(&["viewer"]).await;
@@ -101,7 +101,7 @@ async fn a_sign_in_ends_at_its_absolute_lifetime_however_busy(pool: PgPool) {
     assert_eq!(end_reason(&pool).await, "expired");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_casework_sign_in_ends_sooner_than_an_engineers(pool: PgPool) {
     // A compliance group removed at the provider takes effect when the sign-in ends: for
     // casework roles that is the shorter auth.casework_max_lifetime_secs.
@@ -124,7 +124,7 @@ async fn a_casework_sign_in_ends_sooner_than_an_engineers(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_cross_site_post_is_refused(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["admin"]).await;
@@ -154,7 +154,7 @@ async fn a_cross_site_post_is_refused(pool: PgPool) {
     assert_eq!(htmx.status, 200, "the htmx header carries the token");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_disabled_person_is_signed_out_on_their_next_request(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let admin = app.another_browser();
@@ -180,7 +180,7 @@ async fn a_disabled_person_is_signed_out_on_their_next_request(pool: PgPool) {
     assert_eq!(audited, ["intent", "outcome"]);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn disabling_needs_a_reason_and_changes_nothing_without_one(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
@@ -201,7 +201,7 @@ async fn disabling_needs_a_reason_and_changes_nothing_without_one(pool: PgPool) 
     assert_eq!(intents, 0);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_admin_ends_another_persons_sign_in(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let other = app.another_browser();
@@ -237,7 +237,7 @@ async fn an_admin_ends_another_persons_sign_in(pool: PgPool) {
     assert_eq!(outcomes, 2, "one intent and one outcome; the refused second attempt left nothing");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_stale_sign_in_must_confirm_before_a_sensitive_action_and_keeps_the_input(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config_with(&[("DROPOPS_AUTH__STEP_UP_MAX_AGE_SECS", "1")])).await;
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
@@ -272,7 +272,7 @@ async fn a_stale_sign_in_must_confirm_before_a_sensitive_action_and_keeps_the_in
     assert_eq!(done.location(), "/admin/staff");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn enabling_a_person_again_is_audited_intent_then_outcome(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
@@ -301,7 +301,7 @@ async fn enabling_a_person_again_is_audited_intent_then_outcome(pool: PgPool) {
 
 /// Step-up after "Rolling restart" (or a rotation) used to end on a GET of the POST-only route
 /// (403) with the typed reason lost. Now it returns to the confirmation with everything typed.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn step_up_on_a_run_returns_to_its_confirmation_with_everything_typed(pool: PgPool) {
     let mut config = crate::runs::fast();
     config.auth.step_up_max_age = std::time::Duration::from_secs(1);
@@ -380,7 +380,7 @@ async fn step_up_on_a_run_returns_to_its_confirmation_with_everything_typed(pool
 
 /// A form from a stale tab (its CSRF token belongs to an earlier sign-in) is refused as
 /// expired, with the way out — not as a lack of permission.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_expired_form_says_reload_not_no_permission(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in_as("Ola Oncall", &["oncall"]).await;

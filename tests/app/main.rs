@@ -1,5 +1,6 @@
 //! The one integration-test binary: every module below drives the real app over HTTP against
-//! a fresh PostgreSQL database per test (`#[sqlx::test]`, from `DATABASE_URL`).
+//! a fresh PostgreSQL database per test (`#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]`:
+//! Drop's tables from the demo fixture, then the console's migration; from `DATABASE_URL`).
 
 mod access;
 mod apprunner;

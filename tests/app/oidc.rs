@@ -84,7 +84,7 @@ fn person(sub: &str, groups: &[&str]) -> Value {
     json!({ "sub": sub, "groups": groups, "email": format!("{sub}@getdrop.example"), "name": format!("Person {sub}") })
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_provider_sign_in_maps_groups_to_roles(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let (page, _) =
@@ -100,7 +100,7 @@ async fn a_provider_sign_in_maps_groups_to_roles(pool: PgPool) {
     assert_eq!(app.visit("/admin/staff").await.status, 403, "viewer only");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn staff_are_identified_by_issuer_and_subject_not_email(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let shared_email = json!({ "email": "shared@getdrop.example", "groups": ["drop-ops-viewers"] });
@@ -114,7 +114,7 @@ async fn staff_are_identified_by_issuer_and_subject_not_email(pool: PgPool) {
     assert_eq!(people, 2, "two subjects with one email are two people");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_person_without_a_console_group_is_refused(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let (page, _) = sign_in_via_provider(&app, "", person("outsider", &["marketing"])).await;
@@ -136,7 +136,7 @@ async fn refused_with(pool: &PgPool, page: &Page, status: u16) {
     assert_eq!(staff, 0, "nobody was signed in");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_token_with_the_wrong_nonce_is_refused(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let mut claims = person("kari", &["drop-ops-admins"]);
@@ -145,7 +145,7 @@ async fn a_token_with_the_wrong_nonce_is_refused(pool: PgPool) {
     refused_with(&pool, &page, 401).await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_token_for_another_audience_is_refused(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let mut claims = person("kari", &["drop-ops-admins"]);
@@ -154,7 +154,7 @@ async fn a_token_for_another_audience_is_refused(pool: PgPool) {
     refused_with(&pool, &page, 401).await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_expired_token_is_refused(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let now = chrono::Utc::now().timestamp();
@@ -165,7 +165,7 @@ async fn an_expired_token_is_refused(pool: PgPool) {
     refused_with(&pool, &page, 401).await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_token_from_another_issuer_is_refused(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let mut claims = person("kari", &["drop-ops-admins"]);
@@ -174,7 +174,7 @@ async fn a_token_from_another_issuer_is_refused(pool: PgPool) {
     refused_with(&pool, &page, 401).await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_tampered_state_is_refused(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let start = app.visit("/auth/login").await;
@@ -186,7 +186,7 @@ async fn a_tampered_state_is_refused(pool: PgPool) {
     refused_with(&pool, &page, 400).await;
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_replayed_callback_is_refused(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let (first, callback) = sign_in_via_provider(&app, "", person("kari", &["drop-ops-viewers"])).await;
@@ -202,7 +202,7 @@ async fn a_replayed_callback_is_refused(pool: PgPool) {
     assert_eq!(sessions, 1);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_open_redirect_in_next_is_refused(pool: PgPool) {
     let app = TestApp::spawn_with(pool, config()).await;
     let (page, _) =
@@ -210,7 +210,7 @@ async fn an_open_redirect_in_next_is_refused(pool: PgPool) {
     assert_eq!(page.location(), "/");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn step_up_sends_a_stale_sign_in_back_to_the_provider_and_returns_to_the_form(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     sign_in_via_provider(&app.another_browser(), "", person("ola", &["drop-ops-viewers"])).await;
@@ -243,7 +243,7 @@ async fn step_up_sends_a_stale_sign_in_back_to_the_provider_and_returns_to_the_f
     assert!(disabled);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn signing_out_also_ends_the_provider_session(pool: PgPool) {
     let app = TestApp::spawn_with(pool, config()).await;
     sign_in_via_provider(&app, "", person("kari", &["drop-ops-viewers"])).await;
@@ -282,7 +282,7 @@ async fn refused_step_ups(pool: &PgPool) -> i64 {
     .unwrap()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_re_confirmation_without_the_providers_auth_time_is_refused(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let (mut admin, query) = stale_admin_about_to_step_up(&app, &pool).await;
@@ -293,7 +293,7 @@ async fn a_re_confirmation_without_the_providers_auth_time_is_refused(pool: PgPo
     assert_eq!(refused_step_ups(&pool).await, 1);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_re_confirmation_with_the_old_sign_ins_auth_time_is_refused(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let (admin, query) = stale_admin_about_to_step_up(&app, &pool).await;
@@ -303,7 +303,7 @@ async fn a_re_confirmation_with_the_old_sign_ins_auth_time_is_refused(pool: PgPo
     assert_eq!(refused_step_ups(&pool).await, 1);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_sign_in_from_the_future_is_refused(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config()).await;
     let mut kari = person("kari", &["drop-ops-viewers"]);

@@ -4,7 +4,7 @@ use sqlx::PgPool;
 
 use crate::harness::TestApp;
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn ready_when_the_database_answers_and_is_migrated(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let ready = app.visit("/health/ready").await;
@@ -19,11 +19,11 @@ async fn not_ready_until_migrations_are_applied(pool: PgPool) {
     assert_eq!(ready.status, 503);
     assert!(ready.body.contains("no migrations applied"), "{}", ready.body);
 
-    dropops::db::migrate(&pool).await.unwrap();
+    dropops::db::migrate_demo(&pool).await.unwrap();
     assert_eq!(app.visit("/health/ready").await.status, 200);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn not_ready_but_still_live_when_the_database_is_gone(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["viewer"]).await;
@@ -40,7 +40,7 @@ async fn not_ready_but_still_live_when_the_database_is_gone(pool: PgPool) {
     assert!(page.text(".error-card").contains("database cannot be reached"), "{}", page.body);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn metrics_count_requests_by_route_template_and_status(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["viewer"]).await;
@@ -68,7 +68,7 @@ async fn metrics_count_requests_by_route_template_and_status(pool: PgPool) {
     assert!(metrics.contains("dropops_db_pool_idle_connections "), "{metrics}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn csp_violation_reports_are_counted(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let report = r#"{"csp-report":{"violated-directive":"style-src","blocked-uri":"inline"}}"#;
@@ -81,7 +81,7 @@ async fn csp_violation_reports_are_counted(pool: PgPool) {
     assert!(app.metrics().await.contains("dropops_csp_violations_total 1"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn anonymous_csp_reports_cannot_flood_or_forge_the_log(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let marker = format!("marker-{}", uuid::Uuid::new_v4().simple());

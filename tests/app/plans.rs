@@ -102,7 +102,7 @@ async fn add_volume(pool: &PgPool) {
     .unwrap();
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn every_page_reads_growing_tables_by_index_in_a_fixed_number_of_statements(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     add_volume(&pool).await;

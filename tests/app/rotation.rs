@@ -75,7 +75,7 @@ async fn assert_nowhere(app: &TestApp, pool: &PgPool, value: &str, run: Uuid) {
     assert!(!captured_logs().contains(value), "the value is in the logs");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn rotating_the_jwt_secret_says_everyone_is_signed_out_and_leaves_no_trace(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let before = current(&app, JWT).await;
@@ -120,7 +120,7 @@ async fn rotating_the_jwt_secret_says_everyone_is_signed_out_and_leaves_no_trace
     assert!(app.visit("/secrets").await.has(&format!("tr[data-run='{run}']")), "in the rotation history");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn rotating_the_database_password_keeps_rds_and_the_secret_in_step(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let old_url = current(&app, DB_URL).await;
@@ -143,7 +143,7 @@ async fn rotating_the_database_password_keeps_rds_and_the_secret_in_step(pool: P
 
 /// The kill test: stop the worker before and after the action of every step; another worker
 /// resumes; RDS and the secret agree at the end, and exactly one new value was made per run.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_password_rotation_killed_at_any_step_resumes_to_a_consistent_state(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     for position in 0..8 {
@@ -180,7 +180,7 @@ async fn a_password_rotation_killed_at_any_step_resumes_to_a_consistent_state(po
     assert_eq!(versions, 1 + 16, "the first value, then one per run: never a second password in a run");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_failed_rotation_is_resumed_with_the_same_password(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let admin = app.another_browser();
@@ -234,7 +234,7 @@ async fn a_failed_rotation_is_resumed_with_the_same_password(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_schedule_flags_due_secrets_on_the_secrets_page_and_the_dashboard(pool: PgPool) {
     // The simulated JWT secret was rotated 60 days ago; a 30-day maximum makes it overdue.
     let app = TestApp::spawn_with(pool.clone(), config(&[("DROPOPS_DROP__JWT_SECRET_MAX_AGE_DAYS", "30")])).await;
@@ -252,7 +252,7 @@ async fn the_schedule_flags_due_secrets_on_the_secrets_page_and_the_dashboard(po
     assert!(app.visit("/health").await.has("[data-card='secrets'].tone-green"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn only_oncall_and_admins_rotate(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config(&[])).await;
     app.sign_in(&["compliance"]).await;
@@ -312,7 +312,7 @@ async fn forward(
 
 /// Both rotations through the AWS adapter: RDS and Secrets Manager in moto, App Runner
 /// recorded.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn both_rotations_through_the_aws_adapter(pool: PgPool) {
     use crate::aws::{create_instance, moto, sdk, unique};
 

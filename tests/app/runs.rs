@@ -87,7 +87,7 @@ pub async fn operations_during(pool: &PgPool, run: Uuid, kind: &str) -> i64 {
     .unwrap()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_deploy_snapshots_opens_a_window_deploys_and_verifies(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     assert_eq!(running_tag(&app).await, "7f3c2a1");
@@ -168,7 +168,7 @@ async fn a_deploy_snapshots_opens_a_window_deploys_and_verifies(pool: PgPool) {
     assert!(deployments.has(&format!("tr[data-run='{run}']")), "the run is in the history");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn every_step_writes_its_intent_before_it_acts_and_its_outcome_after(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let newest = digest(&app, "b2e9f14").await;
@@ -224,7 +224,7 @@ async fn every_step_writes_its_intent_before_it_acts_and_its_outcome_after(pool:
 /// The kill test: stop the worker dead before and after every step's action; another worker
 /// takes over once the lease lapses, the run ends well, and App Runner was asked to deploy
 /// exactly once per run.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_deploy_killed_at_any_step_resumes_and_deploys_once(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     for position in 0..8 {
@@ -267,7 +267,7 @@ async fn a_deploy_killed_at_any_step_resumes_and_deploys_once(pool: PgPool) {
     assert_eq!(resumed, 16, "every interrupted step was resumed, not started again");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn two_deploys_at_once_make_one_run_and_the_second_is_told_why(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let other = app.another_browser();
@@ -290,7 +290,7 @@ async fn two_deploys_at_once_make_one_run_and_the_second_is_told_why(pool: PgPoo
     assert!(confirm.has("button[type=submit][disabled]"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn failed_health_after_a_deploy_rolls_back_to_the_previous_image(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let admin = app.another_browser();
@@ -322,7 +322,7 @@ async fn failed_health_after_a_deploy_rolls_back_to_the_previous_image(pool: PgP
     assert!(deployments.has(&format!("a[href='/runs/{run}']")));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_failed_deployment_fails_the_run_and_still_closes_the_window(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let admin = app.another_browser();
@@ -340,7 +340,7 @@ async fn a_failed_deployment_fails_the_run_and_still_closes_the_window(pool: PgP
     assert_eq!(statuses[7], ("close_window".into(), "succeeded".into()));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn rollback_rolling_and_emergency_restart_and_scaling(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let older = digest(&app, "c0ffee4").await;
@@ -380,7 +380,7 @@ async fn rollback_rolling_and_emergency_restart_and_scaling(pool: PgPool) {
     assert!(app.visit("/deployments").await.text("main").contains("2 – 6 instances"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_cancelled_run_stops_before_its_next_step_and_cleans_up(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let newest = digest(&app, "b2e9f14").await;
@@ -411,7 +411,7 @@ async fn a_cancelled_run_stops_before_its_next_step_and_cleans_up(pool: PgPool) 
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn compliance_and_viewers_cannot_deploy(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), fast()).await;
     app.sign_in(&["compliance"]).await;
@@ -433,7 +433,7 @@ async fn compliance_and_viewers_cannot_deploy(pool: PgPool) {
     assert!(denied.len() >= 3);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn bad_choices_are_explained_and_start_nothing(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let unknown = app.confirm_run(&[("procedure", "deploy"), ("digest", "sha256:nope")]).await;
@@ -447,7 +447,7 @@ async fn bad_choices_are_explained_and_start_nothing(pool: PgPool) {
 
 /// The same procedures through the AWS adapter: RDS and ECR in moto, App Runner recorded,
 /// health served by the recorded service.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn deploy_rollback_and_restart_through_the_aws_adapter(pool: PgPool) {
     use crate::aws::{create_instance, moto, sdk, unique};
 
@@ -544,7 +544,7 @@ async fn ci_status(green: &'static str, broken: &'static str) -> String {
     format!("{url}/commits/{{sha}}/status")
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_deploy_needs_green_ci_when_ci_is_configured(pool: PgPool) {
     let ci = ci_status("7f3c2a1", "c0ffee4").await;
     let config = config_with(&[
@@ -584,7 +584,7 @@ async fn a_deploy_needs_green_ci_when_ci_is_configured(pool: PgPool) {
 /// In demo mode the simulator plays CI and the monitoring relay, so training meets both: a red
 /// CI stops a deploy before anything changes; a relay that is down is said in the run, which
 /// carries on.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn in_demo_mode_the_simulator_plays_ci_and_the_monitoring_relay(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let window = |run: Uuid| {
@@ -633,7 +633,7 @@ async fn in_demo_mode_the_simulator_plays_ci_and_the_monitoring_relay(pool: PgPo
     assert_eq!(window(announced).await, "told");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_manual_snapshot_and_a_restore_drill_from_the_database_page(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let page = app.visit("/database").await;
@@ -689,7 +689,7 @@ async fn a_manual_snapshot_and_a_restore_drill_from_the_database_page(pool: PgPo
     assert_eq!(run_row(&pool, run).await.0, "succeeded");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_maintenance_window_is_announced_to_the_monitoring_webhook(pool: PgPool) {
     let told = Arc::new(std::sync::Mutex::new(Vec::<(String, String, Value)>::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -730,7 +730,7 @@ async fn the_maintenance_window_is_announced_to_the_monitoring_webhook(pool: PgP
     assert!(told[0].2["reason"].as_str().unwrap().contains("deploy by Ola Oncall"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_emergency_restart_whose_pause_fails_leaves_the_service_as_it_was(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     // Someone started a deployment in the AWS console: App Runner refuses to pause.
@@ -763,7 +763,7 @@ async fn an_emergency_restart_whose_pause_fails_leaves_the_service_as_it_was(poo
     assert_eq!(operations_during(&pool, run, "RESUME_SERVICE").await, 0);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn metrics_count_active_runs_and_those_no_replica_drives(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let run = start(&app, &[("procedure", "restart")]).await;
@@ -787,7 +787,7 @@ async fn metrics_count_active_runs_and_those_no_replica_drives(pool: PgPool) {
 /// "Running now" is the image that tag names, not the one about to be deployed; an image ECR
 /// cannot resolve is "unknown", and deploying then needs an explicit acknowledgement that
 /// there is no automatic rollback.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_deploy_confirmation_names_what_really_runs_or_says_unknown(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let newest = digest(&app, "b2e9f14").await;
@@ -824,7 +824,7 @@ async fn the_deploy_confirmation_names_what_really_runs_or_says_unknown(pool: Pg
 
 /// A production deploy says why, next to the field; nothing starts without it, and no reason
 /// anywhere is unbounded.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_production_deploy_needs_a_bounded_reason(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let newest = digest(&app, "b2e9f14").await;
@@ -846,7 +846,7 @@ async fn a_production_deploy_needs_a_bounded_reason(pool: PgPool) {
 
 /// The run page reads as a record of events: headings without guesswork, one line per event
 /// with its evidence, and the next sensible action on a finished deploy.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_finished_run_reads_well_and_offers_what_comes_next(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let newest = digest(&app, "b2e9f14").await;

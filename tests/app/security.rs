@@ -9,7 +9,7 @@ async fn audit_rows(pool: &PgPool) -> i64 {
     sqlx::query_scalar("select count(*) from console.audit_entries").fetch_one(pool).await.unwrap()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_control_character_in_a_form_field_is_refused_before_anything_is_written(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.another_browser().sign_in_as("Ola", &["viewer"]).await;
@@ -32,7 +32,7 @@ async fn a_control_character_in_a_form_field_is_refused_before_anything_is_writt
     assert_ne!(page.status, 422, "{}", page.body);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_control_character_in_a_query_string_is_a_422_not_a_500(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["viewer"]).await;
@@ -42,7 +42,7 @@ async fn a_control_character_in_a_query_string_is_a_422_not_a_500(pool: PgPool) 
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_tab_in_next_cannot_send_a_person_off_site_after_sign_in(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     // Decoded from next=/%09/evil.example: browsers drop the TAB and follow //evil.example.
@@ -53,7 +53,7 @@ async fn a_tab_in_next_cannot_send_a_person_off_site_after_sign_in(pool: PgPool)
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_undeclared_method_on_a_declared_path_is_405_and_logs_no_error(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["viewer"]).await;
@@ -70,7 +70,7 @@ async fn an_undeclared_method_on_a_declared_path_is_405_and_logs_no_error(pool: 
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_page_on_a_rebound_dns_name_gets_nothing_from_the_console(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -96,7 +96,7 @@ async fn a_page_on_a_rebound_dns_name_gets_nothing_from_the_console(pool: PgPool
     assert_eq!(probe.status, 200);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_metrics_scrape_needs_the_token_and_cannot_watch_casework(pool: PgPool) {
     let token = "a-scrape-token-of-at-least-thirty-two-chars";
     let app = TestApp::spawn_with(pool, crate::harness::config_with(&[("DROPOPS_METRICS_TOKEN", token)])).await;
@@ -135,7 +135,7 @@ async fn sign_in_row(pool: &PgPool) -> (Option<String>, Option<String>) {
     .unwrap()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_client_cannot_choose_the_address_or_request_id_the_audit_log_records(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let token = app.csrf().await;
@@ -163,7 +163,7 @@ async fn a_client_cannot_choose_the_address_or_request_id_the_audit_log_records(
     assert_eq!(shown, "127.0.0.1", "the sign-ins page shows the same");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn behind_one_proxy_the_address_it_saw_is_recorded_not_the_one_the_client_wrote(pool: PgPool) {
     let app =
         TestApp::spawn_with(pool.clone(), crate::harness::config_with(&[("DROPOPS_TRUSTED_PROXY_HOPS", "1")])).await;
@@ -185,7 +185,7 @@ async fn web_sessions(pool: &PgPool) -> i64 {
     sqlx::query_scalar("select count(*) from console.web_sessions").fetch_one(pool).await.unwrap()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn anonymous_visits_to_the_sign_in_page_do_not_fill_the_session_store(pool: PgPool) {
     // Production: the provider's button is a link, so a visit stores nothing at all.
     let mut config = dropops::config::Config::demo();
@@ -197,7 +197,7 @@ async fn anonymous_visits_to_the_sign_in_page_do_not_fill_the_session_store(pool
     assert_eq!(web_sessions(&pool).await, 0);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_demo_sign_in_form_keeps_its_token_for_minutes_not_the_signed_in_lifetime(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.visit("/auth/sign-in").await;
@@ -218,7 +218,7 @@ async fn a_demo_sign_in_form_keeps_its_token_for_minutes_not_the_signed_in_lifet
     assert!(hours > 12.0, "a sign-in keeps the configured lifetime ({hours} h)");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_stream_of_forged_callbacks_writes_a_bounded_number_of_audit_rows(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     for n in 0..60 {
@@ -232,7 +232,7 @@ async fn a_stream_of_forged_callbacks_writes_a_bounded_number_of_audit_rows(pool
     assert_eq!(rows, i64::from(dropops::auth::flood::ROWS_PER_WINDOW), "the rest are counted, not written");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_huge_search_filter_is_refused_and_nothing_large_is_written(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.sign_in(&["viewer"]).await;

@@ -13,7 +13,7 @@ const AREAS: [(&str, &str); 6] = [
     ("/audit", "Audit"),
 ];
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn every_area_in_the_navigation_opens_inside_the_shell(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -32,7 +32,7 @@ async fn every_area_in_the_navigation_opens_inside_the_shell(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn production_mode_offers_no_dev_sign_in_and_no_banner(pool: PgPool) {
     let mut config = config_with(&[]);
     config.mode = dropops::config::Mode::Production;
@@ -50,7 +50,7 @@ async fn production_mode_offers_no_dev_sign_in_and_no_banner(pool: PgPool) {
     assert_eq!(staff, 0);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn security_headers_are_on_pages_errors_and_assets(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -70,14 +70,14 @@ async fn security_headers_are_on_pages_errors_and_assets(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn hsts_is_sent_when_the_console_is_served_over_https(pool: PgPool) {
     let app = TestApp::spawn_with(pool, config_with(&[("DROPOPS_PUBLIC_URL", "https://ops.example.test")])).await;
     let page = app.visit("/health/live").await;
     assert!(page.header("strict-transport-security").starts_with("max-age="));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn pages_are_never_cached_but_hashed_assets_are_for_a_year(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -96,7 +96,7 @@ async fn pages_are_never_cached_but_hashed_assets_are_for_a_year(pool: PgPool) {
     assert!(htmx.body.contains("htmx"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn assets_are_only_served_under_their_hashed_names(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -109,7 +109,7 @@ async fn assets_are_only_served_under_their_hashed_names(pool: PgPool) {
     assert!(licence.body.contains("Zero-Clause BSD") || licence.body.contains("BSD"), "htmx licence is served");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_unknown_address_gets_a_full_error_page_with_the_request_id(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -120,7 +120,7 @@ async fn an_unknown_address_gets_a_full_error_page_with_the_request_id(pool: PgP
     assert_eq!(page.attrs(".error-card a.button", "href"), ["/"], "the error page leads back");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_htmx_request_gets_an_error_toast_instead_of_a_page(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -133,7 +133,7 @@ async fn an_htmx_request_gets_an_error_toast_instead_of_a_page(pool: PgPool) {
     assert_eq!(toast.text(".toast .request-id code"), toast.header("x-request-id"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn bad_input_is_explained_without_raw_error_text(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -150,7 +150,7 @@ async fn bad_input_is_explained_without_raw_error_text(pool: PgPool) {
     assert_eq!(page.text("main h1"), "Not found");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn responses_are_gzipped_for_browsers_that_accept_it(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -158,7 +158,7 @@ async fn responses_are_gzipped_for_browsers_that_accept_it(pool: PgPool) {
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_oversized_request_body_is_refused(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -169,7 +169,7 @@ async fn an_oversized_request_body_is_refused(pool: PgPool) {
     assert!(page.header("content-security-policy").contains("default-src 'none'"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_request_that_outlives_the_timeout_is_stopped_with_a_clear_page(pool: PgPool) {
     let app = TestApp::spawn_with(pool.clone(), config_with(&[("DROPOPS_REQUEST_TIMEOUT_SECS", "1")])).await;
     app.sign_in(&["admin"]).await;
@@ -183,7 +183,7 @@ async fn a_request_that_outlives_the_timeout_is_stopped_with_a_clear_page(pool: 
     assert_eq!(page.header("cache-control"), "no-store");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_database_page_refreshes_its_figures_as_a_fragment(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -199,7 +199,7 @@ async fn the_database_page_refreshes_its_figures_as_a_fragment(pool: PgPool) {
     assert!(!fragment.texts("tbody td.num").is_empty(), "{}", fragment.body);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn deployments_list_the_images_and_mark_the_running_one(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["oncall"]).await;
@@ -213,7 +213,7 @@ async fn deployments_list_the_images_and_mark_the_running_one(pool: PgPool) {
     assert!(page.text("#images-title ~ p.muted").contains("2 untagged image(s)"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn secrets_show_when_they_last_changed_never_their_value(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -224,7 +224,7 @@ async fn secrets_show_when_they_last_changed_never_their_value(pool: PgPool) {
     assert!(page.text("tr[data-secret='database_url']").contains("drop/production/database-url"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_throttled_cloud_leaves_the_pages_readable(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
@@ -240,7 +240,7 @@ async fn a_throttled_cloud_leaves_the_pages_readable(pool: PgPool) {
 /// A form sent back with its errors names the page it was posted from, for the browser to
 /// put in place of the POST history entry (static/app.js); only the console's own pages, and
 /// only on a 422 to a POST.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_rejected_form_names_its_own_page_for_the_history_entry(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["oncall"]).await;

@@ -31,7 +31,7 @@ async fn fault(pool: &PgPool, name: &str) {
 
 const REPO: &str = "324480209768.dkr.ecr.eu-west-1.amazonaws.com/drop-web";
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_deployment_is_in_progress_then_running_the_new_image(pool: PgPool) {
     let sim = simulator(&pool);
     let before = sim.service_status().await.unwrap();
@@ -57,7 +57,7 @@ async fn a_deployment_is_in_progress_then_running_the_new_image(pool: PgPool) {
     assert!(unknown.to_string().contains("not an image in the repository"));
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn faults_fail_deployments_and_break_the_newest_release(pool: PgPool) {
     let sim = simulator(&pool);
     fault(&pool, "deploy_fails").await;
@@ -74,7 +74,7 @@ async fn faults_fail_deployments_and_break_the_newest_release(pool: PgPool) {
     assert!(!health.ok, "the newest image is broken");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn pause_and_resume(pool: PgPool) {
     let sim = simulator(&pool);
     let refused = sim.resume().await.unwrap_err();
@@ -90,7 +90,7 @@ async fn pause_and_resume(pool: PgPool) {
     assert!(sim.app_health(Environment::Production).await.unwrap().ok);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn snapshots_and_restore_drills_take_time(pool: PgPool) {
     let sim = simulator(&pool);
     let automated = sim.snapshots().await.unwrap();
@@ -115,7 +115,7 @@ async fn snapshots_and_restore_drills_take_time(pool: PgPool) {
     assert!(sim.delete_instance("drop-db").await.is_err(), "Drop's own database is never deleted");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn secret_versions_and_the_database_password_agree(pool: PgPool) {
     let sim = simulator(&pool);
     let url_secret = "drop/production/database-url";

@@ -33,7 +33,7 @@ async fn status(pool: &PgPool, id: &str) -> String {
     sqlx::query_scalar("select status from console.str_cases where id = $1").bind(id).fetch_one(pool).await.unwrap()
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -114,7 +114,7 @@ async fn a_report_goes_from_draft_through_four_eyes_review_to_a_frozen_filing(po
     assert!(print.text("article").contains("AR-2026-0042"), "the receipt is on the filed form");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_drafter_can_never_approve_their_own_report(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -140,7 +140,7 @@ async fn the_drafter_can_never_approve_their_own_report(pool: PgPool) {
     assert!(err.to_string().contains("four eyes"), "{err}");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_mlro_who_rewrote_or_submitted_a_colleagues_draft_cannot_approve_it(pool: PgPool) {
     // Attack: four eyes ended at drafted_by. An MLRO rewrote a compliance officer's draft,
     // submitted it and approved it alone.
@@ -222,7 +222,7 @@ async fn an_mlro_who_rewrote_or_submitted_a_colleagues_draft_cannot_approve_it(p
     assert_eq!(status(&pool, &id).await, "approved");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_mlro_returns_a_report_with_a_comment(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -250,7 +250,7 @@ async fn the_mlro_returns_a_report_with_a_comment(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_draft_needs_reason_narrative_and_the_persons_own_transactions(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -275,7 +275,7 @@ async fn a_draft_needs_reason_narrative_and_the_persons_own_transactions(pool: P
     assert_eq!(none, 0);
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn narratives_are_escaped(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -287,7 +287,7 @@ async fn narratives_are_escaped(pool: PgPool) {
     assert_eq!(page.text("#narrative"), "<script>alert(document.cookie)</script>");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn only_compliance_and_the_mlro_learn_that_an_str_exists(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -325,7 +325,7 @@ async fn only_compliance_and_the_mlro_learn_that_an_str_exists(pool: PgPool) {
     assert!(audit.body.contains(&id), "compliance sees it");
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn approving_and_filing_need_a_recent_sign_in(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let mut config = dropops::config::Config::demo();
@@ -364,7 +364,7 @@ async fn approving_and_filing_need_a_recent_sign_in(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_report_waiting_for_review_without_a_recorded_submission_is_refused_not_an_error(pool: PgPool) {
     // Found by the scanner: approving the demo's waiting report failed with a 500, because
     // nothing recorded what had been submitted.
@@ -398,7 +398,7 @@ async fn a_report_waiting_for_review_without_a_recorded_submission_is_refused_no
 }
 
 /// The new-draft form submitted twice makes one draft; the repeat lands on it.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn a_draft_form_submitted_twice_makes_one_draft(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -425,7 +425,7 @@ async fn a_draft_form_submitted_twice_makes_one_draft(pool: PgPool) {
 
 /// The STR page links the alert it came from and shows its review history with the MLRO's
 /// comments.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn an_str_links_its_alert_and_shows_its_review_history(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     let app = TestApp::spawn(pool.clone()).await;
@@ -449,7 +449,7 @@ async fn an_str_links_its_alert_and_shows_its_review_history(pool: PgPool) {
 }
 
 /// No report is cut from view: past a page, each status is listed page by page.
-#[sqlx::test]
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn every_report_in_a_status_can_be_reached_page_by_page(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     sqlx::query(
