@@ -7,7 +7,7 @@ use dropops::demo;
 use sqlx::PgPool;
 
 use crate::harness::{TestApp, staff_id};
-use crate::runs::{drive, fast, run_row, start};
+use crate::runs::{digest, drive, fast, run_row, start};
 
 /// This test's database, as a URL another process (or role) can connect to.
 async fn database_url(pool: &PgPool, role: Option<&str>) -> String {
@@ -225,7 +225,8 @@ async fn the_main_flows_work_as_the_least_privileged_role(pool: PgPool) {
     // A deploy run, and the audit chain verified.
     let ops = app.another_browser();
     ops.sign_in_as("Ola Oncall", &["oncall", "admin"]).await;
-    let run = start(&ops, &[("procedure", "restart")]).await;
+    let newest = digest(&app, "b2e9f14").await;
+    let run = start(&ops, &[("procedure", "deploy"), ("digest", newest.as_str()), ("reason", "release")]).await;
     drive(&app).await;
     assert_eq!(run_row(&pool, run).await.0, "succeeded");
     let verified = ops.verify_audit().await;
