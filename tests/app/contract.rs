@@ -6,7 +6,7 @@
 use dropops::demo;
 use sqlx::PgPool;
 
-use crate::harness::{TestApp, staff_id};
+use crate::harness::{TestApp, open_alert_with_transaction, staff_id};
 use crate::runs::{digest, drive, fast, run_row, start};
 
 /// This test's database, as a URL another process (or role) can connect to.
@@ -94,13 +94,7 @@ async fn check_db_names_what_is_missing_and_refuses_to_pass_without_a_required_c
 #[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn every_page_answers_when_drops_tables_lack_the_optional_columns(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
-    let (alert, person, tx): (String, String, String) = sqlx::query_as(
-        "select id, user_id, transaction_id from aml_alerts
-          where status = 'open' and transaction_id is not null order by created_at limit 1",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let (alert, person, tx) = open_alert_with_transaction(&pool).await;
     let email: String =
         sqlx::query_scalar("select email from users where id = $1").bind(&person).fetch_one(&pool).await.unwrap();
     sqlx::raw_sql(OPTIONAL).execute(&pool).await.unwrap();
@@ -178,13 +172,7 @@ async fn the_main_flows_work_as_the_least_privileged_role(pool: PgPool) {
     app.sign_in_as("Cato Compliance", &["compliance"]).await;
     let mlro = app.another_browser();
     mlro.sign_in_as("Mari MLRO", &["mlro"]).await;
-    let (alert, person, tx): (String, String, String) = sqlx::query_as(
-        "select id, user_id, transaction_id from aml_alerts
-          where status = 'open' and transaction_id is not null order by created_at limit 1",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let (alert, person, tx) = open_alert_with_transaction(&pool).await;
     // Alert close, STR draft → submit → approve → file.
     assert_eq!(app.close_alert(&alert, "escalated_to_str", "Source of funds unknown").await.status, 303);
     let draft = app.draft_str(&person, &alert, "Source of funds unknown", "Could not explain the funds.", &[&tx]).await;

@@ -385,6 +385,17 @@ pub async fn audit_trail(pool: &PgPool, action: &str) -> Vec<(String, Option<Str
         .expect("audit rows")
 }
 
+/// The oldest open AML alert that names a transaction: (alert, person, transaction).
+pub async fn open_alert_with_transaction(pool: &PgPool) -> (String, String, String) {
+    sqlx::query_as(
+        "select id, user_id, transaction_id from aml_alerts
+          where status = 'open' and transaction_id is not null order by created_at limit 1",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("the demo has an open alert with a transaction")
+}
+
 /// One intent, then its successful outcome.
 pub fn intent_then_success() -> Vec<(String, Option<String>)> {
     vec![("intent".into(), None), ("outcome".into(), Some("succeeded".into()))]

@@ -12,13 +12,7 @@ struct Case {
 }
 
 async fn escalated_alert(pool: &PgPool) -> Case {
-    let (alert, user, tx): (String, String, String) = sqlx::query_as(
-        "select a.id, a.user_id, a.transaction_id from aml_alerts a
-         where a.status = 'open' and a.transaction_id is not null order by a.created_at limit 1",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
+    let (alert, user, tx) = crate::harness::open_alert_with_transaction(pool).await;
     Case { alert, user, tx }
 }
 
