@@ -9,6 +9,9 @@ use sqlx::postgres::PgPoolOptions;
 
 use crate::config::Config;
 
+/// The `application_name` of the console's connections: the database page never signals them.
+pub const APPLICATION_NAME: &str = "dropops";
+
 /// The console's migrations (`migrations/`): its own schema and its triggers on Drop's
 /// audit_log, nothing else of Drop's. What `dropops migrate` applies in production.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -44,10 +47,15 @@ impl Database {
     /// Connect as configured. Embedded mode is single-connection: PGlite serves one client.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         if let Some(url) = &config.database.url {
+            let options = url
+                .expose()
+                .parse::<sqlx::postgres::PgConnectOptions>()
+                .map_err(|e| anyhow::anyhow!("{}", unreachable_message(url, &e)))?
+                .application_name(APPLICATION_NAME);
             let pool = PgPoolOptions::new()
                 .max_connections(config.database.max_connections)
                 .acquire_timeout(Duration::from_secs(5))
-                .connect(url.expose())
+                .connect_with(options.clone())
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", unreachable_message(url, &e)))?;
             // Readiness gets connections of its own: a pool emptied by requests waiting on a
@@ -55,7 +63,7 @@ impl Database {
             let probe = PgPoolOptions::new()
                 .max_connections(2)
                 .acquire_timeout(Duration::from_secs(2))
-                .connect_lazy(url.expose())?;
+                .connect_lazy_with(options);
             return Ok(Self {
                 pool,
                 probe: Some(probe),

@@ -43,6 +43,8 @@ pub enum Resource {
     Checklist,
     /// The database role the console serves as.
     DatabaseRole,
+    /// A backend (connection) of the database, cancelled or terminated.
+    DatabaseBackend,
     /// The simulator's fault switches (demo mode).
     Simulator,
 }
@@ -67,6 +69,7 @@ impl Resource {
             Resource::StaffSession => "staff_session",
             Resource::Checklist => "checklist",
             Resource::DatabaseRole => "database_role",
+            Resource::DatabaseBackend => "database_backend",
             Resource::Simulator => "simulator",
         }
     }
@@ -90,6 +93,7 @@ impl Resource {
             | Resource::StaffSession
             | Resource::Checklist
             | Resource::DatabaseRole
+            | Resource::DatabaseBackend
             | Resource::Simulator => Chain::Operations,
         }
     }

@@ -87,6 +87,8 @@ impl Config {
             url: take(&mut t, "database_url", errors),
             max_connections: take(&mut t, "database_max_connections", errors).unwrap_or(10),
             data_dir: take(&mut t, "data_dir", errors).unwrap_or_else(|| PathBuf::from(".dropops")),
+            protected_roles: take(&mut t, "database_protected_roles", errors)
+                .unwrap_or_else(|| vec!["rdsadmin".to_owned(), "rds_superuser".to_owned()]),
         };
 
         let mut oidc_t = take_table(&mut t, "oidc", errors);

@@ -194,6 +194,9 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Where the embedded database keeps its files.
     pub data_dir: PathBuf,
+    /// Roles whose backends the database page never cancels or terminates (RDS's own, the
+    /// migrating role…).
+    pub protected_roles: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

@@ -2,6 +2,7 @@
 //! connections by state, refreshed in place by htmx — and Drop's RDS snapshots, with manual
 //! snapshots and restore drills as runs.
 
+pub mod backends;
 mod db;
 
 use askama::Template;
@@ -18,11 +19,14 @@ use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
 use crate::state::AppState;
 use crate::web::{Area, Htmx, Shell, page_or_fragment};
 
-pub use db::{ConnectionCount, DatabaseOverview};
+pub use backends::Backends;
+pub use db::{Backend, ConnectionCount, DatabaseOverview};
 
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/database", Access::Roles(OPS), show_database),
+        Route::get("/database/backends/{pid}/{signal}", Access::Roles(ONCALL), backends::confirm_signal),
+        Route::post("/database/backends/{pid}/{signal}", Access::Roles(ONCALL), backends::send_signal),
         Route::get(DatabaseRuns::PAGE, Access::Roles(ONCALL), confirm::confirmation::<DatabaseRuns>),
         Route::post("/database/runs", Access::Roles(ONCALL), confirm::confirmed::<DatabaseRuns>).step_up(),
     ]
@@ -48,17 +52,39 @@ const LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 pub struct StatsFragment {
     pub overview: DatabaseOverview,
     pub connections: Vec<ConnectionCount>,
+    pub backends: Backends,
+    /// Whether the person may cancel and terminate (on-call, admin): the links show.
+    pub may_signal: bool,
+}
+
+/// `GET /database?over=SECONDS`: the long-running threshold (default a minute).
+#[derive(serde::Deserialize, Default)]
+pub struct DatabaseQuery {
+    #[serde(default)]
+    pub before: String,
+    #[serde(default)]
+    pub over: Option<String>,
 }
 
 pub async fn show_database(
     State(state): State<AppState>,
     user: CurrentUser,
     htmx: Htmx,
-    Query(q): Query<runs::HistoryQuery>,
+    Query(q): Query<DatabaseQuery>,
 ) -> Result<Html<String>, AppError> {
     let overview = db::overview(&state.pool).await?;
     let connections = db::connections_by_state(&state.pool).await?;
-    let stats = StatsFragment { overview, connections };
+    // A bad threshold falls back to the default: the page is for reading, not for an error.
+    let over = q
+        .over
+        .as_deref()
+        .and_then(|o| o.trim().parse::<i64>().ok())
+        .filter(|s| (1..=86_400).contains(s))
+        .unwrap_or(backends::DEFAULT_RUNNING_SECS);
+    let backends = Backends::read(&state, over).await?;
+    let may_signal = state.policy.allows_page("/database/backends/{pid}/{signal}", &user.roles);
+    let stats = StatsFragment { overview, connections, backends, may_signal };
+    let q = runs::HistoryQuery { before: q.before };
     if htmx.0 {
         // The 10-second refresh: only the statistics, no AWS call.
         return page_or_fragment(htmx, stats, |stats| stats);

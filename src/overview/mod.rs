@@ -47,7 +47,7 @@ const AREAS: [AreaCard; 6] = [
     AreaCard {
         href: "/database",
         title: "Database",
-        text: "Connections, long-running and blocking queries, vacuum and manual snapshots.",
+        text: "Connections, long-running and blocking queries with cancel and terminate, snapshots and restore drills.",
     },
     AreaCard {
         href: "/audit",

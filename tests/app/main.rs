@@ -6,6 +6,7 @@ mod access;
 mod apprunner;
 mod audit;
 mod aws;
+mod backends;
 mod browser;
 mod cli;
 mod compliance;

@@ -1,0 +1,357 @@
+//! Firefighting the database (runbook §2.3, §5): who is connected and for how long, what has
+//! been running too long, who blocks whom — and cancelling or terminating one backend, each
+//! behind a confirmation with a reason, audited intent first, and never a backend the console
+//! must not touch (its own, a superuser's, PostgreSQL's own processes, a protected role's).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::db::{self, Backend, Powers};
+use crate::audit::{self, AuditContext, Intent, Outcome, Reason, Resource};
+use crate::auth::CurrentUser;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::{Area, Shell, render};
+
+/// Idle this long, a connection is one the runbook says may be terminated.
+pub const IDLE_MINUTES: i64 = 5;
+/// Running this long by default, a query is listed as long-running.
+pub const DEFAULT_RUNNING_SECS: i64 = 60;
+
+/// The database's backends as the page shows them.
+pub struct Backends {
+    pub all: Vec<Backend>,
+    pub powers: Powers,
+    /// The long-running threshold, in seconds.
+    pub over: i64,
+}
+
+impl Backends {
+    pub async fn read(state: &AppState, over: i64) -> Result<Self, AppError> {
+        let (all, powers) = tokio::try_join!(db::backends(&state.pool), db::powers(&state.pool))?;
+        Ok(Self { all, powers, over })
+    }
+
+    /// Client connections, the list the runbook's "connections by state" means.
+    pub fn clients(&self) -> Vec<&Backend> {
+        self.all.iter().filter(|b| b.is_client()).collect()
+    }
+
+    /// Idle for more than five minutes (runbook: terminate them).
+    pub fn idle(&self) -> Vec<&Backend> {
+        let before = Utc::now() - Duration::minutes(IDLE_MINUTES);
+        self.clients()
+            .into_iter()
+            .filter(|b| b.state.as_deref() == Some("idle") && b.state_change < Some(before))
+            .collect()
+    }
+
+    /// Queries running longer than the threshold, longest first.
+    pub fn running(&self) -> Vec<&Backend> {
+        let before = Utc::now() - Duration::seconds(self.over);
+        let mut running: Vec<&Backend> = self
+            .clients()
+            .into_iter()
+            .filter(|b| !b.own && b.state.as_deref() == Some("active") && b.query_start < Some(before))
+            .collect();
+        running.sort_by_key(|b| b.query_start);
+        running
+    }
+
+    /// The root blockers: backends others wait for that wait for nobody, each with the
+    /// backends waiting on it (directly or behind another waiter).
+    pub fn blocking(&self) -> Vec<(&Backend, Vec<&Backend>)> {
+        let blocks = |pid: i32| self.all.iter().any(|w| w.blocked_by.contains(&pid));
+        self.all
+            .iter()
+            .filter(|b| b.blocked_by.is_empty() && blocks(b.pid))
+            .map(|root| {
+                let mut waiting: Vec<&Backend> = Vec::new();
+                let mut frontier = vec![root.pid];
+                while let Some(pid) = frontier.pop() {
+                    for w in self.all.iter().filter(|w| w.blocked_by.contains(&pid)) {
+                        if !waiting.iter().any(|seen| seen.pid == w.pid) {
+                            waiting.push(w);
+                            frontier.push(w.pid);
+                        }
+                    }
+                }
+                (root, waiting)
+            })
+            .collect()
+    }
+
+    /// Why the page shows less than everything, if it does.
+    pub fn unknown_because(&self) -> Option<&'static str> {
+        (!self.powers.read_all_stats).then_some(
+            "other roles' queries and states are unknown, because the console's role is not a member of pg_read_all_stats",
+        )
+    }
+}
+
+/// What PostgreSQL shows for another role's query without pg_read_all_stats.
+const HIDDEN: &str = "<insufficient privilege>";
+
+impl Backend {
+    pub fn is_client(&self) -> bool {
+        self.backend_type == "client backend"
+    }
+
+    /// The key of this backend in a link or form: when it started (with its pid), so that a
+    /// pid reused by a later connection is never mistaken for it. Unknown without
+    /// pg_read_all_stats for another role's backend: then it cannot be signalled from here.
+    pub fn key(&self) -> Option<String> {
+        self.backend_start.map(|start| start.timestamp_micros().to_string())
+    }
+
+    pub fn hidden(&self) -> bool {
+        self.query.as_deref() == Some(HIDDEN)
+    }
+
+    /// The query, cut for a table cell.
+    pub fn query_short(&self) -> String {
+        let query = self.query.as_deref().unwrap_or("");
+        let one_line: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        match one_line.char_indices().nth(120) {
+            Some((at, _)) => format!("{}…", &one_line[..at]),
+            None => one_line,
+        }
+    }
+
+    pub fn idle_for(&self) -> Option<String> {
+        (self.state.as_deref() == Some("idle")).then(|| ago(self.state_change)).flatten()
+    }
+
+    pub fn running_for(&self) -> Option<String> {
+        (self.state.as_deref() == Some("active")).then(|| ago(self.query_start)).flatten()
+    }
+
+    pub fn transaction_for(&self) -> Option<String> {
+        ago(self.xact_start)
+    }
+
+    /// Why the console will not signal this backend, if it will not.
+    pub fn refusal(&self, protected: &[String]) -> Option<String> {
+        if self.own || self.application == crate::db::APPLICATION_NAME {
+            return Some("it is one of the console's own connections".into());
+        }
+        if !self.is_client() {
+            return Some(format!("it is PostgreSQL's own process ({})", self.backend_type));
+        }
+        if self.superuser {
+            return Some("it belongs to a superuser".into());
+        }
+        match &self.user_name {
+            Some(user) if protected.iter().any(|p| p == user) => {
+                Some(format!("the role {user} is protected (database.protected_roles)"))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn ago(since: Option<DateTime<Utc>>) -> Option<String> {
+    let seconds = (Utc::now() - since?).num_seconds().max(0);
+    Some(match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 2 * 3600 => format!("{} min", s / 60),
+        s => format!("{} h {} min", s / 3600, s / 60 % 60),
+    })
+}
+
+/// Cancel (the running query) or terminate (the whole connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Cancel,
+    Terminate,
+}
+
+impl Signal {
+    fn parse(text: &str) -> Result<Self, AppError> {
+        match text {
+            "cancel" => Ok(Signal::Cancel),
+            "terminate" => Ok(Signal::Terminate),
+            _ => Err(AppError::NotFound),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Cancel => "cancel",
+            Signal::Terminate => "terminate",
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            Signal::Cancel => "db_backend_cancel",
+            Signal::Terminate => "db_backend_terminate",
+        }
+    }
+
+    pub fn is_terminate(self) -> bool {
+        self == Signal::Terminate
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct Which {
+    #[serde(default)]
+    start: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SignalForm {
+    #[serde(default)]
+    start: String,
+    #[serde(default)]
+    pub reason: String,
+    /// "yes": terminate although no cancel was tried first.
+    #[serde(default)]
+    pub now: String,
+}
+
+#[derive(Template)]
+#[template(path = "database/signal.html")]
+pub struct SignalPage {
+    pub shell: Shell,
+    pub backend: Backend,
+    pub signal: Signal,
+    /// For a terminate: whether a cancel of this backend was already tried.
+    pub cancel_tried: bool,
+    pub refusal: Option<String>,
+    pub form: SignalForm,
+    pub reason_error: Option<String>,
+    pub now_error: Option<String>,
+}
+
+/// The backend `pid` that started at `start` (microseconds since the epoch), or why not.
+async fn find(state: &AppState, pid: &str, start: &str) -> Result<Backend, AppError> {
+    let (Ok(pid), Some(started)) =
+        (pid.parse::<i32>(), start.parse::<i64>().ok().and_then(DateTime::from_timestamp_micros))
+    else {
+        return Err(AppError::NotFound);
+    };
+    let backends = db::backends(&state.pool).await?;
+    backends.into_iter().find(|b| b.pid == pid && b.backend_start == Some(started)).ok_or_else(|| {
+        AppError::Conflict(format!(
+            "Backend {pid} has ended (or its pid now belongs to another connection). Nothing was done."
+        ))
+    })
+}
+
+fn resource_id(backend: &Backend) -> String {
+    format!("{}@{}", backend.pid, backend.key().unwrap_or_default())
+}
+
+async fn page(
+    state: &AppState,
+    user: &CurrentUser,
+    backend: Backend,
+    signal: Signal,
+    form: SignalForm,
+) -> Result<SignalPage, AppError> {
+    let cancel_tried = signal.is_terminate() && db::cancel_tried(&state.pool, &resource_id(&backend)).await?;
+    let heading =
+        format!("{} backend {}", if signal.is_terminate() { "Terminate" } else { "Cancel the query of" }, backend.pid);
+    Ok(SignalPage {
+        shell: Shell::new(state, user, Area::Database, heading),
+        refusal: backend.refusal(&state.config.database.protected_roles),
+        backend,
+        signal,
+        cancel_tried,
+        form,
+        reason_error: None,
+        now_error: None,
+    })
+}
+
+/// `GET /database/backends/{pid}/{cancel|terminate}?start=…`: what will be signalled, and why not.
+pub async fn confirm_signal(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((pid, signal)): Path<(String, String)>,
+    Query(which): Query<Which>,
+) -> Result<Html<String>, AppError> {
+    let signal = Signal::parse(&signal)?;
+    let backend = find(&state, &pid, &which.start).await?;
+    let form = SignalForm { start: which.start, ..SignalForm::default() };
+    render(&page(&state, &user, backend, signal, form).await?)
+}
+
+/// `POST /database/backends/{pid}/{cancel|terminate}`: checked again, audited intent first,
+/// signalled only if the same backend still runs, outcome after.
+pub async fn send_signal(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Path((pid, signal)): Path<(String, String)>,
+    Form(form): Form<SignalForm>,
+) -> Result<Response, AppError> {
+    let signal = Signal::parse(&signal)?;
+    let backend = find(&state, &pid, &form.start).await?;
+    let started = backend.backend_start.ok_or(AppError::NotFound)?;
+    let mut page = page(&state, &user, backend, signal, form).await?;
+    if let Some(why) = &page.refusal {
+        return Err(AppError::Conflict(format!("The console does not signal this backend: {why}.")));
+    }
+    let reason = Reason::parse(&page.form.reason, "why (it goes to the audit log)");
+    if let Err(e) = &reason {
+        page.reason_error = Some(e.clone());
+    }
+    if signal.is_terminate() && !page.cancel_tried && page.form.now != "yes" {
+        page.now_error = Some("Cancel its query first, or tick the box to terminate the connection now.".into());
+    }
+    let reason = match reason {
+        Ok(reason) if page.now_error.is_none() => reason,
+        _ => return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response()),
+    };
+    let b = &page.backend;
+    let query = b.query.as_deref().unwrap_or("");
+    let intent = Intent {
+        action: signal.action(),
+        resource_type: Resource::DatabaseBackend,
+        resource_id: resource_id(b),
+        reason: Some(reason),
+        details: json!({
+            "pid": b.pid,
+            "backend_start": started.to_rfc3339(),
+            "user": b.user_name,
+            "application": b.application,
+            "state": b.state,
+            "query_sha256": hex::encode(Sha256::digest(query.as_bytes())),
+            "query": query.chars().take(200).collect::<String>(),
+        }),
+    };
+    let token = audit::intent_committed(&state.pool, &ctx, intent).await?;
+    let mut conn = state.pool.acquire().await?;
+    let sent = db::signal(&mut *conn, &token, b.pid, started, signal.is_terminate()).await;
+    let outcome = match &sent {
+        Ok(Some(true)) => Outcome::Succeeded,
+        Ok(Some(false)) => {
+            Outcome::Failed("PostgreSQL did not deliver the signal (the role may lack pg_signal_backend)".into())
+        }
+        Ok(None) => Outcome::Failed("the backend ended before the signal".into()),
+        Err(e) => Outcome::Failed(format!("the signal could not be sent: {e}")),
+    };
+    audit::outcome(&mut conn, &ctx, token, outcome).await?;
+    match sent? {
+        Some(true) => {}
+        Some(false) => {
+            return Err(AppError::Conflict(format!(
+                "PostgreSQL did not {} backend {}: the console's role may lack pg_signal_backend.",
+                signal.as_str(),
+                b.pid
+            )));
+        }
+        None => return Err(AppError::Conflict(format!("Backend {} ended before the signal.", b.pid))),
+    }
+    Ok(Redirect::to("/database#backends").into_response())
+}

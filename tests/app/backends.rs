@@ -1,0 +1,227 @@
+//! Database firefighting against real backends of the test's PostgreSQL: an idle connection,
+//! a long query and a blocking pair are listed; cancel and terminate end exactly the backend
+//! chosen, audited intent first; the console's own and a reused pid are refused; a role
+//! without pg_read_all_stats is told what it cannot see.
+
+use std::time::Duration;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::harness::{Page, TestApp, audit_trail, intent_then_success};
+
+async fn backend(pool: &PgPool, application: &str) -> PgConnection {
+    let options: PgConnectOptions = (*pool.connect_options()).clone().application_name(application);
+    PgConnection::connect_with(&options).await.expect("a backend")
+}
+
+/// A backend of an ordinary role (the console never signals a superuser's).
+async fn backend_as(pool: &PgPool, role: &str, application: &str) -> PgConnection {
+    let options: PgConnectOptions = (*pool.connect_options()).clone().username(role).application_name(application);
+    PgConnection::connect_with(&options).await.expect("a backend")
+}
+
+/// A login role of this test's own (roles belong to the cluster).
+async fn role(pool: &PgPool, prefix: &str) -> String {
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(pool).await.unwrap();
+    let role = format!("{prefix}_{}", &database[database.len().saturating_sub(40)..]).to_lowercase();
+    sqlx::query(&format!("drop role if exists {role}")).execute(pool).await.unwrap();
+    sqlx::query(&format!("create role {role} login")).execute(pool).await.unwrap();
+    role
+}
+
+async fn pid_of(conn: &mut PgConnection) -> i32 {
+    sqlx::query_scalar("select pg_backend_pid()").fetch_one(conn).await.unwrap()
+}
+
+async fn alive(pool: &PgPool, pid: i32) -> bool {
+    sqlx::query_scalar("select exists (select 1 from pg_stat_activity where pid = $1)")
+        .bind(pid)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// The `start` key of a backend as the page links it.
+fn start_of(page: &Page, pid: i32, signal: &str) -> String {
+    let href = page
+        .attrs(&format!("a[href^='/database/backends/{pid}/{signal}?start=']"), "href")
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no {signal} link for {pid}"));
+    href.rsplit('=').next().unwrap().to_owned()
+}
+
+/// Poll the page until `ready` holds (the catalog catches up within moments).
+async fn page_when(app: &TestApp, path: &str, ready: impl Fn(&Page) -> bool) -> Page {
+    for _ in 0..100 {
+        let page = app.visit(path).await;
+        if ready(&page) {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} never showed what was expected");
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn the_page_lists_real_backends_and_signals_exactly_the_chosen_one(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let app_role = role(&pool, "fire").await;
+    sqlx::raw_sql(&format!(
+        "create table fire_drill (id int primary key); insert into fire_drill values (1);
+         grant select, update on fire_drill to {app_role};"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let mut idle = backend_as(&pool, &app_role, "fire-idle").await;
+    let idle_pid = pid_of(&mut idle).await;
+    let mut sleeper = backend_as(&pool, &app_role, "fire-sleep").await;
+    let sleep_pid = pid_of(&mut sleeper).await;
+    let sleeping = tokio::spawn(async move {
+        let done = sqlx::query("select pg_sleep(60)").execute(&mut sleeper).await.map(|_| ());
+        (sleeper, done)
+    });
+    let mut holder = backend_as(&pool, &app_role, "fire-holder").await;
+    let holder_pid = pid_of(&mut holder).await;
+    sqlx::raw_sql("begin; update fire_drill set id = 1 where id = 1;").execute(&mut holder).await.unwrap();
+    let mut waiter = backend_as(&pool, &app_role, "fire-waiter").await;
+    let waiter_pid = pid_of(&mut waiter).await;
+    let waiting = tokio::spawn(async move {
+        sqlx::query("update fire_drill set id = 1 where id = 1").execute(&mut waiter).await.map(|_| ())
+    });
+
+    let page = page_when(&app, "/database?over=1", |p| {
+        p.has(&format!("table.backends-running tr[data-pid='{sleep_pid}']"))
+            && p.has(&format!("[data-blocker='{holder_pid}'] tr[data-waits='{waiter_pid}']"))
+    })
+    .await;
+    assert!(page.has(&format!("table.backends-all tr[data-pid='{idle_pid}']")), "every connection is listed");
+    let tree = page.text(&format!("[data-blocker='{holder_pid}']"));
+    assert!(tree.contains("RowExclusiveLock") || tree.contains("ShareLock"), "the lock it waits for: {tree}");
+    assert!(!page.has(&format!("table.backends-running tr[data-pid='{idle_pid}']")), "idle is not running");
+
+    // Cancel the long query: only it stops.
+    let start = start_of(&page, sleep_pid, "cancel");
+    let confirm = app.visit(&format!("/database/backends/{sleep_pid}/cancel?start={start}")).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.text("main").contains("pg_sleep(60)"), "it shows exactly what will be cancelled");
+    let no_reason = app.submit(&format!("/database/backends/{sleep_pid}/cancel"), &[("start", &start)]).await;
+    assert_eq!(no_reason.status, 422);
+    assert!(no_reason.has("#reason-error"));
+    let done = app
+        .submit(
+            &format!("/database/backends/{sleep_pid}/cancel"),
+            &[("start", &start), ("reason", "SlowP99, runbook §2.3")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text("main"));
+    let (mut sleeper, done) = sleeping.await.unwrap();
+    let cancelled = done.expect_err("the query was cancelled");
+    assert!(cancelled.to_string().contains("canceling statement due to user request"), "{cancelled}");
+    assert!(sqlx::query("select 1").execute(&mut sleeper).await.is_ok(), "a cancel leaves the connection");
+    assert_eq!(audit_trail(&pool, "db_backend_cancel").await, intent_then_success());
+    let (details, reason): (serde_json::Value, Option<String>) = sqlx::query_as(
+        "select details, reason from console.audit_entries where action = 'db_backend_cancel' and kind = 'intent'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(details["pid"], sleep_pid);
+    assert_eq!(details["application"], "fire-sleep");
+    assert_eq!(details["query"], "select pg_sleep(60)");
+    assert_eq!(details["query_sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(reason.as_deref(), Some("SlowP99, runbook §2.3"));
+
+    // Terminate the idle one: not before a cancel was tried or "now" is ticked.
+    let page = app.visit("/database").await;
+    let start = start_of(&page, idle_pid, "terminate");
+    let path = format!("/database/backends/{idle_pid}/terminate");
+    let refused = app.submit(&path, &[("start", &start), ("reason", "idle for hours")]).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.text("#now-error").contains("Cancel its query first"), "{}", refused.text("main"));
+    assert!(alive(&pool, idle_pid).await);
+    let ended = app.submit(&path, &[("start", &start), ("reason", "idle for hours"), ("now", "yes")]).await;
+    assert_eq!(ended.status, 303, "{}", ended.text("main"));
+    assert!(sqlx::query("select 1").execute(&mut idle).await.is_err(), "the idle connection is gone");
+    assert!(alive(&pool, holder_pid).await && alive(&pool, waiter_pid).await, "the others are untouched");
+
+    // A pid whose backend is not the one the page showed is never signalled.
+    let stale = app
+        .submit(
+            &format!("/database/backends/{holder_pid}/terminate"),
+            &[("start", "1"), ("reason", "x"), ("now", "yes")],
+        )
+        .await;
+    assert_eq!(stale.status, 409);
+    assert!(stale.text("main").contains("has ended"), "{}", stale.text("main"));
+    assert!(alive(&pool, holder_pid).await);
+
+    // The console's own connections are refused, said plainly.
+    let mut own = backend_as(&pool, &app_role, dropops::db::APPLICATION_NAME).await;
+    let own_pid = pid_of(&mut own).await;
+    let page = page_when(&app, "/database", |p| p.has(&format!("table.backends-all tr[data-pid='{own_pid}']"))).await;
+    let start = start_of(&page, own_pid, "terminate");
+    let shown = app.visit(&format!("/database/backends/{own_pid}/terminate?start={start}")).await;
+    assert!(shown.text("main").contains("one of the console's own connections"), "{}", shown.text("main"));
+    assert!(!shown.has("form[action$='/terminate']"), "no button to press");
+    let forced = app
+        .submit(
+            &format!("/database/backends/{own_pid}/terminate"),
+            &[("start", &start), ("reason", "x"), ("now", "yes")],
+        )
+        .await;
+    assert_eq!(forced.status, 409);
+    assert!(alive(&pool, own_pid).await);
+
+    // Lift the lock: the waiter goes on.
+    sqlx::raw_sql("rollback").execute(&mut holder).await.unwrap();
+    waiting.await.unwrap().unwrap();
+    // A superuser's backend is refused too.
+    let mut admin = backend(&pool, "psql").await;
+    let admin_pid = pid_of(&mut admin).await;
+    let page = page_when(&app, "/database", |p| p.has(&format!("table.backends-all tr[data-pid='{admin_pid}']"))).await;
+    let start = start_of(&page, admin_pid, "cancel");
+    let shown = app.visit(&format!("/database/backends/{admin_pid}/cancel?start={start}")).await;
+    assert!(shown.text("main").contains("it belongs to a superuser"), "{}", shown.text("main"));
+
+    for conn in [idle, holder, own, admin, sleeper] {
+        drop(conn);
+    }
+    drop(app);
+    sqlx::query(&format!("drop owned by {app_role}")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("drop role {app_role}")).execute(&pool).await.unwrap();
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn a_viewer_looks_and_a_role_without_read_all_stats_is_told_what_it_cannot_see(pool: PgPool) {
+    let database: String = sqlx::query_scalar("select current_database()").fetch_one(&pool).await.unwrap();
+    let role = role(&pool, "stats").await;
+    dropops::db::grant_serving_role(&pool, &role).await.unwrap();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0).replacen("postgres@", &format!("{role}@"), 1);
+    let serving = PgPool::connect(&url).await.unwrap();
+    let mut other = backend(&pool, "someone-else").await;
+    let other_pid = pid_of(&mut other).await;
+
+    let app = TestApp::spawn(serving.clone()).await;
+    app.sign_in(&["viewer"]).await;
+    let page = page_when(&app, "/database", |p| p.has(&format!("table.backends-all tr[data-pid='{other_pid}']"))).await;
+    assert!(page.text("#backends-unknown").contains("not a member of pg_read_all_stats"), "{}", page.text("main"));
+    let row = page.text(&format!("table.backends-all tr[data-pid='{other_pid}']"));
+    assert!(row.contains("unknown, because"), "{row}");
+    assert!(!page.has("a[href^='/database/backends/']"), "a viewer gets no buttons");
+    let refused =
+        app.submit(&format!("/database/backends/{other_pid}/cancel"), &[("start", "1"), ("reason", "x")]).await;
+    assert_eq!(refused.status, 403);
+    assert!(alive(&pool, other_pid).await);
+
+    drop(other);
+    serving.close().await;
+    drop(app);
+    sqlx::query(&format!("drop owned by {role}")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("drop role {role}")).execute(&pool).await.unwrap();
+}
