@@ -18,10 +18,11 @@ use crate::audit::{self, AuditContext, Intent, Outcome, Reason, Resource};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::forms::Fields;
 use crate::web::{Area, Shell, render};
 
-/// Idle this long, a connection is one the runbook says may be terminated.
-pub const IDLE_MINUTES: i64 = 5;
+/// Idle this long (5 minutes), a connection is one the runbook says may be terminated.
+pub const DEFAULT_IDLE_SECS: i64 = 300;
 /// Running this long by default, a query is listed as long-running.
 pub const DEFAULT_RUNNING_SECS: i64 = 60;
 
@@ -31,12 +32,29 @@ pub struct Backends {
     pub powers: Powers,
     /// The long-running threshold, in seconds.
     pub over: i64,
+    /// How long idle counts as too long, in seconds.
+    pub idle_secs: i64,
+}
+
+/// A threshold in seconds from the query string: a bad one falls back to the default (the
+/// page is for reading, not for an error).
+pub fn seconds(text: Option<&str>, default: i64) -> i64 {
+    text.and_then(|t| t.trim().parse::<i64>().ok()).filter(|s| (1..=86_400).contains(s)).unwrap_or(default)
+}
+
+/// "5 minutes", "90 s".
+pub fn duration_words(secs: i64) -> String {
+    if secs % 60 == 0 { format!("{} minutes", secs / 60) } else { format!("{secs} s") }
 }
 
 impl Backends {
-    pub async fn read(state: &AppState, over: i64) -> Result<Self, AppError> {
+    pub async fn read(state: &AppState, over: i64, idle_secs: i64) -> Result<Self, AppError> {
         let (all, powers) = tokio::try_join!(db::backends(&state.pool), db::powers(&state.pool))?;
-        Ok(Self { all, powers, over })
+        Ok(Self { all, powers, over, idle_secs })
+    }
+
+    pub fn idle_words(&self) -> String {
+        duration_words(self.idle_secs)
     }
 
     /// Client connections, the list the runbook's "connections by state" means.
@@ -44,9 +62,9 @@ impl Backends {
         self.all.iter().filter(|b| b.is_client()).collect()
     }
 
-    /// Idle for more than five minutes (runbook: terminate them).
+    /// Idle for longer than the threshold (runbook: five minutes; terminate them).
     pub fn idle(&self) -> Vec<&Backend> {
-        let before = Utc::now() - Duration::minutes(IDLE_MINUTES);
+        let before = Utc::now() - Duration::seconds(self.idle_secs);
         self.clients()
             .into_iter()
             .filter(|b| b.state.as_deref() == Some("idle") && b.state_change < Some(before))
@@ -313,7 +331,20 @@ pub async fn send_signal(
         Ok(reason) if page.now_error.is_none() => reason,
         _ => return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response()),
     };
-    let b = &page.backend;
+    deliver(&state, &ctx, &page.backend, started, signal, reason).await?;
+    Ok(Redirect::to("/database#backends").into_response())
+}
+
+/// Signal one backend: the intent committed first (what it was running, why), the signal sent
+/// only if `pid` still has `started`, the outcome after. An error says what happened.
+async fn deliver(
+    state: &AppState,
+    ctx: &AuditContext,
+    b: &Backend,
+    started: DateTime<Utc>,
+    signal: Signal,
+    reason: Reason,
+) -> Result<(), AppError> {
     let query = b.query.as_deref().unwrap_or("");
     let intent = Intent {
         action: signal.action(),
@@ -330,7 +361,7 @@ pub async fn send_signal(
             "query": query.chars().take(200).collect::<String>(),
         }),
     };
-    let token = audit::intent_committed(&state.pool, &ctx, intent).await?;
+    let token = audit::intent_committed(&state.pool, ctx, intent).await?;
     let mut conn = state.pool.acquire().await?;
     let sent = db::signal(&mut *conn, &token, b.pid, started, signal.is_terminate()).await;
     let outcome = match &sent {
@@ -341,17 +372,124 @@ pub async fn send_signal(
         Ok(None) => Outcome::Failed("the backend ended before the signal".into()),
         Err(e) => Outcome::Failed(format!("the signal could not be sent: {e}")),
     };
-    audit::outcome(&mut conn, &ctx, token, outcome).await?;
+    audit::outcome(&mut conn, ctx, token, outcome).await?;
     match sent? {
-        Some(true) => {}
-        Some(false) => {
-            return Err(AppError::Conflict(format!(
-                "PostgreSQL did not {} backend {}: the console's role may lack pg_signal_backend.",
-                signal.as_str(),
-                b.pid
-            )));
-        }
-        None => return Err(AppError::Conflict(format!("Backend {} ended before the signal.", b.pid))),
+        Some(true) => Ok(()),
+        Some(false) => Err(AppError::Conflict(format!(
+            "PostgreSQL did not {} backend {}: the console's role may lack pg_signal_backend.",
+            signal.as_str(),
+            b.pid
+        ))),
+        None => Err(AppError::Conflict(format!("Backend {} ended before the signal.", b.pid))),
     }
-    Ok(Redirect::to("/database#backends").into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct IdleQuery {
+    #[serde(default)]
+    idle: Option<String>,
+}
+
+/// What became of one backend of a terminate-all.
+pub struct Ended {
+    pub pid: i32,
+    pub result: String,
+}
+
+#[derive(Template)]
+#[template(path = "database/idle.html")]
+pub struct IdlePage {
+    pub shell: Shell,
+    pub idle_secs: i64,
+    /// Idle backends the console may terminate, and those it will not (with why).
+    pub listed: Vec<Backend>,
+    pub refused: Vec<(Backend, String)>,
+    pub reason: String,
+    pub reason_error: Option<String>,
+    /// After the terminate: what became of each.
+    pub ended: Vec<Ended>,
+}
+
+impl IdlePage {
+    pub fn idle_words(&self) -> String {
+        duration_words(self.idle_secs)
+    }
+}
+
+async fn idle_page(state: &AppState, user: &CurrentUser, idle_secs: i64) -> Result<IdlePage, AppError> {
+    let backends = Backends::read(state, DEFAULT_RUNNING_SECS, idle_secs).await?;
+    let protected = &state.config.database.protected_roles;
+    let (mut listed, mut refused) = (Vec::new(), Vec::new());
+    for b in backends.idle() {
+        let b = b.clone();
+        match (b.refusal(protected), b.key()) {
+            (Some(why), _) => refused.push((b, why)),
+            (None, None) => refused.push((b, "its start is unknown to the console's role".into())),
+            (None, Some(_)) => listed.push(b),
+        }
+    }
+    Ok(IdlePage {
+        shell: Shell::new(state, user, Area::Database, "Terminate idle connections"),
+        idle_secs,
+        listed,
+        refused,
+        reason: String::new(),
+        reason_error: None,
+        ended: vec![],
+    })
+}
+
+/// `GET /database/backends/idle?idle=SECONDS`: exactly which idle connections would end.
+pub async fn confirm_idle(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<IdleQuery>,
+) -> Result<Html<String>, AppError> {
+    render(&idle_page(&state, &user, seconds(q.idle.as_deref(), DEFAULT_IDLE_SECS)).await?)
+}
+
+/// `POST /database/backends/idle/terminate`: each backend the confirmation listed (`pid@start`)
+/// that is still that backend, still idle and not refused, terminated one by one, each audited.
+pub async fn terminate_idle(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    fields: Fields,
+) -> Result<Response, AppError> {
+    let idle_secs = seconds(Some(fields.one("idle")), DEFAULT_IDLE_SECS);
+    let mut page = idle_page(&state, &user, idle_secs).await?;
+    page.reason = fields.one("reason").to_owned();
+    let reason = match Reason::parse(&page.reason, "why (it goes to the audit log)") {
+        Ok(reason) => reason,
+        Err(e) => {
+            page.reason_error = Some(e);
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    let now = db::backends(&state.pool).await?;
+    let protected = &state.config.database.protected_roles;
+    for chosen in fields.all("backend") {
+        let Some((pid, start)) = chosen.split_once('@') else { continue };
+        let (Ok(pid), Some(started)) =
+            (pid.parse::<i32>(), start.parse::<i64>().ok().and_then(DateTime::from_timestamp_micros))
+        else {
+            continue;
+        };
+        let result = match now.iter().find(|b| b.pid == pid && b.backend_start == Some(started)) {
+            None => "had ended already".to_owned(),
+            Some(b) if b.state.as_deref() != Some("idle") => "is busy again: left alone".to_owned(),
+            Some(b) => match b.refusal(protected) {
+                Some(why) => format!("not terminated: {why}"),
+                None => match deliver(&state, &ctx, b, started, Signal::Terminate, reason.clone()).await {
+                    Ok(()) => "terminated".to_owned(),
+                    Err(AppError::Conflict(why)) => why,
+                    Err(e) => return Err(e),
+                },
+            },
+        };
+        page.ended.push(Ended { pid, result });
+    }
+    page.listed.clear();
+    page.refused.clear();
+    Ok(render(&page)?.into_response())
 }

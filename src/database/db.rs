@@ -54,6 +54,7 @@ pub async fn connections_by_state(db: impl PgExecutor<'_>) -> Result<Vec<Connect
 }
 
 /// One server process of this database, as `pg_stat_activity` shows it to the console's role.
+#[derive(Clone)]
 pub struct Backend {
     pub pid: i32,
     /// With the pid, what names this backend: a pid is reused once its backend has ended.

@@ -25,6 +25,8 @@ pub use db::{Backend, ConnectionCount, DatabaseOverview};
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/database", Access::Roles(OPS), show_database),
+        Route::get("/database/backends/idle", Access::Roles(ONCALL), backends::confirm_idle),
+        Route::post("/database/backends/idle/terminate", Access::Roles(ONCALL), backends::terminate_idle).step_up(),
         Route::get("/database/backends/{pid}/{signal}", Access::Roles(ONCALL), backends::confirm_signal),
         Route::post("/database/backends/{pid}/{signal}", Access::Roles(ONCALL), backends::send_signal),
         Route::get(DatabaseRuns::PAGE, Access::Roles(ONCALL), confirm::confirmation::<DatabaseRuns>),
@@ -64,6 +66,9 @@ pub struct DatabaseQuery {
     pub before: String,
     #[serde(default)]
     pub over: Option<String>,
+    /// How long idle counts as too long (default 5 minutes).
+    #[serde(default)]
+    pub idle: Option<String>,
 }
 
 pub async fn show_database(
@@ -75,13 +80,9 @@ pub async fn show_database(
     let overview = db::overview(&state.pool).await?;
     let connections = db::connections_by_state(&state.pool).await?;
     // A bad threshold falls back to the default: the page is for reading, not for an error.
-    let over = q
-        .over
-        .as_deref()
-        .and_then(|o| o.trim().parse::<i64>().ok())
-        .filter(|s| (1..=86_400).contains(s))
-        .unwrap_or(backends::DEFAULT_RUNNING_SECS);
-    let backends = Backends::read(&state, over).await?;
+    let over = backends::seconds(q.over.as_deref(), backends::DEFAULT_RUNNING_SECS);
+    let idle = backends::seconds(q.idle.as_deref(), backends::DEFAULT_IDLE_SECS);
+    let backends = Backends::read(&state, over, idle).await?;
     let may_signal = state.policy.allows_page("/database/backends/{pid}/{signal}", &user.roles);
     let stats = StatsFragment { overview, connections, backends, may_signal };
     let q = runs::HistoryQuery { before: q.before };

@@ -225,3 +225,53 @@ async fn a_viewer_looks_and_a_role_without_read_all_stats_is_told_what_it_cannot
     sqlx::query(&format!("drop owned by {role}")).execute(&pool).await.unwrap();
     sqlx::query(&format!("drop role {role}")).execute(&pool).await.unwrap();
 }
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn idle_connections_end_together_exactly_as_confirmed(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let idlers = role(&pool, "idlers").await;
+    let mut first = backend_as(&pool, &idlers, "idle-a").await;
+    let first_pid = pid_of(&mut first).await;
+    let mut second = backend_as(&pool, &idlers, "idle-b").await;
+    let second_pid = pid_of(&mut second).await;
+    let mut busy = backend_as(&pool, &idlers, "in-a-transaction").await;
+    let busy_pid = pid_of(&mut busy).await;
+    sqlx::raw_sql("begin; select 1;").execute(&mut busy).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let page = page_when(&app, "/database/backends/idle?idle=1", |p| {
+        p.has(&format!("tr[data-pid='{first_pid}']")) && p.has(&format!("tr[data-pid='{second_pid}']"))
+    })
+    .await;
+    assert!(!page.has(&format!("tr[data-pid='{busy_pid}']")), "idle in a transaction is not idle");
+    let chosen = page.attrs("input[name=backend]", "value");
+    let mut fields: Vec<(&str, &str)> = chosen.iter().map(|c| ("backend", c.as_str())).collect();
+    fields.push(("idle", "1"));
+    let refused = app.submit("/database/backends/idle/terminate", &fields).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.has("#reason-error"));
+    assert!(alive(&pool, first_pid).await, "nothing ends without a reason");
+
+    fields.push(("reason", "runbook §5: idle over five minutes"));
+    let done = app.submit("/database/backends/idle/terminate", &fields).await;
+    assert_eq!(done.status, 200, "{}", done.text("main"));
+    for pid in [first_pid, second_pid] {
+        assert!(done.text(&format!("li[data-pid='{pid}']")).contains("terminated"), "{}", done.text("main"));
+    }
+    assert!(sqlx::query("select 1").execute(&mut first).await.is_err());
+    assert!(sqlx::query("select 1").execute(&mut second).await.is_err());
+    assert!(alive(&pool, busy_pid).await, "the one not listed is untouched");
+    let trail = audit_trail(&pool, "db_backend_terminate").await;
+    assert_eq!(trail.iter().filter(|(kind, _)| kind == "intent").count(), 2, "{trail:?}");
+    assert!(trail.iter().filter(|(kind, _)| kind == "outcome").all(|(_, o)| o.as_deref() == Some("succeeded")));
+
+    let viewer = app.another_browser();
+    viewer.sign_in(&["viewer"]).await;
+    assert_eq!(viewer.visit("/database/backends/idle").await.status, 403);
+
+    drop((first, second, busy));
+    drop(app);
+    sqlx::query(&format!("drop owned by {idlers}")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("drop role {idlers}")).execute(&pool).await.unwrap();
+}
