@@ -180,6 +180,7 @@ pub const GRANTS: &[Grant] = &[
 pub const SERVER_ROLES: &[(&str, &str)] = &[
     ("pg_read_all_stats", "other sessions' queries and statement statistics are hidden"),
     ("pg_signal_backend", "other sessions cannot be cancelled or terminated"),
+    ("pg_monitor", "the size of the WAL directory is unknown"),
 ];
 
 /// An index the runbook's queries want on one of Drop's tables. The console never builds it
@@ -558,7 +559,7 @@ mod tests {
         )];
         let report = Report::from_catalog(&types, &privileges, &roles, &indexes, &HashSet::new());
         assert_eq!(report.missing_privileges, [("sessions", "UPDATE")]);
-        assert_eq!(report.missing_roles, ["pg_signal_backend"]);
+        assert_eq!(report.missing_roles, ["pg_signal_backend", "pg_monitor"]);
         assert!(!report.missing_indexes.iter().any(|i| i.keys == "(created_at DESC, id DESC)"), "found by its keys");
         assert!(report.missing_indexes.iter().any(|i| i.table == "users"));
         let partial = "CREATE INDEX f ON public.transactions USING btree (created_at DESC, id DESC) WHERE (status = 'failed'::text)";

@@ -114,6 +114,52 @@ impl Backends {
     }
 }
 
+/// The database's upkeep: its biggest tables, replication and WAL, its slowest statements.
+pub struct Upkeep {
+    pub tables: Vec<db::TableStat>,
+    pub recovery: db::Recovery,
+    pub replicas: Vec<db::Replica>,
+    /// The WAL directory's size, or why it is unknown.
+    pub wal: Result<String, String>,
+    pub statements: Result<Vec<db::Statement>, String>,
+}
+
+impl Upkeep {
+    pub async fn read(state: &AppState, powers: &Powers) -> Result<Self, AppError> {
+        let pool = &state.pool;
+        let (tables, recovery, replicas, statements) = tokio::try_join!(
+            db::biggest_tables(pool),
+            db::recovery(pool),
+            db::replicas(pool),
+            db::top_statements(pool)
+        )?;
+        let wal = if powers.monitor {
+            db::wal_bytes(pool).await?.map(db::bytes).ok_or_else(|| "the WAL directory is empty".to_owned())
+        } else {
+            Err("unknown, because the console's role is not a member of pg_monitor".into())
+        };
+        Ok(Self { tables, recovery, replicas, wal, statements })
+    }
+
+    pub fn lag_words(secs: &Option<f64>) -> String {
+        match *secs {
+            None => "unknown".into(),
+            Some(s) if s < 1.0 => "under a second".into(),
+            Some(s) => format!("{s:.0} s"),
+        }
+    }
+}
+
+impl db::Statement {
+    pub fn short(&self) -> String {
+        let one_line: String = self.query.split_whitespace().collect::<Vec<_>>().join(" ");
+        match one_line.char_indices().nth(120) {
+            Some((at, _)) => format!("{}…", &one_line[..at]),
+            None => one_line,
+        }
+    }
+}
+
 /// What PostgreSQL shows for another role's query without pg_read_all_stats.
 const HIDDEN: &str = "<insufficient privilege>";
 

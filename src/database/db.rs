@@ -12,16 +12,32 @@ pub struct DatabaseOverview {
 }
 
 impl DatabaseOverview {
-    /// Size for people: "412.3 MB".
     pub fn size(&self) -> String {
-        const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-        let mut size = self.size_bytes as f64;
-        let mut unit = 0;
-        while size >= 1024.0 && unit < UNITS.len() - 1 {
-            size /= 1024.0;
-            unit += 1;
-        }
-        if unit == 0 { format!("{} B", self.size_bytes) } else { format!("{size:.1} {}", UNITS[unit]) }
+        bytes(self.size_bytes)
+    }
+}
+
+/// A size for people: "412.3 MB".
+pub fn bytes(n: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut size = n as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{size:.1} {}", UNITS[unit]) }
+}
+
+impl TableStat {
+    pub fn size(&self) -> String {
+        bytes(self.size_bytes)
+    }
+
+    /// Dead rows as a share of all: the estimate of bloat vacuum would reclaim.
+    pub fn dead_share(&self) -> String {
+        let all = self.live + self.dead;
+        if all == 0 { "—".into() } else { format!("{:.0} %", 100.0 * self.dead as f64 / all as f64) }
     }
 }
 
@@ -111,16 +127,126 @@ pub struct Powers {
     pub read_all_stats: bool,
     /// Member of pg_signal_backend (or superuser): may cancel and terminate others' backends.
     pub signal_backend: bool,
+    /// Member of pg_monitor (or superuser): may read the WAL directory's size.
+    pub monitor: bool,
 }
 
 pub async fn powers(db: impl PgExecutor<'_>) -> Result<Powers, sqlx::Error> {
     sqlx::query_as!(
         Powers,
         r#"select coalesce(pg_has_role(current_user, 'pg_read_all_stats', 'member'), false) as "read_all_stats!",
-                  coalesce(pg_has_role(current_user, 'pg_signal_backend', 'member'), false) as "signal_backend!""#
+                  coalesce(pg_has_role(current_user, 'pg_signal_backend', 'member'), false) as "signal_backend!",
+                  coalesce(pg_has_role(current_user, 'pg_monitor', 'member'), false) as "monitor!""#
     )
     .fetch_one(db)
     .await
+}
+
+/// A table among the biggest: its size with indexes and TOAST, live and dead rows, and when
+/// it was last vacuumed and analysed (by hand or by autovacuum).
+pub struct TableStat {
+    pub schema: String,
+    pub name: String,
+    pub size_bytes: i64,
+    pub live: i64,
+    pub dead: i64,
+    pub last_vacuum: Option<DateTime<Utc>>,
+    pub last_analyze: Option<DateTime<Utc>>,
+}
+
+/// The twenty biggest tables of the database.
+pub async fn biggest_tables(db: impl PgExecutor<'_>) -> Result<Vec<TableStat>, sqlx::Error> {
+    sqlx::query_as!(
+        TableStat,
+        r#"select s.schemaname::text as "schema!", s.relname::text as "name!",
+                  pg_total_relation_size(s.relid) as "size_bytes!", s.n_live_tup as "live!", s.n_dead_tup as "dead!",
+                  greatest(s.last_vacuum, s.last_autovacuum) as last_vacuum,
+                  greatest(s.last_analyze, s.last_autoanalyze) as last_analyze
+           from pg_stat_user_tables s
+           order by pg_total_relation_size(s.relid) desc, s.relid
+           limit 20"#
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Whether this server replays another's WAL, and how far behind it is.
+pub struct Recovery {
+    pub replica: bool,
+    pub replay_lag_secs: Option<f64>,
+}
+
+pub async fn recovery(db: impl PgExecutor<'_>) -> Result<Recovery, sqlx::Error> {
+    sqlx::query_as!(
+        Recovery,
+        r#"select pg_is_in_recovery() as "replica!",
+                  case when pg_is_in_recovery()
+                       then extract(epoch from now() - pg_last_xact_replay_timestamp())::float8 end as replay_lag_secs"#
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// A server streaming from this one.
+pub struct Replica {
+    pub name: String,
+    pub client: Option<String>,
+    pub state: Option<String>,
+    pub replay_lag_secs: Option<f64>,
+}
+
+pub async fn replicas(db: impl PgExecutor<'_>) -> Result<Vec<Replica>, sqlx::Error> {
+    sqlx::query_as!(
+        Replica,
+        r#"select coalesce(application_name, '') as "name!", client_addr::text as client, state,
+                  extract(epoch from replay_lag)::float8 as replay_lag_secs
+           from pg_stat_replication order by application_name"#
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The size of the WAL directory (needs pg_monitor).
+pub async fn wal_bytes(db: impl PgExecutor<'_>) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar!(r#"select sum(size)::bigint from pg_ls_waldir()"#).fetch_one(db).await
+}
+
+/// A statement of `pg_stat_statements`, by the time it has taken in all.
+#[derive(sqlx::FromRow)]
+pub struct Statement {
+    pub query: String,
+    pub calls: i64,
+    pub total_ms: f64,
+    pub mean_ms: f64,
+    pub rows: i64,
+}
+
+/// The twenty statements that took the most time, or why they cannot be read: the extension is
+/// not installed, not loaded (shared_preload_libraries), or the role may not read it. The view
+/// exists only with the extension, so the query is checked at run time, not at build time.
+pub async fn top_statements(db: &sqlx::PgPool) -> Result<Result<Vec<Statement>, String>, sqlx::Error> {
+    let installed: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_extension where extname = 'pg_stat_statements')")
+            .fetch_one(db)
+            .await?;
+    if !installed {
+        return Ok(Err("pg_stat_statements is not installed in this database (create extension pg_stat_statements; \
+                       on RDS it is already in shared_preload_libraries)"
+            .into()));
+    }
+    let read = sqlx::query_as::<_, Statement>(
+        "select query, calls, total_exec_time as total_ms, mean_exec_time as mean_ms, rows
+           from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+          order by total_exec_time desc limit 20",
+    )
+    .fetch_all(db)
+    .await;
+    Ok(read.map_err(|e| {
+        format!(
+            "pg_stat_statements cannot be read: {}",
+            e.as_database_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())
+        )
+    }))
 }
 
 /// Signal the backend `pid` started at `started` (cancel its query, or terminate it): `None`

@@ -55,6 +55,7 @@ pub struct StatsFragment {
     pub overview: DatabaseOverview,
     pub connections: Vec<ConnectionCount>,
     pub backends: Backends,
+    pub upkeep: backends::Upkeep,
     /// Whether the person may cancel and terminate (on-call, admin): the links show.
     pub may_signal: bool,
 }
@@ -83,8 +84,9 @@ pub async fn show_database(
     let over = backends::seconds(q.over.as_deref(), backends::DEFAULT_RUNNING_SECS);
     let idle = backends::seconds(q.idle.as_deref(), backends::DEFAULT_IDLE_SECS);
     let backends = Backends::read(&state, over, idle).await?;
+    let upkeep = backends::Upkeep::read(&state, &backends.powers).await?;
     let may_signal = state.policy.allows_page("/database/backends/{pid}/{signal}", &user.roles);
-    let stats = StatsFragment { overview, connections, backends, may_signal };
+    let stats = StatsFragment { overview, connections, backends, upkeep, may_signal };
     let q = runs::HistoryQuery { before: q.before };
     if htmx.0 {
         // The 10-second refresh: only the statistics, no AWS call.

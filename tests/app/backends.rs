@@ -214,6 +214,7 @@ async fn a_viewer_looks_and_a_role_without_read_all_stats_is_told_what_it_cannot
     let row = page.text(&format!("table.backends-all tr[data-pid='{other_pid}']"));
     assert!(row.contains("unknown, because"), "{row}");
     assert!(!page.has("a[href^='/database/backends/']"), "a viewer gets no buttons");
+    assert!(page.text("#replication").contains("unknown, because the console's role is not a member of pg_monitor"));
     let refused =
         app.submit(&format!("/database/backends/{other_pid}/cancel"), &[("start", "1"), ("reason", "x")]).await;
     assert_eq!(refused.status, 403);
@@ -274,4 +275,38 @@ async fn idle_connections_end_together_exactly_as_confirmed(pool: PgPool) {
     drop(app);
     sqlx::query(&format!("drop owned by {idlers}")).execute(&pool).await.unwrap();
     sqlx::query(&format!("drop role {idlers}")).execute(&pool).await.unwrap();
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn the_page_shows_the_biggest_tables_replication_and_why_statements_are_unknown(pool: PgPool) {
+    sqlx::raw_sql(
+        "create table upkeep_drill (id int primary key, note text);
+         insert into upkeep_drill select g, repeat('x', 200) from generate_series(1, 2000) g;
+         delete from upkeep_drill where id % 2 = 0;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["viewer"]).await;
+    // Table statistics reach the view when the writing backend flushes them: within moments.
+    let page = page_when(&app, "/database", |p| {
+        p.texts("tr[data-table='upkeep_drill'] td.num").get(2).is_some_and(|dead| dead != "0")
+    })
+    .await;
+    let row = page.texts("tr[data-table='upkeep_drill'] td.num");
+    assert_eq!(row[1], "1000", "live rows: {row:?}");
+    assert_eq!(row[2], "1000", "dead rows: {row:?}");
+    assert_eq!(row[3], "50 %", "the dead share: {row:?}");
+    assert!(
+        page.text("#replication").contains("No replicas stream from this server."),
+        "{}",
+        page.text("#replication")
+    );
+    assert!(!page.text("#replication").contains("unknown, because"), "the test role may read the WAL directory");
+    assert!(
+        page.text("#statements-unknown").contains("pg_stat_statements is not installed"),
+        "{}",
+        page.text("#statements")
+    );
 }

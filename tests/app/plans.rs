@@ -145,7 +145,9 @@ async fn every_page_reads_growing_tables_by_index_in_a_fixed_number_of_statement
         ("/deployments".into(), 24, LIST),
         (format!("/runs/{run}"), 8, false),
         ("/secrets".into(), 16, false),
-        ("/database".into(), 10, false),
+        // Size, connections, backends and powers, tables, recovery, replicas, WAL, statements:
+        // a fixed set of catalogue reads, whatever the number of rows.
+        ("/database".into(), 16, false),
         ("/compliance".into(), 6, false),
         ("/compliance/alerts".into(), 8, LIST),
         ("/compliance/alerts?status=closed".into(), 8, LIST),
