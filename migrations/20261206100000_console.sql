@@ -145,7 +145,8 @@ CREATE FUNCTION console.audit_chain_of(resource_type text) RETURNS text
     LANGUAGE sql IMMUTABLE
     AS $$
     select case when resource_type in ('audit_log', 'route', 'run', 'secret', 'staff', 'staff_session',
-                                       'checklist', 'database_role', 'database_backend', 'simulator', 'database')
+                                       'checklist', 'database_role', 'database_backend', 'database_statistics', 'simulator',
+                                       'database')
                 then 'operations' else 'casework' end
 $$;
 

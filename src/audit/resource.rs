@@ -45,6 +45,8 @@ pub enum Resource {
     DatabaseRole,
     /// A backend (connection) of the database, cancelled or terminated.
     DatabaseBackend,
+    /// The database's statement statistics (pg_stat_statements), reset.
+    DatabaseStatistics,
     /// The simulator's fault switches (demo mode).
     Simulator,
 }
@@ -70,6 +72,7 @@ impl Resource {
             Resource::Checklist => "checklist",
             Resource::DatabaseRole => "database_role",
             Resource::DatabaseBackend => "database_backend",
+            Resource::DatabaseStatistics => "database_statistics",
             Resource::Simulator => "simulator",
         }
     }
@@ -94,6 +97,7 @@ impl Resource {
             | Resource::Checklist
             | Resource::DatabaseRole
             | Resource::DatabaseBackend
+            | Resource::DatabaseStatistics
             | Resource::Simulator => Chain::Operations,
         }
     }

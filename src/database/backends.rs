@@ -539,3 +539,76 @@ pub async fn terminate_idle(
     page.refused.clear();
     Ok(render(&page)?.into_response())
 }
+
+#[derive(Template)]
+#[template(path = "database/reset.html")]
+pub struct ResetPage {
+    pub shell: Shell,
+    pub reason: String,
+    pub reason_error: Option<String>,
+    /// Why it cannot be done, when it cannot.
+    pub unavailable: Option<String>,
+}
+
+async fn reset_page(state: &AppState, user: &CurrentUser, reason: String) -> Result<ResetPage, AppError> {
+    let unavailable = (!db::statements_installed(&state.pool).await?)
+        .then(|| "pg_stat_statements is not installed in this database".to_owned());
+    Ok(ResetPage {
+        shell: Shell::new(state, user, Area::Database, "Reset the statement statistics"),
+        reason,
+        reason_error: None,
+        unavailable,
+    })
+}
+
+/// `GET /database/statements/reset`: what a reset does, and the button.
+pub async fn confirm_reset(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
+    render(&reset_page(&state, &user, String::new()).await?)
+}
+
+#[derive(Deserialize, Default)]
+pub struct ResetForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /database/statements/reset`: audited intent first, the reset, the outcome after.
+pub async fn reset_statements(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, AppError> {
+    let mut page = reset_page(&state, &user, form.reason).await?;
+    if let Some(why) = &page.unavailable {
+        return Err(AppError::Conflict(format!("Nothing to reset: {why}.")));
+    }
+    let reason = match Reason::parse(&page.reason, "why (it goes to the audit log)") {
+        Ok(reason) => reason,
+        Err(e) => {
+            page.reason_error = Some(e);
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    let intent = Intent {
+        action: "db_statements_reset",
+        resource_type: Resource::DatabaseStatistics,
+        resource_id: "pg_stat_statements".into(),
+        reason: Some(reason),
+        details: json!({}),
+    };
+    let token = audit::intent_committed(&state.pool, &ctx, intent).await?;
+    let mut conn = state.pool.acquire().await?;
+    let reset = db::reset_statements(&mut *conn, &token).await;
+    let why =
+        reset.as_ref().err().map(|e| e.as_database_error().map_or_else(|| e.to_string(), |d| d.message().to_owned()));
+    let outcome = match &why {
+        None => Outcome::Succeeded,
+        Some(why) => Outcome::Failed(format!("PostgreSQL refused: {why}")),
+    };
+    audit::outcome(&mut conn, &ctx, token, outcome).await?;
+    match why {
+        None => Ok(Redirect::to("/database#statements").into_response()),
+        Some(why) => Err(AppError::Conflict(format!("The statistics were not reset: PostgreSQL refused ({why})."))),
+    }
+}

@@ -225,11 +225,7 @@ pub struct Statement {
 /// not installed, not loaded (shared_preload_libraries), or the role may not read it. The view
 /// exists only with the extension, so the query is checked at run time, not at build time.
 pub async fn top_statements(db: &sqlx::PgPool) -> Result<Result<Vec<Statement>, String>, sqlx::Error> {
-    let installed: bool =
-        sqlx::query_scalar("select exists (select 1 from pg_extension where extname = 'pg_stat_statements')")
-            .fetch_one(db)
-            .await?;
-    if !installed {
+    if !statements_installed(db).await? {
         return Ok(Err("pg_stat_statements is not installed in this database (create extension pg_stat_statements; \
                        on RDS it is already in shared_preload_libraries)"
             .into()));
@@ -247,6 +243,19 @@ pub async fn top_statements(db: &sqlx::PgPool) -> Result<Result<Vec<Statement>, 
             e.as_database_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())
         )
     }))
+}
+
+/// Whether the pg_stat_statements extension is installed in this database.
+pub async fn statements_installed(db: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from pg_extension where extname = 'pg_stat_statements')")
+        .fetch_one(db)
+        .await
+}
+
+/// Forget the statement statistics (`pg_stat_statements_reset()`). Needs the audit token of the
+/// action; the error says why PostgreSQL refused (the extension not loaded, no privilege).
+pub async fn reset_statements(db: impl PgExecutor<'_>, _audited: &AuditToken) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_stat_statements_reset()").execute(db).await.map(|_| ())
 }
 
 /// Signal the backend `pid` started at `started` (cancel its query, or terminate it): `None`

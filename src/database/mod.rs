@@ -25,6 +25,8 @@ pub use db::{Backend, ConnectionCount, DatabaseOverview};
 pub fn routes() -> Vec<Route> {
     vec![
         Route::get("/database", Access::Roles(OPS), show_database),
+        Route::get("/database/statements/reset", Access::Roles(ONCALL), backends::confirm_reset),
+        Route::post("/database/statements/reset", Access::Roles(ONCALL), backends::reset_statements),
         Route::get("/database/backends/idle", Access::Roles(ONCALL), backends::confirm_idle),
         Route::post("/database/backends/idle/terminate", Access::Roles(ONCALL), backends::terminate_idle).step_up(),
         Route::get("/database/backends/{pid}/{signal}", Access::Roles(ONCALL), backends::confirm_signal),

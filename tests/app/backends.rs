@@ -310,3 +310,35 @@ async fn the_page_shows_the_biggest_tables_replication_and_why_statements_are_un
         page.text("#statements")
     );
 }
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn resetting_the_statement_statistics_is_audited_and_says_why_when_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    // Not installed: the confirmation says so, a post changes nothing and writes nothing.
+    assert!(app.visit("/database/statements/reset").await.text("main").contains("not installed"));
+    let refused = app.submit("/database/statements/reset", &[("reason", "after the index fix")]).await;
+    assert_eq!(refused.status, 409);
+    assert!(audit_trail(&pool, "db_statements_reset").await.is_empty());
+
+    // Installed: a reason is required, then the intent, the reset and its outcome.
+    sqlx::query("create extension if not exists pg_stat_statements").execute(&pool).await.unwrap();
+    assert_eq!(app.submit("/database/statements/reset", &[("reason", " ")]).await.status, 422);
+    let done = app.submit("/database/statements/reset", &[("reason", "after the index fix")]).await;
+    let trail = audit_trail(&pool, "db_statements_reset").await;
+    assert_eq!(trail.len(), 2, "{trail:?}");
+    assert_eq!(trail[0], ("intent".to_owned(), None), "the intent first");
+    match done.status {
+        // A server that loads the extension (shared_preload_libraries): reset.
+        303 => assert_eq!(trail[1].1.as_deref(), Some("succeeded")),
+        // This one does not: PostgreSQL's words, and a failed outcome.
+        409 => {
+            assert!(done.text("main").contains("were not reset"), "{}", done.text("main"));
+            assert_eq!(trail[1].1.as_deref(), Some("failed"));
+        }
+        other => panic!("{other}: {}", done.text("main")),
+    }
+    let viewer = app.another_browser();
+    viewer.sign_in(&["viewer"]).await;
+    assert_eq!(viewer.submit("/database/statements/reset", &[("reason", "x")]).await.status, 403);
+}
