@@ -152,12 +152,22 @@ impl Upkeep {
 
 impl db::Statement {
     pub fn short(&self) -> String {
-        let one_line: String = self.query.split_whitespace().collect::<Vec<_>>().join(" ");
-        match one_line.char_indices().nth(120) {
-            Some((at, _)) => format!("{}…", &one_line[..at]),
-            None => one_line,
-        }
+        one_line(&self.query)
     }
+}
+
+/// A query on one line, cut for a table cell.
+fn one_line(query: &str) -> String {
+    let line: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(120) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
+    }
+}
+
+/// A backend's start as a link or form carries it (microseconds since the epoch).
+fn start_of(text: &str) -> Option<DateTime<Utc>> {
+    text.parse::<i64>().ok().and_then(DateTime::from_timestamp_micros)
 }
 
 /// What PostgreSQL shows for another role's query without pg_read_all_stats.
@@ -181,12 +191,7 @@ impl Backend {
 
     /// The query, cut for a table cell.
     pub fn query_short(&self) -> String {
-        let query = self.query.as_deref().unwrap_or("");
-        let one_line: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
-        match one_line.char_indices().nth(120) {
-            Some((at, _)) => format!("{}…", &one_line[..at]),
-            None => one_line,
-        }
+        one_line(self.query.as_deref().unwrap_or(""))
     }
 
     pub fn idle_for(&self) -> Option<String> {
@@ -298,9 +303,7 @@ pub struct SignalPage {
 
 /// The backend `pid` that started at `start` (microseconds since the epoch), or why not.
 async fn find(state: &AppState, pid: &str, start: &str) -> Result<Backend, AppError> {
-    let (Ok(pid), Some(started)) =
-        (pid.parse::<i32>(), start.parse::<i64>().ok().and_then(DateTime::from_timestamp_micros))
-    else {
+    let (Ok(pid), Some(started)) = (pid.parse::<i32>(), start_of(start)) else {
         return Err(AppError::NotFound);
     };
     let backends = db::backends(&state.pool).await?;
@@ -516,9 +519,7 @@ pub async fn terminate_idle(
     let protected = &state.config.database.protected_roles;
     for chosen in fields.all("backend") {
         let Some((pid, start)) = chosen.split_once('@') else { continue };
-        let (Ok(pid), Some(started)) =
-            (pid.parse::<i32>(), start.parse::<i64>().ok().and_then(DateTime::from_timestamp_micros))
-        else {
+        let (Ok(pid), Some(started)) = (pid.parse::<i32>(), start_of(start)) else {
             continue;
         };
         let result = match now.iter().find(|b| b.pid == pid && b.backend_start == Some(started)) {
