@@ -3,112 +3,49 @@
 
 use crate::cloud::Scaling;
 
-/// What a step does, as stored in `console.run_steps.name`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StepKind {
-    /// The service is RUNNING; records what runs before the change.
-    Precheck,
-    /// Start the pre-deploy snapshot (its id is the client token).
-    Snapshot,
-    WaitSnapshot,
-    OpenWindow,
-    /// Point the service at the run's image; App Runner deploys it.
-    DeployImage,
-    /// Redeploy the image the service is set to (rolling restart, rotations).
-    Redeploy,
-    WaitDeployment,
-    VerifyHealth,
-    /// Automatic rollback after failed health: point at the image that ran before.
-    RollbackImage,
-    WaitRollback,
-    VerifyRollback,
-    CloseWindow,
-    Pause,
-    WaitPaused,
-    Resume,
-    WaitResumed,
-    SetScaling,
-    WaitScaling,
-    /// Generate a new value and store it as the secret's pending version (never regenerated).
-    StageSecret,
-    /// Set the RDS master password to the one in the pending DATABASE_URL.
-    SetDbPassword,
-    WaitDbAvailable,
-    /// Make the pending version current: the app reads it on its next deployment.
-    PromoteSecret,
-    /// Restore a snapshot to the drill's temporary instance (its name is the client token).
-    RestoreDrill,
-    WaitDrillAvailable,
-    /// Delete the drill's temporary instance (runs even after a failure: no instance is left).
-    DeleteDrill,
-    WaitDrillDeleted,
+crate::db::text_enum! {
+    /// What a step does, as stored in `console.run_steps.name`.
+    pub enum StepKind {
+        /// The service is RUNNING; records what runs before the change.
+        Precheck = "precheck",
+        /// Start the pre-deploy snapshot (its id is the client token).
+        Snapshot = "snapshot",
+        WaitSnapshot = "wait_snapshot",
+        OpenWindow = "open_window",
+        /// Point the service at the run's image; App Runner deploys it.
+        DeployImage = "deploy_image",
+        /// Redeploy the image the service is set to (rolling restart, rotations).
+        Redeploy = "redeploy",
+        WaitDeployment = "wait_deployment",
+        VerifyHealth = "verify_health",
+        /// Automatic rollback after failed health: point at the image that ran before.
+        RollbackImage = "rollback_image",
+        WaitRollback = "wait_rollback",
+        VerifyRollback = "verify_rollback",
+        CloseWindow = "close_window",
+        Pause = "pause",
+        WaitPaused = "wait_paused",
+        Resume = "resume",
+        WaitResumed = "wait_resumed",
+        SetScaling = "set_scaling",
+        WaitScaling = "wait_scaling",
+        /// Generate a new value and store it as the secret's pending version (never regenerated).
+        StageSecret = "stage_secret",
+        /// Set the RDS master password to the one in the pending DATABASE_URL.
+        SetDbPassword = "set_db_password",
+        WaitDbAvailable = "wait_db_available",
+        /// Make the pending version current: the app reads it on its next deployment.
+        PromoteSecret = "promote_secret",
+        /// Restore a snapshot to the drill's temporary instance (its name is the client token).
+        RestoreDrill = "restore_drill",
+        WaitDrillAvailable = "wait_drill_available",
+        /// Delete the drill's temporary instance (runs even after a failure: no instance is left).
+        DeleteDrill = "delete_drill",
+        WaitDrillDeleted = "wait_drill_deleted",
+    }
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 26] = [
-        StepKind::Precheck,
-        StepKind::Snapshot,
-        StepKind::WaitSnapshot,
-        StepKind::OpenWindow,
-        StepKind::DeployImage,
-        StepKind::Redeploy,
-        StepKind::WaitDeployment,
-        StepKind::VerifyHealth,
-        StepKind::RollbackImage,
-        StepKind::WaitRollback,
-        StepKind::VerifyRollback,
-        StepKind::CloseWindow,
-        StepKind::Pause,
-        StepKind::WaitPaused,
-        StepKind::Resume,
-        StepKind::WaitResumed,
-        StepKind::SetScaling,
-        StepKind::WaitScaling,
-        StepKind::StageSecret,
-        StepKind::SetDbPassword,
-        StepKind::WaitDbAvailable,
-        StepKind::PromoteSecret,
-        StepKind::RestoreDrill,
-        StepKind::WaitDrillAvailable,
-        StepKind::DeleteDrill,
-        StepKind::WaitDrillDeleted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepKind::Precheck => "precheck",
-            StepKind::Snapshot => "snapshot",
-            StepKind::WaitSnapshot => "wait_snapshot",
-            StepKind::OpenWindow => "open_window",
-            StepKind::DeployImage => "deploy_image",
-            StepKind::Redeploy => "redeploy",
-            StepKind::WaitDeployment => "wait_deployment",
-            StepKind::VerifyHealth => "verify_health",
-            StepKind::RollbackImage => "rollback_image",
-            StepKind::WaitRollback => "wait_rollback",
-            StepKind::VerifyRollback => "verify_rollback",
-            StepKind::CloseWindow => "close_window",
-            StepKind::Pause => "pause",
-            StepKind::WaitPaused => "wait_paused",
-            StepKind::Resume => "resume",
-            StepKind::WaitResumed => "wait_resumed",
-            StepKind::SetScaling => "set_scaling",
-            StepKind::WaitScaling => "wait_scaling",
-            StepKind::StageSecret => "stage_secret",
-            StepKind::SetDbPassword => "set_db_password",
-            StepKind::WaitDbAvailable => "wait_db_available",
-            StepKind::PromoteSecret => "promote_secret",
-            StepKind::RestoreDrill => "restore_drill",
-            StepKind::WaitDrillAvailable => "wait_drill_available",
-            StepKind::DeleteDrill => "delete_drill",
-            StepKind::WaitDrillDeleted => "wait_drill_deleted",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
     /// Whether the step is a point of no return: once it has started, stopping the run
     /// would leave production inconsistent, so the run may no longer be cancelled and finishes
     /// on its own. The text says what stopping would leave behind.
