@@ -219,45 +219,27 @@ impl Backend {
         }
         match &self.user_name {
             Some(user) if protected.iter().any(|p| p == user) => {
-                Some(format!("the role {user} is protected (database.protected_roles)"))
+                Some(format!("the role {user} is protected (database_protected_roles)"))
             }
             _ => None,
         }
     }
 }
 
+/// How long ago, in the words a run's duration uses.
 fn ago(since: Option<DateTime<Utc>>) -> Option<String> {
-    let seconds = (Utc::now() - since?).num_seconds().max(0);
-    Some(match seconds {
-        s if s < 120 => format!("{s} s"),
-        s if s < 2 * 3600 => format!("{} min", s / 60),
-        s => format!("{} h {} min", s / 3600, s / 60 % 60),
-    })
+    Some(crate::runs::duration_text((Utc::now() - since?).num_seconds()))
 }
 
-/// Cancel (the running query) or terminate (the whole connection).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signal {
-    Cancel,
-    Terminate,
+crate::db::text_enum! {
+    /// Cancel (the running query) or terminate (the whole connection), as the path names it.
+    pub enum Signal {
+        Cancel = "cancel",
+        Terminate = "terminate",
+    }
 }
 
 impl Signal {
-    fn parse(text: &str) -> Result<Self, AppError> {
-        match text {
-            "cancel" => Ok(Signal::Cancel),
-            "terminate" => Ok(Signal::Terminate),
-            _ => Err(AppError::NotFound),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Signal::Cancel => "cancel",
-            Signal::Terminate => "terminate",
-        }
-    }
-
     fn action(self) -> &'static str {
         match self {
             Signal::Cancel => "db_backend_cancel",
@@ -347,7 +329,7 @@ pub async fn confirm_signal(
     Path((pid, signal)): Path<(String, String)>,
     Query(which): Query<Which>,
 ) -> Result<Html<String>, AppError> {
-    let signal = Signal::parse(&signal)?;
+    let signal = Signal::parse(&signal).ok_or(AppError::NotFound)?;
     let backend = find(&state, &pid, &which.start).await?;
     let form = SignalForm { start: which.start, ..SignalForm::default() };
     render(&page(&state, &user, backend, signal, form).await?)
@@ -362,7 +344,7 @@ pub async fn send_signal(
     Path((pid, signal)): Path<(String, String)>,
     Form(form): Form<SignalForm>,
 ) -> Result<Response, AppError> {
-    let signal = Signal::parse(&signal)?;
+    let signal = Signal::parse(&signal).ok_or(AppError::NotFound)?;
     let backend = find(&state, &pid, &form.start).await?;
     let started = backend.backend_start.ok_or(AppError::NotFound)?;
     let mut page = page(&state, &user, backend, signal, form).await?;
@@ -465,8 +447,8 @@ impl IdlePage {
     }
 }
 
-async fn idle_page(state: &AppState, user: &CurrentUser, idle_secs: i64) -> Result<IdlePage, AppError> {
-    let backends = Backends::read(state, DEFAULT_RUNNING_SECS, idle_secs).await?;
+/// The confirmation of a terminate-all, from one read of the backends.
+fn idle_page(state: &AppState, user: &CurrentUser, backends: &Backends) -> IdlePage {
     let protected = &state.config.database.protected_roles;
     let (mut listed, mut refused) = (Vec::new(), Vec::new());
     for b in backends.idle() {
@@ -477,15 +459,15 @@ async fn idle_page(state: &AppState, user: &CurrentUser, idle_secs: i64) -> Resu
             (None, Some(_)) => listed.push(b),
         }
     }
-    Ok(IdlePage {
+    IdlePage {
         shell: Shell::new(state, user, Area::Database, "Terminate idle connections"),
-        idle_secs,
+        idle_secs: backends.idle_secs,
         listed,
         refused,
         reason: String::new(),
         reason_error: None,
         ended: vec![],
-    })
+    }
 }
 
 /// `GET /database/backends/idle?idle=SECONDS`: exactly which idle connections would end.
@@ -494,7 +476,8 @@ pub async fn confirm_idle(
     user: CurrentUser,
     Query(q): Query<IdleQuery>,
 ) -> Result<Html<String>, AppError> {
-    render(&idle_page(&state, &user, seconds(q.idle.as_deref(), DEFAULT_IDLE_SECS)).await?)
+    let backends = Backends::read(&state, DEFAULT_RUNNING_SECS, seconds(q.idle.as_deref(), DEFAULT_IDLE_SECS)).await?;
+    render(&idle_page(&state, &user, &backends))
 }
 
 /// `POST /database/backends/idle/terminate`: each backend the confirmation listed (`pid@start`)
@@ -506,7 +489,9 @@ pub async fn terminate_idle(
     fields: Fields,
 ) -> Result<Response, AppError> {
     let idle_secs = seconds(Some(fields.one("idle")), DEFAULT_IDLE_SECS);
-    let mut page = idle_page(&state, &user, idle_secs).await?;
+    // One read serves the re-shown confirmation and the checks of each chosen backend.
+    let backends = Backends::read(&state, DEFAULT_RUNNING_SECS, idle_secs).await?;
+    let mut page = idle_page(&state, &user, &backends);
     page.reason = fields.one("reason").to_owned();
     let reason = match Reason::parse(&page.reason, "why (it goes to the audit log)") {
         Ok(reason) => reason,
@@ -515,7 +500,7 @@ pub async fn terminate_idle(
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
         }
     };
-    let now = db::backends(&state.pool).await?;
+    let now = &backends.all;
     let protected = &state.config.database.protected_roles;
     for chosen in fields.all("backend") {
         let Some((pid, start)) = chosen.split_once('@') else { continue };
