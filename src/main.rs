@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use dropops::cloud::Cloud;
@@ -311,6 +312,13 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
     let state = match &database.probe {
         Some(probe) => state.with_probe_pool(probe.clone()),
         None => state,
+    };
+    // The embedded database serves one client, so it has no backends to fight: demo mode
+    // shows a simulated busy server on the database page instead.
+    let state = if mode == Mode::Demo && embedded {
+        state.with_activity(Arc::new(dropops::database::activity::Simulated::new(chrono::Utc::now())))
+    } else {
+        state
     };
     // Drop's tables against the schema contract, once: pages degrade by it, readiness refuses
     // while a required column is missing. Said in the log too, for whoever starts the console.

@@ -29,6 +29,11 @@ pub struct AppState {
     pub sign_in_failures: Arc<crate::auth::flood::FloodGuard>,
     /// How many CSP reports may still be logged this minute.
     pub csp_log: Arc<crate::metrics::LogBudget>,
+    /// Who is connected to the database, and signalling them: PostgreSQL's catalog, or in
+    /// demo mode on the embedded database a simulated busy server.
+    pub activity: Arc<dyn crate::database::activity::Activity>,
+    /// The vacuums this process runs for vacuum runs (their connections live here).
+    pub vacuums: Arc<crate::runs::vacuum::Vacuums>,
     /// Whether the database was last found unreachable (fail fast during an outage).
     pub db_gate: Arc<crate::db::DatabaseGate>,
     /// Drop's database measured against the schema contract ([`AppState::contract`]): kept
@@ -51,6 +56,7 @@ impl AppState {
 
     pub fn with_cloud(pool: PgPool, config: Config, cloud: Cloud) -> Self {
         let cloud = cloud.with_hooks(&config.runs);
+        let pool_for_activity = pool.clone();
         Self {
             probe_pool: pool.clone(),
             pool,
@@ -64,6 +70,8 @@ impl AppState {
             sign_in_failures: Arc::default(),
             csp_log: Arc::default(),
             db_gate: Arc::default(),
+            vacuums: Arc::default(),
+            activity: Arc::new(crate::database::activity::Catalog(pool_for_activity)),
             contract: Arc::default(),
         }
     }
@@ -81,6 +89,12 @@ impl AppState {
             *self.contract.write().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
         }
         Ok(report)
+    }
+
+    /// Another view of who is connected (the simulated server of demo mode).
+    pub fn with_activity(mut self, activity: Arc<dyn crate::database::activity::Activity>) -> Self {
+        self.activity = activity;
+        self
     }
 
     /// Readiness checks on a pool of their own.

@@ -215,10 +215,16 @@ impl AuditToken {
     pub fn intent_id(&self) -> i64 {
         self.intent_id
     }
+
+    /// A token for a unit test of an adapter (no intent behind it).
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        Self { intent_id: 0 }
+    }
 }
 
 /// The actions the operations chain records, for the audit page's action list.
-pub const OPERATIONS_ACTIONS: [&str; 39] = [
+pub const OPERATIONS_ACTIONS: [&str; 43] = [
     "access_denied",
     "apprunner_deploy_image",
     "apprunner_pause",
@@ -231,6 +237,10 @@ pub const OPERATIONS_ACTIONS: [&str; 39] = [
     "audit_exported",
     "audit_searched",
     "checklist_submitted",
+    "db_backend_cancel",
+    "db_backend_terminate",
+    "db_statements_reset",
+    "db_vacuum",
     "maintenance_window_close",
     "maintenance_window_open",
     "personal_data_viewed",
@@ -427,6 +437,14 @@ pub fn spawn_reconciler(pool: PgPool, timeout: std::time::Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_step_of_a_run_can_be_found_by_its_action_on_the_audit_page() {
+        for kind in crate::runs::plan::StepKind::ALL {
+            assert!(OPERATIONS_ACTIONS.contains(&kind.action()), "{} is not in the action list", kind.action());
+        }
+        assert!(OPERATIONS_ACTIONS.is_sorted(), "the list reads alphabetically");
+    }
 
     #[test]
     fn fingerprints_identify_a_value_without_revealing_it() {

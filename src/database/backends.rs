@@ -49,8 +49,23 @@ pub fn duration_words(secs: i64) -> String {
 
 impl Backends {
     pub async fn read(state: &AppState, over: i64, idle_secs: i64) -> Result<Self, AppError> {
-        let (all, powers) = tokio::try_join!(db::backends(&state.pool), db::powers(&state.pool))?;
+        let activity = &state.activity;
+        let (all, powers) = tokio::try_join!(activity.backends(), activity.powers())?;
         Ok(Self { all, powers, over, idle_secs })
+    }
+
+    /// Client connections by state (active, idle, idle in transaction…), most first.
+    pub fn by_state(&self) -> Vec<db::ConnectionCount> {
+        let mut counts: Vec<db::ConnectionCount> = Vec::new();
+        for b in self.clients() {
+            let state = b.state.clone().unwrap_or_else(|| "unknown".into());
+            match counts.iter_mut().find(|c| c.state == state) {
+                Some(c) => c.count += 1,
+                None => counts.push(db::ConnectionCount { state, count: 1 }),
+            }
+        }
+        counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.state.cmp(&b.state)));
+        counts
     }
 
     pub fn idle_words(&self) -> String {
@@ -122,23 +137,26 @@ pub struct Upkeep {
     /// The WAL directory's size, or why it is unknown.
     pub wal: Result<String, String>,
     pub statements: Result<Vec<db::Statement>, String>,
+    /// Vacuums and analyzes running now, autovacuum's too.
+    pub vacuums: Vec<crate::runs::vacuum::VacuumProgress>,
 }
 
 impl Upkeep {
     pub async fn read(state: &AppState, powers: &Powers) -> Result<Self, AppError> {
         let pool = &state.pool;
-        let (tables, recovery, replicas, statements) = tokio::try_join!(
+        let (tables, recovery, replicas, statements, vacuums) = tokio::try_join!(
             db::biggest_tables(pool),
             db::recovery(pool),
             db::replicas(pool),
-            db::top_statements(pool)
+            db::top_statements(pool),
+            crate::runs::vacuum::in_progress(pool, None)
         )?;
         let wal = if powers.monitor {
             db::wal_bytes(pool).await?.map(db::bytes).ok_or_else(|| "the WAL directory is empty".to_owned())
         } else {
             Err("unknown, because the console's role is not a member of pg_monitor".into())
         };
-        Ok(Self { tables, recovery, replicas, wal, statements })
+        Ok(Self { tables, recovery, replicas, wal, statements, vacuums })
     }
 
     pub fn lag_words(secs: &Option<f64>) -> String {
@@ -208,6 +226,10 @@ impl Backend {
 
     /// Why the console will not signal this backend, if it will not.
     pub fn refusal(&self, protected: &[String]) -> Option<String> {
+        // A vacuum the console started is a job, not one of its connections: it may be stopped.
+        if self.own_role && self.application == crate::runs::vacuum::APPLICATION && !self.own {
+            return None;
+        }
         if self.own || self.application == crate::db::APPLICATION_NAME {
             return Some("it is one of the console's own connections".into());
         }
@@ -288,7 +310,7 @@ async fn find(state: &AppState, pid: &str, start: &str) -> Result<Backend, AppEr
     let (Ok(pid), Some(started)) = (pid.parse::<i32>(), start_of(start)) else {
         return Err(AppError::NotFound);
     };
-    let backends = db::backends(&state.pool).await?;
+    let backends = state.activity.backends().await?;
     backends.into_iter().find(|b| b.pid == pid && b.backend_start == Some(started)).ok_or_else(|| {
         AppError::Conflict(format!(
             "Backend {pid} has ended (or its pid now belongs to another connection). Nothing was done."
@@ -393,8 +415,7 @@ async fn deliver(
         }),
     };
     let token = audit::intent_committed(&state.pool, ctx, intent).await?;
-    let mut conn = state.pool.acquire().await?;
-    let sent = db::signal(&mut *conn, &token, b.pid, started, signal.is_terminate()).await;
+    let sent = state.activity.signal(&token, b.pid, started, signal.is_terminate()).await;
     let outcome = match &sent {
         Ok(Some(true)) => Outcome::Succeeded,
         Ok(Some(false)) => {
@@ -403,7 +424,7 @@ async fn deliver(
         Ok(None) => Outcome::Failed("the backend ended before the signal".into()),
         Err(e) => Outcome::Failed(format!("the signal could not be sent: {e}")),
     };
-    audit::outcome(&mut conn, ctx, token, outcome).await?;
+    audit::outcome(&mut *state.pool.acquire().await?, ctx, token, outcome).await?;
     match sent? {
         Some(true) => Ok(()),
         Some(false) => Err(AppError::Conflict(format!(

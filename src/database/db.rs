@@ -34,6 +34,16 @@ impl TableStat {
         bytes(self.size_bytes)
     }
 
+    /// The confirmation of a vacuum of this table.
+    pub fn vacuum_href(&self) -> String {
+        let table = format!("{}.{}", self.schema, self.name);
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("procedure", "vacuum")
+            .append_pair("table", &table)
+            .finish();
+        format!("/database/confirm?{query}")
+    }
+
     /// Dead rows as a share of all: the estimate of bloat vacuum would reclaim.
     pub fn dead_share(&self) -> String {
         let all = self.live + self.dead;
@@ -53,19 +63,6 @@ pub async fn overview(db: impl PgExecutor<'_>) -> Result<DatabaseOverview, sqlx:
                   pg_database_size(current_database()) as "size_bytes!""#
     )
     .fetch_one(db)
-    .await
-}
-
-/// Client connections to this database by state (active, idle, idle in transaction…).
-pub async fn connections_by_state(db: impl PgExecutor<'_>) -> Result<Vec<ConnectionCount>, sqlx::Error> {
-    sqlx::query_as!(
-        ConnectionCount,
-        r#"select coalesce(state, 'unknown') as "state!", count(*) as "count!"
-           from pg_stat_activity
-           where datname = current_database() and backend_type = 'client backend'
-           group by 1 order by 2 desc, 1"#
-    )
-    .fetch_all(db)
     .await
 }
 
@@ -94,6 +91,8 @@ pub struct Backend {
     pub superuser: bool,
     /// The backend this query runs on.
     pub own: bool,
+    /// A backend of the console's own role.
+    pub own_role: bool,
 }
 
 /// Every backend of this database (and the server's background processes), oldest first: at
@@ -111,7 +110,8 @@ pub async fn backends(db: impl PgExecutor<'_>) -> Result<Vec<Backend>, sqlx::Err
                   pg_blocking_pids(a.pid) as "blocked_by!",
                   (select l.mode || coalesce(' on ' || l.relation::regclass::text, '')
                      from pg_locks l where l.pid = a.pid and not l.granted limit 1) as waiting_for,
-                  coalesce(r.rolsuper, false) as "superuser!", a.pid = pg_backend_pid() as "own!"
+                  coalesce(r.rolsuper, false) as "superuser!", a.pid = pg_backend_pid() as "own!",
+                  coalesce(a.usename = current_user, false) as "own_role!"
            from pg_stat_activity a left join pg_roles r on r.oid = a.usesysid
            where a.datname = current_database() or a.datname is null
            order by a.backend_start nulls last, a.pid
@@ -122,6 +122,7 @@ pub async fn backends(db: impl PgExecutor<'_>) -> Result<Vec<Backend>, sqlx::Err
 }
 
 /// What the console's role may see and do to other backends.
+#[derive(Clone, Copy)]
 pub struct Powers {
     /// Member of pg_read_all_stats (or superuser): sees every backend's query and state.
     pub read_all_stats: bool,

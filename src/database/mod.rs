@@ -2,6 +2,7 @@
 //! connections by state, refreshed in place by htmx — and Drop's RDS snapshots, with manual
 //! snapshots and restore drills as runs.
 
+pub mod activity;
 pub mod backends;
 mod db;
 
@@ -14,8 +15,8 @@ use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::cloud::{Snapshot, bounded};
 use crate::error::AppError;
 use crate::runs::confirm::{self, Fact, Impact, Proposal, Proposer, ReasonRule, RunForm};
-use crate::runs::params::{DrillParams, SnapshotParams};
-use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
+use crate::runs::params::{DrillParams, SnapshotParams, VacuumParams};
+use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams, vacuum};
 use crate::state::AppState;
 use crate::web::{Area, Htmx, Shell, page_or_fragment};
 
@@ -60,6 +61,8 @@ pub struct StatsFragment {
     pub upkeep: backends::Upkeep,
     /// Whether the person may cancel and terminate (on-call, admin): the links show.
     pub may_signal: bool,
+    /// Whether the person may start runs here (a vacuum): the links show.
+    pub may_vacuum: bool,
 }
 
 /// `GET /database?over=SECONDS`: the long-running threshold (default a minute).
@@ -81,14 +84,15 @@ pub async fn show_database(
     Query(q): Query<DatabaseQuery>,
 ) -> Result<Html<String>, AppError> {
     let overview = db::overview(&state.pool).await?;
-    let connections = db::connections_by_state(&state.pool).await?;
     // A bad threshold falls back to the default: the page is for reading, not for an error.
     let over = backends::seconds(q.over.as_deref(), backends::DEFAULT_RUNNING_SECS);
     let idle = backends::seconds(q.idle.as_deref(), backends::DEFAULT_IDLE_SECS);
     let backends = Backends::read(&state, over, idle).await?;
     let upkeep = backends::Upkeep::read(&state, &backends.powers).await?;
     let may_signal = state.policy.allows_page("/database/backends/{pid}/{signal}", &user.roles);
-    let stats = StatsFragment { overview, connections, backends, upkeep, may_signal };
+    let may_vacuum = state.policy.allows_page(DatabaseRuns::PAGE, &user.roles);
+    let connections = backends.by_state();
+    let stats = StatsFragment { overview, connections, backends, upkeep, may_signal, may_vacuum };
     let q = runs::HistoryQuery { before: q.before };
     if htmx.0 {
         // The 10-second refresh: only the statistics, no AWS call.
@@ -113,7 +117,56 @@ pub async fn show_database(
     })
 }
 
-/// The runs of the database page: a manual snapshot and the restore drill.
+/// The confirmation of `VACUUM (ANALYZE)` of the table the form names (`schema.table`).
+async fn propose_vacuum(state: &AppState, form: &RunForm, run: RunId) -> Result<Proposal, AppError> {
+    let named = form.table.trim();
+    let unknown =
+        || AppError::Validation(format!("“{named}” is not a table of this database; choose one from the list."));
+    let (schema, table) = named.split_once('.').ok_or_else(unknown)?;
+    let counts = vacuum::table(&state.pool, schema, table).await?.ok_or_else(unknown)?;
+    let params = VacuumParams { schema: schema.to_owned(), table: table.to_owned() };
+    let name = params.name();
+    if !counts.may {
+        return Err(AppError::Conflict(format!("{name} cannot be vacuumed from here: {}.", vacuum::MAY_NOT)));
+    }
+    let overview = db::overview(&state.pool).await?;
+    let stat = db::TableStat {
+        schema: params.schema.clone(),
+        name: params.table.clone(),
+        size_bytes: counts.size_bytes,
+        live: counts.live,
+        dead: counts.dead,
+        last_vacuum: counts.last_vacuum,
+        last_analyze: None,
+    };
+    let last =
+        counts.last_vacuum.map_or_else(|| "never by hand".to_owned(), |at| at.format("%Y-%m-%d %H:%M UTC").to_string());
+    Ok(Proposal {
+        procedure: Procedure::Vacuum,
+        heading: format!("VACUUM (ANALYZE) {name}"),
+        impact: Impact::Vacuum { table: name.clone() },
+        environment: format!("database {} on PostgreSQL {}", overview.name, overview.version),
+        facts: vec![
+            Fact::Code("Table", name.clone()),
+            Fact::Text("Size with indexes", stat.size()),
+            Fact::Text("Rows", format!("{} live, {} dead ({})", stat.live, stat.dead, stat.dead_share())),
+            Fact::Text("Last manual vacuum", last),
+        ],
+        understand: None,
+        reason: ReasonRule::Optional,
+        reason_example: "e.g. dead rows at 30 % after the bulk import, or: SlowP99 on the transactions list",
+        scale: None,
+        action: "/database/runs",
+        new: NewRun::production(
+            run,
+            format!("table:{}/{name}", overview.name),
+            RunParams::Vacuum(params),
+            Plan::vacuum(&name),
+        ),
+    })
+}
+
+/// The runs of the database page: a manual snapshot, the restore drill and a vacuum.
 pub struct DatabaseRuns;
 
 impl Proposer for DatabaseRuns {
@@ -124,9 +177,13 @@ impl Proposer for DatabaseRuns {
     }
 }
 
-/// The confirmation of a manual snapshot or a restore drill of Drop's RDS instance.
+/// The confirmation of a manual snapshot or a restore drill of Drop's RDS instance, or of a
+/// vacuum of one table.
 async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
     let run = RunId::from_form(&form.run)?;
+    if Procedure::parse(&form.procedure) == Some(Procedure::Vacuum) {
+        return propose_vacuum(state, form, run).await;
+    }
     let instance = state.config.drop.instance().to_owned();
     let (procedure, heading, impact, plan, params) = match Procedure::parse(&form.procedure) {
         Some(Procedure::Snapshot) => {

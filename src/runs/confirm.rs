@@ -36,6 +36,9 @@ pub struct RunForm {
     /// The secret chosen for a rotation.
     #[serde(default)]
     pub secret: String,
+    /// The table chosen for a vacuum (`schema.table`).
+    #[serde(default)]
+    pub table: String,
     #[serde(default)]
     pub min: String,
     #[serde(default)]
@@ -104,6 +107,10 @@ pub enum Impact {
     RestoreDrill {
         drill: String,
         taken: DateTime<Utc>,
+    },
+    /// Reads the whole table and its indexes; blocks only schema changes.
+    Vacuum {
+        table: String,
     },
 }
 

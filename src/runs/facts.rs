@@ -21,6 +21,8 @@ pub enum Fact {
     Staged,
     /// The HMAC fingerprint of a staged secret (never its value).
     Fingerprint,
+    /// What a step did, in words for the run log ("vacuumed public.users: …").
+    Did,
 }
 
 /// The App Runner operations a run may start, one fact each.
@@ -50,6 +52,7 @@ impl Fact {
             Fact::Operation(Slot::Resume) => "resume_operation_id",
             Fact::Staged => "staged",
             Fact::Fingerprint => "fingerprint",
+            Fact::Did => "did",
         }
     }
 

@@ -16,6 +16,7 @@ pub mod params;
 pub mod plan;
 pub mod rotation;
 pub mod steps;
+pub mod vacuum;
 pub mod worker;
 
 use chrono::{DateTime, Utc};
@@ -48,6 +49,7 @@ crate::db::text_enum! {
         RotateDbPassword = "rotate_db_password",
         Snapshot = "snapshot",
         RestoreDrill = "restore_drill",
+        Vacuum = "vacuum",
     }
 }
 
@@ -64,6 +66,7 @@ impl Procedure {
             Procedure::RotateDbPassword => "database password rotation",
             Procedure::Snapshot => "manual snapshot",
             Procedure::RestoreDrill => "restore drill",
+            Procedure::Vacuum => "vacuum",
         }
     }
 
@@ -73,7 +76,7 @@ impl Procedure {
         use crate::web::Area;
         match self {
             Procedure::RotateJwtSecret | Procedure::RotateDbPassword => Area::Secrets,
-            Procedure::Snapshot | Procedure::RestoreDrill => Area::Database,
+            Procedure::Snapshot | Procedure::RestoreDrill | Procedure::Vacuum => Area::Database,
             _ => Area::Deployments,
         }
     }

@@ -48,6 +48,20 @@ pub struct DrillParams {
     pub drill_instance: String,
 }
 
+/// A table to `VACUUM (ANALYZE)`, as `pg_stat_user_tables` names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VacuumParams {
+    pub schema: String,
+    pub table: String,
+}
+
+impl VacuumParams {
+    /// "public.transactions".
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotationParams {
     pub rotated: Rotated,
@@ -73,6 +87,7 @@ pub enum RunParams {
     RotateDbPassword(RotationParams),
     Snapshot(SnapshotParams),
     RestoreDrill(DrillParams),
+    Vacuum(VacuumParams),
     /// Parameters this version cannot read: a procedure a newer console wrote, or damage. The
     /// run still shows; a step that needs them fails saying so.
     Unreadable(Value),
@@ -94,6 +109,7 @@ impl RunParams {
             Some(Procedure::RotateDbPassword) => typed(&value, Self::RotateDbPassword),
             Some(Procedure::Snapshot) => typed(&value, Self::Snapshot),
             Some(Procedure::RestoreDrill) => typed(&value, Self::RestoreDrill),
+            Some(Procedure::Vacuum) => typed(&value, Self::Vacuum),
             None => None,
         };
         read.unwrap_or(Self::Unreadable(value))
@@ -111,6 +127,7 @@ impl RunParams {
             Self::RotateDbPassword(_) => Procedure::RotateDbPassword,
             Self::Snapshot(_) => Procedure::Snapshot,
             Self::RestoreDrill(_) => Procedure::RestoreDrill,
+            Self::Vacuum(_) => Procedure::Vacuum,
             Self::Unreadable(_) => return None,
         })
     }
@@ -160,6 +177,13 @@ impl RunParams {
         }
     }
 
+    pub fn vacuum(&self) -> Option<&VacuumParams> {
+        match self {
+            Self::Vacuum(p) => Some(p),
+            _ => None,
+        }
+    }
+
     pub fn rotation(&self) -> Option<&RotationParams> {
         match self {
             Self::RotateJwtSecret(p) | Self::RotateDbPassword(p) => Some(p),
@@ -177,6 +201,7 @@ impl RunParams {
             Self::Scale(p) => format!("min {} / max {}", p.min, p.max),
             Self::Snapshot(p) => p.snapshot_id.clone(),
             Self::RestoreDrill(p) => p.drill_instance.clone(),
+            Self::Vacuum(p) => p.name(),
             Self::Unreadable(_) => String::new(),
         }
     }

@@ -42,6 +42,8 @@ crate::db::text_enum! {
         /// Delete the drill's temporary instance (runs even after a failure: no instance is left).
         DeleteDrill = "delete_drill",
         WaitDrillDeleted = "wait_drill_deleted",
+        /// `VACUUM (ANALYZE)` one table, following it in pg_stat_progress_vacuum.
+        Vacuum = "vacuum",
     }
 }
 
@@ -101,6 +103,7 @@ impl StepKind {
             StepKind::RestoreDrill => "rds_restore_drill_start",
             StepKind::WaitDrillAvailable | StepKind::WaitDrillDeleted => "run_wait",
             StepKind::DeleteDrill => "rds_restore_drill_delete",
+            StepKind::Vacuum => "db_vacuum",
         }
     }
 }
@@ -239,6 +242,15 @@ impl Plan {
             )
             .cleanup(StepKind::DeleteDrill, format!("Delete {drill} (no final snapshot)"))
             .cleanup(StepKind::WaitDrillDeleted, format!("Wait until {drill} is gone"))
+    }
+
+    /// runbook §5: `VACUUM (ANALYZE)` a table. It cannot run in a transaction, so it runs on a
+    /// connection of its own while the step reports its progress.
+    pub fn vacuum(table: &str) -> Self {
+        Plan::default().step(
+            StepKind::Vacuum,
+            format!("VACUUM (ANALYZE) {table}, following its progress in pg_stat_progress_vacuum"),
+        )
     }
 
     pub fn scale(service: &str, scaling: Scaling) -> Self {

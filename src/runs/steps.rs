@@ -103,6 +103,7 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
                 Err(e) => trouble(cx, runs.snapshot_timeout, e),
             }
         }
+        StepKind::Vacuum => super::vacuum::attempt(cx).await,
         StepKind::OpenWindow => open_window(cx).await,
         StepKind::CloseWindow => close_window(cx).await,
         StepKind::DeployImage => {

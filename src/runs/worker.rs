@@ -478,6 +478,9 @@ impl Worker {
         if let Some(version) = learned["health_version"].as_str() {
             line = format!("Done: health ok, version {version}");
         }
+        if let Some(did) = Fact::Did.of(&learned) {
+            line = format!("Done: {did}");
+        }
         if learned["adopted"].as_bool() == Some(true) {
             line.push_str(" (the operation started before the interruption was found and followed)");
         }

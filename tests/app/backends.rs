@@ -342,3 +342,144 @@ async fn resetting_the_statement_statistics_is_audited_and_says_why_when_refused
     viewer.sign_in(&["viewer"]).await;
     assert_eq!(viewer.submit("/database/statements/reset", &[("reason", "x")]).await.status, 403);
 }
+
+/// A run's status and outcome, once it has ended.
+async fn ended(pool: &PgPool, run: uuid::Uuid) -> (String, Option<String>) {
+    for _ in 0..300 {
+        let row = crate::runs::run_row(pool, run).await;
+        if row.0 != "running" && row.0 != "queued" {
+            return row;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("run {run} never ended");
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn a_vacuum_is_an_audited_run_that_shows_its_progress_and_can_be_cancelled_from_the_page(pool: PgPool) {
+    sqlx::raw_sql(
+        "create table vacuum_drill (id int primary key, note text);
+         insert into vacuum_drill select g, 'x' from generate_series(1, 2000) g;
+         delete from vacuum_drill where id % 2 = 0;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let app = crate::runs::oncall(pool.clone()).await;
+    let _worker = dropops::runs::worker::Worker::new(app.state.clone()).spawn();
+
+    // The confirmation says what happens; a table that is not there is refused, nothing starts.
+    let confirm = app.visit("/database/confirm?procedure=vacuum&table=public.vacuum_drill").await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.text("h1").contains("VACUUM (ANALYZE) public.vacuum_drill"), "{}", confirm.text("h1"));
+    assert!(confirm.text("main").contains("No downtime"), "{}", confirm.text("main"));
+    let unknown = app.visit("/database/confirm?procedure=vacuum&table=public.no_such_table").await;
+    assert_eq!(unknown.status, 422);
+    assert!(unknown.text("main").contains("is not a table of this database"), "{}", unknown.text("main"));
+    let refused = app.confirm_run(&[("procedure", "vacuum"), ("table", "pg_catalog.pg_class")]).await;
+    assert_eq!(refused.status, 422, "only the database's own tables");
+
+    // A schema change in progress holds the table: the vacuum waits for its lock, and the page
+    // shows it waiting behind the holder, with a cancel link.
+    let mut holder = backend(&pool, "fire-ddl").await;
+    let holder_pid = pid_of(&mut holder).await;
+    sqlx::raw_sql("begin; lock table vacuum_drill in share update exclusive mode;").execute(&mut holder).await.unwrap();
+    let run = crate::runs::start(&app, &[("procedure", "vacuum"), ("table", "public.vacuum_drill")]).await;
+    let mut vacuum_pid = None;
+    for _ in 0..100 {
+        vacuum_pid = sqlx::query_scalar("select pid from pg_stat_activity where application_name = 'dropops-vacuum'")
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+        if vacuum_pid.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let vacuum_pid: i32 = vacuum_pid.expect("the vacuum runs on a connection of its own");
+    let page = page_when(&app, "/database?over=1", |p| {
+        p.text(&format!("[data-blocker='{holder_pid}']")).contains("VACUUM (ANALYZE) public.vacuum_drill")
+            && p.has(&format!("table.backends-running tr[data-pid='{vacuum_pid}'] a"))
+    })
+    .await;
+    let run_page = app.visit(&format!("/runs/{run}")).await;
+    assert!(
+        run_page.text(".run-log").contains(&format!("runs on backend {vacuum_pid}, waiting for its lock")),
+        "the run says what it waits for: {}",
+        run_page.text(".run-log")
+    );
+    let start = start_of(&page, vacuum_pid, "cancel");
+    let cancelled = app
+        .submit(
+            &format!("/database/backends/{vacuum_pid}/cancel"),
+            &[("start", &start), ("reason", "the I/O hurts SlowP99")],
+        )
+        .await;
+    assert_eq!(cancelled.status, 303, "the console's vacuum may be cancelled: {}", cancelled.text("main"));
+    let (status, outcome) = ended(&pool, run).await;
+    assert_eq!(status, "failed");
+    assert!(outcome.as_deref().unwrap_or("").contains("canceling statement due to user request"), "{outcome:?}");
+    sqlx::raw_sql("commit").execute(&mut holder).await.unwrap();
+
+    // Again, with nothing in the way: done, audited intent then outcome each time.
+    let run = crate::runs::start(&app, &[("procedure", "vacuum"), ("table", "public.vacuum_drill")]).await;
+    assert_eq!(ended(&pool, run).await.0, "succeeded");
+    let log = app.visit(&format!("/runs/{run}")).await.text(".run-log");
+    assert!(log.contains("Done: vacuumed and analysed public.vacuum_drill: dead rows"), "{log}");
+    assert!(log.contains("→ 0"), "{log}");
+    let counted: i64 =
+        sqlx::query_scalar("select vacuum_count from pg_stat_user_tables where relname = 'vacuum_drill'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(counted, 1, "one vacuum ran to its end: the cancelled one did not count");
+    let trail = audit_trail(&pool, "db_vacuum").await;
+    let kinds: Vec<(&str, Option<&str>)> = trail.iter().map(|(k, o)| (k.as_str(), o.as_deref())).collect();
+    assert_eq!(
+        kinds,
+        [("intent", None), ("outcome", Some("failed")), ("intent", None), ("outcome", Some("succeeded"))]
+    );
+
+    // A viewer sees the tables, not the button.
+    let viewer = app.another_browser();
+    viewer.sign_in(&["viewer"]).await;
+    let seen = viewer.visit("/database").await;
+    assert!(seen.has("#tables") && !seen.has("a.vacuum-link"));
+    assert!(app.visit("/database").await.has("a.vacuum-link"));
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn demo_mode_on_the_embedded_database_has_a_believable_server_to_fight(pool: PgPool) {
+    use dropops::database::activity::Simulated;
+    let app = TestApp::spawn_state(
+        |config| {
+            dropops::AppState::new(pool.clone(), config)
+                .with_activity(std::sync::Arc::new(Simulated::new(chrono::Utc::now())))
+        },
+        dropops::config::Config::demo(),
+    )
+    .await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let page = app.visit("/database").await;
+    assert!(page.has("[data-blocker='4120'] tr[data-waits='4121']"), "the forgotten psql transaction blocks");
+    assert!(page.has("[data-blocker='4120'] tr[data-waits='4122']"), "and the one behind it");
+    assert!(page.has("table.backends-running tr[data-pid='4110']"), "the reporting query has run for minutes");
+    assert!(page.texts("table.backends-idle tbody tr").len() >= 3, "idle for more than five minutes");
+
+    // Its cancel changes nothing (an idle transaction has no query); terminate ends it and
+    // lets the queue through — as PostgreSQL does.
+    let start = start_of(&page, 4120, "terminate");
+    let done = app
+        .submit(
+            "/database/backends/4120/terminate",
+            &[("start", &start), ("reason", "forgotten psql session blocks KYC updates"), ("now", "yes")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text("main"));
+    assert_eq!(audit_trail(&pool, "db_backend_terminate").await, intent_then_success());
+    let after = app.visit("/database").await;
+    assert!(!after.has("[data-blocker]"), "nobody waits any more");
+    assert!(!after.has("tr[data-pid='4120']"));
+    // The console's own connection is listed, with nothing to press.
+    assert!(after.has("table.backends-all tr[data-pid='4200']") && !after.has("tr[data-pid='4200'] a"));
+}

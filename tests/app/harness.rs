@@ -238,11 +238,11 @@ impl Browser {
         self.submit(&format!("/compliance/people/{person}/revoke-sessions"), &[("reason", reason)]).await
     }
 
-    /// Confirm a run on its confirmation page: a deployment run, or a snapshot or restore
-    /// drill (the database page's), with the fields the page sends.
+    /// Confirm a run on its confirmation page: a deployment run, or a snapshot, restore drill
+    /// or vacuum (the database page's), with the fields the page sends.
     pub async fn confirm_run(&self, fields: &[(&str, &str)]) -> Page {
         let path = match fields.iter().find(|(k, _)| *k == "procedure") {
-            Some((_, "snapshot" | "restore_drill")) => "/database/runs",
+            Some((_, "snapshot" | "restore_drill" | "vacuum")) => "/database/runs",
             _ => "/deployments/runs",
         };
         self.submit(path, fields).await
