@@ -137,18 +137,24 @@ pub struct Upkeep {
     /// The WAL directory's size, or why it is unknown.
     pub wal: Result<String, String>,
     pub statements: Result<Vec<db::Statement>, String>,
+    pub order: db::StatementOrder,
     /// Vacuums and analyzes running now, autovacuum's too.
     pub vacuums: Vec<crate::runs::vacuum::VacuumProgress>,
 }
 
 impl Upkeep {
-    pub async fn read(state: &AppState, powers: &Powers) -> Result<Self, AppError> {
+    /// The page's address with the statements ranked by `order` and the thresholds kept.
+    pub fn ranked_href(&self, backends: &Backends, order: &db::StatementOrder) -> String {
+        format!("/database?over={}&idle={}&by={}#statements", backends.over, backends.idle_secs, order.as_str())
+    }
+
+    pub async fn read(state: &AppState, powers: &Powers, order: db::StatementOrder) -> Result<Self, AppError> {
         let pool = &state.pool;
         let (tables, recovery, replicas, statements, vacuums) = tokio::try_join!(
             db::biggest_tables(pool),
             db::recovery(pool),
             db::replicas(pool),
-            db::top_statements(pool),
+            db::top_statements(pool, order),
             crate::runs::vacuum::in_progress(pool, None)
         )?;
         let wal = if powers.monitor {
@@ -156,7 +162,7 @@ impl Upkeep {
         } else {
             Err("unknown, because the console's role is not a member of pg_monitor".into())
         };
-        Ok(Self { tables, recovery, replicas, wal, statements, vacuums })
+        Ok(Self { tables, recovery, replicas, wal, statements, order, vacuums })
     }
 
     pub fn lag_words(secs: &Option<f64>) -> String {

@@ -222,20 +222,52 @@ pub struct Statement {
     pub rows: i64,
 }
 
-/// The twenty statements that took the most time, or why they cannot be read: the extension is
+crate::db::text_enum! {
+    /// How the statements are ranked (`?by=`).
+    pub enum StatementOrder {
+        Total = "total",
+        Mean = "mean",
+        Calls = "calls",
+    }
+}
+
+impl StatementOrder {
+    /// The column of pg_stat_statements it ranks by (a fixed name, never typed text).
+    fn column(self) -> &'static str {
+        match self {
+            Self::Total => "total_exec_time",
+            Self::Mean => "mean_exec_time",
+            Self::Calls => "calls",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Total => "total time",
+            Self::Mean => "mean time",
+            Self::Calls => "calls",
+        }
+    }
+}
+
+/// The twenty statements first by `order` (the runbook's top 20), or why they cannot be read: the extension is
 /// not installed, not loaded (shared_preload_libraries), or the role may not read it. The view
 /// exists only with the extension, so the query is checked at run time, not at build time.
-pub async fn top_statements(db: &sqlx::PgPool) -> Result<Result<Vec<Statement>, String>, sqlx::Error> {
+pub async fn top_statements(
+    db: &sqlx::PgPool,
+    order: StatementOrder,
+) -> Result<Result<Vec<Statement>, String>, sqlx::Error> {
     if !statements_installed(db).await? {
         return Ok(Err("pg_stat_statements is not installed in this database (create extension pg_stat_statements; \
                        on RDS it is already in shared_preload_libraries)"
             .into()));
     }
-    let read = sqlx::query_as::<_, Statement>(
+    let read = sqlx::query_as::<_, Statement>(&format!(
         "select query, calls, total_exec_time as total_ms, mean_exec_time as mean_ms, rows
            from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
-          order by total_exec_time desc limit 20",
-    )
+          order by {} desc limit 20",
+        order.column()
+    ))
     .fetch_all(db)
     .await;
     Ok(read.map_err(|e| {

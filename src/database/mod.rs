@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::web::{Area, Htmx, Shell, page_or_fragment};
 
 pub use backends::Backends;
-pub use db::{Backend, ConnectionCount, DatabaseOverview};
+pub use db::{Backend, ConnectionCount, DatabaseOverview, StatementOrder};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -75,6 +75,9 @@ pub struct DatabaseQuery {
     /// How long idle counts as too long (default 5 minutes).
     #[serde(default)]
     pub idle: Option<String>,
+    /// How the statements are ranked: total (default), mean or calls.
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 pub async fn show_database(
@@ -88,7 +91,8 @@ pub async fn show_database(
     let over = backends::seconds(q.over.as_deref(), backends::DEFAULT_RUNNING_SECS);
     let idle = backends::seconds(q.idle.as_deref(), backends::DEFAULT_IDLE_SECS);
     let backends = Backends::read(&state, over, idle).await?;
-    let upkeep = backends::Upkeep::read(&state, &backends.powers).await?;
+    let order = q.by.as_deref().and_then(db::StatementOrder::parse).unwrap_or(db::StatementOrder::Total);
+    let upkeep = backends::Upkeep::read(&state, &backends.powers, order).await?;
     let may_signal = state.policy.allows_page("/database/backends/{pid}/{signal}", &user.roles);
     let may_vacuum = state.policy.allows_page(DatabaseRuns::PAGE, &user.roles);
     let connections = backends.by_state();

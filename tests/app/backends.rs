@@ -309,6 +309,12 @@ async fn the_page_shows_the_biggest_tables_replication_and_why_statements_are_un
         "{}",
         page.text("#statements")
     );
+    // Ranked by total time unless asked otherwise; the links keep the thresholds.
+    assert_eq!(page.text("#statements-title"), "Top 20 statements by total time");
+    let by_mean = app.visit("/database?over=90&by=mean").await;
+    assert_eq!(by_mean.text("#statements-title"), "Top 20 statements by mean time");
+    assert!(by_mean.attrs(".sort-links a", "href").contains(&"/database?over=90&idle=300&by=calls#statements".into()));
+    assert_eq!(app.visit("/database?by=nonsense").await.text("#statements-title"), "Top 20 statements by total time");
 }
 
 #[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
