@@ -55,7 +55,7 @@ impl AppState {
     }
 
     pub fn with_cloud(pool: PgPool, config: Config, cloud: Cloud) -> Self {
-        let cloud = cloud.with_hooks(&config.runs);
+        let cloud = cloud.with_hooks(&config);
         let pool_for_activity = pool.clone();
         Self {
             probe_pool: pool.clone(),

@@ -4,6 +4,7 @@
 //! reason a person can act on, never a crash.
 
 pub mod aws;
+pub mod betterstack;
 pub mod hooks;
 pub mod http;
 pub mod sim;
@@ -239,6 +240,42 @@ pub trait Logs: Send + Sync {
     async fn filter_events(&self, query: &LogQuery) -> CloudResult<Vec<LogEvent>>;
 }
 
+crate::db::text_enum! {
+    /// What BetterStack says of a monitor (its `status` attribute).
+    pub enum MonitorStatus {
+        Up = "up",
+        Down = "down",
+        /// Checks are passing again, but the recovery period has not passed.
+        Validating = "validating",
+        Paused = "paused",
+        /// Paused by its own maintenance period.
+        Maintenance = "maintenance",
+        /// Just created, waiting for its first check.
+        Pending = "pending",
+    }
+}
+
+/// An uptime monitor of Drop's at BetterStack.
+#[derive(Clone, Debug)]
+pub struct Monitor {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    /// `None`: a status this console does not know.
+    pub status: Option<MonitorStatus>,
+    pub last_checked_at: Option<DateTime<Utc>>,
+    pub paused: bool,
+}
+
+#[async_trait]
+pub trait Monitoring: Send + Sync {
+    /// Drop's monitors (those configured, or every one the token sees).
+    async fn monitors(&self) -> CloudResult<Vec<Monitor>>;
+    /// Pause a monitor (no checks, no alerts) or resume it. Asking for what is already so is
+    /// not an error.
+    async fn set_paused(&self, id: &str, paused: bool) -> CloudResult<()>;
+}
+
 /// Drop's public endpoints, read over HTTPS.
 /// Somewhere outside the database that the database's owner cannot rewrite, where the audit
 /// chain's signed heads are published: CloudWatch Logs in production, a file in demo. Lines
@@ -320,6 +357,8 @@ pub struct Cloud {
     pub ci: Option<Arc<dyn hooks::Ci>>,
     /// The monitoring relay for maintenance windows, when configured.
     pub relay: Option<Arc<dyn hooks::MaintenanceRelay>>,
+    /// BetterStack Uptime, when a token is configured (the simulator plays it in demo mode).
+    pub monitoring: Option<Arc<dyn Monitoring>>,
     /// Whether the simulator is what is plugged in (demo and training).
     simulated: bool,
 }
@@ -336,7 +375,8 @@ impl Cloud {
             ecr: sim.clone(),
             secrets: sim.clone(),
             ci: Some(sim.clone()),
-            relay: Some(sim),
+            relay: Some(sim.clone()),
+            monitoring: Some(sim),
             simulated: true,
         }
     }
@@ -355,6 +395,7 @@ impl Cloud {
             anchors: aws,
             ci: None,
             relay: None,
+            monitoring: None,
             simulated: false,
         }
     }
@@ -364,11 +405,12 @@ impl Cloud {
         self.simulated
     }
 
-    /// CI and the monitoring relay as configured; without a configuration, what was plugged
-    /// in (the simulator plays both in demo mode).
-    pub fn with_hooks(mut self, runs: &crate::config::RunsConfig) -> Self {
-        self.ci = hooks::ci_from(runs).or(self.ci);
-        self.relay = hooks::relay_from(runs).or(self.relay);
+    /// CI, the monitoring relay and BetterStack as configured; without a configuration, what
+    /// was plugged in (the simulator plays them in demo mode).
+    pub fn with_hooks(mut self, config: &crate::config::Config) -> Self {
+        self.ci = hooks::ci_from(&config.runs).or(self.ci);
+        self.relay = hooks::relay_from(&config.runs).or(self.relay);
+        self.monitoring = betterstack::from_config(&config.betterstack).or(self.monitoring);
         self
     }
 
@@ -387,6 +429,7 @@ impl Cloud {
             anchors: none,
             ci: None,
             relay: None,
+            monitoring: None,
             simulated: false,
         }
     }

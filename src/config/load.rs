@@ -190,6 +190,17 @@ impl Config {
             lease: take_secs(&mut runs_t, "runs.lease_secs", 60, 1..=3600, errors),
         };
         unknown_keys(runs_t, "runs.", errors);
+        let mut betterstack_t = take_table(&mut t, "betterstack", errors);
+        let betterstack = BetterStackConfig {
+            token: take(&mut betterstack_t, "betterstack.token", errors),
+            api_url: take(&mut betterstack_t, "betterstack.api_url", errors)
+                .unwrap_or_else(|| "https://uptime.betterstack.com".into()),
+            monitors: take(&mut betterstack_t, "betterstack.monitors", errors).unwrap_or_default(),
+        };
+        if !betterstack.api_url.starts_with("https://") && !betterstack.api_url.starts_with("http://127.0.0.1") {
+            errors.push(format!("betterstack.api_url: {:?} must start with https://", betterstack.api_url));
+        }
+        unknown_keys(betterstack_t, "betterstack.", errors);
         let simulator_time_scale: f64 = take(&mut t, "simulator_time_scale", errors).unwrap_or(1.0);
         if !(0.0..=10.0).contains(&simulator_time_scale) {
             errors.push(format!("simulator_time_scale: {simulator_time_scale} is outside 0..=10"));
@@ -214,6 +225,7 @@ impl Config {
             audit,
             compliance,
             runs,
+            betterstack,
             simulator_time_scale,
         };
         config.check(errors);

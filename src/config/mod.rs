@@ -100,8 +100,22 @@ pub struct Config {
     pub audit: AuditConfig,
     pub compliance: ComplianceConfig,
     pub runs: RunsConfig,
+    pub betterstack: BetterStackConfig,
     /// Demo and training: how fast simulated AWS operations go (1.0 = as long as on AWS).
     pub simulator_time_scale: f64,
+}
+
+/// BetterStack Uptime (runbook §1: three monitors — health, landing, US east): read for the
+/// dashboard and the daily check, paused for the maintenance window of every disruptive run.
+#[derive(Clone, Debug, Serialize)]
+pub struct BetterStackConfig {
+    /// An Uptime API token (DROPOPS_BETTERSTACK__TOKEN). Not set: BetterStack is not connected
+    /// (the simulator plays it in demo mode).
+    pub token: Option<Secret>,
+    /// The API's origin: `https://uptime.betterstack.com`.
+    pub api_url: String,
+    /// The ids of Drop's monitors; empty: every monitor the token sees.
+    pub monitors: Vec<String>,
 }
 
 /// How procedures run (runbook §3, §4).

@@ -294,7 +294,8 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
             p.heading = "Change production auto-scaling".to_owned();
             p.impact = Impact::Scale;
             p.scale = Some(ScaleChoice { now, error: choice.error });
-            p.new.plan = Plan::scale(service, s);
+            let down = now.is_none_or(|n| s.min < n.min || s.max < n.max);
+            p.new.plan = Plan::scale(service, s, down);
             p.new.params = RunParams::Scale(ScaleParams { min: s.min, max: s.max });
         }
         _ => return Err(unknown()),

@@ -129,6 +129,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         console,
         secrets,
         traffic,
+        monitors,
     ) = tokio::join!(
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Production)),
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Staging)),
@@ -142,6 +143,12 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         db::readiness(&state.probe_pool),
         crate::secrets::managed(state),
         bounded(READ_LIMIT, cloud.cloudwatch.app_metrics()),
+        async {
+            match &cloud.monitoring {
+                Some(m) => bounded(READ_LIMIT, m.monitors()).await,
+                None => Err(CloudError::NotConnected("BetterStack")),
+            }
+        },
     );
     let latency_alert = d.health_db_latency_alert_ms.unwrap_or(100) as f64;
     let now = Utc::now();
@@ -162,6 +169,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
             cpu_card(cpu),
             certificate_card(certificate, &certificate_warning, now),
             secrets_card(secrets),
+            monitors_card(monitors),
         ],
         staging: vec![app_health_card("staging-app", "App health (Fly.io)", staging_health, latency_alert)],
         console: console_card(console, state.contract().await.as_deref().map_err(ToString::to_string)),
@@ -186,6 +194,36 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         operations: operations.unwrap_or_default(),
         checked_at: now,
     }
+}
+
+/// BetterStack's monitors (runbook §1: health, landing, US east): all up is green, one down
+/// red, paused (a maintenance window), validating or still pending amber.
+fn monitors_card(monitors: Result<Vec<crate::cloud::Monitor>, CloudError>) -> Card {
+    use crate::cloud::MonitorStatus as S;
+    let card = Card::new("monitors", "BetterStack monitors", "service-down");
+    let monitors = match monitors {
+        Err(e) => return card.unknown(e),
+        Ok(m) if m.is_empty() => {
+            return card.judged(Tone::Amber, "none", "the token sees no monitor: check betterstack.monitors");
+        }
+        Ok(m) => m,
+    };
+    let count = |s: S| monitors.iter().filter(|m| m.status == Some(s)).count();
+    let (down, up) = (count(S::Down), count(S::Up));
+    let detail = monitors
+        .iter()
+        .map(|m| format!("{}: {}", m.name, m.status.map_or("unknown", |s| s.as_str())))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let (tone, value) = match () {
+        () if down > 0 => (Tone::Red, format!("{down} down")),
+        () if up == monitors.len() => (Tone::Green, format!("{up} of {up} up")),
+        () if count(S::Paused) + count(S::Maintenance) > 0 => {
+            (Tone::Amber, format!("{} paused", count(S::Paused) + count(S::Maintenance)))
+        }
+        () => (Tone::Amber, format!("{up} of {} up", monitors.len())),
+    };
+    card.judged(tone, value, detail)
 }
 
 /// App Runner's own status: RUNNING is green, an operation under way amber, anything else red.

@@ -20,11 +20,8 @@ pub const CHECKLISTS: [Checklist; 3] = [
         name: "daily",
         title: "Daily",
         every: Duration::hours(24),
-        manual: &[
-            ("monitors_green", "All BetterStack monitors are green (health, landing, US east)"),
-            ("no_critical_alert", "No unresolved critical alert in the last 24 hours (Slack)"),
-        ],
-        automatic: &["apprunner", "snapshot"],
+        manual: &[("no_critical_alert", "No unresolved critical alert in the last 24 hours (Slack)")],
+        automatic: &["monitors", "apprunner", "snapshot"],
     },
     Checklist {
         name: "weekly",

@@ -643,6 +643,27 @@ pub(super) async fn open_window(pool: &PgPool, run: Uuid, minutes: i32) -> Resul
     .await
 }
 
+/// The BetterStack monitors a run's window paused (written before each pause).
+pub(super) async fn window_monitors(pool: &PgPool, run: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    let paused = sqlx::query_scalar!("select paused_monitors from console.maintenance_windows where run_id = $1", run)
+        .fetch_optional(pool)
+        .await?;
+    Ok(paused.unwrap_or_default())
+}
+
+/// Note that the run's window is about to pause monitor `id`.
+pub(super) async fn note_paused(pool: &PgPool, run: Uuid, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update console.maintenance_windows set paused_monitors = array_append(paused_monitors, $2)
+          where run_id = $1 and not ($2 = any(paused_monitors))",
+        run,
+        id
+    )
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
 /// Close a run's maintenance window; false when it had none open.
 pub(super) async fn close_window(pool: &PgPool, run: Uuid) -> Result<bool, sqlx::Error> {
     let closed = sqlx::query!(

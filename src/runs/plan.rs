@@ -157,32 +157,48 @@ impl Plan {
             .cleanup(StepKind::VerifyRollback, format!("Verify health reports ok and version {previous_tag}"))
     }
 
+    /// The monitoring maintenance window around a change that can alarm: opened before its
+    /// first disruptive step, closed (and the monitors resumed) even when a step fails.
+    fn window(self) -> Self {
+        self.step(StepKind::OpenWindow, "Open a monitoring maintenance window (pause the BetterStack monitors)")
+    }
+
+    fn close_window(self) -> Self {
+        self.cleanup(StepKind::CloseWindow, "Close the maintenance window (resume the monitors)")
+    }
+
     /// runbook §3 rollback: point at an earlier image, deploy, poll, verify.
     pub fn rollback(service: &str, tag: &str) -> Self {
         Plan::default()
             .step(StepKind::Precheck, format!("Check that {service} is RUNNING and note the image it runs"))
+            .window()
             .step(StepKind::DeployImage, format!("Point {service} at image {tag} and start the deployment"))
             .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
             .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
+            .close_window()
     }
 
     /// Rolling restart: redeploy the same image, no downtime.
     pub fn restart(service: &str, tag: &str) -> Self {
         Plan::default()
             .step(StepKind::Precheck, format!("Check that {service} is RUNNING and note the image it runs"))
+            .window()
             .step(StepKind::Redeploy, format!("Start a deployment of the running image {tag}"))
             .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
             .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
+            .close_window()
     }
 
     /// Emergency restart: pause, then resume. Drop is down in between.
     pub fn emergency_restart(service: &str, tag: &str) -> Self {
         Plan::default()
+            .window()
             .step(StepKind::Pause, format!("Pause {service} (Drop stops answering)"))
             .step(StepKind::WaitPaused, format!("Wait until {service} is PAUSED"))
             .cleanup(StepKind::Resume, format!("Resume {service}"))
             .cleanup(StepKind::WaitResumed, format!("Wait until {service} is RUNNING again"))
             .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
+            .close_window()
     }
 
     /// runbook §4, JWT_SECRET: new value, make it current, redeploy so the app reads it.
@@ -194,12 +210,14 @@ impl Plan {
                 format!("Generate 48 random bytes and store them as the pending version of {secret_id}"),
             )
             .step(StepKind::PromoteSecret, format!("Make the new value of {secret_id} current"))
+            .window()
             .step(
                 StepKind::Redeploy,
                 format!("Redeploy {service} ({tag}) so the app reads it: every Drop user is signed out"),
             )
             .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
             .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
+            .close_window()
     }
 
     /// runbook §4, database master password. The new DATABASE_URL is stored (pending) before
@@ -213,6 +231,7 @@ impl Plan {
                     "Generate a 32-byte password and store the new DATABASE_URL as the pending version of {secret_id}"
                 ),
             )
+            .window()
             .step(
                 StepKind::SetDbPassword,
                 format!("Set the master password of RDS instance {instance} (applied immediately)"),
@@ -222,6 +241,7 @@ impl Plan {
             .step(StepKind::Redeploy, format!("Redeploy {service} ({tag}) so the app connects with the new password"))
             .step(StepKind::WaitDeployment, format!("Wait until {service} is RUNNING again"))
             .step(StepKind::VerifyHealth, format!("Verify health reports ok and version {tag}"))
+            .close_window()
     }
 
     /// runbook §5: a manual snapshot, waited for.
@@ -253,12 +273,16 @@ impl Plan {
         )
     }
 
-    pub fn scale(service: &str, scaling: Scaling) -> Self {
-        Plan::default()
+    /// A scaling change; scaling down (or from bounds unknown) can alarm, so it runs in a
+    /// maintenance window.
+    pub fn scale(service: &str, scaling: Scaling, down: bool) -> Self {
+        let plan = if down { Plan::default().window() } else { Plan::default() };
+        let plan = plan
             .step(
                 StepKind::SetScaling,
                 format!("Set {service} auto-scaling to {} – {} instances", scaling.min, scaling.max),
             )
-            .step(StepKind::WaitScaling, format!("Wait until {service} is RUNNING with the new bounds"))
+            .step(StepKind::WaitScaling, format!("Wait until {service} is RUNNING with the new bounds"));
+        if down { plan.close_window() } else { plan }
     }
 }

@@ -277,7 +277,9 @@ async fn open_window(cx: &StepContext<'_>) -> Progress {
     match opened {
         Ok(ends_at) => {
             let told = notify_window(cx, "opened", Some(ends_at)).await;
-            Progress::Done(json!({ "window_ends_at": ends_at, "webhook": told }))
+            let monitors = pause_monitors(cx).await;
+            let did = format!("maintenance window open until {} UTC; {monitors}", ends_at.format("%H:%M"));
+            Progress::Done(json!({ "window_ends_at": ends_at, "webhook": told, Fact::Did.key(): did }))
         }
         Err(e) => Progress::Failed(format!("the maintenance window could not be recorded: {e}")),
     }
@@ -286,9 +288,103 @@ async fn open_window(cx: &StepContext<'_>) -> Progress {
 async fn close_window(cx: &StepContext<'_>) -> Progress {
     match super::db::close_window(&cx.state.pool, cx.run.id).await {
         Ok(false) => Progress::Done(json!({ "window": "none was open" })),
-        Ok(true) => Progress::Done(json!({ "webhook": notify_window(cx, "closed", None).await })),
+        Ok(true) => {
+            let told = notify_window(cx, "closed", None).await;
+            match resume_monitors(cx).await {
+                Ok(monitors) => Progress::Done(
+                    json!({ "webhook": told, Fact::Did.key(): format!("maintenance window closed; {monitors}") }),
+                ),
+                Err(waiting) => waiting,
+            }
+        }
         Err(e) => Progress::Failed(format!("the maintenance window could not be closed: {e}")),
     }
+}
+
+/// Pause Drop's BetterStack monitors for the window, each written down before it is paused;
+/// one someone else paused is left as it is. What happened, in words for the run's log: a
+/// monitor that could not be paused is a warning, never a reason to stop the change.
+async fn pause_monitors(cx: &StepContext<'_>) -> String {
+    let Some(monitoring) = &cx.state.cloud.monitoring else {
+        return "BetterStack is not connected, so no monitor was paused".into();
+    };
+    let pool = &cx.state.pool;
+    let listed = match monitoring.monitors().await {
+        Ok(listed) => listed,
+        Err(e) => {
+            return format!(
+                "WARNING: BetterStack could not be read ({e}): no monitor was paused, expect its alerts during the change"
+            );
+        }
+    };
+    let ours = super::db::window_monitors(pool, cx.run.id).await.unwrap_or_default();
+    let (mut paused, mut left, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for m in listed {
+        if m.paused && !ours.contains(&m.id) {
+            left.push(m.name);
+            continue;
+        }
+        let result = match super::db::note_paused(pool, cx.run.id, &m.id).await {
+            Ok(()) => monitoring.set_paused(&m.id, true).await.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("not recorded: {e}")),
+        };
+        match result {
+            Ok(()) => paused.push(m.name),
+            Err(e) => failed.push(format!("{} ({e})", m.name)),
+        }
+    }
+    let mut words = if paused.is_empty() {
+        "no monitor paused".to_owned()
+    } else {
+        format!("paused at BetterStack: {}", paused.join(", "))
+    };
+    if !left.is_empty() {
+        words.push_str(&format!("; already paused by someone else, left as they are: {}", left.join(", ")));
+    }
+    if !failed.is_empty() {
+        words.push_str(&format!("; WARNING: not paused: {}, expect their alerts during the change", failed.join(", ")));
+    }
+    words
+}
+
+/// Resume the monitors the window paused. Throttling or no answer is retried until the step's
+/// retry limit (`Err`: keep waiting); after that, or on a refusal, a warning naming the monitors
+/// still paused — the run carries on, and a person resumes them.
+async fn resume_monitors(cx: &StepContext<'_>) -> Result<String, Progress> {
+    let ids = super::db::window_monitors(&cx.state.pool, cx.run.id).await.unwrap_or_default();
+    let Some(monitoring) = &cx.state.cloud.monitoring else {
+        return Ok(if ids.is_empty() {
+            "no monitor to resume".into()
+        } else {
+            format!("WARNING: BetterStack is no longer connected: resume monitors {} by hand", ids.join(", "))
+        });
+    };
+    if ids.is_empty() {
+        return Ok("no monitor to resume".into());
+    }
+    let names = monitoring.monitors().await.unwrap_or_default();
+    let name = |id: &str| names.iter().find(|m| m.id == id).map_or_else(|| id.to_owned(), |m| m.name.clone());
+    let (mut resumed, mut failed) = (Vec::new(), Vec::new());
+    for id in &ids {
+        match monitoring.set_paused(id, false).await {
+            Ok(()) => resumed.push(name(id)),
+            Err(e) => {
+                let passing = matches!(e, CloudError::Throttled | CloudError::TimedOut(_) | CloudError::Unreachable(_));
+                if passing && !cx.overdue(cx.state.config.runs.retry_limit) {
+                    return Err(Progress::Waiting(format!("BetterStack: {e}; trying again to resume {}", name(id))));
+                }
+                failed.push(format!("{} ({e})", name(id)));
+            }
+        }
+    }
+    let mut words = format!(
+        "monitors resumed at BetterStack: {}",
+        if resumed.is_empty() { "none".into() } else { resumed.join(", ") }
+    );
+    if !failed.is_empty() {
+        words.push_str(&format!("; WARNING: still paused: {}, resume them at BetterStack by hand", failed.join(", ")));
+    }
+    Ok(words)
 }
 
 /// Tell the monitoring relay, when one is configured. Monitoring is told at least once (the

@@ -156,8 +156,8 @@ async fn a_slow_step_does_not_starve_its_lease(pool: PgPool) {
 async fn a_rotation_cannot_be_cancelled_once_the_password_is_being_set(pool: PgPool) {
     let app = oncall(pool.clone()).await;
     let run = rotate(&app, "database_url").await;
-    // Stopped after RDS took the new password (step 2 acted), as a crash would.
-    let halt = Arc::new(|p: i32, ph: Phase| p == 2 && ph == Phase::AfterAct);
+    // Stopped after RDS took the new password (step 3 acted), as a crash would.
+    let halt = Arc::new(|p: i32, ph: Phase| p == 3 && ph == Phase::AfterAct);
     assert_eq!(Worker::new(app.state.clone()).halting(halt).run_until_idle().await.unwrap(), Driven::Halted);
     let page = app.visit(&format!("/runs/{run}")).await;
     assert!(!page.has(&format!("form[action='/runs/{run}/cancel']")), "no cancel is offered");
@@ -200,7 +200,7 @@ async fn a_rotation_cancelled_before_the_password_is_set_leaves_rds_alone(pool: 
     drive(&app).await;
     assert_eq!(status(&pool, run).await, "cancelled");
     let statuses = step_statuses(&pool, run).await;
-    assert_eq!(statuses[2], ("set_db_password".to_owned(), "cancelled".to_owned()), "{statuses:?}");
+    assert_eq!(statuses[3], ("set_db_password".to_owned(), "cancelled".to_owned()), "{statuses:?}");
     assert_eq!(sim(&app).master_password().await.unwrap().expose(), before, "RDS was not asked");
     assert!(!app.visit("/secrets").await.has(".needs-repair"), "nothing to repair");
 }

@@ -160,21 +160,19 @@ async fn a_checklist_is_attested_with_evidence_and_clears_its_overdue_flag(pool:
 
     let page = app.visit("/health/checks/daily").await;
     assert_eq!(page.texts("[data-item='apprunner']").len(), 1, "App Runner is measured");
-    let missing = app.submit_checklist("daily", &[("monitors_green_ok", "on")]).await;
+    assert!(
+        page.text("[data-item='monitors']").contains("3 of 3 up"),
+        "BetterStack's monitors are measured, not ticked: {}",
+        page.text("[data-item='monitors']")
+    );
+    let missing = app.submit_checklist("daily", &[]).await;
     assert_eq!(missing.status, 422);
     assert_eq!(missing.text("#no_critical_alert-error"), "Confirm it, or say what is wrong.");
-    assert_eq!(
-        missing.attrs("input[name=monitors_green_ok][checked]", "name").len(),
-        1,
-        "what was ticked stays ticked"
-    );
+    let weekly = app.submit_checklist("weekly", &[("log_patterns_ok", "on")]).await;
+    assert_eq!(weekly.status, 422);
+    assert_eq!(weekly.attrs("input[name=log_patterns_ok][checked]", "name").len(), 1, "what was ticked stays ticked");
 
-    let done = app
-        .submit(
-            "/health/checks/daily",
-            &[("monitors_green_ok", "on"), ("no_critical_alert_note", "P2 on BankID still open")],
-        )
-        .await;
+    let done = app.submit("/health/checks/daily", &[("no_critical_alert_note", "P2 on BankID still open")]).await;
     assert_eq!(done.status, 303);
     let history = app.visit("/health/checks/daily").await;
     let run = history.text("ul.runs li");
@@ -192,6 +190,7 @@ async fn a_checklist_is_attested_with_evidence_and_clears_its_overdue_flag(pool:
     assert!(items.iter().any(|i| i["key"] == "apprunner"
         && i["automatic"] == true
         && i["value"].as_str().unwrap().contains("RUNNING")));
+    assert!(items.iter().any(|i| i["key"] == "monitors" && i["automatic"] == true && i["ok"] == true));
     assert_eq!(evidence["problems"], 1);
     assert!(app.visit("/health").await.text(".overdue-checks").contains("Weekly, Monthly"));
 }

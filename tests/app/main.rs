@@ -7,6 +7,7 @@ mod apprunner;
 mod audit;
 mod aws;
 mod backends;
+mod betterstack;
 mod browser;
 mod cli;
 mod compliance;

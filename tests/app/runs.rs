@@ -338,6 +338,8 @@ async fn a_failed_deployment_fails_the_run_and_still_closes_the_window(pool: PgP
     let statuses = step_statuses(&pool, run).await;
     assert_eq!(statuses[6], ("verify_health".into(), "skipped".into()));
     assert_eq!(statuses[7], ("close_window".into(), "succeeded".into()));
+    let monitors = app.state.cloud.monitoring.as_ref().unwrap().monitors().await.unwrap();
+    assert!(monitors.iter().all(|m| !m.paused), "the monitors run again after a failed deploy");
 }
 
 #[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
@@ -625,12 +627,19 @@ async fn in_demo_mode_the_simulator_plays_ci_and_the_monitoring_relay(pool: PgPo
     drive(&app).await;
     assert_eq!(run_row(&pool, unannounced).await.0, "succeeded", "a relay that is down does not stop a deploy");
     assert_eq!(window(unannounced).await, "did not answer");
+    let log = app.visit(&format!("/runs/{unannounced}")).await.text(".run-log");
+    assert!(log.contains("WARNING: BetterStack could not be read"), "never a silent skip: {log}");
     switch("monitoring_unreachable", false).await;
     let older = digest(&app, "7f3c2a1").await;
     let announced = start(&app, &[("procedure", "deploy"), ("digest", &older)]).await;
     drive(&app).await;
     assert_eq!(run_row(&pool, announced).await.0, "succeeded");
     assert_eq!(window(announced).await, "told");
+    let log = app.visit(&format!("/runs/{announced}")).await.text(".run-log");
+    assert!(log.contains("paused at BetterStack: Drop health, Drop landing page, Drop health from US east"), "{log}");
+    assert!(log.contains("monitors resumed at BetterStack"), "{log}");
+    let monitors = app.state.cloud.monitoring.as_ref().unwrap().monitors().await.unwrap();
+    assert!(monitors.iter().all(|m| !m.paused), "every monitor runs again");
 }
 
 #[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
@@ -752,11 +761,13 @@ async fn an_emergency_restart_whose_pause_fails_leaves_the_service_as_it_was(poo
     assert_eq!(
         names,
         [
+            ("open_window", "succeeded"),
             ("pause", "failed"),
             ("wait_paused", "skipped"),
             ("resume", "succeeded"),
             ("wait_resumed", "succeeded"),
-            ("verify_health", "skipped")
+            ("verify_health", "skipped"),
+            ("close_window", "succeeded")
         ],
         "nothing to resume after a pause that never happened"
     );

@@ -54,7 +54,7 @@ pub const FAULTS: [Fault; 12] = [
     },
     Fault {
         name: "monitoring_unreachable",
-        label: "Monitoring relay down",
-        effect: "Maintenance windows cannot be announced: runs carry on and say so.",
+        label: "Monitoring unreachable",
+        effect: "BetterStack and the monitoring relay do not answer: maintenance windows pause no monitor; runs carry on and say so.",
     },
 ];

@@ -1,13 +1,70 @@
-//! CI and the monitoring relay, simulated, so a demo deploy checks CI and announces its
-//! maintenance window as a real one does: CI passes every commit unless `ci_failing` is on;
-//! the relay takes every event unless `monitoring_unreachable` is on.
+//! CI, the monitoring relay and BetterStack, simulated, so a demo deploy checks CI and pauses
+//! the monitors for its maintenance window as a real one does: CI passes every commit unless
+//! `ci_failing` is on; the relay and BetterStack answer unless `monitoring_unreachable` is on.
+//! BetterStack's three monitors (runbook §1) see what the simulated app does: the health
+//! checks fail while health is red, the database unreachable or the service paused.
 
 use async_trait::async_trait;
 use serde_json::Value;
 
 use super::Simulator;
 use crate::cloud::hooks::{Ci, MaintenanceRelay};
-use crate::cloud::{CloudError, CloudResult};
+use crate::cloud::{CloudError, CloudResult, Monitor, MonitorStatus, Monitoring};
+
+/// The simulated account's monitors: id, name, what it checks, whether it checks the app.
+const MONITORS: [(&str, &str, &str, bool); 3] = [
+    ("2386201", "Drop health", "https://getdrop.no/api/health", true),
+    ("2386202", "Drop landing page", "https://getdrop.no", false),
+    ("2386203", "Drop health from US east", "https://getdrop.no/api/health", true),
+];
+
+#[async_trait]
+impl Monitoring for Simulator {
+    async fn monitors(&self) -> CloudResult<Vec<Monitor>> {
+        let faults = self.active().await?;
+        if faults.iter().any(|f| f == "monitoring_unreachable") {
+            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
+        }
+        let app_down = faults.iter().any(|f| matches!(f.as_str(), "health_red" | "db_unreachable" | "service_down"));
+        let paused = self.paused_monitors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let now = chrono::Utc::now();
+        Ok(MONITORS
+            .iter()
+            .map(|(id, name, url, checks_app)| {
+                let paused = paused.contains(*id);
+                let status = match () {
+                    () if paused => MonitorStatus::Paused,
+                    () if *checks_app && app_down => MonitorStatus::Down,
+                    () => MonitorStatus::Up,
+                };
+                Monitor {
+                    id: (*id).into(),
+                    name: (*name).into(),
+                    url: (*url).into(),
+                    status: Some(status),
+                    last_checked_at: (!paused).then(|| now - chrono::Duration::seconds(17)),
+                    paused,
+                }
+            })
+            .collect())
+    }
+
+    async fn set_paused(&self, id: &str, paused: bool) -> CloudResult<()> {
+        if self.has("monitoring_unreachable").await? {
+            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
+        }
+        if !MONITORS.iter().any(|(known, ..)| *known == id) {
+            return Err(CloudError::Unavailable("BetterStack does not know that monitor (HTTP 404)".into()));
+        }
+        let mut set = self.paused_monitors.lock().unwrap_or_else(|e| e.into_inner());
+        if paused {
+            set.insert(id.to_owned());
+        } else {
+            set.remove(id);
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl Ci for Simulator {

@@ -43,6 +43,8 @@ pub struct Simulator {
     booted: DateTime<Utc>,
     /// Multiplies every simulated duration: 1.0 is realistic; tests use a small fraction.
     time_scale: f64,
+    /// BetterStack's paused monitors (until the console restarts).
+    paused_monitors: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// An AWS-style refusal, worded as the adapter words real ones.
@@ -64,6 +66,7 @@ impl Simulator {
             database_url_secret: d.database_url_secret_id.clone(),
             booted: Utc::now() - Span::hours(26),
             time_scale: config.simulator_time_scale,
+            paused_monitors: Default::default(),
         }
     }
 

@@ -1,0 +1,200 @@
+//! BetterStack Uptime through its REST API v2, against a local server that answers as
+//! BetterStack does: bearer token, JSON:API pages followed by `pagination.next`,
+//! `PATCH /api/v2/monitors/{id}` with `{"paused": …}`, 401 for a wrong token, 429 when
+//! throttled, 404 for an unknown monitor. A deploy pauses Drop's monitors for its maintenance
+//! window and resumes exactly those it paused.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use dropops::cloud::betterstack::BetterStack;
+use dropops::cloud::{CloudError, MonitorStatus, Monitoring};
+use dropops::config::Secret;
+use dropops::runs::worker::{Phase, Worker};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::harness::{TestApp, config_with};
+use crate::runs::{digest, drive, expire_lease, run_row, start};
+
+const TOKEN: &str = "bs-test-token-123";
+
+#[derive(Default)]
+struct Account {
+    origin: String,
+    /// id → (name, paused)
+    monitors: BTreeMap<String, (String, bool)>,
+    /// Every PATCH body, with its monitor.
+    patches: Vec<(String, Value)>,
+    /// Answer the next request with 429.
+    throttle_next: bool,
+}
+
+type Shared = Arc<Mutex<Account>>;
+
+fn refused(headers: &HeaderMap) -> Option<Response> {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    (auth != format!("Bearer {TOKEN}"))
+        .then(|| (StatusCode::UNAUTHORIZED, Json(json!({ "errors": "Invalid Team API token" }))).into_response())
+}
+
+fn resource(id: &str, name: &str, paused: bool) -> Value {
+    json!({
+        "id": id,
+        "type": "monitor",
+        "attributes": {
+            "url": "https://getdrop.no/api/health",
+            "pronounceable_name": name,
+            "monitor_type": "status",
+            "last_checked_at": "2026-12-06T03:59:41.000Z",
+            "status": if paused { "paused" } else { "up" },
+            "paused": paused,
+            "check_frequency": 30
+        }
+    })
+}
+
+async fn list(
+    State(account): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    if let Some(no) = refused(&headers) {
+        return no;
+    }
+    let mut a = account.lock().unwrap();
+    if std::mem::take(&mut a.throttle_next) {
+        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "Too Many Requests").into_response();
+    }
+    // Two per page, as a small per_page would give.
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let all: Vec<Value> = a.monitors.iter().map(|(id, (name, paused))| resource(id, name, *paused)).collect();
+    let data: Vec<Value> = all.iter().skip((page - 1) * 2).take(2).cloned().collect();
+    let next = (page * 2 < all.len()).then(|| format!("{}/api/v2/monitors?page={}", a.origin, page + 1));
+    Json(json!({ "data": data, "pagination": { "first": format!("{}/api/v2/monitors?page=1", a.origin), "next": next } }))
+        .into_response()
+}
+
+async fn patch(State(account): State<Shared>, headers: HeaderMap, Path(id): Path<String>, body: String) -> Response {
+    if let Some(no) = refused(&headers) {
+        return no;
+    }
+    let json_body = headers.get("content-type").and_then(|v| v.to_str().ok()) == Some("application/json");
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let mut a = account.lock().unwrap();
+    let Some(paused) = body["paused"].as_bool().filter(|_| json_body) else {
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "errors": { "paused": ["is invalid"] } })))
+            .into_response();
+    };
+    a.patches.push((id.clone(), body.clone()));
+    match a.monitors.get_mut(&id) {
+        Some(m) => {
+            m.1 = paused;
+            let answer = resource(&id, &m.0.clone(), paused);
+            Json(json!({ "data": answer })).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, Json(json!({ "errors": "Resource not found" }))).into_response(),
+    }
+}
+
+/// A BetterStack account with Drop's three monitors; the landing page's was paused by hand.
+async fn betterstack() -> (String, Shared) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let account = Arc::new(Mutex::new(Account {
+        origin: origin.clone(),
+        monitors: [
+            ("101", "Drop health", false),
+            ("102", "Drop landing page", true),
+            ("103", "Drop health from US east", false),
+        ]
+        .into_iter()
+        .map(|(id, name, paused)| (id.to_owned(), (name.to_owned(), paused)))
+        .collect(),
+        ..Account::default()
+    }));
+    let router =
+        Router::new().route("/api/v2/monitors", get(list)).route("/api/v2/monitors/{id}", axum::routing::patch(patch));
+    let served = router.with_state(account.clone());
+    tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+    (origin, account)
+}
+
+#[tokio::test]
+async fn monitors_are_read_page_by_page_and_paused_as_the_api_documents() {
+    let (origin, account) = betterstack().await;
+    let api = BetterStack::new(&origin, Secret::new(TOKEN), vec![]);
+    let monitors = api.monitors().await.unwrap();
+    let names: Vec<&str> = monitors.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["Drop health", "Drop landing page", "Drop health from US east"], "both pages");
+    assert_eq!(monitors[0].status, Some(MonitorStatus::Up));
+    assert!(monitors[1].paused && monitors[1].status == Some(MonitorStatus::Paused));
+    assert!(monitors[0].last_checked_at.is_some());
+
+    api.set_paused("101", true).await.unwrap();
+    assert_eq!(account.lock().unwrap().patches, [("101".to_owned(), json!({ "paused": true }))]);
+    assert!(account.lock().unwrap().monitors["101"].1);
+
+    // Only Drop's monitors, when they are named.
+    let only = BetterStack::new(&origin, Secret::new(TOKEN), vec!["103".into()]);
+    assert_eq!(only.monitors().await.unwrap().len(), 1);
+
+    // What goes wrong is said as BetterStack means it.
+    account.lock().unwrap().throttle_next = true;
+    assert_eq!(api.monitors().await.unwrap_err(), CloudError::Throttled);
+    let wrong = BetterStack::new(&origin, Secret::new("not-the-token"), vec![]);
+    let refused = wrong.monitors().await.unwrap_err().to_string();
+    assert!(refused.contains("refused the token (HTTP 401)"), "{refused}");
+    assert!(api.set_paused("999", true).await.unwrap_err().to_string().contains("HTTP 404"));
+    let unreachable = BetterStack::new("http://127.0.0.1:9", Secret::new(TOKEN), vec![]);
+    assert!(matches!(unreachable.monitors().await, Err(CloudError::Unreachable(_))));
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn a_deploy_pauses_drops_monitors_for_its_window_and_resumes_exactly_those(pool: PgPool) {
+    let (origin, account) = betterstack().await;
+    let config = config_with(&[
+        ("DROPOPS_SIMULATOR_TIME_SCALE", "0.001"),
+        ("DROPOPS_RUNS__POLL_INTERVAL_MS", "10"),
+        ("DROPOPS_BETTERSTACK__TOKEN", TOKEN),
+        ("DROPOPS_BETTERSTACK__API_URL", origin.as_str()),
+    ]);
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let card = app.visit("/health").await.text("[data-card='monitors']");
+    assert!(card.contains("1 paused") && card.contains("Drop landing page: paused"), "{card}");
+
+    let newest = digest(&app, "b2e9f14").await;
+    let run = start(&app, &[("procedure", "deploy"), ("digest", &newest)]).await;
+    // Stopped just before the deployment: the window is open and the monitors paused.
+    let halt = Arc::new(|p: i32, ph: Phase| p == 4 && ph == Phase::BeforeAct);
+    Worker::new(app.state.clone()).halting(halt).run_until_idle().await.unwrap();
+    let paused: Vec<bool> = account.lock().unwrap().monitors.values().map(|m| m.1).collect();
+    assert_eq!(paused, [true, true, true]);
+    let log = app.visit(&format!("/runs/{run}")).await.text(".run-log");
+    assert!(log.contains("paused at BetterStack: Drop health, Drop health from US east"), "{log}");
+    assert!(log.contains("already paused by someone else, left as they are: Drop landing page"), "{log}");
+
+    // Resumed after a crash: it finishes, and resumes exactly what it paused.
+    expire_lease(&pool, run).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, run).await.0, "succeeded");
+    let (paused, resumed) = {
+        let a = account.lock().unwrap();
+        let paused: Vec<bool> = a.monitors.values().map(|m| m.1).collect();
+        let resumed: Vec<String> =
+            a.patches.iter().filter(|(_, body)| body["paused"] == false).map(|(id, _)| id.clone()).collect();
+        (paused, resumed)
+    };
+    assert_eq!(paused, [false, true, false], "the landing page stays paused as someone left it");
+    assert_eq!(resumed, ["101", "103"]);
+    let log = app.visit(&format!("/runs/{run}")).await.text(".run-log");
+    assert!(log.contains("monitors resumed at BetterStack: Drop health, Drop health from US east"), "{log}");
+}
