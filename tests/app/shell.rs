@@ -188,7 +188,11 @@ async fn the_database_page_refreshes_its_figures_as_a_fragment(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.sign_in(&["admin"]).await;
     let page = app.visit("/database").await;
-    assert_eq!(page.attrs("#db-stats", "hx-get"), ["/database?over=60&idle=300"], "the refresh keeps the thresholds");
+    assert_eq!(
+        page.attrs("#db-stats", "hx-get"),
+        ["/database?over=60&idle=300&by=total"],
+        "the refresh keeps the thresholds and the ranking"
+    );
     assert!(page.text("#db-title").starts_with("_sqlx_test"), "shows the database's own name");
 
     let fragment = app.visit_htmx("/database").await;
