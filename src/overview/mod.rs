@@ -47,7 +47,7 @@ const AREAS: [AreaCard; 6] = [
     AreaCard {
         href: "/database",
         title: "Database",
-        text: "Connections, long-running and blocking queries with cancel and terminate, snapshots and restore drills.",
+        text: "Connections, long-running and blocking queries with cancel and terminate, top statements, vacuum, replication, snapshots and restore drills.",
     },
     AreaCard {
         href: "/audit",
