@@ -127,6 +127,12 @@ impl Database {
     }
 }
 
+/// What PostgreSQL said when it refused a statement, in its own words (the whole error when
+/// it is not PostgreSQL's: the connection, the pool).
+pub fn postgres_words(e: &sqlx::Error) -> String {
+    e.as_database_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())
+}
+
 /// "cannot connect to the database at drop-db.…:5432/dropapp as dropops_app: connection
 /// refused": where, as whom and why — never the password.
 fn unreachable_message(url: &crate::config::Secret, e: &sqlx::Error) -> String {

@@ -39,6 +39,13 @@ pub enum CloudError {
 
 pub type CloudResult<T> = Result<T, CloudError>;
 
+impl CloudError {
+    /// A passing trouble (throttling, no answer in time, the network): trying again may work.
+    pub fn is_passing(&self) -> bool {
+        matches!(self, CloudError::Throttled | CloudError::TimedOut(_) | CloudError::Unreachable(_))
+    }
+}
+
 /// The App Runner service as it runs now.
 #[derive(Clone, Debug)]
 pub struct ServiceStatus {

@@ -613,8 +613,7 @@ pub async fn reset_statements(
     let token = audit::intent_committed(&state.pool, &ctx, intent).await?;
     let mut conn = state.pool.acquire().await?;
     let reset = db::reset_statements(&mut *conn, &token).await;
-    let why =
-        reset.as_ref().err().map(|e| e.as_database_error().map_or_else(|| e.to_string(), |d| d.message().to_owned()));
+    let why = reset.as_ref().err().map(crate::db::postgres_words);
     let outcome = match &why {
         None => Outcome::Succeeded,
         Some(why) => Outcome::Failed(format!("PostgreSQL refused: {why}")),

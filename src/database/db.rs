@@ -44,11 +44,15 @@ impl TableStat {
         format!("/database/confirm?{query}")
     }
 
-    /// Dead rows as a share of all: the estimate of bloat vacuum would reclaim.
     pub fn dead_share(&self) -> String {
-        let all = self.live + self.dead;
-        if all == 0 { "—".into() } else { format!("{:.0} %", 100.0 * self.dead as f64 / all as f64) }
+        dead_share(self.live, self.dead)
     }
+}
+
+/// Dead rows as a share of all: the estimate of bloat vacuum would reclaim.
+pub fn dead_share(live: i64, dead: i64) -> String {
+    let all = live + dead;
+    if all == 0 { "—".into() } else { format!("{:.0} %", 100.0 * dead as f64 / all as f64) }
 }
 
 pub struct ConnectionCount {
@@ -270,12 +274,7 @@ pub async fn top_statements(
     ))
     .fetch_all(db)
     .await;
-    Ok(read.map_err(|e| {
-        format!(
-            "pg_stat_statements cannot be read: {}",
-            e.as_database_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())
-        )
-    }))
+    Ok(read.map_err(|e| format!("pg_stat_statements cannot be read: {}", crate::db::postgres_words(&e))))
 }
 
 /// Whether the pg_stat_statements extension is installed in this database.

@@ -134,15 +134,6 @@ async fn propose_vacuum(state: &AppState, form: &RunForm, run: RunId) -> Result<
         return Err(AppError::Conflict(format!("{name} cannot be vacuumed from here: {}.", vacuum::MAY_NOT)));
     }
     let overview = db::overview(&state.pool).await?;
-    let stat = db::TableStat {
-        schema: params.schema.clone(),
-        name: params.table.clone(),
-        size_bytes: counts.size_bytes,
-        live: counts.live,
-        dead: counts.dead,
-        last_vacuum: counts.last_vacuum,
-        last_analyze: None,
-    };
     let last =
         counts.last_vacuum.map_or_else(|| "never by hand".to_owned(), |at| at.format("%Y-%m-%d %H:%M UTC").to_string());
     Ok(Proposal {
@@ -152,8 +143,11 @@ async fn propose_vacuum(state: &AppState, form: &RunForm, run: RunId) -> Result<
         environment: format!("database {} on PostgreSQL {}", overview.name, overview.version),
         facts: vec![
             Fact::Code("Table", name.clone()),
-            Fact::Text("Size with indexes", stat.size()),
-            Fact::Text("Rows", format!("{} live, {} dead ({})", stat.live, stat.dead, stat.dead_share())),
+            Fact::Text("Size with indexes", db::bytes(counts.size_bytes)),
+            Fact::Text(
+                "Rows",
+                format!("{} live, {} dead ({})", counts.live, counts.dead, db::dead_share(counts.live, counts.dead)),
+            ),
             Fact::Text("Last manual vacuum", last),
         ],
         understand: None,

@@ -54,8 +54,7 @@ impl StepContext<'_> {
 /// A cloud error during a step: a passing trouble (throttling, no answer) is waited out until
 /// the step's deadline; anything else fails the step.
 pub(crate) fn trouble(cx: &StepContext<'_>, limit: Duration, e: CloudError) -> Progress {
-    let passing = matches!(e, CloudError::Throttled | CloudError::TimedOut(_) | CloudError::Unreachable(_));
-    if passing && !cx.overdue(limit) {
+    if e.is_passing() && !cx.overdue(limit) {
         Progress::Waiting(format!("{e}; trying again"))
     } else {
         Progress::Failed(e.to_string())
@@ -369,8 +368,7 @@ async fn resume_monitors(cx: &StepContext<'_>) -> Result<String, Progress> {
         match monitoring.set_paused(id, false).await {
             Ok(()) => resumed.push(name(id)),
             Err(e) => {
-                let passing = matches!(e, CloudError::Throttled | CloudError::TimedOut(_) | CloudError::Unreachable(_));
-                if passing && !cx.overdue(cx.state.config.runs.retry_limit) {
+                if e.is_passing() && !cx.overdue(cx.state.config.runs.retry_limit) {
                     return Err(Progress::Waiting(format!("BetterStack: {e}; trying again to resume {}", name(id))));
                 }
                 failed.push(format!("{} ({e})", name(id)));
@@ -430,10 +428,7 @@ async fn precheck(cx: &StepContext<'_>) -> Progress {
                 Ok(images) => images,
                 // Throttled or no answer: try again. ECR refusing (no such repository): the
                 // image running now is then unknown, which is said, not guessed.
-                Err(e)
-                    if matches!(e, CloudError::Throttled | CloudError::TimedOut(_) | CloudError::Unreachable(_))
-                        && !cx.overdue(cx.state.config.runs.retry_limit) =>
-                {
+                Err(e) if e.is_passing() && !cx.overdue(cx.state.config.runs.retry_limit) => {
                     return Progress::Waiting(format!("{e}; trying again"));
                 }
                 Err(_) => vec![],

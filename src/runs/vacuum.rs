@@ -251,7 +251,7 @@ impl Vacuums {
 async fn vacuum(mut conn: VacuumConnection, statement: String) -> Result<(), String> {
     let result = sqlx::query(&statement).persistent(false).execute(&mut *conn).await;
     conn.close().await;
-    result.map(|_| ()).map_err(|e| e.as_database_error().map_or_else(|| e.to_string(), |d| d.message().to_owned()))
+    result.map(|_| ()).map_err(|e| crate::db::postgres_words(&e))
 }
 
 /// A connection for a long statement: one of its own, named so the database page shows it
