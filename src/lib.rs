@@ -16,7 +16,9 @@ pub mod deployments;
 pub mod error;
 pub mod health;
 pub mod ids;
+pub mod incidents;
 pub mod metrics;
+pub mod notify;
 pub mod ops;
 pub mod overview;
 pub mod runs;
@@ -42,6 +44,7 @@ pub fn routes() -> Vec<Route> {
         overview::routes(),
         health::routes(),
         deployments::routes(),
+        incidents::routes(),
         runs::pages::routes(),
         compliance::routes(),
         secrets::routes(),

@@ -336,6 +336,11 @@ async fn serve(database: &Database, config: Config) -> anyhow::Result<()> {
     dropops::audit::anchor::spawn_publisher(state.pool.clone(), state.cloud.anchors.clone(), state.config.clone());
     // Deploys, restarts and rotations: this replica's share of the runs (see runs::worker).
     let worker = dropops::runs::worker::Worker::new(state.clone()).spawn();
+    // Slack: what runs, incidents and hand-offs queued is posted, with bounded retries.
+    dropops::notify::spawn_courier(state.clone());
+    dropops::health::spawn_overdue_announcer(state.clone());
+    // Health changes for incident timelines: production's cards, once a minute.
+    dropops::health::spawn_sampler(state.clone());
     tracing::info!(address = %format!("http://{}", listener.local_addr()?), ?mode, embedded, "dropops is listening");
     let (signalled, signal) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -511,3 +511,43 @@ pub async fn is_open_intent(conn: &mut PgConnection, id: i64) -> Result<bool, sq
 pub async fn database_name(pool: &sqlx::PgPool) -> Result<String, sqlx::Error> {
     sqlx::query_scalar!(r#"select current_database()::text as "name!""#).fetch_one(pool).await
 }
+
+/// An operations row, as an incident's timeline shows it.
+pub struct AuditLine {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    /// For an intent: the newest outcome recorded for it.
+    pub result: Option<String>,
+}
+
+/// The operations chain's intents and events in `[from, to)`, oldest first: what people and
+/// runs did. Refused requests, audit searches and sign-ins are left out (they are not what
+/// happened to production), and so is the casework chain, always.
+pub async fn operations_between(
+    db: impl PgExecutor<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<AuditLine>, sqlx::Error> {
+    sqlx::query_as!(
+        AuditLine,
+        r#"select a.id, a.created_at, a.actor, a.action, a.resource_type, a.resource_id,
+                  (select o.outcome from console.audit_entries o where o.kind = 'outcome' and o.intent_id = a.id
+                   order by o.id desc limit 1) as result
+           from console.audit_entries a
+           where a.created_at >= $1 and a.created_at < $2 and a.id < $4::bigint
+             and a.kind <> 'outcome' and a.resource_type not in ('route', 'audit_log', 'staff_session')
+           order by a.created_at, a.id
+           limit $3"#,
+        from,
+        to,
+        limit,
+        Chain::Operations.ids().1,
+    )
+    .fetch_all(db)
+    .await
+}

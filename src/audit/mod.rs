@@ -8,6 +8,7 @@
 
 pub mod anchor;
 mod db;
+pub use db::{AuditLine, operations_between};
 mod pages;
 mod reason;
 mod resource;

@@ -49,6 +49,12 @@ pub enum Resource {
     DatabaseStatistics,
     /// The simulator's fault switches (demo mode).
     Simulator,
+    /// An incident and its timeline.
+    Incident,
+    /// An on-call hand-off.
+    Handoff,
+    /// A planned maintenance record.
+    Maintenance,
 }
 
 impl Resource {
@@ -74,6 +80,9 @@ impl Resource {
             Resource::DatabaseBackend => "database_backend",
             Resource::DatabaseStatistics => "database_statistics",
             Resource::Simulator => "simulator",
+            Resource::Incident => "incident",
+            Resource::Handoff => "handoff",
+            Resource::Maintenance => "maintenance",
         }
     }
 
@@ -98,7 +107,10 @@ impl Resource {
             | Resource::DatabaseRole
             | Resource::DatabaseBackend
             | Resource::DatabaseStatistics
-            | Resource::Simulator => Chain::Operations,
+            | Resource::Simulator
+            | Resource::Incident
+            | Resource::Handoff
+            | Resource::Maintenance => Chain::Operations,
         }
     }
 

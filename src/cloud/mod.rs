@@ -8,6 +8,7 @@ pub mod betterstack;
 pub mod hooks;
 pub mod http;
 pub mod sim;
+pub mod slack;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -366,6 +367,8 @@ pub struct Cloud {
     pub relay: Option<Arc<dyn hooks::MaintenanceRelay>>,
     /// BetterStack Uptime, when a token is configured (the simulator plays it in demo mode).
     pub monitoring: Option<Arc<dyn Monitoring>>,
+    /// Slack, when a token is configured (the simulator plays it in demo mode).
+    pub chat: Option<Arc<dyn slack::Chat>>,
     /// Whether the simulator is what is plugged in (demo and training).
     simulated: bool,
 }
@@ -383,7 +386,8 @@ impl Cloud {
             secrets: sim.clone(),
             ci: Some(sim.clone()),
             relay: Some(sim.clone()),
-            monitoring: Some(sim),
+            monitoring: Some(sim.clone()),
+            chat: Some(sim),
             simulated: true,
         }
     }
@@ -403,6 +407,7 @@ impl Cloud {
             ci: None,
             relay: None,
             monitoring: None,
+            chat: None,
             simulated: false,
         }
     }
@@ -412,12 +417,13 @@ impl Cloud {
         self.simulated
     }
 
-    /// CI, the monitoring relay and BetterStack as configured; without a configuration, what
+    /// CI, the monitoring relay, BetterStack and Slack as configured; without a configuration, what
     /// was plugged in (the simulator plays them in demo mode).
     pub fn with_hooks(mut self, config: &crate::config::Config) -> Self {
         self.ci = hooks::ci_from(&config.runs).or(self.ci);
         self.relay = hooks::relay_from(&config.runs).or(self.relay);
         self.monitoring = betterstack::from_config(&config.betterstack).or(self.monitoring);
+        self.chat = slack::from_config(&config.slack).or(self.chat);
         self
     }
 
@@ -437,6 +443,7 @@ impl Cloud {
             ci: None,
             relay: None,
             monitoring: None,
+            chat: None,
             simulated: false,
         }
     }

@@ -201,6 +201,44 @@ impl Config {
             errors.push(format!("betterstack.api_url: {:?} must start with https://", betterstack.api_url));
         }
         unknown_keys(betterstack_t, "betterstack.", errors);
+        let mut slack_t = take_table(&mut t, "slack", errors);
+        let mut channel = |key: &str, default: &str| {
+            let name: String = take(&mut slack_t, key, errors).unwrap_or_else(|| default.into());
+            if name.trim().is_empty() || name.len() > 80 {
+                errors.push(format!("{key}: {name:?} is not a channel name"));
+            }
+            name
+        };
+        let slack = SlackConfig {
+            runs_channel: channel("slack.runs_channel", "#drop-ops"),
+            incidents_channel: channel("slack.incidents_channel", "#drop-alerts"),
+            oncall_channel: channel("slack.oncall_channel", "#ops"),
+            token: take(&mut slack_t, "slack.token", errors),
+            api_url: take(&mut slack_t, "slack.api_url", errors).unwrap_or_else(|| "https://slack.com/api".into()),
+        };
+        if !slack.api_url.starts_with("https://") && !slack.api_url.starts_with("http://127.0.0.1") {
+            errors.push(format!("slack.api_url: {:?} must start with https://", slack.api_url));
+        }
+        unknown_keys(slack_t, "slack.", errors);
+        let mut oncall_t = take_table(&mut t, "oncall", errors);
+        let oncall = OncallConfig {
+            // Demo mode without contacts shows the example's, so the incident page has someone to call.
+            contacts: take(&mut oncall_t, "oncall.contacts", errors).unwrap_or_else(|| match mode {
+                Mode::Demo => example
+                    .get("oncall")
+                    .and_then(|o| o.get("contacts"))
+                    .cloned()
+                    .and_then(|v| v.try_into().ok())
+                    .unwrap_or_default(),
+                Mode::Production => Vec::new(),
+            }),
+        };
+        for contact in &oncall.contacts {
+            if contact.name.trim().is_empty() || contact.name.len() > 200 {
+                errors.push(format!("oncall.contacts: {:?} needs a name (up to 200 characters)", contact.role.label()));
+            }
+        }
+        unknown_keys(oncall_t, "oncall.", errors);
         let simulator_time_scale: f64 = take(&mut t, "simulator_time_scale", errors).unwrap_or(1.0);
         if !(0.0..=10.0).contains(&simulator_time_scale) {
             errors.push(format!("simulator_time_scale: {simulator_time_scale} is outside 0..=10"));
@@ -226,6 +264,8 @@ impl Config {
             compliance,
             runs,
             betterstack,
+            slack,
+            oncall,
             simulator_time_scale,
         };
         config.check(errors);

@@ -101,6 +101,8 @@ pub struct Config {
     pub compliance: ComplianceConfig,
     pub runs: RunsConfig,
     pub betterstack: BetterStackConfig,
+    pub slack: SlackConfig,
+    pub oncall: OncallConfig,
     /// Demo and training: how fast simulated AWS operations go (1.0 = as long as on AWS).
     pub simulator_time_scale: f64,
 }
@@ -116,6 +118,94 @@ pub struct BetterStackConfig {
     pub api_url: String,
     /// The ids of Drop's monitors; empty: every monitor the token sees.
     pub monitors: Vec<String>,
+}
+
+/// Slack (runbook §1: alerts go to a Slack channel): what the console posts, by channel.
+#[derive(Clone, Debug, Serialize)]
+pub struct SlackConfig {
+    /// A bot token with `chat:write` (DROPOPS_SLACK__TOKEN). Not set: nothing is posted, and
+    /// the messages page lists what would have been (the simulator plays Slack in demo mode).
+    pub token: Option<Secret>,
+    /// Slack's Web API: `https://slack.com/api`.
+    pub api_url: String,
+    /// Runs and their maintenance windows.
+    pub runs_channel: String,
+    /// Incidents.
+    pub incidents_channel: String,
+    /// On-call: hand-offs, overdue checklists, break-glass.
+    pub oncall_channel: String,
+}
+
+/// Who to call (runbook §7: escalation contacts). Staff contact details, so they live in the
+/// configuration Drop controls, not in code; the incident page answers "who do I call now"
+/// from them and the escalation matrix.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OncallConfig {
+    pub contacts: Vec<Contact>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactRole {
+    OncallPrimary,
+    OncallBackup,
+    TechLead,
+    EngineeringManager,
+    Cto,
+    Ceo,
+    /// Owns the payment system (runbook: payment system down → on-call + payment owner).
+    PaymentOwner,
+    /// The payment provider's support line.
+    PaymentProvider,
+    /// Drop's named operations contact.
+    Operations,
+    /// Drop's AI operations contact.
+    AiOperations,
+}
+
+impl ContactRole {
+    pub const ALL: [ContactRole; 10] = [
+        ContactRole::OncallPrimary,
+        ContactRole::OncallBackup,
+        ContactRole::TechLead,
+        ContactRole::EngineeringManager,
+        ContactRole::Cto,
+        ContactRole::Ceo,
+        ContactRole::PaymentOwner,
+        ContactRole::PaymentProvider,
+        ContactRole::Operations,
+        ContactRole::AiOperations,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ContactRole::OncallPrimary => "On-call (primary)",
+            ContactRole::OncallBackup => "On-call (backup)",
+            ContactRole::TechLead => "Tech lead",
+            ContactRole::EngineeringManager => "Engineering manager",
+            ContactRole::Cto => "CTO",
+            ContactRole::Ceo => "CEO",
+            ContactRole::PaymentOwner => "Payment system owner",
+            ContactRole::PaymentProvider => "Payment provider support",
+            ContactRole::Operations => "Operations contact",
+            ContactRole::AiOperations => "AI operations contact",
+        }
+    }
+}
+
+/// One person or line to call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub role: ContactRole,
+    pub name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// When or how to reach them ("office hours", "Slack first").
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// How procedures run (runbook §3, §4).

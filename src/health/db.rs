@@ -56,3 +56,56 @@ pub(super) async fn store(
     .await?;
     Ok(())
 }
+
+/// Record the cards whose colour changed since their last row (one statement for all).
+pub(super) async fn record_changes(
+    db: impl PgExecutor<'_>,
+    keys: &[String],
+    tones: &[String],
+    titles: &[String],
+    values: &[String],
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"insert into console.health_changes (card, tone, title, value)
+           select c.card, c.tone, c.title, left(c.value, 500)
+           from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as c(card, tone, title, value)
+           where (select h.tone from console.health_changes h where h.card = c.card order by h.id desc limit 1)
+                 is distinct from c.tone"#,
+        keys,
+        tones,
+        titles,
+        values
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A change of a health card's colour.
+pub struct HealthChange {
+    pub id: i64,
+    pub card: String,
+    pub tone: String,
+    pub title: String,
+    pub value: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The changes in `[from, to)`, oldest first.
+pub async fn changes_between(
+    db: impl PgExecutor<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<HealthChange>, sqlx::Error> {
+    sqlx::query_as!(
+        HealthChange,
+        "select id, card, tone, title, value, at from console.health_changes
+         where at >= $1 and at < $2 order by at, id limit $3",
+        from,
+        to,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}

@@ -7,6 +7,8 @@ mod checks;
 mod db;
 mod logs;
 mod schedule;
+pub use db::{HealthChange, changes_between};
+pub use schedule::{announce_overdue, sample, spawn_overdue_announcer, spawn_sampler};
 
 use askama::Template;
 use axum::extract::State;

@@ -61,3 +61,54 @@ pub fn overdue(last: &[(String, DateTime<Utc>)]) -> Vec<&'static str> {
         .map(|c| c.title)
         .collect()
 }
+
+/// Tell the on-call channel about each overdue checklist, once a day each (runbook §2: the
+/// checks are part of the job, and an overdue one is easy to miss on a quiet dashboard).
+pub async fn announce_overdue(state: &crate::state::AppState) -> Result<usize, sqlx::Error> {
+    let last = last_submitted(&state.pool).await?;
+    let late = overdue(&last);
+    let today = Utc::now().date_naive();
+    let mut tx = state.pool.begin().await?;
+    for c in CHECKLISTS.iter().filter(|c| late.contains(&c.title)) {
+        let notice = crate::notify::Notice::ChecklistOverdue { checklist: c.name, title: c.title, on: today };
+        crate::notify::queue(&mut tx, state, &notice).await?;
+    }
+    tx.commit().await?;
+    Ok(late.len())
+}
+
+/// Look for overdue checklists every ten minutes, for as long as the process runs.
+pub fn spawn_overdue_announcer(state: crate::state::AppState) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = announce_overdue(&state).await {
+                tracing::warn!(error = %e, "cannot look for overdue checklists");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        }
+    });
+}
+
+/// Read production's cards and record those whose colour changed: the health history that
+/// incident timelines show.
+pub async fn sample(state: &crate::state::AppState) -> Result<u64, sqlx::Error> {
+    let fragment = super::cards::read_all(state).await;
+    let cards = &fragment.production;
+    let keys: Vec<String> = cards.iter().map(|c| c.key.to_owned()).collect();
+    let tones: Vec<String> = cards.iter().map(|c| c.tone.class().to_owned()).collect();
+    let titles: Vec<String> = cards.iter().map(|c| c.title.to_owned()).collect();
+    let values: Vec<String> = cards.iter().map(|c| format!("{} — {}", c.value, c.detail)).collect();
+    super::db::record_changes(&state.pool, &keys, &tones, &titles, &values).await
+}
+
+/// Sample production's health every minute, for as long as the process runs.
+pub fn spawn_sampler(state: crate::state::AppState) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = sample(&state).await {
+                tracing::warn!(error = %e, "cannot record health changes");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
+    });
+}

@@ -289,6 +289,6 @@ pub async fn start(
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(response);
     }
-    let id = super::start(&state.pool, ctx, user, page.proposal.new).await?;
+    let id = super::start(state, ctx, user, page.proposal.new).await?;
     Ok(Redirect::to(&format!("/runs/{id}")).into_response())
 }

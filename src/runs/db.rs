@@ -674,3 +674,28 @@ pub(super) async fn close_window(pool: &PgPool, run: Uuid) -> Result<bool, sqlx:
     .await?;
     Ok(closed.rows_affected() > 0)
 }
+
+/// Runs that were going on at any time in `[from, to)`: started before `to`, and not ended
+/// before `from`. Oldest first.
+pub async fn overlapping(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Run>, sqlx::Error> {
+    sqlx::query_as!(
+        RunRow,
+        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
+                created_at, finished_at, outcome, cancel_requested_by
+           from console.runs
+          where created_at < $2 and (finished_at is null or finished_at >= $1)
+          order by created_at, id
+          limit $3"#,
+        from,
+        to,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+    .map(|rows| rows.into_iter().map(Run::from).collect())
+}

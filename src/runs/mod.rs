@@ -28,11 +28,13 @@ use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent, Reason};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
+use crate::notify::{Notice, StaffName};
+use crate::state::AppState;
 
 pub(crate) use db::note;
 pub use db::{
     Activity, active, active_on, activity, get, history, last_success_with_tag, log, open_windows,
-    operation_followed_elsewhere, steps,
+    operation_followed_elsewhere, overlapping, steps,
 };
 pub use params::RunParams;
 pub use plan::{Plan, StepKind};
@@ -134,6 +136,11 @@ impl RunId {
 
     pub fn uuid(self) -> Uuid {
         self.0
+    }
+
+    /// The id of a run already stored.
+    pub fn stored(id: Uuid) -> Self {
+        Self(id)
     }
 
     /// When the id was made (None: not a UUIDv7).
@@ -374,7 +381,8 @@ impl NewRun {
 
 /// Create a run and its steps: audited, and refused with a link to the run in the way when
 /// the target already has an active one.
-pub async fn start(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, new: NewRun) -> Result<Uuid, AppError> {
+pub async fn start(state: &AppState, ctx: &AuditContext, user: &CurrentUser, new: NewRun) -> Result<Uuid, AppError> {
+    let pool = &state.pool;
     let id = new.id.uuid();
     let procedure = new
         .params
@@ -396,6 +404,8 @@ pub async fn start(pool: &PgPool, ctx: &AuditContext, user: &CurrentUser, new: N
     let inserted = audit::audited(pool, ctx, intent, async |tx, token| {
         db::insert_run(tx, token, id, user, procedure, &new).await?;
         db::note(&mut *tx, id, None, &format!("{} started by {}", capitalise(procedure.label()), user.name)).await?;
+        let notice = Notice::RunStarted { run: new.id, procedure, by: StaffName::of(user) };
+        crate::notify::queue(&mut *tx, state, &notice).await?;
         Ok(())
     })
     .await;

@@ -38,6 +38,8 @@ pub struct RunProgress {
     pub log: Vec<LogLine>,
     pub csrf: String,
     pub may_act: bool,
+    /// What was posted to Slack about this run, and whether it got there.
+    pub messages: Vec<crate::notify::Message>,
 }
 
 impl RunProgress {
@@ -108,6 +110,7 @@ async fn progress(state: &AppState, user: &CurrentUser, id: Uuid) -> Result<RunP
         log: super::log(&state.pool, id).await?,
         may_act: ONCALL.iter().any(|r| user.has(*r)),
         csrf: user.csrf.clone(),
+        messages: crate::notify::db::of_source(&state.pool, &crate::notify::run_source(RunId::stored(id))).await?,
         run,
     })
 }

@@ -28,10 +28,11 @@ use super::db::{self, Fenced};
 use super::facts::Fact;
 use super::plan::{Plan, StepKind};
 use super::steps::{self, Progress, StepContext};
-use super::{Procedure, Run, RunStatus, Step, StepStatus};
+use super::{Procedure, Run, RunId, RunStatus, Step, StepStatus};
 use crate::audit::Resource;
 use crate::audit::{self, Actor, AuditContext, Intent, Outcome, Reason, RequestMeta};
 use crate::error::AppError;
+use crate::notify::Notice;
 use crate::state::AppState;
 
 /// Where a test may stop the worker dead, as a crash would: before a step acts, or after it
@@ -485,6 +486,9 @@ impl Worker {
             line.push_str(" (the operation started before the interruption was found and followed)");
         }
         super::note(&mut *tx, run.id, Some(step.position), &line).await?;
+        if let Some(notice) = window_notice(&self.state, run, kind) {
+            crate::notify::queue(&mut tx, &self.state, &notice).await?;
+        }
         tx.commit().await?;
         tracing::info!(run = %run.id, step = kind.as_str(), "run step done");
         Ok(())
@@ -570,6 +574,13 @@ impl Worker {
             &format!("Run {status}{}", outcome.as_ref().map(|o| format!(": {o}")).unwrap_or_default()),
         )
         .await?;
+        if let Some(procedure) = run.procedure() {
+            let id = RunId::stored(run.id);
+            let rolled_back =
+                steps.iter().any(|s| s.name == StepKind::VerifyRollback.as_str() && s.status == StepStatus::Succeeded);
+            let notice = Notice::RunEnded { run: id, procedure, status, rolled_back };
+            crate::notify::queue(&mut tx, &self.state, &notice).await?;
+        }
         tx.commit().await?;
         let event = audit::Event {
             action: "run_finished",
@@ -582,6 +593,18 @@ impl Worker {
             tracing::error!(error = %e, run = %run.id, "run_finished not audited");
         }
         Ok(())
+    }
+}
+
+/// The Slack notice of a maintenance window opening or closing, for those steps.
+fn window_notice(state: &AppState, run: &Run, kind: StepKind) -> Option<Notice> {
+    let (procedure, id) = (run.procedure()?, RunId::stored(run.id));
+    match kind {
+        StepKind::OpenWindow => {
+            Some(Notice::WindowOpened { run: id, procedure, minutes: state.config.runs.maintenance_window_minutes })
+        }
+        StepKind::CloseWindow => Some(Notice::WindowClosed { run: id, procedure }),
+        _ => None,
     }
 }
 

@@ -27,6 +27,7 @@ pub enum Area {
     Overview,
     Health,
     Deployments,
+    Incidents,
     Compliance,
     Secrets,
     Database,
@@ -47,9 +48,10 @@ pub struct NavItem {
     pub href: &'static str,
 }
 
-pub const NAV: [NavItem; 6] = [
+pub const NAV: [NavItem; 7] = [
     NavItem { area: Area::Health, label: "Health", href: "/health" },
     NavItem { area: Area::Deployments, label: "Deployments", href: "/deployments" },
+    NavItem { area: Area::Incidents, label: "Incidents", href: "/incidents" },
     NavItem { area: Area::Compliance, label: "Compliance", href: "/compliance" },
     NavItem { area: Area::Secrets, label: "Secrets", href: "/secrets" },
     NavItem { area: Area::Database, label: "Database", href: "/database" },

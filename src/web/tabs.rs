@@ -19,11 +19,16 @@ pub enum Tab {
     Staff,
     SignIns,
     Simulator,
+    Incidents,
+    Handoffs,
+    Maintenance,
+    Contacts,
+    Messages,
 }
 
 impl Tab {
     /// In the order they are shown.
-    pub const ALL: [Tab; 14] = [
+    pub const ALL: [Tab; 19] = [
         Tab::Dashboard,
         Tab::Checks,
         Tab::Logs,
@@ -38,6 +43,11 @@ impl Tab {
         Tab::Staff,
         Tab::SignIns,
         Tab::Simulator,
+        Tab::Incidents,
+        Tab::Handoffs,
+        Tab::Maintenance,
+        Tab::Contacts,
+        Tab::Messages,
     ];
 
     pub fn area(self) -> Area {
@@ -47,6 +57,7 @@ impl Tab {
                 Area::Compliance
             }
             Tab::Staff | Tab::SignIns | Tab::Simulator => Area::Admin,
+            Tab::Incidents | Tab::Handoffs | Tab::Maintenance | Tab::Contacts | Tab::Messages => Area::Incidents,
         }
     }
 
@@ -66,6 +77,11 @@ impl Tab {
             Tab::Staff => "/admin/staff",
             Tab::SignIns => "/admin/sessions",
             Tab::Simulator => "/admin/simulator",
+            Tab::Incidents => "/incidents",
+            Tab::Handoffs => "/incidents/handoffs",
+            Tab::Maintenance => "/incidents/maintenance",
+            Tab::Contacts => "/incidents/contacts",
+            Tab::Messages => "/incidents/messages",
         }
     }
 
@@ -85,6 +101,11 @@ impl Tab {
             Tab::Staff => "Staff",
             Tab::SignIns => "Sign-ins",
             Tab::Simulator => "Simulator",
+            Tab::Incidents => "Incidents",
+            Tab::Handoffs => "Hand-offs",
+            Tab::Maintenance => "Maintenance",
+            Tab::Contacts => "Escalation",
+            Tab::Messages => "Slack",
         }
     }
 }

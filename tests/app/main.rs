@@ -21,6 +21,7 @@ mod harness;
 mod health;
 mod identity;
 mod oidc;
+mod oncall;
 mod ops;
 mod plans;
 mod queries;

@@ -8,7 +8,7 @@ pub struct Fault {
     pub effect: &'static str,
 }
 
-pub const FAULTS: [Fault; 12] = [
+pub const FAULTS: [Fault; 13] = [
     Fault {
         name: "health_red",
         label: "App health turns red",
@@ -56,5 +56,10 @@ pub const FAULTS: [Fault; 12] = [
         name: "monitoring_unreachable",
         label: "Monitoring unreachable",
         effect: "BetterStack and the monitoring relay do not answer: maintenance windows pause no monitor; runs carry on and say so.",
+    },
+    Fault {
+        name: "slack_unreachable",
+        label: "Slack unreachable",
+        effect: "Posts to Slack fail: the console retries a few times, then shows them as failed; nothing waits for Slack.",
     },
 ];

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::Simulator;
 use crate::cloud::hooks::{Ci, MaintenanceRelay};
+use crate::cloud::slack::{Chat, ChatError};
 use crate::cloud::{CloudError, CloudResult, Monitor, MonitorStatus, Monitoring};
 
 /// The simulated account's monitors: id, name, what it checks, whether it checks the app.
@@ -81,5 +82,18 @@ impl MaintenanceRelay for Simulator {
             return Err(CloudError::Unreachable("the monitoring relay did not answer".into()));
         }
         Ok(())
+    }
+}
+
+/// Slack, played: every post is accepted (the messages page shows it as delivered to the
+/// simulator) unless `slack_unreachable` is on.
+#[async_trait]
+impl Chat for Simulator {
+    async fn post(&self, _channel: &str, _text: &str) -> Result<(), ChatError> {
+        match self.has("slack_unreachable").await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(ChatError::Passing("Slack could not be reached".into())),
+            Err(e) => Err(ChatError::Passing(e.to_string())),
+        }
     }
 }
