@@ -130,12 +130,12 @@ ALTER TABLE console.runs ADD CONSTRAINT runs_procedure_check CHECK (procedure = 
     'deploy', 'rollback', 'restart', 'emergency_restart', 'scale', 'rotate_jwt_secret',
     'rotate_db_password', 'snapshot', 'restore_drill', 'vacuum', 'escalation_test']));
 
--- The simulator can make Slack unreachable.
+-- The simulator can make Slack unreachable, and silence the pager.
 ALTER TABLE console.sim_faults DROP CONSTRAINT sim_faults_name_check;
 ALTER TABLE console.sim_faults ADD CONSTRAINT sim_faults_name_check CHECK (name = ANY (ARRAY[
     'health_red', 'db_unreachable', 'storage_low', 'snapshot_missing', 'service_down', 'throttling',
     'slow_responses', 'certificate_expiring', 'deploy_fails', 'release_unhealthy', 'ci_failing',
-    'monitoring_unreachable', 'slack_unreachable']));
+    'monitoring_unreachable', 'slack_unreachable', 'pager_silent']));
 
 -- Incidents, hand-offs and planned maintenance are operations: their audit rows go to the
 -- operations chain (anything unnamed stays in the casework chain).

@@ -225,7 +225,7 @@ impl AuditToken {
 }
 
 /// The actions the operations chain records, for the audit page's action list.
-pub const OPERATIONS_ACTIONS: [&str; 43] = [
+pub const OPERATIONS_ACTIONS: [&str; 55] = [
     "access_denied",
     "apprunner_deploy_image",
     "apprunner_pause",
@@ -237,11 +237,23 @@ pub const OPERATIONS_ACTIONS: [&str; 43] = [
     "audit_chain_verification",
     "audit_exported",
     "audit_searched",
+    "betterstack_alert_raise",
+    "betterstack_alert_resolve",
     "checklist_submitted",
     "db_backend_cancel",
     "db_backend_terminate",
     "db_statements_reset",
     "db_vacuum",
+    "handoff_acknowledged",
+    "handoff_written",
+    "incident_declared",
+    "incident_joined",
+    "incident_report_saved",
+    "incident_updated",
+    "maintenance_ended",
+    "maintenance_planned",
+    "maintenance_started",
+    "maintenance_step_done",
     "maintenance_window_close",
     "maintenance_window_open",
     "personal_data_viewed",

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{CloudError, CloudResult, Monitor, MonitorStatus, Monitoring};
+use super::{CloudError, CloudResult, Monitor, MonitorStatus, Monitoring, RaisedAlert};
 use crate::config::{BetterStackConfig, Secret};
 
 /// Pages of monitors read at most (50 per page: Drop has three).
@@ -72,6 +72,11 @@ impl BetterStack {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> CloudResult<reqwest::Response> {
+        self.send_allowing(request, &[]).await
+    }
+
+    /// As [`Self::send`], with more statuses that are not errors (409 for "already resolved").
+    async fn send_allowing(&self, request: reqwest::RequestBuilder, also: &[u16]) -> CloudResult<reqwest::Response> {
         let answer = request
             .bearer_auth(self.token.expose())
             .header("accept", "application/json")
@@ -87,14 +92,61 @@ impl BetterStack {
             })?;
         match answer.status().as_u16() {
             200..=299 => Ok(answer),
+            code if also.contains(&code) => Ok(answer),
             429 => Err(CloudError::Throttled),
             code @ (401 | 403) => Err(CloudError::Unavailable(format!(
                 "BetterStack refused the token (HTTP {code}): check betterstack.token"
             ))),
-            404 => Err(CloudError::Unavailable("BetterStack does not know that monitor (HTTP 404)".into())),
+            404 => Err(CloudError::Unavailable("BetterStack does not know that monitor or alert (HTTP 404)".into())),
             code => Err(CloudError::Unavailable(format!("BetterStack answered HTTP {code}"))),
         }
     }
+}
+
+/// One incident (an alert) as the API gives it.
+#[derive(Deserialize)]
+struct IncidentDoc {
+    data: IncidentResource,
+}
+
+#[derive(Deserialize)]
+struct IncidentList {
+    data: Vec<IncidentResource>,
+}
+
+#[derive(Deserialize)]
+struct IncidentResource {
+    id: String,
+    attributes: IncidentAttributes,
+}
+
+#[derive(Deserialize)]
+struct IncidentAttributes {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    acknowledged_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    acknowledged_by: Option<String>,
+    #[serde(default)]
+    resolved_at: Option<DateTime<Utc>>,
+}
+
+fn raised(r: IncidentResource) -> RaisedAlert {
+    let a = r.attributes;
+    RaisedAlert {
+        id: r.id,
+        started_at: a.started_at,
+        acknowledged_at: a.acknowledged_at,
+        acknowledged_by: a.acknowledged_by,
+        resolved_at: a.resolved_at,
+    }
+}
+
+fn not_incidents() -> CloudError {
+    CloudError::Unavailable("BetterStack answered with something other than an incident".into())
 }
 
 fn monitor(r: Resource) -> Monitor {
@@ -133,11 +185,52 @@ impl Monitoring for BetterStack {
     }
 
     async fn set_paused(&self, id: &str, paused: bool) -> CloudResult<()> {
-        let url = format!(
-            "{}/api/v2/monitors/{}",
-            self.origin,
-            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-        );
+        let url = format!("{}/api/v2/monitors/{}", self.origin, encode(id));
         self.send(self.http.patch(url).json(&json!({ "paused": paused }))).await.map(|_| ())
     }
+
+    async fn raise_alert(&self, name: &str, summary: &str, requester_email: &str) -> CloudResult<String> {
+        let body = json!({
+            "requester_email": requester_email,
+            "name": name,
+            "summary": summary,
+            "description": summary,
+            "call": false,
+            "sms": true,
+            "email": true,
+            "push": true,
+        });
+        let url = format!("{}/api/v2/incidents", self.origin);
+        let doc: IncidentDoc =
+            self.send(self.http.post(url).json(&body)).await?.json().await.map_err(|_| not_incidents())?;
+        Ok(doc.data.id)
+    }
+
+    async fn find_alert(&self, name: &str) -> CloudResult<Option<String>> {
+        let from = (Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+        let url = format!("{}/api/v2/incidents", self.origin);
+        let list: IncidentList = self
+            .send(self.http.get(url).query(&[("from", from.as_str()), ("per_page", "50")]))
+            .await?
+            .json()
+            .await
+            .map_err(|_| not_incidents())?;
+        Ok(list.data.into_iter().find(|i| i.attributes.name.as_deref() == Some(name)).map(|i| i.id))
+    }
+
+    async fn alert(&self, id: &str) -> CloudResult<RaisedAlert> {
+        let url = format!("{}/api/v2/incidents/{}", self.origin, encode(id));
+        let doc: IncidentDoc = self.send(self.http.get(url)).await?.json().await.map_err(|_| not_incidents())?;
+        Ok(raised(doc.data))
+    }
+
+    async fn resolve_alert(&self, id: &str, by: &str) -> CloudResult<()> {
+        let url = format!("{}/api/v2/incidents/{}/resolve", self.origin, encode(id));
+        // 409: resolved already (by a person, or by an earlier attempt of this step).
+        self.send_allowing(self.http.post(url).json(&json!({ "resolved_by": by })), &[409]).await.map(|_| ())
+    }
+}
+
+fn encode(id: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
 }

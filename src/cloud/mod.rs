@@ -282,6 +282,26 @@ pub trait Monitoring: Send + Sync {
     /// Pause a monitor (no checks, no alerts) or resume it. Asking for what is already so is
     /// not an error.
     async fn set_paused(&self, id: &str, paused: bool) -> CloudResult<()>;
+    /// Raise an alert by hand (a BetterStack incident): it pages the on-call through the
+    /// escalation policy as a monitor's would. `name` is unique per test, so a retry finds
+    /// the alert it raised (see [`Monitoring::find_alert`]). Returns its id.
+    async fn raise_alert(&self, name: &str, summary: &str, requester_email: &str) -> CloudResult<String>;
+    /// The alert raised today under `name`, if any.
+    async fn find_alert(&self, name: &str) -> CloudResult<Option<String>>;
+    /// Where a raised alert stands.
+    async fn alert(&self, id: &str) -> CloudResult<RaisedAlert>;
+    /// Resolve it; resolving a resolved alert is not an error.
+    async fn resolve_alert(&self, id: &str, by: &str) -> CloudResult<()>;
+}
+
+/// An alert (BetterStack incident) and who has answered it.
+#[derive(Clone, Debug, Default)]
+pub struct RaisedAlert {
+    pub id: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 /// Drop's public endpoints, read over HTTPS.

@@ -196,6 +196,7 @@ impl Config {
             api_url: take(&mut betterstack_t, "betterstack.api_url", errors)
                 .unwrap_or_else(|| "https://uptime.betterstack.com".into()),
             monitors: take(&mut betterstack_t, "betterstack.monitors", errors).unwrap_or_default(),
+            requester_email: take(&mut betterstack_t, "betterstack.requester_email", errors),
         };
         if !betterstack.api_url.starts_with("https://") && !betterstack.api_url.starts_with("http://127.0.0.1") {
             errors.push(format!("betterstack.api_url: {:?} must start with https://", betterstack.api_url));

@@ -118,6 +118,9 @@ pub struct BetterStackConfig {
     pub api_url: String,
     /// The ids of Drop's monitors; empty: every monitor the token sees.
     pub monitors: Vec<String>,
+    /// The BetterStack user the monthly escalation test raises its test alert as (a member of
+    /// the team's account, as BetterStack requires).
+    pub requester_email: Option<String>,
 }
 
 /// Slack (runbook §1: alerts go to a Slack channel): what the console posts, by channel.

@@ -70,6 +70,42 @@ async fn measure(state: &AppState, keys: &[&str]) -> Result<Vec<Item>, AppError>
                 };
                 Item { key: key.to_string(), label: label.into(), automatic: true, value, ok, note: String::new() }
             }
+            // runbook §2 monthly: the last escalation test passed within the month.
+            "escalation_test" => {
+                let last =
+                    crate::runs::history(&state.pool, &[crate::runs::Procedure::EscalationTest.as_str()], None, 1)
+                        .await?
+                        .into_iter()
+                        .next();
+                let recent = |at: DateTime<Utc>| Utc::now() - at <= Duration::days(31);
+                let (ok, value) = match &last {
+                    Some(run) if run.status == crate::runs::RunStatus::Succeeded && recent(run.created_at) => (
+                        true,
+                        format!(
+                            "passed {}: {}",
+                            run.created_at.format("%Y-%m-%d"),
+                            crate::runs::escalation::evidence(run).unwrap_or_else(|| "acknowledged".into())
+                        ),
+                    ),
+                    Some(run) if recent(run.created_at) => (
+                        false,
+                        format!(
+                            "the test of {} {}",
+                            run.created_at.format("%Y-%m-%d"),
+                            run.status.label().to_lowercase()
+                        ),
+                    ),
+                    _ => (false, "not tested in the last month".to_owned()),
+                };
+                Item {
+                    key: key.to_string(),
+                    label: "Monitor alerts escalate (the monthly escalation test)".into(),
+                    automatic: true,
+                    value,
+                    ok,
+                    note: String::new(),
+                }
+            }
             card_key => {
                 let card = fragment.production.iter().find(|c| c.key == card_key).ok_or(AppError::NotFound)?;
                 Item {

@@ -39,11 +39,10 @@ pub const CHECKLISTS: [Checklist; 3] = [
         every: Duration::days(31),
         manual: &[
             ("sla_report", "SLA report written (uptime, error rate, p99 latency)"),
-            ("escalation_test", "Monitor alerts tested: they escalate"),
             ("restore_drill", "An RDS snapshot was restored to a temporary instance, checked and deleted"),
             ("str_filings", "Compliance confirms no STR awaits filing"),
         ],
-        automatic: &["secrets"],
+        automatic: &["secrets", "escalation_test"],
     },
 ];
 

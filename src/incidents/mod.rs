@@ -28,6 +28,9 @@ use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
 use crate::error::AppError;
 use crate::notify::{self, Message, Notice, StaffName};
+use crate::runs::confirm::{self, Impact, Proposal, Proposer, ReasonRule, RunForm, Understand};
+use crate::runs::params::EscalationParams;
+use crate::runs::{NewRun, Plan, Procedure, RunId, RunParams};
 use crate::state::AppState;
 use crate::web::forms::Fields;
 use crate::web::once::{self, Once};
@@ -51,6 +54,8 @@ pub fn routes() -> Vec<Route> {
         Route::post("/incidents/{id}/report", Access::Roles(ONCALL), save_report),
         Route::get("/incidents/contacts", Access::Roles(OPS), show_contacts),
         Route::get("/incidents/messages", Access::Roles(OPS), list_messages),
+        Route::get(EscalationTest::PAGE, Access::Roles(ONCALL), confirm::confirmation::<EscalationTest>),
+        Route::post("/incidents/runs", Access::Roles(ONCALL), confirm::confirmed::<EscalationTest>),
     ];
     routes.extend(handoff::routes());
     routes.extend(maintenance::routes());
@@ -760,4 +765,78 @@ pub async fn list_messages(
             ("On-call", slack.oncall_channel.clone()),
         ],
     })
+}
+
+// --- the monthly escalation test ------------------------------------------------------------
+
+/// How long the on-call has to acknowledge the test alert.
+const ANSWER_WITHIN_MINUTES: u32 = 30;
+
+/// The monthly alert escalation test (runbook §2), a run through the confirmation page.
+pub struct EscalationTest;
+
+impl Proposer for EscalationTest {
+    const PAGE: &'static str = "/incidents/escalation-test";
+
+    async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError> {
+        let run = RunId::from_form(&form.run)?;
+        if state.cloud.monitoring.is_none() {
+            return Err(AppError::Conflict(
+                "BetterStack is not connected (betterstack.token), so the console cannot raise a test alert.".into(),
+            ));
+        }
+        let requester = state
+            .config
+            .betterstack
+            .requester_email
+            .clone()
+            .or_else(|| state.cloud.is_simulated().then(|| "oncall-demo@getdrop.no".to_owned()))
+            .ok_or_else(|| {
+                AppError::Conflict(
+                    "Set betterstack.requester_email (a BetterStack user of Drop's team): BetterStack raises alerts in a user's name.".into(),
+                )
+            })?;
+        let alert = format!("dropops escalation test {}", run.stamp());
+        let primary = state.config.oncall.contacts.iter().find(|c| c.role == crate::config::ContactRole::OncallPrimary);
+        Ok(Proposal {
+            procedure: Procedure::EscalationTest,
+            heading: "Test that alerts escalate".into(),
+            impact: Impact::EscalationTest { within_minutes: ANSWER_WITHIN_MINUTES },
+            environment: if state.cloud.is_simulated() {
+                "BetterStack (simulated)".into()
+            } else {
+                "BetterStack".into()
+            },
+            facts: vec![
+                confirm::Fact::Code("Test alert", alert.clone()),
+                confirm::Fact::Text("Raised as", requester.clone()),
+                confirm::Fact::Text(
+                    "Paged",
+                    primary.map_or_else(
+                        || "whoever BetterStack's on-call calendar names now".to_owned(),
+                        |c| format!("whoever BetterStack's on-call calendar names now (primary: {})", c.name),
+                    ),
+                ),
+                confirm::Fact::Text("Passes when", format!("acknowledged within {ANSWER_WITHIN_MINUTES} minutes")),
+            ],
+            understand: Some(Understand {
+                statement: "I have told the on-call that the alert they are about to get is a test.",
+                missing: "Tell the on-call first: they will be paged.",
+            }),
+            reason: ReasonRule::Optional,
+            reason_example: "e.g. monthly test, December",
+            scale: None,
+            action: "/incidents/runs",
+            new: NewRun::production(
+                run,
+                "betterstack:escalation-test".into(),
+                RunParams::EscalationTest(EscalationParams {
+                    alert_name: alert.clone(),
+                    requester_email: requester,
+                    answer_within_minutes: ANSWER_WITHIN_MINUTES,
+                }),
+                Plan::escalation_test(&alert, ANSWER_WITHIN_MINUTES),
+            ),
+        })
+    }
 }

@@ -112,6 +112,10 @@ pub enum Impact {
     Vacuum {
         table: String,
     },
+    /// Pages the on-call for real; nothing in Drop changes.
+    EscalationTest {
+        within_minutes: u32,
+    },
 }
 
 impl Impact {

@@ -23,6 +23,8 @@ pub enum Fact {
     Fingerprint,
     /// What a step did, in words for the run log ("vacuumed public.users: …").
     Did,
+    /// The id of the test alert an escalation test raised at BetterStack.
+    TestAlert,
 }
 
 /// The App Runner operations a run may start, one fact each.
@@ -53,6 +55,7 @@ impl Fact {
             Fact::Staged => "staged",
             Fact::Fingerprint => "fingerprint",
             Fact::Did => "did",
+            Fact::TestAlert => "test_alert",
         }
     }
 

@@ -10,6 +10,7 @@
 
 pub mod confirm;
 mod db;
+pub mod escalation;
 pub mod facts;
 pub mod pages;
 pub mod params;
@@ -52,6 +53,7 @@ crate::db::text_enum! {
         Snapshot = "snapshot",
         RestoreDrill = "restore_drill",
         Vacuum = "vacuum",
+        EscalationTest = "escalation_test",
     }
 }
 
@@ -69,6 +71,7 @@ impl Procedure {
             Procedure::Snapshot => "manual snapshot",
             Procedure::RestoreDrill => "restore drill",
             Procedure::Vacuum => "vacuum",
+            Procedure::EscalationTest => "alert escalation test",
         }
     }
 
@@ -79,6 +82,7 @@ impl Procedure {
         match self {
             Procedure::RotateJwtSecret | Procedure::RotateDbPassword => Area::Secrets,
             Procedure::Snapshot | Procedure::RestoreDrill | Procedure::Vacuum => Area::Database,
+            Procedure::EscalationTest => Area::Incidents,
             _ => Area::Deployments,
         }
     }

@@ -48,6 +48,17 @@ pub struct DrillParams {
     pub drill_instance: String,
 }
 
+/// The monthly escalation test (runbook §2): a test alert raised at BetterStack under a name
+/// unique to the run, so a resumed step finds the alert it raised instead of raising another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationParams {
+    pub alert_name: String,
+    /// Who the alert is raised and resolved as (the person who started the test).
+    pub requester_email: String,
+    /// How long the on-call has to acknowledge it before the test fails.
+    pub answer_within_minutes: u32,
+}
+
 /// A table to `VACUUM (ANALYZE)`, as `pg_stat_user_tables` names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VacuumParams {
@@ -88,6 +99,7 @@ pub enum RunParams {
     Snapshot(SnapshotParams),
     RestoreDrill(DrillParams),
     Vacuum(VacuumParams),
+    EscalationTest(EscalationParams),
     /// Parameters this version cannot read: a procedure a newer console wrote, or damage. The
     /// run still shows; a step that needs them fails saying so.
     Unreadable(Value),
@@ -110,6 +122,7 @@ impl RunParams {
             Some(Procedure::Snapshot) => typed(&value, Self::Snapshot),
             Some(Procedure::RestoreDrill) => typed(&value, Self::RestoreDrill),
             Some(Procedure::Vacuum) => typed(&value, Self::Vacuum),
+            Some(Procedure::EscalationTest) => typed(&value, Self::EscalationTest),
             None => None,
         };
         read.unwrap_or(Self::Unreadable(value))
@@ -128,6 +141,7 @@ impl RunParams {
             Self::Snapshot(_) => Procedure::Snapshot,
             Self::RestoreDrill(_) => Procedure::RestoreDrill,
             Self::Vacuum(_) => Procedure::Vacuum,
+            Self::EscalationTest(_) => Procedure::EscalationTest,
             Self::Unreadable(_) => return None,
         })
     }
@@ -170,6 +184,13 @@ impl RunParams {
         }
     }
 
+    pub fn escalation(&self) -> Option<&EscalationParams> {
+        match self {
+            Self::EscalationTest(p) => Some(p),
+            _ => None,
+        }
+    }
+
     pub fn drill(&self) -> Option<&DrillParams> {
         match self {
             Self::RestoreDrill(p) => Some(p),
@@ -202,6 +223,7 @@ impl RunParams {
             Self::Snapshot(p) => p.snapshot_id.clone(),
             Self::RestoreDrill(p) => p.drill_instance.clone(),
             Self::Vacuum(p) => p.name(),
+            Self::EscalationTest(p) => p.alert_name.clone(),
             Self::Unreadable(_) => String::new(),
         }
     }

@@ -44,6 +44,12 @@ crate::db::text_enum! {
         WaitDrillDeleted = "wait_drill_deleted",
         /// `VACUUM (ANALYZE)` one table, following it in pg_stat_progress_vacuum.
         Vacuum = "vacuum",
+        /// Raise a test alert at BetterStack (found again by its name on a retry).
+        RaiseAlert = "raise_alert",
+        /// Wait until someone on the escalation path acknowledges it.
+        WaitAcknowledged = "wait_acknowledged",
+        /// Resolve the test alert (runs even after a failure: no test alert is left open).
+        ResolveAlert = "resolve_alert",
     }
 }
 
@@ -104,6 +110,9 @@ impl StepKind {
             StepKind::WaitDrillAvailable | StepKind::WaitDrillDeleted => "run_wait",
             StepKind::DeleteDrill => "rds_restore_drill_delete",
             StepKind::Vacuum => "db_vacuum",
+            StepKind::RaiseAlert => "betterstack_alert_raise",
+            StepKind::WaitAcknowledged => "run_wait",
+            StepKind::ResolveAlert => "betterstack_alert_resolve",
         }
     }
 }
@@ -271,6 +280,18 @@ impl Plan {
             StepKind::Vacuum,
             format!("VACUUM (ANALYZE) {table}, following its progress in pg_stat_progress_vacuum"),
         )
+    }
+
+    /// runbook §2 monthly: test that monitor alerts escalate — raise a test alert, see someone
+    /// on the escalation path acknowledge it, resolve it.
+    pub fn escalation_test(alert: &str, within_minutes: u32) -> Self {
+        Plan::default()
+            .step(StepKind::RaiseAlert, format!("Raise the test alert “{alert}” at BetterStack: it pages the on-call"))
+            .step(
+                StepKind::WaitAcknowledged,
+                format!("Wait up to {within_minutes} minutes for someone to acknowledge it at BetterStack"),
+            )
+            .cleanup(StepKind::ResolveAlert, "Resolve the test alert")
     }
 
     /// A scaling change; scaling down (or from bounds unknown) can alarm, so it runs in a

@@ -33,11 +33,11 @@ pub struct StepContext<'a> {
 
 impl StepContext<'_> {
     /// A fact of the run, or learned by this step in an earlier attempt.
-    fn fact(&self, fact: Fact) -> Option<&str> {
+    pub(crate) fn fact(&self, fact: Fact) -> Option<&str> {
         fact.of(&self.run.facts).or_else(|| fact.of(&self.step.state))
     }
 
-    fn started(&self) -> DateTime<Utc> {
+    pub(crate) fn started(&self) -> DateTime<Utc> {
         self.step.started_at.unwrap_or_else(Utc::now)
     }
 
@@ -103,6 +103,9 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
             }
         }
         StepKind::Vacuum => super::vacuum::attempt(cx).await,
+        StepKind::RaiseAlert | StepKind::WaitAcknowledged | StepKind::ResolveAlert => {
+            super::escalation::attempt(cx, kind).await
+        }
         StepKind::OpenWindow => open_window(cx).await,
         StepKind::CloseWindow => close_window(cx).await,
         StepKind::DeployImage => {

@@ -33,6 +33,99 @@ struct Account {
     patches: Vec<(String, Value)>,
     /// Answer the next request with 429.
     throttle_next: bool,
+    /// Incidents raised by hand: (id, name, requester, acknowledged by, resolved by).
+    incidents: Vec<Incident>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Incident {
+    id: String,
+    name: String,
+    requester: String,
+    acknowledged_by: Option<String>,
+    resolved_by: Option<String>,
+}
+
+fn incident_doc(i: &Incident) -> Value {
+    json!({
+        "id": i.id,
+        "type": "incident",
+        "attributes": {
+            "name": i.name,
+            "cause": "Manual incident",
+            "started_at": "2026-12-06T10:00:00.000Z",
+            "acknowledged_at": i.acknowledged_by.as_ref().map(|_| "2026-12-06T10:02:30.000Z"),
+            "acknowledged_by": i.acknowledged_by,
+            "resolved_at": i.resolved_by.as_ref().map(|_| "2026-12-06T10:05:00.000Z"),
+            "resolved_by": i.resolved_by,
+            "status": if i.resolved_by.is_some() { "Resolved" } else if i.acknowledged_by.is_some() { "Acknowledged" } else { "Started" },
+            "call": false, "sms": true, "email": true, "push": true
+        }
+    })
+}
+
+async fn raise(State(account): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    if let Some(no) = refused(&headers) {
+        return no;
+    }
+    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    let (Some(requester), Some(name)) = (body["requester_email"].as_str(), body["name"].as_str()) else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "errors": { "requester_email": ["can't be blank"] } })),
+        )
+            .into_response();
+    };
+    let mut a = account.lock().unwrap();
+    let incident = Incident {
+        id: format!("{}", 5_000 + a.incidents.len()),
+        name: name.to_owned(),
+        requester: requester.to_owned(),
+        ..Incident::default()
+    };
+    a.incidents.push(incident.clone());
+    (StatusCode::CREATED, Json(json!({ "data": incident_doc(&incident) }))).into_response()
+}
+
+async fn incidents(
+    State(account): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    if let Some(no) = refused(&headers) {
+        return no;
+    }
+    assert!(q.contains_key("from"), "the list is asked for recent incidents only");
+    let a = account.lock().unwrap();
+    Json(json!({ "data": a.incidents.iter().map(incident_doc).collect::<Vec<_>>(), "pagination": { "next": null } }))
+        .into_response()
+}
+
+async fn incident(State(account): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Some(no) = refused(&headers) {
+        return no;
+    }
+    let a = account.lock().unwrap();
+    match a.incidents.iter().find(|i| i.id == id) {
+        Some(i) => Json(json!({ "data": incident_doc(i) })).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({ "errors": "Resource not found" }))).into_response(),
+    }
+}
+
+async fn resolve(State(account): State<Shared>, headers: HeaderMap, Path(id): Path<String>, body: String) -> Response {
+    if let Some(no) = refused(&headers) {
+        return no;
+    }
+    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    let mut a = account.lock().unwrap();
+    let Some(i) = a.incidents.iter_mut().find(|i| i.id == id) else {
+        return (StatusCode::NOT_FOUND, Json(json!({ "errors": "Resource not found" }))).into_response();
+    };
+    if i.resolved_by.is_some() {
+        return (StatusCode::CONFLICT, Json(json!({ "errors": "Incident already resolved" }))).into_response();
+    }
+    i.resolved_by = body["resolved_by"].as_str().map(str::to_owned);
+    Json(json!({ "data": incident_doc(i) })).into_response()
 }
 
 type Shared = Arc<Mutex<Account>>;
@@ -120,8 +213,12 @@ async fn betterstack() -> (String, Shared) {
         .collect(),
         ..Account::default()
     }));
-    let router =
-        Router::new().route("/api/v2/monitors", get(list)).route("/api/v2/monitors/{id}", axum::routing::patch(patch));
+    let router = Router::new()
+        .route("/api/v2/monitors", get(list))
+        .route("/api/v2/monitors/{id}", axum::routing::patch(patch))
+        .route("/api/v2/incidents", get(incidents).post(raise))
+        .route("/api/v2/incidents/{id}", get(incident))
+        .route("/api/v2/incidents/{id}/resolve", axum::routing::post(resolve));
     let served = router.with_state(account.clone());
     tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
     (origin, account)
@@ -197,4 +294,99 @@ async fn a_deploy_pauses_drops_monitors_for_its_window_and_resumes_exactly_those
     assert_eq!(resumed, ["101", "103"]);
     let log = app.visit(&format!("/runs/{run}")).await.text(".run-log");
     assert!(log.contains("monitors resumed at BetterStack: Drop health, Drop health from US east"), "{log}");
+}
+
+async fn escalation_app(pool: PgPool, origin: &str) -> TestApp {
+    let config = config_with(&[
+        ("DROPOPS_SIMULATOR_TIME_SCALE", "0.001"),
+        ("DROPOPS_RUNS__POLL_INTERVAL_MS", "10"),
+        ("DROPOPS_BETTERSTACK__TOKEN", TOKEN),
+        ("DROPOPS_BETTERSTACK__API_URL", origin),
+        ("DROPOPS_BETTERSTACK__REQUESTER_EMAIL", "ops@getdrop.no"),
+    ]);
+    let app = TestApp::spawn_with(pool, config).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    app
+}
+
+async fn start_escalation_test(app: &TestApp) -> uuid::Uuid {
+    let form = app.visit("/incidents/escalation-test").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let run = form.attrs("input[name=run]", "value").pop().expect("the run id");
+    let unticked = app.submit("/incidents/runs", &[("procedure", "escalation_test"), ("run", &run)]).await;
+    assert_eq!(unticked.status, 422, "the on-call must be told first");
+    let started =
+        app.submit("/incidents/runs", &[("procedure", "escalation_test"), ("run", &run), ("understood", "yes")]).await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    started.location().trim_start_matches("/runs/").parse().unwrap()
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn the_escalation_test_raises_an_alert_waits_for_its_acknowledgement_and_resolves_it(pool: PgPool) {
+    let (origin, account) = betterstack().await;
+    let app = escalation_app(pool.clone(), &origin).await;
+    let run = start_escalation_test(&app).await;
+
+    // BetterStack answered the raise, but the step stopped before recording it: the retry
+    // finds the alert by its name and raises no second one.
+    let halt = Arc::new(|p: i32, ph: Phase| p == 0 && ph == Phase::AfterAct);
+    Worker::new(app.state.clone()).halting(halt).run_until_idle().await.unwrap();
+    expire_lease(&pool, run).await;
+    let halt = Arc::new(|p: i32, ph: Phase| p == 1 && ph == Phase::BeforeAct);
+    Worker::new(app.state.clone()).halting(halt).run_until_idle().await.unwrap();
+    {
+        let a = account.lock().unwrap();
+        assert_eq!(a.incidents.len(), 1, "one test alert");
+        assert_eq!(a.incidents[0].requester, "ops@getdrop.no");
+        assert!(a.incidents[0].name.starts_with("dropops escalation test "));
+    }
+    // The on-call's phone rings; they acknowledge it at BetterStack.
+    account.lock().unwrap().incidents[0].acknowledged_by = Some("kari@getdrop.no".into());
+    expire_lease(&pool, run).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, run).await.0, "succeeded");
+    assert_eq!(account.lock().unwrap().incidents[0].resolved_by.as_deref(), Some("ops@getdrop.no"));
+    let log = app.visit(&format!("/runs/{run}")).await.text(".run-log");
+    assert!(log.contains("acknowledged by kari@getdrop.no after 2 min 30 s: alerts escalate"), "{log}");
+
+    // The monthly checklist measures it instead of asking.
+    let monthly = app.visit("/health/checks/monthly").await;
+    let item = monthly.text("[data-item='escalation_test']");
+    assert!(item.contains("OK") && item.contains("acknowledged by kari@getdrop.no"), "{item}");
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn an_unanswered_test_alert_fails_the_test_and_is_still_resolved(pool: PgPool) {
+    let (origin, account) = betterstack().await;
+    let app = escalation_app(pool.clone(), &origin).await;
+    let run = start_escalation_test(&app).await;
+    let halt = Arc::new(|p: i32, ph: Phase| p == 1 && ph == Phase::BeforeAct);
+    Worker::new(app.state.clone()).halting(halt).run_until_idle().await.unwrap();
+    // Half an hour passes and nobody answers.
+    sqlx::query(
+        "update console.run_steps set started_at = now() - interval '31 minutes' where run_id = $1 and position = 1",
+    )
+    .bind(run)
+    .execute(&pool)
+    .await
+    .unwrap();
+    expire_lease(&pool, run).await;
+    drive(&app).await;
+    let (status, outcome) = run_row(&pool, run).await;
+    assert_eq!(status, "failed");
+    assert!(outcome.unwrap_or_default().contains("nobody acknowledged the test alert within 30 minutes"));
+    assert!(account.lock().unwrap().incidents[0].resolved_by.is_some(), "no test alert is left open");
+    let monthly = app.visit("/health/checks/monthly").await;
+    let item = monthly.text("[data-item='escalation_test']");
+    assert!(item.contains("Check") && item.contains("failed"), "{item}");
+    assert!(monthly.has("a[href='/incidents/escalation-test']"));
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn the_simulator_plays_the_escalation_test_for_the_demo(pool: PgPool) {
+    let app = TestApp::spawn_with(pool.clone(), crate::runs::fast()).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let run = start_escalation_test(&app).await;
+    drive(&app).await;
+    assert_eq!(run_row(&pool, run).await.0, "succeeded");
 }

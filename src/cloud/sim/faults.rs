@@ -8,7 +8,7 @@ pub struct Fault {
     pub effect: &'static str,
 }
 
-pub const FAULTS: [Fault; 13] = [
+pub const FAULTS: [Fault; 14] = [
     Fault {
         name: "health_red",
         label: "App health turns red",
@@ -61,5 +61,10 @@ pub const FAULTS: [Fault; 13] = [
         name: "slack_unreachable",
         label: "Slack unreachable",
         effect: "Posts to Slack fail: the console retries a few times, then shows them as failed; nothing waits for Slack.",
+    },
+    Fault {
+        name: "pager_silent",
+        label: "Pager silent",
+        effect: "Alerts raised at BetterStack are never acknowledged: the monthly escalation test fails.",
     },
 ];

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::Simulator;
 use crate::cloud::hooks::{Ci, MaintenanceRelay};
 use crate::cloud::slack::{Chat, ChatError};
-use crate::cloud::{CloudError, CloudResult, Monitor, MonitorStatus, Monitoring};
+use crate::cloud::{CloudError, CloudResult, Monitor, MonitorStatus, Monitoring, RaisedAlert};
 
 /// The simulated account's monitors: id, name, what it checks, whether it checks the app.
 const MONITORS: [(&str, &str, &str, bool); 3] = [
@@ -65,6 +65,73 @@ impl Monitoring for Simulator {
         }
         Ok(())
     }
+
+    async fn raise_alert(&self, name: &str, _summary: &str, _requester_email: &str) -> CloudResult<String> {
+        if self.has("monitoring_unreachable").await? {
+            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
+        }
+        // Nobody answers while the pager is silent.
+        let silent = self.has("pager_silent").await?;
+        let mut alerts = self.alerts.lock().unwrap_or_else(|e| e.into_inner());
+        let id = format!("{}", 90_000_001 + alerts.len());
+        let now = chrono::Utc::now();
+        let answered = chrono::Duration::milliseconds((ANSWERED_AFTER_SECS * 1000.0 * self.time_scale) as i64);
+        alerts.push(SimAlert {
+            id: id.clone(),
+            name: name.to_owned(),
+            started_at: now,
+            acknowledged_at: (!silent).then(|| now + answered),
+            resolved_at: None,
+        });
+        Ok(id)
+    }
+
+    async fn find_alert(&self, name: &str) -> CloudResult<Option<String>> {
+        let alerts = self.alerts.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(alerts.iter().find(|a| a.name == name).map(|a| a.id.clone()))
+    }
+
+    async fn alert(&self, id: &str) -> CloudResult<RaisedAlert> {
+        if self.has("monitoring_unreachable").await? {
+            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
+        }
+        let alerts = self.alerts.lock().unwrap_or_else(|e| e.into_inner());
+        let a = alerts.iter().find(|a| a.id == id).ok_or_else(|| {
+            CloudError::Unavailable("BetterStack does not know that monitor or alert (HTTP 404)".into())
+        })?;
+        let now = chrono::Utc::now();
+        let acknowledged_at = a.acknowledged_at.filter(|at| *at <= now);
+        Ok(RaisedAlert {
+            id: a.id.clone(),
+            started_at: Some(a.started_at),
+            acknowledged_by: acknowledged_at.map(|_| "oncall-primary@getdrop.no".to_owned()),
+            acknowledged_at,
+            resolved_at: a.resolved_at,
+        })
+    }
+
+    async fn resolve_alert(&self, id: &str, _by: &str) -> CloudResult<()> {
+        if self.has("monitoring_unreachable").await? {
+            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
+        }
+        let mut alerts = self.alerts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = alerts.iter_mut().find(|a| a.id == id) {
+            a.resolved_at.get_or_insert_with(chrono::Utc::now);
+        }
+        Ok(())
+    }
+}
+
+/// How long the simulated on-call takes to acknowledge a test alert (times the time scale).
+const ANSWERED_AFTER_SECS: f64 = 90.0;
+
+/// An alert raised by hand, as the simulated BetterStack keeps it.
+pub struct SimAlert {
+    id: String,
+    name: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    acknowledged_at: Option<chrono::DateTime<chrono::Utc>>,
+    resolved_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[async_trait]

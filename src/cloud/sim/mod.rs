@@ -45,6 +45,8 @@ pub struct Simulator {
     time_scale: f64,
     /// BetterStack's paused monitors (until the console restarts).
     paused_monitors: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Alerts raised by hand at BetterStack (until the console restarts).
+    alerts: std::sync::Mutex<Vec<hooks::SimAlert>>,
 }
 
 /// An AWS-style refusal, worded as the adapter words real ones.
@@ -67,6 +69,7 @@ impl Simulator {
             booted: Utc::now() - Span::hours(26),
             time_scale: config.simulator_time_scale,
             paused_monitors: Default::default(),
+            alerts: Default::default(),
         }
     }
 
