@@ -44,6 +44,8 @@ CREATE TABLE console.incidents (
     impact text NOT NULL DEFAULT '' CHECK (length(impact) <= 5000),
     cause text NOT NULL DEFAULT '' CHECK (length(cause) <= 5000),
     follow_ups text NOT NULL DEFAULT '' CHECK (length(follow_ups) <= 5000),
+    -- The BetterStack status page report this incident publishes to, once it has.
+    status_report_id text,
     CHECK ((status = 'resolved') = (resolved_at IS NOT NULL))
 );
 CREATE INDEX incidents_list_idx ON console.incidents (declared_at DESC, id DESC);
@@ -57,7 +59,7 @@ CREATE TABLE console.incident_entries (
     at timestamptz NOT NULL DEFAULT now(),
     staff_id uuid NOT NULL REFERENCES console.staff (id),
     staff_name text NOT NULL,
-    kind text NOT NULL CHECK (kind IN ('declared', 'status', 'severity', 'note', 'joined', 'report')),
+    kind text NOT NULL CHECK (kind IN ('declared', 'status', 'severity', 'note', 'joined', 'report', 'status_page')),
     body text NOT NULL DEFAULT '' CHECK (length(body) <= 5000)
 );
 CREATE INDEX incident_entries_incident_idx ON console.incident_entries (incident_id, at, id);
@@ -94,6 +96,8 @@ CREATE TABLE console.maintenances (
     created_at timestamptz NOT NULL DEFAULT now(),
     started_at timestamptz,
     ended_at timestamptz,
+    -- The scheduled-maintenance report on BetterStack's status page, once announced.
+    status_report_id text,
     CHECK (ended_at IS NULL OR started_at IS NOT NULL)
 );
 CREATE INDEX maintenances_list_idx ON console.maintenances (planned_start DESC, id DESC);

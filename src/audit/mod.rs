@@ -225,7 +225,7 @@ impl AuditToken {
 }
 
 /// The actions the operations chain records, for the audit page's action list.
-pub const OPERATIONS_ACTIONS: [&str; 55] = [
+pub const OPERATIONS_ACTIONS: [&str; 56] = [
     "access_denied",
     "apprunner_deploy_image",
     "apprunner_pause",
@@ -279,6 +279,7 @@ pub const OPERATIONS_ACTIONS: [&str; 55] = [
     "staff_disabled",
     "staff_enabled",
     "staff_session_ended",
+    "status_page_published",
     "str_four_eyes_refused",
     "user_sessions_revoked",
 ];

@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{CloudError, CloudResult, Monitor, MonitorStatus, Monitoring, RaisedAlert};
+use super::{CloudError, CloudResult, Monitor, MonitorStatus, Monitoring, RaisedAlert, ResourceStatus, StatusReport};
 use crate::config::{BetterStackConfig, Secret};
+use crate::notify::PublicText;
 
 /// Pages of monitors read at most (50 per page: Drop has three).
 const MAX_PAGES: usize = 10;
@@ -229,6 +230,62 @@ impl Monitoring for BetterStack {
         // 409: resolved already (by a person, or by an earlier attempt of this step).
         self.send_allowing(self.http.post(url).json(&json!({ "resolved_by": by })), &[409]).await.map(|_| ())
     }
+
+    async fn publish_report(&self, page: &str, resources: &[String], report: &StatusReport) -> CloudResult<String> {
+        let mut body = json!({
+            "title": report.title.as_str(),
+            "message": report.message.as_str(),
+            "report_type": if report.maintenance.is_some() { "maintenance" } else { "manual" },
+            "notify_subscribers": true,
+            "affected_resources": affected(resources, report.status),
+        });
+        if let Some((starts, ends)) = report.maintenance {
+            body["starts_at"] = json!(starts.to_rfc3339());
+            body["ends_at"] = json!(ends.to_rfc3339());
+        }
+        let url = format!("{}/api/v2/status-pages/{}/status-reports", self.origin, encode(page));
+        let doc: ReportDoc = self.send(self.http.post(url).json(&body)).await?.json().await.map_err(|_| {
+            CloudError::Unavailable("BetterStack answered with something other than a status report".into())
+        })?;
+        Ok(doc.data.id)
+    }
+
+    async fn update_report(
+        &self,
+        page: &str,
+        report: &str,
+        resources: &[String],
+        message: &PublicText,
+        status: ResourceStatus,
+    ) -> CloudResult<()> {
+        let url = format!(
+            "{}/api/v2/status-pages/{}/status-reports/{}/status-updates",
+            self.origin,
+            encode(page),
+            encode(report)
+        );
+        let body = json!({
+            "message": message.as_str(),
+            "notify_subscribers": true,
+            "affected_resources": affected(resources, status),
+        });
+        self.send(self.http.post(url).json(&body)).await.map(|_| ())
+    }
+}
+
+#[derive(Deserialize)]
+struct ReportDoc {
+    data: ReportResource,
+}
+
+#[derive(Deserialize)]
+struct ReportResource {
+    id: String,
+}
+
+/// `affected_resources` as the status page API takes it.
+fn affected(resources: &[String], status: ResourceStatus) -> serde_json::Value {
+    json!(resources.iter().map(|id| json!({ "status_page_resource_id": id, "status": status })).collect::<Vec<_>>())
 }
 
 fn encode(id: &str) -> percent_encoding::PercentEncode<'_> {

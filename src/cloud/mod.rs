@@ -292,6 +292,36 @@ pub trait Monitoring: Send + Sync {
     async fn alert(&self, id: &str) -> CloudResult<RaisedAlert>;
     /// Resolve it; resolving a resolved alert is not an error.
     async fn resolve_alert(&self, id: &str, by: &str) -> CloudResult<()>;
+    /// Publish a report on the public status page `page` about its `resources`; its id.
+    async fn publish_report(&self, page: &str, resources: &[String], report: &StatusReport) -> CloudResult<String>;
+    /// Add an update to a published report.
+    async fn update_report(
+        &self,
+        page: &str,
+        report: &str,
+        resources: &[String],
+        message: &crate::notify::PublicText,
+        status: ResourceStatus,
+    ) -> CloudResult<()>;
+}
+
+crate::db::text_enum! {
+    /// How a status page shows Drop while a report is open.
+    pub enum ResourceStatus {
+        Downtime = "downtime",
+        Degraded = "degraded",
+        Resolved = "resolved",
+        Maintenance = "maintenance",
+    }
+}
+
+/// A report for the public status page: an incident's, or scheduled maintenance (its window).
+#[derive(Clone, Debug)]
+pub struct StatusReport {
+    pub title: crate::notify::PublicText,
+    pub message: crate::notify::PublicText,
+    pub status: ResourceStatus,
+    pub maintenance: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// An alert (BetterStack incident) and who has answered it.

@@ -195,9 +195,14 @@ impl Config {
             token: take(&mut betterstack_t, "betterstack.token", errors),
             api_url: take(&mut betterstack_t, "betterstack.api_url", errors)
                 .unwrap_or_else(|| "https://uptime.betterstack.com".into()),
-            monitors: take(&mut betterstack_t, "betterstack.monitors", errors).unwrap_or_default(),
+            monitors: take_ids(&mut betterstack_t, "betterstack.monitors", errors),
             requester_email: take(&mut betterstack_t, "betterstack.requester_email", errors),
+            status_page_id: take_ids(&mut betterstack_t, "betterstack.status_page_id", errors).into_iter().next(),
+            status_page_resources: take_ids(&mut betterstack_t, "betterstack.status_page_resources", errors),
         };
+        if betterstack.status_page_id.is_some() && betterstack.status_page_resources.is_empty() {
+            errors.push("betterstack.status_page_resources: name the status page resources that stand for Drop".into());
+        }
         if !betterstack.api_url.starts_with("https://") && !betterstack.api_url.starts_with("http://127.0.0.1") {
             errors.push(format!("betterstack.api_url: {:?} must start with https://", betterstack.api_url));
         }
@@ -374,6 +379,29 @@ fn take<T: DeserializeOwned>(table: &mut toml::Table, key: &str, errors: &mut Ve
             None
         }
     }
+}
+
+/// Ids of a service's resources (BetterStack's are numbers): a string, a number, a list of
+/// either, or — as an environment variable gives it — text with commas between ids.
+fn take_ids(table: &mut toml::Table, key: &str, errors: &mut Vec<String>) -> Vec<String> {
+    let local = key.rsplit('.').next().unwrap_or(key);
+    let one = |v: &toml::Value| match v {
+        toml::Value::String(s) => Some(s.trim().to_owned()),
+        toml::Value::Integer(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let ids = match table.remove(local) {
+        None => return vec![],
+        Some(toml::Value::String(s)) => {
+            s.trim_matches(|c| c == '[' || c == ']').split(',').map(|i| i.trim().trim_matches('"').to_owned()).collect()
+        }
+        Some(toml::Value::Array(items)) => items.iter().map(one).collect::<Option<Vec<_>>>().unwrap_or_else(|| {
+            errors.push(format!("{key}: ids are strings or numbers"));
+            vec![]
+        }),
+        Some(other) => one(&other).into_iter().collect(),
+    };
+    ids.into_iter().filter(|i| !i.is_empty()).collect()
 }
 
 /// A number of seconds within `range`.

@@ -121,6 +121,10 @@ pub struct BetterStackConfig {
     /// The BetterStack user the monthly escalation test raises its test alert as (a member of
     /// the team's account, as BetterStack requires).
     pub requester_email: Option<String>,
+    /// The public status page incidents and maintenance are published to, and the resources
+    /// on it that stand for Drop. Not set: the incident page offers no status page update.
+    pub status_page_id: Option<String>,
+    pub status_page_resources: Vec<String>,
 }
 
 /// Slack (runbook §1: alerts go to a Slack channel): what the console posts, by channel.

@@ -22,6 +22,7 @@ pub struct Incident {
     pub impact: String,
     pub cause: String,
     pub follow_ups: String,
+    pub status_report_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -75,7 +76,7 @@ pub async fn incident(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Inciden
         Incident,
         r#"select id, title, severity as "severity: Severity", alert as "alert: AlertKind", payments_down,
            status as "status: IncidentStatus", declared_by, declared_by_name, declared_at, resolved_at,
-           impact, cause, follow_ups from console.incidents where id = $1"#,
+           impact, cause, follow_ups, status_report_id from console.incidents where id = $1"#,
         id
     )
     .fetch_optional(db)
@@ -88,7 +89,7 @@ pub async fn incident_for_update(conn: &mut PgConnection, id: i64) -> Result<Opt
         Incident,
         r#"select id, title, severity as "severity: Severity", alert as "alert: AlertKind", payments_down,
            status as "status: IncidentStatus", declared_by, declared_by_name, declared_at, resolved_at,
-           impact, cause, follow_ups from console.incidents where id = $1 for update"#,
+           impact, cause, follow_ups, status_report_id from console.incidents where id = $1 for update"#,
         id
     )
     .fetch_optional(conn)
@@ -101,7 +102,7 @@ pub async fn open_incidents(db: impl PgExecutor<'_>) -> Result<Vec<Incident>, sq
         Incident,
         r#"select id, title, severity as "severity: Severity", alert as "alert: AlertKind", payments_down,
            status as "status: IncidentStatus", declared_by, declared_by_name, declared_at, resolved_at,
-           impact, cause, follow_ups from console.incidents where status <> 'resolved'
+           impact, cause, follow_ups, status_report_id from console.incidents where status <> 'resolved'
          order by declared_at desc limit 50"#
     )
     .fetch_all(db)
@@ -118,7 +119,7 @@ pub async fn resolved_incidents(
         Incident,
         r#"select id, title, severity as "severity: Severity", alert as "alert: AlertKind", payments_down,
            status as "status: IncidentStatus", declared_by, declared_by_name, declared_at, resolved_at,
-           impact, cause, follow_ups from console.incidents
+           impact, cause, follow_ups, status_report_id from console.incidents
          where status = 'resolved' and ($1::timestamptz is null or (declared_at, id) < ($1, $2))
          order by declared_at desc, id desc limit $3"#,
         after.map(|(at, _)| at),
@@ -318,6 +319,7 @@ pub struct Maintenance {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    pub status_report_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -359,7 +361,7 @@ pub async fn insert_maintenance(
 }
 
 pub async fn maintenance(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Maintenance>, sqlx::Error> {
-    sqlx::query_as!(Maintenance, r#"select id, title, planned_start, planned_minutes, created_by_name, created_at, started_at, ended_at from console.maintenances where id = $1"#, id)
+    sqlx::query_as!(Maintenance, r#"select id, title, planned_start, planned_minutes, created_by_name, created_at, started_at, ended_at, status_report_id from console.maintenances where id = $1"#, id)
         .fetch_optional(db)
         .await
 }
@@ -368,7 +370,7 @@ pub async fn maintenance(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Main
 pub async fn coming_maintenances(db: impl PgExecutor<'_>) -> Result<Vec<Maintenance>, sqlx::Error> {
     sqlx::query_as!(
         Maintenance,
-        r#"select id, title, planned_start, planned_minutes, created_by_name, created_at, started_at, ended_at from console.maintenances where ended_at is null
+        r#"select id, title, planned_start, planned_minutes, created_by_name, created_at, started_at, ended_at, status_report_id from console.maintenances where ended_at is null
          order by planned_start, id limit 50"#
     )
     .fetch_all(db)
@@ -383,7 +385,7 @@ pub async fn past_maintenances(
 ) -> Result<Vec<Maintenance>, sqlx::Error> {
     sqlx::query_as!(
         Maintenance,
-        r#"select id, title, planned_start, planned_minutes, created_by_name, created_at, started_at, ended_at from console.maintenances
+        r#"select id, title, planned_start, planned_minutes, created_by_name, created_at, started_at, ended_at, status_report_id from console.maintenances
          where ended_at is not null and ($1::timestamptz is null or (planned_start, id) < ($1, $2))
          order by planned_start desc, id desc limit $3"#,
         after.map(|(at, _)| at),
@@ -446,4 +448,27 @@ pub async fn steps_done(db: impl PgExecutor<'_>, id: i64) -> Result<Vec<StepDone
     )
     .fetch_all(db)
     .await
+}
+
+/// Remember the status page report an incident or a maintenance published (the first time).
+pub async fn set_status_report(conn: &mut PgConnection, incident: i64, report: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update console.incidents set status_report_id = coalesce(status_report_id, $2) where id = $1",
+        incident,
+        report
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_maintenance_report(conn: &mut PgConnection, id: i64, report: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update console.maintenances set status_report_id = coalesce(status_report_id, $2) where id = $1",
+        id,
+        report
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

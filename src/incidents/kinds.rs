@@ -114,6 +114,8 @@ crate::db::text_enum! {
         Note = "note",
         Joined = "joined",
         Report = "report",
+        /// Published to the public status page.
+        StatusPage = "status_page",
     }
 }
 

@@ -16,7 +16,9 @@ use super::{MAX_TEXT, MAX_TITLE, PAGE_SIZE, bounded, cursor, may_act};
 use crate::audit::{self, AuditContext, Intent, Resource};
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
+use crate::cloud::{ResourceStatus, StatusReport};
 use crate::error::AppError;
+use crate::notify::PublicText;
 use crate::runs::Run;
 use crate::state::AppState;
 use crate::web::forms::Fields;
@@ -32,6 +34,7 @@ pub fn routes() -> Vec<Route> {
         Route::get("/incidents/maintenance/{id}", Access::Roles(OPS), show_maintenance),
         Route::post("/incidents/maintenance/{id}/phase", Access::Roles(ONCALL), change_phase),
         Route::post("/incidents/maintenance/{id}/steps", Access::Roles(ONCALL), tick_step),
+        Route::post("/incidents/maintenance/{id}/status-page", Access::Roles(ONCALL), announce),
         Route::get("/incidents/maintenance/{id}/report", Access::Roles(OPS), show_report),
     ]
 }
@@ -186,6 +189,11 @@ pub struct ShowPage {
     pub runs: Vec<Run>,
     pub may_act: bool,
     pub error: Option<(String, String)>,
+    /// A status page is there to announce it on.
+    pub status_page: bool,
+    /// What the announcement form holds.
+    pub public_title: String,
+    pub public_message: String,
 }
 
 impl ShowPage {
@@ -225,6 +233,9 @@ async fn show_page(state: &AppState, user: &CurrentUser, maintenance: Maintenanc
         runs,
         may_act: may_act(user),
         error: None,
+        status_page: super::status_page(state).is_some(),
+        public_title: "Scheduled maintenance".into(),
+        public_message: String::new(),
     })
 }
 
@@ -311,6 +322,78 @@ pub async fn tick_step(
     })
     .await?;
     Ok(Redirect::to(&format!("/incidents/maintenance/{id}#step-{step}")).into_response())
+}
+
+/// `POST /incidents/maintenance/{id}/status-page`: announce it as scheduled maintenance on
+/// the public status page (its planned window), which ticks the status page step.
+pub async fn announce(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    PathId(id): PathId<i64>,
+    fields: Fields,
+) -> Result<Response, AppError> {
+    let maintenance = db::maintenance(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    let (page, resources) = super::status_page(&state)
+        .ok_or_else(|| AppError::Conflict("No status page is configured (betterstack.status_page_id).".into()))?;
+    if let Some(report) = &maintenance.status_report_id {
+        return Err(AppError::Conflict(format!("Already announced on the status page (report {report}).")));
+    }
+    let title = PublicText::parse(fields.one("title"), MAX_TITLE);
+    let message = PublicText::parse(fields.one("message"), 2000);
+    let (Ok(title), Ok(message)) = (title.clone(), message.clone()) else {
+        let mut page = show_page(&state, &user, maintenance).await?;
+        page.public_title = fields.one("title").to_owned();
+        page.public_message = fields.one("message").to_owned();
+        let error = title.err().or(message.err()).unwrap_or_default();
+        page.error = Some((MaintenanceStep::StatusPage.as_str().to_owned(), error));
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    };
+    let monitoring =
+        state.cloud.monitoring.clone().ok_or_else(|| AppError::Conflict("BetterStack is not connected.".into()))?;
+    let ends = maintenance.planned_start + chrono::Duration::minutes(i64::from(maintenance.planned_minutes));
+    let report = StatusReport {
+        title,
+        message,
+        status: ResourceStatus::Maintenance,
+        maintenance: Some((maintenance.planned_start, ends)),
+    };
+    let intent = Intent {
+        action: "status_page_published",
+        resource_type: Resource::Maintenance,
+        resource_id: id.to_string(),
+        reason: None,
+        details: json!({
+            "status_page": page,
+            "title": report.title.as_str(),
+            "message": report.message.as_str(),
+            "starts_at": maintenance.planned_start,
+            "ends_at": ends,
+        }),
+    };
+    let token = audit::intent_committed(&state.pool, &ctx, intent).await?;
+    let published = monitoring.publish_report(&page, &resources, &report).await;
+    let mut tx = state.pool.begin().await?;
+    match published {
+        Ok(report_id) => {
+            audit::outcome(&mut tx, &ctx, token, audit::Outcome::Succeeded).await?;
+            db::set_maintenance_report(&mut tx, id, &report_id).await?;
+            let note = format!("Scheduled maintenance report {report_id}: {}", report.message.as_str());
+            db::mark_step(&mut tx, id, MaintenanceStep::StatusPage, user.staff_id, &user.name, &note).await?;
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/incidents/maintenance/{id}#step-status_page")).into_response())
+        }
+        Err(e) => {
+            audit::outcome(&mut tx, &ctx, token, audit::Outcome::Failed(e.to_string())).await?;
+            tx.commit().await?;
+            let mut page = show_page(&state, &user, maintenance).await?;
+            page.public_title = report.title.as_str().to_owned();
+            page.public_message = report.message.as_str().to_owned();
+            page.error =
+                Some((MaintenanceStep::StatusPage.as_str().to_owned(), format!("Not announced: {e}. Try again.")));
+            Ok((StatusCode::BAD_GATEWAY, render(&page)?).into_response())
+        }
+    }
 }
 
 #[derive(Template)]

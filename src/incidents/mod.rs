@@ -26,8 +26,9 @@ use self::kinds::{AlertKind, EntryKind, IncidentStatus, Severity};
 use crate::audit::{self, AuditContext, Intent, Resource};
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
+use crate::cloud::{ResourceStatus, StatusReport};
 use crate::error::AppError;
-use crate::notify::{self, Message, Notice, StaffName};
+use crate::notify::{self, Message, Notice, PublicText, StaffName};
 use crate::runs::confirm::{self, Impact, Proposal, Proposer, ReasonRule, RunForm, Understand};
 use crate::runs::params::EscalationParams;
 use crate::runs::{NewRun, Plan, Procedure, RunId, RunParams};
@@ -52,6 +53,7 @@ pub fn routes() -> Vec<Route> {
         Route::post("/incidents/{id}/join", Access::Roles(ONCALL), join_incident),
         Route::get("/incidents/{id}/report", Access::Roles(OPS), show_report),
         Route::post("/incidents/{id}/report", Access::Roles(ONCALL), save_report),
+        Route::post("/incidents/{id}/status-page", Access::Roles(ONCALL), publish_status),
         Route::get("/incidents/contacts", Access::Roles(OPS), show_contacts),
         Route::get("/incidents/messages", Access::Roles(OPS), list_messages),
         Route::get(EscalationTest::PAGE, Access::Roles(ONCALL), confirm::confirmation::<EscalationTest>),
@@ -291,6 +293,7 @@ fn entry_moment(incident: &Incident, e: &Entry) -> Moment {
         EntryKind::Note => ("grey", e.body.clone()),
         EntryKind::Joined => ("grey", "Joined the response".to_owned()),
         EntryKind::Report => ("grey", "Updated the report".to_owned()),
+        EntryKind::StatusPage => ("blue", format!("Published {}", e.body)),
     };
     Moment {
         at: e.at,
@@ -417,6 +420,14 @@ pub struct UpdateForm {
     pub note: String,
 }
 
+/// What the status page form sends.
+#[derive(Default)]
+pub struct PublicForm {
+    pub title: String,
+    pub message: String,
+    pub status: String,
+}
+
 #[derive(Default)]
 pub struct ReportForm {
     pub impact: String,
@@ -437,6 +448,9 @@ pub struct IncidentPage {
     pub joined: bool,
     pub update: UpdateForm,
     pub report: ReportForm,
+    pub public: PublicForm,
+    /// A status page is there to publish to.
+    pub status_page: bool,
     pub errors: Vec<(&'static str, String)>,
     pub now: DateTime<Utc>,
 }
@@ -452,6 +466,14 @@ impl IncidentPage {
 
     pub fn severities(&self) -> &'static [Severity] {
         Severity::ALL
+    }
+
+    pub fn public_statuses(&self) -> [(ResourceStatus, &'static str); 3] {
+        [
+            (ResourceStatus::Downtime, "Down"),
+            (ResourceStatus::Degraded, "Degraded"),
+            (ResourceStatus::Resolved, "Resolved"),
+        ]
     }
 
     /// "1 h 20 min" since it was declared (until resolved).
@@ -488,6 +510,11 @@ async fn incident_page(state: &AppState, user: &CurrentUser, incident: Incident)
             cause: incident.cause.clone(),
             follow_ups: incident.follow_ups.clone(),
         },
+        public: PublicForm {
+            status: if incident.status == IncidentStatus::Resolved { "resolved" } else { "degraded" }.into(),
+            ..PublicForm::default()
+        },
+        status_page: status_page(state).is_some(),
         timeline: moments,
         call,
         may_act: may_act(user),
@@ -651,6 +678,105 @@ pub async fn save_report(
     })
     .await?;
     Ok(Redirect::to(&format!("/incidents/{id}#report")).into_response())
+}
+
+/// The status page incidents and maintenance publish to and its resources standing for Drop:
+/// the configured one, or in demo mode the simulator's.
+pub(crate) fn status_page(state: &AppState) -> Option<(String, Vec<String>)> {
+    state.cloud.monitoring.as_ref()?;
+    let b = &state.config.betterstack;
+    match &b.status_page_id {
+        Some(page) => Some((page.clone(), b.status_page_resources.clone())),
+        None if state.cloud.is_simulated() && b.token.is_none() => {
+            Some((crate::cloud::sim::STATUS_PAGE.into(), vec![crate::cloud::sim::STATUS_RESOURCE.into()]))
+        }
+        None => None,
+    }
+}
+
+/// `POST /incidents/{id}/status-page`: tell the public. The first post opens a report on
+/// BetterStack's status page; later ones add updates to it. The text is checked for what
+/// must never be public (see [`PublicText`]); the call is audited, its failure shown.
+pub async fn publish_status(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    PathId(id): PathId<i64>,
+    fields: Fields,
+) -> Result<Response, AppError> {
+    let incident = db::incident(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    let (page, resources) = status_page(&state)
+        .ok_or_else(|| AppError::Conflict("No status page is configured (betterstack.status_page_id).".into()))?;
+    let form = PublicForm {
+        title: fields.one("title").to_owned(),
+        message: fields.one("message").to_owned(),
+        status: fields.one("public_status").to_owned(),
+    };
+    let mut errors = vec![];
+    let first = incident.status_report_id.is_none();
+    let title = if first {
+        PublicText::parse(&form.title, MAX_TITLE).map_err(|e| errors.push(("public_title", e))).ok()
+    } else {
+        None
+    };
+    let message = PublicText::parse(&form.message, 2000).map_err(|e| errors.push(("public_message", e))).ok();
+    let status = ResourceStatus::parse(&form.status).filter(|s| *s != ResourceStatus::Maintenance);
+    if status.is_none() {
+        errors.push(("public_status", "Choose how Drop shows: down, degraded or resolved.".into()));
+    }
+    let (Some(message), Some(status), true) = (message, status, errors.is_empty()) else {
+        let mut page = incident_page(&state, &user, incident).await?;
+        page.public = form;
+        page.errors = errors;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    };
+    // Opening a report needs its title (checked above); later posts update the report.
+    let post = match (incident.status_report_id.clone(), title) {
+        (Some(report), _) => Err(report),
+        (None, Some(title)) => Ok(StatusReport { title, message: message.clone(), status, maintenance: None }),
+        (None, None) => return Err(AppError::Validation("Give the status page report a title.".into())),
+    };
+    let monitoring =
+        state.cloud.monitoring.clone().ok_or_else(|| AppError::Conflict("BetterStack is not connected.".into()))?;
+    let intent = Intent {
+        action: "status_page_published",
+        resource_type: Resource::Incident,
+        resource_id: id.to_string(),
+        reason: None,
+        details: json!({
+            "status_page": page,
+            "report": incident.status_report_id,
+            "status": status,
+            "title": post.as_ref().ok().map(|r| r.title.as_str()),
+            "message": message.as_str(),
+        }),
+    };
+    let token = audit::intent_committed(&state.pool, &ctx, intent).await?;
+    let published = match &post {
+        Err(report) => {
+            monitoring.update_report(&page, report, &resources, &message, status).await.map(|()| report.clone())
+        }
+        Ok(report) => monitoring.publish_report(&page, &resources, report).await,
+    };
+    let mut tx = state.pool.begin().await?;
+    match published {
+        Ok(report) => {
+            audit::outcome(&mut tx, &ctx, token, audit::Outcome::Succeeded).await?;
+            db::set_status_report(&mut tx, id, &report).await?;
+            let said = format!("{} on the status page: {}", status.as_str(), message.as_str());
+            db::add_entry(&mut tx, id, user.staff_id, &user.name, EntryKind::StatusPage, &said).await?;
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/incidents/{id}#public")).into_response())
+        }
+        Err(e) => {
+            audit::outcome(&mut tx, &ctx, token, audit::Outcome::Failed(e.to_string())).await?;
+            tx.commit().await?;
+            let mut page = incident_page(&state, &user, incident).await?;
+            page.public = form;
+            page.errors = vec![("public_message", format!("Not published: {e}. Nothing was posted; try again."))];
+            Ok((StatusCode::BAD_GATEWAY, render(&page)?).into_response())
+        }
+    }
 }
 
 #[derive(Template)]

@@ -101,6 +101,41 @@ impl StaffName {
     }
 }
 
+/// Text a person wrote for the public (the status page), checked for what must never be
+/// public: an e-mail address, one of Drop's ids (a customer, a transaction, an alert, an STR)
+/// or a long number (an account, a phone). Names cannot be recognised, so the form says so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicText(String);
+
+impl PublicText {
+    pub fn parse(text: &str, max: usize) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("Write it: the public sees this.".into());
+        }
+        if text.chars().count() > max {
+            return Err(format!("At most {max} characters."));
+        }
+        let words = text.split(|c: char| c.is_whitespace() || ",;:()[]\"'".contains(c));
+        for word in words {
+            if word.contains('@') && word.contains('.') {
+                return Err("No e-mail addresses on the public status page.".into());
+            }
+            if ["usr_", "tx_", "alert_", "str_", "kyc_"].iter().any(|p| word.to_ascii_lowercase().starts_with(p)) {
+                return Err("No customer, transaction, alert or report ids on the public status page.".into());
+            }
+            if word.chars().filter(char::is_ascii_digit).count() >= 8 {
+                return Err("No account or phone numbers on the public status page.".into());
+            }
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Something worth telling a channel, in closed types only (see the module's documentation).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notice {
@@ -403,6 +438,15 @@ mod tests {
         assert_eq!(backoff(0), Duration::from_secs(10));
         assert_eq!(backoff(3), Duration::from_secs(80));
         assert!(backoff(100) <= Duration::from_secs(640));
+    }
+
+    #[test]
+    fn public_text_keeps_customers_out() {
+        assert!(PublicText::parse("Transfers are delayed; we are on it.", 500).is_ok());
+        for bad in ["Contact ola@example.no", "usr_8f2k stuck", "account 12345678901", "", "   "] {
+            assert!(PublicText::parse(bad, 500).is_err(), "{bad}");
+        }
+        assert!(PublicText::parse(&"a".repeat(501), 500).is_err());
     }
 
     #[test]

@@ -35,6 +35,8 @@ struct Account {
     throttle_next: bool,
     /// Incidents raised by hand: (id, name, requester, acknowledged by, resolved by).
     incidents: Vec<Incident>,
+    /// Status page posts: (path, body).
+    status_posts: Vec<(String, Value)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -218,7 +220,12 @@ async fn betterstack() -> (String, Shared) {
         .route("/api/v2/monitors/{id}", axum::routing::patch(patch))
         .route("/api/v2/incidents", get(incidents).post(raise))
         .route("/api/v2/incidents/{id}", get(incident))
-        .route("/api/v2/incidents/{id}/resolve", axum::routing::post(resolve));
+        .route("/api/v2/incidents/{id}/resolve", axum::routing::post(resolve))
+        .route("/api/v2/status-pages/{page}/status-reports", axum::routing::post(status_report))
+        .route(
+            "/api/v2/status-pages/{page}/status-reports/{report}/status-updates",
+            axum::routing::post(status_update),
+        );
     let served = router.with_state(account.clone());
     tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
     (origin, account)
@@ -294,6 +301,147 @@ async fn a_deploy_pauses_drops_monitors_for_its_window_and_resumes_exactly_those
     assert_eq!(resumed, ["101", "103"]);
     let log = app.visit(&format!("/runs/{run}")).await.text(".run-log");
     assert!(log.contains("monitors resumed at BetterStack: Drop health, Drop health from US east"), "{log}");
+}
+
+async fn status_report(
+    State(account): State<Shared>,
+    headers: HeaderMap,
+    Path(page): Path<String>,
+    body: String,
+) -> Response {
+    if let Some(no) = refused(&headers) {
+        return no;
+    }
+    if page != "424242" {
+        return (StatusCode::NOT_FOUND, Json(json!({ "errors": "Resource not found" }))).into_response();
+    }
+    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    let maintenance = body["report_type"] == "maintenance";
+    let affected_ok = body["affected_resources"].as_array().is_some_and(|a| {
+        !a.is_empty()
+            && a.iter().all(|r| {
+                r["status_page_resource_id"].is_string()
+                    && (if maintenance {
+                        r["status"] == "maintenance"
+                    } else {
+                        ["resolved", "degraded", "downtime"].contains(&r["status"].as_str().unwrap_or_default())
+                    })
+            })
+    });
+    if !body["title"].is_string() || !affected_ok || (maintenance && !body["ends_at"].is_string()) {
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "errors": "invalid report" }))).into_response();
+    }
+    let mut a = account.lock().unwrap();
+    a.status_posts.push((format!("/status-pages/{page}/status-reports"), body.clone()));
+    let id = format!("{}", 880 + a.status_posts.len());
+    (StatusCode::CREATED, Json(json!({ "data": { "id": id, "type": "status_report", "attributes": { "title": body["title"], "report_type": body["report_type"], "aggregate_state": "degraded" } } })))
+        .into_response()
+}
+
+async fn status_update(
+    State(account): State<Shared>,
+    headers: HeaderMap,
+    Path((page, report)): Path<(String, String)>,
+    body: String,
+) -> Response {
+    if let Some(no) = refused(&headers) {
+        return no;
+    }
+    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    if !body["affected_resources"].is_array() {
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "errors": "affected_resources is required" })))
+            .into_response();
+    }
+    let mut a = account.lock().unwrap();
+    a.status_posts.push((format!("/status-pages/{page}/status-reports/{report}/status-updates"), body.clone()));
+    (
+        StatusCode::CREATED,
+        Json(
+            json!({ "data": { "id": "9911", "type": "status_update", "attributes": { "message": body["message"] } } }),
+        ),
+    )
+        .into_response()
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn incidents_and_maintenance_are_published_on_the_status_page_without_anything_personal(pool: PgPool) {
+    let (origin, account) = betterstack().await;
+    let config = config_with(&[
+        ("DROPOPS_BETTERSTACK__TOKEN", TOKEN),
+        ("DROPOPS_BETTERSTACK__API_URL", origin.as_str()),
+        ("DROPOPS_BETTERSTACK__STATUS_PAGE_ID", "424242"),
+        ("DROPOPS_BETTERSTACK__STATUS_PAGE_RESOURCES", "[\"8765\"]"),
+    ]);
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let declared = app.submit("/incidents", &[("title", "Transfers failing"), ("severity", "sev1")]).await;
+    assert_eq!(declared.status, 303);
+    let incident = declared.location().to_owned();
+
+    let personal = app
+        .submit(
+            &format!("{incident}/status-page"),
+            &[("title", "Delays"), ("public_status", "degraded"), ("message", "Ola at ola@example.no is affected")],
+        )
+        .await;
+    assert_eq!(personal.status, 422);
+    assert!(personal.text("#public_message-error").contains("No e-mail addresses"), "{}", personal.body);
+    assert!(account.lock().unwrap().status_posts.is_empty(), "nothing left the console");
+
+    let opened = app
+        .submit(
+            &format!("{incident}/status-page"),
+            &[
+                ("title", "Transfers are delayed"),
+                ("public_status", "degraded"),
+                ("message", "We are looking into it."),
+            ],
+        )
+        .await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    let updated = app
+        .submit(
+            &format!("{incident}/status-page"),
+            &[("public_status", "resolved"), ("message", "Transfers work again.")],
+        )
+        .await;
+    assert_eq!(updated.status, 303, "{}", updated.body);
+    {
+        let a = account.lock().unwrap();
+        assert_eq!(a.status_posts.len(), 2);
+        let (path, body) = &a.status_posts[0];
+        assert_eq!(path, "/status-pages/424242/status-reports");
+        assert_eq!(body["report_type"], "manual");
+        assert_eq!(body["affected_resources"], json!([{ "status_page_resource_id": "8765", "status": "degraded" }]));
+        let (path, body) = &a.status_posts[1];
+        assert_eq!(path, "/status-pages/424242/status-reports/881/status-updates");
+        assert_eq!(body["affected_resources"][0]["status"], "resolved");
+    }
+    assert_eq!(crate::harness::audit_trail(&pool, "status_page_published").await.len(), 4);
+    let page = app.visit(&incident).await;
+    assert!(page.text(".incident-timeline").contains("resolved on the status page: Transfers work again."));
+
+    let planned = app
+        .submit("/incidents/maintenance", &[("title", "DB upgrade"), ("start", "2026-12-20T22:00"), ("minutes", "45")])
+        .await;
+    let maintenance = planned.location().to_owned();
+    let announced = app
+        .submit(
+            &format!("{maintenance}/status-page"),
+            &[("title", "Scheduled maintenance"), ("message", "Drop may be slow for a few minutes.")],
+        )
+        .await;
+    assert_eq!(announced.status, 303, "{}", announced.body);
+    let body = account.lock().unwrap().status_posts[2].1.clone();
+    assert_eq!(body["report_type"], "maintenance");
+    assert_eq!(body["starts_at"], "2026-12-20T22:00:00+00:00");
+    assert_eq!(body["ends_at"], "2026-12-20T22:45:00+00:00");
+    let shown = app.visit(&maintenance).await;
+    assert!(
+        shown.text("[data-step='status_page']").contains("Scheduled maintenance report 883"),
+        "{}",
+        shown.text("[data-step='status_page']")
+    );
 }
 
 async fn escalation_app(pool: PgPool, origin: &str) -> TestApp {

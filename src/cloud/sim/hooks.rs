@@ -10,7 +10,9 @@ use serde_json::Value;
 use super::Simulator;
 use crate::cloud::hooks::{Ci, MaintenanceRelay};
 use crate::cloud::slack::{Chat, ChatError};
-use crate::cloud::{CloudError, CloudResult, Monitor, MonitorStatus, Monitoring, RaisedAlert};
+use crate::cloud::{
+    CloudError, CloudResult, Monitor, MonitorStatus, Monitoring, RaisedAlert, ResourceStatus, StatusReport,
+};
 
 /// The simulated account's monitors: id, name, what it checks, whether it checks the app.
 const MONITORS: [(&str, &str, &str, bool); 3] = [
@@ -120,7 +122,35 @@ impl Monitoring for Simulator {
         }
         Ok(())
     }
+
+    async fn publish_report(&self, page: &str, _resources: &[String], _report: &StatusReport) -> CloudResult<String> {
+        if self.has("monitoring_unreachable").await? {
+            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
+        }
+        if page != STATUS_PAGE {
+            return Err(CloudError::Unavailable("BetterStack does not know that status page (HTTP 404)".into()));
+        }
+        Ok(format!("{}", 70_000_000 + chrono::Utc::now().timestamp_subsec_micros()))
+    }
+
+    async fn update_report(
+        &self,
+        _page: &str,
+        _report: &str,
+        _resources: &[String],
+        _message: &crate::notify::PublicText,
+        _status: ResourceStatus,
+    ) -> CloudResult<()> {
+        if self.has("monitoring_unreachable").await? {
+            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
+        }
+        Ok(())
+    }
 }
+
+/// The simulated account's status page and the resource on it (Drop).
+pub const STATUS_PAGE: &str = "sim-status-page";
+pub const STATUS_RESOURCE: &str = "sim-drop";
 
 /// How long the simulated on-call takes to acknowledge a test alert (times the time scale).
 const ANSWERED_AFTER_SECS: f64 = 90.0;

@@ -22,6 +22,7 @@ use super::{CloudError, CloudResult, Image, Scaling};
 use crate::config::{Config, Secret};
 
 pub use faults::{FAULTS, Fault};
+pub use hooks::{STATUS_PAGE, STATUS_RESOURCE};
 
 /// How long simulated operations take at time scale 1: App Runner and RDS as on-call sees them.
 const DEPLOY_SECS: f64 = 150.0;
