@@ -23,7 +23,7 @@ pub struct AreaCard {
     pub text: &'static str,
 }
 
-const AREAS: [AreaCard; 6] = [
+const AREAS: [AreaCard; 7] = [
     AreaCard {
         href: "/health",
         title: "Health",
@@ -33,6 +33,11 @@ const AREAS: [AreaCard; 6] = [
         href: "/deployments",
         title: "Deployments",
         text: "Deploy, roll back and restart drop-web as resumable runs with a pre-deploy snapshot and health verification.",
+    },
+    AreaCard {
+        href: "/incidents",
+        title: "Incidents",
+        text: "Declare and run incidents with a self-filling timeline, who to call, hand-offs, planned maintenance and Slack.",
     },
     AreaCard {
         href: "/compliance",
@@ -75,6 +80,8 @@ pub struct OverviewPage {
     pub active_runs: Vec<Run>,
     pub needing_repair: Vec<Run>,
     pub overdue_checks: Vec<&'static str>,
+    /// For roles that may open incidents: those still open.
+    pub open_incidents: Vec<crate::incidents::db::Incident>,
     pub may_follow_runs: bool,
     /// For roles that may open the compliance summary: counts only.
     pub queue: Option<QueueCounts>,
@@ -99,6 +106,7 @@ pub async fn show_overview(State(state): State<AppState>, user: CurrentUser) -> 
         active_runs: vec![],
         needing_repair: vec![],
         overdue_checks: vec![],
+        open_incidents: vec![],
         may_follow_runs: may("/runs/{id}"),
         queue: None,
         awaiting_review: None,
@@ -121,6 +129,9 @@ pub async fn show_overview(State(state): State<AppState>, user: CurrentUser) -> 
         page.active_runs = cards.active_runs;
         page.needing_repair = cards.needing_repair;
         page.overdue_checks = cards.overdue_checks;
+    }
+    if may("/incidents") {
+        page.open_incidents = crate::incidents::db::open_incidents(&state.pool).await?;
     }
     if may("/compliance") {
         page.queue = Some(crate::compliance::db::queue_counts(&state.pool).await?);
