@@ -112,7 +112,7 @@ async fn the_shell_loads_in_a_real_browser_without_errors_or_csp_violations(pool
         for link in browser.find_all(Locator::Css("nav[aria-label=Main] a")).await? {
             hrefs.push(link.attr("href").await?.unwrap_or_default());
         }
-        assert_eq!(hrefs.len(), 6, "six areas in the navigation");
+        assert_eq!(hrefs.len(), 7, "seven areas in the navigation");
         let mut problems = severe_entries(&browser.issue_cmd(BrowserLog).await?);
         for href in &hrefs {
             browser.find(Locator::Css(&format!("nav a[href='{href}']"))).await?.click().await?;

@@ -4,9 +4,10 @@ use sqlx::PgPool;
 
 use crate::harness::{TestApp, config_with};
 
-const AREAS: [(&str, &str); 6] = [
+const AREAS: [(&str, &str); 7] = [
     ("/health", "Health"),
     ("/deployments", "Deployments"),
+    ("/incidents", "Incidents"),
     ("/compliance", "Compliance"),
     ("/secrets", "Secrets"),
     ("/database", "Database"),
