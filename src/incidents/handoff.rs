@@ -227,7 +227,7 @@ impl NewPage {
     }
 
     pub fn error(&self, field: &str) -> Option<String> {
-        self.errors.iter().find(|(f, _)| *f == field).map(|(_, e)| e.clone())
+        super::error_of(&self.errors, field)
     }
 }
 

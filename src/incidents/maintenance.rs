@@ -93,7 +93,7 @@ pub struct NewPage {
 
 impl NewPage {
     pub fn error(&self, field: &str) -> Option<String> {
-        self.errors.iter().find(|(f, _)| *f == field).map(|(_, e)| e.clone())
+        super::error_of(&self.errors, field)
     }
 }
 
@@ -371,21 +371,17 @@ pub async fn announce(
             "ends_at": ends,
         }),
     };
-    let token = audit::intent_committed(&state.pool, &ctx, intent).await?;
-    let published = monitoring.publish_report(&page, &resources, &report).await;
-    let mut tx = state.pool.begin().await?;
+    let call = monitoring.publish_report(&page, &resources, &report);
+    let published = super::published_audited(&state, &ctx, intent, call, async |tx, report_id| {
+        db::set_maintenance_report(tx, id, report_id).await?;
+        let note = format!("Scheduled maintenance report {report_id}: {}", report.message.as_str());
+        db::mark_step(tx, id, MaintenanceStep::StatusPage, user.staff_id, &user.name, &note).await?;
+        Ok(())
+    })
+    .await?;
     match published {
-        Ok(report_id) => {
-            audit::outcome(&mut tx, &ctx, token, audit::Outcome::Succeeded).await?;
-            db::set_maintenance_report(&mut tx, id, &report_id).await?;
-            let note = format!("Scheduled maintenance report {report_id}: {}", report.message.as_str());
-            db::mark_step(&mut tx, id, MaintenanceStep::StatusPage, user.staff_id, &user.name, &note).await?;
-            tx.commit().await?;
-            Ok(Redirect::to(&format!("/incidents/maintenance/{id}#step-status_page")).into_response())
-        }
+        Ok(_) => Ok(Redirect::to(&format!("/incidents/maintenance/{id}#step-status_page")).into_response()),
         Err(e) => {
-            audit::outcome(&mut tx, &ctx, token, audit::Outcome::Failed(e.to_string())).await?;
-            tx.commit().await?;
             let mut page = show_page(&state, &user, maintenance).await?;
             page.public_title = report.title.as_str().to_owned();
             page.public_message = report.message.as_str().to_owned();

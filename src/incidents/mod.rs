@@ -68,6 +68,11 @@ fn may_act(user: &CurrentUser) -> bool {
     ONCALL.iter().any(|r| user.has(*r))
 }
 
+/// The message for `field` among a form's errors, shown next to it.
+fn error_of(errors: &[(&'static str, String)], field: &str) -> Option<String> {
+    errors.iter().find(|(f, _)| *f == field).map(|(_, e)| e.clone())
+}
+
 /// A text field, trimmed and bounded; the error names the field.
 fn bounded(text: &str, max: usize, what: &str) -> Result<String, String> {
     let text = text.trim();
@@ -142,7 +147,7 @@ pub struct NewPage {
 
 impl NewPage {
     pub fn error(&self, field: &str) -> Option<String> {
-        self.errors.iter().find(|(f, _)| *f == field).map(|(_, e)| e.clone())
+        error_of(&self.errors, field)
     }
 
     pub fn alerts(&self) -> &'static [AlertKind] {
@@ -457,7 +462,7 @@ pub struct IncidentPage {
 
 impl IncidentPage {
     pub fn error(&self, field: &str) -> Option<String> {
-        self.errors.iter().find(|(f, _)| *f == field).map(|(_, e)| e.clone())
+        error_of(&self.errors, field)
     }
 
     pub fn statuses(&self) -> &'static [IncidentStatus] {
@@ -694,6 +699,30 @@ pub(crate) fn status_page(state: &AppState) -> Option<(String, Vec<String>)> {
     }
 }
 
+/// A post to the status page as an audited outside call: the intent is committed before
+/// BetterStack is called; the outcome and what a success changes (`record`, given the
+/// report's id) are written in one transaction after. BetterStack's refusal is the inner error.
+pub(crate) async fn published_audited(
+    state: &AppState,
+    ctx: &AuditContext,
+    intent: Intent,
+    call: impl Future<Output = crate::cloud::CloudResult<String>>,
+    record: impl AsyncFnOnce(&mut sqlx::PgConnection, &str) -> Result<(), AppError>,
+) -> Result<crate::cloud::CloudResult<String>, AppError> {
+    let token = audit::intent_committed(&state.pool, ctx, intent).await?;
+    let published = call.await;
+    let mut tx = state.pool.begin().await?;
+    match &published {
+        Ok(report) => {
+            audit::outcome(&mut tx, ctx, token, audit::Outcome::Succeeded).await?;
+            record(&mut tx, report).await?;
+        }
+        Err(e) => audit::outcome(&mut tx, ctx, token, audit::Outcome::Failed(e.to_string())).await?,
+    }
+    tx.commit().await?;
+    Ok(published)
+}
+
 /// `POST /incidents/{id}/status-page`: tell the public. The first post opens a report on
 /// BetterStack's status page; later ones add updates to it. The text is checked for what
 /// must never be public (see [`PublicText`]); the call is audited, its failure shown.
@@ -751,26 +780,24 @@ pub async fn publish_status(
             "message": message.as_str(),
         }),
     };
-    let token = audit::intent_committed(&state.pool, &ctx, intent).await?;
-    let published = match &post {
-        Err(report) => {
-            monitoring.update_report(&page, report, &resources, &message, status).await.map(|()| report.clone())
+    let call = async {
+        match &post {
+            Err(report) => {
+                monitoring.update_report(&page, report, &resources, &message, status).await.map(|()| report.clone())
+            }
+            Ok(report) => monitoring.publish_report(&page, &resources, report).await,
         }
-        Ok(report) => monitoring.publish_report(&page, &resources, report).await,
     };
-    let mut tx = state.pool.begin().await?;
+    let published = published_audited(&state, &ctx, intent, call, async |tx, report| {
+        db::set_status_report(tx, id, report).await?;
+        let said = format!("{} on the status page: {}", status.as_str(), message.as_str());
+        db::add_entry(tx, id, user.staff_id, &user.name, EntryKind::StatusPage, &said).await?;
+        Ok(())
+    })
+    .await?;
     match published {
-        Ok(report) => {
-            audit::outcome(&mut tx, &ctx, token, audit::Outcome::Succeeded).await?;
-            db::set_status_report(&mut tx, id, &report).await?;
-            let said = format!("{} on the status page: {}", status.as_str(), message.as_str());
-            db::add_entry(&mut tx, id, user.staff_id, &user.name, EntryKind::StatusPage, &said).await?;
-            tx.commit().await?;
-            Ok(Redirect::to(&format!("/incidents/{id}#public")).into_response())
-        }
+        Ok(_) => Ok(Redirect::to(&format!("/incidents/{id}#public")).into_response()),
         Err(e) => {
-            audit::outcome(&mut tx, &ctx, token, audit::Outcome::Failed(e.to_string())).await?;
-            tx.commit().await?;
             let mut page = incident_page(&state, &user, incident).await?;
             page.public = form;
             page.errors = vec![("public_message", format!("Not published: {e}. Nothing was posted; try again."))];
