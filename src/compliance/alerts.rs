@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::alerts_db::{self, AlertDetail, AlertEvent, AlertRow, QueueQuery};
 use super::people_db::{self, Person, TxRow};
+use super::reports_db;
 use super::status::AlertStatus;
 use super::{age, money};
 use crate::audit::Resource;
@@ -30,7 +31,10 @@ use crate::web::{Shell, render};
 const PAGE_SIZE: i64 = 50;
 
 pub const OUTCOMES: [(&str, &str); 3] =
-    [("false_positive", "False positive"), ("legitimate", "Legitimate"), ("escalated_to_str", "Escalated to STR")];
+    [("false_positive", "False positive"), ("legitimate", "Legitimate"), (ESCALATED, "Escalated to STR")];
+
+/// The outcome that sends an alert to a suspicious transaction report.
+const ESCALATED: &str = "escalated_to_str";
 
 pub fn outcome_label(outcome: &str) -> &'static str {
     OUTCOMES.iter().find(|(v, _)| *v == outcome).map_or("Unknown", |(_, l)| l)
@@ -367,7 +371,6 @@ pub async fn close_alert(
     PathId(id): PathId<AlertId>,
     Form(form): Form<CloseForm>,
 ) -> Result<Response, AppError> {
-    alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let outcome = OUTCOMES.iter().find(|(v, _)| *v == form.outcome).map(|(v, _)| *v);
     let notes = Reason::parse(&form.notes, "review notes");
     let (Some(outcome), Ok(notes)) = (outcome, notes.clone()) else {
@@ -376,21 +379,68 @@ pub async fn close_alert(
         page.notes_error = notes.err();
         return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
     };
+    let alert = alerts_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    // Escalated to an STR: the report the alert goes to — the person's unfiled one, or a new
+    // draft the officer is taken to. An escalation never ends without a report.
+    let report = if outcome == ESCALATED {
+        match reports_db::unfiled_for(&state.pool, &alert.user_id, &id).await? {
+            Some(existing) => Some((existing, false)),
+            None => Some((format!("str_{}", &crate::auth::random_token()[..16]), true)),
+        }
+    } else {
+        None
+    };
     let intent = Intent {
         action: "aml_alert_closed",
         resource_type: Resource::AmlAlert,
         resource_id: id.to_string(),
         reason: Some(notes.clone()),
-        details: json!({ "outcome": outcome }),
+        details: json!({
+            "outcome": outcome,
+            "str": report.as_ref().map(|(str_id, _)| str_id),
+            "str_drafted": report.as_ref().is_some_and(|(_, new)| *new),
+        }),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
         changed(
             alerts_db::close(tx, token, &id, staff(&user), outcome, &notes).await?,
             "This alert is already closed. Reload to see who closed it.",
-        )
+        )?;
+        match &report {
+            Some((str_id, true)) => {
+                let transactions: Vec<String> = alert.transaction_id.iter().cloned().collect();
+                let new = reports_db::NewStr {
+                    id: str_id,
+                    user_id: &alert.user_id,
+                    alert_id: Some(&id),
+                    // The review notes start the grounds; the officer writes the narrative.
+                    details: json!({ "reason": notes.as_str(), "narrative": "" }),
+                    drafted_by: (user.staff_id, &user.name),
+                    transactions: &transactions,
+                };
+                reports_db::create(tx, token, new).await?;
+                reports_db::contributed(
+                    tx,
+                    token,
+                    str_id,
+                    (user.staff_id, &user.name),
+                    reports_db::Contribution::Drafted,
+                )
+                .await?;
+            }
+            Some((str_id, false)) => reports_db::link_alert(tx, token, str_id, &id).await?,
+            None => {}
+        }
+        Ok(())
     })
     .await?;
-    Ok(Redirect::to(&format!("/compliance/alerts/{id}?closed=1")).into_response())
+    match report {
+        Some((str_id, drafted)) => {
+            let flag = if drafted { "drafted" } else { "linked" };
+            Ok(Redirect::to(&format!("/compliance/str/{str_id}?from_alert={flag}")).into_response())
+        }
+        None => Ok(Redirect::to(&format!("/compliance/alerts/{id}?closed=1")).into_response()),
+    }
 }
 
 pub async fn reopen_alert(

@@ -323,6 +323,8 @@ pub struct ReportPage {
     pub comment_error: Option<String>,
     pub filing_errors: FilingErrors,
     pub filing: FilingForm,
+    /// Arrived from closing an alert as escalated: "drafted" (a new draft) or "linked".
+    pub from_alert: Option<String>,
 }
 
 impl super::Casework for ReportPage {
@@ -408,6 +410,7 @@ pub(super) async fn report_page(state: &AppState, user: &CurrentUser, id: &str) 
         comment_error: None,
         filing_errors: FilingErrors::default(),
         filing: FilingForm::default(),
+        from_alert: None,
     })
 }
 
@@ -417,8 +420,10 @@ pub async fn show_report(
     ctx: AuditContext,
     session: tower_sessions::Session,
     PathId(id): PathId<StrId>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let mut page = report_page(&state, &user, &id).await?;
+    page.from_alert = q.get("from_alert").filter(|f| ["drafted", "linked"].contains(&f.as_str())).cloned();
     // Back from a step-up sign-in before filing: the Altinn receipt typed is filled in again.
     let stash = crate::auth::take_stashed_form(&session, &format!("/compliance/str/{id}")).await;
     stash.restore("reference", &mut page.filing.reference);

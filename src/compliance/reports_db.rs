@@ -418,3 +418,33 @@ pub async fn review_history(db: impl PgExecutor<'_>, id: &str) -> Result<Vec<Rev
     .fetch_all(db)
     .await
 }
+
+/// The report not yet filed about `user`, preferring one that already names `alert`: where an
+/// alert escalated to an STR goes.
+pub async fn unfiled_for(db: impl PgExecutor<'_>, user: &str, alert: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select id from console.str_cases where user_id = $1 and status <> 'filed'
+         order by alert_id is not distinct from $2 desc, updated_at desc limit 1",
+        user,
+        alert
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Name the alert on a report that names none yet.
+pub async fn link_alert(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    id: &str,
+    alert: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update console.str_cases set alert_id = coalesce(alert_id, $2), updated_at = now() where id = $1",
+        id,
+        alert
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

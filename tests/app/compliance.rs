@@ -553,3 +553,69 @@ async fn each_page_marks_its_own_tab(pool: PgPool) {
         assert_eq!(shown.attrs("nav.tabs a[aria-current=page]", "href"), [tab], "{page}");
     }
 }
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn an_alert_escalated_to_an_str_always_lands_on_a_report(pool: PgPool) {
+    let app = seeded(&pool).await;
+    app.sign_in_as("Cato Compliance", &["compliance"]).await;
+    let (alert, person, tx) = crate::harness::open_alert_with_transaction(&pool).await;
+    // Nothing unfiled about this person: closing makes the draft and goes to it.
+    sqlx::query("delete from console.str_transactions where str_id in (select id from console.str_cases where user_id = $1 and status <> 'filed')")
+        .bind(&person)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("delete from console.str_contributions where str_id in (select id from console.str_cases where user_id = $1 and status <> 'filed')")
+        .bind(&person)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("delete from console.str_cases where user_id = $1 and status <> 'filed'")
+        .bind(&person)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let closed = app.close_alert(&alert, "escalated_to_str", "Five transfers just under the threshold").await;
+    assert_eq!(closed.status, 303, "{}", closed.body);
+    let drafted = closed.location().to_owned();
+    assert!(drafted.starts_with("/compliance/str/str_") && drafted.ends_with("?from_alert=drafted"), "{drafted}");
+    let str_id = drafted.trim_start_matches("/compliance/str/").split('?').next().unwrap().to_owned();
+    let (status, linked, user): (String, Option<String>, String) =
+        sqlx::query_as("select status, alert_id, user_id from console.str_cases where id = $1")
+            .bind(&str_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), linked.as_deref(), user.as_str()), ("draft", Some(alert.as_str()), person.as_str()));
+    let txs: Vec<String> = sqlx::query_scalar("select transaction_id from console.str_transactions where str_id = $1")
+        .bind(&str_id)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(txs, std::slice::from_ref(&tx), "the alert's transaction is linked");
+    let page = app.visit(&drafted).await;
+    assert!(page.text(".from-alert").contains("This draft was made from it"), "{}", page.body);
+    assert_eq!(crate::harness::audit_trail(&pool, "aml_alert_closed").await, crate::harness::intent_then_success());
+
+    // A second alert about the same person escalates to that same unfiled report.
+    sqlx::query(
+        "insert into aml_alerts (id, user_id, transaction_id, status, created_at, rule)
+         values ('alert_second1', $1, $2, 'open', now(), (select rule from aml_alerts where id = $3))",
+    )
+    .bind(&person)
+    .bind(&tx)
+    .bind(&alert)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let again = app.close_alert("alert_second1", "escalated_to_str", "Same pattern a week later").await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert_eq!(again.location(), format!("/compliance/str/{str_id}?from_alert=linked"));
+    let reports: i64 =
+        sqlx::query_scalar("select count(*) from console.str_cases where user_id = $1 and status <> 'filed'")
+            .bind(&person)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(reports, 1, "no second draft");
+}
