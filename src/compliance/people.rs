@@ -240,7 +240,12 @@ pub async fn list_transactions(
         "" | "recent" => (TxList::Recent, "recent", "Last 24 hours"),
         "failed" => (TxList::Failed, "failed", "Failed in the last 7 days"),
         "large" => (TxList::Large, "large", "Large in the last 30 days"),
-        _ => return Err(AppError::Validation("Choose one of the lists: recent, failed or large.".into())),
+        "no-threshold" => (TxList::NoThreshold, "no-threshold", "No threshold set, last 30 days"),
+        _ => {
+            return Err(AppError::Validation(
+                "Choose one of the lists: recent, failed, large or no threshold set.".into(),
+            ));
+        }
     };
     let thresholds: Vec<(String, Decimal)> = state.config.compliance.large_transaction.clone().into_iter().collect();
     audit::viewed(&state.pool, &ctx, Resource::Transactions, view.into(), json!({ "before": p.before })).await?;

@@ -188,6 +188,9 @@ pub enum TxList {
     Failed,
     /// Over the per-currency threshold in the last 30 days.
     Large,
+    /// In the last 30 days, in a currency with no "large" threshold configured: never left
+    /// out of the large list silently.
+    NoThreshold,
 }
 
 pub async fn list(
@@ -199,10 +202,11 @@ pub async fn list(
 ) -> Result<Vec<TxRow>, sqlx::Error> {
     let (before_time, before_id) = before.unzip();
     let (currencies, minimums): (Vec<String>, Vec<Decimal>) = thresholds.iter().cloned().unzip();
-    let (window_hours, failed_only, large_only) = match which {
-        TxList::Recent => (24, false, false),
-        TxList::Failed => (7 * 24, true, false),
-        TxList::Large => (30 * 24, false, true),
+    let (window_hours, failed_only, large_only, unthresholded_only) = match which {
+        TxList::Recent => (24, false, false, false),
+        TxList::Failed => (7 * 24, true, false, false),
+        TxList::Large => (30 * 24, false, true, false),
+        TxList::NoThreshold => (30 * 24, false, false, true),
     };
     sqlx::query_as!(
         TxRow,
@@ -215,6 +219,7 @@ pub async fn list(
              and (not $2 or t.status = 'failed')
              and (not $3 or t.send_amount > (select m.minimum from unnest($4::text[], $5::numeric[]) as m(currency, minimum)
                                               where m.currency = t.send_currency))
+             and (not $9 or not (t.send_currency::text = any($4::text[])))
              and ($6::timestamptz is null or (t.created_at, t.id) < ($6, $7))
            order by t.created_at desc, t.id desc
            limit $8"#,
@@ -225,7 +230,8 @@ pub async fn list(
         &minimums,
         before_time,
         before_id,
-        limit
+        limit,
+        unthresholded_only
     )
     .fetch_all(db)
     .await

@@ -284,6 +284,22 @@ async fn the_runbook_transaction_lists_hold_what_they_say(pool: PgPool) {
         };
         assert!(value > floor, "{amount}");
     }
+    // A currency with no threshold is never left out silently: it has its own list.
+    sqlx::query(
+        "insert into transactions (id, user_id, type, status, send_amount, send_currency, created_at)
+         select 'tx_sekbig0001', id, 'transfer', 'completed', 900000, 'SEK', now() - interval '2 days' from users limit 1",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let large = app.visit("/compliance/transactions?view=large").await;
+    assert!(!large.text("table.transactions").contains("SEK"));
+    assert!(large.has("a[href='/compliance/transactions?view=no-threshold']"));
+    let unjudged = app.visit("/compliance/transactions?view=no-threshold").await;
+    assert_eq!(unjudged.status, 200);
+    let amounts = unjudged.texts("table.transactions tbody td.num");
+    assert!(amounts.iter().any(|a| a.starts_with("SEK")), "{amounts:?}");
+    assert!(amounts.iter().all(|a| !["NOK", "EUR", "USD", "PLN"].contains(&&a[..3])), "{amounts:?}");
     assert_eq!(app.visit("/compliance/transactions?view=everything").await.status, 422);
 }
 

@@ -156,6 +156,7 @@ async fn every_page_reads_growing_tables_by_index_in_a_fixed_number_of_statement
         ("/compliance/transactions".into(), 8, LIST),
         ("/compliance/transactions?view=failed".into(), 8, LIST),
         ("/compliance/transactions?view=large".into(), 8, LIST),
+        ("/compliance/transactions?view=no-threshold".into(), 8, false),
         (format!("/compliance/people/{person}"), 10, LIST),
         (format!("/compliance/people?q={}", email.replace('@', "%40")), 8, false),
         // The start of a name, last name or address: by the prefix indexes.
