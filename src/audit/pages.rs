@@ -14,7 +14,7 @@ use super::db::{self, AuditEntry, AuditFilter, ParsedFilter, StaffMatch};
 use super::verify::{self, Report, Scope};
 use super::{AuditContext, Chain, Event, Resource};
 use crate::auth::CurrentUser;
-use crate::auth::policy::{ANY_ROLE, Access, CASEWORK, MLRO, Route};
+use crate::auth::policy::{ANY_ROLE, Access, CASEWORK, CASEWORK_READ, MLRO, Route};
 use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -42,7 +42,8 @@ pub const EXPORT_LIMIT: i64 = 10_000;
 pub fn routes() -> Vec<Route> {
     // The operations chain is for every role; the casework chain, under /audit/casework, for
     // compliance staff and the MLRO only. Each handler is told its chain and reads no other.
-    let (any, casework) = (Access::Roles(ANY_ROLE), Access::Roles(CASEWORK));
+    let (any, casework) = (Access::Roles(ANY_ROLE), Access::Roles(CASEWORK_READ));
+    let casework_acts = Access::Roles(CASEWORK);
     vec![
         Route::get("/audit", any, |s, u, c, se, q| list_audit(s, u, c, se, q, Chain::Operations)),
         Route::get("/audit/export.csv", any, |s, u, c, q| export_audit(s, u, c, q, Chain::Operations)),
@@ -57,7 +58,7 @@ pub fn routes() -> Vec<Route> {
         Route::get("/audit/casework", casework, |s, u, c, se, q| list_audit(s, u, c, se, q, Chain::Casework)),
         Route::get("/audit/casework/export.csv", casework, |s, u, c, q| export_audit(s, u, c, q, Chain::Casework)),
         Route::get("/audit/casework/{id}", casework, |s, u, p| show_entry(s, u, p, Chain::Casework)),
-        Route::post("/audit/casework/verify", casework, |s, u, c, h| {
+        Route::post("/audit/casework/verify", casework_acts, |s, u, c, h| {
             verify_chain(s, u, c, h, Chain::Casework, Scope::SinceCheckpoint)
         }),
         Route::post("/audit/casework/verify/full", Access::Roles(full_verifiers(Chain::Casework)), |s, u, c, h| {
@@ -176,9 +177,9 @@ async fn with_actors(state: &AppState, mut f: ParsedFilter) -> Result<(ParsedFil
     Ok((f, staff))
 }
 
-/// Compliance staff and the MLRO read the casework chain; nobody else does.
+/// Compliance staff, the MLRO and oversight read the casework chain; nobody else does.
 fn is_casework(user: &CurrentUser) -> bool {
-    Access::Roles(CASEWORK).allows(&user.roles)
+    Access::Roles(CASEWORK_READ).allows(&user.roles)
 }
 
 fn is_search(f: &ParsedFilter) -> bool {

@@ -111,7 +111,7 @@ pub async fn touch_session(
 /// Roles whose sign-ins end after `auth.casework_max_lifetime_secs` instead: the casework
 /// roles of the access table.
 fn casework_roles() -> Vec<String> {
-    super::policy::CASEWORK.iter().map(|r| r.as_str().to_owned()).collect()
+    super::policy::CASEWORK_READ.iter().map(|r| r.as_str().to_owned()).collect()
 }
 
 /// End a sign-in that is no longer live, naming why. Returns the reason recorded, if the row

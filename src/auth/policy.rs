@@ -18,9 +18,12 @@ pub const OPS: &[Role] = &[Role::Viewer, Role::Oncall, Role::Admin];
 /// Operations actions: deploy, restart, rotate.
 pub const ONCALL: &[Role] = &[Role::Oncall, Role::Admin];
 /// Compliance summaries without personal data.
-pub const COMPLIANCE_SUMMARY: &[Role] = &[Role::Viewer, Role::Compliance, Role::Mlro, Role::Admin];
+pub const COMPLIANCE_SUMMARY: &[Role] = &[Role::Viewer, Role::Compliance, Role::Mlro, Role::Admin, Role::Oversight];
 /// Casework with personal data and STRs: compliance staff and the MLRO only (tipping-off rule).
 pub const CASEWORK: &[Role] = &[Role::Compliance, Role::Mlro];
+/// Reading casework (queues, alerts, people, STRs and filings): the casework roles and
+/// oversight, who acts on nothing. Every view is audited as anyone's is.
+pub const CASEWORK_READ: &[Role] = &[Role::Compliance, Role::Mlro, Role::Oversight];
 /// Approving and filing STRs.
 pub const MLRO: &[Role] = &[Role::Mlro];
 /// Console administration: staff and their sessions.
@@ -114,6 +117,12 @@ impl Policy {
         Some(self.rules.get(path)?.iter().map(|(m, _)| m.clone()).collect())
     }
 
+    /// Whether someone with `roles` may POST to the route `path` (a template, as declared):
+    /// for showing a form only to those it would not refuse.
+    pub fn allows_post(&self, path: &str, roles: &[Role]) -> bool {
+        matches!(self.rule(&Method::POST, path), Some(Rule { access, .. }) if access.allows(roles))
+    }
+
     /// Whether someone with `roles` may open `path` with GET: for showing navigation links.
     pub fn allows_page(&self, path: &str, roles: &[Role]) -> bool {
         matches!(self.rule(&Method::GET, path), Some(Rule { access: Access::Roles(allowed), .. }) if roles.iter().any(|r| allowed.contains(r)))
@@ -131,6 +140,6 @@ impl Access {
 
     /// Only compliance staff or the MLRO may use it: casework, kept from everyone else.
     pub fn is_casework(self) -> bool {
-        matches!(self, Access::Roles(roles) if roles.iter().all(|r| matches!(r, Role::Compliance | Role::Mlro)))
+        matches!(self, Access::Roles(roles) if roles.iter().all(|r| matches!(r, Role::Compliance | Role::Mlro | Role::Oversight)))
     }
 }

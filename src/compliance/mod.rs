@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 
 use crate::audit::Resource;
 use crate::auth::CurrentUser;
-use crate::auth::policy::{Access, CASEWORK, COMPLIANCE_SUMMARY, MLRO, Route};
+use crate::auth::policy::{Access, CASEWORK, CASEWORK_READ, COMPLIANCE_SUMMARY, MLRO, Route};
 use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -79,35 +79,38 @@ pub async fn show<P: Casework>(
 
 pub fn routes() -> Vec<Route> {
     let casework = Access::Roles(CASEWORK);
+    // Oversight reads what compliance reads; forms to act (a new STR, an erasure, a GDPR
+    // export) stay with those who act.
+    let reads = Access::Roles(CASEWORK_READ);
     vec![
         Route::get("/compliance", Access::Roles(COMPLIANCE_SUMMARY), show_compliance),
-        Route::get("/compliance/alerts", casework, alerts::list_alerts),
+        Route::get("/compliance/alerts", reads, alerts::list_alerts),
         Route::post("/compliance/alerts/next", casework, alerts::take_next_alert),
-        Route::get("/compliance/alerts/{id}", casework, alerts::show_alert),
+        Route::get("/compliance/alerts/{id}", reads, alerts::show_alert),
         Route::post("/compliance/alerts/{id}/assign", casework, alerts::assign_alert),
         Route::post("/compliance/alerts/{id}/close", casework, alerts::close_alert),
         Route::post("/compliance/alerts/{id}/reopen", casework, alerts::reopen_alert),
-        Route::get("/compliance/transactions", casework, people::list_transactions),
-        Route::get("/compliance/people", casework, people::find_person),
-        Route::get("/compliance/people/{id}", casework, people::show_person),
+        Route::get("/compliance/transactions", reads, people::list_transactions),
+        Route::get("/compliance/people", reads, people::find_person),
+        Route::get("/compliance/people/{id}", reads, people::show_person),
         Route::post("/compliance/people/{id}/revoke-sessions", casework, people::revoke_sessions),
-        Route::get("/compliance/kyc", casework, people::list_kyc),
-        Route::get("/compliance/gdpr", casework, gdpr::list_requests),
+        Route::get("/compliance/kyc", reads, people::list_kyc),
+        Route::get("/compliance/gdpr", reads, gdpr::list_requests),
         Route::post("/compliance/gdpr/{id}/fulfil", casework, gdpr::fulfil_request),
         Route::get("/compliance/people/{id}/export.json", casework, gdpr::export_json),
         Route::get("/compliance/people/{id}/export.csv", casework, gdpr::export_csv),
         Route::get("/compliance/people/{id}/erase", casework, gdpr::confirm_erase),
         Route::post("/compliance/people/{id}/erase", casework, gdpr::erase).step_up(),
-        Route::get("/compliance/str", casework, reports::list_reports),
+        Route::get("/compliance/str", reads, reports::list_reports),
         Route::post("/compliance/str", casework, reports::create_report),
         Route::get("/compliance/str/new", casework, reports::new_report),
-        Route::get("/compliance/str/{id}", casework, reports::show_report),
+        Route::get("/compliance/str/{id}", reads, reports::show_report),
         Route::post("/compliance/str/{id}", casework, reports::update_report),
         Route::post("/compliance/str/{id}/submit", casework, reports::submit_report),
         Route::post("/compliance/str/{id}/approve", Access::Roles(MLRO), reports::approve_report).step_up(),
         Route::post("/compliance/str/{id}/return", Access::Roles(MLRO), reports::return_report),
-        Route::get("/compliance/str/{id}/print", casework, filing::print_report),
-        Route::get("/compliance/str/{id}/export.json", casework, filing::export_report),
+        Route::get("/compliance/str/{id}/print", reads, filing::print_report),
+        Route::get("/compliance/str/{id}/export.json", reads, filing::export_report),
         Route::post("/compliance/str/{id}/file", Access::Roles(MLRO), filing::file_report).step_up(),
     ]
 }
@@ -122,7 +125,7 @@ pub struct CompliancePage {
 
 pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     let counts = db::queue_counts(&state.pool).await?;
-    let casework = user.has(Role::Compliance) || user.has(Role::Mlro);
+    let casework = user.has(Role::Compliance) || user.has(Role::Mlro) || user.has(Role::Oversight);
     render(&CompliancePage { shell: Shell::new(&state, &user, Tab::Summary, "Compliance"), counts, casework })
 }
 

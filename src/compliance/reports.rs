@@ -371,7 +371,9 @@ pub(super) async fn report_page(state: &AppState, user: &CurrentUser, id: &str) 
     let report = reports_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
     let person = people_db::find(&state.pool, &report.user_id).await?.ok_or(AppError::NotFound)?;
     let transactions = reports_db::linked_transactions(&state.pool, id).await?;
-    let edit = if report.status == StrStatus::Draft {
+    // Oversight reads a draft as written; only those who may save it get the form.
+    let may_edit = state.policy.allows_post("/compliance/str/{id}", &user.roles);
+    let edit = if report.status == StrStatus::Draft && may_edit {
         let candidates = reports_db::candidate_transactions(&state.pool, &report.user_id, Some(id)).await?;
         let form = DraftForm {
             reason: report.reason().to_owned(),

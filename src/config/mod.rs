@@ -42,10 +42,12 @@ pub enum Role {
     Compliance,
     Mlro,
     Admin,
+    /// Reads casework (the CEO's review of AML and STR cases) and acts on nothing.
+    Oversight,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Viewer, Role::Oncall, Role::Compliance, Role::Mlro, Role::Admin];
+    pub const ALL: [Role; 6] = [Role::Viewer, Role::Oncall, Role::Compliance, Role::Mlro, Role::Admin, Role::Oversight];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,6 +56,7 @@ impl Role {
             Role::Compliance => "compliance",
             Role::Mlro => "mlro",
             Role::Admin => "admin",
+            Role::Oversight => "oversight",
         }
     }
 
@@ -69,6 +72,7 @@ impl Role {
             Role::Compliance => "Compliance",
             Role::Mlro => "MLRO",
             Role::Admin => "Admin",
+            Role::Oversight => "Oversight (read-only casework)",
         }
     }
 }

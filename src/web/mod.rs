@@ -177,6 +177,12 @@ impl Shell {
         }
     }
 
+    /// Whether this person may post to the route `path` (its template, as declared): forms
+    /// show only to those the action would not refuse (oversight reads casework, acts on none).
+    pub fn may_post(&self, path: &str) -> bool {
+        self.policy.allows_post(path, &self.roles)
+    }
+
     /// Whether this person may open the page at `path`: for links to show or hide.
     pub fn may(&self, path: &str) -> bool {
         self.policy.allows_page(path, &self.roles)

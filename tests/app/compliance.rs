@@ -635,3 +635,40 @@ async fn an_alert_escalated_to_an_str_always_lands_on_a_report(pool: PgPool) {
             .unwrap();
     assert_eq!(reports, 1, "no second draft");
 }
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn oversight_reads_casework_audited_and_acts_on_nothing(pool: PgPool) {
+    let app = seeded(&pool).await;
+    app.sign_in_as("Cora CEO", &["oversight"]).await;
+    let alert = open_alert(&pool).await;
+    let page = app.visit(&format!("/compliance/alerts/{alert}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(!page.has("main form[method=post]"), "no form to act: {}", page.text("main"));
+    assert!(page.has(".read-only"));
+    let viewed: i64 = sqlx::query_scalar(
+        "select count(*) from console.audit_entries where actor = 'Cora CEO' and action = 'personal_data_viewed'
+           and details::text like '%' || $1 || '%'",
+    )
+    .bind(&alert)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(viewed >= 1, "the view is audited");
+    for path in [
+        format!("/compliance/alerts/{alert}/close"),
+        format!("/compliance/alerts/{alert}/assign"),
+        "/compliance/alerts/next".to_owned(),
+    ] {
+        assert_eq!(app.submit(&path, &[("outcome", "legitimate"), ("notes", "x")]).await.status, 403, "{path}");
+    }
+    let (_, person, _) = crate::harness::open_alert_with_transaction(&pool).await;
+    let person_page = app.visit(&format!("/compliance/people/{person}")).await;
+    assert_eq!(person_page.status, 200);
+    assert!(!person_page.has("main form[method=post]") && !person_page.has("a[href$='/erase']"));
+    assert_eq!(app.visit(&format!("/compliance/people/{person}/export.json")).await.status, 403);
+    let strs = app.visit("/compliance/str").await;
+    assert_eq!(strs.status, 200);
+    let open: String =
+        sqlx::query_scalar("select status from aml_alerts where id = $1").bind(&alert).fetch_one(&pool).await.unwrap();
+    assert_eq!(open, "open", "nothing changed");
+}
