@@ -121,12 +121,28 @@ pub struct CompliancePage {
     pub shell: Shell,
     pub counts: QueueCounts,
     pub casework: bool,
+    /// STRs past the filing target: for casework readers only (an STR's existence is not
+    /// for other roles, tipping-off).
+    pub overdue_strs: Option<i64>,
+    pub str_filing_days: u32,
 }
 
 pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     let counts = db::queue_counts(&state.pool).await?;
     let casework = user.has(Role::Compliance) || user.has(Role::Mlro) || user.has(Role::Oversight);
-    render(&CompliancePage { shell: Shell::new(&state, &user, Tab::Summary, "Compliance"), counts, casework })
+    let str_filing_days = state.config.compliance.str_filing_days;
+    let overdue_strs = if casework {
+        Some(reports_db::overdue_count(&state.pool, i32::try_from(str_filing_days).unwrap_or(i32::MAX)).await?)
+    } else {
+        None
+    };
+    render(&CompliancePage {
+        shell: Shell::new(&state, &user, Tab::Summary, "Compliance"),
+        counts,
+        casework,
+        overdue_strs,
+        str_filing_days,
+    })
 }
 
 /// An amount as people read it: `NOK 12,345.67`.

@@ -37,6 +37,8 @@ pub struct StrListPage {
     pub sections: Vec<StrSection>,
     /// Showing one status, page by page (`?status=`), rather than the overview.
     pub one_status: bool,
+    /// The filing target: days from the alert to the filing.
+    pub filing_days: u32,
 }
 
 impl StrListPage {
@@ -117,7 +119,12 @@ pub async fn list_reports(
         });
         sections.push(StrSection { title, empty, rows, more });
     }
-    let page = StrListPage { shell: Shell::new(&state, &user, Tab::Strs, "STRs"), sections, one_status };
+    let page = StrListPage {
+        shell: Shell::new(&state, &user, Tab::Strs, "STRs"),
+        sections,
+        one_status,
+        filing_days: state.config.compliance.str_filing_days,
+    };
     Ok(render(&page)?.into_response())
 }
 
@@ -320,6 +327,8 @@ pub struct ReportPage {
     /// Submitted, returned (with comments), approved, filed: from the casework audit log.
     pub review: Vec<reports_db::ReviewStep>,
     pub is_mlro: bool,
+    /// The filing target: days from the alert to the filing.
+    pub filing_days: u32,
     pub comment_error: Option<String>,
     pub filing_errors: FilingErrors,
     pub filing: FilingForm,
@@ -405,6 +414,7 @@ pub(super) async fn report_page(state: &AppState, user: &CurrentUser, id: &str) 
         contributors,
         review: reports_db::review_history(&state.pool, id).await?,
         is_mlro,
+        filing_days: state.config.compliance.str_filing_days,
         report,
         person,
         transactions,

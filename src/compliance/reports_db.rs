@@ -29,9 +29,21 @@ pub struct StrRow {
     pub filed_at: Option<DateTime<Utc>>,
     pub filed_by_name: Option<String>,
     pub filed_hash: Option<String>,
+    /// When the suspicion arose: the alert's raising, or the report's drafting without one.
+    pub suspected_at: DateTime<Utc>,
 }
 
 impl StrRow {
+    /// "9 days" since the suspicion arose (until filed).
+    pub fn age_days(&self) -> i64 {
+        (self.filed_at.unwrap_or_else(Utc::now) - self.suspected_at).num_days()
+    }
+
+    /// Not filed within `days` of the suspicion ("without undue delay": the configured target).
+    pub fn overdue(&self, days: u32) -> bool {
+        self.filed_at.is_none() && self.age_days() > i64::from(days)
+    }
+
     pub fn reason(&self) -> &str {
         self.details["reason"].as_str().unwrap_or_default()
     }
@@ -48,7 +60,8 @@ pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<StrRow>, s
                 r.status as "status: StrStatus", r.details,
                 r.created_at,
                 r.updated_at, r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
-                r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash
+                r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash,
+                coalesce((select a.created_at from aml_alerts a where a.id = r.alert_id), r.created_at) as "suspected_at!"
          from console.str_cases r join users u on u.id = r.user_id where r.id = $1"#,
         id
     )
@@ -70,7 +83,8 @@ pub async fn in_status(
                 r.status as "status: StrStatus", r.details,
                 r.created_at,
                 r.updated_at, r.drafted_by, r.drafted_by_name, r.review_comment, r.approved_by_name, r.approved_at,
-                r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash
+                r.filing_reference, r.filed_at, r.filed_by_name, r.filed_hash,
+                coalesce((select a.created_at from aml_alerts a where a.id = r.alert_id), r.created_at) as "suspected_at!"
          from console.str_cases r join users u on u.id = r.user_id
          where r.status = $1
            and ($2::timestamptz is null or r.updated_at < $2 or (r.updated_at = $2 and r.id > $3))
@@ -447,4 +461,17 @@ pub async fn link_alert(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Reports not filed within `days` of the suspicion: a count for the summary (STRs are few).
+pub async fn overdue_count(db: impl PgExecutor<'_>, days: i32) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from console.str_cases r
+           where r.status <> 'filed'
+             and coalesce((select a.created_at from aml_alerts a where a.id = r.alert_id), r.created_at)
+                 < now() - make_interval(days => $1)"#,
+        days
+    )
+    .fetch_one(db)
+    .await
 }

@@ -159,6 +159,7 @@ impl Config {
         let mut compliance_t = take_table(&mut t, "compliance", errors);
         let compliance = ComplianceConfig {
             alert_sla_hours: take(&mut compliance_t, "compliance.alert_sla_hours", errors).unwrap_or(48),
+            str_filing_days: take(&mut compliance_t, "compliance.str_filing_days", errors).unwrap_or(14),
             large_transaction: take(&mut compliance_t, "compliance.large_transaction", errors).unwrap_or_else(|| {
                 [("NOK", 50_000), ("EUR", 4_300), ("USD", 4_700), ("PLN", 18_500)]
                     .into_iter()

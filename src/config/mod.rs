@@ -259,6 +259,8 @@ pub struct RunsConfig {
 pub struct ComplianceConfig {
     /// An open alert older than this is overdue.
     pub alert_sla_hours: u32,
+    /// An STR not filed this many days after the suspicion arose (its alert) is overdue.
+    pub str_filing_days: u32,
     /// "Large transaction" threshold per send currency (NOK 50,000 and equivalents).
     pub large_transaction: BTreeMap<String, rust_decimal::Decimal>,
     /// Years records are kept after the relationship ends (hvitvaskingsloven: 5).

@@ -672,3 +672,39 @@ async fn oversight_reads_casework_audited_and_acts_on_nothing(pool: PgPool) {
         sqlx::query_scalar("select status from aml_alerts where id = $1").bind(&alert).fetch_one(&pool).await.unwrap();
     assert_eq!(open, "open", "nothing changed");
 }
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn an_str_shows_its_age_since_the_alert_and_overdue_ones_are_counted_for_casework_only(pool: PgPool) {
+    let app = seeded(&pool).await;
+    app.sign_in_as("Cato Compliance", &["compliance"]).await;
+    let (alert, _, _) = crate::harness::open_alert_with_transaction(&pool).await;
+    sqlx::query("update aml_alerts set created_at = now() - interval '20 days' where id = $1")
+        .bind(&alert)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let closed = app.close_alert(&alert, "escalated_to_str", "Structuring").await;
+    let report = closed.location().split('?').next().unwrap().to_owned();
+    let page = app.visit(&report).await;
+    let age = page.text(".page-header .str-age");
+    assert!(age.contains("20 days since the suspicion") && age.contains("Overdue"), "{age}");
+    let str_id = report.trim_start_matches("/compliance/str/");
+    let list = app.visit("/compliance/str").await;
+    assert!(list.text(&format!("[data-str='{str_id}'] .str-age")).contains("Overdue"));
+
+    let overdue: i64 = sqlx::query_scalar(
+        "select count(*) from console.str_cases r where r.status <> 'filed'
+           and coalesce((select a.created_at from aml_alerts a where a.id = r.alert_id), r.created_at) < now() - interval '14 days'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let summary = app.visit("/compliance").await;
+    let shown = summary.text("[aria-labelledby=str-overdue-title] .stat-value");
+    assert_eq!(shown, overdue.to_string());
+    let viewer = app.another_browser();
+    viewer.sign_in(&["viewer"]).await;
+    let counts_only = viewer.visit("/compliance").await;
+    assert_eq!(counts_only.status, 200);
+    assert!(!counts_only.has("#str-overdue-title"), "no STR figure for roles without casework");
+}
