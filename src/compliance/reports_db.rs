@@ -467,7 +467,7 @@ pub async fn link_alert(
 pub async fn overdue_count(db: impl PgExecutor<'_>, days: i32) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
         r#"select count(*) as "n!" from console.str_cases r
-           where r.status <> 'filed'
+           where r.status in ('draft', 'pending_review', 'approved')
              and coalesce((select a.created_at from aml_alerts a where a.id = r.alert_id), r.created_at)
                  < now() - make_interval(days => $1)"#,
         days
