@@ -217,15 +217,6 @@ pub struct Handoff {
     pub acknowledged_at: Option<DateTime<Utc>>,
 }
 
-/// The five headings, as written.
-pub struct Headings<'a> {
-    pub open_incidents: &'a str,
-    pub anomalies: &'a str,
-    pub upcoming: &'a str,
-    pub mitigations: &'a str,
-    pub noisy_alerts: &'a str,
-}
-
 pub async fn next_handoff_id(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(r#"select nextval(pg_get_serial_sequence('console.handoffs', 'id')) as "id!""#)
         .fetch_one(db)
@@ -237,7 +228,8 @@ pub async fn insert_handoff(
     id: i64,
     by: Uuid,
     by_name: &str,
-    h: &Headings<'_>,
+    // The five headings, in the hand-off form's order.
+    h: &[String; 5],
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "insert into console.handoffs (id, written_by, written_by_name, open_incidents, anomalies, upcoming,
@@ -246,11 +238,11 @@ pub async fn insert_handoff(
         id,
         by,
         by_name,
-        h.open_incidents,
-        h.anomalies,
-        h.upcoming,
-        h.mitigations,
-        h.noisy_alerts
+        h[0],
+        h[1],
+        h[2],
+        h[3],
+        h[4]
     )
     .execute(conn)
     .await?;

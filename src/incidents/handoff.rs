@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::db::{self, Handoff, Headings};
+use super::db::{self, Handoff};
 use super::{MAX_TEXT, PAGE_SIZE, bounded, cursor, may_act};
 use crate::audit::{self, AuditContext, Intent, Resource};
 use crate::auth::CurrentUser;
@@ -94,26 +94,14 @@ pub async fn list_handoffs(
     })
 }
 
-/// The draft: what the console knows, under each heading.
+/// The five headings' texts, in the order of [`HEADINGS`]: the console's draft, or what was
+/// typed.
 #[derive(Default)]
-pub struct Draft {
-    pub open_incidents: String,
-    pub anomalies: String,
-    pub upcoming: String,
-    pub mitigations: String,
-    pub noisy_alerts: String,
-}
+pub struct Draft(pub [String; 5]);
 
 impl Draft {
     pub fn value(&self, field: &str) -> &str {
-        match field {
-            "open_incidents" => &self.open_incidents,
-            "anomalies" => &self.anomalies,
-            "upcoming" => &self.upcoming,
-            "mitigations" => &self.mitigations,
-            "noisy_alerts" => &self.noisy_alerts,
-            _ => "",
-        }
+        HEADINGS.iter().position(|(f, ..)| *f == field).map_or("", |i| self.0[i].as_str())
     }
 }
 
@@ -203,13 +191,13 @@ pub async fn prefill(state: &AppState) -> Result<Draft, AppError> {
         .filter(|(_, n)| *n >= NOISY_CHANGES)
         .map(|(title, n)| format!("{title} changed colour {n} times in the last 12 hours"))
         .collect();
-    Ok(Draft {
-        open_incidents: lines(open_incidents, "None."),
-        anomalies: lines(anomalies, "Every production card is green."),
-        upcoming: lines(upcoming, "Nothing planned."),
-        mitigations: lines(mitigations, "No runs in the last 12 hours."),
-        noisy_alerts: lines(noisy, "None seen by the console."),
-    })
+    Ok(Draft([
+        lines(open_incidents, "None."),
+        lines(anomalies, "Every production card is green."),
+        lines(upcoming, "Nothing planned."),
+        lines(mitigations, "No runs in the last 12 hours."),
+        lines(noisy, "None seen by the console."),
+    ]))
 }
 
 #[derive(Template)]
@@ -253,8 +241,8 @@ pub async fn write_handoff(
     }
     let mut errors = vec![];
     let mut draft = Draft::default();
-    for (field, label, _) in HEADINGS {
-        let text = match bounded(fields.one(field), MAX_TEXT, label) {
+    for (i, (field, label, _)) in HEADINGS.into_iter().enumerate() {
+        draft.0[i] = match bounded(fields.one(field), MAX_TEXT, label) {
             Ok(text) if text.is_empty() => {
                 errors.push((field, format!("Write something under {label}, even \"None\".")));
                 text
@@ -265,13 +253,6 @@ pub async fn write_handoff(
                 fields.one(field).to_owned()
             }
         };
-        match field {
-            "open_incidents" => draft.open_incidents = text,
-            "anomalies" => draft.anomalies = text,
-            "upcoming" => draft.upcoming = text,
-            "mitigations" => draft.mitigations = text,
-            _ => draft.noisy_alerts = text,
-        }
     }
     if !errors.is_empty() {
         let page = NewPage {
@@ -291,16 +272,9 @@ pub async fn write_handoff(
         reason: None,
         details: json!({ "headings": HEADINGS.iter().map(|(f, ..)| (*f, draft.value(f).chars().count())).collect::<std::collections::BTreeMap<_, _>>() }),
     };
-    let headings = Headings {
-        open_incidents: &draft.open_incidents,
-        anomalies: &draft.anomalies,
-        upcoming: &draft.upcoming,
-        mitigations: &draft.mitigations,
-        noisy_alerts: &draft.noisy_alerts,
-    };
     let written = audit::audited(&state.pool, &ctx, intent, async |tx, _token| {
         once::record(tx, once, user.staff_id, &went_to).await?;
-        db::insert_handoff(tx, id, user.staff_id, &user.name, &headings).await?;
+        db::insert_handoff(tx, id, user.staff_id, &user.name, &draft.0).await?;
         notify::queue(tx, &state, &Notice::HandoffWritten { handoff: id, by: StaffName::of(&user) }).await?;
         Ok(())
     })
@@ -326,18 +300,9 @@ pub struct ShowPage {
 
 impl ShowPage {
     pub fn sections(&self) -> Vec<(&'static str, &str)> {
-        HEADINGS.iter().map(|(field, label, _)| (*label, self.handoff_value(field))).collect()
-    }
-
-    fn handoff_value(&self, field: &str) -> &str {
         let h = &self.handoff;
-        match field {
-            "open_incidents" => &h.open_incidents,
-            "anomalies" => &h.anomalies,
-            "upcoming" => &h.upcoming,
-            "mitigations" => &h.mitigations,
-            _ => &h.noisy_alerts,
-        }
+        let texts = [&h.open_incidents, &h.anomalies, &h.upcoming, &h.mitigations, &h.noisy_alerts];
+        HEADINGS.iter().zip(texts).map(|((_, label, _), text)| (*label, text.as_str())).collect()
     }
 }
 

@@ -23,7 +23,6 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
-use crate::audit::Actor;
 use crate::auth::CurrentUser;
 use crate::cloud::slack::ChatError;
 use crate::runs::{Procedure, RunId, RunStatus};
@@ -93,11 +92,6 @@ pub struct StaffName(String);
 impl StaffName {
     pub fn of(user: &CurrentUser) -> Self {
         Self(user.name.clone())
-    }
-
-    /// The person a run or an audited action acts for.
-    pub fn acting(actor: &Actor) -> Self {
-        Self(actor.name.clone())
     }
 }
 

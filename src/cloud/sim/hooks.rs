@@ -14,6 +14,20 @@ use crate::cloud::{
     CloudError, CloudResult, Monitor, MonitorStatus, Monitoring, RaisedAlert, ResourceStatus, StatusReport,
 };
 
+/// The fault that silences BetterStack and the relay.
+const UNREACHABLE: &str = "monitoring_unreachable";
+
+fn betterstack_unreachable() -> CloudError {
+    CloudError::Unreachable("BetterStack could not be reached".into())
+}
+
+impl Simulator {
+    /// BetterStack answers unless the trainer made it unreachable.
+    async fn betterstack_answers(&self) -> CloudResult<()> {
+        if self.has(UNREACHABLE).await? { Err(betterstack_unreachable()) } else { Ok(()) }
+    }
+}
+
 /// The simulated account's monitors: id, name, what it checks, whether it checks the app.
 const MONITORS: [(&str, &str, &str, bool); 3] = [
     ("2386201", "Drop health", "https://getdrop.no/api/health", true),
@@ -25,8 +39,8 @@ const MONITORS: [(&str, &str, &str, bool); 3] = [
 impl Monitoring for Simulator {
     async fn monitors(&self) -> CloudResult<Vec<Monitor>> {
         let faults = self.active().await?;
-        if faults.iter().any(|f| f == "monitoring_unreachable") {
-            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
+        if faults.iter().any(|f| f == UNREACHABLE) {
+            return Err(betterstack_unreachable());
         }
         let app_down = faults.iter().any(|f| matches!(f.as_str(), "health_red" | "db_unreachable" | "service_down"));
         let paused = self.paused_monitors.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -53,9 +67,7 @@ impl Monitoring for Simulator {
     }
 
     async fn set_paused(&self, id: &str, paused: bool) -> CloudResult<()> {
-        if self.has("monitoring_unreachable").await? {
-            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
-        }
+        self.betterstack_answers().await?;
         if !MONITORS.iter().any(|(known, ..)| *known == id) {
             return Err(CloudError::Unavailable("BetterStack does not know that monitor (HTTP 404)".into()));
         }
@@ -69,9 +81,7 @@ impl Monitoring for Simulator {
     }
 
     async fn raise_alert(&self, name: &str, _summary: &str, _requester_email: &str) -> CloudResult<String> {
-        if self.has("monitoring_unreachable").await? {
-            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
-        }
+        self.betterstack_answers().await?;
         // Nobody answers while the pager is silent.
         let silent = self.has("pager_silent").await?;
         let mut alerts = self.alerts.lock().unwrap_or_else(|e| e.into_inner());
@@ -94,9 +104,7 @@ impl Monitoring for Simulator {
     }
 
     async fn alert(&self, id: &str) -> CloudResult<RaisedAlert> {
-        if self.has("monitoring_unreachable").await? {
-            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
-        }
+        self.betterstack_answers().await?;
         let alerts = self.alerts.lock().unwrap_or_else(|e| e.into_inner());
         let a = alerts.iter().find(|a| a.id == id).ok_or_else(|| {
             CloudError::Unavailable("BetterStack does not know that monitor or alert (HTTP 404)".into())
@@ -113,9 +121,7 @@ impl Monitoring for Simulator {
     }
 
     async fn resolve_alert(&self, id: &str, _by: &str) -> CloudResult<()> {
-        if self.has("monitoring_unreachable").await? {
-            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
-        }
+        self.betterstack_answers().await?;
         let mut alerts = self.alerts.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = alerts.iter_mut().find(|a| a.id == id) {
             a.resolved_at.get_or_insert_with(chrono::Utc::now);
@@ -124,9 +130,7 @@ impl Monitoring for Simulator {
     }
 
     async fn publish_report(&self, page: &str, _resources: &[String], _report: &StatusReport) -> CloudResult<String> {
-        if self.has("monitoring_unreachable").await? {
-            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
-        }
+        self.betterstack_answers().await?;
         if page != STATUS_PAGE {
             return Err(CloudError::Unavailable("BetterStack does not know that status page (HTTP 404)".into()));
         }
@@ -141,9 +145,7 @@ impl Monitoring for Simulator {
         _message: &crate::notify::PublicText,
         _status: ResourceStatus,
     ) -> CloudResult<()> {
-        if self.has("monitoring_unreachable").await? {
-            return Err(CloudError::Unreachable("BetterStack could not be reached".into()));
-        }
+        self.betterstack_answers().await?;
         Ok(())
     }
 }
@@ -175,7 +177,7 @@ impl Ci for Simulator {
 #[async_trait]
 impl MaintenanceRelay for Simulator {
     async fn tell(&self, _key: &str, _event: &Value) -> CloudResult<()> {
-        if self.has("monitoring_unreachable").await? {
+        if self.has(UNREACHABLE).await? {
             return Err(CloudError::Unreachable("the monitoring relay did not answer".into()));
         }
         Ok(())
