@@ -335,6 +335,12 @@ async fn an_incident_declared_during_a_deploy_shows_it_says_who_to_call_and_reso
         )
         .await;
     assert_eq!(saved.status, 303);
+    assert_eq!(audit_trail(&pool, "incident_report_saved").await, intent_then_success());
+    let helper = app.another_browser();
+    helper.sign_in_as("Kari Helper", &["oncall"]).await;
+    assert_eq!(helper.submit(&format!("/incidents/{id}/join"), &[]).await.status, 303);
+    assert_eq!(audit_trail(&pool, "incident_joined").await, intent_then_success());
+    assert!(app.visit(&format!("/incidents/{id}")).await.text(".incident-people").contains("Kari Helper"));
     let report = app.visit(&format!("/incidents/{id}/report")).await;
     let text = report.text(".print-report");
     assert!(text.contains("Transfers failed for 14 minutes") && text.contains("Deploy started"), "{text}");
@@ -434,7 +440,9 @@ async fn planned_maintenance_keeps_its_steps_its_runs_and_its_report(pool: PgPoo
         .await;
     assert_eq!(planned.status, 303, "{}", planned.body);
     let path = planned.location().to_owned();
+    assert_eq!(audit_trail(&pool, "maintenance_planned").await, intent_then_success());
     assert_eq!(app.submit(&format!("{path}/phase"), &[("phase", "start")]).await.status, 303);
+    assert_eq!(audit_trail(&pool, "maintenance_started").await, intent_then_success());
     let run = start(&app, &[("procedure", "restart")]).await;
     drive(&app).await;
     let steps = format!("{path}/steps");
@@ -451,6 +459,7 @@ async fn planned_maintenance_keeps_its_steps_its_runs_and_its_report(pool: PgPoo
     assert_eq!(page.texts("[data-step] .badge-green").len(), 2);
     assert_eq!(app.submit(&format!("{path}/phase"), &[("phase", "end")]).await.status, 303);
     assert_eq!(app.submit(&format!("{path}/phase"), &[("phase", "end")]).await.status, 409, "ends once");
+    assert_eq!(audit_trail(&pool, "maintenance_ended").await, intent_then_success(), "the refused end left no row");
     let report = app.visit(&format!("{path}/report")).await.text(".print-report");
     assert!(report.contains("4 minutes of read-only") && report.contains("Rolling restart"), "{report}");
     assert_eq!(audit_trail(&pool, "maintenance_step_done").await.len(), 4);
