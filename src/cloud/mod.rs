@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod betterstack;
+pub mod dropapi;
 pub mod hooks;
 pub mod http;
 pub mod sim;
@@ -419,6 +420,8 @@ pub struct Cloud {
     pub monitoring: Option<Arc<dyn Monitoring>>,
     /// Slack, when a token is configured (the simulator plays it in demo mode).
     pub chat: Option<Arc<dyn slack::Chat>>,
+    /// Drop's own data-export API, when configured (the simulator plays it in demo mode).
+    pub exports: Option<Arc<dyn dropapi::DataExports>>,
     /// Whether the simulator is what is plugged in (demo and training).
     simulated: bool,
 }
@@ -437,6 +440,7 @@ impl Cloud {
             ci: Some(sim.clone()),
             relay: Some(sim.clone()),
             monitoring: Some(sim.clone()),
+            exports: Some(sim.clone()),
             chat: Some(sim),
             simulated: true,
         }
@@ -458,6 +462,7 @@ impl Cloud {
             relay: None,
             monitoring: None,
             chat: None,
+            exports: None,
             simulated: false,
         }
     }
@@ -467,13 +472,14 @@ impl Cloud {
         self.simulated
     }
 
-    /// CI, the monitoring relay, BetterStack and Slack as configured; without a configuration, what
+    /// CI, the monitoring relay, BetterStack, Slack and Drop's export API as configured; without a configuration, what
     /// was plugged in (the simulator plays them in demo mode).
     pub fn with_hooks(mut self, config: &crate::config::Config) -> Self {
         self.ci = hooks::ci_from(&config.runs).or(self.ci);
         self.relay = hooks::relay_from(&config.runs).or(self.relay);
         self.monitoring = betterstack::from_config(&config.betterstack).or(self.monitoring);
         self.chat = slack::from_config(&config.slack).or(self.chat);
+        self.exports = dropapi::from_config(&config.compliance).or(self.exports);
         self
     }
 
@@ -494,6 +500,7 @@ impl Cloud {
             relay: None,
             monitoring: None,
             chat: None,
+            exports: None,
             simulated: false,
         }
     }

@@ -8,9 +8,10 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Months, Utc};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tower_sessions::Session;
 
+use super::deadlines::{self, Deadline};
 use super::gdpr_db::{self, AccessRequest, Blockers};
 use super::people_db::{self, Person};
 use crate::audit::Resource;
@@ -25,11 +26,79 @@ use crate::web::forms::ReasonForm;
 use crate::web::tabs::Tab;
 use crate::web::{Shell, render};
 
+/// One month to answer, three when extended (GDPR art. 12(3)).
+const ANSWER_MONTHS: u32 = 1;
+const EXTENDED_MONTHS: u32 = 3;
+/// An open request this close to its deadline is flagged.
+const DUE_SOON_DAYS: i64 = 7;
+
+impl AccessRequest {
+    /// The day the answer is due by: a month from receipt, three when extended.
+    pub fn deadline(&self) -> Deadline {
+        let months = if self.extended_at.is_some() { EXTENDED_MONTHS } else { ANSWER_MONTHS };
+        Deadline::months_after(self.created_at, months)
+    }
+
+    /// The first month's deadline: an extension has to be decided (and told) before it.
+    pub fn first_deadline(&self) -> Deadline {
+        Deadline::months_after(self.created_at, ANSWER_MONTHS)
+    }
+
+    /// Where the request stands against its deadline: (badge tone, words).
+    pub fn standing(&self) -> (&'static str, String) {
+        let deadline = self.deadline();
+        match self.fulfilled_at {
+            Some(t) if t < deadline.ends => ("green", format!("Answered {}", deadlines::oslo_day(t))),
+            Some(t) => ("red", format!("Answered late, {}", deadlines::oslo_day(t))),
+            None if deadline.is_past(Utc::now()) => ("red", "Overdue".into()),
+            None if deadline.days_left(Utc::now()) <= DUE_SOON_DAYS => {
+                ("amber", format!("Due in {} d", deadline.days_left(Utc::now())))
+            }
+            None => ("grey", "Open".into()),
+        }
+    }
+
+    /// Whether the answer may still be put off: open, not yet extended, first month not over.
+    pub fn extendable(&self) -> bool {
+        self.status == "open" && self.extended_at.is_none() && !self.first_deadline().is_past(Utc::now())
+    }
+
+    pub fn received(&self) -> String {
+        deadlines::oslo(self.created_at)
+    }
+}
+
+/// Where exports come from: Drop's own data-export API, or the console's reading of Drop's
+/// tables.
+pub enum ExportSource {
+    DropApi,
+    Console { why: String },
+}
+
+impl ExportSource {
+    fn name(&self) -> &'static str {
+        match self {
+            ExportSource::DropApi => "drop_api",
+            ExportSource::Console { .. } => "console",
+        }
+    }
+
+    /// The sentence the GDPR page and the export carry.
+    pub fn describe(&self) -> String {
+        match self {
+            ExportSource::DropApi => "Drop's own data-export API (/api/user/data-export)".into(),
+            ExportSource::Console { why } => format!("the console's reading of Drop's tables: {why}"),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "compliance/gdpr.html")]
 pub struct GdprPage {
     pub shell: Shell,
     pub requests: Vec<AccessRequest>,
+    pub source: String,
+    pub overdue: usize,
 }
 
 pub async fn list_requests(
@@ -39,21 +108,31 @@ pub async fn list_requests(
 ) -> Result<Response, AppError> {
     audit::viewed(&state.pool, &ctx, Resource::Person, "data_access_requests".into(), json!({})).await?;
     let requests = gdpr_db::requests(&state.pool).await?;
-    Ok(render(&GdprPage { shell: Shell::new(&state, &user, Tab::Gdpr, "GDPR"), requests })?.into_response())
+    let overdue = requests.iter().filter(|r| r.fulfilled_at.is_none() && r.deadline().is_past(Utc::now())).count();
+    let source = match &state.cloud.exports {
+        Some(_) => ExportSource::DropApi.describe(),
+        None => ExportSource::Console { why: NOT_CONFIGURED.into() }.describe(),
+    };
+    let page =
+        GdprPage { shell: Shell::new(&state, &user, Tab::Gdpr, "GDPR"), requests, source, overdue };
+    Ok(render(&page)?.into_response())
 }
+
+const NOT_CONFIGURED: &str = "Drop's export API is not configured (compliance.data_export_url)";
 
 pub async fn fulfil_request(
     State(state): State<AppState>,
     ctx: AuditContext,
     PathId(id): PathId<DataRequestId>,
 ) -> Result<Response, AppError> {
-    let person = gdpr_db::request_person(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let request = gdpr_db::request(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    let due = request.deadline();
     let intent = Intent {
         action: "data_access_request_fulfilled",
         resource_type: Resource::Person,
-        resource_id: person,
+        resource_id: request.user_id,
         reason: None,
-        details: json!({ "request": id }),
+        details: json!({ "request": id, "due": due.day.to_string(), "late": due.is_past(Utc::now()) }),
     };
     audit::audited(&state.pool, &ctx, intent, async |tx, token| {
         changed(gdpr_db::fulfil(tx, token, &id).await?, "That request is already fulfilled.")
@@ -62,8 +141,120 @@ pub async fn fulfil_request(
     Ok(Redirect::to("/compliance/gdpr").into_response())
 }
 
-async fn exported(state: &AppState, ctx: &AuditContext, id: &str, format: &str) -> Result<Value, AppError> {
-    people_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+#[derive(Template)]
+#[template(path = "compliance/gdpr_extend.html")]
+pub struct ExtendPage {
+    pub shell: Shell,
+    pub request: AccessRequest,
+    pub reason: String,
+    pub reason_error: Option<String>,
+}
+
+impl super::Casework for ExtendPage {
+    fn seen(&self) -> super::Seen {
+        super::Seen {
+            resource_type: Resource::Person,
+            resource_id: self.request.user_id.clone(),
+            details: json!({ "via": "gdpr_extension", "request": self.request.id }),
+        }
+    }
+}
+
+impl ExtendPage {
+    pub fn extended_deadline(&self) -> Deadline {
+        Deadline::months_after(self.request.created_at, EXTENDED_MONTHS)
+    }
+}
+
+async fn extend_page(state: &AppState, user: &CurrentUser, id: &str, reason: String) -> Result<ExtendPage, AppError> {
+    let request = gdpr_db::request(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    Ok(ExtendPage {
+        shell: Shell::new(state, user, Tab::Gdpr, "Extend the answer deadline"),
+        request,
+        reason,
+        reason_error: None,
+    })
+}
+
+pub async fn confirm_extension(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    PathId(id): PathId<DataRequestId>,
+) -> Result<Response, AppError> {
+    let page = extend_page(&state, &user, &id, String::new()).await?;
+    super::show(&state, &ctx, StatusCode::OK, &page).await
+}
+
+/// Put the answer off by two months, with the reason the person is told (GDPR art. 12(3)):
+/// once, while the request is open and its first month is not over.
+pub async fn extend_request(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    PathId(id): PathId<DataRequestId>,
+    Form(form): Form<ReasonForm>,
+) -> Result<Response, AppError> {
+    let mut page = extend_page(&state, &user, &id, form.reason.clone()).await?;
+    if page.request.status != "open" {
+        return Err(AppError::Conflict("That request is already answered.".into()));
+    }
+    if page.request.extended_at.is_some() {
+        return Err(AppError::Conflict("That request is already extended; the GDPR allows one extension.".into()));
+    }
+    if page.request.first_deadline().is_past(Utc::now()) {
+        return Err(AppError::Conflict(
+            "The first month is over: an extension had to be decided and told to the person within it.".into(),
+        ));
+    }
+    let reason = match Reason::parse(&form.reason, "why the answer needs longer (the person is told this)") {
+        Ok(r) => r,
+        Err(e) => {
+            page.reason_error = Some(e);
+            return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
+        }
+    };
+    let due = page.extended_deadline().day.to_string();
+    let text = reason.as_str().to_owned();
+    let intent = Intent {
+        action: "data_access_request_extended",
+        resource_type: Resource::Person,
+        resource_id: page.request.user_id.clone(),
+        reason: Some(reason),
+        details: json!({ "request": id, "due": due }),
+    };
+    let staff = (user.staff_id, user.name.as_str());
+    audit::audited(&state.pool, &ctx, intent, async |tx, token| {
+        changed(gdpr_db::extend(tx, token, &id, &text, staff).await?, "That request is already extended or answered.")
+    })
+    .await?;
+    Ok(Redirect::to("/compliance/gdpr").into_response())
+}
+
+/// Record-kinds Drop's export might hold that a data subject must not be shown (tipping-off):
+/// they are taken out before the export leaves the console.
+const WITHHELD: [&str; 4] = ["aml_alerts", "str_reports", "suspicious_transaction_reports", "str_cases"];
+
+/// The person's records: from Drop's export API where it is connected, else (or when it fails)
+/// the console's own reading, saying which. The export is recorded as a view before it is sent.
+async fn exported(state: &AppState, ctx: &AuditContext, id: &str, format: &str) -> Result<Map<String, Value>, AppError> {
+    let from_api = match &state.cloud.exports {
+        Some(api) => Some(api.export(id).await),
+        None => None,
+    };
+    let (mut records, source) = match from_api {
+        Some(Ok(records)) => (records, ExportSource::DropApi),
+        Some(Err(e)) => (own_export(state, id).await?, ExportSource::Console { why: e.to_string() }),
+        None => (own_export(state, id).await?, ExportSource::Console { why: NOT_CONFIGURED.into() }),
+    };
+    let withheld: Vec<&str> = WITHHELD.into_iter().filter(|k| records.remove(*k).is_some()).collect();
+    let mut details = json!({ "format": format, "source": source.name() });
+    if let ExportSource::Console { why } = &source {
+        details["why"] = why.as_str().into();
+    }
+    if !withheld.is_empty() {
+        details["withheld"] = json!(withheld);
+    }
     audit::event(
         &state.pool,
         ctx,
@@ -72,12 +263,20 @@ async fn exported(state: &AppState, ctx: &AuditContext, id: &str, format: &str) 
             resource_type: Resource::Person,
             resource_id: id.to_owned(),
             reason: None,
-            details: json!({ "format": format }),
+            details,
         },
     )
     .await?;
+    records.insert(
+        "export".into(),
+        json!({ "source": source.name(), "from": source.describe(), "exported_at": Utc::now().to_rfc3339() }),
+    );
+    Ok(records)
+}
+
+async fn own_export(state: &AppState, id: &str) -> Result<Map<String, Value>, AppError> {
     let mut conn = state.pool.acquire().await?;
-    Ok(gdpr_db::export(&mut conn, id).await?)
+    gdpr_db::drop_export(&mut conn, id).await?.ok_or(AppError::NotFound)
 }
 
 fn attachment(name: String, content_type: &str, body: String) -> Response {
@@ -101,7 +300,7 @@ pub async fn export_json(
     Ok(attachment(format!("{id}-personal-data.json"), "application/json", body))
 }
 
-/// One CSV: a row per record, `table,field,value`, so every table fits one sheet.
+/// One CSV: a row per field, `table,record,field,value`, so every table fits one sheet.
 pub async fn export_csv(
     State(state): State<AppState>,
     ctx: AuditContext,
@@ -110,7 +309,11 @@ pub async fn export_csv(
     let data = exported(&state, &ctx, &id, "csv").await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let mut write = |table: &str, n: usize, record: &Value| -> Result<(), AppError> {
-        for (field, value) in record.as_object().into_iter().flatten() {
+        let fields: Vec<(&str, &Value)> = match record {
+            Value::Object(fields) => fields.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+            other => vec![("value", other)],
+        };
+        for (field, value) in fields {
             let value = match value {
                 Value::String(s) => s.clone(),
                 Value::Null => String::new(),
@@ -121,10 +324,14 @@ pub async fn export_csv(
         }
         Ok(())
     };
-    write("person", 1, &data["person"])?;
-    for table in ["sessions", "transactions", "data_access_requests"] {
-        for (n, record) in data[table].as_array().into_iter().flatten().enumerate() {
-            write(table, n + 1, record)?;
+    for (table, records) in &data {
+        match records {
+            Value::Array(list) => {
+                for (n, record) in list.iter().enumerate() {
+                    write(table, n + 1, record)?;
+                }
+            }
+            record => write(table, 1, record)?,
         }
     }
     let body = String::from_utf8(out.into_inner().map_err(|e| AppError::Internal(anyhow::anyhow!("csv: {e}")))?)

@@ -15,6 +15,10 @@ pub struct AccessRequest {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub fulfilled_at: Option<DateTime<Utc>>,
+    /// Why the answer was put off by two months, by whom and when (GDPR art. 12(3)).
+    pub extension_reason: Option<String>,
+    pub extended_by_name: Option<String>,
+    pub extended_at: Option<DateTime<Utc>>,
 }
 
 /// Open requests oldest first, then the latest fulfilled ones.
@@ -22,17 +26,60 @@ pub async fn requests(db: impl PgExecutor<'_>) -> Result<Vec<AccessRequest>, sql
     sqlx::query_as!(
         AccessRequest,
         r#"(select r.id as "id!", r.user_id as "user_id!", coalesce(to_jsonb(u) ->> 'full_name', u.email) as "person_name!",
-                  u.email as "email!", coalesce(to_jsonb(r) ->> 'kind', 'access') as "kind!", r.status as "status!", r.created_at as "created_at!", r.fulfilled_at
+                  u.email as "email!", coalesce(to_jsonb(r) ->> 'kind', 'access') as "kind!", r.status as "status!", r.created_at as "created_at!", r.fulfilled_at,
+                  x.reason as "extension_reason?", x.extended_by_name as "extended_by_name?", x.extended_at as "extended_at?"
           from data_access_requests r join users u on u.id = r.user_id
+          left join console.data_request_extensions x on x.request_id = r.id
           where r.status = 'open' order by r.created_at, r.id limit 500)
          union all
          (select r.id, r.user_id, coalesce(to_jsonb(u) ->> 'full_name', u.email), u.email,
-                 coalesce(to_jsonb(r) ->> 'kind', 'access'), r.status, r.created_at, r.fulfilled_at
+                 coalesce(to_jsonb(r) ->> 'kind', 'access'), r.status, r.created_at, r.fulfilled_at,
+                 x.reason, x.extended_by_name, x.extended_at
           from data_access_requests r join users u on u.id = r.user_id
+          left join console.data_request_extensions x on x.request_id = r.id
           where r.status <> 'open' order by r.fulfilled_at desc nulls last, r.id limit 50)"#
     )
     .fetch_all(db)
     .await
+}
+
+/// One request, for its extension page.
+pub async fn request(db: impl PgExecutor<'_>, id: &str) -> Result<Option<AccessRequest>, sqlx::Error> {
+    sqlx::query_as!(
+        AccessRequest,
+        r#"select r.id as "id!", r.user_id as "user_id!", coalesce(to_jsonb(u) ->> 'full_name', u.email) as "person_name!",
+                  u.email as "email!", coalesce(to_jsonb(r) ->> 'kind', 'access') as "kind!", r.status as "status!", r.created_at as "created_at!", r.fulfilled_at,
+                  x.reason as "extension_reason?", x.extended_by_name as "extended_by_name?", x.extended_at as "extended_at?"
+           from data_access_requests r join users u on u.id = r.user_id
+           left join console.data_request_extensions x on x.request_id = r.id
+           where r.id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Record the two-month extension of an open request's answer; false when it already has one
+/// or is answered.
+pub async fn extend(
+    conn: &mut PgConnection,
+    _audited: &AuditToken,
+    id: &str,
+    reason: &str,
+    staff: (uuid::Uuid, &str),
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "insert into console.data_request_extensions (request_id, reason, extended_by, extended_by_name)
+         select r.id, $2, $3, $4 from data_access_requests r where r.id = $1 and r.status = 'open'
+         on conflict (request_id) do nothing",
+        id,
+        reason,
+        staff.0,
+        staff.1
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn fulfil(conn: &mut PgConnection, _audited: &AuditToken, id: &str) -> Result<bool, sqlx::Error> {
@@ -45,17 +92,21 @@ pub async fn fulfil(conn: &mut PgConnection, _audited: &AuditToken, id: &str) ->
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn request_person(db: impl PgExecutor<'_>, id: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar!("select user_id from data_access_requests where id = $1", id).fetch_optional(db).await
-}
 
-/// Everything the console's database holds about a person that the access right covers, as
-/// JSON objects per table. AML alerts and STRs are left out on purpose: the AML act forbids
+/// Everything Drop's tables hold about a person that the access right covers, one key per
+/// table (`user`, `sessions`, `transactions`, `data_access_requests`); `None` for a person
+/// Drop does not know. AML alerts and STRs are left out on purpose: the AML act forbids
 /// telling a customer about them (tipping-off), which limits the right of access.
-pub async fn export(db: &mut PgConnection, user_id: &str) -> Result<serde_json::Value, sqlx::Error> {
-    let person = sqlx::query_scalar!(r#"select to_jsonb(u) as "v!" from users u where id = $1"#, user_id)
-        .fetch_one(&mut *db)
-        .await?;
+pub async fn drop_export(
+    db: &mut PgConnection,
+    user_id: &str,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, sqlx::Error> {
+    let Some(person) = sqlx::query_scalar!(r#"select to_jsonb(u) as "v!" from users u where id = $1"#, user_id)
+        .fetch_optional(&mut *db)
+        .await?
+    else {
+        return Ok(None);
+    };
     let sessions = sqlx::query_scalar!(
         r#"select coalesce(jsonb_agg(to_jsonb(s) order by s.created_at), '[]') as "v!" from sessions s where user_id = $1"#,
         user_id
@@ -74,9 +125,12 @@ pub async fn export(db: &mut PgConnection, user_id: &str) -> Result<serde_json::
     )
     .fetch_one(&mut *db)
     .await?;
-    Ok(
-        serde_json::json!({ "person": person, "sessions": sessions, "transactions": transactions, "data_access_requests": requests }),
-    )
+    let mut records = serde_json::Map::new();
+    records.insert("user".into(), person);
+    records.insert("sessions".into(), sessions);
+    records.insert("transactions".into(), transactions);
+    records.insert("data_access_requests".into(), requests);
+    Ok(Some(records))
 }
 
 /// Why erasure must wait, if it must: open alerts and unfiled STRs.

@@ -6,7 +6,9 @@
 
 mod alerts;
 mod alerts_db;
+pub mod breakglass;
 pub(crate) mod db;
+pub mod deadlines;
 mod filing;
 mod gdpr;
 mod gdpr_db;
@@ -24,7 +26,7 @@ use rust_decimal::Decimal;
 
 use crate::audit::Resource;
 use crate::auth::CurrentUser;
-use crate::auth::policy::{Access, CASEWORK, CASEWORK_READ, COMPLIANCE_SUMMARY, MLRO, Route};
+use crate::auth::policy::{Access, CASEWORK, CASEWORK_READ, COMPLIANCE_SUMMARY, MLRO, ONCALL, Route};
 use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -32,6 +34,7 @@ use crate::web::tabs::Tab;
 use crate::web::{Shell, render};
 
 pub use db::{QueueCounts, queue_counts};
+pub use gdpr_db::drop_export;
 
 /// The people a free-text search names (a user id or an email among its words): searching
 /// for them, in the logs say, is a view of their data.
@@ -97,6 +100,8 @@ pub fn routes() -> Vec<Route> {
         Route::get("/compliance/kyc", reads, people::list_kyc),
         Route::get("/compliance/gdpr", reads, gdpr::list_requests),
         Route::post("/compliance/gdpr/{id}/fulfil", casework, gdpr::fulfil_request),
+        Route::get("/compliance/gdpr/{id}/extend", casework, gdpr::confirm_extension),
+        Route::post("/compliance/gdpr/{id}/extend", casework, gdpr::extend_request),
         Route::get("/compliance/people/{id}/export.json", casework, gdpr::export_json),
         Route::get("/compliance/people/{id}/export.csv", casework, gdpr::export_csv),
         Route::get("/compliance/people/{id}/erase", casework, gdpr::confirm_erase),
@@ -112,6 +117,14 @@ pub fn routes() -> Vec<Route> {
         Route::get("/compliance/str/{id}/print", reads, filing::print_report),
         Route::get("/compliance/str/{id}/export.json", reads, filing::export_report),
         Route::post("/compliance/str/{id}/file", Access::Roles(MLRO), filing::file_report).step_up(),
+        Route::get("/compliance/break-glass", reads, breakglass::list_uses),
+        Route::post("/compliance/break-glass/{id}/review", casework, breakglass::review),
+        // On-call's emergency access: its own pages, which show no casework.
+        Route::get("/incidents/break-glass", Access::Roles(ONCALL), breakglass::show),
+        Route::post("/incidents/break-glass", Access::Roles(ONCALL), breakglass::open).step_up(),
+        Route::post("/incidents/break-glass/end", Access::Roles(ONCALL), breakglass::end),
+        Route::get("/incidents/break-glass/people/{id}", Access::Roles(ONCALL), breakglass::show_person),
+        Route::post("/incidents/break-glass/people/{id}/revoke-sessions", Access::Roles(ONCALL), breakglass::revoke_sessions),
     ]
 }
 
@@ -125,16 +138,21 @@ pub struct CompliancePage {
     /// for other roles, tipping-off).
     pub overdue_strs: Option<i64>,
     pub str_filing_days: u32,
+    /// Break-glass uses compliance has not closed: for casework readers.
+    pub break_glass_waiting: Option<i64>,
 }
 
 pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     let counts = db::queue_counts(&state.pool).await?;
     let casework = user.has(Role::Compliance) || user.has(Role::Mlro) || user.has(Role::Oversight);
     let str_filing_days = state.config.compliance.str_filing_days;
-    let overdue_strs = if casework {
-        Some(reports_db::overdue_count(&state.pool, i32::try_from(str_filing_days).unwrap_or(i32::MAX)).await?)
+    let (overdue_strs, break_glass_waiting) = if casework {
+        (
+            Some(reports_db::overdue_count(&state.pool, i32::try_from(str_filing_days).unwrap_or(i32::MAX)).await?),
+            Some(breakglass::awaiting_review(&state.pool).await?),
+        )
     } else {
-        None
+        (None, None)
     };
     render(&CompliancePage {
         shell: Shell::new(&state, &user, Tab::Summary, "Compliance"),
@@ -142,6 +160,7 @@ pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -
         casework,
         overdue_strs,
         str_filing_days,
+        break_glass_waiting,
     })
 }
 

@@ -167,7 +167,22 @@ impl Config {
                     .collect()
             }),
             aml_retention_years: take(&mut compliance_t, "compliance.aml_retention_years", errors).unwrap_or(5),
+            data_export_url: take(&mut compliance_t, "compliance.data_export_url", errors),
+            data_export_token: take(&mut compliance_t, "compliance.data_export_token", errors),
+            break_glass: take(&mut compliance_t, "compliance.break_glass_minutes", errors).unwrap_or(60),
         };
+        if let Some(url) = &compliance.data_export_url
+            && !url.starts_with("https://")
+            && !url.starts_with("http://127.0.0.1")
+        {
+            errors.push(format!("compliance.data_export_url: {url:?} must start with https://"));
+        }
+        if compliance.data_export_url.is_some() != compliance.data_export_token.is_some() {
+            errors.push("compliance.data_export_url and compliance.data_export_token: set both or neither".into());
+        }
+        if !(5..=240).contains(&compliance.break_glass) {
+            errors.push("compliance.break_glass_minutes: between 5 and 240".into());
+        }
         if compliance.aml_retention_years < 5 {
             errors.push("compliance.aml_retention_years: hvitvaskingsloven requires at least 5".into());
         }
@@ -220,6 +235,7 @@ impl Config {
             runs_channel: channel("slack.runs_channel", "#drop-ops"),
             incidents_channel: channel("slack.incidents_channel", "#drop-alerts"),
             oncall_channel: channel("slack.oncall_channel", "#ops"),
+            compliance_channel: channel("slack.compliance_channel", "#compliance"),
             token: take(&mut slack_t, "slack.token", errors),
             api_url: take(&mut slack_t, "slack.api_url", errors).unwrap_or_else(|| "https://slack.com/api".into()),
         };

@@ -145,6 +145,8 @@ pub struct SlackConfig {
     pub incidents_channel: String,
     /// On-call: hand-offs, overdue checklists, break-glass.
     pub oncall_channel: String,
+    /// Break-glass uses for compliance to review: `#compliance`.
+    pub compliance_channel: String,
 }
 
 /// Who to call (runbook §7: escalation contacts). Staff contact details, so they live in the
@@ -265,6 +267,14 @@ pub struct ComplianceConfig {
     pub large_transaction: BTreeMap<String, rust_decimal::Decimal>,
     /// Years records are kept after the relationship ends (hvitvaskingsloven: 5).
     pub aml_retention_years: u32,
+    /// Drop's own data-export API (`https://getdrop.no/api/user/data-export`) and the service
+    /// token it takes (DROPOPS_COMPLIANCE__DATA_EXPORT_TOKEN). Not set: GDPR exports are the
+    /// console's own reading of Drop's tables, and say so.
+    pub data_export_url: Option<String>,
+    pub data_export_token: Option<Secret>,
+    /// How long an on-call engineer's emergency access to a customer's account lasts.
+    #[serde(rename = "break_glass_minutes")]
+    pub break_glass: u32,
 }
 
 /// Sign-in and session rules.

@@ -40,6 +40,8 @@ crate::db::text_enum! {
         Incidents = "incidents",
         /// On-call: hand-offs, overdue checklists: `#ops`.
         Oncall = "oncall",
+        /// Compliance: break-glass uses to review (no personal data): `#compliance`.
+        Compliance = "compliance",
     }
 }
 
@@ -179,6 +181,13 @@ pub enum Notice {
         handoff: i64,
         by: StaffName,
     },
+    /// An on-call engineer opened emergency access to customers' accounts: compliance must
+    /// review it. Which customer is never said.
+    BreakGlassOpened {
+        access: i64,
+        by: StaffName,
+        minutes: u32,
+    },
 }
 
 impl Notice {
@@ -192,6 +201,7 @@ impl Notice {
             Notice::ChecklistOverdue { .. } | Notice::HandoffWritten { .. } | Notice::HandoffAcknowledged { .. } => {
                 Channel::Oncall
             }
+            Notice::BreakGlassOpened { .. } => Channel::Compliance,
         }
     }
 
@@ -210,6 +220,7 @@ impl Notice {
             Notice::HandoffWritten { handoff, .. } | Notice::HandoffAcknowledged { handoff, .. } => {
                 handoff_source(*handoff)
             }
+            Notice::BreakGlassOpened { access, .. } => format!("break_glass:{access}"),
         }
     }
 
@@ -226,6 +237,7 @@ impl Notice {
             Notice::ChecklistOverdue { on, .. } => format!("overdue-{on}"),
             Notice::HandoffWritten { .. } => "written".to_owned(),
             Notice::HandoffAcknowledged { .. } => "acknowledged".to_owned(),
+            Notice::BreakGlassOpened { .. } => "opened".to_owned(),
         };
         format!("{}:{what}", self.source())
     }
@@ -297,6 +309,11 @@ impl Notice {
                 ":clipboard: On-call hand-off #{handoff} acknowledged: {} is on call — {}",
                 by.0,
                 link(format!("/incidents/handoffs/{handoff}"), "read it")
+            ),
+            Notice::BreakGlassOpened { access, by, minutes } => format!(
+                ":rotating_light: Break-glass #{access}: {} opened emergency access to customer accounts for {minutes} min — {}",
+                by.0,
+                link("/compliance/break-glass".into(), "review it")
             ),
         }
     }
@@ -382,6 +399,7 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, sqlx::Error> {
             Channel::Runs => &state.config.slack.runs_channel,
             Channel::Incidents => &state.config.slack.incidents_channel,
             Channel::Oncall => &state.config.slack.oncall_channel,
+            Channel::Compliance => &state.config.slack.compliance_channel,
         };
         let Some(chat) = &state.cloud.chat else {
             db::settle(&state.pool, message.id, Delivery::Unsent, Some("Slack is not connected (slack.token)"), None)

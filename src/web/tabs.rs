@@ -24,15 +24,21 @@ pub enum Tab {
     Maintenance,
     Contacts,
     Messages,
+    BreakGlass,
+    BreakGlassReview,
+    Retention,
+    Evidence,
+    Risk,
 }
 
 impl Tab {
     /// In the order they are shown.
-    pub const ALL: [Tab; 19] = [
+    pub const ALL: [Tab; 24] = [
         Tab::Dashboard,
         Tab::Checks,
         Tab::Logs,
         Tab::Playbook,
+        Tab::Risk,
         Tab::Summary,
         Tab::Alerts,
         Tab::Transactions,
@@ -40,6 +46,9 @@ impl Tab {
         Tab::Strs,
         Tab::Gdpr,
         Tab::Kyc,
+        Tab::BreakGlassReview,
+        Tab::Retention,
+        Tab::Evidence,
         Tab::Staff,
         Tab::SignIns,
         Tab::Simulator,
@@ -48,16 +57,27 @@ impl Tab {
         Tab::Maintenance,
         Tab::Contacts,
         Tab::Messages,
+        Tab::BreakGlass,
     ];
 
     pub fn area(self) -> Area {
         match self {
             Tab::Dashboard | Tab::Checks | Tab::Logs | Tab::Playbook => Area::Health,
-            Tab::Summary | Tab::Alerts | Tab::Transactions | Tab::People | Tab::Strs | Tab::Gdpr | Tab::Kyc => {
-                Area::Compliance
-            }
+            Tab::Risk
+            | Tab::Summary
+            | Tab::Alerts
+            | Tab::Transactions
+            | Tab::People
+            | Tab::Strs
+            | Tab::Gdpr
+            | Tab::Kyc
+            | Tab::BreakGlassReview
+            | Tab::Retention
+            | Tab::Evidence => Area::Compliance,
             Tab::Staff | Tab::SignIns | Tab::Simulator => Area::Admin,
-            Tab::Incidents | Tab::Handoffs | Tab::Maintenance | Tab::Contacts | Tab::Messages => Area::Incidents,
+            Tab::Incidents | Tab::Handoffs | Tab::Maintenance | Tab::Contacts | Tab::Messages | Tab::BreakGlass => {
+                Area::Incidents
+            }
         }
     }
 
@@ -82,6 +102,11 @@ impl Tab {
             Tab::Maintenance => "/incidents/maintenance",
             Tab::Contacts => "/incidents/contacts",
             Tab::Messages => "/incidents/messages",
+            Tab::BreakGlass => "/incidents/break-glass",
+            Tab::BreakGlassReview => "/compliance/break-glass",
+            Tab::Retention => "/compliance/retention",
+            Tab::Evidence => "/compliance/evidence",
+            Tab::Risk => "/risk",
         }
     }
 
@@ -106,6 +131,11 @@ impl Tab {
             Tab::Maintenance => "Maintenance",
             Tab::Contacts => "Escalation",
             Tab::Messages => "Slack",
+            Tab::BreakGlass => "Emergency access",
+            Tab::BreakGlassReview => "Break-glass",
+            Tab::Retention => "Retention",
+            Tab::Evidence => "Inspection pack",
+            Tab::Risk => "Risk",
         }
     }
 }

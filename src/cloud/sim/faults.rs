@@ -8,7 +8,7 @@ pub struct Fault {
     pub effect: &'static str,
 }
 
-pub const FAULTS: [Fault; 14] = [
+pub const FAULTS: [Fault; 15] = [
     Fault {
         name: "health_red",
         label: "App health turns red",
@@ -66,5 +66,10 @@ pub const FAULTS: [Fault; 14] = [
         name: "pager_silent",
         label: "Pager silent",
         effect: "Alerts raised at BetterStack are never acknowledged: the monthly escalation test fails.",
+    },
+    Fault {
+        name: "export_api_down",
+        label: "Drop's export API down",
+        effect: "Drop's data-export API answers 503: GDPR exports come from the console's own reading of Drop's tables, and say so.",
     },
 ];

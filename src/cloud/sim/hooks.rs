@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::Simulator;
 use crate::cloud::hooks::{Ci, MaintenanceRelay};
+use crate::cloud::dropapi::{DataExports, ExportError};
 use crate::cloud::slack::{Chat, ChatError};
 use crate::cloud::{
     CloudError, CloudResult, Monitor, MonitorStatus, Monitoring, RaisedAlert, ResourceStatus, StatusReport,
@@ -194,5 +195,23 @@ impl Chat for Simulator {
             Ok(true) => Err(ChatError::Passing("Slack could not be reached".into())),
             Err(e) => Err(ChatError::Passing(e.to_string())),
         }
+    }
+}
+
+/// Drop's data-export API, played: Drop's records of the person from its tables, unless
+/// `export_api_down` is on (the console then answers from its own reading, and says so).
+#[async_trait]
+impl DataExports for Simulator {
+    async fn export(&self, user_id: &str) -> Result<serde_json::Map<String, Value>, ExportError> {
+        match self.has("export_api_down").await {
+            Ok(false) => {}
+            Ok(true) => return Err(ExportError::Unavailable("Drop's data-export API answered HTTP 503".into())),
+            Err(e) => return Err(ExportError::Unavailable(e.to_string())),
+        }
+        let mut conn = self.pool.acquire().await.map_err(|e| ExportError::Unavailable(e.to_string()))?;
+        let records = crate::compliance::drop_export(&mut conn, user_id)
+            .await
+            .map_err(|e| ExportError::Unavailable(e.to_string()))?;
+        records.ok_or(ExportError::Unknown)
     }
 }
