@@ -93,7 +93,9 @@ impl DataExports for DropExportApi {
         }
         match answer.json::<Value>().await {
             Ok(Value::Object(records)) => Ok(records),
-            _ => Err(ExportError::Unavailable("Drop's data-export API answered with something other than a JSON object".into())),
+            _ => Err(ExportError::Unavailable(
+                "Drop's data-export API answered with something other than a JSON object".into(),
+            )),
         }
     }
 }

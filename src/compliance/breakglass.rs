@@ -210,8 +210,9 @@ pub use db::awaiting_review;
 /// The caller's open use, or a refusal that says how to get one.
 async fn require(state: &AppState, user: &CurrentUser) -> Result<Use, AppError> {
     db::active(&state.pool, user.staff_id).await?.ok_or_else(|| {
-        AppError::NeedsRole(
-            "Emergency customer access is not open for you: open break-glass with a reason first (Incidents → Emergency access).".into(),
+        AppError::ConflictWith(
+            "Emergency customer access is not open for you: open break-glass with a reason first.".into(),
+            "/incidents/break-glass".into(),
         )
     })
 }
@@ -263,6 +264,7 @@ pub async fn show(
     let Some(access) = &page.active else {
         return Err(require(&state, &user).await.err().unwrap_or(AppError::Forbidden));
     };
+
     if q.chars().count() > 320 || q.chars().count() < 3 {
         page.lookup_error = Some("Type the customer's whole email address or their usr_ id.");
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
@@ -371,7 +373,12 @@ async fn person_page(state: &AppState, user: &CurrentUser, access: Use, id: &str
 }
 
 /// The page is written to the audit trail, as break-glass, before it is sent.
-async fn send(state: &AppState, ctx: &AuditContext, status: StatusCode, page: &PersonPage) -> Result<Response, AppError> {
+async fn send(
+    state: &AppState,
+    ctx: &AuditContext,
+    status: StatusCode,
+    page: &PersonPage,
+) -> Result<Response, AppError> {
     let mut details = json!({ "via": "break_glass_person", "break_glass": page.access.id.to_string() });
     if status != StatusCode::OK {
         details["status"] = status.as_u16().into();
@@ -388,6 +395,7 @@ pub async fn show_person(
     ctx: AuditContext,
     PathId(id): PathId<PersonId>,
 ) -> Result<Response, AppError> {
+    people_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let access = require(&state, &user).await?;
     let page = person_page(&state, &user, access, &id).await?;
     send(&state, &ctx, StatusCode::OK, &page).await
@@ -402,6 +410,7 @@ pub async fn revoke_sessions(
     PathId(id): PathId<PersonId>,
     Form(form): Form<ReasonForm>,
 ) -> Result<Response, AppError> {
+    people_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let access = require(&state, &user).await?;
     let reason = match Reason::parse(&form.reason, "a reason") {
         Ok(r) => r,
@@ -412,7 +421,6 @@ pub async fn revoke_sessions(
             return send(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
         }
     };
-    people_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
     let intent = Intent {
         action: "user_sessions_revoked",
         resource_type: Resource::Person,

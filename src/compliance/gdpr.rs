@@ -113,8 +113,7 @@ pub async fn list_requests(
         Some(_) => ExportSource::DropApi.describe(),
         None => ExportSource::Console { why: NOT_CONFIGURED.into() }.describe(),
     };
-    let page =
-        GdprPage { shell: Shell::new(&state, &user, Tab::Gdpr, "GDPR"), requests, source, overdue };
+    let page = GdprPage { shell: Shell::new(&state, &user, Tab::Gdpr, "GDPR"), requests, source, overdue };
     Ok(render(&page)?.into_response())
 }
 
@@ -237,7 +236,12 @@ const WITHHELD: [&str; 4] = ["aml_alerts", "str_reports", "suspicious_transactio
 
 /// The person's records: from Drop's export API where it is connected, else (or when it fails)
 /// the console's own reading, saying which. The export is recorded as a view before it is sent.
-async fn exported(state: &AppState, ctx: &AuditContext, id: &str, format: &str) -> Result<Map<String, Value>, AppError> {
+async fn exported(
+    state: &AppState,
+    ctx: &AuditContext,
+    id: &str,
+    format: &str,
+) -> Result<Map<String, Value>, AppError> {
     let from_api = match &state.cloud.exports {
         Some(api) => Some(api.export(id).await),
         None => None,

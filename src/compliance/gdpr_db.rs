@@ -92,7 +92,6 @@ pub async fn fulfil(conn: &mut PgConnection, _audited: &AuditToken, id: &str) ->
     Ok(done.rows_affected() == 1)
 }
 
-
 /// Everything Drop's tables hold about a person that the access right covers, one key per
 /// table (`user`, `sessions`, `transactions`, `data_access_requests`); `None` for a person
 /// Drop does not know. AML alerts and STRs are left out on purpose: the AML act forbids

@@ -124,7 +124,11 @@ pub fn routes() -> Vec<Route> {
         Route::post("/incidents/break-glass", Access::Roles(ONCALL), breakglass::open).step_up(),
         Route::post("/incidents/break-glass/end", Access::Roles(ONCALL), breakglass::end),
         Route::get("/incidents/break-glass/people/{id}", Access::Roles(ONCALL), breakglass::show_person),
-        Route::post("/incidents/break-glass/people/{id}/revoke-sessions", Access::Roles(ONCALL), breakglass::revoke_sessions),
+        Route::post(
+            "/incidents/break-glass/people/{id}/revoke-sessions",
+            Access::Roles(ONCALL),
+            breakglass::revoke_sessions,
+        ),
     ]
 }
 

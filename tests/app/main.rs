@@ -20,6 +20,7 @@ mod gdpr;
 mod harness;
 mod health;
 mod identity;
+mod lifecycle;
 mod oidc;
 mod oncall;
 mod ops;

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::Simulator;
-use crate::cloud::hooks::{Ci, MaintenanceRelay};
 use crate::cloud::dropapi::{DataExports, ExportError};
+use crate::cloud::hooks::{Ci, MaintenanceRelay};
 use crate::cloud::slack::{Chat, ChatError};
 use crate::cloud::{
     CloudError, CloudResult, Monitor, MonitorStatus, Monitoring, RaisedAlert, ResourceStatus, StatusReport,

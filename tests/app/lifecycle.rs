@@ -1,0 +1,144 @@
+//! The regulated lifecycle around casework (issue 19): on-call's break-glass access, the end
+//! of retention, the CEO's risk page and the inspection evidence pack.
+
+use dropops::demo;
+use sqlx::PgPool;
+
+use crate::harness::{TestApp, audit_trail, config_with, intent_then_success};
+
+/// A customer with live sessions and no AML history.
+async fn signed_in_customer(pool: &PgPool) -> (String, String) {
+    sqlx::query_as(
+        "select u.id, u.email from users u where u.deleted_at is null
+           and exists(select 1 from sessions s where s.user_id = u.id and s.revoked = 0)
+         order by u.id limit 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn break_glass_needs_a_reason_expires_is_audited_as_such_and_is_reviewed_by_compliance(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let app = TestApp::spawn_with(pool.clone(), config_with(&[("DROPOPS_COMPLIANCE__BREAK_GLASS_MINUTES", "5")])).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let (person, email) = signed_in_customer(&pool).await;
+
+    // Closed: nothing of a customer is reachable; the refusal links to where access is opened.
+    assert_eq!(app.visit(&format!("/incidents/break-glass/people/{person}")).await.status, 409);
+    assert_eq!(app.visit(&format!("/incidents/break-glass?q={email}")).await.status, 409);
+    let refused =
+        app.submit(&format!("/incidents/break-glass/people/{person}/revoke-sessions"), &[("reason", "x")]).await;
+    assert_eq!(refused.status, 409);
+    assert!(refused.body.contains("open break-glass with a reason first"));
+    assert!(refused.has("a[href='/incidents/break-glass']"));
+    let untouched: i64 = sqlx::query_scalar("select count(*) from console.audit_entries where details ? 'break_glass'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(untouched, 0);
+
+    let blank = app.submit("/incidents/break-glass", &[("reason", "  ")]).await;
+    assert_eq!(blank.status, 422);
+    assert!(blank.has("#reason-error"));
+    let opened: i64 = sqlx::query_scalar("select count(*) from console.break_glass").fetch_one(&pool).await.unwrap();
+    assert_eq!(opened, 0, "a refused form opens nothing");
+
+    let open = app.submit("/incidents/break-glass", &[("reason", "INC-12: account takeover reported by phone")]).await;
+    assert_eq!(open.status, 303, "{}", open.body);
+    assert_eq!(audit_trail(&pool, "break_glass_opened").await, intent_then_success());
+    assert_eq!(app.submit("/incidents/break-glass", &[("reason", "again")]).await.status, 409);
+    let (minutes, channel, body): (f64, String, String) = sqlx::query_as(
+        "select extract(epoch from b.expires_at - b.started_at)::float8 / 60, m.channel, m.body
+         from console.break_glass b, console.chat_messages m where m.source = 'break_glass:' || b.id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!((minutes - 5.0).abs() < 0.01, "lasts the configured time");
+    assert_eq!(channel, "compliance");
+    assert!(
+        body.contains("Ola Oncall") && !body.contains(&person) && !body.contains(&email),
+        "no customer on Slack: {body}"
+    );
+
+    // Open: exact look-up, the person page without casework, revoking sessions.
+    let found = app.visit(&format!("/incidents/break-glass?q={email}")).await;
+    assert_eq!(found.status, 200);
+    assert!(found.has(&format!("a[href='/incidents/break-glass/people/{person}']")));
+    let partial = app.visit("/incidents/break-glass?q=a").await;
+    assert_eq!(partial.status, 422, "no browsing by fragments");
+    let page = app.visit(&format!("/incidents/break-glass/people/{person}")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("AML") && !page.body.contains("tx_") && !page.body.contains("STR"));
+    assert_eq!(app.visit("/compliance/alerts").await.status, 403, "break-glass opens no casework");
+    assert_eq!(app.visit(&format!("/compliance/people/{person}")).await.status, 403);
+    let blank = app.submit(&format!("/incidents/break-glass/people/{person}/revoke-sessions"), &[("reason", "")]).await;
+    assert_eq!(blank.status, 422);
+    let revoked = app
+        .submit(&format!("/incidents/break-glass/people/{person}/revoke-sessions"), &[("reason", "Takeover, INC-12")])
+        .await;
+    assert_eq!(revoked.status, 303);
+    let live: i64 = sqlx::query_scalar("select count(*) from sessions where user_id = $1 and revoked = 0")
+        .bind(&person)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(live, 0);
+    let marked: Vec<(String, String)> = sqlx::query_as(
+        "select action, kind from console.audit_entries where details ? 'break_glass' and kind <> 'outcome' order by seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = marked.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "break_glass_opened",
+            "personal_data_viewed",
+            "personal_data_viewed",
+            "personal_data_viewed",
+            "user_sessions_revoked"
+        ],
+        "the look-up, the page, the refused form's page and the revocation are all marked"
+    );
+
+    // Expired: closed again.
+    sqlx::query("update console.break_glass set started_at = now() - interval '10 minutes', expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(app.visit(&format!("/incidents/break-glass/people/{person}")).await.status, 409);
+
+    // Compliance sees it waiting, with its trace, and closes it with a finding.
+    let officer = app.another_browser();
+    officer.sign_in_as("Cato Compliance", &["compliance"]).await;
+    let summary = officer.visit("/compliance").await;
+    assert_eq!(summary.text("#bg-title + .stat-value"), "1");
+    let queue = officer.visit("/compliance/break-glass").await;
+    let id: i64 = sqlx::query_scalar("select id from console.break_glass").fetch_one(&pool).await.unwrap();
+    assert!(queue.text(&format!("[data-use='{id}']")).contains("account takeover reported by phone"));
+    assert_eq!(queue.texts(&format!("[data-use='{id}'] table.traces tbody tr")).len(), 5);
+    let blank = officer.submit(&format!("/compliance/break-glass/{id}/review"), &[("note", "")]).await;
+    assert_eq!(blank.status, 422);
+    assert!(blank.has(&format!("#note-{id}-error")));
+    let closed = officer
+        .submit(&format!("/compliance/break-glass/{id}/review"), &[("note", "Justified: takeover confirmed")])
+        .await;
+    assert_eq!(closed.status, 303);
+    assert_eq!(audit_trail(&pool, "break_glass_reviewed").await, intent_then_success());
+    assert_eq!(officer.submit(&format!("/compliance/break-glass/{id}/review"), &[("note", "again")]).await.status, 409);
+    assert_eq!(officer.visit("/compliance").await.text("#bg-title + .stat-value"), "0");
+
+    // A use still open cannot be closed yet.
+    assert_eq!(app.submit("/incidents/break-glass", &[("reason", "INC-13: BankID outage")]).await.status, 303);
+    let second: i64 = sqlx::query_scalar("select max(id) from console.break_glass").fetch_one(&pool).await.unwrap();
+    assert_eq!(
+        officer.submit(&format!("/compliance/break-glass/{second}/review"), &[("note", "early")]).await.status,
+        409
+    );
+    assert_eq!(app.submit("/incidents/break-glass/end", &[]).await.status, 303);
+    assert_eq!(app.visit(&format!("/incidents/break-glass/people/{person}")).await.status, 409, "ended by its holder");
+}
