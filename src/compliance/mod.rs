@@ -16,6 +16,7 @@ mod people;
 mod people_db;
 mod reports;
 pub(crate) mod reports_db;
+pub mod retention;
 pub(crate) mod rules;
 pub mod status;
 
@@ -117,6 +118,8 @@ pub fn routes() -> Vec<Route> {
         Route::get("/compliance/str/{id}/print", reads, filing::print_report),
         Route::get("/compliance/str/{id}/export.json", reads, filing::export_report),
         Route::post("/compliance/str/{id}/file", Access::Roles(MLRO), filing::file_report).step_up(),
+        Route::get("/compliance/retention", reads, retention::show),
+        Route::post("/compliance/retention/purge", Access::Roles(MLRO), retention::purge).step_up(),
         Route::get("/compliance/break-glass", reads, breakglass::list_uses),
         Route::post("/compliance/break-glass/{id}/review", casework, breakglass::review),
         // On-call's emergency access: its own pages, which show no casework.

@@ -151,6 +151,17 @@ pub const TRIGGERS: &[(&str, &str, &str)] = &[
     ("audit_log", "audit_log_no_truncate", "audit_log refuses truncation"),
 ];
 
+/// What a retention purge overwrites in Drop's tables once an erased person's retention has
+/// ended — and nothing else of Drop's: (table, column, what it becomes). Transactions are
+/// Drop's to delete (the console may only read them), and optional columns are cleared only
+/// where Drop has them.
+pub const PURGED: &[(&str, &str, &str)] = &[
+    ("users", "email", "a placeholder address, <id>@purged.invalid (unique, like the original)"),
+    ("users", "full_name", "\"Purged customer\", where Drop keeps names"),
+    ("sessions", "user_agent", "empty, where Drop keeps device names"),
+    ("aml_alerts", "reviewer_notes", "empty (the reviewer's notes name the person's affairs)"),
+];
+
 /// The tables of Drop's the console touches, in the order the report lists them.
 pub const TABLES: [&str; 7] =
     ["users", "sessions", "transactions", "aml_alerts", "str_reports", "data_access_requests", "audit_log"];
@@ -164,10 +175,18 @@ pub struct Grant {
 
 /// Least privilege on Drop's tables (`dropops grant-serving-role` grants exactly these).
 pub const GRANTS: &[Grant] = &[
-    Grant { table: "users", privileges: &["SELECT", "UPDATE"], why: "look-ups, KYC lists; erasure sets deleted_at" },
+    Grant {
+        table: "users",
+        privileges: &["SELECT", "UPDATE"],
+        why: "look-ups, KYC lists; erasure sets deleted_at; a retention purge clears the personal fields",
+    },
     Grant { table: "sessions", privileges: &["SELECT", "UPDATE"], why: "revoking a person's sessions" },
     Grant { table: "transactions", privileges: &["SELECT"], why: "transaction lists and STR evidence" },
-    Grant { table: "aml_alerts", privileges: &["SELECT", "UPDATE"], why: "the alert queue; closing and reopening" },
+    Grant {
+        table: "aml_alerts",
+        privileges: &["SELECT", "UPDATE"],
+        why: "the alert queue; closing and reopening; a retention purge clears reviewer notes",
+    },
     Grant { table: "str_reports", privileges: &["SELECT", "INSERT"], why: "recording a filed STR" },
     Grant {
         table: "data_access_requests",
@@ -489,6 +508,15 @@ pub struct Line {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_purge_touches_only_listed_columns_of_tables_the_console_may_update() {
+        for (table, column, _) in PURGED {
+            assert!(COLUMNS.iter().any(|c| c.table == *table && c.name == *column), "{table}.{column} is in the contract");
+            let grant = GRANTS.iter().find(|g| g.table == *table).expect("a grant");
+            assert!(grant.privileges.contains(&"UPDATE"), "{table} is granted UPDATE");
+        }
+    }
 
     fn catalog(skip: &[(&str, &str)], retype: &[(&str, &str, &str)]) -> HashMap<(String, String), String> {
         COLUMNS

@@ -71,6 +71,18 @@ async fn insert(tx: &mut sqlx::PgConnection, d: &Dataset) -> Result<(), sqlx::Er
     )
     .execute(&mut *tx)
     .await?;
+    // Erased customers are kept for the AML retention period; the first three were erased
+    // more than five years ago, so the retention page has people due for deletion.
+    sqlx::query!(
+        "with erased as (select id, row_number() over (order by id) as n from users where deleted_at is not null),
+              long_ago as (update users u set deleted_at = now() - interval '5 years 40 days'
+                           from erased e where e.id = u.id and e.n <= 3 returning u.id, u.deleted_at)
+         insert into console.erasures (user_id, erased_at, retention_ends_at)
+         select u.id, coalesce(l.deleted_at, u.deleted_at), coalesce(l.deleted_at, u.deleted_at) + interval '5 years'
+         from users u left join long_ago l on l.id = u.id where u.deleted_at is not null"
+    )
+    .execute(&mut *tx)
+    .await?;
     let s = &d.sessions;
     sqlx::query!(
         "insert into sessions (id, user_id, revoked, created_at, last_seen_at)

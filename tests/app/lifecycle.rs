@@ -142,3 +142,82 @@ async fn break_glass_needs_a_reason_expires_is_audited_as_such_and_is_reviewed_b
     assert_eq!(app.submit("/incidents/break-glass/end", &[]).await.status, 303);
     assert_eq!(app.visit(&format!("/incidents/break-glass/people/{person}")).await.status, 409, "ended by its holder");
 }
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn a_retention_purge_is_counted_first_approved_by_the_mlro_and_spares_anyone_with_open_casework(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    // Someone with an open alert whose retention has (improbably) ended: they must wait.
+    let blocked: String = sqlx::query_scalar("select user_id from aml_alerts where status = 'open' order by id limit 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "with u as (update users set deleted_at = now() - interval '6 years' where id = $1 returning id)
+         insert into console.erasures (user_id, erased_at, retention_ends_at)
+         select id, now() - interval '6 years', now() - interval '1 year' from u
+         on conflict (user_id) do update set retention_ends_at = excluded.retention_ends_at",
+    )
+    .bind(&blocked)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let due: Vec<String> = sqlx::query_scalar(
+        "select e.user_id from console.erasures e where e.purged_at is null and e.retention_ends_at <= now()
+           and not exists (select 1 from aml_alerts a where a.user_id = e.user_id and a.status = 'open')
+           and not exists (select 1 from console.str_cases s where s.user_id = e.user_id and s.status <> 'filed')
+         order by e.user_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(!due.is_empty(), "the demo has people past retention");
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Cato Compliance", &["compliance"]).await;
+    let page = app.visit("/compliance/retention").await;
+    assert_eq!(page.text(".dry-count"), due.len().to_string());
+    assert!(page.text(&format!("tr[data-person='{blocked}']")).contains("1 open alert(s)"));
+    assert!(!page.has("form[action='/compliance/retention/purge']"), "only the MLRO approves");
+    let expected = due.len().to_string();
+    assert_eq!(
+        app.submit("/compliance/retention/purge", &[("expected", &expected), ("reason", "x")]).await.status,
+        403
+    );
+
+    let mlro = app.another_browser();
+    mlro.sign_in_as("Mari MLRO", &["mlro"]).await;
+    let stale = mlro.submit("/compliance/retention/purge", &[("expected", "999"), ("reason", "Review Q4")]).await;
+    assert_eq!(stale.status, 409);
+    assert!(stale.body.contains("changed since the dry run"));
+    let blank = mlro.submit("/compliance/retention/purge", &[("expected", &expected), ("reason", "")]).await;
+    assert_eq!(blank.status, 422);
+    assert!(blank.has("#reason-error"));
+    let purged: i64 = sqlx::query_scalar("select count(*) from console.purges").fetch_one(&pool).await.unwrap();
+    assert_eq!(purged, 0, "refusals purge nobody");
+
+    let done = mlro.submit("/compliance/retention/purge", &[("expected", &expected), ("reason", "Retention review Q4")]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(audit_trail(&pool, "retention_purge").await, intent_then_success());
+    for person in &due {
+        let (email, name): (String, Option<String>) =
+            sqlx::query_as("select email, full_name from users where id = $1").bind(person).fetch_one(&pool).await.unwrap();
+        assert_eq!((email, name), (format!("{person}@purged.invalid"), Some("Purged customer".to_owned())));
+        let notes: i64 = sqlx::query_scalar(
+            "select count(*) from aml_alerts where user_id = $1 and reviewer_notes is not null",
+        )
+        .bind(person)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(notes, 0);
+    }
+    let kept: String = sqlx::query_scalar("select email from users where id = $1").bind(&blocked).fetch_one(&pool).await.unwrap();
+    assert!(!kept.ends_with("@purged.invalid"), "an open alert keeps the person's records");
+    let page = mlro.visit("/compliance/retention").await;
+    assert_eq!(page.text(".dry-count"), "0");
+    assert_eq!(page.texts("table.purges tbody tr").len(), 1);
+    assert_eq!(
+        mlro.submit("/compliance/retention/purge", &[("expected", "0"), ("reason", "again")]).await.status,
+        409,
+        "nothing to purge"
+    );
+}
