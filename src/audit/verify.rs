@@ -175,3 +175,23 @@ pub async fn start(
         Err(_) => Ok(report(pool, id).await?.ok_or(AppError::NotFound)?),
     }
 }
+
+/// Where a chain stands: when it was last found intact, and a break no full verification
+/// has cleared since (for the risk page).
+pub struct Standing {
+    pub chain: Chain,
+    pub verified_at: Option<chrono::DateTime<Utc>>,
+    pub verified_rows_to: Option<i64>,
+    pub broken: Option<String>,
+}
+
+pub async fn standing(pool: &PgPool, chain: Chain) -> Result<Standing, sqlx::Error> {
+    let checkpoint = db::checkpoint(pool, chain).await?;
+    let broken = db::standing_break(pool, chain).await?;
+    Ok(Standing {
+        chain,
+        verified_at: checkpoint.as_ref().and_then(|c| c.finished_at),
+        verified_rows_to: checkpoint.map(|c| c.checked_seq),
+        broken: broken.and_then(|b| b.problem),
+    })
+}

@@ -26,6 +26,10 @@ pub const CASEWORK: &[Role] = &[Role::Compliance, Role::Mlro];
 pub const CASEWORK_READ: &[Role] = &[Role::Compliance, Role::Mlro, Role::Oversight];
 /// Approving and filing STRs.
 pub const MLRO: &[Role] = &[Role::Mlro];
+/// The CEO's risk page and the inspection evidence pack: the MLRO, oversight and admins.
+pub const RISK: &[Role] = &[Role::Mlro, Role::Admin, Role::Oversight];
+/// The inspection evidence pack: the MLRO and admins.
+pub const EVIDENCE: &[Role] = &[Role::Mlro, Role::Admin];
 /// Console administration: staff and their sessions.
 pub const ADMIN: &[Role] = &[Role::Admin];
 

@@ -17,6 +17,7 @@ mod people_db;
 mod reports;
 pub(crate) mod reports_db;
 pub mod retention;
+mod risk;
 pub(crate) mod rules;
 pub mod status;
 
@@ -27,7 +28,7 @@ use rust_decimal::Decimal;
 
 use crate::audit::Resource;
 use crate::auth::CurrentUser;
-use crate::auth::policy::{Access, CASEWORK, CASEWORK_READ, COMPLIANCE_SUMMARY, MLRO, ONCALL, Route};
+use crate::auth::policy::{Access, CASEWORK, CASEWORK_READ, COMPLIANCE_SUMMARY, MLRO, ONCALL, RISK, Route};
 use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -118,6 +119,7 @@ pub fn routes() -> Vec<Route> {
         Route::get("/compliance/str/{id}/print", reads, filing::print_report),
         Route::get("/compliance/str/{id}/export.json", reads, filing::export_report),
         Route::post("/compliance/str/{id}/file", Access::Roles(MLRO), filing::file_report).step_up(),
+        Route::get("/risk", Access::Roles(RISK), risk::show),
         Route::get("/compliance/retention", reads, retention::show),
         Route::post("/compliance/retention/purge", Access::Roles(MLRO), retention::purge).step_up(),
         Route::get("/compliance/break-glass", reads, breakglass::list_uses),

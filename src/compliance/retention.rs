@@ -22,8 +22,8 @@ use crate::auth::CurrentUser;
 use crate::contract::{Optional, PURGED};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::tabs::Tab;
 use crate::web::Shell;
+use crate::web::tabs::Tab;
 
 /// Most people one purge clears (one transaction stays short); the rest wait for the next.
 pub const BATCH: i64 = 500;
@@ -194,7 +194,11 @@ pub struct RetentionPage {
 impl super::Casework for RetentionPage {
     fn seen(&self) -> super::Seen {
         let listed: Vec<&str> = self.due.iter().map(|d| d.user_id.as_str()).collect();
-        super::Seen { resource_type: Resource::Person, resource_id: "retention_due".into(), details: json!({ "listed": listed }) }
+        super::Seen {
+            resource_type: Resource::Person,
+            resource_id: "retention_due".into(),
+            details: json!({ "listed": listed }),
+        }
     }
 }
 
@@ -236,8 +240,11 @@ pub async fn purge(
     Form(form): Form<PurgeForm>,
 ) -> Result<Response, AppError> {
     let people = db::purgeable(&state.pool).await?;
-    let expected: usize =
-        form.expected.trim().parse().map_err(|_| AppError::Validation("Run the dry run first: its count is missing.".into()))?;
+    let expected: usize = form
+        .expected
+        .trim()
+        .parse()
+        .map_err(|_| AppError::Validation("Run the dry run first: its count is missing.".into()))?;
     if expected != people.len() {
         return Err(AppError::Conflict(format!(
             "The list changed since the dry run ({expected} then, {} now): look at it again before approving.",
@@ -256,10 +263,8 @@ pub async fn purge(
         }
     };
     let contract = state.contract().await?;
-    let clears = Clears {
-        full_name: contract.has(Optional::FullName),
-        user_agent: contract.has(Optional::SessionDevice),
-    };
+    let clears =
+        Clears { full_name: contract.has(Optional::FullName), user_agent: contract.has(Optional::SessionDevice) };
     let text = reason.as_str().to_owned();
     let intent = Intent {
         action: "retention_purge",

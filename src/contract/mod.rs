@@ -512,7 +512,10 @@ mod tests {
     #[test]
     fn a_purge_touches_only_listed_columns_of_tables_the_console_may_update() {
         for (table, column, _) in PURGED {
-            assert!(COLUMNS.iter().any(|c| c.table == *table && c.name == *column), "{table}.{column} is in the contract");
+            assert!(
+                COLUMNS.iter().any(|c| c.table == *table && c.name == *column),
+                "{table}.{column} is in the contract"
+            );
             let grant = GRANTS.iter().find(|g| g.table == *table).expect("a grant");
             assert!(grant.privileges.contains(&"UPDATE"), "{table} is granted UPDATE");
         }

@@ -8,7 +8,7 @@ mod db;
 mod logs;
 mod schedule;
 pub use db::{HealthChange, changes_between};
-pub use schedule::{announce_overdue, sample, spawn_overdue_announcer, spawn_sampler};
+pub use schedule::{announce_overdue, last_submitted, overdue, sample, spawn_overdue_announcer, spawn_sampler};
 
 use askama::Template;
 use axum::extract::State;

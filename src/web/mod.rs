@@ -2,6 +2,7 @@
 //! error rendering, security headers and static assets.
 
 pub mod assets;
+pub mod chart;
 mod db;
 pub mod errors;
 pub mod forms;

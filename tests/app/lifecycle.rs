@@ -147,10 +147,11 @@ async fn break_glass_needs_a_reason_expires_is_audited_as_such_and_is_reviewed_b
 async fn a_retention_purge_is_counted_first_approved_by_the_mlro_and_spares_anyone_with_open_casework(pool: PgPool) {
     demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
     // Someone with an open alert whose retention has (improbably) ended: they must wait.
-    let blocked: String = sqlx::query_scalar("select user_id from aml_alerts where status = 'open' order by id limit 1")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let blocked: String =
+        sqlx::query_scalar("select user_id from aml_alerts where status = 'open' order by id limit 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     sqlx::query(
         "with u as (update users set deleted_at = now() - interval '6 years' where id = $1 returning id)
          insert into console.erasures (user_id, erased_at, retention_ends_at)
@@ -194,23 +195,28 @@ async fn a_retention_purge_is_counted_first_approved_by_the_mlro_and_spares_anyo
     let purged: i64 = sqlx::query_scalar("select count(*) from console.purges").fetch_one(&pool).await.unwrap();
     assert_eq!(purged, 0, "refusals purge nobody");
 
-    let done = mlro.submit("/compliance/retention/purge", &[("expected", &expected), ("reason", "Retention review Q4")]).await;
+    let done =
+        mlro.submit("/compliance/retention/purge", &[("expected", &expected), ("reason", "Retention review Q4")]).await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(audit_trail(&pool, "retention_purge").await, intent_then_success());
     for person in &due {
         let (email, name): (String, Option<String>) =
-            sqlx::query_as("select email, full_name from users where id = $1").bind(person).fetch_one(&pool).await.unwrap();
+            sqlx::query_as("select email, full_name from users where id = $1")
+                .bind(person)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
         assert_eq!((email, name), (format!("{person}@purged.invalid"), Some("Purged customer".to_owned())));
-        let notes: i64 = sqlx::query_scalar(
-            "select count(*) from aml_alerts where user_id = $1 and reviewer_notes is not null",
-        )
-        .bind(person)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let notes: i64 =
+            sqlx::query_scalar("select count(*) from aml_alerts where user_id = $1 and reviewer_notes is not null")
+                .bind(person)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
         assert_eq!(notes, 0);
     }
-    let kept: String = sqlx::query_scalar("select email from users where id = $1").bind(&blocked).fetch_one(&pool).await.unwrap();
+    let kept: String =
+        sqlx::query_scalar("select email from users where id = $1").bind(&blocked).fetch_one(&pool).await.unwrap();
     assert!(!kept.ends_with("@purged.invalid"), "an open alert keeps the person's records");
     let page = mlro.visit("/compliance/retention").await;
     assert_eq!(page.text(".dry-count"), "0");
@@ -220,4 +226,109 @@ async fn a_retention_purge_is_counted_first_approved_by_the_mlro_and_spares_anyo
         409,
         "nothing to purge"
     );
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn the_risk_page_shows_the_numbers_the_data_holds_to_oversight_the_mlro_and_admins(pool: PgPool) {
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    // One filing in this quarter (Oslo), whatever the seed's dates.
+    // (A filed report is frozen: the seed's dates are moved with the guard set aside.)
+    sqlx::raw_sql(
+        "alter table console.str_cases disable trigger str_cases_frozen;
+         update console.str_cases set filed_at = now() where id = (select id from console.str_cases where status = 'filed' order by id limit 1);
+         alter table console.str_cases enable trigger str_cases_frozen;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
+    for refused in ["viewer", "compliance", "oncall"] {
+        let other = app.another_browser();
+        other.sign_in(&[refused]).await;
+        assert_eq!(other.visit("/risk").await.status, 403, "{refused}");
+    }
+    app.sign_in_as("Otto Oversight", &["oversight"]).await;
+    let page = app.visit("/risk").await;
+    assert_eq!(page.status, 200);
+
+    let open = count(&pool, "select count(*) from aml_alerts where status = 'open'").await;
+    assert_eq!(page.text("#risk-alerts .stat-value"), open.to_string());
+    let over_sla = count(
+        &pool,
+        "select count(*) from aml_alerts where status = 'open' and created_at <= now() - interval '48 hours' and created_at > now() - interval '7 days'",
+    )
+    .await;
+    assert_eq!(page.text(".band-over-sla"), over_sla.to_string());
+    let over_week = count(
+        &pool,
+        "select count(*) from aml_alerts where status = 'open' and created_at <= now() - interval '7 days'",
+    )
+    .await;
+    assert_eq!(page.text(".band-over-week"), over_week.to_string());
+    let under_day = count(
+        &pool,
+        "select count(*) from aml_alerts where status = 'open' and created_at > now() - interval '24 hours'",
+    )
+    .await;
+    assert_eq!(page.text(".band-under-day"), under_day.to_string());
+
+    for (class, status) in [("str-draft", "draft"), ("str-pending", "pending_review"), ("str-approved", "approved")] {
+        let n = count(&pool, &format!("select count(*) from console.str_cases where status = '{status}'")).await;
+        assert_eq!(page.text(&format!(".{class}")), n.to_string(), "{status}");
+    }
+    let (from, to) = dropops::compliance::deadlines::quarter_of(chrono::Utc::now());
+    let filed: i64 = sqlx::query_scalar(
+        "select count(*) from console.str_cases where status = 'filed' and filed_at >= $1 and filed_at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(filed >= 1);
+    assert_eq!(page.text("#risk-filings .stat-value"), filed.to_string());
+    let gdpr_open = count(&pool, "select count(*) from data_access_requests where status = 'open'").await;
+    assert_eq!(page.text("#risk-gdpr .stat-value"), gdpr_open.to_string());
+    let gdpr_overdue = count(
+        &pool,
+        "select count(*) from data_access_requests where status = 'open' and created_at < now() - interval '1 month' - interval '1 day'",
+    )
+    .await;
+    let shown: i64 = page.text(".gdpr-overdue").parse().unwrap();
+    assert!((shown - gdpr_overdue).abs() <= 1, "overdue GDPR requests {shown} vs about {gdpr_overdue} (day boundary)");
+    assert_eq!(page.text("#risk-break-glass .stat-value"), "0");
+    let drill: Option<String> = sqlx::query_scalar(
+        "select status from console.runs where procedure = 'restore_drill' order by created_at desc limit 1",
+    )
+    .fetch_optional(&pool)
+    .await
+    .unwrap();
+    match drill {
+        Some(_) => assert!(!page.text(".drill-status").contains("Never")),
+        None => assert!(page.text(".drill-status").contains("Never")),
+    }
+    // The trend: twelve weeks, two bars each, drawn on the server.
+    assert_eq!(page.texts("svg.chart rect").len(), 24);
+    assert!(!page.has("script:not([src])"), "no inline script");
+    assert!(page.attrs("script", "src").iter().all(|src| !src.contains("chart")), "no chart library");
+    // Oversight may open the casework lists; operations pages are not linked for them.
+    assert!(page.has("#risk-alerts a[href='/compliance/alerts']"));
+    assert!(!page.has("a[href='/secrets']"));
+    let viewed = count(
+        &pool,
+        "select count(*) from console.audit_entries where action = 'personal_data_viewed' and resource_id = 'risk'",
+    )
+    .await;
+    assert_eq!(viewed, 1);
+
+    let admin = app.another_browser();
+    admin.sign_in(&["admin"]).await;
+    let page = admin.visit("/risk").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.has("a[href='/compliance/alerts']"), "admins read no casework lists");
+    assert!(page.has("a[href='/secrets']"));
 }
