@@ -195,3 +195,49 @@ pub async fn standing(pool: &PgPool, chain: Chain) -> Result<Standing, sqlx::Err
         broken: broken.and_then(|b| b.problem),
     })
 }
+
+/// A stretch of a chain as an inspection sees it: its rows, first and last hash, and whether
+/// every row in it recomputes and links to the one before.
+pub struct Range {
+    pub chain: Chain,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub rows: i64,
+    /// The hash the first row links to (the row before the range), hex.
+    pub before_hash: Option<String>,
+    pub first_hash: Option<String>,
+    pub last_hash: Option<String>,
+    /// The first row that does not recompute or link, and why.
+    pub broken: Option<(i64, String)>,
+}
+
+/// Recompute rows `first_seq..=last_seq` of `chain` in stretches (bounded memory).
+pub async fn range(pool: &PgPool, chain: Chain, first_seq: i64, last_seq: i64) -> Result<Range, sqlx::Error> {
+    let before = if first_seq > 1 { db::row_hash(pool, chain, first_seq - 1).await? } else { None };
+    let first = db::row_hash(pool, chain, first_seq).await?;
+    let mut report = Range {
+        chain,
+        first_seq,
+        last_seq,
+        rows: 0,
+        before_hash: before.as_deref().map(hex::encode),
+        first_hash: first.as_deref().map(hex::encode),
+        last_hash: None,
+        broken: None,
+    };
+    let (mut after, mut after_hash) = (first_seq - 1, before);
+    while after < last_seq && report.broken.is_none() {
+        let size = STRETCH.min(last_seq - after);
+        let stretch = db::verify_stretch(pool, chain, after, after_hash.as_deref(), size).await?;
+        report.rows += stretch.rows;
+        report.broken = stretch.first_broken;
+        match stretch.last {
+            Some((seq, hash)) => {
+                report.last_hash = Some(hex::encode(&hash));
+                (after, after_hash) = (seq, Some(hash));
+            }
+            None => break,
+        }
+    }
+    Ok(report)
+}

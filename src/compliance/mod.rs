@@ -9,6 +9,7 @@ mod alerts_db;
 pub mod breakglass;
 pub(crate) mod db;
 pub mod deadlines;
+pub mod evidence;
 mod filing;
 mod gdpr;
 mod gdpr_db;
@@ -28,7 +29,7 @@ use rust_decimal::Decimal;
 
 use crate::audit::Resource;
 use crate::auth::CurrentUser;
-use crate::auth::policy::{Access, CASEWORK, CASEWORK_READ, COMPLIANCE_SUMMARY, MLRO, ONCALL, RISK, Route};
+use crate::auth::policy::{Access, CASEWORK, CASEWORK_READ, COMPLIANCE_SUMMARY, EVIDENCE, MLRO, ONCALL, RISK, Route};
 use crate::config::Role;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -120,6 +121,8 @@ pub fn routes() -> Vec<Route> {
         Route::get("/compliance/str/{id}/export.json", reads, filing::export_report),
         Route::post("/compliance/str/{id}/file", Access::Roles(MLRO), filing::file_report).step_up(),
         Route::get("/risk", Access::Roles(RISK), risk::show),
+        Route::get("/compliance/evidence", Access::Roles(EVIDENCE), evidence::show),
+        Route::post("/compliance/evidence", Access::Roles(EVIDENCE), evidence::download),
         Route::get("/compliance/retention", reads, retention::show),
         Route::post("/compliance/retention/purge", Access::Roles(MLRO), retention::purge).step_up(),
         Route::get("/compliance/break-glass", reads, breakglass::list_uses),

@@ -332,3 +332,168 @@ async fn the_risk_page_shows_the_numbers_the_data_holds_to_oversight_the_mlro_an
     assert!(!page.has("a[href='/compliance/alerts']"), "admins read no casework lists");
     assert!(page.has("a[href='/secrets']"));
 }
+
+/// The pack as downloaded: (status, bytes).
+async fn download_pack(browser: &crate::harness::Browser, fields: &[(&str, &str)]) -> (u16, Vec<u8>) {
+    let token = browser.csrf().await;
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    form.push(("_csrf", &token));
+    let answer = browser
+        .client()
+        .post(browser.url("/compliance/evidence"))
+        .header("origin", browser.url("").trim_end_matches('/'))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.bytes().await.unwrap().to_vec())
+}
+
+fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+    (0..archive.len())
+        .map(|i| {
+            let mut file = archive.by_index(i).unwrap();
+            let mut text = String::new();
+            file.read_to_string(&mut text).unwrap();
+            (file.name().to_owned(), text)
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn the_evidence_pack_is_the_same_bytes_twice_verifies_its_chain_and_holds_narratives_only_when_ticked(
+    pool: PgPool,
+) {
+    use sha2::Digest;
+    demo::seed_if_empty(&pool, demo::DEFAULT_SEED).await.unwrap();
+    let today = dropops::compliance::deadlines::oslo_day(chrono::Utc::now());
+    let (from, to) = ((today - chrono::Days::new(3)).to_string(), (today - chrono::Days::new(1)).to_string());
+    // Five operations rows, chained by the trigger like any other, then moved two days back
+    // (the trigger stamps now()) and re-hashed so the chain holds as if written then.
+    for n in 0..5 {
+        sqlx::query(
+            "insert into console.audit_entries (actor, action, resource_type, resource_id, details)
+             values ('Ola Oncall', 'deploy_started', 'run', $1, '{}')",
+        )
+        .bind(format!("run-{n}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::raw_sql(
+        "alter table console.audit_entries disable trigger audit_log_no_change;
+         do $$ declare r record; prev bytea; begin
+           for r in select id, seq from console.audit_entries where chain = 'operations' and action = 'deploy_started'
+                    and resource_id like 'run-%' order by seq loop
+             select hash into prev from console.audit_entries where chain = 'operations' and seq = r.seq - 1;
+             update console.audit_entries set created_at = now() - interval '2 days', prev_hash = prev where id = r.id;
+             update console.audit_entries a set hash = console.audit_row_hash(a.prev_hash, a) where id = r.id;
+           end loop;
+           update console.audit_chain_head set hash = (select hash from console.audit_entries
+                                                       where chain = 'operations' order by seq desc limit 1)
+            where chain = 'operations';
+         end $$;
+         alter table console.audit_entries enable trigger audit_log_no_change;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql(
+        "alter table console.str_cases disable trigger str_cases_frozen;
+         update console.str_cases set filed_at = now() - interval '2 days' where id = (select id from console.str_cases where status = 'filed' order by id limit 1);
+         alter table console.str_cases enable trigger str_cases_frozen;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let filed: String = sqlx::query_scalar("select id from console.str_cases where filed_at > now() - interval '3 days' and filed_at < now() - interval '1 day'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in_as("Mari MLRO", &["mlro"]).await;
+    assert!(app.visit("/compliance/evidence").await.has("input[name='narratives']"));
+    let unfinished = app.submit("/compliance/evidence", &[("from", &from), ("to", &today.to_string())]).await;
+    assert_eq!(unfinished.status, 422);
+    assert!(unfinished.text("#to-error").contains("must have ended"));
+
+    let (status, first) = download_pack(&app, &[("from", &from), ("to", &to)]).await;
+    assert_eq!(status, 200);
+    let (_, second) = download_pack(&app, &[("from", &from), ("to", &to)]).await;
+    assert_eq!(first, second, "the same period gives the same bytes");
+
+    let files = unzip(&first);
+    for name in [
+        "index.html",
+        "audit/operations.csv",
+        "audit/casework.csv",
+        "audit/verification.json",
+        "checklists.csv",
+        "runs.csv",
+        "aml_alerts.csv",
+        "str_filings.csv",
+        "gdpr_requests.csv",
+        "staff_changes.csv",
+    ] {
+        assert!(files.contains_key(name), "{name} in the pack: {:?}", files.keys());
+        assert!(
+            name == "index.html" || files["index.html"].contains(&format!("href=\"{name}\"")),
+            "the index links {name}"
+        );
+    }
+    assert_eq!(files["audit/operations.csv"].lines().count(), 6, "a header and the five rows of the period");
+    let verification: serde_json::Value = serde_json::from_str(&files["audit/verification.json"]).unwrap();
+    let ops = &verification["chains"][0];
+    assert_eq!(
+        (ops["chain"].as_str(), ops["rows"].as_i64(), ops["intact"].as_bool()),
+        (Some("operations"), Some(5), Some(true))
+    );
+    let last_hash: String = sqlx::query_scalar(
+        "select encode(hash, 'hex') from console.audit_entries where chain = 'operations' and resource_id = 'run-4'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(ops["last_hash"], last_hash.as_str());
+    assert!(files["index.html"].contains("Intact") && files["index.html"].contains("dropops audit verify"));
+    assert!(files["str_filings.csv"].contains(&filed));
+    assert!(!files.keys().any(|k| k.starts_with("str_narratives/")), "no narratives unless ticked");
+    let recorded: Vec<serde_json::Value> = sqlx::query_scalar(
+        "select details from console.audit_entries where action = 'evidence_pack_created' order by seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(recorded[0]["sha256"], hex::encode(sha2::Sha256::digest(&first)));
+
+    let (_, with_narratives) = download_pack(&app, &[("from", &from), ("to", &to), ("narratives", "on")]).await;
+    let files = unzip(&with_narratives);
+    assert!(files[&format!("str_narratives/{filed}.json")].contains("narrative"));
+
+    // Someone changes a row of the period: the pack says so.
+    sqlx::raw_sql(
+        "alter table console.audit_entries disable trigger audit_log_no_change;
+         update console.audit_entries set action = 'deploy_cancelled' where resource_id = 'run-2';
+         alter table console.audit_entries enable trigger audit_log_no_change;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (_, tampered) = download_pack(&app, &[("from", &from), ("to", &to)]).await;
+    let files = unzip(&tampered);
+    assert!(files["index.html"].contains("Broken at entry"));
+
+    let admin = app.another_browser();
+    admin.sign_in(&["admin"]).await;
+    assert!(!admin.visit("/compliance/evidence").await.has("input[name='narratives']"));
+    let refused = admin.submit("/compliance/evidence", &[("from", &from), ("to", &to), ("narratives", "on")]).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.text("#narratives-error").contains("Only the MLRO"));
+    let officer = app.another_browser();
+    officer.sign_in(&["compliance"]).await;
+    assert_eq!(officer.visit("/compliance/evidence").await.status, 403);
+}
