@@ -75,15 +75,7 @@ impl DataExports for DropExportApi {
         match answer.status().as_u16() {
             200..=299 => {}
             404 => return Err(ExportError::Unknown),
-            429 => {
-                let after = answer
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(60);
-                return Err(ExportError::RateLimited(Duration::from_secs(after.min(3600))));
-            }
+            429 => return Err(ExportError::RateLimited(super::http::retry_after(&answer, 60))),
             code @ (401 | 403) => {
                 return Err(ExportError::Refused(format!(
                     "Drop's data-export API refused the console's token (HTTP {code}; check compliance.data_export_token)"

@@ -168,6 +168,18 @@ impl Probes for HttpProbes {
     }
 }
 
+/// How long a rate-limited service asks to be left alone: its `Retry-After` header in seconds
+/// (`default` when absent or unreadable), at most an hour.
+pub fn retry_after(answer: &reqwest::Response, default: u64) -> Duration {
+    let secs = answer
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(default);
+    Duration::from_secs(secs.min(3600))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

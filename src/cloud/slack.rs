@@ -97,15 +97,7 @@ impl Chat for Slack {
                 })
             })?;
         match answer.status().as_u16() {
-            429 => {
-                let after = answer
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(30);
-                return Err(ChatError::RateLimited(Duration::from_secs(after.min(3600))));
-            }
+            429 => return Err(ChatError::RateLimited(super::http::retry_after(&answer, 30))),
             200..=299 => {}
             code @ 500..=599 => return Err(ChatError::Passing(format!("Slack answered HTTP {code}"))),
             code => return Err(ChatError::Refused(format!("Slack refused the post (HTTP {code})"))),

@@ -421,15 +421,7 @@ pub async fn revoke_sessions(
             return send(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
         }
     };
-    let intent = Intent {
-        action: "user_sessions_revoked",
-        resource_type: Resource::Person,
-        resource_id: id.to_string(),
-        reason: Some(reason),
-        details: json!({ "break_glass": access.id.to_string() }),
-    };
-    audit::audited(&state.pool, &ctx, intent, async |tx, token| Ok(people_db::revoke_sessions(tx, token, &id).await?))
-        .await?;
+    super::people::revoke(&state, &ctx, &id, reason, json!({ "break_glass": access.id.to_string() })).await?;
     Ok(Redirect::to(&format!("/incidents/break-glass/people/{id}")).into_response())
 }
 

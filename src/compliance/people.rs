@@ -199,16 +199,28 @@ pub async fn revoke_sessions(
         }
     };
     people_db::find(&state.pool, &id).await?.ok_or(AppError::NotFound)?;
+    revoke(&state, &ctx, &id, reason, json!({})).await?;
+    Ok(Redirect::to(&format!("/compliance/people/{id}")).into_response())
+}
+
+/// The emergency sign-out itself (runbook §6.2), audited: `details` says under what (a
+/// break-glass use) it was done.
+pub(super) async fn revoke(
+    state: &AppState,
+    ctx: &AuditContext,
+    id: &str,
+    reason: Reason,
+    details: serde_json::Value,
+) -> Result<u64, AppError> {
     let intent = Intent {
         action: "user_sessions_revoked",
         resource_type: Resource::Person,
-        resource_id: id.to_string(),
+        resource_id: id.to_owned(),
         reason: Some(reason),
-        details: json!({}),
+        details,
     };
-    audit::audited(&state.pool, &ctx, intent, async |tx, token| Ok(people_db::revoke_sessions(tx, token, &id).await?))
-        .await?;
-    Ok(Redirect::to(&format!("/compliance/people/{id}")).into_response())
+    audit::audited(&state.pool, ctx, intent, async |tx, token| Ok(people_db::revoke_sessions(tx, token, id).await?))
+        .await
 }
 
 #[derive(Deserialize, Default)]
