@@ -29,3 +29,13 @@ pub async fn queue_counts(db: impl PgExecutor<'_>) -> Result<QueueCounts, sqlx::
     .fetch_one(db)
     .await
 }
+
+/// Open alerts older than the triage SLA (counts only, for the summary).
+pub async fn overdue_alerts(db: impl PgExecutor<'_>, sla_hours: i32) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from aml_alerts where status = 'open' and created_at < now() - make_interval(hours => $1)"#,
+        sla_hours
+    )
+    .fetch_one(db)
+    .await
+}

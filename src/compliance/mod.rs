@@ -152,6 +152,10 @@ pub struct CompliancePage {
     pub str_filing_days: u32,
     /// Break-glass uses compliance has not closed: for casework readers.
     pub break_glass_waiting: Option<i64>,
+    /// Open alerts past the triage SLA, and GDPR requests past their answer deadline.
+    pub overdue_alerts: i64,
+    pub alert_sla_hours: u32,
+    pub overdue_requests: usize,
 }
 
 pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
@@ -166,6 +170,14 @@ pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -
     } else {
         (None, None)
     };
+    let alert_sla_hours = state.config.compliance.alert_sla_hours;
+    let overdue_alerts = db::overdue_alerts(&state.pool, i32::try_from(alert_sla_hours).unwrap_or(48)).await?;
+    let now = chrono::Utc::now();
+    let overdue_requests = gdpr_db::requests(&state.pool)
+        .await?
+        .iter()
+        .filter(|r| r.status == "open" && r.deadline().is_past(now))
+        .count();
     render(&CompliancePage {
         shell: Shell::new(&state, &user, Tab::Summary, "Compliance"),
         counts,
@@ -173,6 +185,9 @@ pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -
         overdue_strs,
         str_filing_days,
         break_glass_waiting,
+        overdue_alerts,
+        alert_sla_hours,
+        overdue_requests,
     })
 }
 

@@ -287,6 +287,15 @@ async fn requests_are_due_in_a_month_extendable_once_within_it_and_flagged_when_
     assert!(page.text(".notice").contains("past their answer deadline"));
     assert!(!page.has(&format!("tr[data-request='{old}'] a[href$='/extend']")), "too late to extend");
     assert!(page.has(&format!("tr[data-request='{young}'] a[href$='/extend']")));
+    let summary = app.visit("/compliance").await;
+    assert!(summary.text(".overdue-requests").contains("past the one-month answer deadline"), "counts on the summary");
+    let late_alerts: i64 = sqlx::query_scalar(
+        "select count(*) from aml_alerts where status = 'open' and created_at < now() - interval '48 hours'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(summary.text(".overdue-alerts").contains(&late_alerts.to_string()));
 
     let late = app.submit(&format!("/compliance/gdpr/{old}/extend"), &[("reason", "Complex request")]).await;
     assert_eq!(late.status, 409);
