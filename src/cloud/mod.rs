@@ -10,6 +10,7 @@ pub mod hooks;
 pub mod http;
 pub mod sim;
 pub mod slack;
+pub mod sumsub;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -422,6 +423,8 @@ pub struct Cloud {
     pub chat: Option<Arc<dyn slack::Chat>>,
     /// Drop's own data-export API, when configured (the simulator plays it in demo mode).
     pub exports: Option<Arc<dyn dropapi::DataExports>>,
+    /// Sumsub (KYC), when configured (the simulator plays it in demo mode).
+    pub kyc: Option<Arc<dyn sumsub::Kyc>>,
     /// Whether the simulator is what is plugged in (demo and training).
     simulated: bool,
 }
@@ -441,6 +444,7 @@ impl Cloud {
             relay: Some(sim.clone()),
             monitoring: Some(sim.clone()),
             exports: Some(sim.clone()),
+            kyc: Some(sim.clone()),
             chat: Some(sim),
             simulated: true,
         }
@@ -463,6 +467,7 @@ impl Cloud {
             monitoring: None,
             chat: None,
             exports: None,
+            kyc: None,
             simulated: false,
         }
     }
@@ -480,6 +485,7 @@ impl Cloud {
         self.monitoring = betterstack::from_config(&config.betterstack).or(self.monitoring);
         self.chat = slack::from_config(&config.slack).or(self.chat);
         self.exports = dropapi::from_config(&config.compliance).or(self.exports);
+        self.kyc = sumsub::from_config(&config.sumsub).or(self.kyc);
         self
     }
 
@@ -501,6 +507,7 @@ impl Cloud {
             monitoring: None,
             chat: None,
             exports: None,
+            kyc: None,
             simulated: false,
         }
     }

@@ -100,6 +100,7 @@ pub fn routes() -> Vec<Route> {
         Route::get("/compliance/people", reads, people::find_person),
         Route::get("/compliance/people/{id}", reads, people::show_person),
         Route::post("/compliance/people/{id}/revoke-sessions", casework, people::revoke_sessions),
+        Route::post("/compliance/people/{id}/kyc-recheck", casework, people::request_kyc_check),
         Route::get("/compliance/kyc", reads, people::list_kyc),
         Route::get("/compliance/gdpr", reads, gdpr::list_requests),
         Route::post("/compliance/gdpr/{id}/fulfil", casework, gdpr::fulfil_request),

@@ -18,6 +18,7 @@ use super::people_db::{self, KycRow, Person, TxList, TxRow};
 use crate::audit::Resource;
 use crate::audit::{self, AuditContext, Intent, Reason};
 use crate::auth::CurrentUser;
+use crate::cloud::sumsub::Applicant;
 use crate::contract::Optional;
 use crate::error::AppError;
 use crate::ids::PersonId;
@@ -130,6 +131,10 @@ pub struct PersonPage {
     pub alerts: Vec<AlertRow>,
     pub reason: String,
     pub reason_error: Option<String>,
+    /// The applicant at Sumsub: `None` when Sumsub is not connected.
+    pub sumsub: Option<Result<Option<Applicant>, String>>,
+    pub recheck_reason: String,
+    pub recheck_error: Option<String>,
 }
 
 impl super::Casework for PersonPage {
@@ -158,6 +163,13 @@ async fn person_page(state: &AppState, user: &CurrentUser, id: &str, before: &st
     let mut transactions = people_db::history(&state.pool, id, parse_time_cursor(before), PAGE_SIZE + 1).await?;
     let older = next_cursor(&mut transactions);
     let alerts = alerts_db::for_person(&state.pool, id, "").await?;
+    let sumsub = match &state.cloud.kyc {
+        Some(kyc) => Some(match tokio::time::timeout(SUMSUB_WAIT, kyc.applicant(id)).await {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("Sumsub did not answer within {} s", SUMSUB_WAIT.as_secs())),
+        }),
+        None => None,
+    };
     Ok(PersonPage {
         shell: Shell::new(state, user, Tab::People, person.name()),
         person,
@@ -167,7 +179,71 @@ async fn person_page(state: &AppState, user: &CurrentUser, id: &str, before: &st
         alerts,
         reason: String::new(),
         reason_error: None,
+        sumsub,
+        recheck_reason: String::new(),
+        recheck_error: None,
     })
+}
+
+/// How long a page waits for Sumsub before it shows what it has.
+const SUMSUB_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `POST /compliance/people/{id}/kyc-recheck`: ask Sumsub to check the applicant again (the
+/// runbook's force-process), with a reason. The intent is committed before Sumsub is asked;
+/// Sumsub's answer is the outcome.
+pub async fn request_kyc_check(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ctx: AuditContext,
+    PathId(id): PathId<PersonId>,
+    Form(form): Form<ReasonForm>,
+) -> Result<Response, AppError> {
+    let mut page = person_page(&state, &user, &id, "").await?;
+    let Some(kyc) = state.cloud.kyc.clone() else {
+        return Err(AppError::Conflict("Sumsub is not connected (sumsub.app_token).".into()));
+    };
+    let applicant = match &page.sumsub {
+        Some(Ok(Some(a))) => a.clone(),
+        Some(Ok(None)) => return Err(AppError::Conflict("Sumsub has no applicant for this customer.".into())),
+        Some(Err(e)) => return Err(AppError::Unavailable(e.clone())),
+        None => return Err(AppError::Conflict("Sumsub is not connected (sumsub.app_token).".into())),
+    };
+    if !applicant.may_recheck() {
+        return Err(AppError::Conflict(format!(
+            "Sumsub is already reviewing this applicant ({}): a check cannot be requested now.",
+            applicant.review_status
+        )));
+    }
+    let reason = match Reason::parse(&form.reason, "why Sumsub should check again") {
+        Ok(r) => r,
+        Err(e) => {
+            page.recheck_reason = form.reason;
+            page.recheck_error = Some(e);
+            return super::show(&state, &ctx, StatusCode::UNPROCESSABLE_ENTITY, &page).await;
+        }
+    };
+    let text = reason.as_str().to_owned();
+    let intent = Intent {
+        action: "kyc_check_requested",
+        resource_type: Resource::Person,
+        resource_id: id.to_string(),
+        reason: Some(reason),
+        details: json!({ "applicant": applicant.id, "review_status": applicant.review_status }),
+    };
+    let token = audit::intent_committed(&state.pool, &ctx, intent).await?;
+    let asked = kyc.request_check(&applicant.id, &text).await;
+    let mut tx = state.pool.begin().await?;
+    let outcome = match &asked {
+        Ok(()) => audit::Outcome::Succeeded,
+        Err(e) => audit::Outcome::Failed(e.to_string()),
+    };
+    audit::outcome(&mut tx, &ctx, token, outcome).await?;
+    tx.commit().await?;
+    match asked {
+        Ok(()) => Ok(Redirect::to(&format!("/compliance/people/{id}?kyc=requested")).into_response()),
+        Err(crate::cloud::sumsub::KycError::Refused(why)) => Err(AppError::Conflict(format!("Sumsub refused: {why}"))),
+        Err(e) => Err(AppError::Unavailable(e.to_string())),
+    }
 }
 
 pub async fn show_person(
@@ -276,12 +352,52 @@ pub async fn list_transactions(
     Ok(render(&page)?.into_response())
 }
 
+/// An applicant waiting, with what Sumsub says about them (`None`: not asked).
+pub struct KycLine {
+    pub row: KycRow,
+    pub sumsub: Option<Result<Option<Applicant>, String>>,
+}
+
+/// Applicants a KYC page asks Sumsub about (longest waiting first), at most.
+const SUMSUB_ROWS: usize = 40;
+
+/// What Sumsub says about each of `ids`, asked a few at a time within [`SUMSUB_WAIT`] in all;
+/// empty when Sumsub is not connected.
+async fn sumsub_statuses(state: &AppState, ids: Vec<String>) -> Vec<(String, Result<Option<Applicant>, String>)> {
+    let Some(kyc) = state.cloud.kyc.clone() else { return vec![] };
+    let mut set = tokio::task::JoinSet::new();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(6));
+    for id in ids.clone() {
+        let (kyc, gate) = (kyc.clone(), gate.clone());
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let answer = kyc.applicant(&id).await.map_err(|e| e.to_string());
+            (id, answer)
+        });
+    }
+    let mut answers = vec![];
+    let deadline = tokio::time::Instant::now() + SUMSUB_WAIT;
+    while let Ok(Some(Ok(answer))) = tokio::time::timeout_at(deadline, set.join_next()).await {
+        answers.push(answer);
+    }
+    set.abort_all();
+    for id in ids {
+        if !answers.iter().any(|(a, _)| *a == id) {
+            answers.push((id, Err(format!("Sumsub did not answer within {} s", SUMSUB_WAIT.as_secs()))));
+        }
+    }
+    answers
+}
+
 #[derive(Template)]
 #[template(path = "compliance/kyc.html")]
 pub struct KycPage {
     pub shell: Shell,
-    pub over_day: Vec<KycRow>,
-    pub stuck: Vec<KycRow>,
+    pub over_day: Vec<KycLine>,
+    pub stuck: Vec<KycLine>,
+    /// Whether Sumsub is connected, and how many applicants it was asked about.
+    pub sumsub_connected: bool,
+    pub sumsub_asked: usize,
     /// Whether waiting counts from the KYC status's last change (Drop records it) or from
     /// sign-up.
     pub since_change: bool,
@@ -302,8 +418,24 @@ pub async fn list_kyc(
     let since_change = state.contract().await?.has(Optional::KycUpdatedAt);
     let stuck = people_db::kyc_pending_over(&state.pool, 2, since_change).await?;
     let day = chrono::Duration::hours(24);
-    let (over_day, stuck): (Vec<KycRow>, Vec<KycRow>) =
-        stuck.into_iter().partition(|k| Utc::now() - k.waiting_since > day);
-    let page = KycPage { shell: Shell::new(&state, &user, Tab::Kyc, "KYC"), over_day, stuck, since_change };
+    let asked = sumsub_statuses(&state, stuck.iter().take(SUMSUB_ROWS).map(|k| k.id.clone()).collect()).await;
+    let sumsub_asked = asked.len();
+    let mut lines: Vec<KycLine> = stuck
+        .into_iter()
+        .map(|row| {
+            let sumsub = asked.iter().find(|(id, _)| *id == row.id).map(|(_, s)| s.clone());
+            KycLine { row, sumsub }
+        })
+        .collect();
+    let stuck =
+        lines.split_off(lines.iter().position(|l| Utc::now() - l.row.waiting_since <= day).unwrap_or(lines.len()));
+    let page = KycPage {
+        shell: Shell::new(&state, &user, Tab::Kyc, "KYC"),
+        over_day: lines,
+        stuck,
+        sumsub_connected: state.cloud.kyc.is_some(),
+        sumsub_asked,
+        since_change,
+    };
     Ok(render(&page)?.into_response())
 }

@@ -223,6 +223,22 @@ impl Config {
             errors.push(format!("betterstack.api_url: {:?} must start with https://", betterstack.api_url));
         }
         unknown_keys(betterstack_t, "betterstack.", errors);
+        let mut sumsub_t = take_table(&mut t, "sumsub", errors);
+        let sumsub = SumsubConfig {
+            app_token: take(&mut sumsub_t, "sumsub.app_token", errors),
+            secret_key: take(&mut sumsub_t, "sumsub.secret_key", errors),
+            api_url: take(&mut sumsub_t, "sumsub.api_url", errors).unwrap_or_else(|| "https://api.sumsub.com".into()),
+        };
+        if !sumsub.api_url.starts_with("https://") && !sumsub.api_url.starts_with("http://127.0.0.1") {
+            errors.push(format!(
+                "sumsub.api_url: {:?} must start with https:// (Sumsub refuses plain HTTP)",
+                sumsub.api_url
+            ));
+        }
+        if sumsub.app_token.is_some() != sumsub.secret_key.is_some() {
+            errors.push("sumsub.app_token and sumsub.secret_key: set both or neither".into());
+        }
+        unknown_keys(sumsub_t, "sumsub.", errors);
         let mut slack_t = take_table(&mut t, "slack", errors);
         let mut channel = |key: &str, default: &str| {
             let name: String = take(&mut slack_t, key, errors).unwrap_or_else(|| default.into());
@@ -288,6 +304,7 @@ impl Config {
             runs,
             betterstack,
             slack,
+            sumsub,
             oncall,
             simulator_time_scale,
         };

@@ -106,6 +106,7 @@ pub struct Config {
     pub runs: RunsConfig,
     pub betterstack: BetterStackConfig,
     pub slack: SlackConfig,
+    pub sumsub: SumsubConfig,
     pub oncall: OncallConfig,
     /// Demo and training: how fast simulated AWS operations go (1.0 = as long as on AWS).
     pub simulator_time_scale: f64,
@@ -129,6 +130,19 @@ pub struct BetterStackConfig {
     /// on it that stand for Drop. Not set: the incident page offers no status page update.
     pub status_page_id: Option<String>,
     pub status_page_resources: Vec<String>,
+}
+
+/// Sumsub, Drop's KYC vendor (runbook §7: KYC stuck in pending): read for the KYC list,
+/// asked to re-check an applicant.
+#[derive(Clone, Debug, Serialize)]
+pub struct SumsubConfig {
+    /// An app token with "View applicants" and "Request check" (DROPOPS_SUMSUB__APP_TOKEN) and
+    /// its secret key (DROPOPS_SUMSUB__SECRET_KEY). Not set: Sumsub is not connected (the
+    /// simulator plays it in demo mode).
+    pub app_token: Option<Secret>,
+    pub secret_key: Option<Secret>,
+    /// `https://api.sumsub.com`.
+    pub api_url: String,
 }
 
 /// Slack (runbook §1: alerts go to a Slack channel): what the console posts, by channel.

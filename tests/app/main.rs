@@ -32,3 +32,4 @@ mod security;
 mod shell;
 mod simulator;
 mod str;
+mod vendors;

@@ -11,6 +11,7 @@ use super::Simulator;
 use crate::cloud::dropapi::{DataExports, ExportError};
 use crate::cloud::hooks::{Ci, MaintenanceRelay};
 use crate::cloud::slack::{Chat, ChatError};
+use crate::cloud::sumsub::{Applicant, Kyc, KycError};
 use crate::cloud::{
     CloudError, CloudResult, Monitor, MonitorStatus, Monitoring, RaisedAlert, ResourceStatus, StatusReport,
 };
@@ -213,5 +214,47 @@ impl DataExports for Simulator {
             .await
             .map_err(|e| ExportError::Unavailable(e.to_string()))?;
         records.ok_or(ExportError::Unknown)
+    }
+}
+
+/// Sumsub, played: every customer Drop has is an applicant, reviewed as their KYC status says;
+/// those pending at Drop wait at Sumsub for one of the reasons Sumsub gives, chosen by their
+/// id so a demo shows each. A check may be requested unless Sumsub is already reviewing.
+#[async_trait]
+impl Kyc for Simulator {
+    async fn applicant(&self, user_id: &str) -> Result<Option<Applicant>, KycError> {
+        let row = sqlx::query!(
+            r#"select kyc_status, coalesce((to_jsonb(u) ->> 'kyc_updated_at')::timestamptz, created_at) as "changed!"
+               from users u where id = $1"#,
+            user_id
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| KycError::Unavailable(e.to_string()))?;
+        let Some(row) = row else { return Ok(None) };
+        let waiting = ["pending", "onHold", "init", "queued", "awaitingUser"];
+        let review_status = match row.kyc_status.as_str() {
+            "pending" => waiting[user_id.bytes().map(usize::from).sum::<usize>() % waiting.len()],
+            "not_started" => "init",
+            _ => "completed",
+        };
+        Ok(Some(Applicant {
+            id: format!("sim{}", user_id.trim_start_matches("usr_")),
+            review_status: review_status.into(),
+            changed_at: Some(row.changed),
+            level: Some("basic-kyc-level".into()),
+        }))
+    }
+
+    async fn request_check(&self, applicant_id: &str, _reason: &str) -> Result<(), KycError> {
+        let user_id = format!("usr_{}", applicant_id.trim_start_matches("sim"));
+        match self.applicant(&user_id).await? {
+            None => Err(KycError::Refused("Sumsub has no such applicant".into())),
+            Some(a) if !a.may_recheck() => Err(KycError::Refused(format!(
+                "the applicant is already {} at Sumsub, and a check cannot be requested now",
+                a.review_status
+            ))),
+            Some(_) => Ok(()),
+        }
     }
 }
