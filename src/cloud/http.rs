@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{AppHealth, CloudError, CloudResult, Environment, Probes};
+use super::{AppHealth, CloudError, CloudResult, Environment, Probes, VendorStatus};
 
 pub struct HttpProbes {
     http: reqwest::Client,
@@ -165,6 +165,41 @@ impl Probes for HttpProbes {
             .ok_or_else(|| CloudError::Unavailable(format!("{} presented no certificate", probe.url)))?;
         certificate_not_after(der)
             .ok_or_else(|| CloudError::Unavailable("the certificate's expiry date could not be read".into()))
+    }
+
+    async fn vendor_status(&self, url: &str) -> CloudResult<VendorStatus> {
+        let response = self.http.get(url).header("accept", "application/json").send().await.map_err(|e| {
+            if e.is_timeout() {
+                CloudError::Unreachable("the vendor's status page did not answer within 5 s".into())
+            } else {
+                CloudError::Unreachable("the vendor's status page could not be reached".into())
+            }
+        })?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(CloudError::Unavailable(format!("the vendor's status page answered HTTP {status}")));
+        }
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|_| CloudError::Unavailable("the vendor's status page answered without valid JSON".into()))?;
+        parse_vendor_status(&body)
+    }
+}
+
+/// A Statuspage `status.json`: its indicator and description.
+pub fn parse_vendor_status(body: &Value) -> CloudResult<VendorStatus> {
+    let indicator = body["status"]["indicator"]
+        .as_str()
+        .filter(|i| ["none", "minor", "major", "critical", "maintenance"].contains(i));
+    match indicator {
+        Some(indicator) => Ok(VendorStatus {
+            indicator: indicator.to_owned(),
+            description: body["status"]["description"].as_str().unwrap_or(indicator).chars().take(200).collect(),
+        }),
+        None => {
+            Err(CloudError::Unavailable("the vendor's status page is not a Statuspage feed (status.indicator)".into()))
+        }
     }
 }
 

@@ -129,6 +129,9 @@ pub trait AppRunner: Send + Sync {
     async fn resume(&self) -> CloudResult<String>;
     /// The auto-scaling bounds in force.
     async fn scaling(&self) -> CloudResult<Scaling>;
+    /// The **names** of the environment variables and secrets the service's runtime defines
+    /// (DescribeService's runtime configuration). Values are never read.
+    async fn environment_names(&self) -> CloudResult<Vec<String>>;
     /// Change the auto-scaling bounds. Returns the operation id.
     async fn set_scaling(&self, scaling: Scaling) -> CloudResult<String>;
 
@@ -394,6 +397,17 @@ pub trait Probes: Send + Sync {
     async fn app_health(&self, environment: Environment) -> CloudResult<AppHealth>;
     /// When the public domain's TLS certificate expires.
     async fn certificate_expiry(&self) -> CloudResult<DateTime<Utc>>;
+    /// A vendor's public status page as an Atlassian Statuspage feed (`/api/v2/status.json`:
+    /// `{"status": {"indicator": "none|minor|major|critical|maintenance", "description"}}`).
+    async fn vendor_status(&self, url: &str) -> CloudResult<VendorStatus>;
+}
+
+/// What a vendor's public status page says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VendorStatus {
+    /// none, minor, major, critical or maintenance.
+    pub indicator: String,
+    pub description: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -525,6 +539,9 @@ impl AppRunner for Disconnected {
     async fn service_status(&self) -> CloudResult<ServiceStatus> {
         Err(CloudError::NotConnected("AWS App Runner"))
     }
+    async fn environment_names(&self) -> CloudResult<Vec<String>> {
+        Err(CloudError::NotConnected("AWS App Runner"))
+    }
     async fn recent_operations(&self) -> CloudResult<Vec<Operation>> {
         Err(CloudError::NotConnected("AWS App Runner"))
     }
@@ -606,6 +623,9 @@ impl Probes for Disconnected {
     }
     async fn certificate_expiry(&self) -> CloudResult<DateTime<Utc>> {
         Err(CloudError::NotConnected("The certificate probe"))
+    }
+    async fn vendor_status(&self, _: &str) -> CloudResult<VendorStatus> {
+        Err(CloudError::NotConnected("The status page probe"))
     }
 }
 

@@ -223,6 +223,19 @@ impl Config {
             errors.push(format!("betterstack.api_url: {:?} must start with https://", betterstack.api_url));
         }
         unknown_keys(betterstack_t, "betterstack.", errors);
+        let mut bankid_t = take_table(&mut t, "bankid", errors);
+        let bankid = BankIdConfig {
+            status_url: take(&mut bankid_t, "bankid.status_url", errors)
+                .unwrap_or_else(|| "https://status.bankid.no/api/v2/status.json".into()),
+            env_vars: take(&mut bankid_t, "bankid.env_vars", errors).unwrap_or_else(|| {
+                ["BANKID_CLIENT_ID", "BANKID_CLIENT_SECRET", "BANKID_ISSUER"].map(str::to_owned).to_vec()
+            }),
+            errors_per_hour_alert: take(&mut bankid_t, "bankid.errors_per_hour_alert", errors).unwrap_or(20),
+        };
+        if !bankid.status_url.starts_with("https://") && !bankid.status_url.starts_with("http://127.0.0.1") {
+            errors.push(format!("bankid.status_url: {:?} must start with https://", bankid.status_url));
+        }
+        unknown_keys(bankid_t, "bankid.", errors);
         let mut sumsub_t = take_table(&mut t, "sumsub", errors);
         let sumsub = SumsubConfig {
             app_token: take(&mut sumsub_t, "sumsub.app_token", errors),
@@ -305,6 +318,7 @@ impl Config {
             betterstack,
             slack,
             sumsub,
+            bankid,
             oncall,
             simulator_time_scale,
         };

@@ -107,6 +107,7 @@ pub struct Config {
     pub betterstack: BetterStackConfig,
     pub slack: SlackConfig,
     pub sumsub: SumsubConfig,
+    pub bankid: BankIdConfig,
     pub oncall: OncallConfig,
     /// Demo and training: how fast simulated AWS operations go (1.0 = as long as on AWS).
     pub simulator_time_scale: f64,
@@ -130,6 +131,19 @@ pub struct BetterStackConfig {
     /// on it that stand for Drop. Not set: the incident page offers no status page update.
     pub status_page_id: Option<String>,
     pub status_page_resources: Vec<String>,
+}
+
+/// BankID, Drop's login (runbook §7: BankID login failing — logs, configuration, the vendor's
+/// status page): what the dashboard's BankID card reads.
+#[derive(Clone, Debug, Serialize)]
+pub struct BankIdConfig {
+    /// The vendor's status page as a Statuspage feed (`…/api/v2/status.json`).
+    pub status_url: String,
+    /// The environment variable names the App Runner service must define for BankID (only the
+    /// names are checked; values are never read).
+    pub env_vars: Vec<String>,
+    /// BankID errors in the application log in one hour that make the card amber.
+    pub errors_per_hour_alert: u32,
 }
 
 /// Sumsub, Drop's KYC vendor (runbook §7: KYC stuck in pending): read for the KYC list,

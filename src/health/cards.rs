@@ -130,6 +130,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         secrets,
         traffic,
         monitors,
+        bankid,
     ) = tokio::join!(
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Production)),
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Staging)),
@@ -149,6 +150,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
                 None => Err(CloudError::NotConnected("BetterStack")),
             }
         },
+        read_bankid(state),
     );
     let latency_alert = d.health_db_latency_alert_ms.unwrap_or(100) as f64;
     let now = Utc::now();
@@ -170,6 +172,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
             certificate_card(certificate, &certificate_warning, now),
             secrets_card(secrets),
             monitors_card(monitors),
+            bankid_card(bankid, &state.config.bankid),
         ],
         staging: vec![app_health_card("staging-app", "App health (Fly.io)", staging_health, latency_alert)],
         console: console_card(console, state.contract().await.as_deref().map_err(ToString::to_string)),
@@ -194,6 +197,104 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         operations: operations.unwrap_or_default(),
         checked_at: now,
     }
+}
+
+/// What the BankID card is judged on: the vendor's status page, the last hour's BankID errors
+/// in the application log, and the service's environment variable names.
+pub struct BankIdReads {
+    pub vendor: Result<crate::cloud::VendorStatus, CloudError>,
+    pub errors: Result<usize, CloudError>,
+    pub names: Result<Vec<String>, CloudError>,
+}
+
+/// Log events counted at most (more reads as "1000+").
+const BANKID_EVENTS: usize = 1000;
+
+async fn read_bankid(state: &AppState) -> BankIdReads {
+    let cloud = &state.cloud;
+    let now = Utc::now();
+    let query = crate::cloud::LogQuery {
+        pattern: "BankID".into(),
+        start: now - chrono::Duration::hours(1),
+        end: now,
+        limit: BANKID_EVENTS,
+    };
+    let (vendor, errors, names) = tokio::join!(
+        bounded(READ_LIMIT, cloud.probes.vendor_status(&state.config.bankid.status_url)),
+        bounded(READ_LIMIT, async { Ok(cloud.logs.filter_events(&query).await?.len()) }),
+        bounded(READ_LIMIT, cloud.app_runner.environment_names()),
+    );
+    BankIdReads { vendor, errors, names }
+}
+
+/// BankID (runbook §7: login failing): red when the vendor reports a major outage or the
+/// service misses a BankID variable, amber on a minor one, maintenance or many errors.
+pub fn bankid_card(reads: BankIdReads, config: &crate::config::BankIdConfig) -> Card {
+    let card = Card::new("bankid", "BankID login", "bankid");
+    let mut tone = Tone::Green;
+    let mut raise = |t: Tone| {
+        let rank = |t: Tone| match t {
+            Tone::Green => 0,
+            Tone::Unknown => 1,
+            Tone::Amber => 2,
+            Tone::Red => 3,
+        };
+        if rank(t) > rank(tone) {
+            tone = t;
+        }
+    };
+    let vendor = match &reads.vendor {
+        Ok(v) => {
+            raise(match v.indicator.as_str() {
+                "none" => Tone::Green,
+                "minor" | "maintenance" => Tone::Amber,
+                _ => Tone::Red,
+            });
+            format!("Vendor: {}", v.description)
+        }
+        Err(e) => {
+            raise(Tone::Unknown);
+            format!("Vendor status unknown: {e}")
+        }
+    };
+    let errors = match &reads.errors {
+        Ok(n) => {
+            if *n >= config.errors_per_hour_alert as usize {
+                raise(Tone::Amber);
+            }
+            if *n >= BANKID_EVENTS {
+                format!("{BANKID_EVENTS}+ errors in the last hour")
+            } else {
+                format!("{n} errors in the last hour")
+            }
+        }
+        Err(e) => {
+            raise(Tone::Unknown);
+            format!("errors unknown: {e}")
+        }
+    };
+    let configuration = match &reads.names {
+        Ok(names) => {
+            let missing: Vec<&str> =
+                config.env_vars.iter().filter(|v| !names.contains(v)).map(String::as_str).collect();
+            if missing.is_empty() {
+                format!("{} defined on the service", config.env_vars.join(", "))
+            } else {
+                raise(Tone::Red);
+                format!("Missing on the service: {}", missing.join(", "))
+            }
+        }
+        Err(e) => {
+            raise(Tone::Unknown);
+            format!("configuration unknown: {e}")
+        }
+    };
+    let value = match (&reads.vendor, tone) {
+        (_, Tone::Red) if configuration.starts_with("Missing") => "Configuration incomplete".to_owned(),
+        (Ok(v), _) if v.indicator != "none" => v.description.clone(),
+        (_, _) => errors.clone(),
+    };
+    card.judged(tone, value, format!("{vendor} · {errors} · {configuration}"))
 }
 
 /// BetterStack's monitors (runbook §1: health, landing, US east): all up is green, one down
@@ -434,6 +535,53 @@ mod tests {
     use crate::cloud::AppMetrics;
     use crate::runs::rotation::Rotated;
     use crate::secrets::{Due, ManagedSecret};
+
+    fn bankid(vendor: &str, errors: usize, names: &[&str]) -> Card {
+        let config = crate::config::BankIdConfig {
+            status_url: "https://status.example/api/v2/status.json".into(),
+            env_vars: vec!["BANKID_CLIENT_ID".into(), "BANKID_CLIENT_SECRET".into()],
+            errors_per_hour_alert: 20,
+        };
+        let reads = BankIdReads {
+            vendor: Ok(crate::cloud::VendorStatus { indicator: vendor.into(), description: format!("said {vendor}") }),
+            errors: Ok(errors),
+            names: Ok(names.iter().map(|n| n.to_string()).collect()),
+        };
+        bankid_card(reads, &config)
+    }
+
+    #[test]
+    fn bankid_is_judged_on_the_vendor_the_errors_and_the_configuration() {
+        let all = ["BANKID_CLIENT_ID", "BANKID_CLIENT_SECRET", "NODE_ENV"];
+        assert_eq!(bankid("none", 2, &all).tone, Tone::Green);
+        assert_eq!(bankid("minor", 2, &all).tone, Tone::Amber);
+        assert_eq!(bankid("maintenance", 2, &all).tone, Tone::Amber);
+        assert_eq!(bankid("major", 2, &all).tone, Tone::Red);
+        assert_eq!(bankid("none", 20, &all).tone, Tone::Amber, "many errors in an hour");
+        let missing = bankid("none", 0, &["BANKID_CLIENT_ID"]);
+        assert_eq!(missing.tone, Tone::Red);
+        assert!(missing.detail.contains("Missing on the service: BANKID_CLIENT_SECRET"));
+        let unknown = bankid_card(
+            BankIdReads {
+                vendor: Err(CloudError::Unreachable("no answer".into())),
+                errors: Ok(0),
+                names: Ok(all.iter().map(|n| n.to_string()).collect()),
+            },
+            &crate::config::BankIdConfig { status_url: String::new(), env_vars: vec![], errors_per_hour_alert: 20 },
+        );
+        assert_eq!(unknown.tone, Tone::Unknown);
+        assert!(unknown.detail.contains("Vendor status unknown"));
+    }
+
+    #[test]
+    fn a_statuspage_feed_is_read_and_anything_else_refused() {
+        let ok = crate::cloud::http::parse_vendor_status(
+            &serde_json::json!({ "page": {}, "status": { "indicator": "minor", "description": "Degraded performance" } }),
+        )
+        .unwrap();
+        assert_eq!((ok.indicator.as_str(), ok.description.as_str()), ("minor", "Degraded performance"));
+        assert!(crate::cloud::http::parse_vendor_status(&serde_json::json!({ "status": "up" })).is_err());
+    }
 
     fn traffic(requests: f64, errors: f64, latency_ms: f64) -> Tone {
         traffic_card(Ok(Some(AppMetrics { requests, errors_5xx: errors, latency_ms, latency_is_p99: true }))).tone

@@ -209,7 +209,10 @@ async fn app_runner_recording(
             "ServiceName": "drop-web", "ServiceId": "8e45b0d335304487a1880f4e32d6aeec",
             "ServiceArn": "arn:aws:apprunner:eu-west-1:324480209768:service/drop-web/8e45b0d335304487a1880f4e32d6aeec",
             "ServiceUrl": "abc123.eu-west-1.awsapprunner.com", "CreatedAt": 1.7e9, "UpdatedAt": 1.7e9, "Status": "RUNNING",
-            "SourceConfiguration": { "ImageRepository": { "ImageIdentifier": "324480209768.dkr.ecr.eu-west-1.amazonaws.com/drop-web:7f3c2a1", "ImageRepositoryType": "ECR" } },
+            "SourceConfiguration": { "ImageRepository": { "ImageIdentifier": "324480209768.dkr.ecr.eu-west-1.amazonaws.com/drop-web:7f3c2a1", "ImageRepositoryType": "ECR",
+                "ImageConfiguration": { "Port": "8080",
+                    "RuntimeEnvironmentVariables": { "NODE_ENV": "production", "BANKID_ISSUER": "https://auth.bankid.no" },
+                    "RuntimeEnvironmentSecrets": { "BANKID_CLIENT_SECRET": "arn:aws:secretsmanager:eu-west-1:324480209768:secret:bankid-AbCdEf", "DATABASE_URL": "arn:aws:secretsmanager:eu-west-1:324480209768:secret:db-XyZ" } } } },
             "InstanceConfiguration": { "Cpu": "1024", "Memory": "2048" },
             "AutoScalingConfigurationSummary": { "AutoScalingConfigurationArn": "arn:aws:apprunner:eu-west-1:324480209768:autoscalingconfiguration/default/1/x", "AutoScalingConfigurationName": "default", "AutoScalingConfigurationRevision": 1 },
             "NetworkConfiguration": { "EgressConfiguration": { "EgressType": "DEFAULT" } }
@@ -243,6 +246,9 @@ async fn app_runner_status_and_operations_are_read() {
     let ops = aws.recent_operations().await.unwrap();
     assert_eq!((ops[0].kind.as_str(), ops[0].status.as_str()), ("START_DEPLOYMENT", "SUCCEEDED"));
     assert_eq!((ops[0].ended_at.unwrap() - ops[0].started_at).num_seconds(), 240);
+    // Names only, from the runtime configuration's variables and secrets: never a value.
+    let names = aws.environment_names().await.unwrap();
+    assert_eq!(names, ["BANKID_CLIENT_SECRET", "BANKID_ISSUER", "DATABASE_URL", "NODE_ENV"]);
 }
 
 #[tokio::test]

@@ -38,6 +38,7 @@ async fn a_calm_environment_is_green_everywhere(pool: PgPool) {
         "secrets",
         "staging-app",
         "console",
+        "bankid",
     ] {
         assert_eq!(tone(&page, card), "green", "{card}: {}", card_text(&page, card));
     }
@@ -59,6 +60,7 @@ async fn each_fault_shows_on_its_card_with_the_playbook(pool: PgPool) {
         ("service_down", "apprunner", "red", "PAUSED"),
         ("certificate_expiring", "certificate", "amber", "days left"),
         ("throttling", "rds", "grey", "throttling"),
+        ("bankid_degraded", "bankid", "red", "Missing on the service: BANKID_CLIENT_SECRET"),
     ];
     for (fault, card, expected, says) in cases {
         switch(&app, fault, true).await;

@@ -21,6 +21,24 @@ impl AppRunner for AwsCloud {
         })
     }
 
+    async fn environment_names(&self) -> CloudResult<Vec<String>> {
+        let service = self.describe_service().await?;
+        let Some(image) = service.source_configuration().and_then(|s| s.image_repository()) else {
+            return Ok(vec![]);
+        };
+        let Some(config) = image.image_configuration() else { return Ok(vec![]) };
+        let mut names: Vec<String> = config
+            .runtime_environment_variables()
+            .into_iter()
+            .flat_map(|vars| vars.keys())
+            .chain(config.runtime_environment_secrets().into_iter().flat_map(|secrets| secrets.keys()))
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
     async fn recent_operations(&self) -> CloudResult<Vec<Operation>> {
         let out = self
             .apprunner

@@ -64,6 +64,21 @@ impl AppRunner for Simulator {
         self.start_operation("RESUME_SERVICE", None, None, RESUME_SECS).await
     }
 
+    /// The names Drop's service defines (runbook §7 asks to verify BankID's are there); the
+    /// `bankid_degraded` fault drops one, as a broken deploy of the configuration would.
+    async fn environment_names(&self) -> CloudResult<Vec<String>> {
+        self.aws_call().await?;
+        let mut names: Vec<String> =
+            ["BANKID_CLIENT_ID", "BANKID_CLIENT_SECRET", "BANKID_ISSUER", "DATABASE_URL", "JWT_SECRET", "NODE_ENV"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+        if self.has("bankid_degraded").await? {
+            names.retain(|n| n != "BANKID_CLIENT_SECRET");
+        }
+        Ok(names)
+    }
+
     async fn scaling(&self) -> CloudResult<Scaling> {
         self.aws_call().await?;
         Ok(self.service().await?.scaling)

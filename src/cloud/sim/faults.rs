@@ -8,7 +8,7 @@ pub struct Fault {
     pub effect: &'static str,
 }
 
-pub const FAULTS: [Fault; 15] = [
+pub const FAULTS: [Fault; 16] = [
     Fault {
         name: "health_red",
         label: "App health turns red",
@@ -71,5 +71,10 @@ pub const FAULTS: [Fault; 15] = [
         name: "export_api_down",
         label: "Drop's export API down",
         effect: "Drop's data-export API answers 503: GDPR exports come from the console's own reading of Drop's tables, and say so.",
+    },
+    Fault {
+        name: "bankid_degraded",
+        label: "BankID degraded",
+        effect: "BankID's status page reports a partial outage and the service's BANKID_CLIENT_SECRET is missing: the BankID card turns red.",
     },
 ];

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration as Span, Timelike, Utc};
 use super::{SIM_TAGS, Simulator, noise};
 use crate::cloud::{
     AppHealth, AppMetrics, CloudError, CloudResult, CloudWatch, Environment, LogEvent, LogQuery, Logs, Probes,
-    pattern_terms,
+    VendorStatus, pattern_terms,
 };
 
 #[async_trait]
@@ -73,6 +73,15 @@ impl Probes for Simulator {
             version,
             uptime: (Utc::now() - self.booted).to_std().unwrap_or_default(),
             db_latency_ms: if has("slow_responses") { 350.0 } else { 18.0 + f64::from(Utc::now().second() % 20) },
+        })
+    }
+
+    /// BankID's status page, played: all operational, unless `bankid_degraded` is on.
+    async fn vendor_status(&self, _url: &str) -> CloudResult<VendorStatus> {
+        Ok(if self.has("bankid_degraded").await? {
+            VendorStatus { indicator: "major".into(), description: "Partial outage: BankID on mobile".into() }
+        } else {
+            VendorStatus { indicator: "none".into(), description: "All Systems Operational".into() }
         })
     }
 
