@@ -185,6 +185,20 @@ impl Monitoring for BetterStack {
         Ok(all)
     }
 
+    async fn availability(&self, monitor: &str, from: chrono::NaiveDate, to: chrono::NaiveDate) -> CloudResult<f64> {
+        let url = format!("{}/api/v2/monitors/{}/sla", self.origin, encode(monitor));
+        let query = [("from", from.to_string()), ("to", to.to_string())];
+        let doc: serde_json::Value = self
+            .send(self.http.get(url).query(&query))
+            .await?
+            .json()
+            .await
+            .map_err(|_| CloudError::Unavailable("BetterStack answered with something other than an SLA".into()))?;
+        doc["data"]["attributes"]["availability"]
+            .as_f64()
+            .ok_or_else(|| CloudError::Unavailable("BetterStack's SLA has no availability".into()))
+    }
+
     async fn set_paused(&self, id: &str, paused: bool) -> CloudResult<()> {
         let url = format!("{}/api/v2/monitors/{}", self.origin, encode(id));
         self.send(self.http.patch(url).json(&json!({ "paused": paused }))).await.map(|_| ())

@@ -191,6 +191,19 @@ pub trait CloudWatch: Send + Sync {
     /// The App Runner service's requests, 5xx responses and latency over the last
     /// [`APP_METRICS_WINDOW_MINUTES`]; `None` when none are published.
     async fn app_metrics(&self) -> CloudResult<Option<AppMetrics>>;
+    /// The service's requests, 5xx responses and p99 latency per UTC day, `days` days from
+    /// `from` (a UTC midnight); days without data are left out.
+    async fn daily_app_metrics(&self, from: DateTime<Utc>, days: u32) -> CloudResult<Vec<DayMetrics>>;
+}
+
+/// One UTC day of the App Runner service's traffic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DayMetrics {
+    pub day: chrono::NaiveDate,
+    pub requests: f64,
+    pub errors_5xx: f64,
+    /// The day's p99 request latency, where CloudWatch computed one.
+    pub p99_ms: Option<f64>,
 }
 
 /// An image in the ECR repository.
@@ -291,6 +304,8 @@ pub trait Monitoring: Send + Sync {
     /// escalation policy as a monitor's would. `name` is unique per test, so a retry finds
     /// the alert it raised (see [`Monitoring::find_alert`]). Returns its id.
     async fn raise_alert(&self, name: &str, summary: &str, requester_email: &str) -> CloudResult<String>;
+    /// A monitor's availability (percent) from `from` to `to`, both days included (its SLA).
+    async fn availability(&self, monitor: &str, from: chrono::NaiveDate, to: chrono::NaiveDate) -> CloudResult<f64>;
     /// The alert raised today under `name`, if any.
     async fn find_alert(&self, name: &str) -> CloudResult<Option<String>>;
     /// Where a raised alert stands.
@@ -602,6 +617,9 @@ impl CloudWatch for Disconnected {
         Err(CloudError::NotConnected("Amazon CloudWatch"))
     }
     async fn app_metrics(&self) -> CloudResult<Option<AppMetrics>> {
+        Err(CloudError::NotConnected("Amazon CloudWatch"))
+    }
+    async fn daily_app_metrics(&self, _: DateTime<Utc>, _: u32) -> CloudResult<Vec<DayMetrics>> {
         Err(CloudError::NotConnected("Amazon CloudWatch"))
     }
 }

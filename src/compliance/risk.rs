@@ -191,6 +191,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, ctx: AuditCo
     );
     let weekly = db::weekly(pool, WEEKS).await?;
     let chart = Bars {
+        id: "alerts-weekly",
         title: format!("AML alerts opened and closed per week, last {WEEKS} weeks"),
         series: vec![Series { name: "opened", class: "chart-a" }, Series { name: "closed", class: "chart-b" }],
         periods: weekly.iter().map(|(w, o, c)| (oslo_day(*w).format("%d.%m").to_string(), vec![*o, *c])).collect(),

@@ -106,6 +106,20 @@ async fn measure(state: &AppState, keys: &[&str]) -> Result<Vec<Item>, AppError>
                     note: String::new(),
                 }
             }
+            // runbook §2 monthly: the SLA report of the month before, its figures kept.
+            "sla_report" => {
+                let month = super::sla::Month::previous(Utc::now().date_naive());
+                let report = super::sla::report(state, month).await?;
+                let (uptime, _) = report.uptime();
+                Item {
+                    key: key.to_string(),
+                    label: format!("SLA report of {} (uptime, 5xx share, p99 latency)", month.label()),
+                    automatic: true,
+                    value: report.evidence(),
+                    ok: uptime.is_some() && report.error_percent().is_some(),
+                    note: String::new(),
+                }
+            }
             card_key => {
                 let card = fragment.production.iter().find(|c| c.key == card_key).ok_or(AppError::NotFound)?;
                 Item {

@@ -7,6 +7,7 @@ mod checks;
 mod db;
 mod logs;
 mod schedule;
+pub mod sla;
 pub use db::{HealthChange, changes_between};
 pub use schedule::{announce_overdue, last_submitted, overdue, sample, spawn_overdue_announcer, spawn_sampler};
 
@@ -28,6 +29,8 @@ pub fn routes() -> Vec<Route> {
         Route::get("/health", Access::Roles(ANY_ROLE), show_health),
         Route::get("/health/playbook", Access::Roles(ANY_ROLE), show_playbook),
         Route::get("/health/checks", Access::Roles(ANY_ROLE), checks::list_checks),
+        Route::get("/health/sla", Access::Roles(ANY_ROLE), sla::show),
+        Route::get("/health/sla.csv", Access::Roles(ANY_ROLE), sla::csv),
         Route::get("/health/checks/{name}", Access::Roles(ANY_ROLE), checks::show_checklist),
         Route::post("/health/checks/{name}", Access::Roles(ONCALL), checks::submit_checklist),
         Route::get("/health/logs", Access::Roles(ONCALL), logs::search_logs),

@@ -38,11 +38,10 @@ pub const CHECKLISTS: [Checklist; 3] = [
         title: "Monthly",
         every: Duration::days(31),
         manual: &[
-            ("sla_report", "SLA report written (uptime, error rate, p99 latency)"),
             ("restore_drill", "An RDS snapshot was restored to a temporary instance, checked and deleted"),
             ("str_filings", "Compliance confirms no STR awaits filing"),
         ],
-        automatic: &["secrets", "escalation_test"],
+        automatic: &["secrets", "escalation_test", "sla_report"],
     },
 ];
 

@@ -12,6 +12,8 @@ pub struct Series {
 
 /// Grouped bars: for each period (a label), one value per series.
 pub struct Bars {
+    /// Unique on the page: names the chart's title and description for screen readers.
+    pub id: &'static str,
     pub title: String,
     pub series: Vec<Series>,
     pub periods: Vec<(String, Vec<i64>)>,
@@ -52,8 +54,9 @@ impl Bars {
             let parts: Vec<String> = self.series.iter().zip(values).map(|(s, v)| format!("{} {v}", s.name)).collect();
             let _ = write!(desc, "{label}: {}. ", parts.join(", "));
         }
+        let id = self.id;
         let mut out = format!(
-            r#"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="chart-title chart-desc" preserveAspectRatio="xMidYMid meet"><title id="chart-title">{}</title><desc id="chart-desc">{}</desc>"#,
+            r#"<svg class="chart" id="{id}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{id}-title {id}-desc" preserveAspectRatio="xMidYMid meet"><title id="{id}-title">{}</title><desc id="{id}-desc">{}</desc>"#,
             escape(&self.title),
             escape(desc.trim())
         );
@@ -101,6 +104,7 @@ mod tests {
     #[test]
     fn bars_scale_to_a_round_top_and_escape_labels() {
         let chart = Bars {
+            id: "test-chart",
             title: "Opened & closed".into(),
             series: vec![Series { name: "opened", class: "chart-a" }, Series { name: "closed", class: "chart-b" }],
             periods: vec![("W1".into(), vec![3, 7]), ("<W2>".into(), vec![0, 4])],

@@ -7,6 +7,7 @@ use super::Area;
 pub enum Tab {
     Dashboard,
     Checks,
+    Sla,
     Logs,
     Playbook,
     Summary,
@@ -33,9 +34,10 @@ pub enum Tab {
 
 impl Tab {
     /// In the order they are shown.
-    pub const ALL: [Tab; 24] = [
+    pub const ALL: [Tab; 25] = [
         Tab::Dashboard,
         Tab::Checks,
+        Tab::Sla,
         Tab::Logs,
         Tab::Playbook,
         Tab::Risk,
@@ -62,7 +64,7 @@ impl Tab {
 
     pub fn area(self) -> Area {
         match self {
-            Tab::Dashboard | Tab::Checks | Tab::Logs | Tab::Playbook => Area::Health,
+            Tab::Dashboard | Tab::Checks | Tab::Sla | Tab::Logs | Tab::Playbook => Area::Health,
             Tab::Risk
             | Tab::Summary
             | Tab::Alerts
@@ -85,6 +87,7 @@ impl Tab {
         match self {
             Tab::Dashboard => "/health",
             Tab::Checks => "/health/checks",
+            Tab::Sla => "/health/sla",
             Tab::Logs => "/health/logs",
             Tab::Playbook => "/health/playbook",
             Tab::Summary => "/compliance",
@@ -114,6 +117,7 @@ impl Tab {
         match self {
             Tab::Dashboard => "Dashboard",
             Tab::Checks => "Routine checks",
+            Tab::Sla => "SLA report",
             Tab::Logs => "Logs",
             Tab::Playbook => "Playbook",
             Tab::Summary => "Summary",

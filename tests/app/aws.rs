@@ -533,6 +533,12 @@ async fn application_metrics_come_from_app_runner_in_cloudwatch() {
     assert_eq!((m.requests, m.errors_5xx), (1500.0, 30.0));
     assert_eq!(m.error_percent(), 2.0);
     assert_eq!((m.latency_ms, m.latency_is_p99), (300.0, false), "moto computes no percentiles: the average stands in");
+    // Per UTC day, for the SLA report: yesterday and today (the datapoints are two minutes old).
+    let yesterday =
+        (chrono::Utc::now() - chrono::Duration::days(1)).date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let days = aws.daily_app_metrics(yesterday, 2).await.unwrap();
+    assert_eq!(days.iter().map(|d| d.requests).sum::<f64>(), 1500.0, "{days:?}");
+    assert_eq!(days.iter().map(|d| d.errors_5xx).sum::<f64>(), 30.0);
     c.drop.apprunner_service_arn = Some(format!("arn:aws:apprunner:eu-west-1:324480209768:service/quiet/{id}"));
     assert!(AwsCloud::new(&sdk, &c).app_metrics().await.unwrap().is_none(), "nothing published: no data, not zero");
 

@@ -199,6 +199,33 @@ async fn patch(State(account): State<Shared>, headers: HeaderMap, Path(id): Path
     }
 }
 
+/// A monitor's SLA over `from`..`to` (BetterStack's `GET /api/v2/monitors/{id}/sla`); both
+/// dates are required.
+async fn sla(
+    State(account): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    if let Some(no) = refused(&headers) {
+        return no;
+    }
+    let a = account.lock().unwrap();
+    if !a.monitors.contains_key(&id) {
+        return (StatusCode::NOT_FOUND, Json(json!({ "errors": "Resource not found" }))).into_response();
+    }
+    let (Some(from), Some(to)) = (q.get("from"), q.get("to")) else {
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "errors": "from and to are required" })))
+            .into_response();
+    };
+    let availability = if id == "101" { 99.95 } else { 100.0 };
+    Json(json!({ "data": { "id": id, "type": "monitor_sla", "attributes": {
+        "availability": availability, "total_downtime": 1296, "number_of_incidents": 2,
+        "longest_incident": 900, "average_incident": 648, "from": from, "to": to
+    } } }))
+    .into_response()
+}
+
 /// A BetterStack account with Drop's three monitors; the landing page's was paused by hand.
 async fn betterstack() -> (String, Shared) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -218,6 +245,7 @@ async fn betterstack() -> (String, Shared) {
     let router = Router::new()
         .route("/api/v2/monitors", get(list))
         .route("/api/v2/monitors/{id}", axum::routing::patch(patch))
+        .route("/api/v2/monitors/{id}/sla", get(sla))
         .route("/api/v2/incidents", get(incidents).post(raise))
         .route("/api/v2/incidents/{id}", get(incident))
         .route("/api/v2/incidents/{id}/resolve", axum::routing::post(resolve))
@@ -259,6 +287,12 @@ async fn monitors_are_read_page_by_page_and_paused_as_the_api_documents() {
     assert!(api.set_paused("999", true).await.unwrap_err().to_string().contains("HTTP 404"));
     let unreachable = BetterStack::new("http://127.0.0.1:9", Secret::new(TOKEN), vec![]);
     assert!(matches!(unreachable.monitors().await, Err(CloudError::Unreachable(_))));
+
+    // A month's SLA, as the monthly report asks for it.
+    let (from, to) =
+        (chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap());
+    assert_eq!(api.availability("101", from, to).await.unwrap(), 99.95);
+    assert!(api.availability("999", from, to).await.unwrap_err().to_string().contains("HTTP 404"));
 }
 
 #[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]

@@ -364,3 +364,50 @@ async fn a_checklist_form_submitted_twice_records_once_and_confirms(pool: PgPool
     let runs: i64 = sqlx::query_scalar("select count(*) from console.checklist_runs").fetch_one(&pool).await.unwrap();
     assert_eq!(runs, 2);
 }
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn the_monthly_sla_report_shows_uptime_errors_and_latency_per_day_and_the_checklist_keeps_it(pool: PgPool) {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let month = dropops::health::sla::Month::previous(today);
+    // The console's history of the app card: green all month but six red hours on the 3rd.
+    let first = month.first.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    for (tone, hours) in [("green", 0), ("red", 54), ("green", 60)] {
+        sqlx::query("insert into console.health_changes (card, tone, title, value, at) values ('app', $1, 'App health', '', $2)")
+            .bind(tone)
+            .bind(first + chrono::Duration::hours(hours))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sign_in(&["viewer"]).await;
+    let page = app.visit("/health/sla").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.texts("table.sla-days tbody tr").len() as u32, month.days());
+    let third = page.texts("table.sla-days tbody tr")[2].clone();
+    assert!(third.contains("75.00 %"), "six hours down on the 3rd: {third}");
+    assert!(page.text("#sla-uptime").contains("BetterStack"), "the simulator plays BetterStack's SLA");
+    assert!(page.text("#sla-errors .stat-value").ends_with('%'));
+    assert_eq!(page.texts("svg.chart").len(), 2);
+
+    let csv = app.client().get(app.url(&format!("/health/sla.csv?month={}", month.label()))).send().await.unwrap();
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("day,uptime_percent,requests,errors_5xx,error_percent,p99_ms\n"));
+    assert_eq!(csv.lines().count() as u32, month.days() + 1);
+    assert!(csv.contains(&format!("{}-03,75.000,", month.label())));
+
+    let future = app.visit(&format!("/health/sla?month={}-{:02}", today.year() + 1, today.month())).await;
+    assert_eq!(future.status, 422);
+    assert!(future.text("#month-error").contains("not begun"));
+    assert_eq!(app.visit("/health/sla?month=last").await.status, 422);
+
+    // The monthly checklist measures it and links to it.
+    let oncall = app.another_browser();
+    oncall.sign_in(&["oncall"]).await;
+    let checklist = oncall.visit("/health/checks/monthly").await;
+    let item = checklist.text("[data-item='sla_report']");
+    assert!(item.contains(&month.label()) && item.contains("uptime") && item.contains("p99"), "{item}");
+    assert!(checklist.has("[data-item='sla_report'] a[href='/health/sla']"));
+}

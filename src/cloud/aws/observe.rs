@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{AwsCloud, explain};
-use crate::cloud::{AppMetrics, CloudError, CloudResult, CloudWatch, LogEvent, LogQuery, Logs};
+use crate::cloud::{AppMetrics, CloudError, CloudResult, CloudWatch, DayMetrics, LogEvent, LogQuery, Logs};
 
 impl AwsCloud {
     /// The latest 5-minute statistic of one of the instance's RDS metrics in the last hour.
@@ -63,6 +63,33 @@ impl CloudWatch for AwsCloud {
         let (latency_ms, latency_is_p99) = worst_latency(&latency);
         Ok(Some(AppMetrics { requests: sum(&requests), errors_5xx: sum(&errors), latency_ms, latency_is_p99 }))
     }
+
+    async fn daily_app_metrics(&self, from: DateTime<Utc>, days: u32) -> CloudResult<Vec<DayMetrics>> {
+        let end = from + chrono::Duration::days(i64::from(days));
+        let (requests, errors, latency) = tokio::join!(
+            self.app_runner_series("Requests", from, end, 86_400),
+            self.app_runner_series("5xxStatusResponses", from, end, 86_400),
+            self.app_runner_series("RequestLatency", from, end, 86_400),
+        );
+        let (requests, errors, latency) = (requests?, errors?, latency?);
+        let day_of = |p: &aws_sdk_cloudwatch::types::Datapoint| {
+            p.timestamp().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0)).map(|t| t.date_naive())
+        };
+        let mut out: Vec<DayMetrics> = requests
+            .iter()
+            .filter_map(|p| {
+                let day = day_of(p)?;
+                let errors_5xx = errors.iter().filter(|e| day_of(e) == Some(day)).filter_map(|e| e.sum()).sum();
+                let p99_ms = latency
+                    .iter()
+                    .filter(|l| day_of(l) == Some(day))
+                    .find_map(|l| l.extended_statistics()?.get("p99").copied());
+                Some(DayMetrics { day, requests: p.sum().unwrap_or_default(), errors_5xx, p99_ms })
+            })
+            .collect();
+        out.sort_by_key(|d| d.day);
+        Ok(out)
+    }
 }
 
 /// The worst 5-minute p99 latency, or the worst average where no percentile came back.
@@ -78,12 +105,24 @@ pub fn worst_latency(points: &[aws_sdk_cloudwatch::types::Datapoint]) -> (f64, b
 impl AwsCloud {
     /// 5-minute datapoints of one of the service's App Runner metrics over the window.
     async fn app_runner_metric(&self, metric: &str) -> CloudResult<Vec<aws_sdk_cloudwatch::types::Datapoint>> {
+        let now = Utc::now();
+        let start = now - chrono::Duration::minutes(crate::cloud::APP_METRICS_WINDOW_MINUTES);
+        self.app_runner_series(metric, start, now, 300).await
+    }
+
+    /// Datapoints of one of the service's App Runner metrics from `start` to `now`, one per
+    /// `period` seconds: sums, or the average and p99 for latency.
+    async fn app_runner_series(
+        &self,
+        metric: &str,
+        start: DateTime<Utc>,
+        now: DateTime<Utc>,
+        period: i32,
+    ) -> CloudResult<Vec<aws_sdk_cloudwatch::types::Datapoint>> {
         use aws_sdk_cloudwatch::primitives::DateTime as AwsTime;
         use aws_sdk_cloudwatch::types::{Dimension, Statistic};
         let mut parts = self.service_arn.rsplit('/');
         let (id, name) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-        let now = Utc::now();
-        let start = now - chrono::Duration::minutes(crate::cloud::APP_METRICS_WINDOW_MINUTES);
         let mut request = self
             .cloudwatch
             .get_metric_statistics()
@@ -93,7 +132,7 @@ impl AwsCloud {
             .dimensions(Dimension::builder().name("ServiceID").value(id).build())
             .start_time(AwsTime::from_secs(start.timestamp()))
             .end_time(AwsTime::from_secs(now.timestamp()))
-            .period(300);
+            .period(period);
         request = if metric == "RequestLatency" {
             request.statistics(Statistic::Average).extended_statistics("p99")
         } else {

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration as Span, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration as Span, Timelike, Utc};
 
 use super::{SIM_TAGS, Simulator, noise};
 use crate::cloud::{
-    AppHealth, AppMetrics, CloudError, CloudResult, CloudWatch, Environment, LogEvent, LogQuery, Logs, Probes,
-    VendorStatus, pattern_terms,
+    AppHealth, AppMetrics, CloudError, CloudResult, CloudWatch, DayMetrics, Environment, LogEvent, LogQuery, Logs,
+    Probes, VendorStatus, pattern_terms,
 };
 
 #[async_trait]
@@ -42,6 +42,31 @@ impl CloudWatch for Simulator {
             latency_ms: if has("slow_responses") { 2400.0 } else { 310.0 },
             latency_is_p99: true,
         }))
+    }
+
+    /// A plausible month: traffic with a weekly rhythm, a bad day now and then, nothing after
+    /// today.
+    async fn daily_app_metrics(&self, from: DateTime<Utc>, days: u32) -> CloudResult<Vec<DayMetrics>> {
+        self.aws_call().await?;
+        let today = Utc::now().date_naive();
+        Ok((0..days)
+            .filter_map(|n| {
+                let day = (from + Span::days(i64::from(n))).date_naive();
+                (day <= today).then_some(day)
+            })
+            .map(|day| {
+                let seed = u32::try_from(day.num_days_from_ce()).unwrap_or_default();
+                let weekend = day.weekday().number_from_monday() >= 6;
+                let requests = f64::from(if weekend { 210_000 } else { 160_000 } + seed % 30_000);
+                let bad = seed % 13 == 0;
+                DayMetrics {
+                    day,
+                    requests,
+                    errors_5xx: (requests * if bad { 0.012 } else { 0.0008 + f64::from(seed % 5) / 10_000.0 }).round(),
+                    p99_ms: Some(if bad { 1850.0 } else { 290.0 + f64::from(seed % 90) }),
+                }
+            })
+            .collect())
     }
 }
 
