@@ -194,6 +194,18 @@ pub trait CloudWatch: Send + Sync {
     /// The service's requests, 5xx responses and p99 latency per UTC day, `days` days from
     /// `from` (a UTC midnight); days without data are left out.
     async fn daily_app_metrics(&self, from: DateTime<Utc>, days: u32) -> CloudResult<Vec<DayMetrics>>;
+    /// The service's active instances and their CPU and memory (`AWS/AppRunner`, the latest
+    /// 5-minute datapoints of the last [`APP_METRICS_WINDOW_MINUTES`]); `None` when none are
+    /// published.
+    async fn capacity(&self) -> CloudResult<Option<Capacity>>;
+}
+
+/// The App Runner service's capacity now.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Capacity {
+    pub active_instances: f64,
+    pub cpu_percent: Option<f64>,
+    pub memory_percent: Option<f64>,
 }
 
 /// One UTC day of the App Runner service's traffic.
@@ -620,6 +632,9 @@ impl CloudWatch for Disconnected {
         Err(CloudError::NotConnected("Amazon CloudWatch"))
     }
     async fn daily_app_metrics(&self, _: DateTime<Utc>, _: u32) -> CloudResult<Vec<DayMetrics>> {
+        Err(CloudError::NotConnected("Amazon CloudWatch"))
+    }
+    async fn capacity(&self) -> CloudResult<Option<Capacity>> {
         Err(CloudError::NotConnected("Amazon CloudWatch"))
     }
 }

@@ -293,7 +293,8 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
             let s = choice.chosen.unwrap_or(Scaling { min: 1, max: 4 });
             p.heading = "Change production auto-scaling".to_owned();
             p.impact = Impact::Scale;
-            p.scale = Some(ScaleChoice { now, error: choice.error });
+            let capacity = bounded(LIMIT, state.cloud.cloudwatch.capacity()).await.ok().flatten();
+            p.scale = Some(ScaleChoice { now, error: choice.error, capacity });
             let down = now.is_none_or(|n| s.min < n.min || s.max < n.max);
             p.new.plan = Plan::scale(service, s, down);
             p.new.params = RunParams::Scale(ScaleParams { min: s.min, max: s.max });

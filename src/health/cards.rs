@@ -131,6 +131,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         traffic,
         monitors,
         bankid,
+        capacity,
     ) = tokio::join!(
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Production)),
         bounded(READ_LIMIT, cloud.probes.app_health(Environment::Staging)),
@@ -151,6 +152,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
             }
         },
         read_bankid(state),
+        bounded(READ_LIMIT, cloud.cloudwatch.capacity()),
     );
     let latency_alert = d.health_db_latency_alert_ms.unwrap_or(100) as f64;
     let now = Utc::now();
@@ -164,6 +166,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         production: vec![
             app_health_card("app", "App health", prod_health, latency_alert),
             traffic_card(traffic),
+            capacity_card(capacity),
             service_card(service),
             database_card(instance),
             snapshot_card(snapshots, max_snapshot_age, now),
@@ -196,6 +199,31 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         operations_error: operations.as_ref().err().map(ToString::to_string),
         operations: operations.unwrap_or_default(),
         checked_at: now,
+    }
+}
+
+/// The app's own capacity (App Runner): busy CPU or memory is amber from 80 %, red from 95 %.
+pub fn capacity_card(capacity: Result<Option<crate::cloud::Capacity>, CloudError>) -> Card {
+    let card = Card::new("capacity", "App capacity", "high-cpu");
+    match capacity {
+        Err(e) => card.unknown(e),
+        Ok(None) => card.judged(Tone::Unknown, "No data", "App Runner published no instance metrics recently"),
+        Ok(Some(c)) => {
+            let busiest = c.cpu_percent.unwrap_or_default().max(c.memory_percent.unwrap_or_default());
+            let tone = if busiest >= 95.0 {
+                Tone::Red
+            } else if busiest >= 80.0 {
+                Tone::Amber
+            } else {
+                Tone::Green
+            };
+            let percent = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{v:.0} %"));
+            card.judged(
+                tone,
+                format!("{:.0} instance(s)", c.active_instances),
+                format!("CPU {} · memory {}", percent(c.cpu_percent), percent(c.memory_percent)),
+            )
+        }
     }
 }
 
@@ -571,6 +599,22 @@ mod tests {
         );
         assert_eq!(unknown.tone, Tone::Unknown);
         assert!(unknown.detail.contains("Vendor status unknown"));
+    }
+
+    #[test]
+    fn capacity_is_judged_on_the_busier_of_cpu_and_memory() {
+        let card = |cpu: f64, memory: f64| {
+            capacity_card(Ok(Some(crate::cloud::Capacity {
+                active_instances: 2.0,
+                cpu_percent: Some(cpu),
+                memory_percent: Some(memory),
+            })))
+        };
+        assert_eq!(card(40.0, 50.0).tone, Tone::Green);
+        assert_eq!(card(85.0, 50.0).tone, Tone::Amber);
+        assert_eq!(card(40.0, 96.0).tone, Tone::Red);
+        assert_eq!(card(40.0, 50.0).value, "2 instance(s)");
+        assert_eq!(capacity_card(Ok(None)).tone, Tone::Unknown);
     }
 
     #[test]

@@ -143,6 +143,8 @@ pub enum ReasonRule {
 pub struct ScaleChoice {
     pub now: Option<Scaling>,
     pub error: Option<String>,
+    /// The service's instances and their load now (CloudWatch), to size the change by.
+    pub capacity: Option<crate::cloud::Capacity>,
 }
 
 /// Everything a run's confirmation shows and the run it starts when confirmed.

@@ -29,6 +29,10 @@ crate::db::text_enum! {
         WaitResumed = "wait_resumed",
         SetScaling = "set_scaling",
         WaitScaling = "wait_scaling",
+        /// After a scaling change: the app's health is ok (whatever version runs).
+        VerifyServing = "verify_serving",
+        /// After a scaling change: the active instances are within the new bounds.
+        VerifyInstances = "verify_instances",
         /// Generate a new value and store it as the secret's pending version (never regenerated).
         StageSecret = "stage_secret",
         /// Set the RDS master password to the one in the pending DATABASE_URL.
@@ -99,7 +103,8 @@ impl StepKind {
             StepKind::DeployImage => "apprunner_deploy_image",
             StepKind::RollbackImage => "apprunner_rollback_image",
             StepKind::Redeploy => "apprunner_start_deployment",
-            StepKind::VerifyHealth | StepKind::VerifyRollback => "run_verify_health",
+            StepKind::VerifyHealth | StepKind::VerifyRollback | StepKind::VerifyServing => "run_verify_health",
+            StepKind::VerifyInstances => "run_verify_instances",
             StepKind::Pause => "apprunner_pause",
             StepKind::Resume => "apprunner_resume",
             StepKind::SetScaling => "apprunner_set_scaling",
@@ -303,7 +308,12 @@ impl Plan {
                 StepKind::SetScaling,
                 format!("Set {service} auto-scaling to {} – {} instances", scaling.min, scaling.max),
             )
-            .step(StepKind::WaitScaling, format!("Wait until {service} is RUNNING with the new bounds"));
+            .step(StepKind::WaitScaling, format!("Wait until {service} is RUNNING with the new bounds"))
+            .step(StepKind::VerifyServing, "Check that the app's health is ok")
+            .step(
+                StepKind::VerifyInstances,
+                format!("Check that the active instances are within {} – {}", scaling.min, scaling.max),
+            );
         if down { plan.close_window() } else { plan }
     }
 }

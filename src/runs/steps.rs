@@ -169,6 +169,8 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
                 None => Progress::Failed("the version to expect is not known".into()),
             },
         },
+        StepKind::VerifyServing => verify_serving(cx).await,
+        StepKind::VerifyInstances => verify_instances(cx).await,
         StepKind::VerifyRollback => match cx.fact(Fact::PreviousTag).map(str::to_owned) {
             Some(tag) => verify_health(cx, &tag).await,
             None => Progress::Failed("the version to expect is not known".into()),
@@ -268,6 +270,50 @@ async fn verify_health(cx: &StepContext<'_>, tag: &str) -> Progress {
     };
     if cx.overdue(limit) {
         Progress::Failed(format!("health was not ok with version {tag} within {} s: {why}", limit.as_secs()))
+    } else {
+        Progress::Waiting(why)
+    }
+}
+
+/// After a change that keeps the version: health is ok, whatever version answers.
+async fn verify_serving(cx: &StepContext<'_>) -> Progress {
+    let limit = cx.state.config.runs.health_timeout;
+    let why = match cx.state.cloud.probes.app_health(Environment::Production).await {
+        Ok(h) if h.ok => {
+            return Progress::Done(json!({ "health_version": h.version, "db_latency_ms": h.db_latency_ms }));
+        }
+        Ok(h) => format!("health reports an error (version {})", h.version),
+        Err(e) => e.to_string(),
+    };
+    if cx.overdue(limit) {
+        Progress::Failed(format!("health was not ok within {} s: {why}", limit.as_secs()))
+    } else {
+        Progress::Waiting(why)
+    }
+}
+
+/// After a scaling change: App Runner's active instances (CloudWatch) are within the bounds
+/// the run set. The metric lags by a few minutes, so this waits up to the health timeout.
+async fn verify_instances(cx: &StepContext<'_>) -> Progress {
+    let Some(bounds) = cx.run.params.scaling() else {
+        return Progress::Failed("the bounds to expect are not known".into());
+    };
+    let limit = cx.state.config.runs.health_timeout;
+    let why = match cx.state.cloud.cloudwatch.capacity().await {
+        Ok(Some(c)) if c.active_instances >= f64::from(bounds.min) && c.active_instances <= f64::from(bounds.max) => {
+            return Progress::Done(json!({
+                "active_instances": c.active_instances,
+                "cpu_percent": c.cpu_percent,
+                "memory_percent": c.memory_percent,
+                Fact::Did.key(): format!("{:.0} active instance(s), within {} – {}", c.active_instances, bounds.min, bounds.max),
+            }));
+        }
+        Ok(Some(c)) => format!("{:.0} active instance(s), outside {} – {}", c.active_instances, bounds.min, bounds.max),
+        Ok(None) => "CloudWatch has published no instance count yet".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    if cx.overdue(limit) {
+        Progress::Failed(format!("the instance count did not settle within {} s: {why}", limit.as_secs()))
     } else {
         Progress::Waiting(why)
     }

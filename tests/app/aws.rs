@@ -533,6 +533,20 @@ async fn application_metrics_come_from_app_runner_in_cloudwatch() {
     assert_eq!((m.requests, m.errors_5xx), (1500.0, 30.0));
     assert_eq!(m.error_percent(), 2.0);
     assert_eq!((m.latency_ms, m.latency_is_p99), (300.0, false), "moto computes no percentiles: the average stands in");
+    // The service's capacity: its instances, their CPU and memory.
+    cw.put_metric_data()
+        .namespace("AWS/AppRunner")
+        .metric_data(datum("ActiveInstances", 3.0))
+        .metric_data(datum("CPUUtilization", 71.5))
+        .metric_data(datum("MemoryUtilization", 40.0))
+        .send()
+        .await
+        .unwrap();
+    let capacity = aws.capacity().await.unwrap().expect("instance metrics are published");
+    assert_eq!(
+        (capacity.active_instances, capacity.cpu_percent, capacity.memory_percent),
+        (3.0, Some(71.5), Some(40.0))
+    );
     // Per UTC day, for the SLA report: yesterday and today (the datapoints are two minutes old).
     let yesterday =
         (chrono::Utc::now() - chrono::Duration::days(1)).date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();

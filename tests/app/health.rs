@@ -39,6 +39,7 @@ async fn a_calm_environment_is_green_everywhere(pool: PgPool) {
         "staging-app",
         "console",
         "bankid",
+        "capacity",
     ] {
         assert_eq!(tone(&page, card), "green", "{card}: {}", card_text(&page, card));
     }

@@ -375,9 +375,21 @@ async fn rollback_rolling_and_emergency_restart_and_scaling(pool: PgPool) {
     assert_eq!(bad.status, 422);
     assert!(bad.text("#scaling-error").contains("minimum not above maximum"));
     assert_eq!(bad.attrs("#min", "value"), ["5"], "what was typed stays");
+    let confirm = app.visit("/deployments/confirm?procedure=scale").await;
+    assert!(confirm.text(".capacity-now").contains("active instance(s), CPU"), "the load now, to size the change by");
     let scale = start(&app, &[("procedure", "scale"), ("min", "2"), ("max", "6")]).await;
     drive(&app).await;
     assert_eq!(run_row(&pool, scale).await.0, "succeeded");
+    let checked: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "select name, status, state ->> 'did' from console.run_steps where run_id = $1 and name in ('verify_serving', 'verify_instances') order by position",
+    )
+    .bind(scale)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(checked.len(), 2, "a scaling run ends by checking health and the instance count");
+    assert!(checked.iter().all(|(_, status, _)| status == "succeeded"));
+    assert_eq!(checked[1].2.as_deref(), Some("2 active instance(s), within 2 – 6"));
     assert_eq!(app.state.cloud.app_runner.scaling().await.unwrap(), Scaling { min: 2, max: 6 });
     assert!(app.visit("/deployments").await.text("main").contains("2 – 6 instances"));
 }

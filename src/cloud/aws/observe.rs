@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{AwsCloud, explain};
-use crate::cloud::{AppMetrics, CloudError, CloudResult, CloudWatch, DayMetrics, LogEvent, LogQuery, Logs};
+use crate::cloud::{AppMetrics, Capacity, CloudError, CloudResult, CloudWatch, DayMetrics, LogEvent, LogQuery, Logs};
 
 impl AwsCloud {
     /// The latest 5-minute statistic of one of the instance's RDS metrics in the last hour.
@@ -62,6 +62,25 @@ impl CloudWatch for AwsCloud {
         let sum = |points: &[aws_sdk_cloudwatch::types::Datapoint]| points.iter().filter_map(|p| p.sum()).sum::<f64>();
         let (latency_ms, latency_is_p99) = worst_latency(&latency);
         Ok(Some(AppMetrics { requests: sum(&requests), errors_5xx: sum(&errors), latency_ms, latency_is_p99 }))
+    }
+
+    async fn capacity(&self) -> CloudResult<Option<Capacity>> {
+        let now = Utc::now();
+        let start = now - chrono::Duration::minutes(crate::cloud::APP_METRICS_WINDOW_MINUTES);
+        let (instances, cpu, memory) = tokio::join!(
+            self.app_runner_series("ActiveInstances", start, now, 300),
+            self.app_runner_series("CPUUtilization", start, now, 300),
+            self.app_runner_series("MemoryUtilization", start, now, 300),
+        );
+        let latest = |points: Vec<aws_sdk_cloudwatch::types::Datapoint>| {
+            points.into_iter().filter(|p| p.timestamp().is_some()).max_by_key(|p| p.timestamp().map(|t| t.secs()))
+        };
+        let Some(instances) = latest(instances?) else { return Ok(None) };
+        Ok(Some(Capacity {
+            active_instances: instances.maximum().or(instances.average()).unwrap_or_default(),
+            cpu_percent: latest(cpu?).and_then(|p| p.average()),
+            memory_percent: latest(memory?).and_then(|p| p.average()),
+        }))
     }
 
     async fn daily_app_metrics(&self, from: DateTime<Utc>, days: u32) -> CloudResult<Vec<DayMetrics>> {
@@ -133,10 +152,11 @@ impl AwsCloud {
             .start_time(AwsTime::from_secs(start.timestamp()))
             .end_time(AwsTime::from_secs(now.timestamp()))
             .period(period);
-        request = if metric == "RequestLatency" {
-            request.statistics(Statistic::Average).extended_statistics("p99")
-        } else {
-            request.statistics(Statistic::Sum)
+        request = match metric {
+            "RequestLatency" => request.statistics(Statistic::Average).extended_statistics("p99"),
+            "ActiveInstances" => request.statistics(Statistic::Maximum).statistics(Statistic::Average),
+            "CPUUtilization" | "MemoryUtilization" => request.statistics(Statistic::Average),
+            _ => request.statistics(Statistic::Sum),
         };
         let out = request.send().await.map_err(|e| explain("CloudWatch", e))?;
         Ok(out.datapoints().to_vec())

@@ -8,8 +8,8 @@ use chrono::{DateTime, Datelike, Duration as Span, Timelike, Utc};
 
 use super::{SIM_TAGS, Simulator, noise};
 use crate::cloud::{
-    AppHealth, AppMetrics, CloudError, CloudResult, CloudWatch, DayMetrics, Environment, LogEvent, LogQuery, Logs,
-    Probes, VendorStatus, pattern_terms,
+    AppHealth, AppMetrics, Capacity, CloudError, CloudResult, CloudWatch, DayMetrics, Environment, LogEvent, LogQuery,
+    Logs, Probes, VendorStatus, pattern_terms,
 };
 
 #[async_trait]
@@ -41,6 +41,20 @@ impl CloudWatch for Simulator {
             errors_5xx: (requests * error_share).round(),
             latency_ms: if has("slow_responses") { 2400.0 } else { 310.0 },
             latency_is_p99: true,
+        }))
+    }
+
+    /// App Runner keeps the minimum provisioned and grows to the maximum when busy (the
+    /// `slow_responses` fault).
+    async fn capacity(&self) -> CloudResult<Option<Capacity>> {
+        self.aws_call().await?;
+        let busy = self.has("slow_responses").await?;
+        let scaling = self.service().await?.scaling;
+        let minute = f64::from(Utc::now().minute() % 10);
+        Ok(Some(Capacity {
+            active_instances: f64::from(if busy { scaling.max } else { scaling.min.max(1) }),
+            cpu_percent: Some(if busy { 93.0 } else { 31.0 + minute }),
+            memory_percent: Some(if busy { 78.0 } else { 44.0 + minute / 2.0 }),
         }))
     }
 
