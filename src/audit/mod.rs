@@ -225,7 +225,7 @@ impl AuditToken {
 }
 
 /// The actions the operations chain records, for the audit page's action list.
-pub const OPERATIONS_ACTIONS: [&str; 56] = [
+pub const OPERATIONS_ACTIONS: [&str; 57] = [
     "access_denied",
     "apprunner_deploy_image",
     "apprunner_pause",
@@ -267,6 +267,7 @@ pub const OPERATIONS_ACTIONS: [&str; 56] = [
     "run_resumed",
     "run_started",
     "run_verify_health",
+    "run_verify_instances",
     "run_wait",
     "secret_rotated",
     "secret_value_staged",
@@ -285,17 +286,24 @@ pub const OPERATIONS_ACTIONS: [&str; 56] = [
 ];
 
 /// The actions the casework chain records (listed only to those who may read it).
-pub const CASEWORK_ACTIONS: [&str; 17] = [
+pub const CASEWORK_ACTIONS: [&str; 25] = [
     "access_denied",
     "aml_alert_assigned",
     "aml_alert_closed",
     "aml_alert_reopened",
     "audit_exported",
     "audit_searched",
+    "break_glass_ended",
+    "break_glass_opened",
+    "break_glass_reviewed",
+    "data_access_request_extended",
     "data_access_request_fulfilled",
+    "evidence_pack_created",
+    "kyc_check_requested",
     "personal_data_erased",
     "personal_data_exported",
     "personal_data_viewed",
+    "retention_purge",
     "str_approved",
     "str_drafted",
     "str_filed",
@@ -303,6 +311,7 @@ pub const CASEWORK_ACTIONS: [&str; 17] = [
     "str_returned",
     "str_submitted",
     "str_updated",
+    "user_sessions_revoked",
 ];
 
 pub enum Outcome {
