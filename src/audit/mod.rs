@@ -225,7 +225,7 @@ impl AuditToken {
 }
 
 /// The actions the operations chain records, for the audit page's action list.
-pub const OPERATIONS_ACTIONS: [&str; 57] = [
+pub const OPERATIONS_ACTIONS: [&str; 58] = [
     "access_denied",
     "apprunner_deploy_image",
     "apprunner_pause",
@@ -260,6 +260,7 @@ pub const OPERATIONS_ACTIONS: [&str; 57] = [
     "rds_master_password_set",
     "rds_restore_drill_delete",
     "rds_restore_drill_start",
+    "rds_restore_drill_verify",
     "rds_snapshot_create",
     "run_cancel_requested",
     "run_finished",

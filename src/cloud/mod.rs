@@ -69,6 +69,17 @@ pub struct Operation {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// Where a database instance accepts connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    At {
+        host: String,
+        port: u16,
+    },
+    /// The simulator's restored copy is the demo's own database.
+    Simulated,
+}
+
 #[derive(Clone, Debug)]
 pub struct DbInstance {
     /// available, backing-up, modifying, stopped…
@@ -158,6 +169,9 @@ pub trait Rds: Send + Sync {
     async fn restore_to_instance(&self, snapshot: &str, instance: &str) -> CloudResult<()>;
     /// Another instance's status (a drill's temporary one); `None` when it does not exist.
     async fn instance_named(&self, instance: &str) -> CloudResult<Option<DbInstance>>;
+    /// Where an instance (a drill's temporary one) accepts connections; `None` while it has
+    /// no endpoint yet.
+    async fn instance_endpoint(&self, instance: &str) -> CloudResult<Option<Endpoint>>;
     /// Delete an instance without a final snapshot (a drill's temporary one). Deleting one
     /// that is gone is not an error.
     async fn delete_instance(&self, instance: &str) -> CloudResult<()>;
@@ -613,6 +627,9 @@ impl Rds for Disconnected {
         Err(CloudError::NotConnected("Amazon RDS"))
     }
     async fn instance_named(&self, _: &str) -> CloudResult<Option<DbInstance>> {
+        Err(CloudError::NotConnected("Amazon RDS"))
+    }
+    async fn instance_endpoint(&self, _: &str) -> CloudResult<Option<Endpoint>> {
         Err(CloudError::NotConnected("Amazon RDS"))
     }
     async fn delete_instance(&self, _: &str) -> CloudResult<()> {

@@ -204,7 +204,16 @@ impl Config {
             ci_token: take(&mut runs_t, "runs.ci_token", errors),
             retry_limit: take_secs(&mut runs_t, "runs.retry_limit_secs", 300, 1..=3600, errors),
             lease: take_secs(&mut runs_t, "runs.lease_secs", 60, 1..=3600, errors),
+            drill_user: take(&mut runs_t, "runs.drill_user", errors),
+            drill_password: take(&mut runs_t, "runs.drill_password", errors),
+            drill_tolerance_percent: take(&mut runs_t, "runs.drill_tolerance_percent", errors).unwrap_or(0.1),
         };
+        if runs.drill_user.is_some() != runs.drill_password.is_some() {
+            errors.push("runs.drill_user and runs.drill_password: set both or neither".into());
+        }
+        if !(0.0..=10.0).contains(&runs.drill_tolerance_percent) {
+            errors.push("runs.drill_tolerance_percent: between 0 and 10".into());
+        }
         unknown_keys(runs_t, "runs.", errors);
         let mut betterstack_t = take_table(&mut t, "betterstack", errors);
         let betterstack = BetterStackConfig {

@@ -282,6 +282,13 @@ pub struct RunsConfig {
     /// A worker that has not renewed its lease for this long is presumed dead.
     #[serde(rename = "lease_secs", serialize_with = "as_secs")]
     pub lease: Duration,
+    /// The read-only role a restore drill checks its copy as: one that exists in production,
+    /// and so in every restored snapshot (DROPOPS_RUNS__DRILL_PASSWORD). Not set: drills stop
+    /// at the data check and say so.
+    pub drill_user: Option<String>,
+    pub drill_password: Option<Secret>,
+    /// How far a drill's copy may differ from production, percent of a table's rows.
+    pub drill_tolerance_percent: f64,
 }
 
 /// Compliance rules (runbook §6).

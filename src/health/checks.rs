@@ -106,6 +106,46 @@ async fn measure(state: &AppState, keys: &[&str]) -> Result<Vec<Item>, AppError>
                     note: String::new(),
                 }
             }
+            // runbook §2 monthly: a snapshot restored, its data checked, and deleted, this month.
+            "restore_drill" => {
+                let last = crate::runs::history(&state.pool, &[crate::runs::Procedure::RestoreDrill.as_str()], None, 1)
+                    .await?
+                    .into_iter()
+                    .next();
+                let recent = |at: DateTime<Utc>| Utc::now() - at <= Duration::days(31);
+                let (ok, value) = match &last {
+                    Some(run) if run.status == crate::runs::RunStatus::Succeeded && recent(run.created_at) => {
+                        let rto = run.facts.get("rto_minutes").and_then(serde_json::Value::as_i64);
+                        (
+                            true,
+                            format!(
+                                "drill of {} verified the copy{} (run {})",
+                                run.created_at.format("%Y-%m-%d"),
+                                rto.map(|m| format!(", RTO {m} min")).unwrap_or_default(),
+                                run.id
+                            ),
+                        )
+                    }
+                    Some(run) if recent(run.created_at) => (
+                        false,
+                        format!(
+                            "the drill of {} {} (run {})",
+                            run.created_at.format("%Y-%m-%d"),
+                            run.status.label().to_lowercase(),
+                            run.id
+                        ),
+                    ),
+                    _ => (false, "no restore drill in the last month".to_owned()),
+                };
+                Item {
+                    key: key.to_string(),
+                    label: "A snapshot was restored, its data checked, and deleted (the restore drill)".into(),
+                    automatic: true,
+                    value,
+                    ok,
+                    note: String::new(),
+                }
+            }
             // runbook §2 monthly: the SLA report of the month before, its figures kept.
             "sla_report" => {
                 let month = super::sla::Month::previous(Utc::now().date_naive());

@@ -37,11 +37,8 @@ pub const CHECKLISTS: [Checklist; 3] = [
         name: "monthly",
         title: "Monthly",
         every: Duration::days(31),
-        manual: &[
-            ("restore_drill", "An RDS snapshot was restored to a temporary instance, checked and deleted"),
-            ("str_filings", "Compliance confirms no STR awaits filing"),
-        ],
-        automatic: &["secrets", "escalation_test", "sla_report"],
+        manual: &[("str_filings", "Compliance confirms no STR awaits filing")],
+        automatic: &["secrets", "escalation_test", "sla_report", "restore_drill"],
     },
 ];
 

@@ -10,6 +10,7 @@
 
 pub mod confirm;
 mod db;
+pub mod drill;
 pub mod escalation;
 pub mod facts;
 pub mod pages;

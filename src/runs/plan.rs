@@ -43,6 +43,9 @@ crate::db::text_enum! {
         /// Restore a snapshot to the drill's temporary instance (its name is the client token).
         RestoreDrill = "restore_drill",
         WaitDrillAvailable = "wait_drill_available",
+        /// Connect to the copy as the read-only role and compare Drop's main tables with
+        /// production; records the drill's RTO.
+        VerifyDrillData = "verify_drill_data",
         /// Delete the drill's temporary instance (runs even after a failure: no instance is left).
         DeleteDrill = "delete_drill",
         WaitDrillDeleted = "wait_drill_deleted",
@@ -114,6 +117,7 @@ impl StepKind {
             StepKind::RestoreDrill => "rds_restore_drill_start",
             StepKind::WaitDrillAvailable | StepKind::WaitDrillDeleted => "run_wait",
             StepKind::DeleteDrill => "rds_restore_drill_delete",
+            StepKind::VerifyDrillData => "rds_restore_drill_verify",
             StepKind::Vacuum => "db_vacuum",
             StepKind::RaiseAlert => "betterstack_alert_raise",
             StepKind::WaitAcknowledged => "run_wait",
@@ -273,6 +277,10 @@ impl Plan {
             .step(
                 StepKind::WaitDrillAvailable,
                 format!("Wait until {drill} is available and check its engine and storage"),
+            )
+            .step(
+                StepKind::VerifyDrillData,
+                "Compare Drop's main tables in the copy with production and record the time to a verified copy",
             )
             .cleanup(StepKind::DeleteDrill, format!("Delete {drill} (no final snapshot)"))
             .cleanup(StepKind::WaitDrillDeleted, format!("Wait until {drill} is gone"))

@@ -182,6 +182,7 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
         StepKind::RestoreDrill | StepKind::WaitDrillAvailable | StepKind::DeleteDrill | StepKind::WaitDrillDeleted => {
             restore_drill(cx, kind).await
         }
+        StepKind::VerifyDrillData => verify_drill_data(cx).await,
     }
 }
 
@@ -506,6 +507,64 @@ async fn precheck(cx: &StepContext<'_>) -> Progress {
 
 /// The steps of a restore drill. The temporary instance's name is fixed when the run is
 /// created, so each step is safe to repeat: restoring or deleting it again is not an error.
+/// The copy holds Drop's data: Drop's main tables compared with production within the
+/// tolerance, as the configured read-only role. The time from the run's start is its RTO.
+async fn verify_drill_data(cx: &StepContext<'_>) -> Progress {
+    let config = &cx.state.config;
+    let limits = &config.runs;
+    let Some(DrillParams { drill_instance: drill, .. }) = cx.run.params.drill() else {
+        return Progress::Failed("the run names no temporary instance".into());
+    };
+    let endpoint = match cx.state.cloud.rds.instance_endpoint(drill).await {
+        Ok(Some(endpoint)) => endpoint,
+        Ok(None) if cx.overdue(limits.retry_limit) => return Progress::Failed(format!("{drill} has no endpoint")),
+        Ok(None) => return Progress::Waiting(format!("{drill} has no endpoint yet")),
+        Err(e) => return trouble(cx, limits.retry_limit, e),
+    };
+    let copy = match &endpoint {
+        crate::cloud::Endpoint::Simulated => cx.state.pool.clone(),
+        crate::cloud::Endpoint::At { host, port } => {
+            let (Some(user), Some(password)) = (&limits.drill_user, &limits.drill_password) else {
+                return Progress::Failed(
+                    "the copy cannot be checked: set runs.drill_user and runs.drill_password (a read-only role that exists in production, and so in every restored copy)"
+                        .into(),
+                );
+            };
+            match super::drill::connect(host, *port, config.drop.database(), user, password.expose()).await {
+                Ok(pool) => pool,
+                Err(why) if cx.overdue(limits.retry_limit) => return Progress::Failed(why),
+                Err(why) => return Progress::Waiting(why),
+            }
+        }
+    };
+    let checks = super::drill::compare(&cx.state.pool, &copy, limits.drill_tolerance_percent).await;
+    if endpoint != crate::cloud::Endpoint::Simulated {
+        copy.close().await;
+    }
+    let checks = match checks {
+        Ok(checks) => checks,
+        Err(e) => return Progress::Failed(format!("the copy could not be compared: {e}")),
+    };
+    let rto = (chrono::Utc::now() - cx.run.created_at).num_minutes();
+    let wrong: Vec<String> = checks.iter().filter(|c| !c.ok).map(|c| c.describe()).collect();
+    if !wrong.is_empty() {
+        return Progress::Failed(format!(
+            "the copy differs from production beyond {} %: {}",
+            limits.drill_tolerance_percent,
+            wrong.join("; ")
+        ));
+    }
+    let rows: i64 = checks.iter().map(|c| c.copy_rows).sum();
+    Progress::Done(json!({
+        "checks": checks,
+        "rto_minutes": rto,
+        Fact::Did.key(): format!(
+            "the copy holds Drop's data ({rows} rows in {} tables match production); verified {rto} min after the start (RTO)",
+            checks.len()
+        ),
+    }))
+}
+
 async fn restore_drill(cx: &StepContext<'_>, kind: StepKind) -> Progress {
     let rds = &cx.state.cloud.rds;
     let limits = &cx.state.config.runs;

@@ -101,6 +101,12 @@ async fn rds_status_and_snapshots_are_read_from_the_api() {
     let snapshots = aws.snapshots().await.unwrap();
     let manual = snapshots.iter().find(|s| s.id == format!("{db}-manual-1")).expect("the manual snapshot is listed");
     assert!(!manual.automated);
+    // Where a drill would connect: the instance's endpoint.
+    match aws.instance_endpoint(&db).await.unwrap() {
+        Some(dropops::cloud::Endpoint::At { host, port }) => assert!(!host.is_empty() && port > 0, "{host}:{port}"),
+        other => panic!("an endpoint, not {other:?}"),
+    }
+    assert_eq!(aws.instance_endpoint("no-such-instance").await.unwrap(), None);
 }
 
 #[tokio::test]

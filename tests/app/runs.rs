@@ -696,6 +696,14 @@ async fn a_manual_snapshot_and_a_restore_drill_from_the_database_page(pool: PgPo
     let facts: Value =
         sqlx::query_scalar("select facts from console.runs where id = $1").bind(drill).fetch_one(&pool).await.unwrap();
     assert_eq!(facts["drill_engine"], "postgres 16.4", "the restored instance was checked");
+    // Its data was compared with production and the time to a verified copy recorded.
+    assert!(facts["rto_minutes"].as_i64().is_some(), "{facts}");
+    assert_eq!(facts["checks"].as_array().map(Vec::len), Some(4), "Drop's four main tables");
+    let monthly = app.visit("/health/checks/monthly").await;
+    assert!(
+        monthly.text("[data-item='restore_drill']").contains("verified the copy"),
+        "the checklist measures the drill"
+    );
     assert!(app.visit("/database").await.has(&format!("tr[data-run='{drill}']")));
     // A deploy may run meanwhile: snapshots and drills lock the database, not the service.
     let run = start(&app, &[("procedure", "restart")]).await;
@@ -894,4 +902,60 @@ async fn a_finished_run_reads_well_and_offers_what_comes_next(pool: PgPool) {
         app.confirm_rotation(&[("secret", "jwt_secret"), ("understood", "yes"), ("reason", "schedule")]).await;
     let title = app.visit(rotation.location()).await.text("h1");
     assert!(title.starts_with("JWT secret rotation") && !title.contains("7f3c2a1"), "{title}");
+}
+
+/// The restore drill's data check against two real databases: production (the test's) and a
+/// copy made from it, as a restored snapshot would be; then the copy loses rows.
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn a_restore_drill_compares_the_copy_with_production_and_says_when_it_cannot_reach_it(pool: PgPool) {
+    use dropops::runs::drill;
+    dropops::demo::seed_if_empty(&pool, dropops::demo::DEFAULT_SEED).await.unwrap();
+    let name = format!("drill_copy_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("create database {name}")).execute(&pool).await.unwrap();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let base = base.rsplit_once('/').unwrap().0.to_owned();
+    let copy = sqlx::PgPool::connect(&format!("{base}/{name}")).await.unwrap();
+    for file in ["20261101000001_dropapp_runbook.sql", "20261101000002_dropapp_demo_columns.sql"] {
+        let sql = std::fs::read_to_string(format!("{}/fixtures/dropapp/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        sqlx::raw_sql(&sql).execute(&copy).await.unwrap();
+    }
+    // The snapshot: every row as production has it now.
+    for table in drill::TABLES {
+        let rows: serde_json::Value =
+            sqlx::query_scalar(&format!("select coalesce(jsonb_agg(t), '[]') from {table} t"))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        sqlx::query(&format!("insert into {table} select * from jsonb_populate_recordset(null::{table}, $1)"))
+            .bind(rows)
+            .execute(&copy)
+            .await
+            .unwrap();
+    }
+    let checks = drill::compare(&pool, &copy, 0.1).await.unwrap();
+    assert_eq!(checks.len(), 4);
+    assert!(checks.iter().all(|c| c.ok && c.copy_rows == c.production_rows && c.copy_rows > 0), "{checks:?}");
+    // Production moves on after the snapshot: still the same copy.
+    sqlx::query("update transactions set created_at = now() + interval '1 minute' where id = (select id from transactions order by id limit 1)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // The copy lost a tenth of its transactions: the check fails, naming the table.
+    sqlx::query(
+        "delete from transactions t where not exists (select 1 from aml_alerts a where a.transaction_id = t.id)
+           and id in (select id from transactions order by id limit (select count(*) / 10 from transactions))",
+    )
+    .execute(&copy)
+    .await
+    .unwrap();
+    let checks = drill::compare(&pool, &copy, 0.1).await.unwrap();
+    let wrong: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.table).collect();
+    assert_eq!(wrong, ["transactions"]);
+    copy.close().await;
+    sqlx::query(&format!("drop database {name}")).execute(&pool).await.unwrap();
+
+    // An instance in a network the console cannot reach is said to be just that.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let why = drill::connect("127.0.0.1", port, "dropapp", "drill_reader", "x").await.unwrap_err();
+    assert!(why.contains("cannot reach the drill instance") && why.contains("network"), "{why}");
 }

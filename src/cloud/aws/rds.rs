@@ -98,6 +98,21 @@ impl Rds for AwsCloud {
         Ok(out.as_ref().and_then(|o| o.db_instances().first()).map(instance_of))
     }
 
+    async fn instance_endpoint(&self, instance: &str) -> CloudResult<Option<crate::cloud::Endpoint>> {
+        let out = found(
+            self.rds.describe_db_instances().db_instance_identifier(instance).send().await,
+            "DBInstanceNotFound",
+            "RDS",
+        )?;
+        Ok(out.as_ref().and_then(|o| o.db_instances().first()).and_then(|db| {
+            let endpoint = db.endpoint()?;
+            Some(crate::cloud::Endpoint::At {
+                host: endpoint.address()?.to_owned(),
+                port: u16::try_from(endpoint.port()?).ok()?,
+            })
+        }))
+    }
+
     async fn delete_instance(&self, instance: &str) -> CloudResult<()> {
         if instance == self.db_instance {
             return Err(CloudError::Unavailable("the console does not delete Drop's database".into()));

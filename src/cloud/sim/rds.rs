@@ -74,6 +74,11 @@ impl Rds for Simulator {
         }))
     }
 
+    /// The simulator restores nothing: the copy a drill checks is the demo's own database.
+    async fn instance_endpoint(&self, instance: &str) -> CloudResult<Option<crate::cloud::Endpoint>> {
+        Ok(self.instance_named(instance).await?.map(|_| crate::cloud::Endpoint::Simulated))
+    }
+
     async fn delete_instance(&self, instance: &str) -> CloudResult<()> {
         self.aws_call().await?;
         if instance == self.instance {
