@@ -237,6 +237,22 @@ pub struct BreakGlassPage {
     pub searched: bool,
 }
 
+impl BreakGlassPage {
+    fn new(state: &AppState, user: &CurrentUser, active: Option<Use>) -> Self {
+        Self {
+            shell: Shell::new(state, user, Tab::BreakGlass, "Emergency customer access"),
+            active,
+            minutes: state.config.compliance.break_glass,
+            reason: String::new(),
+            reason_error: None,
+            q: String::new(),
+            lookup_error: None,
+            found: vec![],
+            searched: false,
+        }
+    }
+}
+
 /// `GET /incidents/break-glass[?q=]`: open emergency access, or, while it is open, look a
 /// person up by exact id or email.
 pub async fn show(
@@ -247,17 +263,7 @@ pub async fn show(
 ) -> Result<Response, AppError> {
     let active = db::active(&state.pool, user.staff_id).await?;
     let q = p.q.trim().to_owned();
-    let mut page = BreakGlassPage {
-        shell: Shell::new(&state, &user, Tab::BreakGlass, "Emergency customer access"),
-        active,
-        minutes: state.config.compliance.break_glass,
-        reason: String::new(),
-        reason_error: None,
-        q: q.clone(),
-        lookup_error: None,
-        found: vec![],
-        searched: false,
-    };
+    let mut page = BreakGlassPage { q: q.clone(), ..BreakGlassPage::new(&state, &user, active) };
     if q.is_empty() {
         return Ok(render(&page)?.into_response());
     }
@@ -300,15 +306,9 @@ pub async fn open(
         Ok(r) => r,
         Err(e) => {
             let page = BreakGlassPage {
-                shell: Shell::new(&state, &user, Tab::BreakGlass, "Emergency customer access"),
-                active: None,
-                minutes,
                 reason: form.reason,
                 reason_error: Some(e),
-                q: String::new(),
-                lookup_error: None,
-                found: vec![],
-                searched: false,
+                ..BreakGlassPage::new(&state, &user, None)
             };
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
         }

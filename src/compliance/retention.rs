@@ -86,18 +86,16 @@ pub(crate) mod db {
         .await
     }
 
-    /// The people a purge would clear now: due and not blocked, in order, at most [`BATCH`].
+    /// The people a purge would clear now: due and not blocked, in order, at most [`BATCH`]
+    /// (from the same list the page shows, so the dry run and the purge count alike).
     pub async fn purgeable(db: impl PgExecutor<'_>) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar!(
-            r#"select e.user_id from console.erasures e
-               where e.purged_at is null and e.retention_ends_at <= now()
-                 and not exists (select 1 from aml_alerts a where a.user_id = e.user_id and a.status = 'open')
-                 and not exists (select 1 from console.str_cases s where s.user_id = e.user_id and s.status <> 'filed')
-               order by e.retention_ends_at, e.user_id limit $1"#,
-            BATCH
-        )
-        .fetch_all(db)
-        .await
+        Ok(due(db, BATCH * 2)
+            .await?
+            .into_iter()
+            .filter(|d| !d.blocked())
+            .take(BATCH as usize)
+            .map(|d| d.user_id)
+            .collect())
     }
 
     pub async fn purges(db: impl PgExecutor<'_>) -> Result<Vec<Purge>, sqlx::Error> {
