@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod betterstack;
 pub mod dropapi;
+pub mod fly;
 pub mod hooks;
 pub mod http;
 pub mod sim;
@@ -480,6 +481,8 @@ pub struct Cloud {
     pub exports: Option<Arc<dyn dropapi::DataExports>>,
     /// Sumsub (KYC), when configured (the simulator plays it in demo mode).
     pub kyc: Option<Arc<dyn sumsub::Kyc>>,
+    /// Fly.io staging's machines, when a token is configured (the simulator plays it).
+    pub staging: Option<Arc<dyn fly::Staging>>,
     /// Whether the simulator is what is plugged in (demo and training).
     simulated: bool,
 }
@@ -500,6 +503,7 @@ impl Cloud {
             monitoring: Some(sim.clone()),
             exports: Some(sim.clone()),
             kyc: Some(sim.clone()),
+            staging: Some(sim.clone()),
             chat: Some(sim),
             simulated: true,
         }
@@ -523,6 +527,7 @@ impl Cloud {
             chat: None,
             exports: None,
             kyc: None,
+            staging: None,
             simulated: false,
         }
     }
@@ -541,6 +546,7 @@ impl Cloud {
         self.chat = slack::from_config(&config.slack).or(self.chat);
         self.exports = dropapi::from_config(&config.compliance).or(self.exports);
         self.kyc = sumsub::from_config(&config.sumsub).or(self.kyc);
+        self.staging = fly::from_config(&config.fly, config.drop.staging_app()).or(self.staging);
         self
     }
 
@@ -563,6 +569,7 @@ impl Cloud {
             chat: None,
             exports: None,
             kyc: None,
+            staging: None,
             simulated: false,
         }
     }

@@ -232,6 +232,15 @@ impl Config {
             errors.push(format!("betterstack.api_url: {:?} must start with https://", betterstack.api_url));
         }
         unknown_keys(betterstack_t, "betterstack.", errors);
+        let mut fly_t = take_table(&mut t, "fly", errors);
+        let fly = FlyConfig {
+            token: take(&mut fly_t, "fly.token", errors),
+            api_url: take(&mut fly_t, "fly.api_url", errors).unwrap_or_else(|| "https://api.machines.dev".into()),
+        };
+        if !fly.api_url.starts_with("https://") && !fly.api_url.starts_with("http://127.0.0.1") {
+            errors.push(format!("fly.api_url: {:?} must start with https://", fly.api_url));
+        }
+        unknown_keys(fly_t, "fly.", errors);
         let mut bankid_t = take_table(&mut t, "bankid", errors);
         let bankid = BankIdConfig {
             status_url: take(&mut bankid_t, "bankid.status_url", errors)
@@ -328,6 +337,7 @@ impl Config {
             slack,
             sumsub,
             bankid,
+            fly,
             oncall,
             simulator_time_scale,
         };

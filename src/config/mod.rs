@@ -108,6 +108,7 @@ pub struct Config {
     pub slack: SlackConfig,
     pub sumsub: SumsubConfig,
     pub bankid: BankIdConfig,
+    pub fly: FlyConfig,
     pub oncall: OncallConfig,
     /// Demo and training: how fast simulated AWS operations go (1.0 = as long as on AWS).
     pub simulator_time_scale: f64,
@@ -131,6 +132,16 @@ pub struct BetterStackConfig {
     /// on it that stand for Drop. Not set: the incident page offers no status page update.
     pub status_page_id: Option<String>,
     pub status_page_resources: Vec<String>,
+}
+
+/// Fly.io, where Drop's staging app runs (runbook §1: `drop-staging`).
+#[derive(Clone, Debug, Serialize)]
+pub struct FlyConfig {
+    /// A Fly.io token that may read the staging app (DROPOPS_FLY__TOKEN). Not set: staging's
+    /// machines are not shown (the simulator plays them in demo mode).
+    pub token: Option<Secret>,
+    /// `https://api.machines.dev`.
+    pub api_url: String,
 }
 
 /// BankID, Drop's login (runbook §7: BankID login failing — logs, configuration, the vendor's
@@ -434,6 +445,11 @@ impl DropEnvironment {
     /// The RDS instance: `drop-db`.
     pub fn instance(&self) -> &str {
         self.rds_instance.as_deref().unwrap_or("drop-db")
+    }
+
+    /// The Fly.io staging app: `drop-staging`.
+    pub fn staging_app(&self) -> &str {
+        self.staging_fly_app.as_deref().unwrap_or("drop-staging")
     }
 
     /// The application's database on that instance: `dropapp`.

@@ -57,9 +57,21 @@ pub struct DeploymentsPage {
     pub active: Option<Run>,
     pub history: Vec<Run>,
     pub next: Option<String>,
+    /// Fly.io staging's machines; `None` when Fly.io is not connected.
+    pub staging: Option<Result<Vec<crate::cloud::fly::Machine>, String>>,
 }
 
 impl DeploymentsPage {
+    /// Whether staging runs this image now with every machine healthy.
+    pub fn healthy_on_staging(&self, image: &Image) -> bool {
+        match &self.staging {
+            Some(Ok(machines)) if !machines.is_empty() => {
+                machines.iter().all(|m| m.healthy() && m.tag.as_ref().is_some_and(|t| image.tags.contains(t)))
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the service runs this image.
     pub fn is_running(&self, image: &Image) -> bool {
         self.running.as_ref().is_ok_and(|s| {
@@ -119,11 +131,17 @@ pub async fn show_deployments(
     user: CurrentUser,
     Query(q): Query<runs::HistoryQuery>,
 ) -> Result<Html<String>, AppError> {
-    let (running, images, scaling, operations) = tokio::join!(
+    let (running, images, scaling, operations, staging) = tokio::join!(
         bounded(LIMIT, state.cloud.app_runner.service_status()),
         bounded(LIMIT, state.cloud.ecr.images()),
         bounded(LIMIT, state.cloud.app_runner.scaling()),
         bounded(LIMIT, state.cloud.app_runner.recent_operations()),
+        async {
+            match &state.cloud.staging {
+                Some(fly) => Some(bounded(LIMIT, fly.machines()).await.map_err(|e| e.to_string())),
+                None => None,
+            }
+        },
     );
     let history = runs::history_page(&state.pool, Area::Deployments, &q, HISTORY_PAGE).await?;
     let tag = match (&running, &images) {
@@ -145,6 +163,7 @@ pub async fn show_deployments(
         deployed_by,
         active: runs::active_on(&state.pool, &state.config.service_target()).await?,
         history: history.runs,
+        staging,
         next: history.next,
     })
 }

@@ -175,3 +175,60 @@ async fn the_simulator_plays_sumsub_for_the_demo(pool: PgPool) {
         "{statuses:?}"
     );
 }
+
+/// Fly.io's Machines API for the staging app: bearer token, `GET /v1/apps/{app}/machines`.
+async fn fly(checks: Arc<Mutex<&'static str>>) -> String {
+    async fn machines(
+        State(checks): State<Arc<Mutex<&'static str>>>,
+        axum::extract::Path(app): axum::extract::Path<String>,
+        headers: axum::http::HeaderMap,
+    ) -> Response {
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer fly-test-token") {
+            return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": "unauthorized" }))).into_response();
+        }
+        if app != "drop-staging" {
+            return (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "app not found" }))).into_response();
+        }
+        let second = *checks.lock().unwrap();
+        let machine = |id: &str, region: &str, check: &str| {
+            json!({
+                "id": id, "name": format!("drop-staging-{region}"), "state": "started", "region": region,
+                "image_ref": { "registry": "registry.fly.io", "repository": "drop-staging", "tag": "c0ffee4", "digest": "sha256:abc" },
+                "config": { "image": "registry.fly.io/drop-staging:c0ffee4" },
+                "checks": [{ "name": "servicecheck-00-http-8080", "status": check, "output": "" }],
+                "updated_at": "2026-12-06T09:00:00Z"
+            })
+        };
+        axum::Json(json!([machine("e82d4d7a1b09f8", "arn", "passing"), machine("3d8d9016b5e7e8", "iad", second)]))
+            .into_response()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = Router::new().route("/v1/apps/{app}/machines", axum::routing::get(machines)).with_state(checks);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn staging_machines_come_from_flys_machines_api_and_mark_the_image_healthy_there(pool: PgPool) {
+    let checks = Arc::new(Mutex::new("critical"));
+    let url = fly(checks.clone()).await;
+    let config = config_with(&[("DROPOPS_FLY__TOKEN", "fly-test-token"), ("DROPOPS_FLY__API_URL", &url)]);
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    app.sign_in(&["oncall"]).await;
+    let page = app.visit("/deployments").await;
+    assert_eq!(page.texts("#staging tr[data-machine]").len(), 2);
+    assert!(page.text("#staging tr[data-machine='3d8d9016b5e7e8']").contains("0 of 1 passing"));
+    assert!(!page.text(".images").contains("Healthy on staging"), "a failing check is not healthy");
+    *checks.lock().unwrap() = "passing";
+    let page = app.visit("/deployments").await;
+    let healthy: Vec<String> =
+        page.texts("table.images tbody tr").into_iter().filter(|r| r.contains("Healthy on staging")).collect();
+    assert_eq!(healthy.len(), 1, "{healthy:?}");
+    assert!(healthy[0].contains("c0ffee4"));
+
+    let wrong = config_with(&[("DROPOPS_FLY__TOKEN", "not-the-token"), ("DROPOPS_FLY__API_URL", &url)]);
+    let other = TestApp::spawn_with(pool, wrong).await;
+    other.sign_in(&["oncall"]).await;
+    assert!(other.visit("/deployments").await.text("#staging").contains("refused the token (HTTP 401)"));
+}

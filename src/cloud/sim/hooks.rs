@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::Simulator;
 use crate::cloud::dropapi::{DataExports, ExportError};
+use crate::cloud::fly::{Machine, Staging};
 use crate::cloud::hooks::{Ci, MaintenanceRelay};
 use crate::cloud::slack::{Chat, ChatError};
 use crate::cloud::sumsub::{Applicant, Kyc, KycError};
@@ -272,5 +273,25 @@ impl Kyc for Simulator {
             ))),
             Some(_) => Ok(()),
         }
+    }
+}
+
+/// Fly.io staging, played: two machines running the newest image pushed, checks passing.
+#[async_trait]
+impl Staging for Simulator {
+    async fn machines(&self) -> CloudResult<Vec<Machine>> {
+        let tag = super::SIM_TAGS[0];
+        Ok(["iad", "arn"]
+            .into_iter()
+            .enumerate()
+            .map(|(n, region)| Machine {
+                id: format!("e82{n}4d7a1b{n}9f8"),
+                region: region.into(),
+                state: "started".into(),
+                image: format!("registry.fly.io/drop-staging:{tag}"),
+                tag: Some(tag.into()),
+                checks: Some((1, 1)),
+            })
+            .collect())
     }
 }
