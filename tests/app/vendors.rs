@@ -219,11 +219,11 @@ async fn staging_machines_come_from_flys_machines_api_and_mark_the_image_healthy
     let page = app.visit("/deployments").await;
     assert_eq!(page.texts("#staging tr[data-machine]").len(), 2);
     assert!(page.text("#staging tr[data-machine='3d8d9016b5e7e8']").contains("0 of 1 passing"));
-    assert!(!page.text(".images").contains("Healthy on staging"), "a failing check is not healthy");
+    assert!(!page.text(".images").contains("On staging"), "a failing check is not healthy");
     *checks.lock().unwrap() = "passing";
     let page = app.visit("/deployments").await;
     let healthy: Vec<String> =
-        page.texts("table.images tbody tr").into_iter().filter(|r| r.contains("Healthy on staging")).collect();
+        page.texts("table.images tbody tr").into_iter().filter(|r| r.contains("On staging")).collect();
     assert_eq!(healthy.len(), 1, "{healthy:?}");
     assert!(healthy[0].contains("c0ffee4"));
 
