@@ -78,19 +78,8 @@ impl BetterStack {
 
     /// As [`Self::send`], with more statuses that are not errors (409 for "already resolved").
     async fn send_allowing(&self, request: reqwest::RequestBuilder, also: &[u16]) -> CloudResult<reqwest::Response> {
-        let answer = request
-            .bearer_auth(self.token.expose())
-            .header("accept", "application/json")
-            .header("user-agent", "dropops")
-            .send()
-            .await
-            .map_err(|e| {
-                CloudError::Unreachable(if e.is_timeout() {
-                    "BetterStack did not answer".into()
-                } else {
-                    "BetterStack could not be reached".into()
-                })
-            })?;
+        let answer =
+            super::http::send_bearer(request, &self.token, "BetterStack").await.map_err(CloudError::Unreachable)?;
         match answer.status().as_u16() {
             200..=299 => Ok(answer),
             code if also.contains(&code) => Ok(answer),

@@ -56,22 +56,10 @@ impl DropExportApi {
 #[async_trait]
 impl DataExports for DropExportApi {
     async fn export(&self, user_id: &str) -> Result<Map<String, Value>, ExportError> {
-        let answer = self
-            .http
-            .get(&self.url)
-            .query(&[("user_id", user_id)])
-            .bearer_auth(self.token.expose())
-            .header("accept", "application/json")
-            .header("user-agent", "dropops")
-            .send()
+        let request = self.http.get(&self.url).query(&[("user_id", user_id)]);
+        let answer = super::http::send_bearer(request, &self.token, "Drop's data-export API")
             .await
-            .map_err(|e| {
-                ExportError::Unavailable(if e.is_timeout() {
-                    "Drop's data-export API did not answer within 30 s".into()
-                } else {
-                    "Drop's data-export API could not be reached".into()
-                })
-            })?;
+            .map_err(ExportError::Unavailable)?;
         match answer.status().as_u16() {
             200..=299 => {}
             404 => return Err(ExportError::Unknown),

@@ -118,21 +118,8 @@ impl FlyMachines {
 impl Staging for FlyMachines {
     async fn machines(&self) -> CloudResult<Vec<Machine>> {
         let app: String = url::form_urlencoded::byte_serialize(self.app.as_bytes()).collect();
-        let answer = self
-            .http
-            .get(format!("{}/v1/apps/{app}/machines", self.api_url))
-            .bearer_auth(self.token.expose())
-            .header("accept", "application/json")
-            .header("user-agent", "dropops")
-            .send()
-            .await
-            .map_err(|e| {
-                CloudError::Unreachable(if e.is_timeout() {
-                    "Fly.io did not answer".into()
-                } else {
-                    "Fly.io could not be reached".into()
-                })
-            })?;
+        let request = self.http.get(format!("{}/v1/apps/{app}/machines", self.api_url));
+        let answer = super::http::send_bearer(request, &self.token, "Fly.io").await.map_err(CloudError::Unreachable)?;
         match answer.status().as_u16() {
             200..=299 => {}
             429 => return Err(CloudError::Throttled),

@@ -215,6 +215,25 @@ pub fn retry_after(answer: &reqwest::Response, default: u64) -> Duration {
     Duration::from_secs(secs.min(3600))
 }
 
+/// Send a request to an outside API as the console always does: the token as a bearer token,
+/// JSON accepted, named `dropops`. A request that got no answer comes back as the words for
+/// it, naming `service`: "… did not answer" (time ran out) or "… could not be reached".
+pub async fn send_bearer(
+    request: reqwest::RequestBuilder,
+    token: &crate::config::Secret,
+    service: &str,
+) -> Result<reqwest::Response, String> {
+    request
+        .bearer_auth(token.expose())
+        .header("accept", "application/json")
+        .header("user-agent", "dropops")
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() { format!("{service} did not answer") } else { format!("{service} could not be reached") }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -80,22 +80,12 @@ const FOR_GOOD: [&str; 10] = [
 impl Chat for Slack {
     async fn post(&self, channel: &str, text: &str) -> Result<(), ChatError> {
         let body = json!({ "channel": channel, "text": text, "unfurl_links": false, "unfurl_media": false });
-        let answer = self
+        let request = self
             .http
             .post(format!("{}/chat.postMessage", self.api_url))
-            .bearer_auth(self.token.expose())
             .header("content-type", "application/json; charset=utf-8")
-            .header("user-agent", "dropops")
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| {
-                ChatError::Passing(if e.is_timeout() {
-                    "Slack did not answer".into()
-                } else {
-                    "Slack could not be reached".into()
-                })
-            })?;
+            .json(&body);
+        let answer = super::http::send_bearer(request, &self.token, "Slack").await.map_err(ChatError::Passing)?;
         match answer.status().as_u16() {
             429 => return Err(ChatError::RateLimited(super::http::retry_after(&answer, 30))),
             200..=299 => {}
