@@ -50,12 +50,20 @@ impl AccessRequest {
         match self.fulfilled_at {
             Some(t) if t < deadline.ends => ("green", format!("Answered {}", deadlines::oslo_day(t))),
             Some(t) => ("red", format!("Answered late, {}", deadlines::oslo_day(t))),
-            None if deadline.is_past(Utc::now()) => ("red", "Overdue".into()),
-            None if deadline.days_left(Utc::now()) <= DUE_SOON_DAYS => {
-                ("amber", format!("Due in {} d", deadline.days_left(Utc::now())))
-            }
+            None if self.overdue(Utc::now()) => ("red", "Overdue".into()),
+            None if self.due_soon(Utc::now()) => ("amber", format!("Due in {} d", deadline.days_left(Utc::now()))),
             None => ("grey", "Open".into()),
         }
+    }
+
+    /// Open past its deadline.
+    pub fn overdue(&self, now: chrono::DateTime<Utc>) -> bool {
+        self.status == "open" && self.deadline().is_past(now)
+    }
+
+    /// Open, on time, and due within [`DUE_SOON_DAYS`].
+    pub fn due_soon(&self, now: chrono::DateTime<Utc>) -> bool {
+        self.status == "open" && !self.overdue(now) && self.deadline().days_left(now) <= DUE_SOON_DAYS
     }
 
     /// Whether the answer may still be put off: open, not yet extended, first month not over.
@@ -108,7 +116,7 @@ pub async fn list_requests(
 ) -> Result<Response, AppError> {
     audit::viewed(&state.pool, &ctx, Resource::Person, "data_access_requests".into(), json!({})).await?;
     let requests = gdpr_db::requests(&state.pool).await?;
-    let overdue = requests.iter().filter(|r| r.fulfilled_at.is_none() && r.deadline().is_past(Utc::now())).count();
+    let overdue = requests.iter().filter(|r| r.overdue(Utc::now())).count();
     let source = match &state.cloud.exports {
         Some(_) => ExportSource::DropApi.describe(),
         None => ExportSource::Console { why: NOT_CONFIGURED.into() }.describe(),

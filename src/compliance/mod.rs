@@ -174,11 +174,7 @@ pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -
     let alert_sla_hours = state.config.compliance.alert_sla_hours;
     let overdue_alerts = db::overdue_alerts(&state.pool, i32::try_from(alert_sla_hours).unwrap_or(48)).await?;
     let now = chrono::Utc::now();
-    let overdue_requests = gdpr_db::requests(&state.pool)
-        .await?
-        .iter()
-        .filter(|r| r.status == "open" && r.deadline().is_past(now))
-        .count();
+    let overdue_requests = gdpr_db::requests(&state.pool).await?.iter().filter(|r| r.overdue(now)).count();
     render(&CompliancePage {
         shell: Shell::new(&state, &user, Tab::Summary, "Compliance"),
         counts,

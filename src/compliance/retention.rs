@@ -27,6 +27,13 @@ use crate::web::tabs::Tab;
 
 /// Most people one purge clears (one transaction stays short); the rest wait for the next.
 pub const BATCH: i64 = 500;
+/// Most people the page lists as due (the purge takes its batch from the same list).
+const LISTED: i64 = BATCH * 2;
+
+/// Who of `due` a purge clears: those not waiting, in order, at most [`BATCH`].
+fn purgeable_of(due: &[Due]) -> Vec<String> {
+    due.iter().filter(|d| !d.blocked()).take(BATCH as usize).map(|d| d.user_id.clone()).collect()
+}
 
 /// An erased person whose retention has ended.
 pub struct Due {
@@ -89,13 +96,7 @@ pub(crate) mod db {
     /// The people a purge would clear now: due and not blocked, in order, at most [`BATCH`]
     /// (from the same list the page shows, so the dry run and the purge count alike).
     pub async fn purgeable(db: impl PgExecutor<'_>) -> Result<Vec<String>, sqlx::Error> {
-        Ok(due(db, BATCH * 2)
-            .await?
-            .into_iter()
-            .filter(|d| !d.blocked())
-            .take(BATCH as usize)
-            .map(|d| d.user_id)
-            .collect())
+        Ok(super::purgeable_of(&due(db, LISTED).await?))
     }
 
     pub async fn purges(db: impl PgExecutor<'_>) -> Result<Vec<Purge>, sqlx::Error> {
@@ -201,8 +202,8 @@ impl super::Casework for RetentionPage {
 }
 
 async fn page(state: &AppState, user: &CurrentUser, reason: String) -> Result<RetentionPage, AppError> {
-    let due = db::due(&state.pool, BATCH * 2).await?;
-    let purgeable = db::purgeable(&state.pool).await?.len();
+    let due = db::due(&state.pool, LISTED).await?;
+    let purgeable = purgeable_of(&due).len();
     Ok(RetentionPage {
         shell: Shell::new(state, user, Tab::Retention, "Retention"),
         due,

@@ -181,10 +181,9 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, ctx: AuditCo
     let gdpr = gdpr_db::requests(pool).await?.iter().filter(|r| r.status == "open").fold(
         GdprStanding::default(),
         |mut g, r| {
-            let deadline = r.deadline();
             g.open += 1;
-            g.overdue += usize::from(deadline.is_past(now));
-            g.due_soon += usize::from(!deadline.is_past(now) && deadline.days_left(now) <= 7);
+            g.overdue += usize::from(r.overdue(now));
+            g.due_soon += usize::from(r.due_soon(now));
             g.extended += usize::from(r.extended_at.is_some());
             g
         },
@@ -211,7 +210,7 @@ pub async fn show(State(state): State<AppState>, user: CurrentUser, ctx: AuditCo
         quarter: format!("{}–{}", oslo_day(quarter_start), oslo_day(quarter_end - Duration::seconds(1))),
         filed_this_quarter: db::filed_between(pool, quarter_start, quarter_end).await?,
         gdpr,
-        drill: crate::runs::history(pool, &["restore_drill"], None, 1).await?.pop(),
+        drill: crate::runs::last_of(pool, crate::runs::Procedure::RestoreDrill).await?,
         secrets: crate::secrets::managed(&state).await,
         overdue_checks: crate::health::overdue(&crate::health::last_submitted(pool).await?),
         deploys: db::deploys(pool, now - Duration::days(30)).await?,

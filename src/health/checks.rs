@@ -40,6 +40,11 @@ pub struct Item {
     pub note: String,
 }
 
+/// Whether a monthly check's run happened recently enough to count for this month.
+fn within_a_month(at: DateTime<Utc>) -> bool {
+    Utc::now() - at <= Duration::days(31)
+}
+
 /// Measure the automatic items now, through the same readings as the dashboard.
 async fn measure(state: &AppState, keys: &[&str]) -> Result<Vec<Item>, AppError> {
     if keys.is_empty() {
@@ -72,14 +77,9 @@ async fn measure(state: &AppState, keys: &[&str]) -> Result<Vec<Item>, AppError>
             }
             // runbook §2 monthly: the last escalation test passed within the month.
             "escalation_test" => {
-                let last =
-                    crate::runs::history(&state.pool, &[crate::runs::Procedure::EscalationTest.as_str()], None, 1)
-                        .await?
-                        .into_iter()
-                        .next();
-                let recent = |at: DateTime<Utc>| Utc::now() - at <= Duration::days(31);
+                let last = crate::runs::last_of(&state.pool, crate::runs::Procedure::EscalationTest).await?;
                 let (ok, value) = match &last {
-                    Some(run) if run.status == crate::runs::RunStatus::Succeeded && recent(run.created_at) => (
+                    Some(run) if run.status == crate::runs::RunStatus::Succeeded && within_a_month(run.created_at) => (
                         true,
                         format!(
                             "passed {}: {}",
@@ -87,7 +87,7 @@ async fn measure(state: &AppState, keys: &[&str]) -> Result<Vec<Item>, AppError>
                             crate::runs::escalation::evidence(run).unwrap_or_else(|| "acknowledged".into())
                         ),
                     ),
-                    Some(run) if recent(run.created_at) => (
+                    Some(run) if within_a_month(run.created_at) => (
                         false,
                         format!(
                             "the test of {} {}",
@@ -108,13 +108,9 @@ async fn measure(state: &AppState, keys: &[&str]) -> Result<Vec<Item>, AppError>
             }
             // runbook §2 monthly: a snapshot restored, its data checked, and deleted, this month.
             "restore_drill" => {
-                let last = crate::runs::history(&state.pool, &[crate::runs::Procedure::RestoreDrill.as_str()], None, 1)
-                    .await?
-                    .into_iter()
-                    .next();
-                let recent = |at: DateTime<Utc>| Utc::now() - at <= Duration::days(31);
+                let last = crate::runs::last_of(&state.pool, crate::runs::Procedure::RestoreDrill).await?;
                 let (ok, value) = match &last {
-                    Some(run) if run.status == crate::runs::RunStatus::Succeeded && recent(run.created_at) => {
+                    Some(run) if run.status == crate::runs::RunStatus::Succeeded && within_a_month(run.created_at) => {
                         let rto = run.facts.get("rto_minutes").and_then(serde_json::Value::as_i64);
                         (
                             true,
@@ -126,7 +122,7 @@ async fn measure(state: &AppState, keys: &[&str]) -> Result<Vec<Item>, AppError>
                             ),
                         )
                     }
-                    Some(run) if recent(run.created_at) => (
+                    Some(run) if within_a_month(run.created_at) => (
                         false,
                         format!(
                             "the drill of {} {} (run {})",

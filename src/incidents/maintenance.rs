@@ -334,8 +334,7 @@ pub async fn announce(
     fields: Fields,
 ) -> Result<Response, AppError> {
     let maintenance = db::maintenance(&state.pool, id).await?.ok_or(AppError::NotFound)?;
-    let (page, resources) = super::status_page(&state)
-        .ok_or_else(|| AppError::Conflict("No status page is configured (betterstack.status_page_id).".into()))?;
+    let (page, resources) = super::configured_status_page(&state)?;
     if let Some(report) = &maintenance.status_report_id {
         return Err(AppError::Conflict(format!("Already announced on the status page (report {report}).")));
     }

@@ -687,6 +687,12 @@ pub async fn save_report(
 
 /// The status page incidents and maintenance publish to and its resources standing for Drop:
 /// the configured one, or in demo mode the simulator's.
+/// The status page to post to, or the refusal that says none is configured.
+pub(crate) fn configured_status_page(state: &AppState) -> Result<(String, Vec<String>), AppError> {
+    status_page(state)
+        .ok_or_else(|| AppError::Conflict("No status page is configured (betterstack.status_page_id).".into()))
+}
+
 pub(crate) fn status_page(state: &AppState) -> Option<(String, Vec<String>)> {
     state.cloud.monitoring.as_ref()?;
     let b = &state.config.betterstack;
@@ -734,8 +740,7 @@ pub async fn publish_status(
     fields: Fields,
 ) -> Result<Response, AppError> {
     let incident = db::incident(&state.pool, id).await?.ok_or(AppError::NotFound)?;
-    let (page, resources) = status_page(&state)
-        .ok_or_else(|| AppError::Conflict("No status page is configured (betterstack.status_page_id).".into()))?;
+    let (page, resources) = configured_status_page(&state)?;
     let form = PublicForm {
         title: fields.one("title").to_owned(),
         message: fields.one("message").to_owned(),

@@ -553,6 +553,11 @@ pub fn half_finished(run: &Run, steps: &[Step]) -> bool {
 /// Ended runs that left production inconsistent and are not yet repaired (a later run of the
 /// same procedure on the same target that succeeded repairs them): the dashboard's and the
 /// secrets page's red notice.
+/// The newest run of `procedure`, whatever its outcome.
+pub async fn last_of(pool: &PgPool, procedure: Procedure) -> Result<Option<Run>, sqlx::Error> {
+    Ok(history(pool, &[procedure.as_str()], None, 1).await?.pop())
+}
+
 pub async fn needing_repair(pool: &PgPool) -> Result<Vec<Run>, sqlx::Error> {
     let candidates = db::unrepaired_rotations(pool).await?;
     let ids: Vec<Uuid> = candidates.iter().map(|r| r.id).collect();

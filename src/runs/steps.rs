@@ -163,16 +163,16 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
         StepKind::WaitPaused => wait_operation(cx, Slot::Pause).await,
         StepKind::WaitResumed => wait_operation(cx, Slot::Resume).await,
         StepKind::VerifyHealth => match cx.run.params.tag() {
-            Some(tag) => verify_health(cx, tag).await,
+            Some(tag) => verify_health(cx, Some(tag)).await,
             None => match cx.fact(Fact::PreviousTag).map(str::to_owned) {
-                Some(tag) => verify_health(cx, &tag).await,
+                Some(tag) => verify_health(cx, Some(&tag)).await,
                 None => Progress::Failed("the version to expect is not known".into()),
             },
         },
-        StepKind::VerifyServing => verify_serving(cx).await,
+        StepKind::VerifyServing => verify_health(cx, None).await,
         StepKind::VerifyInstances => verify_instances(cx).await,
         StepKind::VerifyRollback => match cx.fact(Fact::PreviousTag).map(str::to_owned) {
-            Some(tag) => verify_health(cx, &tag).await,
+            Some(tag) => verify_health(cx, Some(&tag)).await,
             None => Progress::Failed("the version to expect is not known".into()),
         },
         StepKind::StageSecret => super::rotation::stage(cx).await,
@@ -259,35 +259,21 @@ fn operation_failed(op: &Operation) -> String {
     )
 }
 
-async fn verify_health(cx: &StepContext<'_>, tag: &str) -> Progress {
+/// Health is ok within the health timeout, reporting version `tag` when one is expected (a
+/// change that keeps the version, such as scaling, expects none).
+async fn verify_health(cx: &StepContext<'_>, tag: Option<&str>) -> Progress {
     let limit = cx.state.config.runs.health_timeout;
     let why = match cx.state.cloud.probes.app_health(Environment::Production).await {
-        Ok(h) if h.ok && h.version == tag => {
+        Ok(h) if h.ok && tag.is_none_or(|t| h.version == t) => {
             return Progress::Done(json!({ "health_version": h.version, "db_latency_ms": h.db_latency_ms }));
         }
         Ok(h) if !h.ok => format!("health reports an error (version {})", h.version),
-        Ok(h) => format!("health reports version {}, not {tag}", h.version),
+        Ok(h) => format!("health reports version {}, not {}", h.version, tag.unwrap_or_default()),
         Err(e) => e.to_string(),
     };
+    let with = tag.map(|t| format!(" with version {t}")).unwrap_or_default();
     if cx.overdue(limit) {
-        Progress::Failed(format!("health was not ok with version {tag} within {} s: {why}", limit.as_secs()))
-    } else {
-        Progress::Waiting(why)
-    }
-}
-
-/// After a change that keeps the version: health is ok, whatever version answers.
-async fn verify_serving(cx: &StepContext<'_>) -> Progress {
-    let limit = cx.state.config.runs.health_timeout;
-    let why = match cx.state.cloud.probes.app_health(Environment::Production).await {
-        Ok(h) if h.ok => {
-            return Progress::Done(json!({ "health_version": h.version, "db_latency_ms": h.db_latency_ms }));
-        }
-        Ok(h) => format!("health reports an error (version {})", h.version),
-        Err(e) => e.to_string(),
-    };
-    if cx.overdue(limit) {
-        Progress::Failed(format!("health was not ok within {} s: {why}", limit.as_secs()))
+        Progress::Failed(format!("health was not ok{with} within {} s: {why}", limit.as_secs()))
     } else {
         Progress::Waiting(why)
     }
