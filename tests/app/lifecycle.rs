@@ -86,6 +86,7 @@ async fn break_glass_needs_a_reason_expires_is_audited_as_such_and_is_reviewed_b
         .await
         .unwrap();
     assert_eq!(live, 0);
+    assert_eq!(audit_trail(&pool, "user_sessions_revoked").await, intent_then_success(), "intent first, then done");
     let marked: Vec<(String, String)> = sqlx::query_as(
         "select action, kind from console.audit_entries where details ? 'break_glass' and kind <> 'outcome' order by seq",
     )
@@ -140,6 +141,8 @@ async fn break_glass_needs_a_reason_expires_is_audited_as_such_and_is_reviewed_b
         409
     );
     assert_eq!(app.submit("/incidents/break-glass/end", &[]).await.status, 303);
+    assert_eq!(audit_trail(&pool, "break_glass_ended").await, intent_then_success());
+    assert_eq!(app.submit("/incidents/break-glass/end", &[]).await.status, 409, "nothing open to end");
     assert_eq!(app.visit(&format!("/incidents/break-glass/people/{person}")).await.status, 409, "ended by its holder");
 }
 
