@@ -236,9 +236,14 @@ impl Config {
         let fly = FlyConfig {
             token: take(&mut fly_t, "fly.token", errors),
             api_url: take(&mut fly_t, "fly.api_url", errors).unwrap_or_else(|| "https://api.machines.dev".into()),
+            graphql_url: take(&mut fly_t, "fly.graphql_url", errors)
+                .unwrap_or_else(|| "https://api.fly.io/graphql".into()),
+            image_repository: take(&mut fly_t, "fly.image_repository", errors),
         };
-        if !fly.api_url.starts_with("https://") && !fly.api_url.starts_with("http://127.0.0.1") {
-            errors.push(format!("fly.api_url: {:?} must start with https://", fly.api_url));
+        for (key, url) in [("fly.api_url", &fly.api_url), ("fly.graphql_url", &fly.graphql_url)] {
+            if !url.starts_with("https://") && !url.starts_with("http://127.0.0.1") {
+                errors.push(format!("{key}: {url:?} must start with https://"));
+            }
         }
         unknown_keys(fly_t, "fly.", errors);
         let mut bankid_t = take_table(&mut t, "bankid", errors);

@@ -142,6 +142,11 @@ pub struct FlyConfig {
     pub token: Option<Secret>,
     /// `https://api.machines.dev`.
     pub api_url: String,
+    /// `https://api.fly.io/graphql`: the staging app's releases.
+    pub graphql_url: String,
+    /// The repository staging pulls images from, tagged with the short git sha as ECR's are
+    /// (default `registry.fly.io/<staging app>`).
+    pub image_repository: Option<String>,
 }
 
 /// BankID, Drop's login (runbook §7: BankID login failing — logs, configuration, the vendor's
@@ -470,6 +475,19 @@ impl Config {
     /// Drop's App Runner service as runs name their target: one active run per target.
     pub fn service_target(&self) -> String {
         format!("apprunner:{}", self.drop.service_name())
+    }
+
+    /// Drop's staging app as runs name their target: `fly:drop-staging`.
+    pub fn staging_target(&self) -> String {
+        format!("fly:{}", self.drop.staging_app())
+    }
+
+    /// The image staging runs for a tag: `registry.fly.io/drop-staging:b2e9f14`.
+    pub fn staging_image(&self, tag: &str) -> String {
+        match &self.fly.image_repository {
+            Some(repository) => format!("{}:{tag}", repository.trim_end_matches('/')),
+            None => format!("registry.fly.io/{}:{tag}", self.drop.staging_app()),
+        }
     }
 
     /// "production — App Runner service drop-web in eu-west-1": said on every confirmation.

@@ -154,6 +154,7 @@ async fn propose_vacuum(state: &AppState, form: &RunForm, run: RunId) -> Result<
         reason: ReasonRule::Optional,
         reason_example: "e.g. dead rows at 30 % after the bulk import, or: SlowP99 on the transactions list",
         scale: None,
+        staging: None,
         action: "/database/runs",
         new: NewRun::production(
             run,
@@ -227,6 +228,7 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
         reason: ReasonRule::Optional,
         reason_example: "e.g. before the manual data fix, or: monthly check",
         scale: None,
+        staging: None,
         action: "/database/runs",
         new: NewRun::production(run, format!("rds:{instance}"), params, plan),
     })

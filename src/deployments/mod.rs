@@ -9,11 +9,15 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::CurrentUser;
 use crate::auth::policy::{Access, ONCALL, OPS, Route};
+use crate::cloud::fly::{self, Release};
 use crate::cloud::{Image, Operation, Scaling, ServiceStatus, bounded, image_of, reference_tag, tag_of};
 use crate::config::DropEnvironment;
 use crate::error::AppError;
-use crate::runs::confirm::{self, Fact, Impact, Proposal, Proposer, ReasonRule, RunForm, ScaleChoice, Understand};
-use crate::runs::params::{ImageParams, RestartParams, ScaleParams};
+use crate::runs::confirm::{
+    self, Fact, Impact, Proposal, Proposer, ReasonRule, RunForm, ScaleChoice, StagingGate, Understand,
+};
+use crate::runs::params::{ImageParams, RestartParams, ScaleParams, StagingCheck, StagingParams};
+use crate::runs::staging::{self, Pass};
 use crate::runs::{self, NewRun, Plan, Procedure, Run, RunId, RunParams};
 use crate::state::AppState;
 use crate::web::{Area, Shell, render};
@@ -27,6 +31,8 @@ pub fn routes() -> Vec<Route> {
 }
 
 const HISTORY_PAGE: i64 = 20;
+/// Staging releases shown.
+const RELEASES: usize = 8;
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The ECR image reference App Runner pulls, pinned by digest. Production refuses to start
@@ -58,18 +64,35 @@ pub struct DeploymentsPage {
     pub history: Vec<Run>,
     pub next: Option<String>,
     /// Fly.io staging's machines; `None` when Fly.io is not connected.
-    pub staging: Option<Result<Vec<crate::cloud::fly::Machine>, String>>,
+    pub staging: Option<Result<Vec<fly::Machine>, String>>,
+    /// Staging's recent releases (`fly releases`), when Fly.io is connected.
+    pub releases: Option<Result<Vec<Release>, String>>,
+    /// The images of the list that passed a staging run.
+    pub passes: Vec<Pass>,
+    /// The staging run in progress, if one is.
+    pub staging_active: Option<Run>,
 }
 
 impl DeploymentsPage {
     /// Whether staging runs this image now with every machine healthy.
     pub fn healthy_on_staging(&self, image: &Image) -> bool {
-        match &self.staging {
-            Some(Ok(machines)) if !machines.is_empty() => {
-                machines.iter().all(|m| m.healthy() && m.tag.as_ref().is_some_and(|t| image.tags.contains(t)))
-            }
-            _ => false,
-        }
+        matches!(&self.staging, Some(Ok(machines)) if fly::runs_healthily(machines, &image.tags))
+    }
+
+    /// When this image last passed a staging run, if it did.
+    pub fn passed_staging(&self, image: &Image) -> Option<&Pass> {
+        self.passes.iter().find(|p| p.digest == image.digest)
+    }
+
+    /// The ECR image of a staging release (by its tag): what rolling staging back to it runs.
+    pub fn image_of_release(&self, release: &Release) -> Option<&Image> {
+        let tag = release.tag()?;
+        self.images.as_ref().ok()?.iter().find(|i| i.tags.contains(&tag))
+    }
+
+    /// Whether staging runs this release's image now.
+    pub fn staging_runs(&self, release: &Release) -> bool {
+        matches!(&self.staging, Some(Ok(machines)) if release.tag().is_some_and(|t| machines.iter().all(|m| m.tag.as_ref() == Some(&t))))
     }
 
     /// Whether the service runs this image.
@@ -131,7 +154,7 @@ pub async fn show_deployments(
     user: CurrentUser,
     Query(q): Query<runs::HistoryQuery>,
 ) -> Result<Html<String>, AppError> {
-    let (running, images, scaling, operations, staging) = tokio::join!(
+    let (running, images, scaling, operations, staging, releases) = tokio::join!(
         bounded(LIMIT, state.cloud.app_runner.service_status()),
         bounded(LIMIT, state.cloud.ecr.images()),
         bounded(LIMIT, state.cloud.app_runner.scaling()),
@@ -142,7 +165,16 @@ pub async fn show_deployments(
                 None => None,
             }
         },
+        async {
+            match &state.cloud.staging {
+                Some(fly) => Some(bounded(LIMIT, fly.releases(RELEASES)).await.map_err(|e| e.to_string())),
+                None => None,
+            }
+        },
     );
+    let digests: Vec<String> =
+        images.as_ref().map(|l| l.iter().map(|i| i.digest.clone()).collect()).unwrap_or_default();
+    let passes = staging::passes(&state.pool, &digests).await?;
     let history = runs::history_page(&state.pool, Area::Deployments, &q, HISTORY_PAGE).await?;
     let tag = match (&running, &images) {
         (Ok(s), Ok(list)) => tag_of(list, &s.image),
@@ -164,6 +196,9 @@ pub async fn show_deployments(
         active: runs::active_on(&state.pool, &state.config.service_target()).await?,
         history: history.runs,
         staging,
+        releases,
+        passes,
+        staging_active: runs::active_on(&state.pool, &state.config.staging_target()).await?,
         next: history.next,
     })
 }
@@ -227,6 +262,7 @@ fn image_params(state: &AppState, image: &Image, snapshot_id: Option<String>) ->
         digest: image.digest.clone(),
         tag: image.tag().to_owned(),
         snapshot_id,
+        staging: None,
     })
 }
 
@@ -249,6 +285,9 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
     if procedure.area() != Area::Deployments {
         return Err(unknown());
     }
+    if matches!(procedure, Procedure::StagingDeploy | Procedure::StagingRollback) {
+        return propose_staging(state, form, run, procedure).await;
+    }
     let serving = Serving::read(state).await?;
     let service = state.config.drop.service_name();
     // A rolling restart of what runs now; each other procedure says what it changes.
@@ -262,6 +301,7 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
         reason: ReasonRule::Optional,
         reason_example: "e.g. release 2026-11-29, fixes payout retries",
         scale: None,
+        staging: None,
         action: "/deployments/runs",
         new: NewRun::production(
             run,
@@ -285,7 +325,11 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
             }
             p.reason = ReasonRule::Required("why you deploy (the release, the fix): it goes to the audit log");
             p.new.plan = Plan::deploy(service, image.tag(), &snapshot, state.config.runs.maintenance_window_minutes);
-            p.new.params = RunParams::Deploy(image_params(state, &image, Some(snapshot))?);
+            let gate = staging_gate(state, &image).await?;
+            let mut params = image_params(state, &image, Some(snapshot))?;
+            params.staging = gate.passed.clone();
+            p.new.params = RunParams::Deploy(params);
+            p.staging = Some(gate);
             p.facts.push(Fact::WillRun(image));
         }
         Procedure::Rollback => {
@@ -322,6 +366,97 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
     }
     p.procedure = procedure;
     Ok(p)
+}
+
+/// Whether `image` passed staging: a staging run recorded it, or staging runs it healthily now
+/// (deployed there by CI). Otherwise the confirmation asks for "skip staging" and a reason.
+async fn staging_gate(state: &AppState, image: &Image) -> Result<StagingGate, AppError> {
+    let deploy_there = state
+        .cloud
+        .staging
+        .as_ref()
+        .map(|_| format!("/deployments/confirm?procedure=staging_deploy&digest={}", image.digest));
+    if let Some(pass) = staging::passes(&state.pool, std::slice::from_ref(&image.digest)).await?.pop() {
+        let passed = StagingCheck::Passed { run_id: pass.run_id, passed_at: pass.passed_at };
+        return Ok(StagingGate { passed: Some(passed), unknown: None, deploy_there });
+    }
+    let Some(fly) = &state.cloud.staging else {
+        let unknown = "Fly.io is not connected (fly.token), so whether this image ran on staging is not known.";
+        return Ok(StagingGate { passed: None, unknown: Some(unknown.into()), deploy_there });
+    };
+    Ok(match bounded(LIMIT, fly.machines()).await {
+        Ok(machines) if fly::runs_healthily(&machines, &image.tags) => {
+            StagingGate { passed: Some(StagingCheck::SeenHealthy { seen_at: Utc::now() }), unknown: None, deploy_there }
+        }
+        Ok(_) => StagingGate { passed: None, unknown: None, deploy_there },
+        Err(e) => StagingGate {
+            passed: None,
+            unknown: Some(format!("Staging's machines cannot be read ({e}), and no staging run recorded this image.")),
+            deploy_there,
+        },
+    })
+}
+
+/// The confirmation of a staging run: an image from ECR (by digest, or by tag when rolling
+/// back to what ran before a run) to Fly.io staging. Production is not read or touched.
+async fn propose_staging(
+    state: &AppState,
+    form: &RunForm,
+    run: RunId,
+    procedure: Procedure,
+) -> Result<Proposal, AppError> {
+    let Some(fly) = &state.cloud.staging else {
+        return Err(AppError::Unavailable(
+            "Fly.io is not connected (set fly.token), so staging cannot be changed from the console.".into(),
+        ));
+    };
+    let (machines, images) = tokio::join!(bounded(LIMIT, fly.machines()), bounded(LIMIT, state.cloud.ecr.images()));
+    let machines = machines.map_err(|e| {
+        AppError::Unavailable(format!("Staging's machines cannot be read, so nothing can be planned: {e}"))
+    })?;
+    let images = images.map_err(|e| AppError::Unavailable(format!("The images in ECR cannot be read: {e}")))?;
+    let image = images
+        .into_iter()
+        .filter(|i| !i.tags.is_empty())
+        .find(|i| if form.digest.is_empty() { i.tags.contains(&form.tag) } else { i.digest == form.digest })
+        .ok_or_else(|| AppError::Validation("Choose a tagged image from the list on the deployments page.".into()))?;
+    let app = state.config.drop.staging_app();
+    let tag = image.tag().to_owned();
+    let now = machines.first().and_then(|m| m.tag.clone()).unwrap_or_else(|| "unknown".into());
+    let health = state.config.drop.staging_health_url.as_deref().unwrap_or("https://drop-staging.fly.dev/api/health");
+    let params = StagingParams {
+        app: app.to_owned(),
+        image: state.config.staging_image(&tag),
+        tag: tag.clone(),
+        digest: image.digest.clone(),
+    };
+    let (heading, params) = match procedure {
+        Procedure::StagingRollback => (format!("Roll staging back to {tag}"), RunParams::StagingRollback(params)),
+        _ => (format!("Deploy {tag} to staging"), RunParams::StagingDeploy(params)),
+    };
+    Ok(Proposal {
+        procedure,
+        heading,
+        impact: Impact::Staging { to: tag.clone(), replaces: now },
+        environment: format!("staging — Fly.io app {app}"),
+        facts: vec![
+            Fact::Text("Staging runs now", fly::summary(&machines)),
+            Fact::Code("Staging pulls", state.config.staging_image(&tag)),
+            Fact::WillRun(image),
+        ],
+        understand: None,
+        reason: ReasonRule::Optional,
+        reason_example: "e.g. try the payout retry fix before production",
+        scale: None,
+        staging: None,
+        action: "/deployments/runs",
+        new: NewRun::staging(
+            run,
+            state.config.staging_target(),
+            params,
+            Plan::staging(app, &tag, machines.len(), health),
+        ),
+    })
 }
 
 /// The instance bounds asked for: typed, or App Runner's as they are when nothing was typed.

@@ -984,6 +984,7 @@ impl Proposer for EscalationTest {
             reason: ReasonRule::Optional,
             reason_example: "e.g. monthly test, December",
             scale: None,
+            staging: None,
             action: "/incidents/runs",
             new: NewRun::production(
                 run,

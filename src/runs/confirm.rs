@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{NewRun, Procedure, Run};
+use super::params::StagingCheck;
+use super::{NewRun, Procedure, Run, RunParams};
 use crate::audit::{AuditContext, Reason};
 use crate::auth::CurrentUser;
 use crate::cloud::{Image, Scaling};
@@ -33,6 +34,14 @@ pub struct RunForm {
     /// The image chosen for a deploy or rollback.
     #[serde(default)]
     pub digest: String,
+    /// The image chosen by its tag (rolling staging back to what ran before a run).
+    #[serde(default)]
+    pub tag: String,
+    /// A production deploy of an image that has not passed staging: "yes" when ticked.
+    #[serde(default)]
+    pub skip_staging: String,
+    #[serde(default)]
+    pub skip_reason: String,
     /// The secret chosen for a rotation.
     #[serde(default)]
     pub secret: String,
@@ -62,6 +71,8 @@ impl RunForm {
             ("min", &mut self.min),
             ("max", &mut self.max),
             ("run", &mut self.run),
+            ("skip_staging", &mut self.skip_staging),
+            ("skip_reason", &mut self.skip_reason),
         ] {
             stash.restore(name, field);
         }
@@ -116,6 +127,11 @@ pub enum Impact {
     EscalationTest {
         within_minutes: u32,
     },
+    /// Fly.io staging only: `to` replaces `replaces` there, machine by machine.
+    Staging {
+        to: String,
+        replaces: String,
+    },
 }
 
 impl Impact {
@@ -147,6 +163,17 @@ pub struct ScaleChoice {
     pub capacity: Option<crate::cloud::Capacity>,
 }
 
+/// A production deploy's staging gate: how the image passed staging, or — when it did not, or
+/// staging cannot be asked — the "skip staging" tick and its reason.
+pub struct StagingGate {
+    /// How it passed; `None` asks for the tick and a reason.
+    pub passed: Option<StagingCheck>,
+    /// Why staging could not be asked (not connected, no answer).
+    pub unknown: Option<String>,
+    /// The staging run to open instead: a link to its confirmation.
+    pub deploy_there: Option<String>,
+}
+
 /// Everything a run's confirmation shows and the run it starts when confirmed.
 pub struct Proposal {
     pub procedure: Procedure,
@@ -158,6 +185,8 @@ pub struct Proposal {
     pub reason: ReasonRule,
     pub reason_example: &'static str,
     pub scale: Option<ScaleChoice>,
+    /// A production deploy: whether the image passed staging.
+    pub staging: Option<StagingGate>,
     /// Where the form posts: the feature's start route.
     pub action: &'static str,
     pub new: NewRun,
@@ -173,6 +202,8 @@ pub struct ConfirmPage {
     pub active: Option<Run>,
     pub reason_error: Option<String>,
     pub understood_error: Option<String>,
+    pub skip_error: Option<String>,
+    pub skip_reason_error: Option<String>,
 }
 
 impl ConfirmPage {
@@ -216,6 +247,8 @@ async fn page(
         proposal,
         reason_error: None,
         understood_error: None,
+        skip_error: None,
+        skip_reason_error: None,
     })
 }
 
@@ -290,7 +323,33 @@ pub async fn start(
         Ok(reason) => page.proposal.new.reason = reason,
         Err(e) => page.reason_error = Some(e),
     }
-    if page.scaling_error().is_some() || page.understood_error.is_some() || page.reason_error.is_some() {
+    if let Some(gate) = &page.proposal.staging
+        && gate.passed.is_none()
+    {
+        let skipped = if page.form.skip_staging != "yes" {
+            page.skip_error = Some(
+                "This image has not passed staging: deploy it to staging first, or tick the box and say why it goes to production without staging.".into(),
+            );
+            None
+        } else {
+            match Reason::parse(&page.form.skip_reason, "why this image goes to production without staging") {
+                Ok(reason) => Some(StagingCheck::Skipped { reason: reason.as_str().to_owned() }),
+                Err(e) => {
+                    page.skip_reason_error = Some(e);
+                    None
+                }
+            }
+        };
+        if let RunParams::Deploy(image) = &mut page.proposal.new.params {
+            image.staging = skipped;
+        }
+    }
+    if page.scaling_error().is_some()
+        || page.understood_error.is_some()
+        || page.reason_error.is_some()
+        || page.skip_error.is_some()
+        || page.skip_reason_error.is_some()
+    {
         let mut response = render(&page)?.into_response();
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(response);

@@ -17,6 +17,7 @@ pub mod pages;
 pub mod params;
 pub mod plan;
 pub mod rotation;
+pub mod staging;
 pub mod steps;
 pub mod vacuum;
 pub mod worker;
@@ -55,6 +56,10 @@ crate::db::text_enum! {
         RestoreDrill = "restore_drill",
         Vacuum = "vacuum",
         EscalationTest = "escalation_test",
+        /// An image to Fly.io staging, one machine at a time, verified by staging's health.
+        StagingDeploy = "staging_deploy",
+        /// Staging back to an earlier image, the same way.
+        StagingRollback = "staging_rollback",
     }
 }
 
@@ -73,6 +78,8 @@ impl Procedure {
             Procedure::RestoreDrill => "restore drill",
             Procedure::Vacuum => "vacuum",
             Procedure::EscalationTest => "alert escalation test",
+            Procedure::StagingDeploy => "staging deploy",
+            Procedure::StagingRollback => "staging rollback",
         }
     }
 
@@ -278,7 +285,7 @@ impl Run {
     pub fn heading(&self) -> String {
         let label = capitalise(self.label());
         match self.procedure() {
-            Some(Procedure::Rollback) => format!("{label} to {}", self.subject()),
+            Some(Procedure::Rollback | Procedure::StagingRollback) => format!("{label} to {}", self.subject()),
             Some(Procedure::RotateJwtSecret | Procedure::RotateDbPassword) => label,
             _ if self.subject().is_empty() => label,
             _ => format!("{label} {}", self.subject()),
@@ -289,6 +296,9 @@ impl Run {
     /// image that ran before it (by digest). Links to the confirmation, never a button.
     pub fn next_actions(&self) -> Vec<(String, String)> {
         let mut actions = vec![];
+        if let Some(p) = self.params.staging().filter(|_| !self.active()) {
+            return self.staging_next_actions(p);
+        }
         if self.active() || !matches!(self.procedure(), Some(Procedure::Deploy | Procedure::Rollback)) {
             return actions;
         }
@@ -309,6 +319,32 @@ impl Run {
             ));
         }
         actions
+    }
+
+    /// After a staging run: production next when it passed; otherwise try again, or staging
+    /// back to what ran before it.
+    fn staging_next_actions(&self, p: &params::StagingParams) -> Vec<(String, String)> {
+        let procedure = self.procedure.as_str();
+        if self.status == RunStatus::Succeeded {
+            return vec![(
+                format!("/deployments/confirm?procedure=deploy&digest={}", p.digest),
+                format!("Deploy {} to production…", p.tag),
+            )];
+        }
+        let mut actions =
+            vec![(format!("/deployments/confirm?procedure={procedure}&digest={}", p.digest), "Try again".to_owned())];
+        if let Some(previous) = facts::Fact::PreviousTag.of(&self.facts).filter(|t| *t != p.tag && *t != "untagged") {
+            actions.push((
+                format!("/deployments/confirm?procedure=staging_rollback&tag={previous}"),
+                format!("Roll staging back to {previous}"),
+            ));
+        }
+        actions
+    }
+
+    /// A production deploy: how its image got past staging.
+    pub fn staging_check(&self) -> Option<&params::StagingCheck> {
+        self.params.image()?.staging.as_ref()
     }
 
     /// How long it ran, or has been running: "3 min 12 s".
@@ -381,6 +417,13 @@ impl NewRun {
             reason: None,
             plan,
         }
+    }
+}
+
+impl NewRun {
+    /// A run on Fly.io staging (`target` is [`crate::config::Config::staging_target`]).
+    pub fn staging(id: RunId, target: String, params: RunParams, plan: Plan) -> Self {
+        Self { environment: "staging".into(), ..Self::production(id, target, params, plan) }
     }
 }
 

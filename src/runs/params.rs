@@ -4,8 +4,10 @@
 //! and a deploy cannot be started with a scaling change's parameters: the procedure is the
 //! variant.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::Procedure;
 use super::rotation::Rotated;
@@ -21,6 +23,56 @@ pub struct ImageParams {
     /// The manual snapshot a deploy takes first; rollbacks take none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<String>,
+    /// A production deploy: how the image got past staging (rollbacks, and deploys made
+    /// before the staging gate, have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staging: Option<StagingCheck>,
+}
+
+/// Whether the image of a production deploy ran on staging first, as the confirmation found
+/// it: kept in the run's parameters, and so in its `run_started` audit row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum StagingCheck {
+    /// A staging run of this image ended with staging healthy on it.
+    Passed { run_id: Uuid, passed_at: DateTime<Utc> },
+    /// Staging ran it with every machine healthy when the deploy was confirmed (deployed there
+    /// outside the console, by CI's `fly deploy`).
+    SeenHealthy { seen_at: DateTime<Utc> },
+    /// Deployed without staging: the person ticked "skip staging" and said why.
+    Skipped { reason: String },
+}
+
+impl StagingCheck {
+    /// In a sentence, for the run page.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Passed { passed_at, .. } => {
+                format!("passed staging ({} UTC)", passed_at.format("%Y-%m-%d %H:%M"))
+            }
+            Self::SeenHealthy { seen_at } => {
+                format!("healthy on staging when confirmed ({} UTC)", seen_at.format("%Y-%m-%d %H:%M"))
+            }
+            Self::Skipped { reason } => format!("staging skipped: {reason}"),
+        }
+    }
+
+    pub fn skipped(&self) -> bool {
+        matches!(self, Self::Skipped { .. })
+    }
+}
+
+/// An image to run on Fly.io staging: deploy or rollback there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagingParams {
+    /// The Fly.io app (`drop-staging`).
+    pub app: String,
+    /// The reference the machines are given (`registry.fly.io/drop-staging:b2e9f14`).
+    pub image: String,
+    pub tag: String,
+    /// The ECR image it was chosen as: what a pass on staging is recorded against, and what
+    /// a production deploy names.
+    pub digest: String,
 }
 
 /// A restart of what runs now.
@@ -100,6 +152,8 @@ pub enum RunParams {
     RestoreDrill(DrillParams),
     Vacuum(VacuumParams),
     EscalationTest(EscalationParams),
+    StagingDeploy(StagingParams),
+    StagingRollback(StagingParams),
     /// Parameters this version cannot read: a procedure a newer console wrote, or damage. The
     /// run still shows; a step that needs them fails saying so.
     Unreadable(Value),
@@ -123,6 +177,8 @@ impl RunParams {
             Some(Procedure::RestoreDrill) => typed(&value, Self::RestoreDrill),
             Some(Procedure::Vacuum) => typed(&value, Self::Vacuum),
             Some(Procedure::EscalationTest) => typed(&value, Self::EscalationTest),
+            Some(Procedure::StagingDeploy) => typed(&value, Self::StagingDeploy),
+            Some(Procedure::StagingRollback) => typed(&value, Self::StagingRollback),
             None => None,
         };
         read.unwrap_or(Self::Unreadable(value))
@@ -142,6 +198,8 @@ impl RunParams {
             Self::RestoreDrill(_) => Procedure::RestoreDrill,
             Self::Vacuum(_) => Procedure::Vacuum,
             Self::EscalationTest(_) => Procedure::EscalationTest,
+            Self::StagingDeploy(_) => Procedure::StagingDeploy,
+            Self::StagingRollback(_) => Procedure::StagingRollback,
             Self::Unreadable(_) => return None,
         })
     }
@@ -191,6 +249,13 @@ impl RunParams {
         }
     }
 
+    pub fn staging(&self) -> Option<&StagingParams> {
+        match self {
+            Self::StagingDeploy(p) | Self::StagingRollback(p) => Some(p),
+            _ => None,
+        }
+    }
+
     pub fn drill(&self) -> Option<&DrillParams> {
         match self {
             Self::RestoreDrill(p) => Some(p),
@@ -224,6 +289,7 @@ impl RunParams {
             Self::RestoreDrill(p) => p.drill_instance.clone(),
             Self::Vacuum(p) => p.name(),
             Self::EscalationTest(p) => p.alert_name.clone(),
+            Self::StagingDeploy(p) | Self::StagingRollback(p) => p.tag.clone(),
             Self::Unreadable(_) => String::new(),
         }
     }
@@ -241,9 +307,13 @@ mod tests {
             digest: "sha256:ab".into(),
             tag: "b2e9f14".into(),
             snapshot_id: Some("drop-db-pre-deploy-1".into()),
+            staging: Some(StagingCheck::Skipped { reason: "hotfix for payouts".into() }),
         });
         let stored = deploy.to_json();
         assert_eq!(stored["snapshot_id"], "drop-db-pre-deploy-1", "the shape older runs were stored in");
+        assert_eq!(stored["staging"], json!({ "verdict": "skipped", "reason": "hotfix for payouts" }));
+        let older = json!({ "image": "r@sha256:ab", "digest": "sha256:ab", "tag": "b2e9f14" });
+        assert_eq!(RunParams::read("deploy", older).image().map(|i| i.staging.clone()), Some(None));
         assert_eq!(RunParams::read("deploy", stored.clone()), deploy);
         assert_eq!(deploy.procedure(), Some(Procedure::Deploy));
         assert_eq!(deploy.subject(), "b2e9f14");

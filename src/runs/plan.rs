@@ -57,6 +57,13 @@ crate::db::text_enum! {
         WaitAcknowledged = "wait_acknowledged",
         /// Resolve the test alert (runs even after a failure: no test alert is left open).
         ResolveAlert = "resolve_alert",
+        /// Fly.io staging has machines; notes the image they run (what to roll staging back to).
+        StagingPrecheck = "staging_precheck",
+        /// Point staging's machines at the run's image one at a time, each started and passing
+        /// its checks before the next (a machine already on the image is left as it is).
+        StagingUpdate = "staging_update",
+        /// Staging's health reports ok and the version; the pass is recorded.
+        StagingVerify = "staging_verify",
     }
 }
 
@@ -95,7 +102,9 @@ impl StepKind {
     /// The audit action of the step's intent and outcome.
     pub fn action(self) -> &'static str {
         match self {
-            StepKind::Precheck => "run_precheck",
+            StepKind::Precheck | StepKind::StagingPrecheck => "run_precheck",
+            StepKind::StagingUpdate => "fly_machines_update",
+            StepKind::StagingVerify => "run_verify_health",
             StepKind::Snapshot => "rds_snapshot_create",
             StepKind::WaitSnapshot | StepKind::WaitDeployment | StepKind::WaitRollback => "run_wait",
             StepKind::WaitPaused | StepKind::WaitResumed | StepKind::WaitScaling | StepKind::WaitDbAvailable => {
@@ -305,6 +314,23 @@ impl Plan {
                 format!("Wait up to {within_minutes} minutes for someone to acknowledge it at BetterStack"),
             )
             .cleanup(StepKind::ResolveAlert, "Resolve the test alert")
+    }
+
+    /// Fly.io staging to an image (a deploy or a rollback there): machines one at a time, then
+    /// staging's health. Nothing of production is touched.
+    pub fn staging(app: &str, tag: &str, machines: usize, health_url: &str) -> Self {
+        Plan::default()
+            .step(StepKind::StagingPrecheck, format!("Read {app}'s machines and note the image they run"))
+            .step(
+                StepKind::StagingUpdate,
+                format!(
+                    "Update {app}'s {machines} machine(s) to {tag} one at a time, each started with its checks passing before the next"
+                ),
+            )
+            .step(
+                StepKind::StagingVerify,
+                format!("Verify {health_url} reports ok and version {tag}, and record that {tag} passed staging"),
+            )
     }
 
     /// A scaling change; scaling down (or from bounds unknown) can alarm, so it runs in a

@@ -163,18 +163,21 @@ pub async fn attempt(cx: &StepContext<'_>, kind: StepKind) -> Progress {
         StepKind::WaitPaused => wait_operation(cx, Slot::Pause).await,
         StepKind::WaitResumed => wait_operation(cx, Slot::Resume).await,
         StepKind::VerifyHealth => match cx.run.params.tag() {
-            Some(tag) => verify_health(cx, Some(tag)).await,
+            Some(tag) => verify_health(cx, Environment::Production, Some(tag)).await,
             None => match cx.fact(Fact::PreviousTag).map(str::to_owned) {
-                Some(tag) => verify_health(cx, Some(&tag)).await,
+                Some(tag) => verify_health(cx, Environment::Production, Some(&tag)).await,
                 None => Progress::Failed("the version to expect is not known".into()),
             },
         },
-        StepKind::VerifyServing => verify_health(cx, None).await,
+        StepKind::VerifyServing => verify_health(cx, Environment::Production, None).await,
         StepKind::VerifyInstances => verify_instances(cx).await,
         StepKind::VerifyRollback => match cx.fact(Fact::PreviousTag).map(str::to_owned) {
-            Some(tag) => verify_health(cx, Some(&tag)).await,
+            Some(tag) => verify_health(cx, Environment::Production, Some(&tag)).await,
             None => Progress::Failed("the version to expect is not known".into()),
         },
+        StepKind::StagingPrecheck | StepKind::StagingUpdate | StepKind::StagingVerify => {
+            super::staging::attempt(cx, kind).await
+        }
         StepKind::StageSecret => super::rotation::stage(cx).await,
         StepKind::SetDbPassword => super::rotation::set_db_password(cx).await,
         StepKind::WaitDbAvailable => super::rotation::wait_db_available(cx).await,
@@ -259,11 +262,11 @@ fn operation_failed(op: &Operation) -> String {
     )
 }
 
-/// Health is ok within the health timeout, reporting version `tag` when one is expected (a
-/// change that keeps the version, such as scaling, expects none).
-async fn verify_health(cx: &StepContext<'_>, tag: Option<&str>) -> Progress {
+/// Health of `environment` is ok within the health timeout, reporting version `tag` when one
+/// is expected (a change that keeps the version, such as scaling, expects none).
+pub(super) async fn verify_health(cx: &StepContext<'_>, environment: Environment, tag: Option<&str>) -> Progress {
     let limit = cx.state.config.runs.health_timeout;
-    let why = match cx.state.cloud.probes.app_health(Environment::Production).await {
+    let why = match cx.state.cloud.probes.app_health(environment).await {
         Ok(h) if h.ok && tag.is_none_or(|t| h.version == t) => {
             return Progress::Done(json!({ "health_version": h.version, "db_latency_ms": h.db_latency_ms }));
         }

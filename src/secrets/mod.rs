@@ -263,6 +263,7 @@ async fn propose(state: &AppState, form: &RunForm) -> Result<Proposal, AppError>
         reason: ReasonRule::Optional,
         reason_example: "e.g. scheduled rotation, or: suspected leak",
         scale: None,
+        staging: None,
         action: "/secrets/rotations",
         new: NewRun::production(
             run,

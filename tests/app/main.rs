@@ -31,5 +31,6 @@ mod runs;
 mod security;
 mod shell;
 mod simulator;
+mod staging;
 mod str;
 mod vendors;

@@ -28,11 +28,15 @@ pub async fn oncall(pool: PgPool) -> TestApp {
 }
 
 /// Submit the confirmation form; the answer is a redirect to the run page. A deploy needs a
-/// reason: one is given unless the test gives its own.
+/// reason, and one of an image that has not passed staging says why staging is skipped: both
+/// are given unless the test gives its own.
 pub async fn start(app: &Browser, fields: &[(&str, &str)]) -> Uuid {
     let mut fields = fields.to_vec();
     if fields.contains(&("procedure", "deploy")) && !fields.iter().any(|(k, _)| *k == "reason") {
         fields.push(("reason", "release 2026-12-02"));
+    }
+    if fields.contains(&("procedure", "deploy")) && !fields.iter().any(|(k, _)| *k == "skip_staging") {
+        fields.extend([("skip_staging", "yes"), ("skip_reason", "tested without staging")]);
     }
     let page = app.confirm_run(&fields).await;
     assert_eq!(page.status, 303, "the run did not start:\n{}", page.body);
@@ -392,6 +396,17 @@ async fn rollback_rolling_and_emergency_restart_and_scaling(pool: PgPool) {
     assert_eq!(checked[1].2.as_deref(), Some("2 active instance(s), within 2 – 6"));
     assert_eq!(app.state.cloud.app_runner.scaling().await.unwrap(), Scaling { min: 2, max: 6 });
     assert!(app.visit("/deployments").await.text("main").contains("2 – 6 instances"));
+
+    // App Runner takes the bounds but starts no instance: the run does not call that a success.
+    let admin = app.another_browser();
+    admin.sign_in_as("Ada Admin", &["admin"]).await;
+    assert_eq!(admin.set_fault("instances_stuck", true).await.status, 303);
+    let stuck = start(&app, &[("procedure", "scale"), ("min", "3"), ("max", "6")]).await;
+    drive(&app).await;
+    let (status, outcome) = run_row(&pool, stuck).await;
+    assert_eq!(status, "failed");
+    let outcome = outcome.unwrap_or_default();
+    assert!(outcome.contains("did not settle") && outcome.contains("1 active instance(s), outside 3 – 6"), "{outcome}");
 }
 
 #[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
@@ -952,7 +967,7 @@ async fn a_restore_drill_compares_the_copy_with_production_and_says_when_it_cann
     let wrong: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.table).collect();
     assert_eq!(wrong, ["transactions"]);
     copy.close().await;
-    sqlx::query(&format!("drop database {name}")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("drop database {name} with (force)")).execute(&pool).await.unwrap();
 
     // An instance in a network the console cannot reach is said to be just that.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -8,7 +8,7 @@ pub struct Fault {
     pub effect: &'static str,
 }
 
-pub const FAULTS: [Fault; 16] = [
+pub const FAULTS: [Fault; 17] = [
     Fault {
         name: "health_red",
         label: "App health turns red",
@@ -45,7 +45,7 @@ pub const FAULTS: [Fault; 16] = [
     Fault {
         name: "release_unhealthy",
         label: "Newest image is broken",
-        effect: "The newest image in ECR deploys, but its health check answers status error.",
+        effect: "The newest image in ECR deploys, but its health check answers status error; on staging its machines fail their checks.",
     },
     Fault {
         name: "ci_failing",
@@ -76,5 +76,10 @@ pub const FAULTS: [Fault; 16] = [
         name: "bankid_degraded",
         label: "BankID degraded",
         effect: "BankID's status page reports a partial outage and the service's BANKID_CLIENT_SECRET is missing: the BankID card turns red.",
+    },
+    Fault {
+        name: "instances_stuck",
+        label: "Instances stuck",
+        effect: "App Runner starts no new instances: CloudWatch shows one active instance whatever the bounds, so a scaling run's instance check fails.",
     },
 ];

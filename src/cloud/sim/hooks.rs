@@ -5,11 +5,12 @@
 //! checks fail while health is red, the database unreachable or the service paused.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Duration as Span, Utc};
 use serde_json::Value;
 
 use super::Simulator;
 use crate::cloud::dropapi::{DataExports, ExportError};
-use crate::cloud::fly::{Machine, Staging};
+use crate::cloud::fly::{Machine, Release, Staging};
 use crate::cloud::hooks::{Ci, MaintenanceRelay};
 use crate::cloud::slack::{Chat, ChatError};
 use crate::cloud::sumsub::{Applicant, Kyc, KycError};
@@ -276,22 +277,97 @@ impl Kyc for Simulator {
     }
 }
 
-/// Fly.io staging, played: two machines running the newest image pushed, checks passing.
+/// One of staging's machines, played: the tag it runs and when it was last replaced.
+pub struct SimMachine {
+    id: &'static str,
+    region: &'static str,
+    tag: String,
+    replaced_at: Option<DateTime<Utc>>,
+}
+
+impl SimMachine {
+    /// Two machines running the newest image pushed (CI deployed it to staging).
+    pub fn initial() -> Vec<Self> {
+        [("e8204d7a1b09f8", "arn"), ("3d8d9016b5e7e8", "iad")]
+            .into_iter()
+            .map(|(id, region)| SimMachine { id, region, tag: super::SIM_TAGS[0].into(), replaced_at: None })
+            .collect()
+    }
+}
+
+impl Simulator {
+    fn staging_image(tag: &str) -> String {
+        format!("registry.fly.io/drop-staging:{tag}")
+    }
+
+    /// Staging's machines as Fly reports them: a replaced machine starts for a while, then
+    /// passes its check — unless it runs the broken release (`release_unhealthy`).
+    async fn staging_now(&self) -> CloudResult<Vec<Machine>> {
+        let broken = self.has("release_unhealthy").await?;
+        let now = Utc::now();
+        let machines = self.staging.lock().map_err(|_| CloudError::Unavailable("Fly.io is unwell".into()))?;
+        Ok(machines
+            .iter()
+            .map(|m| {
+                let starting = m.replaced_at.is_some_and(|at| now - at < self.takes(super::FLY_MACHINE_SECS));
+                let failing = broken && m.tag == super::SIM_TAGS[0];
+                Machine {
+                    id: m.id.into(),
+                    region: m.region.into(),
+                    state: if starting { "starting" } else { "started" }.into(),
+                    image: Self::staging_image(&m.tag),
+                    tag: Some(m.tag.clone()),
+                    checks: Some((usize::from(!starting && !failing), 1)),
+                }
+            })
+            .collect())
+    }
+
+    /// What staging's health endpoint reports: the version its machines run, ok when they pass.
+    pub(super) async fn staging_health(&self) -> CloudResult<(String, bool)> {
+        let machines = self.staging_now().await?;
+        let version = machines.first().and_then(|m| m.tag.clone()).unwrap_or_default();
+        Ok((version, machines.iter().all(Machine::healthy)))
+    }
+}
+
+/// Fly.io staging, played: machines replaced one image at a time, and the releases CI made.
 #[async_trait]
 impl Staging for Simulator {
     async fn machines(&self) -> CloudResult<Vec<Machine>> {
-        let tag = super::SIM_TAGS[0];
-        Ok(["iad", "arn"]
-            .into_iter()
+        self.staging_now().await
+    }
+
+    async fn set_image(&self, machine: &str, image: &str) -> CloudResult<()> {
+        let Some(tag) = crate::cloud::fly::tag_in(image).filter(|t| super::SIM_TAGS.contains(&t.as_str())) else {
+            return Err(CloudError::Unavailable(format!("Fly.io could not pull {image}: manifest unknown")));
+        };
+        let mut machines = self.staging.lock().map_err(|_| CloudError::Unavailable("Fly.io is unwell".into()))?;
+        let Some(m) = machines.iter_mut().find(|m| m.id == machine) else {
+            return Err(CloudError::Unavailable("Fly.io has no app drop-staging or no such machine".into()));
+        };
+        if m.tag != tag {
+            m.tag = tag;
+            m.replaced_at = Some(Utc::now());
+        }
+        Ok(())
+    }
+
+    /// The releases CI's `fly deploy` made: one a day, the newest image last.
+    async fn releases(&self, limit: usize) -> CloudResult<Vec<Release>> {
+        Ok(super::SIM_TAGS
+            .iter()
+            .take(4)
             .enumerate()
-            .map(|(n, region)| Machine {
-                id: format!("e82{n}4d7a1b{n}9f8"),
-                region: region.into(),
-                state: "started".into(),
-                image: format!("registry.fly.io/drop-staging:{tag}"),
-                tag: Some(tag.into()),
-                checks: Some((1, 1)),
+            .map(|(n, tag)| Release {
+                version: 42 - n as i64,
+                status: "complete".into(),
+                description: "Release".into(),
+                image: Some(Self::staging_image(tag)),
+                by: Some("ci@getdrop.no".into()),
+                at: self.booted + Span::hours(24) - Span::days(n as i64),
             })
+            .take(limit)
             .collect())
     }
 }

@@ -29,6 +29,8 @@ const DEPLOY_SECS: f64 = 150.0;
 const PAUSE_SECS: f64 = 40.0;
 const RESUME_SECS: f64 = 60.0;
 const SCALING_SECS: f64 = 20.0;
+/// A Fly machine replaced with a new image until its checks pass.
+const FLY_MACHINE_SECS: f64 = 25.0;
 const SNAPSHOT_SECS: f64 = 45.0;
 const RESTORE_SECS: f64 = 300.0;
 
@@ -48,6 +50,9 @@ pub struct Simulator {
     paused_monitors: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Alerts raised by hand at BetterStack (until the console restarts).
     alerts: std::sync::Mutex<Vec<hooks::SimAlert>>,
+    /// Fly.io staging's machines: the tag each runs and when it was last updated (until the
+    /// console restarts).
+    staging: std::sync::Mutex<Vec<hooks::SimMachine>>,
 }
 
 /// An AWS-style refusal, worded as the adapter words real ones.
@@ -71,6 +76,7 @@ impl Simulator {
             time_scale: config.simulator_time_scale,
             paused_monitors: Default::default(),
             alerts: Default::default(),
+            staging: std::sync::Mutex::new(hooks::SimMachine::initial()),
         }
     }
 

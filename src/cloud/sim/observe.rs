@@ -49,10 +49,18 @@ impl CloudWatch for Simulator {
     async fn capacity(&self) -> CloudResult<Option<Capacity>> {
         self.aws_call().await?;
         let busy = self.has("slow_responses").await?;
+        let stuck = self.has("instances_stuck").await?;
         let scaling = self.service().await?.scaling;
         let minute = f64::from(Utc::now().minute() % 10);
+        let active = if stuck {
+            1
+        } else if busy {
+            scaling.max
+        } else {
+            scaling.min.max(1)
+        };
         Ok(Some(Capacity {
-            active_instances: f64::from(if busy { scaling.max } else { scaling.min.max(1) }),
+            active_instances: f64::from(active),
             cpu_percent: Some(if busy { 93.0 } else { 31.0 + minute }),
             memory_percent: Some(if busy { 78.0 } else { 44.0 + minute / 2.0 }),
         }))
@@ -88,13 +96,8 @@ impl CloudWatch for Simulator {
 impl Probes for Simulator {
     async fn app_health(&self, environment: Environment) -> CloudResult<AppHealth> {
         if environment == Environment::Staging {
-            // Staging runs what was pushed last.
-            return Ok(AppHealth {
-                ok: true,
-                version: SIM_TAGS[0].into(),
-                uptime: Duration::from_secs(3 * 3600),
-                db_latency_ms: 9.0,
-            });
+            let (version, ok) = self.staging_health().await?;
+            return Ok(AppHealth { ok, version, uptime: Duration::from_secs(3 * 3600), db_latency_ms: 9.0 });
         }
         let faults = self.active().await?;
         let has = |f: &str| faults.iter().any(|a| a == f);
