@@ -225,7 +225,7 @@ impl AuditToken {
 }
 
 /// The actions the operations chain records, for the audit page's action list.
-pub const OPERATIONS_ACTIONS: [&str; 58] = [
+pub const OPERATIONS_ACTIONS: [&str; 59] = [
     "access_denied",
     "apprunner_deploy_image",
     "apprunner_pause",
@@ -244,6 +244,7 @@ pub const OPERATIONS_ACTIONS: [&str; 58] = [
     "db_backend_terminate",
     "db_statements_reset",
     "db_vacuum",
+    "fly_machines_update",
     "handoff_acknowledged",
     "handoff_written",
     "incident_declared",
