@@ -35,6 +35,7 @@ const GROWING: &[&str] = &[
     "audit_verifications",
     "sim_operations",
     "maintenance_windows",
+    "staging_passes",
 ];
 
 /// What is wrong with a plan: scans that read a growing table whole.

@@ -125,7 +125,7 @@ async fn production_asks_to_skip_staging_with_a_reason_for_an_image_that_never_p
         json!({ "verdict": "skipped", "reason": "staging is down; this hotfix stops failed payouts" })
     );
     let started: Value = sqlx::query_scalar(
-        "select details from audit_log where action = 'run_started' and resource_id = $1 order by id limit 1",
+        "select details from console.audit_entries where action = 'run_started' and resource_id = $1 and kind = 'intent'",
     )
     .bind(run.to_string())
     .fetch_one(&pool)
@@ -422,4 +422,38 @@ async fn a_machine_already_on_the_image_is_not_updated_again(pool: PgPool) {
     assert_eq!(run_row(&pool, run).await.0, "succeeded");
     let updated: Vec<String> = fly.lock().unwrap().updates.iter().map(|(id, ..)| id.clone()).collect();
     assert_eq!(updated, ["e82d4d7a1b09f8"]);
+}
+
+/// The kill test, for staging: the worker stopped dead before and after each step's action;
+/// another takes over once the lease lapses, and each machine was updated exactly once.
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn a_staging_deploy_killed_at_any_step_resumes_and_updates_each_machine_once(pool: PgPool) {
+    use dropops::runs::worker::{Driven, Phase, Worker};
+    let (app, fly) = with_local_fly(pool.clone(), vec![]).await;
+    let b2 = digest(&app, "b2e9f14").await;
+    for position in 0..3 {
+        for phase in [Phase::BeforeAct, Phase::AfterAct] {
+            {
+                let mut fly = fly.lock().unwrap();
+                fly.machines = vec![
+                    fly_machine("e82d4d7a1b09f8", "arn", "c0ffee4"),
+                    fly_machine("3d8d9016b5e7e8", "iad", "c0ffee4"),
+                ];
+                fly.updates.clear();
+                fly.starting.clear();
+            }
+            let run = start(&app, &[("procedure", "staging_deploy"), ("digest", &b2)]).await;
+            let halt = Arc::new(move |p: i32, ph: Phase| p == position && ph == phase);
+            let dying = Worker::new(app.state.clone()).halting(halt);
+            assert_eq!(dying.run_until_idle().await.unwrap(), Driven::Halted, "halted at {position} {phase:?}");
+            crate::runs::expire_lease(&pool, run).await;
+            drive(&app).await;
+            let (status, ..) = run_row(&pool, run).await;
+            assert_eq!(status, "succeeded", "killed at step {position} {phase:?}: {:#?}", log_lines(&app, run).await);
+            let updated: Vec<String> = fly.lock().unwrap().updates.iter().map(|(id, ..)| id.clone()).collect();
+            assert_eq!(updated, ["3d8d9016b5e7e8", "e82d4d7a1b09f8"], "killed at step {position} {phase:?}");
+        }
+    }
+    let passes: i64 = sqlx::query_scalar("select count(*) from console.staging_passes").fetch_one(&pool).await.unwrap();
+    assert_eq!(passes, 6, "one pass per run, however often its last step was tried");
 }
