@@ -62,6 +62,7 @@ pub fn runs_healthily(machines: &[Machine], tags: &[String]) -> bool {
 /// "b2e9f14 on 2 machines, all healthy": what staging runs, in a few words.
 pub fn summary(machines: &[Machine]) -> String {
     let mut tags: Vec<&str> = machines.iter().map(|m| m.tag.as_deref().unwrap_or(m.image.as_str())).collect();
+    tags.sort_unstable();
     tags.dedup();
     let healthy = machines.iter().filter(|m| m.healthy()).count();
     let health = if healthy == machines.len() { "all healthy".to_owned() } else { format!("{healthy} healthy") };

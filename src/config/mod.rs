@@ -482,12 +482,17 @@ impl Config {
         format!("fly:{}", self.drop.staging_app())
     }
 
+    /// The repository staging pulls from: `registry.fly.io/drop-staging` unless configured.
+    pub fn staging_repository(&self) -> String {
+        match &self.fly.image_repository {
+            Some(repository) => repository.trim_end_matches('/').to_owned(),
+            None => format!("registry.fly.io/{}", self.drop.staging_app()),
+        }
+    }
+
     /// The image staging runs for a tag: `registry.fly.io/drop-staging:b2e9f14`.
     pub fn staging_image(&self, tag: &str) -> String {
-        match &self.fly.image_repository {
-            Some(repository) => format!("{}:{tag}", repository.trim_end_matches('/')),
-            None => format!("registry.fly.io/{}:{tag}", self.drop.staging_app()),
-        }
+        format!("{}:{tag}", self.staging_repository())
     }
 
     /// "production — App Runner service drop-web in eu-west-1": said on every confirmation.

@@ -418,9 +418,7 @@ impl NewRun {
             plan,
         }
     }
-}
 
-impl NewRun {
     /// A run on Fly.io staging (`target` is [`crate::config::Config::staging_target`]).
     pub fn staging(id: RunId, target: String, params: RunParams, plan: Plan) -> Self {
         Self { environment: "staging".into(), ..Self::production(id, target, params, plan) }

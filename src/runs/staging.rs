@@ -46,17 +46,10 @@ async fn precheck(cx: &StepContext<'_>, fly: &dyn Staging, p: &StagingParams) ->
             p.app, p.app
         ));
     };
-    let mut images: Vec<&str> = machines.iter().map(|m| m.image.as_str()).collect();
-    images.dedup();
-    let did = if images.len() == 1 {
-        format!("staging runs {} on {} machine(s)", first.tag.as_deref().unwrap_or(&first.image), machines.len())
-    } else {
-        format!("staging's machines run different images: {}", images.join(", "))
-    };
     Progress::Done(learned([
         (Fact::PreviousImage, first.image.clone().into()),
         (Fact::PreviousTag, first.tag.clone().unwrap_or_else(|| "untagged".into()).into()),
-        (Fact::Did, did.into()),
+        (Fact::Did, format!("staging runs {}", crate::cloud::fly::summary(&machines)).into()),
     ]))
 }
 

@@ -457,3 +457,21 @@ async fn a_staging_deploy_killed_at_any_step_resumes_and_updates_each_machine_on
     let passes: i64 = sqlx::query_scalar("select count(*) from console.staging_passes").fetch_one(&pool).await.unwrap();
     assert_eq!(passes, 6, "one pass per run, however often its last step was tried");
 }
+
+/// The played staging follows the configured repository: machines report the image they were
+/// given, so a run for `fly.image_repository` settles instead of updating them for ever.
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn the_played_staging_runs_images_from_the_configured_repository(pool: PgPool) {
+    let mut config = fast();
+    config.fly.image_repository = Some("registry.fly.io/drop-staging-eu/".into());
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    app.sign_in_as("Ola Oncall", &["oncall"]).await;
+    let c0ffee4 = digest(&app, "c0ffee4").await;
+    let run = start(&app, &[("procedure", "staging_deploy"), ("digest", &c0ffee4)]).await;
+    drive(&app).await;
+    let (status, _, _, params) = run_row(&pool, run).await;
+    assert_eq!(status, "succeeded", "{:#?}", log_lines(&app, run).await);
+    assert_eq!(params["image"], "registry.fly.io/drop-staging-eu:c0ffee4");
+    let machines = app.state.cloud.staging.as_ref().unwrap().machines().await.unwrap();
+    assert!(machines.iter().all(|m| m.image == "registry.fly.io/drop-staging-eu:c0ffee4"), "{machines:?}");
+}

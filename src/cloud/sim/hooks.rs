@@ -277,27 +277,27 @@ impl Kyc for Simulator {
     }
 }
 
-/// One of staging's machines, played: the tag it runs and when it was last replaced.
+/// One of staging's machines, played: the image it was given and when it was last replaced.
 pub struct SimMachine {
     id: &'static str,
     region: &'static str,
-    tag: String,
+    image: String,
     replaced_at: Option<DateTime<Utc>>,
 }
 
 impl SimMachine {
-    /// Two machines running the newest image pushed (CI deployed it to staging).
-    pub fn initial() -> Vec<Self> {
+    /// Two machines running `image`, the newest pushed (CI deployed it to staging).
+    pub fn initial(image: &str) -> Vec<Self> {
         [("e8204d7a1b09f8", "arn"), ("3d8d9016b5e7e8", "iad")]
             .into_iter()
-            .map(|(id, region)| SimMachine { id, region, tag: super::SIM_TAGS[0].into(), replaced_at: None })
+            .map(|(id, region)| SimMachine { id, region, image: image.to_owned(), replaced_at: None })
             .collect()
     }
 }
 
 impl Simulator {
-    fn staging_image(tag: &str) -> String {
-        format!("registry.fly.io/drop-staging:{tag}")
+    fn staging_image(&self, tag: &str) -> String {
+        format!("{}:{tag}", self.staging_repository)
     }
 
     /// Staging's machines as Fly reports them: a replaced machine starts for a while, then
@@ -309,14 +309,15 @@ impl Simulator {
         Ok(machines
             .iter()
             .map(|m| {
+                let tag = crate::cloud::fly::tag_in(&m.image);
                 let starting = m.replaced_at.is_some_and(|at| now - at < self.takes(super::FLY_MACHINE_SECS));
-                let failing = broken && m.tag == super::SIM_TAGS[0];
+                let failing = broken && tag.as_deref() == Some(super::SIM_TAGS[0]);
                 Machine {
                     id: m.id.into(),
                     region: m.region.into(),
                     state: if starting { "starting" } else { "started" }.into(),
-                    image: Self::staging_image(&m.tag),
-                    tag: Some(m.tag.clone()),
+                    image: m.image.clone(),
+                    tag,
                     checks: Some((usize::from(!starting && !failing), 1)),
                 }
             })
@@ -339,15 +340,16 @@ impl Staging for Simulator {
     }
 
     async fn set_image(&self, machine: &str, image: &str) -> CloudResult<()> {
-        let Some(tag) = crate::cloud::fly::tag_in(image).filter(|t| super::SIM_TAGS.contains(&t.as_str())) else {
+        let known = crate::cloud::fly::tag_in(image).is_some_and(|t| super::SIM_TAGS.contains(&t.as_str()));
+        if !known || !image.starts_with(&self.staging_repository) {
             return Err(CloudError::Unavailable(format!("Fly.io could not pull {image}: manifest unknown")));
-        };
+        }
         let mut machines = self.staging.lock().map_err(|_| CloudError::Unavailable("Fly.io is unwell".into()))?;
         let Some(m) = machines.iter_mut().find(|m| m.id == machine) else {
             return Err(CloudError::Unavailable("Fly.io has no app drop-staging or no such machine".into()));
         };
-        if m.tag != tag {
-            m.tag = tag;
+        if m.image != image {
+            m.image = image.to_owned();
             m.replaced_at = Some(Utc::now());
         }
         Ok(())
@@ -363,7 +365,7 @@ impl Staging for Simulator {
                 version: 42 - n as i64,
                 status: "complete".into(),
                 description: "Release".into(),
-                image: Some(Self::staging_image(tag)),
+                image: Some(self.staging_image(tag)),
                 by: Some("ci@getdrop.no".into()),
                 at: self.booted + Span::hours(24) - Span::days(n as i64),
             })

@@ -50,9 +50,11 @@ pub struct Simulator {
     paused_monitors: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Alerts raised by hand at BetterStack (until the console restarts).
     alerts: std::sync::Mutex<Vec<hooks::SimAlert>>,
-    /// Fly.io staging's machines: the tag each runs and when it was last updated (until the
+    /// Fly.io staging's machines: the image each runs and when it was last updated (until the
     /// console restarts).
     staging: std::sync::Mutex<Vec<hooks::SimMachine>>,
+    /// Where staging pulls images from, as configured (`fly.image_repository`).
+    staging_repository: String,
 }
 
 /// An AWS-style refusal, worded as the adapter words real ones.
@@ -76,7 +78,8 @@ impl Simulator {
             time_scale: config.simulator_time_scale,
             paused_monitors: Default::default(),
             alerts: Default::default(),
-            staging: std::sync::Mutex::new(hooks::SimMachine::initial()),
+            staging: std::sync::Mutex::new(hooks::SimMachine::initial(&config.staging_image(SIM_TAGS[0]))),
+            staging_repository: config.staging_repository(),
         }
     }
 
