@@ -419,8 +419,13 @@ pub async fn staff_matching(db: impl PgExecutor<'_>, term: &str) -> Result<Vec<S
     .await
 }
 
-/// One page of a chain's rows matching `f`, newest first: a backward range of the primary
-/// key (or of an index ending in `id`) inside the chain's ids.
+/// One page of a chain's rows matching `f`, newest first, read by index however large the log.
+///
+/// Each actor term is followed down its own index — the row's actor name
+/// (`audit_log_actor_idx`) and its email (`audit_log_actor_email_idx`) — newest first, merged,
+/// the other filters applied on the way, and stopped after a page: an actor with a few rows
+/// among millions costs as little as one with many. Without an actor (one `null` term) the
+/// primary key, or an index ending in `id`, is walked backwards inside the chain's ids.
 pub async fn search(
     db: impl PgExecutor<'_>,
     chain: Chain,
@@ -430,21 +435,32 @@ pub async fn search(
 ) -> Result<Vec<AuditEntry>, sqlx::Error> {
     sqlx::query_as!(
         AuditEntry,
-        r#"select a.id, a.seq, a.created_at, a.kind, a.intent_id, a.actor, a.actor_email, a.actor_roles,
-                  a.action, a.resource_type, a.resource_id, a.reason, a.request_id, a.client_ip, a.outcome,
-                  a.error, a.details,
+        r#"select distinct on (a.id) a.id as "id!", a.created_at as "created_at!", a.kind as "kind!",
+                  a.intent_id, a.actor as "actor!", a.actor_email, a.actor_roles as "actor_roles!", a.seq as "seq!",
+                  a.action as "action!", a.resource_type as "resource_type!", a.resource_id as "resource_id!",
+                  a.reason, a.request_id, a.client_ip, a.outcome, a.error, a.details as "details!",
                   (select o.outcome from console.audit_entries o where o.kind = 'outcome' and o.intent_id = a.id
                    order by o.id desc limit 1) as result
-           from console.audit_entries a
-           where ($1::text[] is null or lower(a.actor) = any($1) or lower(a.actor_email) = any($1))
-             and ($2::text is null or a.action = $2)
-             and ($3::text is null or a.resource_id = $3 or a.resource_type = $3)
-             and ($4::text is null or a.outcome = $4
-                  or (a.kind = 'intent' and exists (select 1 from console.audit_entries o where o.kind = 'outcome'
-                                                     and o.intent_id = a.id and o.outcome = $4)))
-             and ($5::timestamptz is null or a.created_at >= $5)
-             and ($6::timestamptz is null or a.created_at < $6)
-             and a.id >= $9::bigint and a.id < least($7::bigint, $10::bigint)
+           from unnest(coalesce($1::text[], array[null::text])) as t(term)
+           cross join lateral (
+               select m.* from (
+                   select b.* from console.audit_entries b where t.term is null
+                   union all
+                   select b.* from console.audit_entries b where lower(b.actor) = t.term
+                   union all
+                   select b.* from console.audit_entries b where lower(b.actor_email) = t.term
+               ) m
+               where ($2::text is null or m.action = $2)
+                 and ($3::text is null or m.resource_id = $3 or m.resource_type = $3)
+                 and ($4::text is null or m.outcome = $4
+                      or (m.kind = 'intent' and exists (select 1 from console.audit_entries o where o.kind = 'outcome'
+                                                         and o.intent_id = m.id and o.outcome = $4)))
+                 and ($5::timestamptz is null or m.created_at >= $5)
+                 and ($6::timestamptz is null or m.created_at < $6)
+                 and m.id >= $9::bigint and m.id < least($7::bigint, $10::bigint)
+               order by m.id desc
+               limit $8
+           ) a
            order by a.id desc
            limit $8"#,
         f.actors.as_deref(),
