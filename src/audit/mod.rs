@@ -420,6 +420,23 @@ pub async fn viewed(
     event(pool, ctx, Event { action: "personal_data_viewed", resource_type, resource_id, reason: None, details }).await
 }
 
+/// Read a page's personal data while its view is recorded: the record and the read run at
+/// once, on their own connections, and the data is handed back only once the record is written
+/// — when it cannot be, the caller gets the error and shows nothing (as with [`viewed`]). A list
+/// page then waits for the slower of the two, not for both one after the other.
+pub async fn viewing<T>(
+    pool: &PgPool,
+    ctx: &AuditContext,
+    resource_type: Resource,
+    resource_id: String,
+    details: Value,
+    read: impl Future<Output = Result<T, AppError>>,
+) -> Result<T, AppError> {
+    let (seen, data) = tokio::join!(viewed(pool, ctx, resource_type, resource_id, details), read);
+    seen?;
+    data
+}
+
 /// Mark intents that have had no outcome for `timeout` as `unknown`; returns how many.
 pub async fn reconcile(pool: &PgPool, timeout: std::time::Duration) -> Result<u64, sqlx::Error> {
     db::mark_unknown_outcomes(pool, timeout).await

@@ -173,8 +173,11 @@ pub async fn list_alerts(
         }
     };
     // The queue lists customers' emails and amounts: a view of personal data.
-    audit::viewed(&state.pool, &ctx, Resource::AmlAlertQueue, "list".into(), json!({ "filter": params })).await?;
-    let mut alerts = alerts_db::queue(&state.pool, &q, PAGE_SIZE + 1).await?;
+    let mut alerts =
+        audit::viewing(&state.pool, &ctx, Resource::AmlAlertQueue, "list".into(), json!({ "filter": params }), async {
+            Ok(alerts_db::queue(&state.pool, &q, PAGE_SIZE + 1).await?)
+        })
+        .await?;
     let next = next_page(&mut alerts, PAGE_SIZE).map(|a| {
         let after = time_cursor(a.created_at, &a.id);
         if query.is_empty() { format!("after={after}") } else { format!("{query}&after={after}") }

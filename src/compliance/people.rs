@@ -158,18 +158,24 @@ fn next_cursor(rows: &mut Vec<TxRow>) -> Option<String> {
 }
 
 async fn person_page(state: &AppState, user: &CurrentUser, id: &str, before: &str) -> Result<PersonPage, AppError> {
-    let person = people_db::find(&state.pool, id).await?.ok_or(AppError::NotFound)?;
-    let live_sessions = people_db::live_sessions(&state.pool, id).await?;
-    let mut transactions = people_db::history(&state.pool, id, parse_time_cursor(before), PAGE_SIZE + 1).await?;
+    // Each read on its own connection, all at once: the page waits for the slowest, not the sum.
+    let (person, live_sessions, mut transactions, alerts, sumsub) = tokio::try_join!(
+        people_db::find(&state.pool, id),
+        people_db::live_sessions(&state.pool, id),
+        people_db::history(&state.pool, id, parse_time_cursor(before), PAGE_SIZE + 1),
+        alerts_db::for_person(&state.pool, id, ""),
+        async {
+            Ok(match &state.cloud.kyc {
+                Some(kyc) => Some(match tokio::time::timeout(SUMSUB_WAIT, kyc.applicant(id)).await {
+                    Ok(answer) => answer.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("Sumsub did not answer within {} s", SUMSUB_WAIT.as_secs())),
+                }),
+                None => None,
+            })
+        },
+    )?;
+    let person = person.ok_or(AppError::NotFound)?;
     let older = next_cursor(&mut transactions);
-    let alerts = alerts_db::for_person(&state.pool, id, "").await?;
-    let sumsub = match &state.cloud.kyc {
-        Some(kyc) => Some(match tokio::time::timeout(SUMSUB_WAIT, kyc.applicant(id)).await {
-            Ok(answer) => answer.map_err(|e| e.to_string()),
-            Err(_) => Err(format!("Sumsub did not answer within {} s", SUMSUB_WAIT.as_secs())),
-        }),
-        None => None,
-    };
     Ok(PersonPage {
         shell: Shell::new(state, user, Tab::People, person.name()),
         person,
@@ -336,9 +342,11 @@ pub async fn list_transactions(
         }
     };
     let thresholds: Vec<(String, Decimal)> = state.config.compliance.large_transaction.clone().into_iter().collect();
-    audit::viewed(&state.pool, &ctx, Resource::Transactions, view.into(), json!({ "before": p.before })).await?;
     let mut transactions =
-        people_db::list(&state.pool, which, &thresholds, parse_time_cursor(&p.before), PAGE_SIZE + 1).await?;
+        audit::viewing(&state.pool, &ctx, Resource::Transactions, view.into(), json!({ "before": p.before }), async {
+            Ok(people_db::list(&state.pool, which, &thresholds, parse_time_cursor(&p.before), PAGE_SIZE + 1).await?)
+        })
+        .await?;
     let older = next_cursor(&mut transactions);
     let thresholds = thresholds.iter().map(|(c, v)| super::money(*v, c)).collect::<Vec<_>>().join(", ");
     let page = TransactionsPage {
@@ -414,9 +422,11 @@ pub async fn list_kyc(
     user: CurrentUser,
     ctx: AuditContext,
 ) -> Result<Response, AppError> {
-    audit::viewed(&state.pool, &ctx, Resource::KycQueue, "pending".into(), json!({})).await?;
     let since_change = state.contract().await?.has(Optional::KycUpdatedAt);
-    let stuck = people_db::kyc_pending_over(&state.pool, 2, since_change).await?;
+    let stuck = audit::viewing(&state.pool, &ctx, Resource::KycQueue, "pending".into(), json!({}), async {
+        Ok(people_db::kyc_pending_over(&state.pool, 2, since_change).await?)
+    })
+    .await?;
     let day = chrono::Duration::hours(24);
     let asked = sumsub_statuses(&state, stuck.iter().take(SUMSUB_ROWS).map(|k| k.id.clone()).collect()).await;
     let sumsub_asked = asked.len();
