@@ -39,6 +39,22 @@ pub struct AppState {
     /// Drop's database measured against the schema contract ([`AppState::contract`]): kept
     /// once it lets the console serve, measured again while it does not.
     contract: Arc<std::sync::RwLock<Option<Arc<crate::contract::Report>>>>,
+    /// The outside world's answers the dashboard and the deployments page share.
+    pub outside: Arc<Outside>,
+}
+
+/// Readings of the outside world kept for a few seconds ([`crate::cloud::shared`]).
+pub struct Outside {
+    pub changes: crate::cloud::shared::Changes,
+    pub dashboard: crate::cloud::shared::Shared<crate::health::cards::OutsideCards>,
+    pub deployments: crate::cloud::shared::Shared<crate::deployments::Readings>,
+}
+
+impl Outside {
+    fn new(keep: std::time::Duration) -> Self {
+        use crate::cloud::shared::Shared;
+        Self { changes: Default::default(), dashboard: Shared::new(keep), deployments: Shared::new(keep) }
+    }
 }
 
 impl AppState {
@@ -57,6 +73,7 @@ impl AppState {
     pub fn with_cloud(pool: PgPool, config: Config, cloud: Cloud) -> Self {
         let cloud = cloud.with_hooks(&config);
         let pool_for_activity = pool.clone();
+        let outside = Arc::new(Outside::new(config.outside_readings));
         Self {
             probe_pool: pool.clone(),
             pool,
@@ -73,6 +90,7 @@ impl AppState {
             vacuums: Arc::default(),
             activity: Arc::new(crate::database::activity::Catalog(pool_for_activity)),
             contract: Arc::default(),
+            outside,
         }
     }
 

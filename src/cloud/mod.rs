@@ -9,6 +9,7 @@ pub mod dropapi;
 pub mod fly;
 pub mod hooks;
 pub mod http;
+pub mod shared;
 pub mod sim;
 pub mod slack;
 pub mod sumsub;

@@ -78,6 +78,7 @@ impl Config {
             Mode::Production => LogFormat::Json,
         });
         let request_timeout = take_secs(&mut t, "request_timeout_secs", 30, 1..=600, errors);
+        let outside_readings = take_secs(&mut t, "outside_readings_secs", 5, 0..=300, errors);
         let max_body_bytes: usize = take(&mut t, "max_body_bytes", errors).unwrap_or(64 * 1024);
         if !(1024..=10 * 1024 * 1024).contains(&max_body_bytes) {
             errors.push(format!("max_body_bytes: {max_body_bytes} is outside 1024..=10485760"));
@@ -328,6 +329,7 @@ impl Config {
             trusted_proxy_hops: trusted_proxy_hops.unwrap_or(if mode == Mode::Production { 1 } else { 0 }),
             log_format,
             request_timeout,
+            outside_readings,
             max_body_bytes,
             migrate_on_start,
             database,
@@ -687,6 +689,7 @@ mod tests {
         let printed = config.redacted_toml();
         for line in [
             "request_timeout_secs = 30",
+            "outside_readings_secs = 5",
             "idle_timeout_secs = 1800",
             "outcome_timeout_secs = 900",
             "poll_interval_ms = 250",

@@ -71,6 +71,8 @@ pub struct DeploymentsPage {
     pub passes: Vec<Pass>,
     /// The staging run in progress, if one is.
     pub staging_active: Option<Run>,
+    /// When AWS and Fly.io were asked what the page shows of them.
+    pub read_at: DateTime<Utc>,
 }
 
 impl DeploymentsPage {
@@ -149,11 +151,18 @@ impl Image {
     }
 }
 
-pub async fn show_deployments(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Query(q): Query<runs::HistoryQuery>,
-) -> Result<Html<String>, AppError> {
+/// What AWS and Fly.io say of the service, its images and staging: shared between viewers for
+/// `outside_readings_secs` ([`crate::cloud::shared`]).
+pub struct Readings {
+    running: Result<ServiceStatus, String>,
+    images: Result<Vec<Image>, String>,
+    scaling: Result<Scaling, String>,
+    since: Option<DateTime<Utc>>,
+    staging: Option<Result<Vec<fly::Machine>, String>>,
+    releases: Option<Result<Vec<Release>, String>>,
+}
+
+async fn read_outside(state: &AppState) -> Readings {
     let (running, images, scaling, operations, staging, releases) = tokio::join!(
         bounded(LIMIT, state.cloud.app_runner.service_status()),
         bounded(LIMIT, state.cloud.ecr.images()),
@@ -172,11 +181,29 @@ pub async fn show_deployments(
             }
         },
     );
+    Readings {
+        running: running.map_err(|e| e.to_string()),
+        images: images.map_err(|e| e.to_string()),
+        scaling: scaling.map_err(|e| e.to_string()),
+        since: operations.ok().as_deref().and_then(last_deployed),
+        staging,
+        releases,
+    }
+}
+
+pub async fn show_deployments(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<runs::HistoryQuery>,
+) -> Result<Html<String>, AppError> {
+    let outside = &state.outside;
+    let reading = outside.deployments.get(&outside.changes, read_outside(&state)).await;
+    let Readings { running, images, scaling, since, staging, releases } = &*reading.value;
     let digests: Vec<String> =
         images.as_ref().map(|l| l.iter().map(|i| i.digest.clone()).collect()).unwrap_or_default();
     let passes = staging::passes(&state.pool, &digests).await?;
     let history = runs::history_page(&state.pool, Area::Deployments, &q, HISTORY_PAGE).await?;
-    let tag = match (&running, &images) {
+    let tag = match (running, images) {
         (Ok(s), Ok(list)) => tag_of(list, &s.image),
         _ => None,
     };
@@ -188,18 +215,19 @@ pub async fn show_deployments(
         shell: Shell::new(&state, &user, Area::Deployments, "Deployments"),
         drop: state.config.drop.clone(),
         region: state.config.aws.region.clone().unwrap_or_else(|| "not configured".into()),
-        since: operations.ok().as_deref().and_then(last_deployed),
-        running: running.map_err(|e| e.to_string()),
-        images: images.map_err(|e| e.to_string()),
-        scaling: scaling.map_err(|e| e.to_string()),
+        since: *since,
+        running: running.clone(),
+        images: images.clone(),
+        scaling: scaling.clone(),
         deployed_by,
         active: runs::active_on(&state.pool, &state.config.service_target()).await?,
         history: history.runs,
-        staging,
-        releases,
+        staging: staging.clone(),
+        releases: releases.clone(),
         passes,
         staging_active: runs::active_on(&state.pool, &state.config.staging_target()).await?,
         next: history.next,
+        read_at: reading.taken_at,
     })
 }
 

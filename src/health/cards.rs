@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::CardsFragment;
-use crate::cloud::{CloudError, DbInstance, Environment, ServiceStatus, Snapshot, bounded};
+use crate::cloud::{CloudError, DbInstance, Environment, Operation, ServiceStatus, Snapshot, bounded};
 use crate::contract::Report;
 use crate::db;
 use crate::state::AppState;
@@ -112,8 +112,18 @@ fn app_health_card(
     }
 }
 
-/// Read every card concurrently. Never fails: what cannot be read is unknown, with the reason.
-pub async fn read_all(state: &AppState) -> CardsFragment {
+/// What the outside world said — AWS, Fly.io, BetterStack, BankID's status page, Drop's
+/// endpoints — made into cards. Shared between viewers for `outside_readings_secs`
+/// ([`crate::cloud::shared`]).
+pub struct OutsideCards {
+    production: Vec<Card>,
+    staging: Vec<Card>,
+    operations: Result<Vec<Operation>, String>,
+}
+
+/// Read every outside card concurrently. Never fails: what cannot be read is unknown, with
+/// the reason.
+async fn read_outside(state: &AppState) -> OutsideCards {
     let cloud = &state.cloud;
     let d = &state.config.drop;
     let (
@@ -126,7 +136,6 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         storage,
         cpu,
         certificate,
-        console,
         secrets,
         traffic,
         monitors,
@@ -142,7 +151,6 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         bounded(READ_LIMIT, cloud.cloudwatch.free_storage_bytes()),
         bounded(READ_LIMIT, cloud.cloudwatch.cpu_percent()),
         bounded(READ_LIMIT, cloud.probes.certificate_expiry()),
-        db::readiness(&state.probe_pool),
         crate::secrets::managed(state),
         bounded(READ_LIMIT, cloud.cloudwatch.app_metrics()),
         async {
@@ -162,7 +170,7 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         days: i64::from(d.certificate_alert_days.unwrap_or(30)),
         domain: d.public_domain.as_deref().unwrap_or("the public domain"),
     };
-    CardsFragment {
+    OutsideCards {
         production: vec![
             app_health_card("app", "App health", prod_health, latency_alert),
             traffic_card(traffic),
@@ -178,6 +186,20 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
             bankid_card(bankid, &state.config.bankid),
         ],
         staging: vec![app_health_card("staging-app", "App health (Fly.io)", staging_health, latency_alert)],
+        operations: operations.map_err(|e| e.to_string()),
+    }
+}
+
+/// Every card: the outside ones as last read (at most `outside_readings_secs` ago), the
+/// console's own database and runs as they are now. Never fails.
+pub async fn read_all(state: &AppState) -> CardsFragment {
+    let outside = &state.outside;
+    let (reading, console) =
+        tokio::join!(outside.dashboard.get(&outside.changes, read_outside(state)), db::readiness(&state.probe_pool),);
+    let cards = &reading.value;
+    CardsFragment {
+        production: cards.production.clone(),
+        staging: cards.staging.clone(),
         console: console_card(console, state.contract().await.as_deref().map_err(ToString::to_string)),
         overdue_checks: match super::schedule::last_submitted(&state.pool).await {
             Ok(last) => super::schedule::overdue(&last),
@@ -196,9 +218,9 @@ pub async fn read_all(state: &AppState) -> CardsFragment {
         }),
         open_windows: crate::runs::open_windows(&state.pool).await.unwrap_or_default(),
         may_follow_runs: false,
-        operations_error: operations.as_ref().err().map(ToString::to_string),
-        operations: operations.unwrap_or_default(),
-        checked_at: now,
+        operations_error: cards.operations.as_ref().err().cloned(),
+        operations: cards.operations.clone().unwrap_or_default(),
+        checked_at: reading.taken_at,
     }
 }
 

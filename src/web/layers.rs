@@ -36,6 +36,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(state.clone(), database_gate))
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         .layer(middleware::from_fn_with_state(state.clone(), forget_rejected_posts))
+        .layer(middleware::from_fn_with_state(state.clone(), read_again_after_changes))
         .layer(CompressionLayer::new().gzip(true))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), refuse_foreign_host))
@@ -79,6 +80,17 @@ async fn forget_rejected_posts(State(state): State<AppState>, request: Request, 
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(html))
+}
+
+/// Whoever changes something sees the world after it: a request that may change anything
+/// (not a GET or HEAD) makes every shared reading of the outside world stale once it is done.
+async fn read_again_after_changes(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let may_change = !matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    let response = next.run(request).await;
+    if may_change {
+        state.outside.changes.changed();
+    }
+    response
 }
 
 /// During a database outage every page would wait the pool's full timeout before its 503,

@@ -131,6 +131,9 @@ impl TestApp {
         if config.public_url.is_none() {
             config.public_url = Some(format!("http://{address}"));
         }
+        // Tests change the simulated world behind the console's back and look at once: nothing
+        // is shared between looks, unless the test's `state` says otherwise.
+        config.outside_readings = std::time::Duration::ZERO;
         let state = state(config);
         // As `serve` does: Drop's tables are measured against the contract before any request.
         // (A test of an unreachable database gets its answer on first use instead.)

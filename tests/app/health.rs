@@ -118,6 +118,39 @@ async fn faults_survive_a_restart_of_the_console(pool: PgPool) {
     assert_eq!(tone(&restarted.visit("/health").await, "storage"), "red");
 }
 
+/// The outside world's answers are shared between looks for `outside_readings_secs`: a change
+/// elsewhere shows once they age, a change made through this console at once.
+#[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
+async fn outside_readings_are_shared_for_a_while_and_read_again_after_a_change(pool: PgPool) {
+    let sharing = TestApp::spawn_state(
+        |mut config| {
+            config.outside_readings = std::time::Duration::from_secs(300);
+            dropops::AppState::new(pool.clone(), config)
+        },
+        dropops::config::Config::demo(),
+    )
+    .await;
+    sharing.sign_in(&["admin"]).await;
+    let first = sharing.visit("/health").await;
+    assert_eq!(tone(&first, "storage"), "green");
+    let deployments = sharing.visit("/deployments").await;
+    assert!(deployments.has("[data-read-at]"), "the deployments page says when it asked AWS");
+
+    // Another console switches a fault on: this one keeps what it read.
+    let elsewhere = TestApp::spawn(pool.clone()).await;
+    elsewhere.sign_in(&["admin"]).await;
+    switch(&elsewhere, "storage_low", true).await;
+    assert_eq!(tone(&elsewhere.visit("/health").await, "storage"), "red", "a console that shares nothing sees it");
+    let again = sharing.visit("/health").await;
+    assert_eq!(tone(&again, "storage"), "green", "shared: {}", card_text(&again, "storage"));
+    assert_eq!(again.text("#checked-at"), first.text("#checked-at"), "the page says when it was read");
+
+    // A change made through this console (any one) reads the world again.
+    switch(&sharing, "slack_unreachable", false).await;
+    let after = sharing.visit("/health").await;
+    assert_eq!(tone(&after, "storage"), "red", "{}", card_text(&after, "storage"));
+}
+
 #[sqlx::test(migrator = "dropops::db::DEMO_MIGRATOR")]
 async fn the_dashboard_refreshes_as_a_fragment(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
