@@ -76,10 +76,17 @@ create or replace aggregate bench.chain(bytea, text) (sfunc = bench.chain_step, 
 -- has its outcome, as in a healthy log). Times rise with seq, up to now. Alerts and people
 -- are casework, in the casework chain; searches in the operations chain. Each chain has its
 -- own gap-free seq and id range, continued from its head.
-with heads as (select h.chain, h.seq, h.hash,
-                      (select coalesce(max(a.id), case h.chain when 'casework' then 999999999999999 else 0 end)
-                         from console.audit_entries a where a.chain = h.chain) as max_id
-                 from console.audit_chain_head h),
+-- Each chain's newest id, read once, by the key inside the chain's id range (casework ids start
+-- at 10^15): a plain max(id) filtered by chain walked every newer row of the other chain, for
+-- every row generated.
+with heads as materialized (
+    select h.chain, h.seq, h.hash,
+           (select coalesce(max(a.id), case h.chain when 'casework' then 999999999999999 else 0 end)
+              from console.audit_entries a
+             where a.chain = h.chain
+               and a.id >= case h.chain when 'casework' then 1000000000000000 else 1 end
+               and a.id < case h.chain when 'casework' then 9223372036854775807 else 1000000000000000 end) as max_id
+      from console.audit_chain_head h),
 numbered as materialized (
     select g, c.chain, row_number() over (partition by c.chain order by g) as k
       from generate_series(:lo, :hi) g,
