@@ -51,7 +51,14 @@ impl Database {
                 .expose()
                 .parse::<sqlx::postgres::PgConnectOptions>()
                 .map_err(|e| anyhow::anyhow!("{}", unreachable_message(url, &e)))?
-                .application_name(APPLICATION_NAME);
+                .application_name(APPLICATION_NAME)
+                // The console's statements are short and indexed; JIT-compiling one whose plan
+                // the planner overprices (a limit over a large index) cost 470 ms at Drop's size.
+                // Its list queries take optional filters (`$1 is null or ...`): planned for the
+                // values given they read one index range (1 ms for the alert queue at Drop's
+                // size), while the generic plan PostgreSQL may switch a prepared statement to
+                // after five runs must serve every filter and reads the whole queue (290 ms).
+                .options([("jit", "off"), ("plan_cache_mode", "force_custom_plan")]);
             let pool = PgPoolOptions::new()
                 .max_connections(config.database.max_connections)
                 .acquire_timeout(Duration::from_secs(5))
