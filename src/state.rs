@@ -48,12 +48,18 @@ pub struct Outside {
     pub changes: crate::cloud::shared::Changes,
     pub dashboard: crate::cloud::shared::Shared<crate::health::cards::OutsideCards>,
     pub deployments: crate::cloud::shared::Shared<crate::deployments::Readings>,
+    pub kyc: crate::cloud::shared::Shared<crate::compliance::SumsubAnswers>,
 }
 
 impl Outside {
     fn new(keep: std::time::Duration) -> Self {
         use crate::cloud::shared::Shared;
-        Self { changes: Default::default(), dashboard: Shared::new(keep), deployments: Shared::new(keep) }
+        Self {
+            changes: Default::default(),
+            dashboard: Shared::new(keep),
+            deployments: Shared::new(keep),
+            kyc: Shared::new(keep),
+        }
     }
 }
 

@@ -81,8 +81,11 @@ pub struct LiveSession {
     pub auth_time: DateTime<Utc>,
 }
 
-/// Mark the sign-in as seen now, if it is still live: not ended, person not disabled, not idle
-/// longer than `idle_secs`, not older than `max_secs`. One statement per request.
+/// The sign-in, if it is still live: not ended, person not disabled, not idle longer than
+/// `idle_secs`, not older than `max_secs`; marked as seen now when it was last marked more than
+/// `SEEN_EVERY` ago. One statement per request, and a write only every `SEEN_EVERY`: a write
+/// waits for its commit to reach the disk (3 ms here, more on a replicated RDS), and every page
+/// paid it. Idle time is then counted up to `SEEN_EVERY` early.
 pub async fn touch_session(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -92,21 +95,34 @@ pub async fn touch_session(
 ) -> Result<Option<LiveSession>, sqlx::Error> {
     sqlx::query_as!(
         LiveSession,
-        "update console.staff_sessions s set last_seen_at = now()
-         from console.staff st
-         where s.id = $1 and st.id = s.staff_id and s.ended_at is null and not st.disabled
-           and s.last_seen_at > now() - make_interval(secs => $2)
-           and s.created_at > now() - make_interval(secs => case when s.roles && $5::text[] then $4::float8 else $3::float8 end)
-         returning st.id as staff_id, st.display_name, st.email, st.issuer, st.subject, s.roles, s.auth_time",
+        r#"with live as (
+             select s.id, s.last_seen_at, st.id as staff_id, st.display_name, st.email, st.issuer, st.subject, s.roles,
+                    s.auth_time
+             from console.staff_sessions s join console.staff st on st.id = s.staff_id
+             where s.id = $1 and s.ended_at is null and not st.disabled
+               and s.last_seen_at > now() - make_interval(secs => $2)
+               and s.created_at > now() - make_interval(secs => case when s.roles && $5::text[] then $4::float8 else $3::float8 end)
+           ), seen as (
+             update console.staff_sessions s set last_seen_at = now()
+             from live where s.id = live.id and live.last_seen_at < now() - make_interval(secs => $6)
+             returning s.id
+           )
+           select staff_id as "staff_id!", display_name as "display_name!", email, issuer as "issuer!",
+                  subject as "subject!", roles as "roles!", auth_time as "auth_time!"
+           from live"#,
         id,
         idle_secs,
         max_secs,
         casework_max_secs,
-        &casework_roles()
+        &casework_roles(),
+        SEEN_EVERY.as_secs_f64()
     )
     .fetch_optional(db)
     .await
 }
+
+/// How often a sign-in's `last_seen_at` is written while it is used.
+pub const SEEN_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Roles whose sign-ins end after `auth.casework_max_lifetime_secs` instead: the casework
 /// roles of the access table.

@@ -58,9 +58,22 @@ impl<T> Shared<T> {
     /// The kept reading when it is younger than `keep` and no change came since; otherwise
     /// `read`'s, kept for the next viewer.
     pub async fn get(&self, changes: &Changes, read: impl Future<Output = T>) -> Reading<T> {
+        self.get_if(changes, |_| true, read).await
+    }
+
+    /// As [`Shared::get`], reading again also when the kept reading does not answer the
+    /// question asked now (`answers`: the KYC page's applicants, say, when the queue changed).
+    pub async fn get_if(
+        &self,
+        changes: &Changes,
+        answers: impl FnOnce(&T) -> bool,
+        read: impl Future<Output = T>,
+    ) -> Reading<T> {
         let mut slot = self.slot.lock().await;
         let now = changes.current();
-        if let Some(kept) = slot.as_ref().filter(|r| r.changes == now && r.at.elapsed() < self.keep) {
+        if let Some(kept) =
+            slot.as_ref().filter(|r| r.changes == now && r.at.elapsed() < self.keep && answers(&r.value))
+        {
             return kept.clone();
         }
         let reading = Reading { value: Arc::new(read.await), taken_at: Utc::now(), at: Instant::now(), changes: now };

@@ -159,8 +159,8 @@ pub async fn list_alerts(
 ) -> Result<Response, AppError> {
     let shell = Shell::new(&state, &user, Tab::Alerts, "AML alerts");
     // The rule filter exists where Drop records which rule raised an alert.
-    let rules =
-        if state.contract().await?.has(Optional::AlertRule) { alerts_db::rules(&state.pool).await? } else { vec![] };
+    let has_rules = state.contract().await?.has(Optional::AlertRule);
+    let rules = async { Ok::<_, AppError>(if has_rules { alerts_db::rules(&state.pool).await? } else { vec![] }) };
     let sla_hours = state.config.compliance.alert_sla_hours;
     let sla = Utc::now() - Duration::hours(i64::from(sla_hours));
     let query = queue_query(&params);
@@ -168,16 +168,18 @@ pub async fn list_alerts(
         Ok(q) => q,
         Err(errors) => {
             params.after.clear();
+            let rules = rules.await?;
             let page = AlertsPage { shell, params, errors, rules, alerts: vec![], sla, sla_hours, next: None, query };
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
         }
     };
     // The queue lists customers' emails and amounts: a view of personal data.
-    let mut alerts =
+    let (rules, mut alerts) = tokio::try_join!(
+        rules,
         audit::viewing(&state.pool, &ctx, Resource::AmlAlertQueue, "list".into(), json!({ "filter": params }), async {
             Ok(alerts_db::queue(&state.pool, &q, PAGE_SIZE + 1).await?)
-        })
-        .await?;
+        }),
+    )?;
     let next = next_page(&mut alerts, PAGE_SIZE).map(|a| {
         let after = time_cursor(a.created_at, &a.id);
         if query.is_empty() { format!("after={after}") } else { format!("{query}&after={after}") }

@@ -371,6 +371,12 @@ const SUMSUB_ROWS: usize = 40;
 
 /// What Sumsub says about each of `ids`, asked a few at a time within [`SUMSUB_WAIT`] in all;
 /// empty when Sumsub is not connected.
+/// What Sumsub said of the applicants the KYC page lists, in their order.
+pub struct SumsubAnswers {
+    ids: Vec<String>,
+    answers: Vec<(String, Result<Option<Applicant>, String>)>,
+}
+
 async fn sumsub_statuses(state: &AppState, ids: Vec<String>) -> Vec<(String, Result<Option<Applicant>, String>)> {
     let Some(kyc) = state.cloud.kyc.clone() else { return vec![] };
     let mut set = tokio::task::JoinSet::new();
@@ -428,7 +434,17 @@ pub async fn list_kyc(
     })
     .await?;
     let day = chrono::Duration::hours(24);
-    let asked = sumsub_statuses(&state, stuck.iter().take(SUMSUB_ROWS).map(|k| k.id.clone()).collect()).await;
+    // Sumsub is asked about the longest waiting (one request each); its answers are shared
+    // between viewers like the dashboard's readings, while the same applicants wait.
+    let ids: Vec<String> = stuck.iter().take(SUMSUB_ROWS).map(|k| k.id.clone()).collect();
+    let outside = &state.outside;
+    let reading = outside
+        .kyc
+        .get_if(&outside.changes, |kept: &SumsubAnswers| kept.ids == ids, async {
+            SumsubAnswers { ids: ids.clone(), answers: sumsub_statuses(&state, ids.clone()).await }
+        })
+        .await;
+    let asked = &reading.value.answers;
     let sumsub_asked = asked.len();
     let mut lines: Vec<KycLine> = stuck
         .into_iter()

@@ -194,29 +194,37 @@ async fn read_outside(state: &AppState) -> OutsideCards {
 /// console's own database and runs as they are now. Never fails.
 pub async fn read_all(state: &AppState) -> CardsFragment {
     let outside = &state.outside;
-    let (reading, console) =
-        tokio::join!(outside.dashboard.get(&outside.changes, read_outside(state)), db::readiness(&state.probe_pool),);
+    // All at once, each on its own connection: the page waits for the slowest read.
+    let (reading, console, contract, last_submitted, active_runs, needing_repair, open_windows) = tokio::join!(
+        outside.dashboard.get(&outside.changes, read_outside(state)),
+        db::readiness(&state.probe_pool),
+        state.contract(),
+        super::schedule::last_submitted(&state.pool),
+        crate::runs::active(&state.pool),
+        crate::runs::needing_repair(&state.pool),
+        crate::runs::open_windows(&state.pool),
+    );
     let cards = &reading.value;
     CardsFragment {
         production: cards.production.clone(),
         staging: cards.staging.clone(),
-        console: console_card(console, state.contract().await.as_deref().map_err(ToString::to_string)),
-        overdue_checks: match super::schedule::last_submitted(&state.pool).await {
+        console: console_card(console, contract.as_deref().map_err(ToString::to_string)),
+        overdue_checks: match last_submitted {
             Ok(last) => super::schedule::overdue(&last),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read routine checks");
                 vec![]
             }
         },
-        active_runs: crate::runs::active(&state.pool).await.unwrap_or_else(|e| {
+        active_runs: active_runs.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot read active runs");
             vec![]
         }),
-        needing_repair: crate::runs::needing_repair(&state.pool).await.unwrap_or_else(|e| {
+        needing_repair: needing_repair.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot read runs needing repair");
             vec![]
         }),
-        open_windows: crate::runs::open_windows(&state.pool).await.unwrap_or_default(),
+        open_windows: open_windows.unwrap_or_default(),
         may_follow_runs: false,
         operations_error: cards.operations.as_ref().err().cloned(),
         operations: cards.operations.clone().unwrap_or_default(),

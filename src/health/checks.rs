@@ -57,7 +57,7 @@ async fn measure(state: &AppState, keys: &[&str]) -> Result<Vec<Item>, AppError>
             // Compliance's queues as the runbook's weekly check asks, as a state and never a
             // count: counts are for the compliance summary's readers, and on-call is not one.
             "open_alerts" | "kyc_stuck" => {
-                let counts = crate::compliance::queue_counts(&state.pool).await?;
+                let counts = crate::compliance::queue_counts(state).await?;
                 let hours = state.config.compliance.alert_sla_hours;
                 let (label, ok, value) = if *key == "open_alerts" {
                     let late =

@@ -97,7 +97,20 @@ pub fn routes() -> Vec<Route> {
 /// overdue checks; for compliance the queue counts — and the areas the role may open.
 pub async fn show_overview(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     let may = |page: &str| state.policy.allows_page(page, &user.roles);
-    let seed = demo::seeded(&state.pool).await?;
+    // Every part at once, each on its own connection: the page waits for the slowest.
+    let (seed, cards, open_incidents, queue, awaiting_review) = tokio::try_join!(
+        async { Ok::<_, AppError>(demo::seeded(&state.pool).await?) },
+        async { Ok(if may("/health") { Some(crate::health::cards::read_all(&state).await) } else { None }) },
+        async { Ok(if may("/incidents") { crate::incidents::db::open_incidents(&state.pool).await? } else { vec![] }) },
+        async { Ok(if may("/compliance") { Some(crate::compliance::queue_counts(&state).await?) } else { None }) },
+        async {
+            Ok(if user.has(Role::Mlro) {
+                Some(crate::compliance::reports_db::awaiting_review(&state.pool).await?)
+            } else {
+                None
+            })
+        },
+    )?;
     let mut page = OverviewPage {
         shell: Shell::new(&state, &user, Area::Overview, "Overview"),
         seed,
@@ -106,13 +119,12 @@ pub async fn show_overview(State(state): State<AppState>, user: CurrentUser) -> 
         active_runs: vec![],
         needing_repair: vec![],
         overdue_checks: vec![],
-        open_incidents: vec![],
+        open_incidents,
         may_follow_runs: may("/runs/{id}"),
-        queue: None,
-        awaiting_review: None,
+        queue,
+        awaiting_review,
     };
-    if may("/health") {
-        let cards = crate::health::cards::read_all(&state).await;
+    if let Some(cards) = cards {
         let named =
             |tone: Tone| cards.production.iter().filter(|c| c.tone == tone).map(|c| c.title).collect::<Vec<_>>();
         let (red, amber, unknown) = (named(Tone::Red), named(Tone::Amber), named(Tone::Unknown));
@@ -129,15 +141,6 @@ pub async fn show_overview(State(state): State<AppState>, user: CurrentUser) -> 
         page.active_runs = cards.active_runs;
         page.needing_repair = cards.needing_repair;
         page.overdue_checks = cards.overdue_checks;
-    }
-    if may("/incidents") {
-        page.open_incidents = crate::incidents::db::open_incidents(&state.pool).await?;
-    }
-    if may("/compliance") {
-        page.queue = Some(crate::compliance::db::queue_counts(&state.pool).await?);
-    }
-    if user.has(Role::Mlro) {
-        page.awaiting_review = Some(crate::compliance::reports_db::awaiting_review(&state.pool).await?);
     }
     render(&page)
 }

@@ -193,14 +193,20 @@ pub async fn log(pool: &PgPool, run: Uuid) -> Result<Vec<LogLine>, sqlx::Error> 
 pub async fn last_success_with_tag(pool: &PgPool, tag: &str) -> Result<Option<Run>, sqlx::Error> {
     sqlx::query_as!(
         RunRow,
-        r#"select id, procedure, target, environment, params, facts, status as "status: RunStatus", reason, started_by, started_by_name,
-                created_at, finished_at, outcome, cancel_requested_by
-           from console.runs r
-          where (status = 'succeeded' and params ->> 'tag' = $1
-                 and procedure in ('deploy', 'rollback', 'restart', 'rotate_jwt_secret', 'rotate_db_password'))
-             or (procedure = 'deploy' and status = 'failed' and facts ->> 'previous_tag' = $1
-                 and exists (select 1 from console.run_steps s
-                              where s.run_id = r.id and s.name = 'verify_rollback' and s.status = 'succeeded'))
+        r#"select id as "id!", procedure as "procedure!", target as "target!", environment as "environment!",
+                params as "params!", facts as "facts!", status as "status!: RunStatus", reason,
+                started_by as "started_by!", started_by_name as "started_by_name!", created_at as "created_at!",
+                finished_at, outcome, cancel_requested_by
+           from ((select * from console.runs
+                   where status = 'succeeded' and params ->> 'tag' = $1
+                     and procedure in ('deploy', 'rollback', 'restart', 'rotate_jwt_secret', 'rotate_db_password')
+                   order by params ->> 'tag', created_at desc limit 1)
+                 union all
+                 (select * from console.runs r
+                   where procedure = 'deploy' and status = 'failed' and facts ->> 'previous_tag' = $1
+                     and exists (select 1 from console.run_steps s
+                                  where s.run_id = r.id and s.name = 'verify_rollback' and s.status = 'succeeded')
+                   order by facts ->> 'previous_tag', created_at desc limit 1)) r
           order by created_at desc limit 1"#,
         tag
     )
