@@ -201,16 +201,24 @@ pub async fn show_deployments(
     let Readings { running, images, scaling, since, staging, releases } = &*reading.value;
     let digests: Vec<String> =
         images.as_ref().map(|l| l.iter().map(|i| i.digest.clone()).collect()).unwrap_or_default();
-    let passes = staging::passes(&state.pool, &digests).await?;
-    let history = runs::history_page(&state.pool, Area::Deployments, &q, HISTORY_PAGE).await?;
     let tag = match (running, images) {
         (Ok(s), Ok(list)) => tag_of(list, &s.image),
         _ => None,
     };
-    let deployed_by = match &tag {
-        Some(tag) => runs::last_success_with_tag(&state.pool, tag).await?,
-        None => None,
-    };
+    // The console's own reads at once, each on its own connection.
+    let (service, staging_app) = (state.config.service_target(), state.config.staging_target());
+    let (passes, history, deployed_by, active, staging_active) = tokio::try_join!(
+        staging::passes(&state.pool, &digests),
+        runs::history_page(&state.pool, Area::Deployments, &q, HISTORY_PAGE),
+        async {
+            match &tag {
+                Some(tag) => runs::last_success_with_tag(&state.pool, tag).await,
+                None => Ok(None),
+            }
+        },
+        runs::active_on(&state.pool, &service),
+        runs::active_on(&state.pool, &staging_app),
+    )?;
     render(&DeploymentsPage {
         shell: Shell::new(&state, &user, Area::Deployments, "Deployments"),
         drop: state.config.drop.clone(),
@@ -220,12 +228,12 @@ pub async fn show_deployments(
         images: images.clone(),
         scaling: scaling.clone(),
         deployed_by,
-        active: runs::active_on(&state.pool, &state.config.service_target()).await?,
+        active,
         history: history.runs,
         staging: staging.clone(),
         releases: releases.clone(),
         passes,
-        staging_active: runs::active_on(&state.pool, &state.config.staging_target()).await?,
+        staging_active,
         next: history.next,
         read_at: reading.taken_at,
     })
