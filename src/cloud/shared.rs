@@ -1,7 +1,7 @@
 //! Readings of the outside world shared by everyone who looks within a few seconds.
 //!
 //! The dashboard and the deployments page each ask AWS, Fly.io, BetterStack and Drop's own
-//! endpoints a dozen questions. Asked again for every viewer and every refresh, that costs
+//! endpoints a dozen questions, the KYC page asks Sumsub about forty applicants. Asked again for every viewer and every refresh, that costs
 //! AWS's per-call price and rate limits (App Runner's describe calls allow a handful a second)
 //! and tens of milliseconds a page. A reading is instead kept for `outside_readings_secs` and
 //! shared: viewers within that time get the same answers, the first one after it reads again

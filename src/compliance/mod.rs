@@ -37,6 +37,7 @@ use crate::web::tabs::Tab;
 use crate::web::{Shell, render};
 
 pub use db::QueueCounts;
+pub use gdpr_db::drop_export;
 pub use people::SumsubAnswers;
 
 /// The queues' sizes, read as Drop's schema allows (the KYC wait from the last status change
@@ -45,7 +46,6 @@ pub async fn queue_counts(state: &AppState) -> Result<QueueCounts, AppError> {
     let since_change = state.contract().await?.has(crate::contract::Optional::KycUpdatedAt);
     Ok(db::queue_counts(&state.pool, since_change).await?)
 }
-pub use gdpr_db::drop_export;
 
 /// The people a free-text search names (a user id or an email among its words): searching
 /// for them, in the logs say, is a view of their data.
@@ -175,18 +175,11 @@ pub async fn show_compliance(State(state): State<AppState>, user: CurrentUser) -
     let (counts, overdue_strs, break_glass_waiting, overdue_alerts, requests) = tokio::try_join!(
         queue_counts(&state),
         async {
-            Ok::<_, AppError>(match casework {
-                true => Some(
-                    reports_db::overdue_count(&state.pool, i32::try_from(str_filing_days).unwrap_or(i32::MAX)).await?,
-                ),
-                false => None,
-            })
+            let days = i32::try_from(str_filing_days).unwrap_or(i32::MAX);
+            Ok::<_, AppError>(if casework { Some(reports_db::overdue_count(&state.pool, days).await?) } else { None })
         },
         async {
-            Ok::<_, AppError>(match casework {
-                true => Some(breakglass::awaiting_review(&state.pool).await?),
-                false => None,
-            })
+            Ok::<_, AppError>(if casework { Some(breakglass::awaiting_review(&state.pool).await?) } else { None })
         },
         async { Ok(db::overdue_alerts(&state.pool, i32::try_from(alert_sla_hours).unwrap_or(48)).await?) },
         async { Ok(gdpr_db::requests(&state.pool).await?) },

@@ -369,14 +369,14 @@ pub struct KycLine {
 /// Applicants a KYC page asks Sumsub about (longest waiting first), at most.
 const SUMSUB_ROWS: usize = 40;
 
-/// What Sumsub says about each of `ids`, asked a few at a time within [`SUMSUB_WAIT`] in all;
-/// empty when Sumsub is not connected.
 /// What Sumsub said of the applicants the KYC page lists, in their order.
 pub struct SumsubAnswers {
     ids: Vec<String>,
     answers: Vec<(String, Result<Option<Applicant>, String>)>,
 }
 
+/// What Sumsub says about each of `ids`, asked a few at a time within [`SUMSUB_WAIT`] in all;
+/// empty when Sumsub is not connected.
 async fn sumsub_statuses(state: &AppState, ids: Vec<String>) -> Vec<(String, Result<Option<Applicant>, String>)> {
     let Some(kyc) = state.cloud.kyc.clone() else { return vec![] };
     let mut set = tokio::task::JoinSet::new();

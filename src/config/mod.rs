@@ -92,8 +92,9 @@ pub struct Config {
     pub log_format: LogFormat,
     #[serde(rename = "request_timeout_secs", serialize_with = "as_secs")]
     pub request_timeout: Duration,
-    /// How long the dashboard's and the deployments page's readings of AWS, Fly.io,
-    /// BetterStack and Drop's endpoints are shared between viewers (0: every look asks again).
+    /// How long the dashboard's, the deployments page's and the KYC page's readings of AWS,
+    /// Fly.io, BetterStack, Sumsub and Drop's endpoints are shared between viewers (0: every
+    /// look asks again).
     /// Any change made through the console reads again at once ([`crate::cloud::shared`]).
     #[serde(rename = "outside_readings_secs", serialize_with = "as_secs")]
     pub outside_readings: Duration,
